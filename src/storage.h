@@ -1,0 +1,68 @@
+/*-------------------------------------------------------------------------
+ *
+ * storage.h
+ *	  Object storage API used by export/import/archive: a resolved storage
+ *	  server (S3 or file://) and streaming object writers/readers.  Keys are
+ *	  relative to the server's url prefix ('dla_demo/y=2020/m=06/d=01/part-00000.csv').
+ *
+ *	  Everything allocated here lives in the CurrentMemoryContext of the call
+ *	  that created it; libcurl handles and open files are released by a
+ *	  memory context reset callback, so an ERROR anywhere leaks nothing.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef TASKFLOW_STORAGE_H
+#define TASKFLOW_STORAGE_H
+
+#include "postgres.h"
+#include "datatype/timestamp.h"
+#include "nodes/pg_list.h"
+
+typedef struct TfStorage TfStorage;			/* resolved server + credentials */
+typedef struct TfObjectWriter TfObjectWriter;
+typedef struct TfObjectReader TfObjectReader;
+
+typedef struct TfObjectInfo
+{
+	char	   *key;			/* relative to the server prefix */
+	int64		size;
+	TimestampTz last_modified;
+	char	   *etag;			/* without quotes; NULL for file:// */
+} TfObjectInfo;
+
+/*
+ * Resolve a taskflow_storage foreign server by name for the current user:
+ * checks USAGE on the server, reads the user mapping (current user, then
+ * PUBLIC).  ERROR (with SQLSTATE and hint, never a secret) if missing.
+ */
+extern TfStorage *tf_storage_open(const char *server_name);
+
+/* human-readable location of a key, e.g. s3://bucket/prefix/key (no secrets) */
+extern char *tf_storage_describe(TfStorage *st, const char *key);
+
+/* streaming upload of one object; memory bounded by the multipart part size */
+extern TfObjectWriter *tf_storage_writer_begin(TfStorage *st, const char *key);
+extern void tf_storage_writer_write(TfObjectWriter *w, const char *data, size_t len);
+/* completes the object; returns its size and etag (palloc'd, may be NULL) */
+extern void tf_storage_writer_finish(TfObjectWriter *w, int64 *size, char **etag);
+/* best effort cleanup (abort multipart, remove temp file); never ERRORs */
+extern void tf_storage_writer_abort(TfObjectWriter *w);
+
+/* small object in one request (manifest, _SUCCESS) */
+extern void tf_storage_put(TfStorage *st, const char *key, const char *data, size_t len);
+
+/* streaming download; read returns 0 at end of object */
+extern TfObjectReader *tf_storage_reader_begin(TfStorage *st, const char *key);
+extern size_t tf_storage_reader_read(TfObjectReader *r, char *buf, size_t len);
+extern void tf_storage_reader_end(TfObjectReader *r);
+
+/* metadata of one object; false if it does not exist */
+extern bool tf_storage_head(TfStorage *st, const char *key, TfObjectInfo *info);
+
+/* all objects under a key prefix (paginated internally), List of TfObjectInfo * */
+extern List *tf_storage_list(TfStorage *st, const char *prefix);
+
+/* delete one object; deleting a missing object is not an error */
+extern void tf_storage_delete(TfStorage *st, const char *key);
+
+#endif							/* TASKFLOW_STORAGE_H */
