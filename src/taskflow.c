@@ -12,6 +12,7 @@
 
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/timestamp.h"
 
 PG_MODULE_MAGIC;
 
@@ -31,4 +32,29 @@ _PG_init(void)
 		ereport(WARNING,
 				(errmsg("taskflow is loaded without shared_preload_libraries: flows can be defined but will not run"),
 				 errhint("Add taskflow to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+/*
+ * tf_node_log — append one timestamped line to a node attempt's log
+ * (recorded in node_runs.log by the worker).
+ */
+void
+tf_node_log(TfNodeExec *x, const char *fmt,...)
+{
+	va_list		args;
+	int			needed;
+
+	if (x->log.data == NULL)
+		initStringInfo(&x->log);
+	appendStringInfo(&x->log, "%s ", timestamptz_to_str(GetCurrentTimestamp()));
+	for (;;)
+	{
+		va_start(args, fmt);
+		needed = appendStringInfoVA(&x->log, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&x->log, needed);
+	}
+	appendStringInfoChar(&x->log, '\n');
 }
