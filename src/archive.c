@@ -1,12 +1,387 @@
-/*
- * archive.c — placeholder until the archive node lands (owned by the archive work).
+/*-------------------------------------------------------------------------
+ *
+ * archive.c
+ *	  The archive node kind: tf_exec_archive().
+ *
+ *	  Runs inside the node worker's REPEATABLE READ transaction as the flow
+ *	  owner.  Renders the options, exports the rows (query, or table + where)
+ *	  through tf_export_run() (parts, verify, stale part removal, manifest,
+ *	  _SUCCESS), and only then applies the source action in the same
+ *	  transaction:
+ *	    keep    nothing
+ *	    delete  DELETE FROM table WHERE where (same snapshot as the export);
+ *	            the deleted row count must equal the exported count
+ *	    detach  ALTER TABLE parent DETACH PARTITION table
+ *	    drop    DROP TABLE table
+ *	  For detach/drop the partition is locked ACCESS EXCLUSIVE and counted
+ *	  with the latest snapshot first, so rows committed after the export's
+ *	  snapshot can never be detached or dropped unarchived.
+ *	  Any ERROR rolls the whole transaction back: the source is untouched.
+ *
+ *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/partition.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+#include "utils/regproc.h"
+
+#include "format.h"
+#include "storage.h"
 #include "taskflow.h"
+
+typedef enum TfSourceAction
+{
+	TF_SOURCE_KEEP,
+	TF_SOURCE_DELETE,
+	TF_SOURCE_DETACH,
+	TF_SOURCE_DROP
+} TfSourceAction;
+
+static const char *const tf_source_names[] = {"keep", "delete", "detach", "drop"};
+
+typedef struct TfArchiveOpts
+{
+	char	   *server;
+	char	   *path;
+	char	   *query;
+	char	   *table;
+	char	   *where;
+	char	   *format;
+	char	   *max_file_size;
+	TfSourceAction source;
+} TfArchiveOpts;
+
+static char *
+tf_archive_scalar(JsonbValue *v, const char *key)
+{
+	switch (v->type)
+	{
+		case jbvString:
+			return pnstrdup(v->val.string.val, v->val.string.len);
+		case jbvNumeric:
+			return DatumGetCString(DirectFunctionCall1(numeric_out,
+													   NumericGetDatum(v->val.numeric)));
+		case jbvNull:
+			return NULL;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("archive option \"%s\" must be a string", key)));
+	}
+	return NULL;				/* keep compiler quiet */
+}
+
+/* render a template option; NULL stays NULL */
+static char *
+tf_archive_render(TfNodeExec *x, const char *tmpl, const char *opt)
+{
+	char	   *what;
+
+	if (tmpl == NULL)
+		return NULL;
+	what = psprintf("node \"%s\" option \"%s\"", x->node_name, opt);
+	return tf_render(tmpl, x->vars, what);
+}
+
+static void
+tf_archive_parse(TfNodeExec *x, TfArchiveOpts *o)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+	char	   *source = NULL;
+
+	memset(o, 0, sizeof(*o));
+	if (x->options == NULL || !JB_ROOT_IS_OBJECT(x->options))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("archive node \"%s\" has no options", x->node_name)));
+
+	it = JsonbIteratorInit(&x->options->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char	   *val;
+
+		if (tok == WJB_KEY)
+		{
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+			continue;
+		}
+		if (tok != WJB_VALUE)
+			continue;
+		val = tf_archive_scalar(&v, key);
+		if (strcmp(key, "server") == 0)
+			o->server = val;
+		else if (strcmp(key, "path") == 0)
+			o->path = val;
+		else if (strcmp(key, "query") == 0)
+			o->query = val;
+		else if (strcmp(key, "table") == 0)
+			o->table = val;
+		else if (strcmp(key, "where") == 0)
+			o->where = val;
+		else if (strcmp(key, "format") == 0)
+			o->format = val;
+		else if (strcmp(key, "max_file_size") == 0)
+			o->max_file_size = val;
+		else if (strcmp(key, "source") == 0)
+			source = val;
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown option \"%s\" for archive node \"%s\"", key, x->node_name),
+					 errhint("Archive options are server, path, query, table, where, format, max_file_size and source.")));
+	}
+
+	/* render every string option */
+	o->server = tf_archive_render(x, o->server, "server");
+	o->path = tf_archive_render(x, o->path, "path");
+	o->query = tf_archive_render(x, o->query, "query");
+	o->table = tf_archive_render(x, o->table, "table");
+	o->where = tf_archive_render(x, o->where, "where");
+	o->format = tf_archive_render(x, o->format, "format");
+	o->max_file_size = tf_archive_render(x, o->max_file_size, "max_file_size");
+	source = tf_archive_render(x, source, "source");
+
+	o->source = TF_SOURCE_KEEP;
+	if (source)
+	{
+		int			i;
+
+		for (i = 0; i < lengthof(tf_source_names); i++)
+			if (pg_strcasecmp(source, tf_source_names[i]) == 0)
+				break;
+		if (i == lengthof(tf_source_names))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid source action \"%s\" for archive node \"%s\"", source, x->node_name),
+					 errhint("Use keep, delete, detach or drop.")));
+		o->source = (TfSourceAction) i;
+	}
+
+	if (o->server == NULL || o->path == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("archive node \"%s\" needs the options \"server\" and \"path\"", x->node_name)));
+	if ((o->query == NULL) == (o->table == NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("archive node \"%s\" needs exactly one of \"query\" and \"table\"", x->node_name)));
+	if (o->where && o->table == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"where\" of archive node \"%s\" needs \"table\"", x->node_name)));
+	if (o->source != TF_SOURCE_KEEP && o->table == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("source \"%s\" of archive node \"%s\" needs the option \"table\"",
+						tf_source_names[o->source], x->node_name),
+				 errhint("With \"query\" only source \"keep\" is possible.")));
+	if ((o->source == TF_SOURCE_DETACH || o->source == TF_SOURCE_DROP) && o->where)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("source \"%s\" of archive node \"%s\" archives a whole partition and takes no \"where\"",
+						tf_source_names[o->source], x->node_name)));
+}
+
+/* resolve a (possibly qualified) relation name to its OID, quoted name */
+static Oid
+tf_archive_relation(const char *name, char **quoted)
+{
+	List	   *names = stringToQualifiedNameList(name);
+	RangeVar   *rv = makeRangeVarFromNameList(names);
+	Oid			relid = RangeVarGetRelid(rv, NoLock, false);
+
+	*quoted = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+										 get_rel_name(relid));
+	return relid;
+}
+
+static uint64
+tf_archive_spi(const char *sql, int expect)
+{
+	int			rc;
+	uint64		n;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute(sql, false, 0);
+	if (rc != expect)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("unexpected result %s of \"%s\"", SPI_result_code_string(rc), sql)));
+	n = SPI_processed;
+	SPI_finish();
+	return n;
+}
+
+/* count rows of a relation with the latest snapshot (after locking it) */
+static int64
+tf_archive_count_latest(const char *qname)
+{
+	SPIPlanPtr	plan;
+	int			rc;
+	bool		isnull;
+	int64		n;
+	char	   *sql = psprintf("SELECT count(*) FROM %s", qname);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = SPI_prepare(sql, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare \"%s\"", sql);
+	CommandCounterIncrement();
+	rc = SPI_execute_snapshot(plan, NULL, NULL, GetLatestSnapshot(),
+							  InvalidSnapshot, true, false, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not count rows of %s", qname);
+	n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	return n;
+}
+
+static void
+tf_archive_source(TfNodeExec *x, TfArchiveOpts *o, Oid relid, const char *qname,
+				  int64 exported)
+{
+	if (o->source == TF_SOURCE_KEEP)
+	{
+		tf_node_log(x, "source kept (source = keep)");
+		return;
+	}
+
+	if (o->source == TF_SOURCE_DELETE)
+	{
+		char	   *sql = o->where
+			? psprintf("DELETE FROM %s WHERE (%s)", qname, o->where)
+			: psprintf("DELETE FROM %s", qname);
+		uint64		deleted = tf_archive_spi(sql, SPI_OK_DELETE);
+
+		if ((int64) deleted != exported)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("archive node \"%s\": deleted %llu rows but exported %lld; rolling back the delete",
+							x->node_name, (unsigned long long) deleted, (long long) exported),
+					 errdetail("The objects were written, but no source row was deleted."),
+					 errhint("Check that the table and where options select the same rows as the export.")));
+		tf_node_log(x, "deleted %llu rows from %s (= rows exported)",
+					(unsigned long long) deleted, qname);
+		return;
+	}
+
+	/* detach / drop: the whole partition */
+	{
+		Oid			parent;
+		int64		now_rows;
+
+		if (!get_rel_relispartition(relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("source \"%s\" of archive node \"%s\" needs a partition, and %s is not one",
+							tf_source_names[o->source], x->node_name, qname)));
+		parent = get_partition_parent(relid, false);
+
+		LockRelationOid(relid, AccessExclusiveLock);
+		now_rows = tf_archive_count_latest(qname);
+		if (now_rows != exported)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("archive node \"%s\": partition %s now holds %lld rows but %lld were exported; not %s it",
+							x->node_name, qname, (long long) now_rows, (long long) exported,
+							o->source == TF_SOURCE_DROP ? "dropping" : "detaching"),
+					 errhint("Rows were written to the partition during the export; rerun the node.")));
+
+		if (o->source == TF_SOURCE_DETACH)
+		{
+			char	   *pname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(parent)),
+														   get_rel_name(parent));
+
+			tf_archive_spi(psprintf("ALTER TABLE %s DETACH PARTITION %s", pname, qname),
+						   SPI_OK_UTILITY);
+			tf_node_log(x, "detached partition %s from %s", qname, pname);
+		}
+		else
+		{
+			tf_archive_spi(psprintf("DROP TABLE %s", qname), SPI_OK_UTILITY);
+			tf_node_log(x, "dropped partition %s", qname);
+		}
+	}
+}
 
 void
 tf_exec_archive(TfNodeExec *x)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("archive nodes are not available in this build")));
+	TfArchiveOpts o;
+	TfExportOptions eo;
+	TfStorage  *st;
+	char	   *prefix;
+	char	   *query;
+	char	   *qname = NULL;
+	Oid			relid = InvalidOid;
+	TfExportResult *res;
+	StringInfoData r;
+
+	tf_archive_parse(x, &o);
+
+	tf_export_options_init(&eo);
+	eo.format = tf_format_parse(o.format);
+	if (o.max_file_size)
+	{
+		eo.max_file_size = tf_parse_size(o.max_file_size, "max_file_size");
+		if (eo.max_file_size < TF_MIN_MAX_FILE_SIZE)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("max_file_size must be at least %lld bytes",
+							(long long) TF_MIN_MAX_FILE_SIZE)));
+	}
+	prefix = tf_export_normalize_prefix(o.path);
+
+	if (o.table)
+	{
+		relid = tf_archive_relation(o.table, &qname);
+		/* keep writers off a partition we are going to detach/drop */
+		if (o.source == TF_SOURCE_DETACH || o.source == TF_SOURCE_DROP)
+			LockRelationOid(relid, ShareLock);
+		query = o.where
+			? psprintf("SELECT * FROM %s WHERE (%s)", qname, o.where)
+			: psprintf("SELECT * FROM %s", qname);
+	}
+	else
+		query = o.query;
+
+	st = tf_storage_open(o.server);
+
+	initStringInfo(&r);
+	appendStringInfo(&r, "-- archive to %s (%s)\n%s;\n",
+					 tf_storage_describe(st, prefix), tf_format_name(eo.format), query);
+	if (o.source == TF_SOURCE_DELETE)
+		appendStringInfo(&r, "-- then, if the upload is verified:\nDELETE FROM %s%s%s%s;\n",
+						 qname, o.where ? " WHERE (" : "", o.where ? o.where : "",
+						 o.where ? ")" : "");
+	else if (o.source == TF_SOURCE_DETACH)
+		appendStringInfo(&r, "-- then, if the upload is verified: DETACH PARTITION %s\n", qname);
+	else if (o.source == TF_SOURCE_DROP)
+		appendStringInfo(&r, "-- then, if the upload is verified: DROP TABLE %s\n", qname);
+	x->rendered = r.data;
+
+	tf_node_log(x, "archiving to %s, format %s, source %s",
+				tf_storage_describe(st, prefix), tf_format_name(eo.format),
+				tf_source_names[o.source]);
+
+	res = tf_export_run(st, prefix, query, &eo, x);
+	x->rows = res->rows;
+	x->bytes = res->bytes;
+	tf_node_log(x, "export complete: %d object(s), %lld rows, %lld bytes",
+				list_length(res->parts), (long long) res->rows, (long long) res->bytes);
+
+	tf_archive_source(x, &o, relid, qname, res->rows);
 }

@@ -1,0 +1,1333 @@
+-- taskflow extension script, part 10: the flow definition API.
+--
+-- Owns: create/alter/drop/enable/disable flows, nodes, edges, variables,
+-- their validation (names, schedules, time zones, node kinds and options,
+-- variable references), the acyclic-edges trigger, variable resolution for
+-- the engine (_variables, _cyctime_for), render(), flow_graph() and flow
+-- templates.
+--
+-- Every function here is SECURITY INVOKER: the row level security policies
+-- of part 00 decide which flows a caller can see and change.  Every bad input
+-- raises an error with an SQLSTATE, a detail and/or a hint, before anything
+-- is changed (or the statement's error rolls the change back).
+--
+-- Concurrency: every change to a flow's definition first updates the flow row
+-- (updated_at), which locks it; so definition changes of one flow are
+-- serialized and the cycle check of edges sees every committed edge.
+
+-- nodes get their own change timestamp
+ALTER TABLE taskflow.nodes ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now();
+
+------------------------------------------------------------------------------
+-- small validation helpers
+------------------------------------------------------------------------------
+
+-- Names of system variables; they cannot be declared or overridden.
+CREATE FUNCTION taskflow._system_variables() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
+$$ SELECT ARRAY['bizdate', 'cyctime', 'run_id', 'flow', 'node'] $$;
+
+-- The node kinds of this version.
+CREATE FUNCTION taskflow._node_kinds() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
+$$ SELECT ARRAY['sql', 'archive', 'wait', 'notify'] $$;
+
+-- Check an object name against the rule of its catalog column.
+CREATE FUNCTION taskflow._check_name(what text, name text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    re   text;
+    rule text;
+BEGIN
+    CASE what
+        WHEN 'flow' THEN
+            re := '^[A-Za-z_][A-Za-z0-9_.-]{0,62}$';
+            rule := 'letters, digits, "_", "." and "-"';
+        WHEN 'node' THEN
+            re := '^[A-Za-z_][A-Za-z0-9_-]{0,62}$';
+            rule := 'letters, digits, "_" and "-"';
+        ELSE
+            re := '^[A-Za-z_][A-Za-z0-9_]{0,62}$';
+            rule := 'letters, digits and "_"';
+    END CASE;
+    IF name IS NULL THEN
+        RAISE EXCEPTION '% name must not be null', what
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF name !~ re THEN
+        RAISE EXCEPTION 'invalid % name "%"', what, name
+            USING ERRCODE = 'invalid_name',
+                  DETAIL = format('A %s name starts with a letter or "_", has at most 63 characters and contains only %s.',
+                                  what, rule);
+    END IF;
+    RETURN name;
+END
+$$;
+
+-- Validate a schedule; '' means manual only and is returned as NULL.
+CREATE FUNCTION taskflow._check_schedule(schedule text) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    schedule := nullif(btrim(schedule), '');
+    IF schedule IS NOT NULL THEN
+        PERFORM taskflow._schedule_validate(schedule);
+    END IF;
+    RETURN schedule;
+END
+$$;
+
+-- Validate a time zone name; returns its canonical spelling.
+CREATE FUNCTION taskflow._check_timezone(timezone text) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    canonical text;
+BEGIN
+    IF timezone IS NULL OR timezone = current_setting('TimeZone') THEN
+        RETURN coalesce(timezone, current_setting('TimeZone'));
+    END IF;
+    SELECT z.name INTO canonical
+      FROM pg_catalog.pg_timezone_names z
+     WHERE lower(z.name) = lower(btrim(_check_timezone.timezone))
+     ORDER BY z.name = btrim(_check_timezone.timezone) DESC, z.name
+     LIMIT 1;
+    IF canonical IS NULL THEN
+        RAISE EXCEPTION 'invalid time zone "%"', timezone
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use a time zone name listed in pg_timezone_names, e.g. ''UTC'' or ''Europe/Berlin''.';
+    END IF;
+    RETURN canonical;
+END
+$$;
+
+-- The owner of a new or altered flow: the caller or a role the caller is a
+-- member of.
+CREATE FUNCTION taskflow._check_owner(owner regrole) RETURNS regrole
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF owner IS NULL THEN
+        RETURN current_user::regrole;
+    END IF;
+    IF NOT pg_catalog.pg_has_role(current_user, owner::oid, 'MEMBER') THEN
+        RAISE EXCEPTION 'role "%" is not a member of role "%"', current_user, owner
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'A flow can be owned only by your own role or by a role you are a member of.',
+                  HINT = format('Ask an administrator to GRANT %s TO %s, or omit owner.',
+                                owner, quote_ident(current_user));
+    END IF;
+    RETURN owner;
+END
+$$;
+
+-- Checks of the numeric/time settings of a flow.
+CREATE FUNCTION taskflow._check_flow_settings(max_active_runs integer,
+                                              start_date timestamptz,
+                                              end_date timestamptz) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF max_active_runs IS NOT NULL AND max_active_runs < 1 THEN
+        RAISE EXCEPTION 'max_active_runs must be at least 1, not %', max_active_runs
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'max_active_runs limits how many runs of the flow may be active at once.';
+    END IF;
+    IF start_date IS NOT NULL AND end_date IS NOT NULL AND end_date <= start_date THEN
+        RAISE EXCEPTION 'end_date % is not after start_date %', end_date, start_date
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END
+$$;
+
+-- Checks of the retry/timeout settings of a node.
+CREATE FUNCTION taskflow._check_node_settings(node text, retries integer,
+                                              retry_delay interval,
+                                              timeout interval) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF retries IS NOT NULL AND (retries < 0 OR retries > 100) THEN
+        RAISE EXCEPTION 'retries of node "%" must be between 0 and 100, not %', node, retries
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF retry_delay IS NOT NULL AND retry_delay < interval '0' THEN
+        RAISE EXCEPTION 'retry_delay of node "%" must not be negative', node
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF timeout IS NOT NULL AND timeout < interval '0' THEN
+        RAISE EXCEPTION 'timeout of node "%" must be positive', node
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use timeout => ''0'' for no timeout.';
+    END IF;
+END
+$$;
+
+------------------------------------------------------------------------------
+-- lookups
+------------------------------------------------------------------------------
+
+CREATE FUNCTION taskflow._no_such_flow(flow text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'flow "%" does not exist', flow
+        USING ERRCODE = 'undefined_object',
+              HINT = 'Either there is no such flow or you are not a member of its owner; '
+                     'SELECT name FROM taskflow.flows lists the flows you can use.';
+END
+$$;
+
+-- A flow by name, for reading (render, flow_graph, ...).
+CREATE FUNCTION taskflow._flow(flow text) RETURNS taskflow.flows
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    f taskflow.flows;
+BEGIN
+    SELECT * INTO f FROM taskflow.flows WHERE flows.name = _flow.flow;
+    IF NOT FOUND THEN
+        PERFORM taskflow._no_such_flow(flow);
+    END IF;
+    RETURN f;
+END
+$$;
+
+-- A flow by name, for changing its definition: locks the row and bumps
+-- updated_at.
+CREATE FUNCTION taskflow._flow_for_update(flow text) RETURNS taskflow.flows
+LANGUAGE plpgsql AS $$
+DECLARE
+    f taskflow.flows;
+BEGIN
+    UPDATE taskflow.flows SET updated_at = now()
+     WHERE flows.name = _flow_for_update.flow
+    RETURNING * INTO f;
+    IF NOT FOUND THEN
+        PERFORM taskflow._no_such_flow(flow);
+    END IF;
+    RETURN f;
+END
+$$;
+
+-- A node of a flow by name.
+CREATE FUNCTION taskflow._node(f taskflow.flows, node text) RETURNS taskflow.nodes
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    n     taskflow.nodes;
+    names text;
+BEGIN
+    SELECT * INTO n FROM taskflow.nodes
+     WHERE nodes.flow_id = f.id AND nodes.name = _node.node;
+    IF NOT FOUND THEN
+        SELECT string_agg(nodes.name, ', ' ORDER BY nodes.name) INTO names
+          FROM taskflow.nodes WHERE nodes.flow_id = f.id;
+        RAISE EXCEPTION 'node "%" does not exist in flow "%"', node, f.name
+            USING ERRCODE = 'undefined_object',
+                  HINT = CASE WHEN names IS NULL
+                              THEN format('Flow "%s" has no nodes yet; add them with taskflow.add_node().', f.name)
+                              ELSE format('Nodes of flow "%s": %s.', f.name, names) END;
+    END IF;
+    RETURN n;
+END
+$$;
+
+------------------------------------------------------------------------------
+-- variable references
+------------------------------------------------------------------------------
+
+-- Raise an error if template references a name that is neither a system
+-- variable nor a variable declared for the flow.
+CREATE FUNCTION taskflow._check_vars(flow_id bigint, template text, what text) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    unknown text;
+    declared text;
+BEGIN
+    IF template IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT v INTO unknown
+      FROM taskflow._template_vars(template) v
+     WHERE v <> ALL (taskflow._system_variables())
+       AND NOT EXISTS (SELECT 1 FROM taskflow.variables x
+                        WHERE x.flow_id = _check_vars.flow_id AND x.name = v)
+     ORDER BY v LIMIT 1;
+    IF unknown IS NOT NULL THEN
+        SELECT string_agg(x.name, ', ' ORDER BY x.name) INTO declared
+          FROM taskflow.variables x WHERE x.flow_id = _check_vars.flow_id;
+        RAISE EXCEPTION 'unknown variable "%" in %', unknown, what
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'System variables: ' || array_to_string(taskflow._system_variables(), ', ')
+                           || '; flow variables: ' || coalesce(declared, '(none)') || '.',
+                  HINT = format('Declare it first, e.g. taskflow.set_variable(flow, %L, ''yyyymmdd of bizdate''), '
+                                'or write $' || '${ for a literal "${".', unknown);
+    END IF;
+END
+$$;
+
+-- The template texts of a node: its body and every string option, as
+-- (what, template) pairs.
+CREATE FUNCTION taskflow._node_templates(node text, body text, options jsonb)
+RETURNS TABLE (what text, template text)
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT format('body of node "%s"', node), body WHERE body IS NOT NULL
+    UNION ALL
+    SELECT format('option "%s" of node "%s"', o.key, node), o.value #>> '{}'
+      FROM jsonb_each(coalesce(options, '{}')) o
+     WHERE jsonb_typeof(o.value) = 'string'
+$$;
+
+------------------------------------------------------------------------------
+-- node validation (kinds and options)
+------------------------------------------------------------------------------
+
+-- Parse an interval option value or raise a friendly error.
+CREATE FUNCTION taskflow._option_interval(what text, value text) RETURNS interval
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN value::interval;
+EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR interval_field_overflow
+              OR invalid_parameter_value THEN
+    RAISE EXCEPTION 'invalid interval "%" for %', value, what
+        USING ERRCODE = 'invalid_parameter_value',
+              HINT = 'Use a PostgreSQL interval such as ''10 seconds'', ''5 min'' or ''1 hour''.';
+END
+$$;
+
+CREATE FUNCTION taskflow._validate_storage_server(f taskflow.flows, node text, server text)
+RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    srv oid;
+    fdw name;
+BEGIN
+    SELECT s.oid, w.fdwname INTO srv, fdw
+      FROM pg_catalog.pg_foreign_server s
+      JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw
+     WHERE s.srvname = server;
+    IF srv IS NULL THEN
+        RAISE EXCEPTION 'storage server "%" of node "%" does not exist', server, node
+            USING ERRCODE = 'undefined_object',
+                  HINT = format('Create it first: CREATE SERVER %s FOREIGN DATA WRAPPER taskflow_storage '
+                                'OPTIONS (url ''s3://bucket/prefix'');', quote_ident(server));
+    END IF;
+    IF fdw <> 'taskflow_storage' THEN
+        RAISE EXCEPTION 'server "%" of node "%" is not a taskflow storage server', server, node
+            USING ERRCODE = 'undefined_object',
+                  DETAIL = format('It uses foreign-data wrapper "%s".', fdw),
+                  HINT = 'Create a server with CREATE SERVER ... FOREIGN DATA WRAPPER taskflow_storage.';
+    END IF;
+    IF NOT pg_catalog.has_server_privilege(f.owner::oid, srv, 'USAGE') THEN
+        RAISE EXCEPTION 'owner "%" of flow "%" has no USAGE privilege on storage server "%"',
+                        f.owner, f.name, server
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'Nodes run with the privileges of the flow owner.',
+                  HINT = format('GRANT USAGE ON FOREIGN SERVER %s TO %s;', quote_ident(server), f.owner);
+    END IF;
+END
+$$;
+
+-- Validate the options of an archive node.
+CREATE FUNCTION taskflow._validate_archive(f taskflow.flows, node text, body text, o jsonb)
+RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    what   text := format('archive node "%s"', node);
+    source text := coalesce(o->>'source', 'keep');
+    rel    regclass;
+    size   numeric;
+BEGIN
+    IF body IS NOT NULL THEN
+        RAISE EXCEPTION '% takes no body', what
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give the rows to archive in options: {"query": "SELECT ..."} or {"table": "t", "where": "..."}.';
+    END IF;
+    IF NOT o ? 'server' THEN
+        RAISE EXCEPTION '% needs option "server"', what
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'e.g. options => ''{"server": "archive", "path": "orders/y=${year}/", "table": "orders"}''';
+    END IF;
+    PERFORM taskflow._validate_storage_server(f, node, o->>'server');
+    IF coalesce(btrim(o->>'path'), '') = '' THEN
+        RAISE EXCEPTION '% needs a non-empty option "path"', what
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The path is the key prefix of the files, e.g. "orders/y=${year}/m=${month}/d=${day}/".';
+    END IF;
+    IF o ? 'query' AND o ? 'table' THEN
+        RAISE EXCEPTION '% has both option "query" and option "table"', what
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give either a query, or a table with an optional "where" predicate.';
+    END IF;
+    IF NOT o ? 'query' AND NOT o ? 'table' THEN
+        RAISE EXCEPTION '% needs option "query" or option "table"', what
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give either a query, or a table with an optional "where" predicate.';
+    END IF;
+    IF coalesce(btrim(o->>'query'), btrim(o->>'table')) = '' THEN
+        RAISE EXCEPTION 'option "%" of % is empty', CASE WHEN o ? 'query' THEN 'query' ELSE 'table' END, what
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF o ? 'where' AND NOT o ? 'table' THEN
+        RAISE EXCEPTION 'option "where" of % needs option "table"', what
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'With a query, put the predicate into the query.';
+    END IF;
+    IF o ? 'format' AND o->>'format' NOT IN ('csv', 'csv.gz') THEN
+        RAISE EXCEPTION 'unknown format "%" for %', o->>'format', what
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Formats: csv, csv.gz.';
+    END IF;
+    IF o ? 'max_file_size' THEN
+        BEGIN
+            IF jsonb_typeof(o->'max_file_size') = 'number' THEN
+                size := (o->>'max_file_size')::numeric;
+                IF size <> trunc(size) THEN
+                    RAISE invalid_parameter_value;
+                END IF;
+            ELSE
+                size := pg_catalog.pg_size_bytes(o->>'max_file_size');
+            END IF;
+        EXCEPTION WHEN invalid_parameter_value OR numeric_value_out_of_range THEN
+            RAISE EXCEPTION 'invalid max_file_size % for %', o->'max_file_size', what
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Use a number of bytes (268435456) or a size such as "256MB" or "1GB".';
+        END;
+        IF size < 1 THEN
+            RAISE EXCEPTION 'max_file_size of % must be positive', what
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END IF;
+    IF source NOT IN ('keep', 'delete', 'detach', 'drop') THEN
+        RAISE EXCEPTION 'unknown source action "%" for %', source, what
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'source is one of keep (default), delete, detach, drop.';
+    END IF;
+    IF source <> 'keep' AND NOT o ? 'table' THEN
+        RAISE EXCEPTION '"source": "%" of % needs option "table"', source, what
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The archived rows can be removed only from a table, not from a query result.';
+    END IF;
+    IF source IN ('detach', 'drop') THEN
+        IF o ? 'where' THEN
+            RAISE EXCEPTION '"source": "%" of % archives a whole partition and takes no "where"', source, what
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        -- checked here when the table name is fixed and exists; the node checks again when it runs
+        IF position('${' IN o->>'table') = 0 THEN
+            rel := to_regclass(o->>'table');
+            IF rel IS NOT NULL AND NOT (SELECT c.relispartition FROM pg_catalog.pg_class c WHERE c.oid = rel) THEN
+                RAISE EXCEPTION '"source": "%" of % needs a partition, and "%" is not one', source, what, o->>'table'
+                    USING ERRCODE = 'wrong_object_type',
+                          HINT = 'Use "source": "delete" for a table that is not a partition.';
+            END IF;
+        END IF;
+    END IF;
+END
+$$;
+
+-- Validate kind, body and options of a node of flow f; the checks are those
+-- of the shared contract.  Raises on the first problem.
+CREATE FUNCTION taskflow._validate_node(f taskflow.flows, node text, kind text, body text, options jsonb)
+RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    what    text := format('%s node "%s"', kind, node);
+    allowed text[];
+    k       text;
+    v       jsonb;
+    t       record;
+BEGIN
+    IF kind IS NULL OR NOT kind = ANY (taskflow._node_kinds()) THEN
+        RAISE EXCEPTION 'unknown node kind "%"', kind
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Node kinds are: ' || array_to_string(taskflow._node_kinds(), ', ') || '.';
+    END IF;
+    IF options IS NULL OR jsonb_typeof(options) <> 'object' THEN
+        RAISE EXCEPTION 'options of % must be a JSON object', what
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Got %s.', coalesce(options::text, 'NULL'));
+    END IF;
+    allowed := CASE kind
+        WHEN 'sql' THEN ARRAY['database']
+        WHEN 'archive' THEN ARRAY['server', 'path', 'query', 'table', 'where', 'format',
+                                  'max_file_size', 'source']
+        WHEN 'wait' THEN ARRAY['poll_interval', 'delay']
+        ELSE ARRAY['channel', 'payload'] END;
+    FOR k, v IN SELECT o.key, o.value FROM jsonb_each(options) o ORDER BY o.key LOOP
+        IF NOT k = ANY (allowed) THEN
+            RAISE EXCEPTION 'unknown option "%" for %', k, what
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = format('Options of a %s node: %s.', kind, array_to_string(allowed, ', '));
+        END IF;
+        IF jsonb_typeof(v) <> 'string'
+           AND NOT (k = 'max_file_size' AND jsonb_typeof(v) = 'number') THEN
+            RAISE EXCEPTION 'option "%" of % must be a JSON string', k, what
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = format('Got %s %s.', jsonb_typeof(v), v);
+        END IF;
+    END LOOP;
+
+    CASE kind
+    WHEN 'sql' THEN
+        IF coalesce(btrim(body), '') = '' THEN
+            RAISE EXCEPTION '% needs a body', what
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'The body is the SQL script to run, e.g. body => ''ANALYZE orders''.';
+        END IF;
+        IF options ? 'database' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_database d
+                                                 WHERE d.datname = options->>'database') THEN
+            RAISE EXCEPTION 'database "%" of % does not exist', options->>'database', what
+                USING ERRCODE = 'invalid_catalog_name',
+                      HINT = 'Option "database" names another database of this cluster.';
+        END IF;
+    WHEN 'archive' THEN
+        PERFORM taskflow._validate_archive(f, node, body, options);
+    WHEN 'wait' THEN
+        IF options ? 'poll_interval'
+           AND taskflow._option_interval(format('option "poll_interval" of %s', what),
+                                         options->>'poll_interval') <= interval '0' THEN
+            RAISE EXCEPTION 'option "poll_interval" of % must be positive', what
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF options ? 'delay'
+           AND taskflow._option_interval(format('option "delay" of %s', what),
+                                         options->>'delay') < interval '0' THEN
+            RAISE EXCEPTION 'option "delay" of % must not be negative', what
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF body IS NULL AND NOT options ? 'delay' THEN
+            RAISE EXCEPTION '% needs a body (a condition to wait for) or option "delay"', what
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'e.g. body => ''EXISTS (SELECT 1 FROM loads WHERE day = ${bizdate:literal})'' or options => ''{"delay": "10 min"}''.';
+        END IF;
+    WHEN 'notify' THEN
+        IF body IS NOT NULL THEN
+            RAISE EXCEPTION '% takes no body', what
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Put the message into option "payload".';
+        END IF;
+        IF coalesce(options->>'channel', '') = '' THEN
+            RAISE EXCEPTION '% needs option "channel"', what
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'e.g. options => ''{"channel": "etl", "payload": "${flow} done for ${bizdate}"}''.';
+        END IF;
+        IF octet_length(options->>'channel') > 63 THEN
+            RAISE EXCEPTION 'channel name of % is too long', what
+                USING ERRCODE = 'name_too_long',
+                      DETAIL = 'A channel name has at most 63 bytes.';
+        END IF;
+    END CASE;
+
+    -- variables referenced by the body and the string options
+    FOR t IN SELECT * FROM taskflow._node_templates(node, body, options) LOOP
+        PERFORM taskflow._check_vars(f.id, t.template, t.what);
+    END LOOP;
+END
+$$;
+
+------------------------------------------------------------------------------
+-- edges: no cycles (also for direct INSERT/UPDATE)
+------------------------------------------------------------------------------
+
+-- Names of node ids, in order, joined by ' -> '.
+CREATE FUNCTION taskflow._node_path(ids bigint[]) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT string_agg(n.name, ' -> ' ORDER BY i.ord)
+      FROM unnest(ids) WITH ORDINALITY AS i(id, ord)
+      JOIN taskflow.nodes n ON n.id = i.id
+$$;
+
+CREATE FUNCTION taskflow._edges_check() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    visited  bigint[];
+    frontier bigint[];
+    nxt      bigint[];
+    parent   jsonb := '{}';
+    path     bigint[];
+    cur      bigint;
+    e        record;
+    fname    text;
+BEGIN
+    -- serialize definition changes of the flow; keeps updated_at current
+    UPDATE taskflow.flows SET updated_at = now() WHERE id = NEW.flow_id
+    RETURNING name INTO fname;
+
+    IF NEW.from_node = NEW.to_node THEN
+        RAISE EXCEPTION 'edge % -> % would create a cycle: a node cannot depend on itself',
+                        taskflow._node_path(ARRAY[NEW.from_node]), taskflow._node_path(ARRAY[NEW.to_node])
+            USING ERRCODE = 'invalid_object_definition';
+    END IF;
+
+    -- breadth-first search from to_node; reaching from_node means a cycle
+    visited := ARRAY[NEW.to_node];
+    frontier := ARRAY[NEW.to_node];
+    WHILE cardinality(frontier) > 0 AND path IS NULL LOOP
+        nxt := '{}';
+        FOR e IN SELECT DISTINCT ON (x.to_node) x.from_node, x.to_node
+                   FROM taskflow.edges x
+                  WHERE x.flow_id = NEW.flow_id
+                    AND x.from_node = ANY (frontier)
+                    AND x.to_node <> ALL (visited)
+                    AND NOT (TG_OP = 'UPDATE' AND x.from_node = OLD.from_node AND x.to_node = OLD.to_node)
+                  ORDER BY x.to_node, x.from_node LOOP
+            parent := parent || jsonb_build_object(e.to_node::text, e.from_node);
+            visited := visited || e.to_node;
+            nxt := nxt || e.to_node;
+            IF e.to_node = NEW.from_node THEN
+                -- walk back to to_node
+                cur := e.to_node;
+                path := ARRAY[cur];
+                WHILE cur <> NEW.to_node LOOP
+                    cur := (parent->>cur::text)::bigint;
+                    path := cur || path;
+                END LOOP;
+                EXIT;
+            END IF;
+        END LOOP;
+        frontier := nxt;
+    END LOOP;
+
+    IF path IS NOT NULL THEN
+        RAISE EXCEPTION 'edge % -> % would create a cycle: %',
+                        taskflow._node_path(ARRAY[NEW.from_node]), taskflow._node_path(ARRAY[NEW.to_node]),
+                        taskflow._node_path(path)
+            USING ERRCODE = 'invalid_object_definition',
+                  DETAIL = format('Flow "%s" already has the path %s.', fname, taskflow._node_path(path)),
+                  HINT = 'The nodes and edges of a flow must form a directed acyclic graph.';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER edges_no_cycle BEFORE INSERT OR UPDATE ON taskflow.edges
+    FOR EACH ROW EXECUTE FUNCTION taskflow._edges_check();
+
+-- add an edge between two nodes of flow f (already locked)
+CREATE FUNCTION taskflow._add_edge(f taskflow.flows, from_node text, to_node text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    a taskflow.nodes := taskflow._node(f, from_node);
+    b taskflow.nodes := taskflow._node(f, to_node);
+BEGIN
+    IF a.id = b.id THEN
+        RAISE EXCEPTION 'edge % -> % would create a cycle: a node cannot depend on itself', a.name, b.name
+            USING ERRCODE = 'invalid_object_definition';
+    END IF;
+    IF EXISTS (SELECT 1 FROM taskflow.edges e
+                WHERE e.flow_id = f.id AND e.from_node = a.id AND e.to_node = b.id) THEN
+        RAISE EXCEPTION 'edge % -> % already exists in flow "%"', a.name, b.name, f.name
+            USING ERRCODE = 'duplicate_object';
+    END IF;
+    INSERT INTO taskflow.edges (flow_id, from_node, to_node) VALUES (f.id, a.id, b.id);
+END
+$$;
+
+------------------------------------------------------------------------------
+-- flows
+------------------------------------------------------------------------------
+
+CREATE FUNCTION taskflow.create_flow(name text,
+                                     schedule text DEFAULT NULL,
+                                     timezone text DEFAULT current_setting('TimeZone'),
+                                     description text DEFAULT NULL,
+                                     catchup boolean DEFAULT true,
+                                     max_active_runs integer DEFAULT 1,
+                                     enabled boolean DEFAULT true,
+                                     start_date timestamptz DEFAULT NULL,
+                                     end_date timestamptz DEFAULT NULL,
+                                     owner regrole DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    new_id bigint;
+BEGIN
+    PERFORM taskflow._check_name('flow', create_flow.name);
+    create_flow.schedule := taskflow._check_schedule(create_flow.schedule);
+    create_flow.timezone := taskflow._check_timezone(create_flow.timezone);
+    create_flow.owner := taskflow._check_owner(create_flow.owner);
+    PERFORM taskflow._check_flow_settings(create_flow.max_active_runs,
+                                          create_flow.start_date, create_flow.end_date);
+    BEGIN
+        INSERT INTO taskflow.flows AS f (name, owner, schedule, timezone, description, enabled,
+                                         catchup, max_active_runs, start_date, end_date)
+        VALUES (create_flow.name, create_flow.owner, create_flow.schedule, create_flow.timezone,
+                nullif(create_flow.description, ''), coalesce(create_flow.enabled, true),
+                coalesce(create_flow.catchup, true), coalesce(create_flow.max_active_runs, 1),
+                create_flow.start_date, create_flow.end_date)
+        RETURNING f.id INTO new_id;
+    EXCEPTION WHEN unique_violation THEN
+        RAISE EXCEPTION 'flow "%" already exists', create_flow.name
+            USING ERRCODE = 'duplicate_object',
+                  HINT = CASE WHEN EXISTS (SELECT 1 FROM taskflow.flows x WHERE x.name = create_flow.name)
+                              THEN 'Use taskflow.alter_flow() to change it, or pick another name.'
+                              ELSE 'Flow names are unique in a database; this one is owned by a role you are not a member of.'
+                         END;
+    END;
+    RETURN new_id;
+END
+$$;
+
+CREATE FUNCTION taskflow.alter_flow(name text,
+                                    schedule text DEFAULT NULL,
+                                    timezone text DEFAULT NULL,
+                                    description text DEFAULT NULL,
+                                    catchup boolean DEFAULT NULL,
+                                    max_active_runs integer DEFAULT NULL,
+                                    enabled boolean DEFAULT NULL,
+                                    start_date timestamptz DEFAULT NULL,
+                                    end_date timestamptz DEFAULT NULL,
+                                    owner regrole DEFAULT NULL,
+                                    new_name text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    f taskflow.flows := taskflow._flow_for_update(alter_flow.name);
+BEGIN
+    IF alter_flow.new_name IS NOT NULL THEN
+        f.name := taskflow._check_name('flow', alter_flow.new_name);
+    END IF;
+    IF alter_flow.schedule IS NOT NULL THEN
+        f.schedule := taskflow._check_schedule(alter_flow.schedule);
+    END IF;
+    IF alter_flow.timezone IS NOT NULL THEN
+        f.timezone := taskflow._check_timezone(alter_flow.timezone);
+    END IF;
+    IF alter_flow.description IS NOT NULL THEN
+        f.description := nullif(alter_flow.description, '');
+    END IF;
+    f.catchup := coalesce(alter_flow.catchup, f.catchup);
+    f.max_active_runs := coalesce(alter_flow.max_active_runs, f.max_active_runs);
+    f.enabled := coalesce(alter_flow.enabled, f.enabled);
+    -- '-infinity' / 'infinity' clear start_date / end_date
+    IF alter_flow.start_date IS NOT NULL THEN
+        f.start_date := CASE WHEN isfinite(alter_flow.start_date) THEN alter_flow.start_date END;
+    END IF;
+    IF alter_flow.end_date IS NOT NULL THEN
+        f.end_date := CASE WHEN isfinite(alter_flow.end_date) THEN alter_flow.end_date END;
+    END IF;
+    IF alter_flow.owner IS NOT NULL THEN
+        f.owner := taskflow._check_owner(alter_flow.owner);
+    END IF;
+    PERFORM taskflow._check_flow_settings(f.max_active_runs, f.start_date, f.end_date);
+    BEGIN
+        UPDATE taskflow.flows x
+           SET name = f.name, schedule = f.schedule, timezone = f.timezone,
+               description = f.description, catchup = f.catchup,
+               max_active_runs = f.max_active_runs, enabled = f.enabled,
+               start_date = f.start_date, end_date = f.end_date, owner = f.owner,
+               updated_at = now()
+         WHERE x.id = f.id;
+    EXCEPTION WHEN unique_violation THEN
+        RAISE EXCEPTION 'flow "%" already exists', f.name
+            USING ERRCODE = 'duplicate_object',
+                  HINT = 'Pick another new_name.';
+    END;
+END
+$$;
+
+CREATE FUNCTION taskflow.drop_flow(name text, force boolean DEFAULT false) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    f taskflow.flows := taskflow._flow_for_update(drop_flow.name);
+    active bigint;
+BEGIN
+    SELECT count(*) INTO active FROM taskflow.runs r
+     WHERE r.flow_id = f.id AND r.state IN ('scheduled', 'running');
+    IF active > 0 AND NOT coalesce(drop_flow.force, false) THEN
+        RAISE EXCEPTION 'flow "%" has % active run(s)', f.name, active
+            USING ERRCODE = 'object_in_use',
+                  HINT = 'Wait for them or cancel them with taskflow.cancel_run(), '
+                         'or drop the flow anyway with drop_flow(name, force => true).';
+    END IF;
+    DELETE FROM taskflow.flows x WHERE x.id = f.id;
+END
+$$;
+
+CREATE FUNCTION taskflow.enable_flow(name text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    f taskflow.flows := taskflow._flow_for_update(enable_flow.name);
+BEGIN
+    UPDATE taskflow.flows x SET enabled = true WHERE x.id = f.id;
+END
+$$;
+
+CREATE FUNCTION taskflow.disable_flow(name text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    f taskflow.flows := taskflow._flow_for_update(disable_flow.name);
+BEGIN
+    UPDATE taskflow.flows x SET enabled = false WHERE x.id = f.id;
+END
+$$;
+
+------------------------------------------------------------------------------
+-- nodes
+------------------------------------------------------------------------------
+
+CREATE FUNCTION taskflow.add_node(flow text,
+                                  name text,
+                                  kind text,
+                                  body text DEFAULT NULL,
+                                  options jsonb DEFAULT '{}',
+                                  retries integer DEFAULT 0,
+                                  retry_delay interval DEFAULT '1 min',
+                                  timeout interval DEFAULT NULL,
+                                  after text[] DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    f      taskflow.flows := taskflow._flow_for_update(add_node.flow);
+    new_id bigint;
+    up     text;
+BEGIN
+    PERFORM taskflow._check_name('node', add_node.name);
+    add_node.kind := lower(btrim(add_node.kind));
+    add_node.body := nullif(add_node.body, '');
+    add_node.options := coalesce(add_node.options, '{}');
+    PERFORM taskflow._check_node_settings(add_node.name, add_node.retries,
+                                          add_node.retry_delay, add_node.timeout);
+    IF EXISTS (SELECT 1 FROM taskflow.nodes n WHERE n.flow_id = f.id AND n.name = add_node.name) THEN
+        RAISE EXCEPTION 'node "%" already exists in flow "%"', add_node.name, f.name
+            USING ERRCODE = 'duplicate_object',
+                  HINT = 'Use taskflow.alter_node() to change it, or pick another name.';
+    END IF;
+    PERFORM taskflow._validate_node(f, add_node.name, add_node.kind, add_node.body, add_node.options);
+
+    INSERT INTO taskflow.nodes AS n (flow_id, name, kind, body, options, retries, retry_delay, timeout)
+    VALUES (f.id, add_node.name, add_node.kind, add_node.body, add_node.options,
+            coalesce(add_node.retries, 0), coalesce(add_node.retry_delay, interval '1 min'),
+            nullif(add_node.timeout, interval '0'))
+    RETURNING n.id INTO new_id;
+
+    FOR up IN SELECT DISTINCT u FROM unnest(add_node.after) u ORDER BY u LOOP
+        PERFORM taskflow._add_edge(f, up, add_node.name);
+    END LOOP;
+    RETURN new_id;
+END
+$$;
+
+CREATE FUNCTION taskflow.alter_node(flow text,
+                                    name text,
+                                    body text DEFAULT NULL,
+                                    options jsonb DEFAULT NULL,
+                                    retries integer DEFAULT NULL,
+                                    retry_delay interval DEFAULT NULL,
+                                    timeout interval DEFAULT NULL,
+                                    new_name text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    f taskflow.flows := taskflow._flow_for_update(alter_node.flow);
+    n taskflow.nodes := taskflow._node(f, alter_node.name);
+BEGIN
+    IF alter_node.new_name IS NOT NULL AND alter_node.new_name <> n.name THEN
+        n.name := taskflow._check_name('node', alter_node.new_name);
+        IF EXISTS (SELECT 1 FROM taskflow.nodes x WHERE x.flow_id = f.id AND x.name = n.name) THEN
+            RAISE EXCEPTION 'node "%" already exists in flow "%"', n.name, f.name
+                USING ERRCODE = 'duplicate_object',
+                      HINT = 'Pick another new_name.';
+        END IF;
+    END IF;
+    -- body => '' clears the body; options replace the old ones as a whole
+    IF alter_node.body IS NOT NULL THEN
+        n.body := nullif(alter_node.body, '');
+    END IF;
+    n.options := coalesce(alter_node.options, n.options);
+    PERFORM taskflow._check_node_settings(n.name, alter_node.retries,
+                                          alter_node.retry_delay, alter_node.timeout);
+    n.retries := coalesce(alter_node.retries, n.retries);
+    n.retry_delay := coalesce(alter_node.retry_delay, n.retry_delay);
+    IF alter_node.timeout IS NOT NULL THEN
+        n.timeout := nullif(alter_node.timeout, interval '0');
+    END IF;
+    PERFORM taskflow._validate_node(f, n.name, n.kind, n.body, n.options);
+
+    UPDATE taskflow.nodes x
+       SET name = n.name, body = n.body, options = n.options, retries = n.retries,
+           retry_delay = n.retry_delay, timeout = n.timeout, updated_at = now()
+     WHERE x.id = n.id;
+END
+$$;
+
+CREATE FUNCTION taskflow.drop_node(flow text, name text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    f taskflow.flows := taskflow._flow_for_update(drop_node.flow);
+    n taskflow.nodes := taskflow._node(f, drop_node.name);
+BEGIN
+    IF EXISTS (SELECT 1 FROM taskflow.node_runs nr
+                WHERE nr.node_id = n.id AND nr.state IN ('pending', 'running', 'retrying')) THEN
+        RAISE EXCEPTION 'node "%" of flow "%" is part of an active run', n.name, f.name
+            USING ERRCODE = 'object_in_use',
+                  HINT = 'Wait for the run to finish or cancel it with taskflow.cancel_run().';
+    END IF;
+    -- its edges go with it (ON DELETE CASCADE)
+    DELETE FROM taskflow.nodes x WHERE x.id = n.id;
+END
+$$;
+
+------------------------------------------------------------------------------
+-- edges
+------------------------------------------------------------------------------
+
+CREATE FUNCTION taskflow.add_edge(flow text, from_node text, to_node text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM taskflow._add_edge(taskflow._flow_for_update(add_edge.flow),
+                               add_edge.from_node, add_edge.to_node);
+END
+$$;
+
+CREATE FUNCTION taskflow.drop_edge(flow text, from_node text, to_node text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    f taskflow.flows := taskflow._flow_for_update(drop_edge.flow);
+    a taskflow.nodes := taskflow._node(f, drop_edge.from_node);
+    b taskflow.nodes := taskflow._node(f, drop_edge.to_node);
+BEGIN
+    DELETE FROM taskflow.edges e WHERE e.flow_id = f.id AND e.from_node = a.id AND e.to_node = b.id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'edge % -> % does not exist in flow "%"', a.name, b.name, f.name
+            USING ERRCODE = 'undefined_object';
+    END IF;
+END
+$$;
+
+------------------------------------------------------------------------------
+-- variables
+------------------------------------------------------------------------------
+
+CREATE FUNCTION taskflow.set_variable(flow text, name text, definition text,
+                                      constant boolean DEFAULT false) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    f   taskflow.flows := taskflow._flow_for_update(set_variable.flow);
+    m   text[];
+    pat text;
+    bas text;
+    shf interval;
+BEGIN
+    PERFORM taskflow._check_name('variable', set_variable.name);
+    IF set_variable.name = ANY (taskflow._system_variables()) THEN
+        RAISE EXCEPTION 'variable name "%" is reserved', set_variable.name
+            USING ERRCODE = 'reserved_name',
+                  DETAIL = 'System variables: ' || array_to_string(taskflow._system_variables(), ', ') || '.',
+                  HINT = 'Pick another name; run parameters cannot replace system variables either.';
+    END IF;
+    IF set_variable.definition IS NULL THEN
+        RAISE EXCEPTION 'definition of variable "%" must not be null', set_variable.name
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+
+    IF NOT coalesce(set_variable.constant, false) THEN
+        m := regexp_match(set_variable.definition,
+                          '^\s*(.*\S)\s+of\s+(bizdate|cyctime)(?:\s*([-+])\s*(\S.*?))?\s*$', 'i');
+        IF m IS NULL THEN
+            RAISE EXCEPTION 'invalid time variable definition "%"', set_variable.definition
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = CASE WHEN set_variable.definition ~* '^\s*of\s+(bizdate|cyctime)'
+                                    THEN 'The to_char pattern is empty.' END,
+                      HINT = 'Write ''<to_char pattern> of bizdate|cyctime [+|- <interval>]'', e.g. '
+                             '''yyyymmdd of bizdate - 7 days''; for a fixed value pass constant => true.';
+        END IF;
+        pat := m[1];
+        bas := lower(m[2]);
+        IF m[3] IS NOT NULL THEN
+            BEGIN
+                shf := (m[3] || ' ' || btrim(m[4]))::interval;
+            EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR interval_field_overflow THEN
+                RAISE EXCEPTION 'invalid interval "%" in definition of variable "%"', btrim(m[4]), set_variable.name
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'Use a PostgreSQL interval such as ''7 days'', ''6 months'' or ''1 hour''.';
+            END;
+        END IF;
+    END IF;
+
+    INSERT INTO taskflow.variables AS v (flow_id, name, definition, is_constant, pattern, base, shift)
+    VALUES (f.id, set_variable.name, set_variable.definition, coalesce(set_variable.constant, false),
+            pat, bas, shf)
+    ON CONFLICT ON CONSTRAINT variables_pkey DO UPDATE
+       SET definition = excluded.definition, is_constant = excluded.is_constant,
+           pattern = excluded.pattern, base = excluded.base, shift = excluded.shift;
+END
+$$;
+
+CREATE FUNCTION taskflow.drop_variable(flow text, name text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    f     taskflow.flows := taskflow._flow_for_update(drop_variable.flow);
+    users text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM taskflow.variables v
+                    WHERE v.flow_id = f.id AND v.name = drop_variable.name) THEN
+        RAISE EXCEPTION 'variable "%" does not exist in flow "%"', drop_variable.name, f.name
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    SELECT string_agg(DISTINCT format('"%s"', n.name), ', ') INTO users
+      FROM taskflow.nodes n,
+           LATERAL taskflow._node_templates(n.name, n.body, n.options) t,
+           LATERAL taskflow._template_vars(t.template) ref
+     WHERE n.flow_id = f.id AND ref = drop_variable.name;
+    IF users IS NOT NULL THEN
+        RAISE EXCEPTION 'variable "%" is used by node % of flow "%"', drop_variable.name, users, f.name
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  HINT = 'Change or drop those nodes first (taskflow.alter_node / taskflow.drop_node).';
+    END IF;
+    DELETE FROM taskflow.variables v WHERE v.flow_id = f.id AND v.name = drop_variable.name;
+END
+$$;
+
+------------------------------------------------------------------------------
+-- variable values (used by the engine and by render)
+------------------------------------------------------------------------------
+
+-- The natural scheduled time (cyctime) of a business date: the first fire
+-- time of the schedule on day bizdate + 1 in the flow's time zone, or
+-- bizdate + 1 00:00 there for a manual-only flow (or a day the schedule does
+-- not fire on).
+CREATE FUNCTION taskflow._cyctime_for(flow_id bigint, bizdate date) RETURNS timestamptz
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    f     taskflow.flows;
+    day0  timestamptz;
+    first timestamptz;
+BEGIN
+    SELECT * INTO f FROM taskflow.flows x WHERE x.id = _cyctime_for.flow_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'flow with id % does not exist', flow_id
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    day0 := (bizdate + 1)::timestamp AT TIME ZONE f.timezone;
+    IF f.schedule IS NULL THEN
+        RETURN day0;
+    END IF;
+    SELECT t INTO first
+      FROM taskflow.next_runs(f.schedule, day0 - interval '1 microsecond', 1, f.timezone) t;
+    IF first IS NULL OR (first AT TIME ZONE f.timezone)::date <> bizdate + 1 THEN
+        RETURN day0;
+    END IF;
+    RETURN first;
+END
+$$;
+
+-- Every variable's text value for one node attempt (see the shared contract):
+-- system variables, flow time variables, flow constants overridden by
+-- params, and params that add names.
+CREATE FUNCTION taskflow._variables(flow_id bigint, bizdate date, cyctime timestamptz,
+                                    run_id bigint, node text, params jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    f      taskflow.flows;
+    ct     timestamptz;
+    vars   jsonb;
+    v      taskflow.variables;
+    k      text;
+    p      jsonb;
+BEGIN
+    SELECT * INTO f FROM taskflow.flows x WHERE x.id = _variables.flow_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'flow with id % does not exist', flow_id
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    IF bizdate IS NULL THEN
+        RAISE EXCEPTION 'bizdate must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    p := coalesce(params, '{}');
+    IF jsonb_typeof(p) <> 'object' THEN
+        RAISE EXCEPTION 'run parameters must be a JSON object'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Got %s.', p);
+    END IF;
+    ct := coalesce(cyctime, taskflow._cyctime_for(f.id, bizdate));
+    vars := jsonb_build_object('bizdate', to_char(bizdate, 'YYYY-MM-DD'),
+                               'cyctime', to_char(ct AT TIME ZONE f.timezone, 'YYYY-MM-DD HH24:MI:SS'),
+                               'run_id', coalesce(run_id, 0)::text,
+                               'flow', f.name,
+                               'node', coalesce(node, ''));
+    FOR v IN SELECT * FROM taskflow.variables x WHERE x.flow_id = f.id ORDER BY x.name LOOP
+        IF v.is_constant THEN
+            vars := vars || jsonb_build_object(v.name, coalesce(p->>v.name, v.definition));
+        ELSE
+            vars := vars || jsonb_build_object(v.name,
+                to_char(CASE v.base WHEN 'bizdate' THEN bizdate::timestamp
+                                    ELSE ct AT TIME ZONE f.timezone END
+                        + coalesce(v.shift, interval '0'), v.pattern));
+        END IF;
+    END LOOP;
+    FOR k IN SELECT jsonb_object_keys(p) ORDER BY 1 LOOP
+        IF k = ANY (taskflow._system_variables()) THEN
+            RAISE EXCEPTION 'run parameter "%" cannot replace a system variable', k
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Pass the business date as the bizdate argument of run_flow() or render().';
+        END IF;
+        IF EXISTS (SELECT 1 FROM taskflow.variables x
+                    WHERE x.flow_id = f.id AND x.name = k AND NOT x.is_constant) THEN
+            RAISE EXCEPTION 'run parameter "%" cannot replace time variable "%" of flow "%"', k, k, f.name
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Parameters replace constants (set_variable(..., constant => true)) or add names.';
+        END IF;
+        IF NOT vars ? k THEN
+            vars := vars || jsonb_build_object(k, coalesce(p->>k, ''));
+        END IF;
+    END LOOP;
+    RETURN vars;
+END
+$$;
+
+------------------------------------------------------------------------------
+-- render (dry run)
+------------------------------------------------------------------------------
+
+-- The options of each kind in the order render() shows them.
+CREATE FUNCTION taskflow._option_order(kind text) RETURNS text[]
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE kind
+        WHEN 'archive' THEN ARRAY['server', 'path', 'query', 'table', 'where', 'format',
+                                  'max_file_size', 'source']
+        WHEN 'notify' THEN ARRAY['channel', 'payload']
+        WHEN 'wait' THEN ARRAY['delay', 'poll_interval']
+        ELSE ARRAY['database'] END
+$$;
+
+CREATE FUNCTION taskflow.render(flow text, node text,
+                                bizdate date DEFAULT current_date - 1,
+                                params jsonb DEFAULT '{}')
+RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    f    taskflow.flows := taskflow._flow(render.flow);
+    n    taskflow.nodes := taskflow._node(f, render.node);
+    vars jsonb;
+    lines text[] := '{}';
+    k    text;
+    v    jsonb;
+BEGIN
+    vars := taskflow._variables(f.id, coalesce(render.bizdate, current_date - 1),
+                                NULL, 0, n.name, render.params);
+    IF n.kind IN ('sql', 'wait') AND n.body IS NOT NULL THEN
+        RETURN taskflow._render_text(n.body, vars, format('body of node "%s"', n.name));
+    END IF;
+    FOREACH k IN ARRAY taskflow._option_order(n.kind) LOOP
+        v := n.options->k;
+        CONTINUE WHEN v IS NULL;
+        lines := lines || (k || ': ' ||
+            CASE WHEN jsonb_typeof(v) = 'string'
+                 THEN taskflow._render_text(v #>> '{}', vars,
+                                            format('option "%s" of node "%s"', k, n.name))
+                 ELSE v::text END);
+    END LOOP;
+    RETURN array_to_string(lines, E'\n');
+END
+$$;
+
+------------------------------------------------------------------------------
+-- flow_graph
+------------------------------------------------------------------------------
+
+CREATE FUNCTION taskflow.flow_graph(flow text, format text DEFAULT 'dot') RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    f     taskflow.flows := taskflow._flow(flow_graph.flow);
+    fmt   text := lower(flow_graph.format);
+    lines text[];
+BEGIN
+    IF fmt = 'dot' THEN
+        lines := ARRAY[format('digraph "%s" {', f.name), '  rankdir=LR;', '  node [shape=box];'];
+        lines := lines || ARRAY(
+            SELECT format('  "%s" [label="%s\n(%s)"];', n.name, n.name, n.kind)
+              FROM taskflow.nodes n WHERE n.flow_id = f.id ORDER BY n.name);
+        lines := lines || ARRAY(
+            SELECT format('  "%s" -> "%s";', a.name, b.name)
+              FROM taskflow.edges e
+              JOIN taskflow.nodes a ON a.id = e.from_node
+              JOIN taskflow.nodes b ON b.id = e.to_node
+             WHERE e.flow_id = f.id ORDER BY a.name, b.name);
+        lines := lines || '}'::text;
+    ELSIF fmt = 'mermaid' THEN
+        -- node ids n1, n2, ... in name order: names may be mermaid keywords
+        WITH ids AS (
+            SELECT n.id, n.name, n.kind, 'n' || row_number() OVER (ORDER BY n.name) AS mid
+              FROM taskflow.nodes n WHERE n.flow_id = f.id)
+        SELECT ARRAY['flowchart LR']
+               || ARRAY(SELECT format('    %s["%s<br/>(%s)"]', i.mid, i.name, i.kind)
+                          FROM ids i ORDER BY i.name)
+               || ARRAY(SELECT format('    %s --> %s', a.mid, b.mid)
+                          FROM taskflow.edges e
+                          JOIN ids a ON a.id = e.from_node
+                          JOIN ids b ON b.id = e.to_node
+                         ORDER BY a.name, b.name)
+          INTO lines;
+    ELSE
+        RAISE EXCEPTION 'unknown graph format "%"', flow_graph.format
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Formats: dot, mermaid.';
+    END IF;
+    RETURN array_to_string(lines, E'\n');
+END
+$$;
+
+------------------------------------------------------------------------------
+-- templates
+------------------------------------------------------------------------------
+
+CREATE FUNCTION taskflow.templates()
+RETURNS TABLE (name text, description text, parameters jsonb)
+LANGUAGE sql STABLE AS $$
+    VALUES
+    ('archive_table_daily',
+     'Every day, archive the previous day''s rows of a table (date_column = bizdate) to object '
+     'storage under <path_prefix>/y=YYYY/m=MM/d=DD/, then remove them from the table (source).',
+     jsonb_build_object(
+        'table', jsonb_build_object('required', true, 'description', 'table to archive (may be schema-qualified)'),
+        'date_column', jsonb_build_object('required', true, 'description', 'date column that selects one day'),
+        'server', jsonb_build_object('required', true, 'description', 'taskflow_storage server to write to'),
+        'path_prefix', jsonb_build_object('required', false, 'default', null, 'description', 'key prefix; default: the table name'),
+        'format', jsonb_build_object('required', false, 'default', 'csv.gz', 'description', 'csv or csv.gz'),
+        'source', jsonb_build_object('required', false, 'default', 'delete', 'description', 'keep or delete the archived rows'),
+        'schedule', jsonb_build_object('required', false, 'default', '0 5 * * *', 'description', 'when to run; '''' for manual only'),
+        'timezone', jsonb_build_object('required', false, 'default', null, 'description', 'time zone of the schedule; default: the current TimeZone'),
+        'enabled', jsonb_build_object('required', false, 'default', true, 'description', 'create the flow enabled'))),
+    ('purge_older_than',
+     'Every day, delete the rows of a table older than bizdate - keep, then ANALYZE it.',
+     jsonb_build_object(
+        'table', jsonb_build_object('required', true, 'description', 'table to purge (may be schema-qualified)'),
+        'date_column', jsonb_build_object('required', true, 'description', 'date or timestamp column'),
+        'keep', jsonb_build_object('required', true, 'description', 'interval of rows to keep, e.g. 90 days'),
+        'schedule', jsonb_build_object('required', false, 'default', '0 3 * * *', 'description', 'when to run; '''' for manual only'),
+        'timezone', jsonb_build_object('required', false, 'default', null, 'description', 'time zone of the schedule; default: the current TimeZone'),
+        'enabled', jsonb_build_object('required', false, 'default', true, 'description', 'create the flow enabled'))),
+    ('sql_daily',
+     'Run one SQL script every day (a single sql node named "sql").',
+     jsonb_build_object(
+        'sql', jsonb_build_object('required', true, 'description', 'the SQL script; may use ${bizdate} etc.'),
+        'schedule', jsonb_build_object('required', false, 'default', '0 5 * * *', 'description', 'when to run; '''' for manual only'),
+        'timezone', jsonb_build_object('required', false, 'default', null, 'description', 'time zone of the schedule; default: the current TimeZone'),
+        'enabled', jsonb_build_object('required', false, 'default', true, 'description', 'create the flow enabled')))
+$$;
+
+-- A table and one of its columns, for templates: returns the qualified,
+-- quoted table name and the relation name.
+CREATE FUNCTION taskflow._template_table(template text, tab text, col text,
+                                         OUT qualified text, OUT relname text)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    rel regclass;
+BEGIN
+    BEGIN
+        rel := to_regclass(tab);
+    EXCEPTION WHEN invalid_name OR syntax_error THEN
+        rel := NULL;
+    END;
+    IF rel IS NULL THEN
+        RAISE EXCEPTION 'relation "%" does not exist', tab
+            USING ERRCODE = 'undefined_table',
+                  HINT = format('Parameter "table" of template "%s" names an existing table '
+                                '(schema-qualified if it is not on your search_path).', template);
+    END IF;
+    IF col IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                                        WHERE a.attrelid = rel AND a.attname = col
+                                          AND a.attnum > 0 AND NOT a.attisdropped) THEN
+        RAISE EXCEPTION 'column "%" of relation "%" does not exist', col, tab
+            USING ERRCODE = 'undefined_column',
+                  HINT = 'Parameter "date_column" is a column name as stored (case-sensitive, unquoted).';
+    END IF;
+    SELECT format('%I.%I', ns.nspname, c.relname), c.relname INTO qualified, relname
+      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
+     WHERE c.oid = rel;
+END
+$$;
+
+CREATE FUNCTION taskflow.create_flow_from_template(template text, name text, params jsonb DEFAULT '{}')
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    spec    jsonb;
+    p       jsonb := coalesce(params, '{}');
+    k       text;
+    t       record;
+    enabled boolean;
+    new_id  bigint;
+    keep    interval;
+BEGIN
+    SELECT x.parameters INTO spec FROM taskflow.templates() x WHERE x.name = template;
+    IF spec IS NULL THEN
+        RAISE EXCEPTION 'template "%" does not exist', template
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Templates: ' || (SELECT string_agg(x.name, ', ' ORDER BY x.name)
+                                             FROM taskflow.templates() x) || '.';
+    END IF;
+    IF jsonb_typeof(p) <> 'object' THEN
+        RAISE EXCEPTION 'parameters of template "%" must be a JSON object', template
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR k IN SELECT jsonb_object_keys(p) ORDER BY 1 LOOP
+        IF NOT spec ? k THEN
+            RAISE EXCEPTION 'unknown parameter "%" for template "%"', k, template
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Parameters: ' || (SELECT string_agg(s, ', ' ORDER BY s)
+                                                  FROM jsonb_object_keys(spec) s) || '.';
+        END IF;
+        IF jsonb_typeof(p->k) NOT IN ('string', 'number', 'boolean') THEN
+            RAISE EXCEPTION 'parameter "%" of template "%" must be a string', k, template
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = format('Got %s.', p->k);
+        END IF;
+    END LOOP;
+    FOR k IN SELECT s FROM jsonb_object_keys(spec) s ORDER BY 1 LOOP
+        IF (spec->k->>'required')::boolean AND coalesce(p->>k, '') = '' THEN
+            RAISE EXCEPTION 'template "%" needs parameter "%"', template, k
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = format('"%s": %s.', k, spec->k->>'description');
+        END IF;
+        IF NOT p ? k AND spec->k->'default' <> 'null' THEN
+            p := p || jsonb_build_object(k, spec->k->'default');
+        END IF;
+    END LOOP;
+    BEGIN
+        enabled := (p->>'enabled')::boolean;
+    EXCEPTION WHEN invalid_text_representation THEN
+        RAISE EXCEPTION 'parameter "enabled" of template "%" must be true or false', template
+            USING ERRCODE = 'invalid_parameter_value';
+    END;
+
+    new_id := taskflow.create_flow(create_flow_from_template.name,
+                                   schedule => coalesce(p->>'schedule', ''),
+                                   timezone => coalesce(p->>'timezone', current_setting('TimeZone')),
+                                   description => format('created from template %s', template),
+                                   enabled => enabled);
+    CASE template
+    WHEN 'archive_table_daily' THEN
+        SELECT * INTO t FROM taskflow._template_table(template, p->>'table', p->>'date_column');
+        PERFORM taskflow.set_variable(create_flow_from_template.name, 'year', 'yyyy of bizdate');
+        PERFORM taskflow.set_variable(create_flow_from_template.name, 'month', 'mm of bizdate');
+        PERFORM taskflow.set_variable(create_flow_from_template.name, 'day', 'dd of bizdate');
+        PERFORM taskflow.add_node(create_flow_from_template.name, 'archive', 'archive',
+            options => jsonb_build_object(
+                'server', p->>'server',
+                'path', rtrim(coalesce(nullif(p->>'path_prefix', ''), t.relname), '/')
+                        || '/y=${year}/m=${month}/d=${day}/',
+                'table', t.qualified,
+                'where', format('%I = ${bizdate:literal}', p->>'date_column'),
+                'format', p->>'format',
+                'source', p->>'source'));
+    WHEN 'purge_older_than' THEN
+        SELECT * INTO t FROM taskflow._template_table(template, p->>'table', p->>'date_column');
+        BEGIN
+            keep := (p->>'keep')::interval;
+        EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR interval_field_overflow THEN
+            keep := NULL;
+        END;
+        IF keep IS NULL OR keep <= interval '0' THEN
+            RAISE EXCEPTION 'invalid keep interval "%" for template "%"', p->>'keep', template
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Use a positive PostgreSQL interval such as ''90 days'' or ''1 year''.';
+        END IF;
+        PERFORM taskflow.add_node(create_flow_from_template.name, 'purge', 'sql',
+            body => format('DELETE FROM %s WHERE %I < ${bizdate:literal}::date - interval %L',
+                           t.qualified, p->>'date_column', p->>'keep'));
+        PERFORM taskflow.add_node(create_flow_from_template.name, 'analyze', 'sql',
+            body => format('ANALYZE %s', t.qualified), after => ARRAY['purge']);
+    WHEN 'sql_daily' THEN
+        PERFORM taskflow.add_node(create_flow_from_template.name, 'sql', 'sql', body => p->>'sql');
+    END CASE;
+    RETURN new_id;
+END
+$$;

@@ -1,0 +1,814 @@
+-- taskflow extension script, part 20: the engine's SQL side.
+-- Owner: the engine (launcher.c, scheduler.c, worker.c, gate.c, shmem.c).
+-- See docs/operations.md.
+--
+--   * wake plumbing (C): _wake(), _wake_launcher(), triggers on definitions
+--   * scheduler functions (_sched_*), run by the per-database scheduler as
+--     superuser: recovery of dead node runs, creation of due runs (catch-up),
+--     run promotion / upstream failure / finishing, ready nodes
+--   * node worker book-keeping (_node_*), run by node workers as superuser
+--   * run operations: run_flow, wait_run, cancel_run, rerun, backfill,
+--     purge_history; the privileged part goes through the C gate _gate()
+--     into _op_* functions (revoked from PUBLIC)
+--   * views: flow_status, run_history, node_run_history (security_invoker,
+--     so the row level security of part 00 applies)
+--
+-- Internal functions pin search_path so that a caller's (or a node script's)
+-- search_path can never redirect them.
+
+------------------------------------------------------------------------------
+-- wake plumbing
+------------------------------------------------------------------------------
+
+-- Wake this database's scheduler when the current transaction commits.
+CREATE FUNCTION taskflow._wake() RETURNS void
+LANGUAGE c AS 'MODULE_PATHNAME', 'tf_sql_wake';
+
+-- Ask the launcher to (re)check this database (at commit).
+CREATE FUNCTION taskflow._wake_launcher() RETURNS void
+LANGUAGE c AS 'MODULE_PATHNAME', 'tf_sql_wake_launcher';
+
+CREATE FUNCTION taskflow._wake_trigger() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM taskflow._wake();
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER flows_wake AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON taskflow.flows
+    FOR EACH STATEMENT EXECUTE FUNCTION taskflow._wake_trigger();
+CREATE TRIGGER nodes_wake AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON taskflow.nodes
+    FOR EACH STATEMENT EXECUTE FUNCTION taskflow._wake_trigger();
+CREATE TRIGGER edges_wake AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON taskflow.edges
+    FOR EACH STATEMENT EXECUTE FUNCTION taskflow._wake_trigger();
+
+-- The C gate for privileged run operations (see gate.c).
+CREATE FUNCTION taskflow._gate(op text, args jsonb) RETURNS jsonb
+LANGUAGE c AS 'MODULE_PATHNAME', 'tf_sql_gate';
+
+------------------------------------------------------------------------------
+-- helpers
+------------------------------------------------------------------------------
+
+-- "now" as the scheduler sees it: taskflow.test_clock when set (tests only).
+CREATE FUNCTION taskflow._now() RETURNS timestamptz
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(nullif(current_setting('taskflow.test_clock', true), '')::timestamptz, now())
+$$;
+
+-- taskflow.history_retention as an interval: '30 days', '7' (days); NULL = keep forever.
+CREATE FUNCTION taskflow._retention_interval(setting text) RETURNS interval
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    i interval;
+BEGIN
+    IF setting IS NULL OR btrim(setting) IN ('', '0', '-1') THEN
+        RETURN NULL;
+    END IF;
+    IF btrim(setting) ~ '^[0-9]+$' THEN
+        i := make_interval(days => btrim(setting)::int);
+    ELSE
+        i := setting::interval;
+    END IF;
+    RETURN CASE WHEN i <= interval '0' THEN NULL ELSE i END;
+EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR invalid_text_representation THEN
+    RAISE WARNING 'taskflow.history_retention = "%" is not an interval; keeping history', setting;
+    RETURN NULL;
+END
+$$;
+
+-- Raise "does not exist" unless the caller may use flows of this owner.
+CREATE FUNCTION taskflow._op_check(caller regrole, owner regrole, what text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF caller IS NULL OR owner IS NULL
+       OR NOT (pg_has_role(caller, owner, 'MEMBER')
+               OR (SELECT rolsuper FROM pg_roles WHERE oid = caller)) THEN
+        RAISE EXCEPTION '% does not exist', what
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Either there is no such object or you are not a member of the owner of its flow.';
+    END IF;
+END
+$$;
+
+-- A flow by name for a run operation, checked against the caller.
+CREATE FUNCTION taskflow._op_flow(caller regrole, flow text) RETURNS taskflow.flows
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    f taskflow.flows;
+BEGIN
+    IF flow IS NULL THEN
+        RAISE EXCEPTION 'flow name must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT * INTO f FROM taskflow.flows x WHERE x.name = flow;
+    PERFORM taskflow._op_check(caller, f.owner, format('flow "%s"', flow));
+    RETURN f;
+END
+$$;
+
+-- A run by id for a run operation, checked against the caller.
+CREATE FUNCTION taskflow._op_run(caller regrole, run_id bigint) RETURNS taskflow.runs
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r taskflow.runs;
+    o regrole;
+BEGIN
+    IF run_id IS NULL THEN
+        RAISE EXCEPTION 'run id must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT x.* INTO r FROM taskflow.runs x WHERE x.id = run_id;
+    SELECT f.owner INTO o FROM taskflow.flows f WHERE f.id = r.flow_id;
+    PERFORM taskflow._op_check(caller, o, format('run %s', run_id));
+    RETURN r;
+END
+$$;
+
+-- Create a run and one pending node run per node (caller holds the
+-- transaction).  NULL if that period already has a run.
+CREATE FUNCTION taskflow._create_run(p_flow_id bigint, p_scheduled_for timestamptz,
+                                     p_bizdate date, p_trigger text, p_params jsonb,
+                                     p_created_by regrole, p_rerun_of bigint DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    rid bigint;
+BEGIN
+    INSERT INTO taskflow.runs (flow_id, scheduled_for, bizdate, trigger, params,
+                               created_by, rerun_of)
+    VALUES (p_flow_id, p_scheduled_for, p_bizdate, p_trigger, coalesce(p_params, '{}'),
+            p_created_by, p_rerun_of)
+    ON CONFLICT (flow_id, scheduled_for) DO NOTHING
+    RETURNING id INTO rid;
+    IF rid IS NULL THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO taskflow.node_runs (run_id, node_id)
+    SELECT rid, n.id FROM taskflow.nodes n WHERE n.flow_id = p_flow_id ORDER BY n.id;
+    RETURN rid;
+END
+$$;
+
+------------------------------------------------------------------------------
+-- scheduler
+------------------------------------------------------------------------------
+
+-- The latest fire time t of a schedule with after < t <= upto (or NULL).
+-- Looks back over growing windows so dense schedules stay cheap.
+CREATE FUNCTION taskflow._latest_fire(schedule text, tz text, after timestamptz,
+                                      upto timestamptz)
+RETURNS timestamptz
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    w     interval;
+    s     timestamptz;
+    best  timestamptz;
+    t     timestamptz;
+    c     bigint;
+    m     timestamptz;
+BEGIN
+    IF upto IS NULL OR upto <= after THEN
+        RETURN NULL;
+    END IF;
+    FOREACH w IN ARRAY ARRAY['1 hour', '2 days', '40 days', '400 days', '20 years']::interval[] LOOP
+        s := greatest(after, upto - w);
+        LOOP
+            SELECT max(x) FILTER (WHERE x <= upto), count(*), max(x) INTO t, c, m
+              FROM taskflow.next_runs(schedule, s, 1000, tz) x;
+            IF t IS NOT NULL THEN
+                best := t;
+            END IF;
+            EXIT WHEN c < 1000 OR m > upto;
+            s := m;
+        END LOOP;
+        IF best IS NOT NULL OR upto - w <= after THEN
+            RETURN best;
+        END IF;
+    END LOOP;
+    RETURN best;
+END
+$$;
+
+-- Create the due runs of one flow (catch-up or latest only) and advance its
+-- watermark, all in the caller's transaction.  Returns the next due time.
+CREATE FUNCTION taskflow._sched_flow(f taskflow.flows, p_now timestamptz, p_max integer)
+RETURNS timestamptz
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    base  timestamptz;
+    t     timestamptz;
+    last  timestamptz;
+    nxt   timestamptz;
+    upto  timestamptz := CASE WHEN f.end_date IS NULL THEN p_now ELSE least(p_now, f.end_date) END;
+BEGIN
+    base := coalesce(f.scheduled_until,
+                     greatest(f.created_at, f.start_date - interval '1 microsecond'));
+    IF f.catchup THEN
+        FOR t IN SELECT x FROM taskflow.next_runs(f.schedule, base, p_max, f.timezone) x LOOP
+            EXIT WHEN t > upto;
+            PERFORM taskflow._create_run(f.id, t, (t AT TIME ZONE f.timezone)::date - 1,
+                                         'schedule', '{}', f.owner);
+            last := t;
+        END LOOP;
+    ELSE
+        last := taskflow._latest_fire(f.schedule, f.timezone, base, upto);
+        IF last IS NOT NULL THEN
+            PERFORM taskflow._create_run(f.id, last, (last AT TIME ZONE f.timezone)::date - 1,
+                                         'schedule', '{}', f.owner);
+        END IF;
+    END IF;
+    IF last IS NOT NULL THEN
+        UPDATE taskflow.flows SET scheduled_until = last WHERE id = f.id;
+        base := last;
+    END IF;
+    SELECT x INTO nxt FROM taskflow.next_runs(f.schedule, base, 1, f.timezone) x;
+    IF f.end_date IS NOT NULL AND nxt > f.end_date THEN
+        nxt := NULL;
+    END IF;
+    RETURN nxt;
+END
+$$;
+
+-- Node runs left 'running' by a worker that is gone (not in p_live, the
+-- node runs with a live worker slot) become failed or retrying.
+CREATE FUNCTION taskflow._sched_recover(p_live bigint[]) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n integer;
+BEGIN
+    UPDATE taskflow.node_runs nr
+       SET state = CASE WHEN nr.attempt <= nd.retries THEN 'retrying' ELSE 'failed' END,
+           not_before = CASE WHEN nr.attempt <= nd.retries
+                             THEN clock_timestamp() + nd.retry_delay END,
+           finished_at = clock_timestamp(),
+           message = format('node worker%s exited without recording a result (server crash, restart or termination)',
+                            coalesce(' (pid ' || nr.worker_pid || ')', '')),
+           sqlstate = '57P01'
+      FROM taskflow.nodes nd
+     WHERE nd.id = nr.node_id
+       AND nr.state = 'running'
+       AND nr.id <> ALL (coalesce(p_live, '{}'));
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n > 0 THEN
+        RAISE LOG 'taskflow: % node run(s) left running by a dead worker were marked failed/retrying', n;
+    END IF;
+    RETURN n;
+END
+$$;
+
+-- Propagate upstream failures, finish runs with nothing left to do, promote
+-- scheduled runs within max_active_runs (oldest period first).
+CREATE FUNCTION taskflow._sched_advance() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    LOOP
+        UPDATE taskflow.node_runs nr
+           SET state = 'upstream_failed', finished_at = clock_timestamp(),
+               message = 'an upstream node did not succeed'
+         WHERE nr.state = 'pending'
+           AND EXISTS (SELECT 1
+                         FROM taskflow.edges e
+                         JOIN taskflow.node_runs up
+                           ON up.run_id = nr.run_id AND up.node_id = e.from_node
+                        WHERE e.to_node = nr.node_id
+                          AND up.state IN ('failed', 'upstream_failed', 'canceled'));
+        EXIT WHEN NOT FOUND;
+    END LOOP;
+
+    FOR i IN 1..2 LOOP
+        UPDATE taskflow.runs r
+           SET state = CASE
+                   WHEN EXISTS (SELECT 1 FROM taskflow.node_runs x WHERE x.run_id = r.id
+                                   AND x.state IN ('failed', 'upstream_failed')) THEN 'failed'
+                   WHEN EXISTS (SELECT 1 FROM taskflow.node_runs x WHERE x.run_id = r.id
+                                   AND x.state = 'canceled') THEN 'canceled'
+                   ELSE 'succeeded' END,
+               started_at = coalesce(r.started_at, clock_timestamp()),
+               finished_at = clock_timestamp()
+         WHERE r.state = 'running'
+           AND NOT EXISTS (SELECT 1 FROM taskflow.node_runs x WHERE x.run_id = r.id
+                              AND x.state IN ('pending', 'running', 'retrying'));
+        EXIT WHEN i = 2;
+
+        UPDATE taskflow.runs r
+           SET state = 'running', started_at = clock_timestamp()
+          FROM (SELECT s.id,
+                       row_number() OVER (PARTITION BY s.flow_id ORDER BY s.scheduled_for, s.id) AS rn,
+                       f.max_active_runs,
+                       (SELECT count(*) FROM taskflow.runs a
+                         WHERE a.flow_id = s.flow_id AND a.state = 'running') AS active
+                  FROM taskflow.runs s JOIN taskflow.flows f ON f.id = s.flow_id
+                 WHERE s.state = 'scheduled') p
+         WHERE r.id = p.id AND p.rn + p.active <= p.max_active_runs;
+    END LOOP;
+END
+$$;
+
+-- One scheduler pass (everything but starting workers), in one transaction.
+CREATE FUNCTION taskflow._sched_tick(p_now timestamptz, p_live bigint[], p_max_new integer,
+                                     OUT next_due timestamptz, OUT next_retry timestamptz)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    f taskflow.flows;
+    d timestamptz;
+BEGIN
+    PERFORM taskflow._sched_recover(p_live);
+    FOR f IN SELECT * FROM taskflow.flows
+              WHERE enabled AND schedule IS NOT NULL ORDER BY id LOOP
+        BEGIN
+            d := taskflow._sched_flow(f, p_now, p_max_new);
+            next_due := least(next_due, d);
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'taskflow: cannot schedule flow "%": %', f.name, SQLERRM;
+        END;
+    END LOOP;
+    PERFORM taskflow._sched_advance();
+    SELECT min(nr.not_before) INTO next_retry
+      FROM taskflow.node_runs nr JOIN taskflow.runs r ON r.id = nr.run_id
+     WHERE nr.state = 'retrying' AND r.state = 'running';
+END
+$$;
+
+-- Node runs ready to start: pending (or retrying and due) in a running run,
+-- every upstream succeeded (or skipped), not already handed to a worker.
+CREATE FUNCTION taskflow._sched_ready(p_exclude bigint[], p_limit integer)
+RETURNS TABLE (node_run_id bigint, run_id bigint, owner oid, owner_login boolean,
+               flow text, node text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT nr.id, nr.run_id, f.owner::oid,
+           a.rolcanlogin AND a.rolconnlimit < 0 AND d.datconnlimit < 0
+             AND has_database_privilege(f.owner::oid, d.oid, 'CONNECT'),
+           f.name, n.name
+      FROM taskflow.node_runs nr
+      JOIN taskflow.runs r ON r.id = nr.run_id AND r.state = 'running'
+      JOIN taskflow.nodes n ON n.id = nr.node_id
+      JOIN taskflow.flows f ON f.id = r.flow_id
+      JOIN pg_authid a ON a.oid = f.owner
+      JOIN pg_database d ON d.datname = current_database()
+     WHERE (nr.state = 'pending'
+            OR (nr.state = 'retrying' AND nr.not_before <= clock_timestamp()))
+       AND nr.id <> ALL (coalesce(p_exclude, '{}'))
+       AND NOT EXISTS (SELECT 1
+                         FROM taskflow.edges e
+                         JOIN taskflow.node_runs up
+                           ON up.run_id = nr.run_id AND up.node_id = e.from_node
+                        WHERE e.to_node = nr.node_id
+                          AND up.state NOT IN ('succeeded', 'skipped'))
+     ORDER BY r.scheduled_for, r.id, nr.id
+     LIMIT p_limit
+$$;
+
+-- A node run whose worker repeatedly failed to even start (e.g. the owner
+-- cannot connect): fail it instead of trying forever.
+CREATE FUNCTION taskflow._sched_give_up(p_node_run_id bigint) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    UPDATE taskflow.node_runs
+       SET state = 'failed', finished_at = clock_timestamp(), sqlstate = '58000',
+           message = 'the node worker exited before starting the node several times; see the server log'
+     WHERE id = p_node_run_id AND state IN ('pending', 'retrying');
+$$;
+
+------------------------------------------------------------------------------
+-- node worker book-keeping
+------------------------------------------------------------------------------
+
+-- Mark a node run running (next attempt) and return what the worker needs;
+-- no row if it is not runnable any more (canceled meanwhile, ...).
+CREATE FUNCTION taskflow._node_begin(p_node_run_id bigint, p_pid integer)
+RETURNS TABLE (flow_id bigint, flow text, node_id bigint, node text, kind text, body text,
+               options jsonb, run_id bigint, attempt integer, bizdate date,
+               cyctime timestamptz, params jsonb, timeout_ms bigint, poll_ms bigint,
+               delay_ms bigint, database text)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    nr taskflow.node_runs;
+BEGIN
+    UPDATE taskflow.node_runs x
+       SET state = 'running', attempt = x.attempt + 1, started_at = clock_timestamp(),
+           finished_at = NULL, worker_pid = p_pid, not_before = NULL, message = NULL,
+           sqlstate = NULL, rows = NULL, bytes = NULL, log = NULL
+     WHERE x.id = p_node_run_id AND x.state IN ('pending', 'retrying')
+       AND EXISTS (SELECT 1 FROM taskflow.runs r WHERE r.id = x.run_id AND r.state = 'running')
+    RETURNING * INTO nr;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+    SELECT f.id, f.name, n.id, n.name, n.kind, n.body, n.options, r.id, nr.attempt,
+           r.bizdate, r.scheduled_for, r.params,
+           (extract(epoch FROM n.timeout) * 1000)::bigint,
+           (extract(epoch FROM coalesce(nullif(n.options->>'poll_interval', '')::interval,
+                                        interval '10 seconds')) * 1000)::bigint,
+           (extract(epoch FROM coalesce(nullif(n.options->>'delay', '')::interval,
+                                        interval '0')) * 1000)::bigint,
+           CASE WHEN n.kind = 'sql' THEN n.options->>'database' END
+      FROM taskflow.runs r
+      JOIN taskflow.flows f ON f.id = r.flow_id
+      JOIN taskflow.nodes n ON n.id = nr.node_id
+     WHERE r.id = nr.run_id;
+END
+$$;
+
+CREATE FUNCTION taskflow._node_succeeded(p_node_run_id bigint, p_rows bigint, p_bytes bigint,
+                                         p_rendered text, p_log text)
+RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    UPDATE taskflow.node_runs
+       SET state = 'succeeded', finished_at = clock_timestamp(), rows = p_rows,
+           bytes = p_bytes, rendered = p_rendered, log = p_log, message = NULL,
+           sqlstate = NULL
+     WHERE id = p_node_run_id AND state = 'running';
+$$;
+
+-- A failed attempt: retrying (with not_before) while attempts remain, else failed.
+CREATE FUNCTION taskflow._node_failed(p_node_run_id bigint, p_message text, p_sqlstate text,
+                                      p_rendered text, p_log text)
+RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    UPDATE taskflow.node_runs nr
+       SET state = CASE WHEN nr.attempt <= n.retries THEN 'retrying' ELSE 'failed' END,
+           not_before = CASE WHEN nr.attempt <= n.retries
+                             THEN clock_timestamp() + n.retry_delay END,
+           finished_at = clock_timestamp(), message = p_message, sqlstate = p_sqlstate,
+           rendered = coalesce(p_rendered, nr.rendered), log = p_log
+      FROM taskflow.nodes n
+     WHERE n.id = nr.node_id AND nr.id = p_node_run_id AND nr.state = 'running';
+$$;
+
+------------------------------------------------------------------------------
+-- run operations (privileged part: _op_*, called through _gate)
+------------------------------------------------------------------------------
+
+CREATE FUNCTION taskflow._op_run_flow(caller regrole, args jsonb) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    f   taskflow.flows := taskflow._op_flow(caller, args->>'flow');
+    bd  date;
+    p   jsonb := coalesce(args->'params', '{}');
+    rid bigint;
+BEGIN
+    IF jsonb_typeof(p) = 'null' THEN
+        p := '{}';
+    ELSIF jsonb_typeof(p) <> 'object' THEN
+        RAISE EXCEPTION 'run parameters must be a JSON object'
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = format('Got %s.', p);
+    END IF;
+    bd := coalesce((args->>'bizdate')::date, (now() AT TIME ZONE f.timezone)::date - 1);
+    -- fail now, not in the worker, on bad params
+    PERFORM taskflow._variables(f.id, bd, NULL, 0, NULL, p);
+    rid := taskflow._create_run(f.id, clock_timestamp(), bd, 'manual', p, caller);
+    PERFORM taskflow._wake();
+    RETURN jsonb_build_object('run_id', rid);
+END
+$$;
+
+CREATE FUNCTION taskflow._op_cancel_run(caller regrole, args jsonb) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r    taskflow.runs := taskflow._op_run(caller, (args->>'run_id')::bigint);
+    pids integer[];
+    n    integer;
+BEGIN
+    -- lock the run; a concurrent finish is seen after the lock
+    SELECT * INTO r FROM taskflow.runs WHERE id = r.id FOR UPDATE;
+    IF r.state NOT IN ('scheduled', 'running') THEN
+        RAISE NOTICE 'run % is already %', r.id, r.state;
+        RETURN jsonb_build_object('state', r.state, 'canceled', 0);
+    END IF;
+    UPDATE taskflow.runs
+       SET state = 'canceled', finished_at = clock_timestamp(),
+           started_at = coalesce(started_at, clock_timestamp()),
+           message = format('canceled by %s', caller)
+     WHERE id = r.id;
+    SELECT array_agg(worker_pid) INTO pids FROM taskflow.node_runs
+     WHERE run_id = r.id AND state = 'running' AND worker_pid IS NOT NULL;
+    UPDATE taskflow.node_runs
+       SET state = 'canceled', finished_at = clock_timestamp(),
+           message = format('canceled by %s', caller)
+     WHERE run_id = r.id AND state IN ('pending', 'running', 'retrying');
+    GET DIAGNOSTICS n = ROW_COUNT;
+    -- terminate the node workers of this run (their work rolls back)
+    PERFORM pg_terminate_backend(a.pid)
+       FROM pg_stat_activity a
+      WHERE a.pid = ANY (coalesce(pids, '{}')) AND a.backend_type = 'taskflow node';
+    PERFORM taskflow._wake();
+    RETURN jsonb_build_object('state', 'canceled', 'canceled', n);
+END
+$$;
+
+CREATE FUNCTION taskflow._op_rerun(caller regrole, args jsonb) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    old  taskflow.runs := taskflow._op_run(caller, (args->>'run_id')::bigint);
+    only boolean := coalesce((args->>'only_failed')::boolean, true);
+    rid  bigint;
+BEGIN
+    IF old.state IN ('scheduled', 'running') THEN
+        RAISE EXCEPTION 'run % is still %', old.id, old.state
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Wait for it (taskflow.wait_run) or cancel it (taskflow.cancel_run) first.';
+    END IF;
+    rid := taskflow._create_run(old.flow_id, clock_timestamp(), old.bizdate, 'rerun',
+                                old.params, caller, old.id);
+    IF only THEN
+        UPDATE taskflow.node_runs nr
+           SET state = 'skipped', started_at = clock_timestamp(), finished_at = clock_timestamp(),
+               rows = o.rows, bytes = o.bytes,
+               message = format('succeeded in run %s; not rerun', o.run_id)
+          FROM taskflow.node_runs o
+         WHERE nr.run_id = rid AND o.run_id = old.id AND o.node_id = nr.node_id
+           AND o.state IN ('succeeded', 'skipped');
+    END IF;
+    PERFORM taskflow._wake();
+    RETURN jsonb_build_object('run_id', rid);
+END
+$$;
+
+CREATE FUNCTION taskflow._op_backfill(caller regrole, args jsonb) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    f     taskflow.flows := taskflow._op_flow(caller, args->>'flow');
+    d1    date := (args->>'from_bizdate')::date;
+    d2    date := (args->>'to_bizdate')::date;
+    d     date;
+    t     timestamptz;
+    rid   bigint;
+    other bigint;
+    ids   bigint[] := '{}';
+BEGIN
+    IF d1 IS NULL OR d2 IS NULL THEN
+        RAISE EXCEPTION 'from_bizdate and to_bizdate must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF d1 > d2 THEN
+        RAISE EXCEPTION 'from_bizdate % is after to_bizdate %', d1, d2
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give the range oldest first.';
+    END IF;
+    IF d2 - d1 >= 3660 THEN
+        RAISE EXCEPTION 'backfill of % days is too long', d2 - d1 + 1
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Backfill at most 3660 business dates at a time.';
+    END IF;
+    FOR d IN SELECT g::date FROM generate_series(d1, d2, interval '1 day') g LOOP
+        t := taskflow._cyctime_for(f.id, d);
+        SELECT id INTO other FROM taskflow.runs WHERE flow_id = f.id AND scheduled_for = t;
+        IF FOUND THEN
+            RAISE NOTICE 'flow "%": bizdate % already has run %, skipped', f.name, d, other;
+            CONTINUE;
+        END IF;
+        rid := taskflow._create_run(f.id, t, d, 'backfill', '{}', caller);
+        ids := ids || rid;
+    END LOOP;
+    PERFORM taskflow._wake();
+    RETURN jsonb_build_object('run_ids', to_jsonb(ids));
+END
+$$;
+
+-- Delete finished runs (and their node runs) finished before now() - older_than,
+-- of flows owned by roles p_caller is a member of (all flows when p_caller is
+-- NULL or a superuser).
+CREATE FUNCTION taskflow._purge(p_caller regrole, p_older interval) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n bigint;
+    su boolean := p_caller IS NULL OR (SELECT rolsuper FROM pg_roles WHERE oid = p_caller);
+BEGIN
+    IF p_older IS NULL THEN
+        RETURN 0;
+    END IF;
+    DELETE FROM taskflow.runs r
+     USING taskflow.flows f
+     WHERE f.id = r.flow_id
+       AND r.state IN ('succeeded', 'failed', 'canceled')
+       AND r.finished_at < now() - p_older
+       AND (su OR pg_has_role(p_caller, f.owner, 'MEMBER'));
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n > 0 THEN
+        RAISE LOG 'taskflow: purged % run(s) finished before %', n, now() - p_older;
+    END IF;
+    RETURN n;
+END
+$$;
+
+CREATE FUNCTION taskflow._op_purge_history(caller regrole, args jsonb) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    i interval := (args->>'older_than')::interval;
+BEGIN
+    IF i IS NULL OR i < interval '0' THEN
+        RAISE EXCEPTION 'older_than must be a non-negative interval'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN jsonb_build_object('deleted', taskflow._purge(caller, i));
+END
+$$;
+
+REVOKE ALL ON FUNCTION taskflow._gate(text, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION taskflow._gate(text, jsonb) TO PUBLIC;
+REVOKE ALL ON FUNCTION
+    taskflow._op_check(regrole, regrole, text),
+    taskflow._op_flow(regrole, text),
+    taskflow._op_run(regrole, bigint),
+    taskflow._create_run(bigint, timestamptz, date, text, jsonb, regrole, bigint),
+    taskflow._sched_flow(taskflow.flows, timestamptz, integer),
+    taskflow._sched_recover(bigint[]),
+    taskflow._sched_advance(),
+    taskflow._sched_tick(timestamptz, bigint[], integer),
+    taskflow._sched_ready(bigint[], integer),
+    taskflow._sched_give_up(bigint),
+    taskflow._node_begin(bigint, integer),
+    taskflow._node_succeeded(bigint, bigint, bigint, text, text),
+    taskflow._node_failed(bigint, text, text, text, text),
+    taskflow._op_run_flow(regrole, jsonb),
+    taskflow._op_cancel_run(regrole, jsonb),
+    taskflow._op_rerun(regrole, jsonb),
+    taskflow._op_backfill(regrole, jsonb),
+    taskflow._purge(regrole, interval),
+    taskflow._op_purge_history(regrole, jsonb)
+FROM PUBLIC;
+
+------------------------------------------------------------------------------
+-- run operations (public)
+------------------------------------------------------------------------------
+
+-- Start a run of a flow now.  bizdate defaults to yesterday in the flow's time zone.
+CREATE FUNCTION taskflow.run_flow(flow text, bizdate date DEFAULT NULL,
+                                  params jsonb DEFAULT '{}')
+RETURNS bigint
+LANGUAGE sql AS $$
+    SELECT (taskflow._gate('run_flow',
+                           jsonb_build_object('flow', $1, 'bizdate', $2, 'params', $3))
+            ->> 'run_id')::bigint
+$$;
+
+-- Cancel a scheduled or running run: running node workers are terminated
+-- (their work rolls back), every unfinished node run becomes canceled.
+CREATE FUNCTION taskflow.cancel_run(run_id bigint) RETURNS void
+LANGUAGE sql AS $$
+    SELECT NULL::void FROM taskflow._gate('cancel_run', jsonb_build_object('run_id', $1))
+$$;
+
+-- A new run of the same flow, bizdate and params (trigger 'rerun').
+CREATE FUNCTION taskflow.rerun(run_id bigint, only_failed boolean DEFAULT true) RETURNS bigint
+LANGUAGE sql AS $$
+    SELECT (taskflow._gate('rerun', jsonb_build_object('run_id', $1, 'only_failed', $2))
+            ->> 'run_id')::bigint
+$$;
+
+-- One run per business date in [from_bizdate, to_bizdate] (trigger 'backfill').
+CREATE FUNCTION taskflow.backfill(flow text, from_bizdate date, to_bizdate date)
+RETURNS SETOF bigint
+LANGUAGE sql AS $$
+    SELECT x::bigint
+      FROM jsonb_array_elements_text(
+             taskflow._gate('backfill', jsonb_build_object('flow', $1, 'from_bizdate', $2,
+                                                          'to_bizdate', $3)) -> 'run_ids') x
+$$;
+
+-- Delete finished runs older than older_than (flows you are a member of the
+-- owner of; all flows for a superuser).  Returns the number of runs deleted.
+CREATE FUNCTION taskflow.purge_history(older_than interval) RETURNS bigint
+LANGUAGE sql AS $$
+    SELECT (taskflow._gate('purge_history', jsonb_build_object('older_than', $1))
+            ->> 'deleted')::bigint
+$$;
+
+-- Block until a run has finished (or timeout passes); returns its state.
+CREATE FUNCTION taskflow.wait_run(run_id bigint, timeout interval DEFAULT '1 hour')
+RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    st       text;
+    mine     boolean;
+    deadline timestamptz := clock_timestamp() + timeout;
+BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'wait_run needs READ COMMITTED isolation'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'A snapshot that never changes would never see the run finish.';
+    END IF;
+    LOOP
+        SELECT r.state, r.xmin::text = (pg_current_xact_id_if_assigned()::text::bigint % 4294967296)::text
+          INTO st, mine
+          FROM taskflow.runs r WHERE r.id = wait_run.run_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'run % does not exist', run_id
+                USING ERRCODE = 'undefined_object';
+        END IF;
+        IF st IN ('succeeded', 'failed', 'canceled') THEN
+            RETURN st;
+        END IF;
+        IF mine THEN
+            RAISE EXCEPTION 'run % was created in this transaction and cannot start before it commits', run_id
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'Call run_flow() and wait_run() in separate statements, outside an explicit transaction block.';
+        END IF;
+        IF clock_timestamp() >= deadline THEN
+            RAISE NOTICE 'wait_run: run % is still % after %', run_id, st, timeout;
+            RETURN st;
+        END IF;
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+END
+$$;
+
+------------------------------------------------------------------------------
+-- views (security_invoker: row level security applies to the reader)
+------------------------------------------------------------------------------
+
+CREATE VIEW taskflow.flow_status WITH (security_invoker = true) AS
+SELECT f.id AS flow_id,
+       f.name AS flow,
+       f.owner,
+       f.schedule,
+       f.timezone,
+       f.enabled,
+       lr.id AS last_run_id,
+       lr.state AS last_state,
+       lr.bizdate AS last_bizdate,
+       lr.finished_at AS last_finished_at,
+       (SELECT count(*) FROM taskflow.runs r
+         WHERE r.flow_id = f.id AND r.state = 'running') AS running_runs,
+       (SELECT count(*) FROM taskflow.runs r
+         WHERE r.flow_id = f.id AND r.state = 'failed'
+           AND r.id > coalesce((SELECT max(s.id) FROM taskflow.runs s
+                                 WHERE s.flow_id = f.id AND s.state = 'succeeded'), 0))
+         AS consecutive_failures,
+       CASE WHEN f.enabled AND f.schedule IS NOT NULL THEN
+           (SELECT x FROM taskflow.next_runs(f.schedule,
+                                             greatest(f.scheduled_until, f.created_at,
+                                                      f.start_date - interval '1 microsecond',
+                                                      taskflow._now()),
+                                             1, f.timezone) x
+             WHERE f.end_date IS NULL OR x <= f.end_date)
+       END AS next_run
+  FROM taskflow.flows f
+  LEFT JOIN LATERAL (SELECT r.* FROM taskflow.runs r WHERE r.flow_id = f.id
+                      ORDER BY r.id DESC LIMIT 1) lr ON true;
+
+CREATE VIEW taskflow.run_history WITH (security_invoker = true) AS
+SELECT r.id AS run_id,
+       f.name AS flow,
+       r.bizdate,
+       r.scheduled_for,
+       r.trigger,
+       r.state,
+       r.params,
+       r.rerun_of,
+       r.created_by,
+       r.created_at,
+       r.started_at,
+       r.finished_at,
+       r.finished_at - r.started_at AS duration,
+       c.nodes,
+       c.succeeded,
+       c.failed,
+       c.upstream_failed,
+       c.running,
+       c.waiting,
+       c.skipped,
+       c.canceled,
+       r.message
+  FROM taskflow.runs r
+  JOIN taskflow.flows f ON f.id = r.flow_id
+  LEFT JOIN LATERAL (
+        SELECT count(*) AS nodes,
+               count(*) FILTER (WHERE nr.state = 'succeeded') AS succeeded,
+               count(*) FILTER (WHERE nr.state = 'failed') AS failed,
+               count(*) FILTER (WHERE nr.state = 'upstream_failed') AS upstream_failed,
+               count(*) FILTER (WHERE nr.state = 'running') AS running,
+               count(*) FILTER (WHERE nr.state IN ('pending', 'retrying')) AS waiting,
+               count(*) FILTER (WHERE nr.state = 'skipped') AS skipped,
+               count(*) FILTER (WHERE nr.state = 'canceled') AS canceled
+          FROM taskflow.node_runs nr WHERE nr.run_id = r.id) c ON true;
+
+CREATE VIEW taskflow.node_run_history WITH (security_invoker = true) AS
+SELECT nr.id AS node_run_id,
+       nr.run_id,
+       f.name AS flow,
+       n.name AS node,
+       n.kind,
+       r.bizdate,
+       nr.state,
+       nr.attempt AS attempts,
+       nr.started_at,
+       nr.finished_at,
+       nr.finished_at - nr.started_at AS duration,
+       nr.not_before,
+       nr.rows,
+       nr.bytes,
+       nr.message AS error,
+       nr.sqlstate,
+       nr.rendered,
+       nr.log,
+       nr.worker_pid
+  FROM taskflow.node_runs nr
+  JOIN taskflow.runs r ON r.id = nr.run_id
+  JOIN taskflow.flows f ON f.id = r.flow_id
+  JOIN taskflow.nodes n ON n.id = nr.node_id;
+
+GRANT SELECT ON taskflow.flow_status, taskflow.run_history, taskflow.node_run_history TO PUBLIC;
+
+-- the launcher learns about this database when CREATE EXTENSION commits
+SELECT taskflow._wake_launcher();

@@ -1,0 +1,105 @@
+/*-------------------------------------------------------------------------
+ *
+ * engine.h
+ *	  Declarations private to taskflow's engine: the shared-memory state
+ *	  (shmem.c), the launcher (launcher.c), the per-database scheduler
+ *	  (scheduler.c), the node worker (worker.c), the run-operation gate
+ *	  (gate.c) and the built-in node kinds (node_sql.c).
+ *
+ *	  Shared memory holds two fixed arrays:
+ *	    dbs[]      one slot per database the launcher knows about: the
+ *	               scheduler's pid and latch, and whether the extension is
+ *	               installed there (learned by the scheduler itself);
+ *	    workers[]  one slot per running node worker (cluster-wide cap
+ *	               taskflow.max_workers): which database / node_run it runs.
+ *	  Everything is protected by one spinlock; critical sections are a few
+ *	  loads and stores.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef TASKFLOW_ENGINE_H
+#define TASKFLOW_ENGINE_H
+
+#include "taskflow.h"
+
+#include "storage/latch.h"
+#include "storage/spin.h"
+
+#define TF_MAX_DBS			256
+#define TF_MAX_WORKERS		64
+
+/* what a database slot knows about the extension in its database */
+typedef enum TfDbState
+{
+	TF_DB_FREE = 0,				/* slot unused */
+	TF_DB_UNKNOWN,				/* not probed yet (or a hint said "look again") */
+	TF_DB_PRESENT,				/* extension installed: keep a scheduler */
+	TF_DB_ABSENT				/* extension not installed */
+} TfDbState;
+
+typedef struct TfDbSlot
+{
+	Oid			dboid;
+	TfDbState	state;
+	char		dbname[NAMEDATALEN];
+	pid_t		pid;			/* scheduler pid, 0 if none */
+	Latch	   *latch;			/* scheduler latch, NULL if none */
+	TimestampTz blocked_until;	/* DROP DATABASE in progress: do not start */
+	bool		hint;			/* a backend changed the extension here */
+} TfDbSlot;
+
+typedef struct TfWorkerSlot
+{
+	bool		in_use;
+	uint32		generation;		/* bumped at each reservation */
+	Oid			dboid;
+	Oid			owner;			/* flow owner (runs as this role) */
+	bool		owner_login;	/* owner may log in: connect as it */
+	pid_t		scheduler_pid;	/* who reserved the slot */
+	pid_t		pid;			/* worker pid once started, else 0 */
+	int64		node_run_id;
+	int64		run_id;
+	TimestampTz reserved_at;
+} TfWorkerSlot;
+
+typedef struct TfShared
+{
+	slock_t		mutex;
+	pid_t		launcher_pid;
+	Latch	   *launcher_latch;
+	bool		rescan;			/* launcher: re-read pg_database now */
+	TfDbSlot	dbs[TF_MAX_DBS];
+	TfWorkerSlot workers[TF_MAX_WORKERS];
+} TfShared;
+
+/* shmem.c */
+extern TfShared *tf_shared;
+extern void tf_shmem_init(void);
+extern void tf_wake_launcher_now(bool rescan);
+extern void tf_wake_scheduler_now(Oid dboid);
+extern void tf_wake_at_commit(bool launcher, bool scheduler);
+extern int	tf_workers_in_use(void);
+extern void tf_hooks_init(void);
+
+/* GUCs (launcher.c) */
+extern int	tf_max_workers;
+extern char *tf_history_retention;
+extern char *tf_test_clock;
+extern int	tf_launcher_rescan_interval;
+
+/* bgworker entry points */
+extern PGDLLEXPORT void tf_launcher_main(Datum arg);
+extern PGDLLEXPORT void tf_scheduler_main(Datum arg);
+extern PGDLLEXPORT void tf_worker_main(Datum arg);
+
+/* scheduler.c: "now" as the scheduler sees it (taskflow.test_clock) */
+extern TimestampTz tf_scheduler_now(void);
+
+/* node_sql.c: built-in node kinds run by worker.c */
+extern void tf_exec_sql(TfNodeExec *x);
+extern void tf_exec_notify(TfNodeExec *x);
+extern bool tf_wait_check(TfNodeExec *x, const char *condition);
+extern void tf_capture_begin(TfNodeExec *x);
+extern void tf_capture_end(void);
+
+#endif							/* TASKFLOW_ENGINE_H */

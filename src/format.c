@@ -1,0 +1,621 @@
+/*-------------------------------------------------------------------------
+ *
+ * format.c
+ *	  CSV / CSV.gz writers fed by a DestReceiver.
+ *
+ *	  A query runs through SPI with our DestReceiver as its destination, so
+ *	  the executor streams rows straight into the writer (no tuplestore).
+ *	  Each row is formatted exactly like COPY ... TO (FORMAT csv, HEADER):
+ *	  cached output functions per column, ',' delimiter, '"' quote, NULL as
+ *	  an empty unquoted field, "" for an empty string, quotes doubled, and a
+ *	  value quoted when it holds a delimiter, quote, CR or LF (or is "\."
+ *	  alone in a single-column row).  Output is in the server encoding.
+ *
+ *	  Bytes go to a TfObjectWriter (storage.h), optionally through zlib
+ *	  deflate with a gzip wrapper, through bounded buffers.  The output is
+ *	  split into parts part-00000.csv[.gz], part-00001... when a part reaches
+ *	  max_file_size written (compressed) bytes; each part is a complete CSV
+ *	  file (with header) and a complete gzip stream.  Per part we record
+ *	  rows, bytes, md5 (and optionally sha256) of the bytes written.
+ *
+ *	  Resources: zlib streams are ended by a memory context reset callback
+ *	  (so also on ERROR); an unfinished object writer is aborted in PG_CATCH;
+ *	  cryptohash contexts belong to the resource owner.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <zlib.h>
+
+#include "access/htup_details.h"
+#include "common/cryptohash.h"
+#include "common/md5.h"
+#include "common/sha2.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "tcop/dest.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "format.h"
+
+#define TF_INBUF_SIZE	(64 * 1024)	/* uncompressed bytes buffered */
+#define TF_OUTBUF_SIZE	(64 * 1024)	/* compressed bytes buffered */
+
+/* one part being written */
+typedef struct TfPart
+{
+	TfPartInfo *info;
+	TfObjectWriter *w;
+	bool		zs_active;
+	z_stream	zs;
+	pg_cryptohash_ctx *md5;
+	pg_cryptohash_ctx *sha;
+} TfPart;
+
+typedef struct TfCsvDest
+{
+	DestReceiver pub;			/* must be first */
+
+	TfStorage  *st;
+	const char *prefix;
+	TfExportOptions opts;
+	MemoryContext cxt;			/* everything of the export lives here */
+	MemoryContext rowcxt;		/* reset per row */
+
+	/* set up in rStartup */
+	int			natts;
+	FmgrInfo   *out_functions;
+	bool		single_attr;
+	StringInfoData header;
+
+	StringInfoData inbuf;		/* formatted, not yet written/compressed */
+	char	   *outbuf;			/* deflate output */
+	TfPart	   *part;			/* open part or NULL */
+	int			nparts;
+	TfExportResult *res;
+} TfCsvDest;
+
+static void tf_part_open(TfCsvDest *d);
+static void tf_part_close(TfCsvDest *d);
+static void tf_part_flush_input(TfCsvDest *d, int zflush);
+
+/* ---------- small helpers ---------- */
+
+const char *
+tf_format_name(TfFileFormat f)
+{
+	return f == TF_FORMAT_CSV_GZ ? "csv.gz" : "csv";
+}
+
+const char *
+tf_format_extension(TfFileFormat f)
+{
+	return f == TF_FORMAT_CSV_GZ ? ".csv.gz" : ".csv";
+}
+
+TfFileFormat
+tf_format_parse(const char *s)
+{
+	if (s == NULL || pg_strcasecmp(s, "csv") == 0)
+		return TF_FORMAT_CSV;
+	if (pg_strcasecmp(s, "csv.gz") == 0 || pg_strcasecmp(s, "csv+gzip") == 0)
+		return TF_FORMAT_CSV_GZ;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unsupported export format \"%s\"", s),
+			 errhint("Supported formats are \"csv\" and \"csv.gz\".")));
+	return TF_FORMAT_CSV;		/* keep compiler quiet */
+}
+
+void
+tf_export_options_init(TfExportOptions *o)
+{
+	o->format = TF_FORMAT_CSV;
+	o->max_file_size = TF_DEFAULT_MAX_FILE_SIZE;
+	o->header = true;
+	o->compression_level = Z_DEFAULT_COMPRESSION;
+	o->checksum = TF_CHECKSUM_MD5;
+}
+
+static void
+tf_hex(const uint8 *b, int n, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (int i = 0; i < n; i++)
+	{
+		out[2 * i] = hex[b[i] >> 4];
+		out[2 * i + 1] = hex[b[i] & 0xf];
+	}
+	out[2 * n] = '\0';
+}
+
+static pg_cryptohash_ctx *
+tf_hash_create(pg_cryptohash_type type)
+{
+	pg_cryptohash_ctx *c = pg_cryptohash_create(type);
+
+	if (c == NULL || pg_cryptohash_init(c) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not initialize checksum context: %s",
+						pg_cryptohash_error(c))));
+	return c;
+}
+
+static void
+tf_hash_final(pg_cryptohash_ctx *c, int len, char *hexout)
+{
+	uint8		buf[PG_SHA256_DIGEST_LENGTH];
+
+	if (pg_cryptohash_final(c, buf, len) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not finalize checksum: %s",
+						pg_cryptohash_error(c))));
+	tf_hex(buf, len, hexout);
+}
+
+/* zlib streams are not palloc'd memory: end them when the context goes */
+static void
+tf_dest_reset_callback(void *arg)
+{
+	TfCsvDest  *d = (TfCsvDest *) arg;
+
+	if (d->part && d->part->zs_active)
+	{
+		deflateEnd(&d->part->zs);
+		d->part->zs_active = false;
+	}
+}
+
+static void *
+tf_zalloc(void *opaque, unsigned items, unsigned size)
+{
+	return MemoryContextAllocExtended((MemoryContext) opaque,
+									  (Size) items * size,
+									  MCXT_ALLOC_NO_OOM);
+}
+
+static void
+tf_zfree(void *opaque, void *ptr)
+{
+	pfree(ptr);
+}
+
+/* ---------- CSV formatting, identical to COPY TO (FORMAT csv) ---------- */
+
+static inline void
+tf_csv_append(StringInfo buf, const char *s, bool single_attr)
+{
+	const char *p;
+	bool		quote = false;
+
+	/* an empty string is quoted so that it differs from NULL */
+	if (*s == '\0')
+	{
+		appendBinaryStringInfo(buf, "\"\"", 2);
+		return;
+	}
+	if (single_attr && strcmp(s, "\\.") == 0)
+		quote = true;
+	else
+	{
+		for (p = s; *p; p++)
+		{
+			char		c = *p;
+
+			if (c == ',' || c == '"' || c == '\n' || c == '\r')
+			{
+				quote = true;
+				break;
+			}
+		}
+		if (!quote)
+		{
+			appendBinaryStringInfo(buf, s, p - s);
+			return;
+		}
+	}
+
+	appendStringInfoCharMacro(buf, '"');
+	for (;;)
+	{
+		const char *q = strchr(s, '"');
+
+		if (q == NULL)
+		{
+			appendBinaryStringInfo(buf, s, strlen(s));
+			break;
+		}
+		/* copy through the quote, then double it */
+		appendBinaryStringInfo(buf, s, q - s + 1);
+		appendStringInfoCharMacro(buf, '"');
+		s = q + 1;
+	}
+	appendStringInfoCharMacro(buf, '"');
+}
+
+/* ---------- parts ---------- */
+
+/* write bytes to the object, counting and hashing them */
+static void
+tf_part_emit(TfCsvDest *d, const char *data, size_t len)
+{
+	TfPart	   *p = d->part;
+
+	if (len == 0)
+		return;
+	if (pg_cryptohash_update(p->md5, (const uint8 *) data, len) < 0 ||
+		(p->sha && pg_cryptohash_update(p->sha, (const uint8 *) data, len) < 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not update checksum")));
+	tf_storage_writer_write(p->w, data, len);
+	p->info->bytes += len;
+}
+
+/*
+ * Push buffered CSV bytes out: directly for csv, through deflate for csv.gz.
+ * zflush is Z_NO_FLUSH normally, Z_FINISH to end the gzip stream.
+ */
+static void
+tf_part_flush_input(TfCsvDest *d, int zflush)
+{
+	TfPart	   *p = d->part;
+
+	if (d->opts.format == TF_FORMAT_CSV)
+	{
+		tf_part_emit(d, d->inbuf.data, d->inbuf.len);
+		resetStringInfo(&d->inbuf);
+		return;
+	}
+
+	p->zs.next_in = (Bytef *) d->inbuf.data;
+	p->zs.avail_in = d->inbuf.len;
+	for (;;)
+	{
+		int			rc;
+
+		rc = deflate(&p->zs, zflush);
+		if (rc == Z_STREAM_ERROR)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("zlib deflate failed: %s",
+							p->zs.msg ? p->zs.msg : "stream error")));
+		if (p->zs.avail_out == 0)
+		{
+			tf_part_emit(d, d->outbuf, TF_OUTBUF_SIZE);
+			p->zs.next_out = (Bytef *) d->outbuf;
+			p->zs.avail_out = TF_OUTBUF_SIZE;
+			continue;
+		}
+		if (zflush == Z_FINISH ? rc == Z_STREAM_END : p->zs.avail_in == 0)
+			break;
+	}
+	resetStringInfo(&d->inbuf);
+}
+
+static void
+tf_part_open(TfCsvDest *d)
+{
+	MemoryContext old = MemoryContextSwitchTo(d->cxt);
+	TfPart	   *p = palloc0(sizeof(TfPart));
+	TfPartInfo *info = palloc0(sizeof(TfPartInfo));
+
+	info->name = psprintf("part-%05d%s", d->nparts,
+						  tf_format_extension(d->opts.format));
+	info->key = psprintf("%s%s", d->prefix, info->name);
+	p->info = info;
+	d->part = p;
+
+	p->md5 = tf_hash_create(PG_MD5);
+	if (d->opts.checksum == TF_CHECKSUM_SHA256)
+		p->sha = tf_hash_create(PG_SHA256);
+
+	if (d->opts.format == TF_FORMAT_CSV_GZ)
+	{
+		int			rc;
+
+		p->zs.zalloc = tf_zalloc;
+		p->zs.zfree = tf_zfree;
+		p->zs.opaque = (voidpf) d->cxt;
+		rc = deflateInit2(&p->zs, d->opts.compression_level, Z_DEFLATED,
+						  15 + 16, 8, Z_DEFAULT_STRATEGY);
+		if (rc != Z_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("could not initialize zlib: %s",
+							p->zs.msg ? p->zs.msg : "out of memory")));
+		p->zs_active = true;
+		p->zs.next_out = (Bytef *) d->outbuf;
+		p->zs.avail_out = TF_OUTBUF_SIZE;
+	}
+
+	p->w = tf_storage_writer_begin(d->st, info->key);
+	d->nparts++;
+	MemoryContextSwitchTo(old);
+
+	resetStringInfo(&d->inbuf);
+	if (d->opts.header)
+		appendBinaryStringInfo(&d->inbuf, d->header.data, d->header.len);
+}
+
+static void
+tf_part_close(TfCsvDest *d)
+{
+	TfPart	   *p = d->part;
+	MemoryContext old = MemoryContextSwitchTo(d->cxt);
+	int64		size = -1;
+	char	   *etag = NULL;
+
+	if (d->opts.format == TF_FORMAT_CSV_GZ)
+	{
+		tf_part_flush_input(d, Z_FINISH);
+		/* whatever is left in the output buffer */
+		tf_part_emit(d, d->outbuf, TF_OUTBUF_SIZE - p->zs.avail_out);
+		deflateEnd(&p->zs);
+		p->zs_active = false;
+	}
+	else
+		tf_part_flush_input(d, Z_NO_FLUSH);
+
+	tf_hash_final(p->md5, MD5_DIGEST_LENGTH, p->info->md5);
+	pg_cryptohash_free(p->md5);
+	p->md5 = NULL;
+	if (p->sha)
+	{
+		tf_hash_final(p->sha, PG_SHA256_DIGEST_LENGTH, p->info->sha256);
+		pg_cryptohash_free(p->sha);
+		p->sha = NULL;
+	}
+
+	tf_storage_writer_finish(p->w, &size, &etag);
+	p->w = NULL;
+	if (size >= 0 && size != p->info->bytes)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("object \"%s\" has %lld bytes after upload, %lld were written",
+						tf_storage_describe(d->st, p->info->key),
+						(long long) size, (long long) p->info->bytes)));
+	p->info->etag = etag;
+
+	d->res->parts = lappend(d->res->parts, p->info);
+	d->res->bytes += p->info->bytes;
+	d->part = NULL;
+	pfree(p);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Estimated written size of the open part if it were closed now.  For
+ * csv.gz we scale the input not yet turned into output by the compression
+ * ratio seen so far (1.0 until deflate has produced real output), so a part
+ * closes close to max_file_size compressed bytes.
+ */
+static int64
+tf_part_estimate(TfCsvDest *d)
+{
+	TfPart	   *p = d->part;
+	double		produced,
+				consumed,
+				ratio = 1.0;
+
+	if (d->opts.format == TF_FORMAT_CSV)
+		return p->info->bytes + d->inbuf.len;
+
+	produced = (double) p->info->bytes + (TF_OUTBUF_SIZE - p->zs.avail_out);
+	consumed = (double) p->zs.total_in;
+	if (produced >= 4096 && consumed > 0)
+		ratio = produced / consumed;
+	return (int64) ((consumed + d->inbuf.len) * ratio);
+}
+
+/* ---------- DestReceiver ---------- */
+
+static void
+tf_dest_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	TfCsvDest  *d = (TfCsvDest *) self;
+	MemoryContext old = MemoryContextSwitchTo(d->cxt);
+	int			nlive = 0;
+
+	if (d->out_functions != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("export query must be a single statement")));
+
+	d->natts = typeinfo->natts;
+	d->out_functions = palloc0(sizeof(FmgrInfo) * Max(d->natts, 1));
+	initStringInfo(&d->header);
+	for (int i = 0; i < d->natts; i++)
+		if (!TupleDescAttr(typeinfo, i)->attisdropped)
+			nlive++;
+	d->single_attr = (nlive == 1);
+	nlive = 0;
+	for (int i = 0; i < d->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(typeinfo, i);
+		Oid			func;
+		bool		isvarlena;
+		TfColumnInfo *col;
+
+		if (att->attisdropped)
+			continue;
+		getTypeOutputInfo(att->atttypid, &func, &isvarlena);
+		fmgr_info(func, &d->out_functions[i]);
+
+		col = palloc(sizeof(TfColumnInfo));
+		col->name = pstrdup(NameStr(att->attname));
+		col->type = format_type_with_typemod(att->atttypid, att->atttypmod);
+		d->res->columns = lappend(d->res->columns, col);
+
+		if (nlive++ > 0)
+			appendStringInfoCharMacro(&d->header, ',');
+		tf_csv_append(&d->header, NameStr(att->attname), d->single_attr);
+	}
+	appendStringInfoCharMacro(&d->header, '\n');
+	MemoryContextSwitchTo(old);
+}
+
+static bool
+tf_dest_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	TfCsvDest  *d = (TfCsvDest *) self;
+	TupleDesc	desc = slot->tts_tupleDescriptor;
+	MemoryContext old;
+	bool		first = true;
+
+	CHECK_FOR_INTERRUPTS();
+
+	if (d->part == NULL)
+		tf_part_open(d);
+
+	MemoryContextReset(d->rowcxt);
+	old = MemoryContextSwitchTo(d->rowcxt);
+	slot_getallattrs(slot);
+	for (int i = 0; i < d->natts; i++)
+	{
+		if (TupleDescAttr(desc, i)->attisdropped)
+			continue;
+		if (!first)
+			appendStringInfoCharMacro(&d->inbuf, ',');
+		first = false;
+		if (!slot->tts_isnull[i])
+			tf_csv_append(&d->inbuf,
+						  OutputFunctionCall(&d->out_functions[i],
+											 slot->tts_values[i]),
+						  d->single_attr);
+	}
+	appendStringInfoCharMacro(&d->inbuf, '\n');
+	MemoryContextSwitchTo(old);
+
+	d->part->info->rows++;
+	d->res->rows++;
+
+	if (d->inbuf.len >= TF_INBUF_SIZE)
+		tf_part_flush_input(d, Z_NO_FLUSH);
+	if (tf_part_estimate(d) >= d->opts.max_file_size)
+		tf_part_close(d);
+	return true;
+}
+
+static void
+tf_dest_shutdown(DestReceiver *self)
+{
+	/* parts are closed by tf_format_write once the query has finished */
+}
+
+static void
+tf_dest_destroy(DestReceiver *self)
+{
+}
+
+/* ---------- entry point ---------- */
+
+static TfCsvDest *
+tf_dest_create(TfStorage *st, const char *prefix, const TfExportOptions *o)
+{
+	MemoryContext cxt;
+	TfCsvDest  *d;
+	MemoryContextCallback *cb;
+
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "taskflow export",
+								ALLOCSET_DEFAULT_SIZES);
+	d = MemoryContextAllocZero(cxt, sizeof(TfCsvDest));
+	d->pub.receiveSlot = tf_dest_receive;
+	d->pub.rStartup = tf_dest_startup;
+	d->pub.rShutdown = tf_dest_shutdown;
+	d->pub.rDestroy = tf_dest_destroy;
+	d->pub.mydest = DestNone;
+	d->st = st;
+	d->prefix = MemoryContextStrdup(cxt, prefix);
+	d->opts = *o;
+	d->cxt = cxt;
+	d->rowcxt = AllocSetContextCreate(cxt, "taskflow export row",
+									  ALLOCSET_DEFAULT_SIZES);
+	d->outbuf = MemoryContextAlloc(cxt, TF_OUTBUF_SIZE);
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		initStringInfo(&d->inbuf);
+		enlargeStringInfo(&d->inbuf, TF_INBUF_SIZE + 1024);
+		MemoryContextSwitchTo(old);
+	}
+	d->res = MemoryContextAllocZero(cxt, sizeof(TfExportResult));
+
+	cb = MemoryContextAlloc(cxt, sizeof(MemoryContextCallback));
+	cb->func = tf_dest_reset_callback;
+	cb->arg = d;
+	MemoryContextRegisterResetCallback(cxt, cb);
+	return d;
+}
+
+TfExportResult *
+tf_format_write(TfStorage *st, const char *prefix, const char *query,
+				const TfExportOptions *o)
+{
+	TfCsvDest  *d = tf_dest_create(st, prefix, o);
+
+	PG_TRY();
+	{
+		SPIPlanPtr	plan;
+		SPIExecuteOptions eo;
+		int			rc;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+
+		plan = SPI_prepare(query, 0, NULL);
+		if (plan == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_SYNTAX_ERROR),
+					 errmsg("could not prepare export query: %s",
+							SPI_result_code_string(SPI_result))));
+		if (!SPI_is_cursor_plan(plan))
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("export query must be a single statement that returns rows"),
+					 errhint("Use a SELECT (or TABLE, VALUES, ... RETURNING) statement.")));
+
+		memset(&eo, 0, sizeof(eo));
+		eo.read_only = false;
+		eo.dest = &d->pub;
+		rc = SPI_execute_plan_extended(plan, &eo);
+		if (rc < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("export query failed: %s",
+							SPI_result_code_string(rc))));
+
+		if (d->out_functions == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("export query did not return a result")));
+
+		/* an empty result still gives one part holding the header */
+		if (d->part == NULL && d->nparts == 0)
+			tf_part_open(d);
+		if (d->part != NULL)
+			tf_part_close(d);
+
+		SPI_finish();
+	}
+	PG_CATCH();
+	{
+		if (d->part && d->part->w)
+			tf_storage_writer_abort(d->part->w);
+		if (d->part && d->part->zs_active)
+		{
+			deflateEnd(&d->part->zs);
+			d->part->zs_active = false;
+		}
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	return d->res;
+}

@@ -1,0 +1,107 @@
+/*-------------------------------------------------------------------------
+ *
+ * format.h
+ *	  CSV / CSV.gz export of a query into object storage (format.c), and the
+ *	  full export pipeline shared by taskflow.export() and the archive node
+ *	  (export.c): parts, verification, stale part removal, manifest, _SUCCESS.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef TASKFLOW_FORMAT_H
+#define TASKFLOW_FORMAT_H
+
+#include "postgres.h"
+#include "nodes/pg_list.h"
+#include "utils/jsonb.h"
+
+#include "storage.h"
+#include "taskflow.h"
+
+#define TF_DEFAULT_MAX_FILE_SIZE	(INT64CONST(256) * 1024 * 1024)
+#define TF_MIN_MAX_FILE_SIZE		INT64CONST(1024)
+
+typedef enum TfFileFormat
+{
+	TF_FORMAT_CSV,
+	TF_FORMAT_CSV_GZ
+} TfFileFormat;
+
+typedef enum TfChecksumKind
+{
+	TF_CHECKSUM_MD5,			/* md5 of the bytes written (= S3 etag) */
+	TF_CHECKSUM_SHA256			/* sha256 in addition to md5 */
+} TfChecksumKind;
+
+typedef struct TfExportOptions
+{
+	TfFileFormat format;
+	int64		max_file_size;	/* bytes written per part (compressed) */
+	bool		header;			/* header line in every part */
+	int			compression_level;	/* zlib level 1..9 (csv.gz) */
+	TfChecksumKind checksum;
+} TfExportOptions;
+
+typedef struct TfPartInfo
+{
+	char	   *key;			/* key relative to the server prefix */
+	char	   *name;			/* part-00000.csv[.gz] */
+	int64		rows;
+	int64		bytes;			/* bytes written (compressed for csv.gz) */
+	char		md5[33];		/* hex */
+	char		sha256[65];		/* hex, "" unless checksum = sha256 */
+	char	   *etag;			/* as returned by the store, may be NULL */
+} TfPartInfo;
+
+typedef struct TfColumnInfo
+{
+	char	   *name;
+	char	   *type;			/* format_type_with_typemod() */
+} TfColumnInfo;
+
+typedef struct TfExportResult
+{
+	List	   *parts;			/* TfPartInfo *, in part order */
+	List	   *columns;		/* TfColumnInfo * */
+	int64		rows;
+	int64		bytes;
+	int			removed;		/* stale objects removed */
+} TfExportResult;
+
+/* format.c */
+extern const char *tf_format_name(TfFileFormat f);
+extern const char *tf_format_extension(TfFileFormat f);
+extern TfFileFormat tf_format_parse(const char *s);
+extern void tf_export_options_init(TfExportOptions *o);
+
+/*
+ * Run 'query' (a single row-returning statement) and write its rows as
+ * parts under 'prefix' (ends in '/' or is empty).  Streams: memory stays
+ * bounded whatever the result size.  Only writes the parts.
+ */
+extern TfExportResult *tf_format_write(TfStorage *st, const char *prefix,
+									   const char *query,
+									   const TfExportOptions *o);
+
+/* export.c */
+
+/* "256MB", "1 GB", "1048576", 1048576 (jsonb number or string) -> bytes */
+extern int64 tf_parse_size(const char *s, const char *what);
+
+/* apply an options jsonb (max_file_size, header, compression_level, checksum) */
+extern void tf_export_options_apply(TfExportOptions *o, Jsonb *options);
+
+/* validate a path and return it normalized: no leading '/', trailing '/' */
+extern char *tf_export_normalize_prefix(const char *path);
+
+/*
+ * The whole export: remove an old _SUCCESS, write the parts, verify every
+ * part with a HEAD, remove stale part-* objects from an earlier attempt,
+ * write _manifest.json and finally _SUCCESS.  Log lines go to x (may be
+ * NULL).  ERROR on any failure; _SUCCESS exists only after all of it.
+ */
+extern TfExportResult *tf_export_run(TfStorage *st, const char *prefix,
+									 const char *query,
+									 const TfExportOptions *o,
+									 TfNodeExec *x);
+
+#endif							/* TASKFLOW_FORMAT_H */

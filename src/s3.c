@@ -1,0 +1,1250 @@
+/*-------------------------------------------------------------------------
+ *
+ * s3.c
+ *	  S3 client over libcurl: AWS SigV4 signing (CURLOPT_AWS_SIGV4 plus an
+ *	  explicit x-amz-content-sha256 header), path-style or virtual-host
+ *	  addressing, PUT / HEAD / DELETE, multipart upload with a bounded part
+ *	  buffer, a streaming reader made of ranged GETs, ListObjectsV2 with
+ *	  continuation tokens, and retries with exponential backoff + jitter.
+ *
+ *	  Rules kept here:
+ *	  - nothing thrown while libcurl is running (callbacks only copy bytes
+ *	    into malloc'd / preallocated buffers and never ereport);
+ *	  - interrupts abort a transfer (xferinfo callback), then
+ *	    CHECK_FOR_INTERRUPTS runs once curl has returned;
+ *	  - curl handles are freed, and a half-done multipart upload aborted,
+ *	    by memory context reset callbacks, so an ERROR leaks nothing;
+ *	  - secrets never reach an error message, a log line or curl's verbose
+ *	    output (which stays off).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include <curl/curl.h>
+
+#include "common/cryptohash.h"
+#include "common/pg_prng.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "s3.h"
+
+#define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define MAX_RESP_BODY (16 * 1024 * 1024)	/* XML answers, error bodies */
+#define BACKOFF_BASE_MS 100
+#define BACKOFF_MAX_MS 20000
+#define CLEANUP_TIMEOUT_S 10
+
+struct TfS3
+{
+	TfS3Config *cfg;
+	CURL	   *curl;
+	char	   *sigv4;			/* "aws:amz:<region>:s3" */
+	MemoryContextCallback cb;
+};
+
+/* one HTTP exchange */
+typedef struct S3Req
+{
+	/* request */
+	const char *method;
+	const char *key;			/* full object key, NULL for the bucket */
+	const char *query;			/* canonical (sorted, encoded) or NULL */
+	const char *body;
+	size_t		body_len;
+	const char *range;			/* "a-b" or NULL */
+	const char *content_type;
+	const char *if_match;
+	/* GET into a caller buffer (2xx answers only) */
+	char	   *dest;
+	size_t		dest_cap;
+	size_t		dest_len;
+	/* response */
+	long		status;
+	char	   *resp;			/* malloc'd body (or error body) */
+	size_t		resp_len;
+	size_t		resp_cap;
+	bool		overflow;
+	char		etag[256];
+	char		content_range[128];
+	CURLcode	cc;
+	int			attempts;
+	char		errbuf[CURL_ERROR_SIZE];
+} S3Req;
+
+struct TfS3Writer
+{
+	TfS3	   *s3;
+	char	   *key;
+	char	   *desc;
+	char	   *buf;
+	size_t		buflen;
+	size_t		bufcap;
+	int64		total;
+	char	   *upload_id;
+	List	   *etags;
+	int			nparts;
+	bool		done;
+	/* abort request prepared in advance: the reset callback must not palloc */
+	char	   *abort_url;
+	MemoryContextCallback cb;
+};
+
+struct TfS3Reader
+{
+	TfS3	   *s3;
+	char	   *key;
+	char	   *desc;
+	char	   *etag;
+	int64		size;
+	int64		offset;
+	char	   *chunk;
+	size_t		chunk_cap;
+	size_t		chunk_len;
+	size_t		chunk_pos;
+	bool		eof;
+};
+
+static bool curl_initialized = false;
+
+/* ----------------------------------------------------------------
+ * small helpers
+ * ----------------------------------------------------------------
+ */
+void
+tf_s3_uri_encode(StringInfo buf, const char *s, bool keep_slash)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (; *s; s++)
+	{
+		unsigned char c = (unsigned char) *s;
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			(c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
+			c == '~' || (c == '/' && keep_slash))
+			appendStringInfoChar(buf, (char) c);
+		else
+		{
+			appendStringInfoChar(buf, '%');
+			appendStringInfoChar(buf, hex[c >> 4]);
+			appendStringInfoChar(buf, hex[c & 15]);
+		}
+	}
+}
+
+static char *
+uri_encode(const char *s, bool keep_slash)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	tf_s3_uri_encode(&buf, s, keep_slash);
+	return buf.data;
+}
+
+static void
+sha256_hex(const char *data, size_t len, char *out)
+{
+	pg_cryptohash_ctx *ctx;
+	uint8		digest[32];
+	int			i;
+
+	if (len == 0)
+	{
+		strcpy(out, EMPTY_SHA256);
+		return;
+	}
+	ctx = pg_cryptohash_create(PG_SHA256);
+	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0 ||
+		pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
+		elog(ERROR, "could not compute SHA-256: %s", pg_cryptohash_error(ctx));
+	pg_cryptohash_free(ctx);
+	for (i = 0; i < 32; i++)
+		sprintf(out + 2 * i, "%02x", digest[i]);
+}
+
+/* XML entity decoding of [s, s+len) */
+static char *
+xml_decode(const char *s, size_t len)
+{
+	StringInfoData buf;
+	const char *end = s + len;
+
+	initStringInfo(&buf);
+	while (s < end)
+	{
+		const char *semi;
+
+		if (*s != '&' || (semi = memchr(s, ';', end - s)) == NULL)
+		{
+			appendStringInfoChar(&buf, *s++);
+			continue;
+		}
+		if (semi - s == 4 && strncmp(s, "&amp", 4) == 0)
+			appendStringInfoChar(&buf, '&');
+		else if (semi - s == 3 && strncmp(s, "&lt", 3) == 0)
+			appendStringInfoChar(&buf, '<');
+		else if (semi - s == 3 && strncmp(s, "&gt", 3) == 0)
+			appendStringInfoChar(&buf, '>');
+		else if (semi - s == 5 && strncmp(s, "&quot", 5) == 0)
+			appendStringInfoChar(&buf, '"');
+		else if (semi - s == 5 && strncmp(s, "&apos", 5) == 0)
+			appendStringInfoChar(&buf, '\'');
+		else if (semi - s > 2 && s[1] == '#')
+		{
+			char	   *numend;
+			unsigned long cp = (s[2] == 'x' || s[2] == 'X')
+				? strtoul(s + 3, &numend, 16) : strtoul(s + 2, &numend, 10);
+			char		utf8[8];
+
+			if (numend != semi || cp == 0 || cp > 0x10FFFF)
+			{
+				appendStringInfoChar(&buf, *s++);
+				continue;
+			}
+			unicode_to_utf8((pg_wchar) cp, (unsigned char *) utf8);
+			appendBinaryStringInfo(&buf, utf8, pg_utf_mblen((unsigned char *) utf8));
+		}
+		else
+		{
+			appendStringInfoChar(&buf, *s++);
+			continue;
+		}
+		s = semi + 1;
+	}
+	return buf.data;
+}
+
+/*
+ * Find the first <tag>...</tag> in [s, end): start and stop delimit its raw
+ * content (stop = the closing tag).  Tags here never carry attributes.
+ */
+static bool
+xml_element(const char *s, const char *end, const char *tag,
+			const char **start, const char **stop)
+{
+	char		open[64];
+	char		close[64];
+	size_t		olen;
+	size_t		clen;
+	const char *a;
+	const char *b;
+
+	snprintf(open, sizeof(open), "<%s>", tag);
+	snprintf(close, sizeof(close), "</%s>", tag);
+	olen = strlen(open);
+	clen = strlen(close);
+	for (a = s; a + olen <= end && memcmp(a, open, olen) != 0; a++)
+		;
+	if (a + olen > end)
+		return false;
+	a += olen;
+	for (b = a; b + clen <= end && memcmp(b, close, clen) != 0; b++)
+		;
+	if (b + clen > end)
+		return false;
+	*start = a;
+	*stop = b;
+	return true;
+}
+
+/* entity-decoded text of the first <tag> in [s, end), or NULL */
+static char *
+xml_find(const char *s, const char *end, const char *tag, const char **next)
+{
+	const char *a;
+	const char *b;
+
+	if (!xml_element(s, end, tag, &a, &b))
+		return NULL;
+	if (next)
+		*next = b;
+	return xml_decode(a, b - a);
+}
+
+static char *
+strip_quotes(char *s)
+{
+	size_t		n;
+
+	if (s == NULL)
+		return NULL;
+	n = strlen(s);
+	if (n >= 2 && s[0] == '"' && s[n - 1] == '"')
+	{
+		s[n - 1] = '\0';
+		return s + 1;
+	}
+	return s;
+}
+
+/* ----------------------------------------------------------------
+ * client
+ * ----------------------------------------------------------------
+ */
+static void
+client_cleanup(void *arg)
+{
+	TfS3	   *s3 = (TfS3 *) arg;
+
+	if (s3->curl)
+		curl_easy_cleanup(s3->curl);
+	s3->curl = NULL;
+}
+
+TfS3 *
+tf_s3_client(TfS3Config *config)
+{
+	TfS3	   *s3 = palloc0(sizeof(TfS3));
+
+	if (!curl_initialized)
+	{
+		if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_SYSTEM_ERROR),
+					 errmsg("could not initialize libcurl")));
+		curl_initialized = true;
+	}
+	s3->cfg = config;
+	s3->sigv4 = psprintf("aws:amz:%s:s3", config->region);
+	s3->curl = curl_easy_init();
+	if (s3->curl == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not create a libcurl handle")));
+	s3->cb.func = client_cleanup;
+	s3->cb.arg = s3;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &s3->cb);
+	return s3;
+}
+
+/* s3://bucket/key for messages */
+static char *
+s3_describe(TfS3 *s3, const char *key)
+{
+	return psprintf("s3://%s/%s", s3->cfg->bucket, key ? key : "");
+}
+
+static char *
+s3_url(TfS3 *s3, const char *key, const char *query)
+{
+	StringInfoData buf;
+	const char *ep = s3->cfg->endpoint;
+
+	initStringInfo(&buf);
+	if (s3->cfg->path_style)
+		appendStringInfo(&buf, "%s/%s", ep, s3->cfg->bucket);
+	else
+	{
+		const char *host = strstr(ep, "://") + 3;
+
+		appendBinaryStringInfo(&buf, ep, host - ep);
+		appendStringInfo(&buf, "%s.%s", s3->cfg->bucket, host);
+		if (key == NULL)
+			appendStringInfoChar(&buf, '/');
+	}
+	if (key)
+	{
+		appendStringInfoChar(&buf, '/');
+		tf_s3_uri_encode(&buf, key, true);
+	}
+	if (query && query[0])
+		appendStringInfo(&buf, "?%s", query);
+	return buf.data;
+}
+
+/* ----------------------------------------------------------------
+ * libcurl callbacks: never ereport in here
+ * ----------------------------------------------------------------
+ */
+static size_t
+resp_append(S3Req *req, const char *data, size_t n)
+{
+	if (req->resp_len + n > MAX_RESP_BODY)
+	{
+		req->overflow = true;
+		return 0;
+	}
+	if (req->resp_len + n + 1 > req->resp_cap)
+	{
+		size_t		cap = Max(req->resp_cap * 2, req->resp_len + n + 1);
+		char	   *p;
+
+		cap = Max(cap, 4096);
+		p = realloc(req->resp, cap);
+		if (p == NULL)
+			return 0;
+		req->resp = p;
+		req->resp_cap = cap;
+	}
+	memcpy(req->resp + req->resp_len, data, n);
+	req->resp_len += n;
+	req->resp[req->resp_len] = '\0';
+	return n;
+}
+
+static size_t
+write_cb(char *data, size_t size, size_t nmemb, void *arg)
+{
+	S3Req	   *req = (S3Req *) arg;
+	size_t		n = size * nmemb;
+
+	if (req->dest)
+	{
+		/* the status line has been seen by now (header_cb) */
+		if (req->status >= 200 && req->status < 300)
+		{
+			if (req->dest_len + n > req->dest_cap)
+			{
+				req->overflow = true;
+				return 0;
+			}
+			memcpy(req->dest + req->dest_len, data, n);
+			req->dest_len += n;
+			return n;
+		}
+	}
+	return resp_append(req, data, n);
+}
+
+static void
+copy_header_value(const char *line, size_t n, size_t namelen, char *out, size_t outsz)
+{
+	const char *v = line + namelen;
+	size_t		len;
+
+	while (v < line + n && (*v == ' ' || *v == '\t'))
+		v++;
+	len = line + n - v;
+	while (len > 0 && (v[len - 1] == '\r' || v[len - 1] == '\n' || v[len - 1] == ' '))
+		len--;
+	if (len >= outsz)
+		len = outsz - 1;
+	memcpy(out, v, len);
+	out[len] = '\0';
+}
+
+static size_t
+header_cb(char *line, size_t size, size_t nmemb, void *arg)
+{
+	S3Req	   *req = (S3Req *) arg;
+	size_t		n = size * nmemb;
+
+	if (n > 5 && strncmp(line, "HTTP/", 5) == 0)
+	{
+		const char *sp = memchr(line, ' ', n);
+
+		/* a new response (e.g. after 100 Continue): forget the old one */
+		req->status = sp ? strtol(sp + 1, NULL, 10) : 0;
+		req->etag[0] = '\0';
+		req->content_range[0] = '\0';
+	}
+	else if (n > 5 && pg_strncasecmp(line, "etag:", 5) == 0)
+		copy_header_value(line, n, 5, req->etag, sizeof(req->etag));
+	else if (n > 14 && pg_strncasecmp(line, "content-range:", 14) == 0)
+		copy_header_value(line, n, 14, req->content_range, sizeof(req->content_range));
+	return n;
+}
+
+/* abort the transfer when a cancel or terminate is pending and can be served */
+static int
+xferinfo_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow,
+			curl_off_t ultotal, curl_off_t ulnow)
+{
+	if ((QueryCancelPending || ProcDiePending) && INTERRUPTS_CAN_BE_PROCESSED())
+		return 1;
+	return 0;
+}
+
+/* ----------------------------------------------------------------
+ * one request, and the retry loop around it
+ * ----------------------------------------------------------------
+ */
+static void
+req_reset_response(S3Req *req)
+{
+	free(req->resp);
+	req->resp = NULL;
+	req->resp_len = req->resp_cap = 0;
+	req->dest_len = 0;
+	req->status = 0;
+	req->overflow = false;
+	req->etag[0] = '\0';
+	req->content_range[0] = '\0';
+	req->errbuf[0] = '\0';
+}
+
+/*
+ * Set up curl for req.  'headers' gets the slist to free afterwards.
+ * Used by the normal path (palloc allowed) only.
+ */
+static void
+setup_common(CURL *curl, TfS3Config *cfg, const char *sigv4, S3Req *req,
+			 const char *url, struct curl_slist *headers)
+{
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_VERBOSE, 0L);
+	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(curl, CURLOPT_USERAGENT, "taskflow/1.0");
+	curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, req->errbuf);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, (long) cfg->connect_timeout);
+	if (cfg->access_key_id && cfg->secret_access_key)
+	{
+		curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, sigv4);
+		curl_easy_setopt(curl, CURLOPT_USERNAME, cfg->access_key_id);
+		curl_easy_setopt(curl, CURLOPT_PASSWORD, cfg->secret_access_key);
+	}
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, req);
+	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(curl, CURLOPT_HEADERDATA, req);
+
+	if (strcmp(req->method, "HEAD") == 0)
+		curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+	else if (strcmp(req->method, "PUT") == 0 || strcmp(req->method, "POST") == 0)
+	{
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body_len);
+		if (strcmp(req->method, "PUT") == 0)
+			curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "PUT");
+	}
+	else if (strcmp(req->method, "GET") != 0)
+		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
+	if (req->range)
+		curl_easy_setopt(curl, CURLOPT_RANGE, req->range);
+}
+
+static struct curl_slist *
+build_headers(TfS3Config *cfg, S3Req *req, const char *payload_sha)
+{
+	struct curl_slist *h = NULL;
+	char		line[512];
+
+	snprintf(line, sizeof(line), "x-amz-content-sha256: %s", payload_sha);
+	h = curl_slist_append(h, line);
+	if (req->content_type)
+	{
+		snprintf(line, sizeof(line), "Content-Type: %s", req->content_type);
+		h = curl_slist_append(h, line);
+	}
+	if (req->if_match)
+	{
+		snprintf(line, sizeof(line), "If-Match: \"%s\"", req->if_match);
+		h = curl_slist_append(h, line);
+	}
+	if (cfg->session_token)
+	{
+		char	   *tok = psprintf("x-amz-security-token: %s", cfg->session_token);
+
+		h = curl_slist_append(h, tok);
+		pfree(tok);
+	}
+	if (h == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory building S3 request headers")));
+	return h;
+}
+
+static bool
+curl_retryable(CURLcode cc)
+{
+	switch (cc)
+	{
+		case CURLE_COULDNT_CONNECT:
+		case CURLE_COULDNT_RESOLVE_HOST:
+		case CURLE_RECV_ERROR:
+		case CURLE_SEND_ERROR:
+		case CURLE_OPERATION_TIMEDOUT:
+		case CURLE_GOT_NOTHING:
+		case CURLE_PARTIAL_FILE:
+		case CURLE_SSL_CONNECT_ERROR:
+		case CURLE_HTTP2:
+		case CURLE_HTTP2_STREAM:
+			return true;
+		default:
+			return false;
+	}
+}
+
+static bool
+status_retryable(long status)
+{
+	return status >= 500 || status == 429 || status == 408;
+}
+
+/* sleep before retry 'attempt' (1-based): exponential backoff, full jitter */
+static void
+backoff_sleep(int attempt)
+{
+	double		cap = BACKOFF_BASE_MS * pow(2.0, Min(attempt - 1, 20));
+	long		ms;
+	TimestampTz until;
+
+	cap = Min(cap, BACKOFF_MAX_MS);
+	ms = (long) (cap / 2 + pg_prng_double(&pg_global_prng_state) * cap / 2);
+	until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+	for (;;)
+	{
+		long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), until);
+
+		CHECK_FOR_INTERRUPTS();
+		if (left <= 0)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 left, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/* short description of what went wrong in an attempt, for LOG lines */
+static char *
+attempt_problem(S3Req *req)
+{
+	if (req->cc != CURLE_OK)
+		return pstrdup(req->errbuf[0] ? req->errbuf : curl_easy_strerror(req->cc));
+	if (req->resp)
+	{
+		char	   *code = xml_find(req->resp, req->resp + req->resp_len, "Code", NULL);
+
+		if (code)
+			return psprintf("%ld %s", req->status, code);
+	}
+	return psprintf("HTTP %ld", req->status);
+}
+
+/*
+ * Perform req with retries.  Returns with req->status set (any status the
+ * caller must interpret); ERRORs on transport failure after the retries and
+ * on interrupts.  desc names the object for messages.
+ */
+static void
+s3_perform(TfS3 *s3, S3Req *req, const char *desc)
+{
+	TfS3Config *cfg = s3->cfg;
+	char		sha[65];
+	char	   *url = s3_url(s3, req->key, req->query);
+	int			attempt = 0;
+	struct curl_slist *headers;
+
+	req->attempts = 1;
+	sha256_hex(req->body, req->body_len, sha);
+	headers = build_headers(cfg, req, sha);
+
+	for (;;)
+	{
+		CURL	   *curl = s3->curl;
+
+		CHECK_FOR_INTERRUPTS();
+		req_reset_response(req);
+		curl_easy_reset(curl);
+		setup_common(curl, cfg, s3->sigv4, req, url, headers);
+		curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+		curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, (long) cfg->timeout);
+		curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+		curl_easy_setopt(curl, CURLOPT_XFERINFODATA, req);
+
+		req->cc = curl_easy_perform(curl);
+		if (req->cc == CURLE_OK)
+			curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &req->status);
+
+		if (req->cc == CURLE_ABORTED_BY_CALLBACK)
+		{
+			curl_slist_free_all(headers);
+			req_reset_response(req);
+			CHECK_FOR_INTERRUPTS();
+			ereport(ERROR,
+					(errcode(ERRCODE_QUERY_CANCELED),
+					 errmsg("S3 %s %s interrupted", req->method, desc)));
+		}
+		if (req->cc == CURLE_WRITE_ERROR && req->overflow)
+		{
+			curl_slist_free_all(headers);
+			req_reset_response(req);
+			ereport(ERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("S3 %s %s failed: response larger than expected",
+							req->method, desc)));
+		}
+		if (!((req->cc != CURLE_OK && curl_retryable(req->cc)) ||
+			  (req->cc == CURLE_OK && status_retryable(req->status))))
+			break;
+		if (attempt >= cfg->max_retries)
+			break;
+		attempt++;
+		req->attempts = attempt + 1;
+		ereport(LOG,
+				(errmsg("S3 %s %s: %s, retrying (%d of %d)", req->method, desc,
+						attempt_problem(req), attempt, cfg->max_retries)));
+		backoff_sleep(attempt);
+	}
+	curl_slist_free_all(headers);
+
+	if (req->cc != CURLE_OK)
+	{
+		char	   *problem = attempt_problem(req);
+
+		req_reset_response(req);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("S3 %s %s failed: %s", req->method, desc, problem),
+				 attempt > 0 ? errdetail("Gave up after %d attempts.", attempt + 1) : 0,
+				 errhint("Check the server's endpoint and the taskflow.s3_* timeouts.")));
+	}
+}
+
+/* ERROR for an unexpected HTTP status, with S3's <Code> and <Message> */
+static void
+s3_fail(S3Req *req, const char *desc)
+{
+	int			attempts = req->attempts;
+
+	char	   *code = NULL;
+	char	   *msg = NULL;
+	int			errc;
+
+	if (req->resp)
+	{
+		code = xml_find(req->resp, req->resp + req->resp_len, "Code", NULL);
+		msg = xml_find(req->resp, req->resp + req->resp_len, "Message", NULL);
+	}
+	req_reset_response(req);
+	if (req->status == 403 || req->status == 401)
+		errc = ERRCODE_INSUFFICIENT_PRIVILEGE;
+	else if (req->status == 404)
+		errc = ERRCODE_UNDEFINED_FILE;
+	else if (req->status >= 500 || req->status == 429)
+		errc = ERRCODE_IO_ERROR;
+	else
+		errc = ERRCODE_EXTERNAL_ROUTINE_EXCEPTION;
+	ereport(ERROR,
+			(errcode(errc),
+			 errmsg("S3 %s %s failed: %ld %s%s%s", req->method, desc, req->status,
+					code ? code : "", (code && msg) ? ": " : "", msg ? msg : ""),
+			 attempts > 1 ? errdetail("Gave up after %d attempts.", attempts) : 0));
+}
+
+/* ----------------------------------------------------------------
+ * simple operations
+ * ----------------------------------------------------------------
+ */
+void
+tf_s3_put(TfS3 *s3, const char *key, const char *data, size_t len, char **etag)
+{
+	S3Req		req = {0};
+	char	   *desc = s3_describe(s3, key);
+
+	req.method = "PUT";
+	req.key = key;
+	req.body = data;
+	req.body_len = len;
+	req.content_type = "application/octet-stream";
+	s3_perform(s3, &req, desc);
+	if (req.status != 200)
+		s3_fail(&req, desc);
+	if (etag)
+		*etag = req.etag[0] ? pstrdup(strip_quotes(req.etag)) : NULL;
+	req_reset_response(&req);
+	elog(DEBUG1, "S3 PUT %s: %zu bytes", desc, len);
+}
+
+bool
+tf_s3_head(TfS3 *s3, const char *key, TfObjectInfo *info)
+{
+	S3Req		req = {0};
+	char	   *desc = s3_describe(s3, key);
+	curl_off_t	len = -1;
+	long		filetime = -1;
+
+	req.method = "HEAD";
+	req.key = key;
+	s3_perform(s3, &req, desc);
+	if (req.status == 404)
+	{
+		req_reset_response(&req);
+		return false;
+	}
+	if (req.status != 200)
+		s3_fail(&req, desc);
+	curl_easy_getinfo(s3->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
+	if (info)
+	{
+		const char *lm = NULL;
+		struct curl_header *h;
+
+		memset(info, 0, sizeof(*info));
+		info->key = pstrdup(key);
+		info->size = (int64) len;
+		info->etag = req.etag[0] ? pstrdup(strip_quotes(req.etag)) : NULL;
+		if (curl_easy_header(s3->curl, "Last-Modified", 0, CURLH_HEADER, -1, &h) == CURLHE_OK)
+			lm = h->value;
+		if (lm)
+			filetime = (long) curl_getdate(lm, NULL);
+		info->last_modified = filetime >= 0 ? time_t_to_timestamptz((pg_time_t) filetime) : 0;
+	}
+	req_reset_response(&req);
+	return true;
+}
+
+void
+tf_s3_delete(TfS3 *s3, const char *key)
+{
+	S3Req		req = {0};
+	char	   *desc = s3_describe(s3, key);
+
+	req.method = "DELETE";
+	req.key = key;
+	s3_perform(s3, &req, desc);
+	if (req.status != 204 && req.status != 200 && req.status != 404)
+		s3_fail(&req, desc);
+	req_reset_response(&req);
+}
+
+/* ----------------------------------------------------------------
+ * ListObjectsV2
+ * ----------------------------------------------------------------
+ */
+static TimestampTz
+parse_iso_time(const char *s)
+{
+	return DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
+												   CStringGetDatum(s),
+												   ObjectIdGetDatum(InvalidOid),
+												   Int32GetDatum(-1)));
+}
+
+List *
+tf_s3_list(TfS3 *s3, const char *prefix, int strip_len)
+{
+	List	   *result = NIL;
+	char	   *token = NULL;
+	char	   *desc = s3_describe(s3, prefix);
+
+	for (;;)
+	{
+		S3Req		req = {0};
+		StringInfoData q;
+		const char *p;
+		const char *end;
+		const char *cstart;
+		const char *cend;
+		char	   *truncated;
+		char	   *body;
+		size_t		body_len;
+
+		initStringInfo(&q);
+		if (token)
+		{
+			appendStringInfoString(&q, "continuation-token=");
+			tf_s3_uri_encode(&q, token, false);
+			appendStringInfoChar(&q, '&');
+		}
+		appendStringInfo(&q, "list-type=2&max-keys=%d&prefix=", s3->cfg->list_page_size);
+		tf_s3_uri_encode(&q, prefix, false);
+		req.method = "GET";
+		req.query = q.data;
+		s3_perform(s3, &req, desc);
+		if (req.status != 200)
+			s3_fail(&req, desc);
+		/* copy out of malloc'd memory before anything can ERROR */
+		body_len = req.resp_len;
+		body = palloc(body_len + 1);
+		if (body_len)
+			memcpy(body, req.resp, body_len);
+		body[body_len] = '\0';
+		req_reset_response(&req);
+
+		p = body;
+		end = body + body_len;
+		while (xml_element(p, end, "Contents", &cstart, &cend))
+		{
+			char	   *key = xml_find(cstart, cend, "Key", NULL);
+			char	   *size = xml_find(cstart, cend, "Size", NULL);
+			char	   *lm = xml_find(cstart, cend, "LastModified", NULL);
+			TfObjectInfo *info;
+
+			p = cend;
+			if (key == NULL || strlen(key) < (size_t) strip_len)
+				continue;
+			info = palloc0(sizeof(TfObjectInfo));
+			info->key = pstrdup(key + strip_len);
+			info->size = size ? strtoi64(size, NULL, 10) : 0;
+			info->last_modified = lm ? parse_iso_time(lm) : 0;
+			info->etag = strip_quotes(xml_find(cstart, cend, "ETag", NULL));
+			result = lappend(result, info);
+		}
+		truncated = xml_find(body, end, "IsTruncated", NULL);
+		if (truncated == NULL || strcmp(truncated, "true") != 0)
+			break;
+		token = xml_find(body, end, "NextContinuationToken", NULL);
+		if (token == NULL || token[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("S3 list %s: truncated answer without a continuation token", desc)));
+		CHECK_FOR_INTERRUPTS();
+	}
+	return result;
+}
+
+/* ----------------------------------------------------------------
+ * multipart writer
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Best-effort AbortMultipartUpload on a fresh curl handle, without palloc,
+ * interrupts or ERROR: runs from a memory context reset callback.
+ */
+static void
+abort_upload_noerror(TfS3Writer *w)
+{
+	TfS3Config *cfg = w->s3->cfg;
+	CURL	   *curl;
+	struct curl_slist *h = NULL;
+	S3Req		req;
+	CURLcode	cc;
+	char		line[128];
+
+	if (w->abort_url == NULL || w->done)
+		return;
+	w->done = true;
+	curl = curl_easy_init();
+	if (curl == NULL)
+		return;
+	memset(&req, 0, sizeof(req));
+	req.method = "DELETE";
+	h = curl_slist_append(h, "x-amz-content-sha256: " EMPTY_SHA256);
+	if (h && cfg->session_token)
+	{
+		char	   *tok = malloc(strlen(cfg->session_token) + 32);
+
+		if (tok)
+		{
+			sprintf(tok, "x-amz-security-token: %s", cfg->session_token);
+			h = curl_slist_append(h, tok);
+			free(tok);
+		}
+	}
+	if (h)
+	{
+		setup_common(curl, cfg, w->s3->sigv4, &req, w->abort_url, h);
+		curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long) CLEANUP_TIMEOUT_S);
+		curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, (long) Min(cfg->connect_timeout, CLEANUP_TIMEOUT_S));
+		cc = curl_easy_perform(curl);
+		if (cc == CURLE_OK)
+			curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &req.status);
+		snprintf(line, sizeof(line), "%ld", req.status);
+		/* LOG is safe enough here; failing to log is not fatal either */
+		if (cc != CURLE_OK || (req.status != 204 && req.status != 200))
+			ereport(LOG,
+					(errmsg("could not abort multipart upload of %s: %s",
+							w->desc, cc != CURLE_OK ? curl_easy_strerror(cc) : line)));
+		else
+			ereport(DEBUG1, (errmsg("aborted multipart upload of %s", w->desc)));
+	}
+	curl_slist_free_all(h);
+	curl_easy_cleanup(curl);
+	free(req.resp);
+}
+
+static void
+writer_cleanup(void *arg)
+{
+	abort_upload_noerror((TfS3Writer *) arg);
+}
+
+TfS3Writer *
+tf_s3_writer_begin(TfS3 *s3, const char *key)
+{
+	TfS3Writer *w = palloc0(sizeof(TfS3Writer));
+
+	w->s3 = s3;
+	w->key = pstrdup(key);
+	w->desc = s3_describe(s3, key);
+	w->bufcap = Max(s3->cfg->part_size, s3->cfg->multipart_threshold);
+	w->buf = palloc(w->bufcap);
+	w->cb.func = writer_cleanup;
+	w->cb.arg = w;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &w->cb);
+	return w;
+}
+
+static void
+create_upload(TfS3Writer *w)
+{
+	S3Req		req = {0};
+	char	   *id;
+
+	req.method = "POST";
+	req.key = w->key;
+	req.query = "uploads=";
+	req.content_type = "application/octet-stream";
+	s3_perform(w->s3, &req, w->desc);
+	if (req.status != 200)
+		s3_fail(&req, w->desc);
+	id = req.resp ? xml_find(req.resp, req.resp + req.resp_len, "UploadId", NULL) : NULL;
+	req_reset_response(&req);
+	if (id == NULL || id[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("S3 POST %s: CreateMultipartUpload answer has no UploadId", w->desc)));
+	w->upload_id = id;
+	w->abort_url = s3_url(w->s3, w->key, psprintf("uploadId=%s", uri_encode(id, false)));
+	elog(DEBUG1, "S3 multipart upload of %s started", w->desc);
+}
+
+static void
+upload_part(TfS3Writer *w, const char *data, size_t len)
+{
+	S3Req		req = {0};
+	int			partno = w->nparts + 1;
+
+	if (partno > TF_S3_MAX_PARTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("object %s is too large for part size %d: S3 allows at most %d parts",
+						w->desc, w->s3->cfg->part_size, TF_S3_MAX_PARTS),
+				 errhint("Raise the server's part_size option (or taskflow.s3_part_size), or write smaller objects.")));
+	req.method = "PUT";
+	req.key = w->key;
+	req.query = psprintf("partNumber=%d&uploadId=%s", partno, uri_encode(w->upload_id, false));
+	req.body = data;
+	req.body_len = len;
+	s3_perform(w->s3, &req, w->desc);
+	if (req.status != 200)
+		s3_fail(&req, w->desc);
+	if (req.etag[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("S3 PUT %s part %d: answer has no ETag", w->desc, partno)));
+	w->etags = lappend(w->etags, pstrdup(req.etag));
+	w->nparts = partno;
+	req_reset_response(&req);
+}
+
+static void
+flush_parts(TfS3Writer *w)
+{
+	size_t		off = 0;
+	size_t		part = w->s3->cfg->part_size;
+
+	if (w->upload_id == NULL)
+		create_upload(w);
+	while (w->buflen - off >= part)
+	{
+		upload_part(w, w->buf + off, part);
+		off += part;
+	}
+	if (off > 0)
+	{
+		memmove(w->buf, w->buf + off, w->buflen - off);
+		w->buflen -= off;
+	}
+}
+
+void
+tf_s3_writer_write(TfS3Writer *w, const char *data, size_t len)
+{
+	while (len > 0)
+	{
+		size_t		n;
+
+		if (w->buflen == w->bufcap)
+			flush_parts(w);
+		n = Min(len, w->bufcap - w->buflen);
+		memcpy(w->buf + w->buflen, data, n);
+		w->buflen += n;
+		w->total += n;
+		data += n;
+		len -= n;
+	}
+}
+
+static void
+complete_upload(TfS3Writer *w, char **etag)
+{
+	S3Req		req = {0};
+	StringInfoData xml;
+	ListCell   *lc;
+	int			i = 0;
+	char	   *err;
+	char	   *tag;
+
+	initStringInfo(&xml);
+	appendStringInfoString(&xml, "<CompleteMultipartUpload>");
+	foreach(lc, w->etags)
+		appendStringInfo(&xml, "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>",
+						 ++i, (char *) lfirst(lc));
+	appendStringInfoString(&xml, "</CompleteMultipartUpload>");
+
+	req.method = "POST";
+	req.key = w->key;
+	req.query = psprintf("uploadId=%s", uri_encode(w->upload_id, false));
+	req.body = xml.data;
+	req.body_len = xml.len;
+	req.content_type = "application/xml";
+	s3_perform(w->s3, &req, w->desc);
+	/* S3 may answer 200 with an <Error> body */
+	err = (req.status == 200 && req.resp)
+		? xml_find(req.resp, req.resp + req.resp_len, "Code", NULL) : NULL;
+	if (req.status != 200 || err)
+	{
+		if (req.status == 200)
+			req.status = 500;
+		s3_fail(&req, w->desc);
+	}
+	tag = req.resp ? xml_find(req.resp, req.resp + req.resp_len, "ETag", NULL) : NULL;
+	req_reset_response(&req);
+	if (etag)
+		*etag = tag ? pstrdup(strip_quotes(tag)) : NULL;
+}
+
+void
+tf_s3_writer_finish(TfS3Writer *w, int64 *size, char **etag)
+{
+	if (w->upload_id == NULL)
+		tf_s3_put(w->s3, w->key, w->buf, w->buflen, etag);
+	else
+	{
+		flush_parts(w);
+		if (w->buflen > 0 || w->nparts == 0)
+			upload_part(w, w->buf, w->buflen);
+		w->buflen = 0;
+		complete_upload(w, etag);
+		elog(DEBUG1, "S3 multipart upload of %s completed: %d parts, " INT64_FORMAT " bytes",
+			 w->desc, w->nparts, w->total);
+	}
+	w->done = true;
+	if (size)
+		*size = w->total;
+	pfree(w->buf);
+	w->buf = NULL;
+}
+
+void
+tf_s3_writer_abort(TfS3Writer *w)
+{
+	abort_upload_noerror(w);
+	w->done = true;
+}
+
+/* ----------------------------------------------------------------
+ * streaming reader: ranged GETs of part_size bytes
+ * ----------------------------------------------------------------
+ */
+static void
+reader_fetch(TfS3Reader *r)
+{
+	S3Req		req = {0};
+	char		range[64];
+	const char *slash;
+
+	snprintf(range, sizeof(range), INT64_FORMAT "-" INT64_FORMAT,
+			 r->offset, r->offset + (int64) r->chunk_cap - 1);
+	req.method = "GET";
+	req.key = r->key;
+	req.range = range;
+	req.dest = r->chunk;
+	req.dest_cap = r->chunk_cap;
+	req.if_match = r->etag;
+	s3_perform(r->s3, &req, r->desc);
+	if (req.status == 416 && r->offset == 0)
+	{
+		/* empty object */
+		req_reset_response(&req);
+		r->size = 0;
+		r->chunk_len = r->chunk_pos = 0;
+		r->eof = true;
+		return;
+	}
+	if (req.status == 404)
+	{
+		req_reset_response(&req);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FILE),
+				 errmsg("object %s does not exist", r->desc)));
+	}
+	if (req.status == 412)
+	{
+		req_reset_response(&req);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("object %s changed while it was being read", r->desc)));
+	}
+	if (req.status != 206 && req.status != 200)
+		s3_fail(&req, r->desc);
+
+	if (r->etag == NULL && req.etag[0])
+		r->etag = pstrdup(strip_quotes(req.etag));
+	if (req.status == 200)
+	{
+		/* range ignored: the whole object came, and it fit */
+		r->size = req.dest_len;
+	}
+	else if ((slash = strchr(req.content_range, '/')) != NULL && slash[1] != '*')
+		r->size = strtoi64(slash + 1, NULL, 10);
+	r->chunk_len = req.dest_len;
+	r->chunk_pos = 0;
+	r->offset += req.dest_len;
+	if (req.dest_len == 0 || (r->size >= 0 && r->offset >= r->size))
+		r->eof = true;
+	req_reset_response(&req);
+}
+
+TfS3Reader *
+tf_s3_reader_begin(TfS3 *s3, const char *key)
+{
+	TfS3Reader *r = palloc0(sizeof(TfS3Reader));
+
+	r->s3 = s3;
+	r->key = pstrdup(key);
+	r->desc = s3_describe(s3, key);
+	r->size = -1;
+	r->chunk_cap = s3->cfg->part_size;
+	r->chunk = palloc(r->chunk_cap);
+	reader_fetch(r);
+	return r;
+}
+
+size_t
+tf_s3_reader_read(TfS3Reader *r, char *buf, size_t len)
+{
+	size_t		n;
+
+	if (r->chunk_pos == r->chunk_len)
+	{
+		if (r->eof)
+			return 0;
+		reader_fetch(r);
+		if (r->chunk_len == 0)
+			return 0;
+	}
+	n = Min(len, r->chunk_len - r->chunk_pos);
+	memcpy(buf, r->chunk + r->chunk_pos, n);
+	r->chunk_pos += n;
+	return n;
+}
+
+void
+tf_s3_reader_end(TfS3Reader *r)
+{
+	if (r->chunk)
+		pfree(r->chunk);
+	r->chunk = NULL;
+	r->eof = true;
+	r->chunk_len = r->chunk_pos = 0;
+}

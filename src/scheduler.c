@@ -1,0 +1,571 @@
+/*-------------------------------------------------------------------------
+ *
+ * scheduler.c
+ *	  The per-database scheduler: a dynamic background worker started by
+ *	  the launcher.  It sleeps on its latch until the next due time (no fixed
+ *	  tick; at most 60 s), and on each pass, in SQL functions of
+ *	  sql/src/20_engine.sql:
+ *	    - marks node runs left 'running' by a dead worker failed/retrying
+ *	      (taskflow._sched_tick -> _sched_recover; a worker is alive while
+ *	      its shared-memory slot is in use),
+ *	    - creates due runs (run + node runs + watermark in one transaction),
+ *	    - promotes runs within max_active_runs, propagates upstream
+ *	      failures, finishes runs with nothing left to do,
+ *	    - starts a node worker for each ready node (taskflow._sched_ready),
+ *	      up to taskflow.max_workers cluster-wide,
+ *	    - once an hour, purges history older than taskflow.history_retention.
+ *	  It is woken by catalog changes and run operations (taskflow._wake(),
+ *	  at commit), by finishing node workers, and by SIGHUP.
+ *
+ *	  "Now" for schedules is taskflow.test_clock when set (tests only).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "engine.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#define TF_MAX_SLEEP_MS		60000L
+#define TF_MAX_NEW_RUNS		50		/* catch-up runs created per flow per pass */
+#define TF_MAX_DISPATCH_TRIES 3		/* worker never started the node: give up */
+
+static int	my_slot = -1;
+static Oid	my_dboid = InvalidOid;
+
+/* workers we started, by worker slot */
+static BackgroundWorkerHandle *worker_handle[TF_MAX_WORKERS];
+static uint32 worker_gen[TF_MAX_WORKERS];
+
+/* dispatch attempts of node runs whose worker never marked them running */
+typedef struct
+{
+	int64		node_run_id;
+	int			tries;
+} TfDispatchTry;
+static TfDispatchTry dispatch_tries[TF_MAX_WORKERS * 2];
+
+static TimestampTz last_purge = 0;
+
+/* per-pass memory, reset at the top of each pass */
+static MemoryContext pass_cxt = NULL;
+
+TimestampTz
+tf_scheduler_now(void)
+{
+	if (tf_test_clock != NULL && tf_test_clock[0] != '\0')
+		return DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
+													   CStringGetDatum(tf_test_clock),
+													   ObjectIdGetDatum(InvalidOid),
+													   Int32GetDatum(-1)));
+	return GetCurrentTimestamp();
+}
+
+static void
+tf_scheduler_detach(int code, Datum arg)
+{
+	SpinLockAcquire(&tf_shared->mutex);
+	if (tf_shared->dbs[my_slot].pid == MyProcPid)
+	{
+		tf_shared->dbs[my_slot].pid = 0;
+		tf_shared->dbs[my_slot].latch = NULL;
+	}
+	SpinLockRelease(&tf_shared->mutex);
+	tf_wake_launcher_now(false);
+}
+
+static void
+tf_set_db_state(TfDbState state)
+{
+	SpinLockAcquire(&tf_shared->mutex);
+	tf_shared->dbs[my_slot].state = state;
+	SpinLockRelease(&tf_shared->mutex);
+}
+
+/* ---- transactions ---- */
+
+static void
+tf_begin(const char *what)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, what);
+}
+
+static void
+tf_commit(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(pass_cxt);
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+static bool
+tf_extension_present(void)
+{
+	bool		present;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	present = OidIsValid(get_extension_oid("taskflow", true));
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(pass_cxt);
+	return present;
+}
+
+/* ---- worker slots ---- */
+
+/* forget workers that stopped; free slots whose worker never started */
+static void
+tf_reap_workers(void)
+{
+	int			i;
+
+	for (i = 0; i < TF_MAX_WORKERS; i++)
+	{
+		pid_t		pid;
+
+		if (worker_handle[i] == NULL)
+			continue;
+		if (GetBackgroundWorkerPid(worker_handle[i], &pid) != BGWH_STOPPED)
+			continue;
+		pfree(worker_handle[i]);
+		worker_handle[i] = NULL;
+		SpinLockAcquire(&tf_shared->mutex);
+		if (tf_shared->workers[i].in_use &&
+			tf_shared->workers[i].generation == worker_gen[i])
+			tf_shared->workers[i].in_use = false;
+		SpinLockRelease(&tf_shared->mutex);
+	}
+}
+
+/*
+ * Slots of this database reserved by a previous scheduler whose worker never
+ * started (postmaster could not fork it, or the scheduler died in between).
+ */
+static void
+tf_free_orphan_slots(void)
+{
+	TimestampTz limit = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), -30000);
+	int			i;
+
+	SpinLockAcquire(&tf_shared->mutex);
+	for (i = 0; i < TF_MAX_WORKERS; i++)
+	{
+		TfWorkerSlot *w = &tf_shared->workers[i];
+
+		if (w->in_use && w->dboid == my_dboid && w->pid == 0 &&
+			w->scheduler_pid != MyProcPid && w->reserved_at < limit)
+			w->in_use = false;
+	}
+	SpinLockRelease(&tf_shared->mutex);
+}
+
+/* node_run ids handled by a live (or starting) worker in this database */
+static Datum
+tf_live_node_runs(void)
+{
+	Datum		ids[TF_MAX_WORKERS];
+	int			n = 0;
+	int			i;
+
+	SpinLockAcquire(&tf_shared->mutex);
+	for (i = 0; i < TF_MAX_WORKERS; i++)
+		if (tf_shared->workers[i].in_use && tf_shared->workers[i].dboid == my_dboid)
+			ids[n++] = Int64GetDatum(tf_shared->workers[i].node_run_id);
+	SpinLockRelease(&tf_shared->mutex);
+	return PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL,
+										   TYPALIGN_DOUBLE));
+}
+
+static int
+tf_reserve_worker_slot(int64 node_run_id, int64 run_id, Oid owner, bool login)
+{
+	int			used = 0;
+	int			freeslot = -1;
+	int			i;
+
+	SpinLockAcquire(&tf_shared->mutex);
+	for (i = 0; i < TF_MAX_WORKERS; i++)
+	{
+		if (tf_shared->workers[i].in_use)
+			used++;
+		else if (freeslot < 0)
+			freeslot = i;
+	}
+	if (used >= tf_max_workers || freeslot < 0)
+		freeslot = -1;
+	else
+	{
+		TfWorkerSlot *w = &tf_shared->workers[freeslot];
+		uint32		gen = w->generation + 1;
+
+		memset(w, 0, sizeof(TfWorkerSlot));
+		w->in_use = true;
+		w->generation = gen;
+		w->dboid = my_dboid;
+		w->owner = owner;
+		w->owner_login = login;
+		w->scheduler_pid = MyProcPid;
+		w->node_run_id = node_run_id;
+		w->run_id = run_id;
+		w->reserved_at = GetCurrentTimestamp();
+		worker_gen[freeslot] = gen;
+	}
+	SpinLockRelease(&tf_shared->mutex);
+	return freeslot;
+}
+
+static void
+tf_release_worker_slot(int slot)
+{
+	SpinLockAcquire(&tf_shared->mutex);
+	if (tf_shared->workers[slot].generation == worker_gen[slot])
+		tf_shared->workers[slot].in_use = false;
+	SpinLockRelease(&tf_shared->mutex);
+}
+
+/* count dispatches of a node run; true when it should be given up */
+static bool
+tf_dispatch_exhausted(int64 node_run_id)
+{
+	int			i;
+	int			victim = 0;
+
+	for (i = 0; i < lengthof(dispatch_tries); i++)
+	{
+		if (dispatch_tries[i].node_run_id == node_run_id)
+			return ++dispatch_tries[i].tries > TF_MAX_DISPATCH_TRIES;
+		if (dispatch_tries[i].tries < dispatch_tries[victim].tries)
+			victim = i;
+	}
+	dispatch_tries[victim].node_run_id = node_run_id;
+	dispatch_tries[victim].tries = 1;
+	return false;
+}
+
+static bool
+tf_start_worker(int slot, const char *flow, const char *node, int64 run_id)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "taskflow");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "tf_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "taskflow node %s.%s run " INT64_FORMAT,
+			 flow, node, run_id);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "taskflow node");
+	worker.bgw_main_arg = Int32GetDatum(slot);
+	memcpy(worker.bgw_extra, &worker_gen[slot], sizeof(uint32));
+	worker.bgw_notify_pid = MyProcPid;
+
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+		return false;
+	worker_handle[slot] = handle;
+	return true;
+}
+
+/* ---- one pass ---- */
+
+typedef struct TfReady
+{
+	int64		node_run_id;
+	int64		run_id;
+	Oid			owner;
+	bool		login;
+	char	   *flow;
+	char	   *node;
+} TfReady;
+
+/*
+ * Recover, create due runs, advance runs.  Returns the next due time
+ * (scheduler clock) in *next_due and the next retry (real clock) in
+ * *next_retry; 0 when none.
+ */
+static void
+tf_pass_tick(TimestampTz now, TimestampTz *next_due, TimestampTz *next_retry)
+{
+	Oid			argtypes[3] = {TIMESTAMPTZOID, INT8ARRAYOID, INT4OID};
+	Datum		values[3];
+	bool		isnull;
+	Datum		d;
+
+	*next_due = *next_retry = 0;
+	tf_begin("taskflow scheduler: tick");
+	values[0] = TimestampTzGetDatum(now);
+	values[1] = tf_live_node_runs();
+	values[2] = Int32GetDatum(TF_MAX_NEW_RUNS);
+	if (SPI_execute_with_args("SELECT next_due, next_retry FROM taskflow._sched_tick($1, $2, $3)",
+							  3, argtypes, values, NULL, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "taskflow._sched_tick failed");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		*next_due = DatumGetTimestampTz(d);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	if (!isnull)
+		*next_retry = DatumGetTimestampTz(d);
+	tf_commit();
+}
+
+static void
+tf_give_up_node_run(int64 node_run_id)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(node_run_id)};
+
+	tf_begin("taskflow scheduler: give up");
+	SPI_execute_with_args("SELECT taskflow._sched_give_up($1)", 1, argtypes, values,
+						  NULL, false, 0);
+	tf_commit();
+}
+
+/* start workers for ready nodes; returns true if it started any */
+static bool
+tf_pass_dispatch(void)
+{
+	Oid			argtypes[2] = {INT8ARRAYOID, INT4OID};
+	Datum		values[2];
+	int			room = tf_max_workers - tf_workers_in_use();
+	List	   *ready = NIL;
+	ListCell   *lc;
+	bool		started = false;
+	uint64		i;
+	MemoryContext outer = CurrentMemoryContext;
+
+	if (room <= 0)
+		return false;
+
+	tf_begin("taskflow scheduler: dispatch");
+	values[0] = tf_live_node_runs();
+	values[1] = Int32GetDatum(room);
+	if (SPI_execute_with_args("SELECT node_run_id, run_id, owner, owner_login, flow, node "
+							  "FROM taskflow._sched_ready($1, $2)",
+							  2, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "taskflow._sched_ready failed");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		MemoryContext old = MemoryContextSwitchTo(outer);
+		TfReady    *r = palloc0(sizeof(TfReady));
+		bool		isnull;
+
+		r->node_run_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		r->run_id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+		r->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+		r->login = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+		r->flow = SPI_getvalue(tup, desc, 5);
+		r->node = SPI_getvalue(tup, desc, 6);
+		ready = lappend(ready, r);
+		MemoryContextSwitchTo(old);
+	}
+	tf_commit();
+
+	foreach(lc, ready)
+	{
+		TfReady    *r = lfirst(lc);
+		int			slot;
+
+		if (tf_dispatch_exhausted(r->node_run_id))
+		{
+			tf_give_up_node_run(r->node_run_id);
+			continue;
+		}
+		slot = tf_reserve_worker_slot(r->node_run_id, r->run_id, r->owner, r->login);
+		if (slot < 0)
+			break;				/* cluster-wide cap reached */
+		if (!tf_start_worker(slot, r->flow, r->node, r->run_id))
+		{
+			tf_release_worker_slot(slot);
+			ereport(WARNING,
+					(errmsg("taskflow scheduler: could not start a node worker"),
+					 errhint("Raise max_worker_processes (it must exceed taskflow.max_workers plus one scheduler per database plus the launcher).")));
+			break;
+		}
+		started = true;
+	}
+	list_free_deep(ready);
+	return started;
+}
+
+static void
+tf_pass_purge(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+
+	if (!TimestampDifferenceExceeds(last_purge, now, 3600 * 1000))
+		return;
+	last_purge = now;
+	tf_begin("taskflow scheduler: purge");
+	values[0] = CStringGetTextDatum(tf_history_retention ? tf_history_retention : "");
+	SPI_execute_with_args("SELECT taskflow._purge(NULL, taskflow._retention_interval($1))",
+						  1, argtypes, values, NULL, false, 0);
+	tf_commit();
+}
+
+/* one full pass; returns how long to sleep (ms) */
+static long
+tf_scheduler_pass(void)
+{
+	TimestampTz now;
+	TimestampTz next_due;
+	TimestampTz next_retry;
+	long		sleep_ms = TF_MAX_SLEEP_MS;
+
+	tf_reap_workers();
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	now = tf_scheduler_now();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(pass_cxt);
+
+	tf_pass_tick(now, &next_due, &next_retry);
+	if (tf_pass_dispatch())
+	{
+		/*
+		 * Nodes with zero work (or fast ones) may already be done; a worker
+		 * wakes us when it finishes anyway.
+		 */
+	}
+	tf_pass_purge();
+
+	if (next_due != 0)
+	{
+		if (next_due <= now)
+			sleep_ms = 0;
+		else
+			sleep_ms = Min(sleep_ms, TimestampDifferenceMilliseconds(now, next_due) + 1);
+	}
+	if (next_retry != 0)
+	{
+		TimestampTz real = GetCurrentTimestamp();
+
+		if (next_retry <= real)
+			sleep_ms = Min(sleep_ms, 100);
+		else
+			sleep_ms = Min(sleep_ms, TimestampDifferenceMilliseconds(real, next_retry) + 1);
+	}
+	return sleep_ms;
+}
+
+void
+tf_scheduler_main(Datum arg)
+{
+	bool		ok = true;
+	char		dbname[NAMEDATALEN];
+
+	my_slot = DatumGetInt32(arg);
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	SpinLockAcquire(&tf_shared->mutex);
+	if (tf_shared->dbs[my_slot].state == TF_DB_FREE ||
+		tf_shared->dbs[my_slot].pid != 0)
+		ok = false;
+	else
+	{
+		my_dboid = tf_shared->dbs[my_slot].dboid;
+		tf_shared->dbs[my_slot].pid = MyProcPid;
+		tf_shared->dbs[my_slot].latch = MyLatch;
+	}
+	strlcpy(dbname, tf_shared->dbs[my_slot].dbname, NAMEDATALEN);
+	SpinLockRelease(&tf_shared->mutex);
+	if (!ok)
+		proc_exit(0);
+	before_shmem_exit(tf_scheduler_detach, (Datum) 0);
+	pass_cxt = AllocSetContextCreate(TopMemoryContext, "taskflow scheduler pass",
+									 ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(pass_cxt);
+
+	BackgroundWorkerInitializeConnectionByOid(my_dboid, InvalidOid, 0);
+	{
+		char		appname[NAMEDATALEN];
+
+		snprintf(appname, sizeof(appname), "taskflow scheduler %s", dbname);
+		SetConfigOption("application_name", appname, PGC_USERSET, PGC_S_SESSION);
+		pgstat_report_appname(appname);
+	}
+
+	if (!tf_extension_present())
+	{
+		tf_set_db_state(TF_DB_ABSENT);
+		proc_exit(0);
+	}
+	tf_set_db_state(TF_DB_PRESENT);
+	tf_free_orphan_slots();
+	ereport(LOG, (errmsg("taskflow scheduler started for database \"%s\"", dbname)));
+
+	for (;;)
+	{
+		long		sleep_ms = 5000;
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextSwitchTo(pass_cxt);
+		MemoryContextReset(pass_cxt);
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (!tf_extension_present())
+		{
+			ereport(LOG, (errmsg("taskflow scheduler: extension dropped in database \"%s\", exiting",
+								 dbname)));
+			tf_set_db_state(TF_DB_ABSENT);
+			proc_exit(0);
+		}
+
+		PG_TRY();
+		{
+			sleep_ms = tf_scheduler_pass();
+		}
+		PG_CATCH();
+		{
+			/* log, clean up, and try again a bit later */
+			EmitErrorReport();
+			FlushErrorState();
+			AbortCurrentTransaction();
+			MemoryContextSwitchTo(pass_cxt);
+			pgstat_report_activity(STATE_IDLE, NULL);
+			sleep_ms = 5000;
+		}
+		PG_END_TRY();
+
+		if (sleep_ms > 0)
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 sleep_ms, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+	}
+}

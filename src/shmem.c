@@ -1,0 +1,336 @@
+/*-------------------------------------------------------------------------
+ *
+ * shmem.c
+ *	  taskflow's shared memory (database slots, node worker slots), the
+ *	  "wake" plumbing that lets ordinary backends poke the launcher and the
+ *	  schedulers, and the ProcessUtility hook that notices CREATE/DROP
+ *	  EXTENSION taskflow, CREATE DATABASE and DROP DATABASE.
+ *
+ *	  Wakes requested inside a transaction are delivered at commit (an
+ *	  XactCallback), so the woken process sees the committed change.
+ *
+ *	  SQL: taskflow._wake(), taskflow._wake_launcher().
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "engine.h"
+
+#include "access/xact.h"
+#include "commands/dbcommands.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "pgstat.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "tcop/utility.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(tf_sql_wake);
+PG_FUNCTION_INFO_V1(tf_sql_wake_launcher);
+
+TfShared   *tf_shared = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+/* wakes pending until this transaction commits */
+static bool xact_cb_registered = false;
+static bool pending_launcher = false;
+static bool pending_scheduler = false;
+
+static void
+tf_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(TfShared)));
+}
+
+static void
+tf_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	tf_shared = ShmemInitStruct("taskflow", sizeof(TfShared), &found);
+	if (!found)
+	{
+		memset(tf_shared, 0, sizeof(TfShared));
+		SpinLockInit(&tf_shared->mutex);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* ---- wakes ---- */
+
+void
+tf_wake_launcher_now(bool rescan)
+{
+	Latch	   *latch;
+
+	if (tf_shared == NULL)
+		return;
+	SpinLockAcquire(&tf_shared->mutex);
+	if (rescan)
+		tf_shared->rescan = true;
+	latch = tf_shared->launcher_latch;
+	SpinLockRelease(&tf_shared->mutex);
+	if (latch)
+		SetLatch(latch);
+}
+
+void
+tf_wake_scheduler_now(Oid dboid)
+{
+	Latch	   *latch = NULL;
+	int			i;
+
+	if (tf_shared == NULL)
+		return;
+	SpinLockAcquire(&tf_shared->mutex);
+	for (i = 0; i < TF_MAX_DBS; i++)
+	{
+		if (tf_shared->dbs[i].state != TF_DB_FREE &&
+			tf_shared->dbs[i].dboid == dboid)
+		{
+			latch = tf_shared->dbs[i].latch;
+			break;
+		}
+	}
+	SpinLockRelease(&tf_shared->mutex);
+	if (latch)
+		SetLatch(latch);
+}
+
+/* mark this database's slot "look again" (extension created/dropped) */
+static void
+tf_hint_database(Oid dboid)
+{
+	int			i;
+
+	SpinLockAcquire(&tf_shared->mutex);
+	for (i = 0; i < TF_MAX_DBS; i++)
+	{
+		if (tf_shared->dbs[i].state != TF_DB_FREE &&
+			tf_shared->dbs[i].dboid == dboid)
+		{
+			tf_shared->dbs[i].hint = true;
+			break;
+		}
+	}
+	/* not known yet: a rescan of pg_database will add it */
+	tf_shared->rescan = true;
+	SpinLockRelease(&tf_shared->mutex);
+}
+
+static void
+tf_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			if (pending_launcher && tf_shared != NULL)
+			{
+				tf_hint_database(MyDatabaseId);
+				tf_wake_launcher_now(true);
+			}
+			if (pending_scheduler)
+				tf_wake_scheduler_now(MyDatabaseId);
+			pending_launcher = pending_scheduler = false;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			pending_launcher = pending_scheduler = false;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * Ask for the launcher (extension created/dropped here) and/or this
+ * database's scheduler (catalog or run changed) to be woken when the current
+ * transaction commits.  Outside a transaction, wake now.
+ */
+void
+tf_wake_at_commit(bool launcher, bool scheduler)
+{
+	if (tf_shared == NULL)
+		return;
+	if (!IsTransactionState())
+	{
+		if (launcher)
+		{
+			tf_hint_database(MyDatabaseId);
+			tf_wake_launcher_now(true);
+		}
+		if (scheduler)
+			tf_wake_scheduler_now(MyDatabaseId);
+		return;
+	}
+	if (!xact_cb_registered)
+	{
+		RegisterXactCallback(tf_xact_callback, NULL);
+		xact_cb_registered = true;
+	}
+	pending_launcher |= launcher;
+	pending_scheduler |= scheduler;
+}
+
+int
+tf_workers_in_use(void)
+{
+	int			n = 0;
+	int			i;
+
+	SpinLockAcquire(&tf_shared->mutex);
+	for (i = 0; i < TF_MAX_WORKERS; i++)
+		if (tf_shared->workers[i].in_use)
+			n++;
+	SpinLockRelease(&tf_shared->mutex);
+	return n;
+}
+
+/* ---- SQL ---- */
+
+/* taskflow._wake(): wake this database's scheduler at commit */
+Datum
+tf_sql_wake(PG_FUNCTION_ARGS)
+{
+	tf_wake_at_commit(false, true);
+	PG_RETURN_VOID();
+}
+
+/* taskflow._wake_launcher(): have the launcher look at this database again */
+Datum
+tf_sql_wake_launcher(PG_FUNCTION_ARGS)
+{
+	tf_wake_at_commit(true, true);
+	PG_RETURN_VOID();
+}
+
+/* ---- DROP DATABASE: stop our processes there first ---- */
+
+/*
+ * DROP DATABASE fails while other sessions are connected.  Block the
+ * launcher from (re)starting a scheduler there for a while, terminate the
+ * scheduler and the node workers of that database, and wait (up to 5 s)
+ * until they are gone.  If the drop fails after all, the launcher starts a
+ * scheduler again once the block expires.
+ */
+static void
+tf_before_dropdb(const char *dbname)
+{
+	Oid			dboid = get_database_oid(dbname, true);
+	int			waited;
+
+	if (!OidIsValid(dboid) || tf_shared == NULL)
+		return;
+
+	for (waited = 0; waited < 500; waited++)
+	{
+		pid_t		pids[TF_MAX_WORKERS + 1];
+		int			npids = 0;
+		int			i;
+
+		SpinLockAcquire(&tf_shared->mutex);
+		for (i = 0; i < TF_MAX_DBS; i++)
+		{
+			TfDbSlot   *d = &tf_shared->dbs[i];
+
+			if (d->state == TF_DB_FREE || d->dboid != dboid)
+				continue;
+			d->blocked_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														   30000);
+			if (d->pid != 0)
+				pids[npids++] = d->pid;
+		}
+		for (i = 0; i < TF_MAX_WORKERS && npids <= TF_MAX_WORKERS; i++)
+		{
+			TfWorkerSlot *w = &tf_shared->workers[i];
+
+			if (w->in_use && w->dboid == dboid && w->pid != 0)
+				pids[npids++] = w->pid;
+		}
+		SpinLockRelease(&tf_shared->mutex);
+		if (npids == 0)
+			break;
+		for (i = 0; i < npids; i++)
+			kill(pids[i], SIGTERM);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+static bool
+tf_is_our_extension_stmt(Node *parsetree)
+{
+	if (IsA(parsetree, CreateExtensionStmt))
+		return strcmp(((CreateExtensionStmt *) parsetree)->extname, "taskflow") == 0;
+	if (IsA(parsetree, AlterExtensionStmt))
+		return strcmp(((AlterExtensionStmt *) parsetree)->extname, "taskflow") == 0;
+	if (IsA(parsetree, DropStmt) &&
+		((DropStmt *) parsetree)->removeType == OBJECT_EXTENSION)
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((DropStmt *) parsetree)->objects)
+		{
+			Node	   *obj = lfirst(lc);
+
+			if (IsA(obj, String) && strcmp(strVal(obj), "taskflow") == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+static void
+tf_process_utility(PlannedStmt *pstmt, const char *queryString,
+				   bool readOnlyTree, ProcessUtilityContext context,
+				   ParamListInfo params, QueryEnvironment *queryEnv,
+				   DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+
+	if (IsA(parsetree, DropdbStmt))
+		tf_before_dropdb(((DropdbStmt *) parsetree)->dbname);
+	else if (tf_is_our_extension_stmt(parsetree))
+		tf_wake_at_commit(true, true);
+
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+							params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+
+	/* new database (maybe from a template with taskflow) / dropped one */
+	if (IsA(parsetree, CreatedbStmt) || IsA(parsetree, DropdbStmt))
+		tf_wake_launcher_now(true);
+}
+
+void
+tf_shmem_init(void)
+{
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = tf_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = tf_shmem_startup;
+}
+
+void
+tf_hooks_init(void)
+{
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = tf_process_utility;
+}

@@ -1,0 +1,335 @@
+/*-------------------------------------------------------------------------
+ *
+ * variables.c
+ *	  ${var} substitution in node bodies and options.  Owns tf_render() and
+ *	  the SQL functions taskflow._render_text(template, vars, what) and
+ *	  taskflow._template_vars(template).
+ *
+ *	  Syntax (see docs/variables.md):
+ *	    ${name}          the value as text
+ *	    ${name:literal}  the value as a SQL literal (quote_literal), NULL if
+ *	                     the value is JSON null
+ *	    ${name:ident}    the value as a SQL identifier (quote_identifier)
+ *	    $${              a literal "${"
+ *	  Names are [A-Za-z_][A-Za-z0-9_]*.  Values come from a jsonb object:
+ *	  strings as-is, numbers and booleans as their JSON text, null as the
+ *	  empty string (plain form), arrays/objects as JSON text.
+ *
+ *	  Variable values (bizdate, cyctime, flow variables, run params) are
+ *	  computed in SQL by taskflow._variables(); this file only substitutes.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "taskflow.h"
+
+#include <ctype.h>
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+#include "utils/tuplestore.h"
+
+PG_FUNCTION_INFO_V1(tf_render_text);
+PG_FUNCTION_INFO_V1(tf_template_vars);
+
+typedef enum VarForm
+{
+	VAR_PLAIN,
+	VAR_LITERAL,
+	VAR_IDENT
+} VarForm;
+
+/* called for each ${...} reference; returns the replacement or NULL */
+typedef const char *(*var_callback) (const char *name, VarForm form,
+									 void *arg);
+
+#define TEMPLATE_HINT \
+	"Write ${name}, ${name:literal} or ${name:ident}; names match [A-Za-z_][A-Za-z0-9_]*; write $${ for a literal \"${\"."
+
+static int
+char_position(const char *tmpl, const char *p)
+{
+	return pg_mbstrlen_with_len(tmpl, p - tmpl) + 1;
+}
+
+/*
+ * Scan tmpl; append literal text and each callback result to out (if out is
+ * not NULL).  Errors name the position (in characters, 1-based) and 'what'.
+ */
+static void
+scan_template(const char *tmpl, const char *what, StringInfo out,
+			  var_callback cb, void *arg)
+{
+	const char *p = tmpl;
+	const char *start = tmpl;
+
+	while (*p)
+	{
+		const char *name_end;
+		char	   *name;
+		VarForm		form = VAR_PLAIN;
+		const char *value;
+
+		if (p[0] != '$' || (p[1] != '{' && !(p[1] == '$' && p[2] == '{')))
+		{
+			if (out)
+				appendStringInfoChar(out, *p);
+			p++;
+			continue;
+		}
+		if (p[1] == '$')
+		{
+			/* $${ -> ${ */
+			if (out)
+				appendStringInfoString(out, "${");
+			p += 3;
+			continue;
+		}
+
+		start = p;
+		p += 2;
+		if (!(isalpha((unsigned char) *p) || *p == '_'))
+		{
+			if (strchr(p, '}') == NULL)
+				goto unterminated;
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid variable reference at position %d in %s",
+							char_position(tmpl, start), what),
+					 errdetail("A variable name must start with a letter or an underscore."),
+					 errhint(TEMPLATE_HINT)));
+		}
+		while (isalnum((unsigned char) *p) || *p == '_')
+			p++;
+		name_end = p;
+		if (*p == ':')
+		{
+			const char *mod = ++p;
+			char	   *modname;
+
+			while (isalnum((unsigned char) *p) || *p == '_')
+				p++;
+			if (*p != '}')
+				goto unterminated;
+			modname = pnstrdup(mod, p - mod);
+			if (strcmp(modname, "literal") == 0)
+				form = VAR_LITERAL;
+			else if (strcmp(modname, "ident") == 0)
+				form = VAR_IDENT;
+			else
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("unknown modifier \"%s\" for variable \"%s\" at position %d in %s",
+								modname, pnstrdup(start + 2, name_end - start - 2),
+								char_position(tmpl, start), what),
+						 errhint("The modifiers are :literal (a quoted SQL literal) and :ident (a quoted SQL identifier).")));
+		}
+		if (*p != '}')
+		{
+			if (strchr(p, '}') == NULL)
+				goto unterminated;
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid variable reference at position %d in %s",
+							char_position(tmpl, start), what),
+					 errdetail("Unexpected character \"%c\" after \"%s\".",
+							   *p, pnstrdup(start, p - start)),
+					 errhint(TEMPLATE_HINT)));
+		}
+		p++;					/* skip '}' */
+
+		name = pnstrdup(start + 2, name_end - start - 2);
+		value = cb(name, form, arg);
+		if (out && value)
+			appendStringInfoString(out, value);
+		pfree(name);
+	}
+	return;
+
+unterminated:
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unterminated variable reference \"${\" at position %d in %s",
+					char_position(tmpl, start), what),
+			 errhint(TEMPLATE_HINT)));
+}
+
+/* ---- rendering ---- */
+
+typedef struct RenderState
+{
+	Jsonb	   *vars;
+	const char *what;
+} RenderState;
+
+static int
+cmp_cstring_cell(const ListCell *a, const ListCell *b)
+{
+	return strcmp((const char *) lfirst(a), (const char *) lfirst(b));
+}
+
+/* "a, b, c": the sorted keys of the vars object */
+static char *
+known_names(Jsonb *vars)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	List	   *names = NIL;
+	StringInfoData buf;
+	ListCell   *lc;
+
+	if (vars == NULL || !JB_ROOT_IS_OBJECT(vars))
+		return NULL;
+	it = JsonbIteratorInit(&vars->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		if (tok == WJB_KEY)
+			names = lappend(names, pnstrdup(v.val.string.val, v.val.string.len));
+	if (names == NIL)
+		return NULL;
+	list_sort(names, cmp_cstring_cell);
+	initStringInfo(&buf);
+	foreach(lc, names)
+		appendStringInfo(&buf, "%s%s", buf.len ? ", " : "", (char *) lfirst(lc));
+	return buf.data;
+}
+
+static char *
+jsonb_value_text(JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvString:
+			return pnstrdup(v->val.string.val, v->val.string.len);
+		case jbvNumeric:
+			return DatumGetCString(DirectFunctionCall1(numeric_out,
+													   NumericGetDatum(v->val.numeric)));
+		case jbvBool:
+			return pstrdup(v->val.boolean ? "true" : "false");
+		case jbvNull:
+			return NULL;
+		case jbvBinary:
+			return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+		default:
+			elog(ERROR, "unexpected jsonb value type %d", (int) v->type);
+	}
+	return NULL;				/* keep compiler quiet */
+}
+
+static const char *
+render_var(const char *name, VarForm form, void *arg)
+{
+	RenderState *st = (RenderState *) arg;
+	JsonbValue *v = NULL;
+	char	   *text;
+
+	if (st->vars != NULL && JB_ROOT_IS_OBJECT(st->vars))
+		v = getKeyJsonValueFromContainer(&st->vars->root, name, strlen(name),
+										 NULL);
+	if (v == NULL)
+	{
+		char	   *known = known_names(st->vars);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown variable \"%s\" in %s", name, st->what),
+				 known ? errhint("Known variables: %s.", known)
+				 : errhint("No variables are defined.")));
+	}
+
+	text = jsonb_value_text(v);
+	switch (form)
+	{
+		case VAR_PLAIN:
+			return text ? text : "";
+		case VAR_LITERAL:
+			return text ? quote_literal_cstr(text) : "NULL";
+		case VAR_IDENT:
+			if (text == NULL || text[0] == '\0')
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("variable \"%s\" is %s and cannot be used as an identifier in %s",
+								name, text ? "empty" : "null", st->what)));
+			return quote_identifier(text);
+	}
+	return NULL;
+}
+
+char *
+tf_render(const char *tmpl, Jsonb *vars, const char *what)
+{
+	StringInfoData out;
+	RenderState st;
+
+	if (tmpl == NULL)
+		return NULL;
+	if (what == NULL)
+		what = "template";
+	if (vars != NULL && !JB_ROOT_IS_OBJECT(vars))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("variables must be a jsonb object")));
+	st.vars = vars;
+	st.what = what;
+	initStringInfo(&out);
+	scan_template(tmpl, what, &out, render_var, &st);
+	return out.data;
+}
+
+/* ---- SQL functions ---- */
+
+/* taskflow._render_text(template text, vars jsonb, what text) RETURNS text */
+Datum
+tf_render_text(PG_FUNCTION_ARGS)
+{
+	char	   *tmpl;
+	Jsonb	   *vars = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
+	char	   *what = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	tmpl = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	PG_RETURN_TEXT_P(cstring_to_text(tf_render(tmpl, vars, what)));
+}
+
+static const char *
+collect_var(const char *name, VarForm form, void *arg)
+{
+	List	  **names = (List **) arg;
+	ListCell   *lc;
+
+	foreach(lc, *names)
+		if (strcmp((char *) lfirst(lc), name) == 0)
+			return NULL;
+	*names = lappend(*names, pstrdup(name));
+	return NULL;
+}
+
+/*
+ * taskflow._template_vars(template text) RETURNS SETOF text: distinct names
+ * referenced, in order of first appearance.
+ */
+Datum
+tf_template_vars(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	List	   *names = NIL;
+	ListCell   *lc;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	if (PG_ARGISNULL(0))
+		return (Datum) 0;
+	scan_template(text_to_cstring(PG_GETARG_TEXT_PP(0)), "template", NULL,
+				  collect_var, &names);
+	foreach(lc, names)
+	{
+		Datum		value = CStringGetTextDatum((char *) lfirst(lc));
+		bool		isnull = false;
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
+	}
+	return (Datum) 0;
+}

@@ -1,0 +1,524 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The node worker: a dynamic background worker (BGW_NEVER_RESTART) that
+ *	  runs one attempt of one node run and records the outcome.
+ *
+ *	  Identity: it connects as the flow's owner when that role can log in
+ *	  and connect to the database; otherwise (a NOLOGIN group role, say) it
+ *	  connects as the bootstrap superuser and runs the node with
+ *	  SetUserIdAndSecContext(owner, SECURITY_LOCAL_USERID_CHANGE), which also
+ *	  forbids SET ROLE / SET SESSION AUTHORIZATION.  Either way the node's
+ *	  code runs with current_user = owner.  Book-keeping (node_runs is not
+ *	  writable by users) runs as the bootstrap superuser through
+ *	  taskflow._node_* functions that pin their search_path.
+ *
+ *	  Transactions: sql / notify / archive nodes run in one transaction that
+ *	  also records their success (REPEATABLE READ for archive).  A failure
+ *	  is caught, the transaction aborted, and failed/retrying recorded in a
+ *	  new one.  wait nodes poll in short transactions of their own.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "engine.h"
+
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/ps_status.h"
+#include "utils/snapmgr.h"
+#include "utils/timeout.h"
+#include "utils/timestamp.h"
+
+/* what _node_begin tells us about the attempt */
+typedef struct TfAttempt
+{
+	int64		flow_id;
+	char	   *flow;
+	int64		node_id;
+	char	   *node;
+	char	   *kind;
+	char	   *body;
+	char	   *options;
+	int64		run_id;
+	int			attempt;
+	char	   *bizdate;
+	char	   *cyctime;
+	char	   *params;
+	int64		timeout_ms;		/* 0: none */
+	int64		poll_ms;
+	int64		delay_ms;
+	char	   *database;
+} TfAttempt;
+
+static int	my_slot = -1;
+static uint32 my_gen = 0;
+static Oid	my_dboid;
+static Oid	my_owner;
+static bool my_owner_login;
+static int64 my_node_run_id;
+
+static void
+tf_worker_detach(int code, Datum arg)
+{
+	SpinLockAcquire(&tf_shared->mutex);
+	if (tf_shared->workers[my_slot].in_use &&
+		tf_shared->workers[my_slot].generation == my_gen)
+		tf_shared->workers[my_slot].in_use = false;
+	SpinLockRelease(&tf_shared->mutex);
+	tf_wake_scheduler_now(my_dboid);
+}
+
+/* ---- identity switching ---- */
+
+static void
+tf_as_superuser(void)
+{
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, SECURITY_LOCAL_USERID_CHANGE);
+}
+
+static void
+tf_as_owner(void)
+{
+	if (my_owner_login)
+		SetUserIdAndSecContext(my_owner, 0);
+	else
+		SetUserIdAndSecContext(my_owner, SECURITY_LOCAL_USERID_CHANGE);
+}
+
+static void
+tf_xact_begin(bool repeatable_read)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (repeatable_read)
+		XactIsoLevel = XACT_REPEATABLE_READ;
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+static void
+tf_xact_commit(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+}
+
+/* ---- book-keeping (as superuser, inside an open SPI transaction) ---- */
+
+static char *
+tf_copy_value(HeapTuple tup, TupleDesc desc, int col, MemoryContext cxt)
+{
+	char	   *v = SPI_getvalue(tup, desc, col);
+
+	return v ? MemoryContextStrdup(cxt, v) : NULL;
+}
+
+static int64
+tf_int8_value(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? 0 : DatumGetInt64(d);
+}
+
+/* mark the node run running; false if it is no longer runnable */
+static bool
+tf_node_begin(TfAttempt *a, MemoryContext cxt)
+{
+	Oid			argtypes[2] = {INT8OID, INT4OID};
+	Datum		values[2] = {Int64GetDatum(my_node_run_id), Int32GetDatum(MyProcPid)};
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		found;
+
+	tf_xact_begin(false);
+	tf_as_superuser();
+	if (SPI_execute_with_args("SELECT flow_id, flow, node_id, node, kind, body, options, "
+							  "run_id, attempt, bizdate, cyctime, params, timeout_ms, "
+							  "poll_ms, delay_ms, database "
+							  "FROM taskflow._node_begin($1, $2)",
+							  2, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "taskflow._node_begin failed");
+	found = SPI_processed == 1;
+	if (found)
+	{
+		tup = SPI_tuptable->vals[0];
+		desc = SPI_tuptable->tupdesc;
+		a->flow_id = tf_int8_value(tup, desc, 1);
+		a->flow = tf_copy_value(tup, desc, 2, cxt);
+		a->node_id = tf_int8_value(tup, desc, 3);
+		a->node = tf_copy_value(tup, desc, 4, cxt);
+		a->kind = tf_copy_value(tup, desc, 5, cxt);
+		a->body = tf_copy_value(tup, desc, 6, cxt);
+		a->options = tf_copy_value(tup, desc, 7, cxt);
+		a->run_id = tf_int8_value(tup, desc, 8);
+		a->attempt = (int) tf_int8_value(tup, desc, 9);
+		a->bizdate = tf_copy_value(tup, desc, 10, cxt);
+		a->cyctime = tf_copy_value(tup, desc, 11, cxt);
+		a->params = tf_copy_value(tup, desc, 12, cxt);
+		a->timeout_ms = tf_int8_value(tup, desc, 13);
+		a->poll_ms = tf_int8_value(tup, desc, 14);
+		a->delay_ms = tf_int8_value(tup, desc, 15);
+		a->database = tf_copy_value(tup, desc, 16, cxt);
+	}
+	tf_xact_commit();
+	return found;
+}
+
+/* record success; call inside the node's transaction */
+static void
+tf_node_succeeded(TfNodeExec *x)
+{
+	Oid			argtypes[5] = {INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+
+	tf_as_superuser();
+	values[0] = Int64GetDatum(x->node_run_id);
+	values[1] = Int64GetDatum(x->rows);
+	values[2] = Int64GetDatum(x->bytes);
+	if (x->rendered)
+		values[3] = CStringGetTextDatum(x->rendered);
+	else
+		nulls[3] = 'n';
+	if (x->log.data && x->log.len > 0)
+		values[4] = CStringGetTextDatum(x->log.data);
+	else
+		nulls[4] = 'n';
+	if (x->rows < 0)
+		nulls[1] = 'n';
+	if (x->bytes < 0)
+		nulls[2] = 'n';
+	if (SPI_execute_with_args("SELECT taskflow._node_succeeded($1, $2, $3, $4, $5)",
+							  5, argtypes, values, nulls, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "taskflow._node_succeeded failed");
+}
+
+/* record failure (or retry) in a transaction of its own */
+static void
+tf_node_failed(TfNodeExec *x, const char *message, const char *sqlstate)
+{
+	Oid			argtypes[5] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+
+	tf_xact_begin(false);
+	tf_as_superuser();
+	values[0] = Int64GetDatum(x->node_run_id);
+	values[1] = CStringGetTextDatum(message ? message : "unknown error");
+	values[2] = CStringGetTextDatum(sqlstate ? sqlstate : "XX000");
+	if (x->rendered)
+		values[3] = CStringGetTextDatum(x->rendered);
+	else
+		nulls[3] = 'n';
+	if (x->log.data && x->log.len > 0)
+		values[4] = CStringGetTextDatum(x->log.data);
+	else
+		nulls[4] = 'n';
+	if (SPI_execute_with_args("SELECT taskflow._node_failed($1, $2, $3, $4, $5)",
+							  5, argtypes, values, nulls, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "taskflow._node_failed failed");
+	tf_xact_commit();
+}
+
+/* the node's variables, computed as the owner */
+static Jsonb *
+tf_node_variables(TfAttempt *a)
+{
+	Oid			argtypes[6] = {INT8OID, DATEOID, TIMESTAMPTZOID, INT8OID, TEXTOID, JSONBOID};
+	Datum		values[6];
+	bool		isnull;
+	Datum		d;
+
+	values[0] = Int64GetDatum(a->flow_id);
+	values[1] = DirectFunctionCall1(date_in, CStringGetDatum(a->bizdate));
+	values[2] = DirectFunctionCall3(timestamptz_in, CStringGetDatum(a->cyctime),
+									ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	values[3] = Int64GetDatum(a->run_id);
+	values[4] = CStringGetTextDatum(a->node);
+	values[5] = DirectFunctionCall1(jsonb_in, CStringGetDatum(a->params));
+	if (SPI_execute_with_args("SELECT taskflow._variables($1, $2, $3, $4, $5, $6)",
+							  6, argtypes, values, NULL, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "taskflow._variables failed");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		elog(ERROR, "taskflow._variables returned NULL");
+	return DatumGetJsonbPCopy(d);
+}
+
+static void
+tf_arm_timeout(TfAttempt *a)
+{
+	if (a->timeout_ms > 0)
+		enable_timeout_after(STATEMENT_TIMEOUT, (int) Min(a->timeout_ms, INT_MAX));
+}
+
+static void
+tf_disarm_timeout(void)
+{
+	disable_timeout(STATEMENT_TIMEOUT, false);
+}
+
+/* ---- kinds ---- */
+
+/* sql, notify, archive: one transaction, success recorded inside it */
+static void
+tf_run_in_one_xact(TfAttempt *a, TfNodeExec *x)
+{
+	bool		archive = strcmp(a->kind, "archive") == 0;
+
+	tf_xact_begin(archive);
+	tf_as_owner();
+	x->vars = tf_node_variables(a);
+	tf_arm_timeout(a);
+	tf_capture_begin(x);
+	if (strcmp(a->kind, "sql") == 0)
+		tf_exec_sql(x);
+	else if (strcmp(a->kind, "notify") == 0)
+		tf_exec_notify(x);
+	else if (archive)
+		tf_exec_archive(x);
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown node kind \"%s\"", a->kind)));
+	tf_capture_end();
+	tf_disarm_timeout();
+	tf_node_succeeded(x);
+	tf_xact_commit();
+}
+
+/* sleep up to ms, waking for interrupts */
+static void
+tf_sleep_ms(long ms)
+{
+	if (ms <= 0)
+		return;
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
+static void
+tf_wait_timed_out(TfAttempt *a)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_QUERY_CANCELED),
+			 errmsg("wait node \"%s\" timed out after " INT64_FORMAT " ms",
+					a->node, a->timeout_ms)));
+}
+
+/* wait: delay, then poll the condition, each poll in its own transaction */
+static void
+tf_run_wait(TfAttempt *a, TfNodeExec *x)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	TimestampTz deadline = a->timeout_ms > 0 ?
+		TimestampTzPlusMilliseconds(start, a->timeout_ms) : 0;
+	TimestampTz ready_at = TimestampTzPlusMilliseconds(start, a->delay_ms);
+	char	   *condition = NULL;
+	int			polls = 0;
+
+	for (;;)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+		long		ms;
+
+		if (now >= ready_at)
+			break;
+		if (deadline && deadline <= ready_at && now >= deadline)
+			tf_wait_timed_out(a);
+		ms = TimestampDifferenceMilliseconds(now, deadline && deadline < ready_at ?
+											 deadline : ready_at);
+		tf_sleep_ms(Max(ms, 1));
+	}
+
+	for (;;)
+	{
+		bool		done = true;
+
+		tf_xact_begin(false);
+		tf_as_owner();
+		if (x->vars == NULL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+			x->vars = tf_node_variables(a);
+			MemoryContextSwitchTo(old);
+		}
+		if (a->body)
+		{
+			if (condition == NULL)
+			{
+				condition = tf_render(a->body, x->vars, "wait condition");
+				condition = MemoryContextStrdup(TopMemoryContext, condition);
+				x->rendered = condition;
+			}
+			tf_arm_timeout(a);
+			tf_capture_begin(x);
+			done = tf_wait_check(x, condition);
+			tf_capture_end();
+			tf_disarm_timeout();
+			polls++;
+		}
+		if (done)
+		{
+			tf_node_log(x, "condition met after %d poll(s)", polls);
+			x->rows = polls;
+			tf_node_succeeded(x);
+			tf_xact_commit();
+			return;
+		}
+		tf_xact_commit();
+		if (deadline && GetCurrentTimestamp() + a->poll_ms * 1000 > deadline)
+		{
+			tf_sleep_ms(TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline));
+			tf_wait_timed_out(a);
+		}
+		tf_sleep_ms(a->poll_ms);
+	}
+}
+
+static void
+tf_run_attempt(TfAttempt *a)
+{
+	TfNodeExec *x = MemoryContextAllocZero(TopMemoryContext, sizeof(TfNodeExec));
+	MemoryContext cxt = CurrentMemoryContext;
+
+	x->run_id = a->run_id;
+	x->node_run_id = my_node_run_id;
+	x->node_id = a->node_id;
+	x->attempt = a->attempt;
+	x->flow_name = a->flow;
+	x->node_name = a->node;
+	x->kind = a->kind;
+	x->owner = my_owner;
+	x->body = a->body;
+	x->options = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(a->options)));
+	x->rows = -1;
+	x->bytes = -1;
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		initStringInfo(&x->log);
+		MemoryContextSwitchTo(old);
+	}
+
+	PG_TRY();
+	{
+		if (a->database != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("option \"database\" of sql nodes is not supported in this version"),
+					 errhint("Run the node in the flow's database, or define the flow in database \"%s\".",
+							 a->database)));
+		if (strcmp(a->kind, "wait") == 0)
+			tf_run_wait(a, x);
+		else
+			tf_run_in_one_xact(a, x);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		char	   *message;
+
+		tf_capture_end();
+		tf_disarm_timeout();
+		QueryCancelPending = false;
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		MemoryContextSwitchTo(cxt);
+
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED && a->timeout_ms > 0 &&
+			strcmp(a->kind, "wait") != 0)
+			message = psprintf("node timed out after " INT64_FORMAT " ms (%s)",
+							   a->timeout_ms, edata->message);
+		else if (edata->detail)
+			message = psprintf("%s\nDETAIL: %s", edata->message, edata->detail);
+		else
+			message = edata->message;
+		ereport(LOG,
+				(errmsg("taskflow node %s.%s (run " INT64_FORMAT ", attempt %d) failed: %s",
+						a->flow, a->node, a->run_id, a->attempt, edata->message)));
+		tf_node_failed(x, message, unpack_sql_state(edata->sqlerrcode));
+	}
+	PG_END_TRY();
+}
+
+void
+tf_worker_main(Datum arg)
+{
+	TfAttempt	a;
+	bool		ok = false;
+	char		title[128];
+
+	my_slot = DatumGetInt32(arg);
+	memcpy(&my_gen, MyBgworkerEntry->bgw_extra, sizeof(uint32));
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	SpinLockAcquire(&tf_shared->mutex);
+	if (tf_shared->workers[my_slot].in_use &&
+		tf_shared->workers[my_slot].generation == my_gen)
+	{
+		TfWorkerSlot *w = &tf_shared->workers[my_slot];
+
+		w->pid = MyProcPid;
+		my_dboid = w->dboid;
+		my_owner = w->owner;
+		my_owner_login = w->owner_login;
+		my_node_run_id = w->node_run_id;
+		ok = true;
+	}
+	SpinLockRelease(&tf_shared->mutex);
+	if (!ok)
+		proc_exit(0);
+	before_shmem_exit(tf_worker_detach, (Datum) 0);
+
+	BackgroundWorkerInitializeConnectionByOid(my_dboid,
+											  my_owner_login ? my_owner : InvalidOid,
+											  0);
+	/* NOTICE/INFO go to node_runs.log (captured by node_sql.c), not the log */
+	SetConfigOption("log_min_messages", "info", PGC_SUSET, PGC_S_OVERRIDE);
+
+	memset(&a, 0, sizeof(a));
+	if (!tf_node_begin(&a, TopMemoryContext))
+		proc_exit(0);			/* canceled or already handled */
+
+	snprintf(title, sizeof(title), "taskflow node %s.%s run " INT64_FORMAT,
+			 a.flow, a.node, a.run_id);
+	set_ps_display(title);
+	{
+		char		appname[NAMEDATALEN];
+
+		strlcpy(appname, title, sizeof(appname));
+		SetConfigOption("application_name", appname, PGC_USERSET, PGC_S_SESSION);
+		pgstat_report_appname(appname);
+	}
+	pgstat_report_activity(STATE_RUNNING, title);
+
+	tf_run_attempt(&a);
+
+	pgstat_report_activity(STATE_IDLE, NULL);
+	proc_exit(0);
+}

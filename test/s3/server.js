@@ -1,0 +1,275 @@
+// taskflow test S3 server: s3rver 3.7.1 wrapped to
+//  - verify AWS SigV4 (header auth) for real, with our own key pair and buckets;
+//  - flush objects/parts to disk before answering (s3rver 3.7.1 answers early);
+//  - implement AbortMultipartUpload (plain s3rver answers 405);
+//  - inject faults at run time through an admin endpoint that needs no auth:
+//      POST /__faults  {"status": 500|503|429|..., "count": N, "after": M,
+//                       "match": "PUT" | "<substring of 'METHOD url'>",
+//                       "delay_ms": D, "drop": N}
+//        answer the next N matching requests (after skipping M) with that
+//        status (503 -> SlowDown XML), or delay them D ms (then answer normally,
+//        or with the status if given), or destroy the socket without answering
+//        (drop: N is shorthand for count N).  Several rules may be active.
+//      DELETE /__faults          clear all rules
+//      GET /__stats              {"methods": {"PUT": n, ...}, "total": n, "faults": n,
+//                                 "aborts": n, "log": ["PUT /b/k?partNumber=1... 200", ...]}
+//      DELETE /__stats           reset the counters
+//
+// Usage: S3_PORT=0 S3_DIR=./s3data S3_ACCESS_KEY=k S3_SECRET_KEY=s S3_BUCKETS=b1,b2 \
+//        node --openssl-legacy-provider server.js
+// (the flag keeps s3rver's paginated listings working on node >= 17).  It prints
+// "s3server listening on 127.0.0.1:<port> ..." once ready.  Virtual-host style
+// works with endpoint http://s3.localhost:<port> (bucket.s3.localhost).
+'use strict';
+const crypto = require('crypto');
+const fs = require('fs');
+const path = require('path');
+const { Readable, pipeline, Transform } = require('stream');
+const { promisify } = require('util');
+const S3rver = require('s3rver');
+const AWSAccount = require('s3rver/lib/models/account');
+const FilesystemStore = require('s3rver/lib/stores/filesystem');
+
+const port = Number(process.env.S3_PORT || 45680);
+const dir = path.resolve(process.env.S3_DIR || './s3data');
+const AK = process.env.S3_ACCESS_KEY || 'testkey';
+const SK = process.env.S3_SECRET_KEY || 'testsecret';
+const buckets = (process.env.S3_BUCKETS || 'testbkt').split(',').filter(Boolean);
+const allowAnon = process.env.S3_ALLOW_ANON === '1';
+
+// ---------------------------------------------------------------------------
+// s3rver 3.7.1 bug: putObject/putPart resolve when the md5 Transform finishes,
+// not when the file is flushed, so a GET right after a PUT can read a short
+// file.  Wait for the write stream instead.
+const pipelineP = promisify(pipeline);
+async function writeHashed(content, file) {
+  await fs.promises.mkdir(path.dirname(file), { recursive: true });
+  const md5 = crypto.createHash('md5');
+  let size = 0;
+  const src = Buffer.isBuffer(content) ? Readable.from([content]) : content;
+  await pipelineP(src, new Transform({ transform(c, e, cb) { md5.update(c); size += c.length; cb(null, c); } }),
+    fs.createWriteStream(file));
+  return { size, md5: md5.digest('hex') };
+}
+FilesystemStore.prototype.putObject = async function (object) {
+  const r = await writeHashed(object.content, this.getResourcePath(object.bucket, object.key, 'object'));
+  await this.putMetadata(object.bucket, object.key, object.metadata, r.md5);
+  return r;
+};
+FilesystemStore.prototype.putPart = async function (bucket, uploadId, partNumber, content) {
+  const partPath = path.join(this.getResourcePath(bucket, undefined, 'uploads'), uploadId, partNumber.toString());
+  const r = await writeHashed(content, partPath);
+  await fs.promises.writeFile(`${partPath}.md5`, r.md5);
+  return r;
+};
+
+// replace the hardcoded S3RVER/S3RVER pair with ours
+AWSAccount.DUMMY_ACCOUNT.revokeAccessKey('S3RVER');
+AWSAccount.DUMMY_ACCOUNT.createKeyPair(AK, SK);
+
+const enc = s => encodeURIComponent(s).replace(/[!'()*]/g, c => '%' + c.charCodeAt(0).toString(16).toUpperCase());
+const hmac = (k, d) => crypto.createHmac('sha256', k).update(d).digest();
+const sha256hex = d => crypto.createHash('sha256').update(d).digest('hex');
+const xmlEsc = s => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+function s3error(ctx, status, code, msg, extra = '') {
+  ctx.status = status;
+  ctx.type = 'application/xml';
+  ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${xmlEsc(msg)}</Message>${extra}</Error>`;
+}
+
+async function drain(req) {
+  try { for await (const c of req) void c; } catch (e) { /* client went away */ }
+}
+const sleep = ms => new Promise(r => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------
+// admin endpoint, stats and fault injection (runs before authentication)
+let rules = [];
+let stats;
+function resetStats() { stats = { methods: {}, total: 0, faults: 0, aborts: 0, log: [] }; }
+resetStats();
+
+const faultBodies = {
+  500: ['InternalError', 'We encountered an internal error. Please try again.'],
+  503: ['SlowDown', 'Please reduce your request rate.'],
+  429: ['SlowDown', 'Please reduce your request rate.'],
+  400: ['InjectedBadRequest', 'Injected fault.'],
+  403: ['AccessDenied', 'Access Denied'],
+  404: ['NoSuchKey', 'The specified key does not exist.'],
+};
+
+function ruleMatches(rule, ctx) {
+  if (!rule.match) return true;
+  if (/^[A-Z]+$/.test(rule.match)) return ctx.method === rule.match;
+  return `${ctx.method} ${ctx.req.url}`.includes(rule.match);
+}
+
+async function readJson(req) {
+  const chunks = [];
+  for await (const c of req) chunks.push(c);
+  const s = Buffer.concat(chunks).toString();
+  return s ? JSON.parse(s) : {};
+}
+
+async function admin(ctx, next) {
+  const url = ctx.req.url;
+  if (url.startsWith('/__faults')) {
+    if (ctx.method === 'POST') {
+      let f;
+      try { f = await readJson(ctx.req); } catch (e) { ctx.status = 400; ctx.body = 'bad json\n'; return; }
+      const rule = {
+        match: f.match || null,
+        status: f.status ? Number(f.status) : null,
+        delay_ms: f.delay_ms ? Number(f.delay_ms) : 0,
+        drop: Boolean(f.drop),
+        count: Number(f.count || f.drop || 1),
+        after: Number(f.after || 0),
+      };
+      rules.push(rule);
+      ctx.type = 'application/json';
+      ctx.body = JSON.stringify({ rules });
+      return;
+    }
+    if (ctx.method === 'DELETE') { rules = []; ctx.status = 204; return; }
+    ctx.type = 'application/json';
+    ctx.body = JSON.stringify({ rules });
+    return;
+  }
+  if (url.startsWith('/__stats')) {
+    if (ctx.method === 'DELETE') { resetStats(); ctx.status = 204; return; }
+    ctx.type = 'application/json';
+    ctx.body = JSON.stringify(stats);
+    return;
+  }
+
+  stats.total++;
+  stats.methods[ctx.method] = (stats.methods[ctx.method] || 0) + 1;
+  const entry = `${ctx.method} ${url}`;
+  const logIt = st => { stats.log.push(`${entry} ${st}`); if (stats.log.length > 500) stats.log.shift(); };
+
+  const rule = rules.find(r => r.count > 0 && ruleMatches(r, ctx) && (r.after-- <= 0));
+  if (rule) {
+    rule.count--;
+    rules = rules.filter(r => r.count > 0);
+    stats.faults++;
+    if (rule.drop) {
+      logIt('dropped');
+      ctx.respond = false;
+      ctx.req.socket.destroy();
+      return;
+    }
+    if (rule.delay_ms) {
+      // keep the connection silent; the client may give up (timeout, cancel)
+      await sleep(rule.delay_ms);
+      if (ctx.req.socket.destroyed) { logIt('client gone'); ctx.respond = false; return; }
+    }
+    if (rule.status) {
+      await drain(ctx.req);
+      const [code, msg] = faultBodies[rule.status] || ['InjectedFault', 'Injected fault.'];
+      s3error(ctx, rule.status, code, msg);
+      logIt(rule.status);
+      return;
+    }
+  }
+  await next();
+  logIt(ctx.status);
+}
+
+// ---------------------------------------------------------------------------
+// SigV4 verification
+async function sigv4(ctx, next) {
+  const auth = ctx.get('authorization');
+  if (!auth) {
+    if (allowAnon) return next();
+    return s3error(ctx, 403, 'AccessDenied', 'Anonymous access denied by test server');
+  }
+  const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(auth);
+  if (!m) return s3error(ctx, 400, 'AuthorizationHeaderMalformed', 'Unsupported Authorization header');
+  const [, akid, date, region, service, signedHeaders, sig] = m;
+  if (akid !== AK) return s3error(ctx, 403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.');
+  const payloadHash = ctx.get('x-amz-content-sha256');
+  if (!payloadHash) return s3error(ctx, 400, 'InvalidRequest', 'Missing required header for this request: x-amz-content-sha256');
+  const amzDate = ctx.get('x-amz-date');
+  if (!amzDate.startsWith(date)) return s3error(ctx, 403, 'AccessDenied', 'x-amz-date does not match credential date');
+  const sh = signedHeaders.split(';');
+  for (const h of ['host', 'x-amz-content-sha256', 'x-amz-date'])
+    if (!sh.includes(h)) return s3error(ctx, 403, 'AccessDenied', `header ${h} must be signed`);
+  if (ctx.get('x-amz-security-token') && !sh.includes('x-amz-security-token'))
+    return s3error(ctx, 403, 'AccessDenied', 'header x-amz-security-token must be signed');
+  if (process.env.S3_SESSION_TOKEN && ctx.get('x-amz-security-token') !== process.env.S3_SESSION_TOKEN)
+    return s3error(ctx, 403, 'InvalidToken', 'The provided token is malformed or otherwise invalid.');
+  // Canonicalize like AWS S3 does: decode what was received, re-encode once (RFC 3986, '/' kept in path).
+  const raw = ctx.req.url;
+  const qi = raw.indexOf('?');
+  const rawPath = qi < 0 ? raw : raw.slice(0, qi);
+  const rawQuery = qi < 0 ? '' : raw.slice(qi + 1);
+  const canonUri = rawPath.split('/').map(seg => enc(decodeURIComponent(seg))).join('/');
+  const canonQuery = rawQuery.split('&').filter(Boolean).map(p => {
+    const i = p.indexOf('=');
+    const k = decodeURIComponent((i < 0 ? p : p.slice(0, i)).replace(/\+/g, ' '));
+    const v = i < 0 ? '' : decodeURIComponent(p.slice(i + 1).replace(/\+/g, ' '));
+    return [enc(k), enc(v)];
+  }).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0))
+    .map(([k, v]) => `${k}=${v}`).join('&');
+  const canonHeaders = sh.map(h => `${h}:${String(ctx.req.headers[h] ?? '').trim().replace(/\s+/g, ' ')}\n`).join('');
+  const canonReq = [ctx.method, canonUri, canonQuery, canonHeaders, signedHeaders, payloadHash].join('\n');
+  const scope = `${date}/${region}/${service}/aws4_request`;
+  const sts = ['AWS4-HMAC-SHA256', amzDate, scope, sha256hex(canonReq)].join('\n');
+  const kSigning = hmac(hmac(hmac(hmac('AWS4' + SK, date), region), service), 'aws4_request');
+  const expected = crypto.createHmac('sha256', kSigning).update(sts).digest('hex');
+  if (expected !== sig) {
+    if (process.env.S3_DEBUG) console.error('SignatureDoesNotMatch; expected canonical request:\n' + canonReq);
+    await drain(ctx.req);
+    return s3error(ctx, 403, 'SignatureDoesNotMatch',
+      'The request signature we calculated does not match the signature you provided. Check your key and signing method.',
+      `<CanonicalRequest>${xmlEsc(canonReq)}</CanonicalRequest>`);
+  }
+  if (payloadHash !== 'UNSIGNED-PAYLOAD') {
+    if (!/^[0-9a-f]{64}$/.test(payloadHash))
+      return s3error(ctx, 400, 'InvalidArgument', 'x-amz-content-sha256 must be UNSIGNED-PAYLOAD or a hex SHA-256');
+    // buffer the body, check its hash, then hand s3rver an equivalent stream
+    const chunks = [];
+    for await (const c of ctx.req) chunks.push(c);
+    const body = Buffer.concat(chunks);
+    if (sha256hex(body) !== payloadHash)
+      return s3error(ctx, 400, 'XAmzContentSHA256Mismatch', "The provided 'x-amz-content-sha256' header does not match what was computed.");
+    const r = Readable.from(body.length ? [body] : []);
+    for (const k of ['headers', 'method', 'url', 'httpVersion', 'socket', 'connection']) r[k] = ctx.req[k];
+    ctx.req = ctx.request.req = ctx.response.req = r;
+  }
+  return next();
+}
+
+// ---------------------------------------------------------------------------
+// AbortMultipartUpload: DELETE /bucket/key?uploadId=ID (runs after the vhost
+// rewrite, so ctx.path always starts with the bucket)
+const store = new FilesystemStore(dir);
+async function abortMultipart(ctx, next) {
+  if (ctx.method !== 'DELETE' || !('uploadId' in ctx.query)) return next();
+  const bucket = ctx.path.split('/')[1];
+  const uploadId = String(ctx.query.uploadId);
+  if (!/^[0-9a-zA-Z_-]+$/.test(uploadId)) return s3error(ctx, 400, 'InvalidArgument', 'bad uploadId');
+  const upDir = path.join(store.getResourcePath(bucket, undefined, 'uploads'), uploadId);
+  if (!fs.existsSync(upDir))
+    return s3error(ctx, 404, 'NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.');
+  await fs.promises.rm(upDir, { recursive: true, force: true });
+  stats.aborts++;
+  ctx.status = 204;
+}
+
+const server = new S3rver({
+  address: '127.0.0.1',
+  port,
+  directory: dir,
+  silent: !process.env.S3_VERBOSE,
+  vhostBuckets: true,
+  serviceEndpoint: 'localhost',
+  configureBuckets: buckets.map(name => ({ name })),
+});
+// before s3rver's own (non-verifying) auth: admin/faults, then signatures
+server.middleware.unshift(admin, sigv4);
+// just before the router (the last middleware)
+server.middleware.splice(server.middleware.length - 1, 0, abortMultipart);
+server.run().then(addr => console.log(`s3server listening on ${addr.address}:${addr.port} buckets=${buckets}`));
+for (const s of ['SIGTERM', 'SIGINT']) process.on(s, () => process.exit(0));
