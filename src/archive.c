@@ -317,6 +317,57 @@ tf_archive_source(TfNodeExec *x, TfArchiveOpts *o, Oid relid, const char *qname,
 	}
 }
 
+/* does the export query return at least one row (same snapshot)? */
+static bool
+tf_archive_has_rows(const char *query)
+{
+	bool		isnull;
+	bool		result;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute(psprintf("SELECT EXISTS (%s)", query), true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not check the archive query for rows");
+	result = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	return result;
+}
+
+/*
+ * A destructive source action must never replace a completed archive that
+ * holds rows: the new export would overwrite those objects and the archived
+ * rows would exist nowhere.  A rerun of an archived day (nothing left in the
+ * source) is a no-op; new rows for an archived day are an error.  Returns
+ * true when there is nothing to do.
+ */
+static bool
+tf_archive_guard_existing(TfNodeExec *x, TfArchiveOpts *o, TfStorage *st,
+						  const char *prefix, const char *query)
+{
+	int64		archived;
+
+	if (o->source == TF_SOURCE_KEEP)
+		return false;
+	archived = tf_export_completed_rows(st, prefix);
+	if (archived <= 0)
+		return false;
+	if (!tf_archive_has_rows(query))
+	{
+		tf_node_log(x, "nothing to archive: no source rows, and %s already holds a completed archive of %lld rows (kept)",
+					tf_storage_describe(st, prefix), (long long) archived);
+		return true;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("archive node \"%s\": %s already holds a completed archive of %lld rows",
+					x->node_name, tf_storage_describe(st, prefix), (long long) archived),
+			 errdetail("The source has rows for this path again; archiving them would overwrite the archived rows and source \"%s\" would then remove the new ones, so the archived rows would exist nowhere.",
+					   tf_source_names[o->source]),
+			 errhint("Archive the new rows under another path, or delete the existing objects first if they are no longer needed.")));
+	return false;				/* keep compiler quiet */
+}
+
 void
 tf_exec_archive(TfNodeExec *x)
 {
@@ -377,11 +428,25 @@ tf_exec_archive(TfNodeExec *x)
 				tf_storage_describe(st, prefix), tf_format_name(eo.format),
 				tf_source_names[o.source]);
 
-	res = tf_export_run(st, prefix, query, &eo, x);
+	if (tf_archive_guard_existing(x, &o, st, prefix, query))
+	{
+		x->rows = 0;
+		x->bytes = 0;
+		return;
+	}
+
+	res = tf_export_run(st, prefix, query, &eo, x, false);
 	x->rows = res->rows;
 	x->bytes = res->bytes;
 	tf_node_log(x, "export complete: %d object(s), %lld rows, %lld bytes",
 				list_length(res->parts), (long long) res->rows, (long long) res->bytes);
 
 	tf_archive_source(x, &o, relid, qname, res->rows);
+
+	/*
+	 * _SUCCESS last: after the source action has run (uncommitted), so a
+	 * failing delete/detach/drop leaves no completed archive behind and the
+	 * rerun may overwrite it.
+	 */
+	tf_export_write_success(st, prefix, x);
 }

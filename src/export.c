@@ -429,7 +429,7 @@ tf_manifest_json(const TfExportOptions *o, TfExportResult *res)
 
 TfExportResult *
 tf_export_run(TfStorage *st, const char *prefix, const char *query,
-			  const TfExportOptions *o, TfNodeExec *x)
+			  const TfExportOptions *o, TfNodeExec *x, bool write_success)
 {
 	TfExportResult *res;
 	char	   *manifest;
@@ -449,9 +449,17 @@ tf_export_run(TfStorage *st, const char *prefix, const char *query,
 
 	manifest = tf_manifest_json(o, res);
 	tf_storage_put(st, psprintf("%s%s", prefix, TF_MANIFEST), manifest, strlen(manifest));
-	tf_storage_put(st, psprintf("%s%s", prefix, TF_SUCCESS), "", 0);
-	tf_log(x, "wrote %s%s and %s%s", prefix, TF_MANIFEST, prefix, TF_SUCCESS);
+	tf_log(x, "wrote %s%s", prefix, TF_MANIFEST);
+	if (write_success)
+		tf_export_write_success(st, prefix, x);
 	return res;
+}
+
+void
+tf_export_write_success(TfStorage *st, const char *prefix, TfNodeExec *x)
+{
+	tf_storage_put(st, psprintf("%s%s", prefix, TF_SUCCESS), "", 0);
+	tf_log(x, "wrote %s%s", prefix, TF_SUCCESS);
 }
 
 /* ---------- taskflow.export() ---------- */
@@ -490,7 +498,7 @@ tf_export_sql(PG_FUNCTION_ARGS)
 	tf_export_options_apply(&o, PG_ARGISNULL(4) ? NULL : PG_GETARG_JSONB_P(4));
 
 	st = tf_storage_open(server);
-	res = tf_export_run(st, prefix, query, &o, NULL);
+	res = tf_export_run(st, prefix, query, &o, NULL, true);
 
 	values[0] = Int32GetDatum(list_length(res->parts));
 	values[1] = Int64GetDatum(res->rows);
@@ -609,28 +617,15 @@ tf_import_read_cb(void *outbuf, int minread, int maxread)
 	return maxread - s->zs.avail_out;
 }
 
-static List *
-tf_import_parts_from_manifest(TfStorage *st, const char *prefix,
-							  TfFileFormat fmt, bool *header, bool *found)
+Jsonb *
+tf_export_read_manifest(TfStorage *st, const char *prefix)
 {
 	char	   *mkey = psprintf("%s%s", prefix, TF_MANIFEST);
 	TfObjectReader *r;
 	StringInfoData buf;
-	Jsonb	   *jb;
-	JsonbValue *v;
-	List	   *parts = NIL;
-	JsonbIterator *it;
-	JsonbValue	jv;
-	JsonbIteratorToken tok;
-	TfImportPart *cur = NULL;
-	char	   *key = NULL;
-	int			depth = 0;
 
-	*found = false;
 	if (!tf_storage_head(st, mkey, NULL))
-		return NIL;
-	*found = true;
-
+		return NULL;
 	initStringInfo(&buf);
 	r = tf_storage_reader_begin(st, mkey);
 	for (;;)
@@ -645,8 +640,46 @@ tf_import_parts_from_manifest(TfStorage *st, const char *prefix,
 		buf.data[buf.len] = '\0';
 	}
 	tf_storage_reader_end(r);
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}
 
-	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+int64
+tf_export_completed_rows(TfStorage *st, const char *prefix)
+{
+	Jsonb	   *jb;
+	JsonbValue *v;
+
+	if (!tf_storage_head(st, psprintf("%s%s", prefix, TF_SUCCESS), NULL))
+		return -1;
+	jb = tf_export_read_manifest(st, prefix);
+	if (jb == NULL)
+		return 0;
+	v = getKeyJsonValueFromContainer(&jb->root, "rows", 4, NULL);
+	if (v == NULL || v->type != jbvNumeric)
+		return 0;
+	return DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(v->val.numeric)));
+}
+
+static List *
+tf_import_parts_from_manifest(TfStorage *st, const char *prefix,
+							  TfFileFormat fmt, bool *header, bool *found)
+{
+	char	   *mkey = psprintf("%s%s", prefix, TF_MANIFEST);
+	Jsonb	   *jb;
+	JsonbValue *v;
+	List	   *parts = NIL;
+	JsonbIterator *it;
+	JsonbValue	jv;
+	JsonbIteratorToken tok;
+	TfImportPart *cur = NULL;
+	char	   *key = NULL;
+	int			depth = 0;
+
+	*found = false;
+	jb = tf_export_read_manifest(st, prefix);
+	if (jb == NULL)
+		return NIL;
+	*found = true;
 
 	v = getKeyJsonValueFromContainer(&jb->root, "format", 6, NULL);
 	if (v && v->type == jbvString)

@@ -93,15 +93,25 @@ extern void tf_export_options_apply(TfExportOptions *o, Jsonb *options);
 /* validate a path and return it normalized: no leading '/', trailing '/' */
 extern char *tf_export_normalize_prefix(const char *path);
 
+/* _manifest.json under prefix parsed, or NULL if there is none */
+extern Jsonb *tf_export_read_manifest(TfStorage *st, const char *prefix);
+
+/* rows of the completed export (_SUCCESS present) under prefix, or -1 */
+extern int64 tf_export_completed_rows(TfStorage *st, const char *prefix);
+
 /*
- * The whole export: remove an old _SUCCESS, write the parts, verify every
- * part with a HEAD, remove stale part-* objects from an earlier attempt,
- * write _manifest.json and finally _SUCCESS.  Log lines go to x (may be
- * NULL).  ERROR on any failure; _SUCCESS exists only after all of it.
+ * The whole export: remove an old _SUCCESS and manifest, write the parts,
+ * verify every part with a HEAD, remove stale part-* objects from an
+ * earlier attempt, write _manifest.json and (if write_success) _SUCCESS.
+ * Log lines go to x (may be NULL).  ERROR on any failure.
  */
 extern TfExportResult *tf_export_run(TfStorage *st, const char *prefix,
 									 const char *query,
 									 const TfExportOptions *o,
-									 TfNodeExec *x);
+									 TfNodeExec *x, bool write_success);
+
+/* the empty _SUCCESS object, written last */
+extern void tf_export_write_success(TfStorage *st, const char *prefix,
+									TfNodeExec *x);
 
 #endif							/* TASKFLOW_FORMAT_H */

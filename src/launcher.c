@@ -21,6 +21,7 @@
  */
 #include "engine.h"
 
+#include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -156,6 +157,7 @@ tf_launcher_rescan(void)
 	List	   *dbs = tf_database_list();
 	ListCell   *lc;
 	int			i;
+	bool		dropped[TF_MAX_DBS] = {0};
 
 	SpinLockAcquire(&tf_shared->mutex);
 	for (i = 0; i < TF_MAX_DBS; i++)
@@ -168,8 +170,12 @@ tf_launcher_rescan(void)
 		foreach(lc, dbs)
 			if (((TfDbInfo *) lfirst(lc))->oid == d->dboid)
 				exists = true;
-		if (!exists && d->pid == 0 && sched_handle[i] == NULL)
+		if (!exists && d->pid == 0)
+		{
+			/* database dropped */
 			memset(d, 0, sizeof(TfDbSlot));
+			dropped[i] = true;
+		}
 	}
 	foreach(lc, dbs)
 	{
@@ -208,6 +214,14 @@ tf_launcher_rescan(void)
 	}
 	SpinLockRelease(&tf_shared->mutex);
 	list_free_deep(dbs);
+	for (i = 0; i < TF_MAX_DBS; i++)
+	{
+		if (dropped[i] && sched_handle[i] != NULL)
+		{
+			pfree(sched_handle[i]);
+			sched_handle[i] = NULL;
+		}
+	}
 }
 
 static bool

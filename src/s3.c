@@ -81,6 +81,7 @@ typedef struct S3Req
 
 struct TfS3Writer
 {
+	MemoryContext mcxt;			/* where the writer lives (begin's caller) */
 	TfS3	   *s3;
 	char	   *key;
 	char	   *desc;
@@ -92,13 +93,19 @@ struct TfS3Writer
 	List	   *etags;
 	int			nparts;
 	bool		done;
-	/* abort request prepared in advance: the reset callback must not palloc */
+	/*
+	 * The abort request is prepared in advance, in the writer's own memory:
+	 * the reset callback must not palloc, nor rely on the client's memory.
+	 */
 	char	   *abort_url;
+	TfS3Config	abort_cfg;
+	char	   *abort_sigv4;
 	MemoryContextCallback cb;
 };
 
 struct TfS3Reader
 {
+	MemoryContext mcxt;			/* where the reader lives (begin's caller) */
 	TfS3	   *s3;
 	char	   *key;
 	char	   *desc;
@@ -614,6 +621,8 @@ backoff_sleep(int attempt)
 static char *
 attempt_problem(S3Req *req)
 {
+	if (req->cc == CURLE_OPERATION_TIMEDOUT)
+		return psprintf("timeout (%s)", req->errbuf[0] ? req->errbuf : curl_easy_strerror(req->cc));
 	if (req->cc != CURLE_OK)
 		return pstrdup(req->errbuf[0] ? req->errbuf : curl_easy_strerror(req->cc));
 	if (req->resp)
@@ -627,22 +636,15 @@ attempt_problem(S3Req *req)
 }
 
 /*
- * Perform req with retries.  Returns with req->status set (any status the
- * caller must interpret); ERRORs on transport failure after the retries and
- * on interrupts.  desc names the object for messages.
+ * One attempt after another until success, a non-retryable answer or the
+ * retry budget is spent.  May ERROR (interrupts, transport failure).
  */
 static void
-s3_perform(TfS3 *s3, S3Req *req, const char *desc)
+perform_loop(TfS3 *s3, S3Req *req, const char *desc, const char *url,
+			 struct curl_slist *headers)
 {
 	TfS3Config *cfg = s3->cfg;
-	char		sha[65];
-	char	   *url = s3_url(s3, req->key, req->query);
 	int			attempt = 0;
-	struct curl_slist *headers;
-
-	req->attempts = 1;
-	sha256_hex(req->body, req->body_len, sha);
-	headers = build_headers(cfg, req, sha);
 
 	for (;;)
 	{
@@ -664,22 +666,17 @@ s3_perform(TfS3 *s3, S3Req *req, const char *desc)
 
 		if (req->cc == CURLE_ABORTED_BY_CALLBACK)
 		{
-			curl_slist_free_all(headers);
-			req_reset_response(req);
+			/* a cancel or terminate is pending: serve it */
 			CHECK_FOR_INTERRUPTS();
 			ereport(ERROR,
 					(errcode(ERRCODE_QUERY_CANCELED),
 					 errmsg("S3 %s %s interrupted", req->method, desc)));
 		}
 		if (req->cc == CURLE_WRITE_ERROR && req->overflow)
-		{
-			curl_slist_free_all(headers);
-			req_reset_response(req);
 			ereport(ERROR,
 					(errcode(ERRCODE_PROTOCOL_VIOLATION),
 					 errmsg("S3 %s %s failed: response larger than expected",
 							req->method, desc)));
-		}
 		if (!((req->cc != CURLE_OK && curl_retryable(req->cc)) ||
 			  (req->cc == CURLE_OK && status_retryable(req->status))))
 			break;
@@ -690,21 +687,46 @@ s3_perform(TfS3 *s3, S3Req *req, const char *desc)
 		ereport(LOG,
 				(errmsg("S3 %s %s: %s, retrying (%d of %d)", req->method, desc,
 						attempt_problem(req), attempt, cfg->max_retries)));
+		req_reset_response(req);
 		backoff_sleep(attempt);
 	}
-	curl_slist_free_all(headers);
 
 	if (req->cc != CURLE_OK)
-	{
-		char	   *problem = attempt_problem(req);
-
-		req_reset_response(req);
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("S3 %s %s failed: %s", req->method, desc, problem),
+				 errmsg("S3 %s %s failed: %s", req->method, desc, attempt_problem(req)),
 				 attempt > 0 ? errdetail("Gave up after %d attempts.", attempt + 1) : 0,
 				 errhint("Check the server's endpoint and the taskflow.s3_* timeouts.")));
+}
+
+/*
+ * Perform req with retries.  Returns with req->status set (any status the
+ * caller must interpret; the body is in req->resp until req_reset_response);
+ * ERRORs on transport failure after the retries and on interrupts, freeing
+ * what it allocated with malloc.  desc names the object for messages.
+ */
+static void
+s3_perform(TfS3 *s3, S3Req *req, const char *desc)
+{
+	char		sha[65];
+	char	   *url = s3_url(s3, req->key, req->query);
+	struct curl_slist *headers;
+
+	req->attempts = 1;
+	sha256_hex(req->body, req->body_len, sha);
+	headers = build_headers(s3->cfg, req, sha);
+	PG_TRY();
+	{
+		perform_loop(s3, req, desc, url, headers);
 	}
+	PG_CATCH();
+	{
+		curl_slist_free_all(headers);
+		req_reset_response(req);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	curl_slist_free_all(headers);
 }
 
 /* ERROR for an unexpected HTTP status, with S3's <Code> and <Message> */
@@ -712,7 +734,7 @@ static void
 s3_fail(S3Req *req, const char *desc)
 {
 	int			attempts = req->attempts;
-
+	long		status = req->status;
 	char	   *code = NULL;
 	char	   *msg = NULL;
 	int			errc;
@@ -723,17 +745,17 @@ s3_fail(S3Req *req, const char *desc)
 		msg = xml_find(req->resp, req->resp + req->resp_len, "Message", NULL);
 	}
 	req_reset_response(req);
-	if (req->status == 403 || req->status == 401)
+	if (status == 403 || status == 401)
 		errc = ERRCODE_INSUFFICIENT_PRIVILEGE;
-	else if (req->status == 404)
+	else if (status == 404)
 		errc = ERRCODE_UNDEFINED_FILE;
-	else if (req->status >= 500 || req->status == 429)
+	else if (status >= 500 || status == 429)
 		errc = ERRCODE_IO_ERROR;
 	else
 		errc = ERRCODE_EXTERNAL_ROUTINE_EXCEPTION;
 	ereport(ERROR,
 			(errcode(errc),
-			 errmsg("S3 %s %s failed: %ld %s%s%s", req->method, desc, req->status,
+			 errmsg("S3 %s %s failed: %ld %s%s%s", req->method, desc, status,
 					code ? code : "", (code && msg) ? ": " : "", msg ? msg : ""),
 			 attempts > 1 ? errdetail("Gave up after %d attempts.", attempts) : 0));
 }
@@ -912,7 +934,7 @@ tf_s3_list(TfS3 *s3, const char *prefix, int strip_len)
 static void
 abort_upload_noerror(TfS3Writer *w)
 {
-	TfS3Config *cfg = w->s3->cfg;
+	TfS3Config *cfg = &w->abort_cfg;
 	CURL	   *curl;
 	struct curl_slist *h = NULL;
 	S3Req		req;
@@ -941,7 +963,7 @@ abort_upload_noerror(TfS3Writer *w)
 	}
 	if (h)
 	{
-		setup_common(curl, cfg, w->s3->sigv4, &req, w->abort_url, h);
+		setup_common(curl, cfg, w->abort_sigv4, &req, w->abort_url, h);
 		curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long) CLEANUP_TIMEOUT_S);
 		curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, (long) Min(cfg->connect_timeout, CLEANUP_TIMEOUT_S));
 		cc = curl_easy_perform(curl);
@@ -972,6 +994,7 @@ tf_s3_writer_begin(TfS3 *s3, const char *key)
 {
 	TfS3Writer *w = palloc0(sizeof(TfS3Writer));
 
+	w->mcxt = CurrentMemoryContext;
 	w->s3 = s3;
 	w->key = pstrdup(key);
 	w->desc = s3_describe(s3, key);
@@ -1004,6 +1027,11 @@ create_upload(TfS3Writer *w)
 				 errmsg("S3 POST %s: CreateMultipartUpload answer has no UploadId", w->desc)));
 	w->upload_id = id;
 	w->abort_url = s3_url(w->s3, w->key, psprintf("uploadId=%s", uri_encode(id, false)));
+	w->abort_cfg = *w->s3->cfg;
+	w->abort_cfg.access_key_id = w->s3->cfg->access_key_id ? pstrdup(w->s3->cfg->access_key_id) : NULL;
+	w->abort_cfg.secret_access_key = w->s3->cfg->secret_access_key ? pstrdup(w->s3->cfg->secret_access_key) : NULL;
+	w->abort_cfg.session_token = w->s3->cfg->session_token ? pstrdup(w->s3->cfg->session_token) : NULL;
+	w->abort_sigv4 = pstrdup(w->s3->sigv4);
 	elog(DEBUG1, "S3 multipart upload of %s started", w->desc);
 }
 
@@ -1013,11 +1041,11 @@ upload_part(TfS3Writer *w, const char *data, size_t len)
 	S3Req		req = {0};
 	int			partno = w->nparts + 1;
 
-	if (partno > TF_S3_MAX_PARTS)
+	if (partno > tf_s3_max_parts)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("object %s is too large for part size %d: S3 allows at most %d parts",
-						w->desc, w->s3->cfg->part_size, TF_S3_MAX_PARTS),
+				 errmsg("object %s is too large for part size %d: at most %d parts are allowed",
+						w->desc, w->s3->cfg->part_size, tf_s3_max_parts),
 				 errhint("Raise the server's part_size option (or taskflow.s3_part_size), or write smaller objects.")));
 	req.method = "PUT";
 	req.key = w->key;
@@ -1064,7 +1092,13 @@ tf_s3_writer_write(TfS3Writer *w, const char *data, size_t len)
 		size_t		n;
 
 		if (w->buflen == w->bufcap)
+		{
+			/* the upload id and part ETags must outlive the caller's context */
+			MemoryContext old = MemoryContextSwitchTo(w->mcxt);
+
 			flush_parts(w);
+			MemoryContextSwitchTo(old);
+		}
 		n = Min(len, w->bufcap - w->buflen);
 		memcpy(w->buf + w->buflen, data, n);
 		w->buflen += n;
@@ -1116,6 +1150,8 @@ complete_upload(TfS3Writer *w, char **etag)
 void
 tf_s3_writer_finish(TfS3Writer *w, int64 *size, char **etag)
 {
+	MemoryContext old = MemoryContextSwitchTo(w->mcxt);
+
 	if (w->upload_id == NULL)
 		tf_s3_put(w->s3, w->key, w->buf, w->buflen, etag);
 	else
@@ -1133,6 +1169,7 @@ tf_s3_writer_finish(TfS3Writer *w, int64 *size, char **etag)
 		*size = w->total;
 	pfree(w->buf);
 	w->buf = NULL;
+	MemoryContextSwitchTo(old);
 }
 
 void
@@ -1162,15 +1199,6 @@ reader_fetch(TfS3Reader *r)
 	req.dest_cap = r->chunk_cap;
 	req.if_match = r->etag;
 	s3_perform(r->s3, &req, r->desc);
-	if (req.status == 416 && r->offset == 0)
-	{
-		/* empty object */
-		req_reset_response(&req);
-		r->size = 0;
-		r->chunk_len = r->chunk_pos = 0;
-		r->eof = true;
-		return;
-	}
 	if (req.status == 404)
 	{
 		req_reset_response(&req);
@@ -1209,14 +1237,31 @@ TfS3Reader *
 tf_s3_reader_begin(TfS3 *s3, const char *key)
 {
 	TfS3Reader *r = palloc0(sizeof(TfS3Reader));
+	TfObjectInfo info;
 
+	r->mcxt = CurrentMemoryContext;
 	r->s3 = s3;
 	r->key = pstrdup(key);
 	r->desc = s3_describe(s3, key);
 	r->size = -1;
-	r->chunk_cap = s3->cfg->part_size;
+
+	/*
+	 * HEAD first: it tells a missing object, the size (a ranged GET of an
+	 * empty object is an error on S3) and the ETag that pins the version
+	 * the later ranged GETs must read (If-Match).
+	 */
+	if (!tf_s3_head(s3, key, &info))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FILE),
+				 errmsg("object %s does not exist", r->desc)));
+	r->etag = info.etag;
+	r->size = info.size;
+	if (r->size == 0)
+		r->eof = true;
+	/* bounded by the part size, smaller for small objects */
+	r->chunk_cap = r->size < 0 ? (size_t) s3->cfg->part_size :
+		(size_t) Min((int64) s3->cfg->part_size, Max(r->size, 1));
 	r->chunk = palloc(r->chunk_cap);
-	reader_fetch(r);
 	return r;
 }
 
@@ -1227,9 +1272,13 @@ tf_s3_reader_read(TfS3Reader *r, char *buf, size_t len)
 
 	if (r->chunk_pos == r->chunk_len)
 	{
+		MemoryContext old;
+
 		if (r->eof)
 			return 0;
+		old = MemoryContextSwitchTo(r->mcxt);
 		reader_fetch(r);
+		MemoryContextSwitchTo(old);
 		if (r->chunk_len == 0)
 			return 0;
 	}

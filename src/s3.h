@@ -49,6 +49,7 @@ extern int	tf_s3_max_retries;
 extern int	tf_s3_connect_timeout;
 extern int	tf_s3_timeout;
 extern int	tf_s3_part_size;
+extern int	tf_s3_max_parts;
 
 /* client lifetime = CurrentMemoryContext (curl handle freed by reset callback) */
 extern TfS3 *tf_s3_client(TfS3Config *config);

@@ -269,6 +269,8 @@ tf_start_worker(int slot, const char *flow, const char *node, int64 run_id)
 {
 	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle;
+	MemoryContext old;
+	bool		ok;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -283,8 +285,14 @@ tf_start_worker(int slot, const char *flow, const char *node, int64 run_id)
 	memcpy(worker.bgw_extra, &worker_gen[slot], sizeof(uint32));
 	worker.bgw_notify_pid = MyProcPid;
 
-	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	/* the handle outlives this pass */
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	ok = RegisterDynamicBackgroundWorker(&worker, &handle);
+	MemoryContextSwitchTo(old);
+	if (!ok)
 		return false;
+	if (worker_handle[slot] != NULL)
+		pfree(worker_handle[slot]);
 	worker_handle[slot] = handle;
 	return true;
 }

@@ -17,6 +17,7 @@
 
 #include "access/xact.h"
 #include "commands/dbcommands.h"
+#include "commands/defrem.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
@@ -40,6 +41,7 @@ static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static bool xact_cb_registered = false;
 static bool pending_launcher = false;
 static bool pending_scheduler = false;
+static bool pending_rescan = false;
 
 static void
 tf_shmem_request(void)
@@ -143,11 +145,13 @@ tf_xact_callback(XactEvent event, void *arg)
 			}
 			if (pending_scheduler)
 				tf_wake_scheduler_now(MyDatabaseId);
-			pending_launcher = pending_scheduler = false;
+			if (pending_rescan && !pending_launcher)
+				tf_wake_launcher_now(true);
+			pending_launcher = pending_scheduler = pending_rescan = false;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
-			pending_launcher = pending_scheduler = false;
+			pending_launcher = pending_scheduler = pending_rescan = false;
 			break;
 		default:
 			break;
@@ -184,6 +188,19 @@ tf_wake_at_commit(bool launcher, bool scheduler)
 	pending_scheduler |= scheduler;
 }
 
+static void
+tf_rescan_at_commit(void)
+{
+	if (tf_shared == NULL)
+		return;
+	if (!xact_cb_registered)
+	{
+		RegisterXactCallback(tf_xact_callback, NULL);
+		xact_cb_registered = true;
+	}
+	pending_rescan = true;
+}
+
 int
 tf_workers_in_use(void)
 {
@@ -216,19 +233,19 @@ tf_sql_wake_launcher(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* ---- DROP DATABASE: stop our processes there first ---- */
+/* ---- DROP DATABASE / CREATE DATABASE ... TEMPLATE: get out of the way ---- */
 
 /*
- * DROP DATABASE fails while other sessions are connected.  Block the
- * launcher from (re)starting a scheduler there for a while, terminate the
- * scheduler and the node workers of that database, and wait (up to 5 s)
- * until they are gone.  If the drop fails after all, the launcher starts a
- * scheduler again once the block expires.
+ * DROP DATABASE (and CREATE DATABASE from a template) fail while other
+ * sessions are connected to that database.  Block the launcher from
+ * (re)starting a scheduler there for a while, terminate the scheduler and
+ * the node workers of that database, and wait (up to 5 s) until they are
+ * gone.  tf_unblock_db() lifts the block once the command is done; if the
+ * backend dies in between, the block expires after 30 s.
  */
 static void
-tf_before_dropdb(const char *dbname)
+tf_evict_db(Oid dboid)
 {
-	Oid			dboid = get_database_oid(dbname, true);
 	int			waited;
 
 	if (!OidIsValid(dboid) || tf_shared == NULL)
@@ -271,6 +288,40 @@ tf_before_dropdb(const char *dbname)
 	}
 }
 
+static void
+tf_unblock_db(Oid dboid)
+{
+	int			i;
+
+	if (!OidIsValid(dboid) || tf_shared == NULL)
+		return;
+	SpinLockAcquire(&tf_shared->mutex);
+	for (i = 0; i < TF_MAX_DBS; i++)
+		if (tf_shared->dbs[i].state != TF_DB_FREE && tf_shared->dbs[i].dboid == dboid)
+		{
+			tf_shared->dbs[i].blocked_until = 0;
+			tf_shared->dbs[i].hint = true;	/* restart without backoff */
+		}
+	tf_shared->rescan = true;
+	SpinLockRelease(&tf_shared->mutex);
+}
+
+/* the database a CREATE DATABASE copies (TEMPLATE option), if any */
+static Oid
+tf_createdb_template(CreatedbStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->options)
+	{
+		DefElem    *def = lfirst(lc);
+
+		if (strcmp(def->defname, "template") == 0 && def->arg != NULL)
+			return get_database_oid(defGetString(def), true);
+	}
+	return InvalidOid;
+}
+
 static bool
 tf_is_our_extension_stmt(Node *parsetree)
 {
@@ -301,22 +352,45 @@ tf_process_utility(PlannedStmt *pstmt, const char *queryString,
 				   DestReceiver *dest, QueryCompletion *qc)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
+	Oid			evicted = InvalidOid;
 
 	if (IsA(parsetree, DropdbStmt))
-		tf_before_dropdb(((DropdbStmt *) parsetree)->dbname);
+		evicted = get_database_oid(((DropdbStmt *) parsetree)->dbname, true);
+	else if (IsA(parsetree, CreatedbStmt))
+		evicted = tf_createdb_template((CreatedbStmt *) parsetree);
 	else if (tf_is_our_extension_stmt(parsetree))
 		tf_wake_at_commit(true, true);
+	if (OidIsValid(evicted))
+		tf_evict_db(evicted);
 
-	if (prev_ProcessUtility)
-		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-							params, queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+	PG_TRY();
+	{
+		if (prev_ProcessUtility)
+			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 								params, queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+									params, queryEnv, dest, qc);
+	}
+	PG_CATCH();
+	{
+		/* the command failed: the database's scheduler may come back */
+		if (OidIsValid(evicted))
+			tf_unblock_db(evicted);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 
-	/* new database (maybe from a template with taskflow) / dropped one */
+	/* template copied: its scheduler may come back (a dropped db stays blocked) */
+	if (OidIsValid(evicted) && IsA(parsetree, CreatedbStmt))
+		tf_unblock_db(evicted);
+
+	/*
+	 * New database (maybe from a template with taskflow) / dropped one: the
+	 * launcher re-reads pg_database once this commits.
+	 */
 	if (IsA(parsetree, CreatedbStmt) || IsA(parsetree, DropdbStmt))
-		tf_wake_launcher_now(true);
+		tf_rescan_at_commit();
 }
 
 void

@@ -33,6 +33,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
@@ -48,6 +49,7 @@ int			tf_s3_max_retries = 5;
 int			tf_s3_connect_timeout = 10;
 int			tf_s3_timeout = 60;
 int			tf_s3_part_size = 8 * 1024 * 1024;
+int			tf_s3_max_parts = TF_S3_MAX_PARTS;
 
 struct TfStorage
 {
@@ -56,7 +58,8 @@ struct TfStorage
 	char	   *dir;			/* file://: absolute directory, no trailing / */
 	char	   *prefix;			/* s3: "" or "prefix/" */
 	TfS3Config	s3cfg;
-	TfS3	   *s3;				/* created on first use */
+	TfS3	   *s3;				/* created on first use, in mcxt */
+	MemoryContext mcxt;			/* context of tf_storage_open's caller */
 };
 
 struct TfObjectWriter
@@ -449,6 +452,7 @@ tf_storage_open(const char *server_name)
 	parse_server_options(server->options, &o);
 
 	st = palloc0(sizeof(TfStorage));
+	st->mcxt = CurrentMemoryContext;
 	st->server_name = pstrdup(server_name);
 	st->is_file = o.is_file;
 	if (o.is_file)
@@ -505,7 +509,13 @@ static TfS3 *
 get_s3(TfStorage *st)
 {
 	if (st->s3 == NULL)
+	{
+		/* the client (and its curl handle) lives as long as the TfStorage */
+		MemoryContext old = MemoryContextSwitchTo(st->mcxt);
+
 		st->s3 = tf_s3_client(&st->s3cfg);
+		MemoryContextSwitchTo(old);
+	}
 	return st->s3;
 }
 
@@ -1002,17 +1012,31 @@ tf_put_object(PG_FUNCTION_ARGS)
 	const char *p = VARDATA_ANY(data);
 	size_t		len = VARSIZE_ANY_EXHDR(data);
 	TfObjectWriter *w = tf_storage_writer_begin(st, key);
+	MemoryContext piece_cxt;
+	MemoryContext old;
 
-	/* feed it in 1 MB pieces like a real producer would */
+	/*
+	 * Feed it in 1 MB pieces like a real producer would, each from a
+	 * short-lived context reset after the call (as a DestReceiver's
+	 * per-tuple context is): the writer must keep its state elsewhere.
+	 */
+	piece_cxt = AllocSetContextCreate(CurrentMemoryContext, "put_object piece",
+									  ALLOCSET_SMALL_SIZES);
 	while (len > 0)
 	{
 		size_t		n = Min(len, 1024 * 1024);
 
+		old = MemoryContextSwitchTo(piece_cxt);
 		tf_storage_writer_write(w, p, n);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(piece_cxt);
 		p += n;
 		len -= n;
 	}
+	old = MemoryContextSwitchTo(piece_cxt);
 	tf_storage_writer_finish(w, NULL, NULL);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(piece_cxt);
 	PG_RETURN_VOID();
 }
 
@@ -1026,18 +1050,28 @@ tf_get_object(PG_FUNCTION_ARGS)
 	StringInfoData buf;
 	bytea	   *result;
 
+	MemoryContext piece_cxt;
+	MemoryContext old;
+
 	initStringInfo(&buf);
 	r = tf_storage_reader_begin(st, key);
+	/* read from a short-lived context, like a COPY data source callback */
+	piece_cxt = AllocSetContextCreate(CurrentMemoryContext, "get_object piece",
+									  ALLOCSET_SMALL_SIZES);
 	for (;;)
 	{
 		size_t		n;
 
 		enlargeStringInfo(&buf, 1024 * 1024);
+		old = MemoryContextSwitchTo(piece_cxt);
 		n = tf_storage_reader_read(r, buf.data + buf.len, buf.maxlen - buf.len - 1);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(piece_cxt);
 		if (n == 0)
 			break;
 		buf.len += n;
 	}
+	MemoryContextDelete(piece_cxt);
 	tf_storage_reader_end(r);
 	result = (bytea *) palloc(buf.len + VARHDRSZ);
 	SET_VARSIZE(result, buf.len + VARHDRSZ);
@@ -1083,4 +1117,10 @@ tf_storage_init(void)
 							&tf_s3_part_size, 8 * 1024 * 1024,
 							TF_S3_MIN_PART_SIZE, TF_S3_MAX_PART_SIZE,
 							PGC_USERSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	DefineCustomIntVariable("taskflow.s3_max_parts",
+							"Highest part count of one multipart upload (S3 allows 10000; lower only for tests).",
+							NULL,
+							&tf_s3_max_parts, TF_S3_MAX_PARTS, 1, TF_S3_MAX_PARTS,
+							PGC_USERSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							NULL, NULL, NULL);
 }

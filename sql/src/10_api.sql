@@ -24,17 +24,20 @@ ALTER TABLE taskflow.nodes ADD COLUMN updated_at timestamptz NOT NULL DEFAULT no
 
 -- Names of system variables; they cannot be declared or overridden.
 CREATE FUNCTION taskflow._system_variables() RETURNS text[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS
 $$ SELECT ARRAY['bizdate', 'cyctime', 'run_id', 'flow', 'node'] $$;
 
 -- The node kinds of this version.
 CREATE FUNCTION taskflow._node_kinds() RETURNS text[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS
 $$ SELECT ARRAY['sql', 'archive', 'wait', 'notify'] $$;
 
 -- Check an object name against the rule of its catalog column.
 CREATE FUNCTION taskflow._check_name(what text, name text) RETURNS text
-LANGUAGE plpgsql IMMUTABLE AS $$
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     re   text;
     rule text;
@@ -66,7 +69,8 @@ $$;
 
 -- Validate a schedule; '' means manual only and is returned as NULL.
 CREATE FUNCTION taskflow._check_schedule(schedule text) RETURNS text
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     schedule := nullif(btrim(schedule), '');
     IF schedule IS NOT NULL THEN
@@ -78,7 +82,8 @@ $$;
 
 -- Validate a time zone name; returns its canonical spelling.
 CREATE FUNCTION taskflow._check_timezone(timezone text) RETURNS text
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     canonical text;
 BEGIN
@@ -102,7 +107,8 @@ $$;
 -- The owner of a new or altered flow: the caller or a role the caller is a
 -- member of.
 CREATE FUNCTION taskflow._check_owner(owner regrole) RETURNS regrole
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF owner IS NULL THEN
         RETURN current_user::regrole;
@@ -122,7 +128,8 @@ $$;
 CREATE FUNCTION taskflow._check_flow_settings(max_active_runs integer,
                                               start_date timestamptz,
                                               end_date timestamptz) RETURNS void
-LANGUAGE plpgsql IMMUTABLE AS $$
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF max_active_runs IS NOT NULL AND max_active_runs < 1 THEN
         RAISE EXCEPTION 'max_active_runs must be at least 1, not %', max_active_runs
@@ -140,7 +147,8 @@ $$;
 CREATE FUNCTION taskflow._check_node_settings(node text, retries integer,
                                               retry_delay interval,
                                               timeout interval) RETURNS void
-LANGUAGE plpgsql IMMUTABLE AS $$
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF retries IS NOT NULL AND (retries < 0 OR retries > 100) THEN
         RAISE EXCEPTION 'retries of node "%" must be between 0 and 100, not %', node, retries
@@ -163,7 +171,8 @@ $$;
 ------------------------------------------------------------------------------
 
 CREATE FUNCTION taskflow._no_such_flow(flow text) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     RAISE EXCEPTION 'flow "%" does not exist', flow
         USING ERRCODE = 'undefined_object',
@@ -174,7 +183,8 @@ $$;
 
 -- A flow by name, for reading (render, flow_graph, ...).
 CREATE FUNCTION taskflow._flow(flow text) RETURNS taskflow.flows
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     f taskflow.flows;
 BEGIN
@@ -189,7 +199,8 @@ $$;
 -- A flow by name, for changing its definition: locks the row and bumps
 -- updated_at.
 CREATE FUNCTION taskflow._flow_for_update(flow text) RETURNS taskflow.flows
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     f taskflow.flows;
 BEGIN
@@ -205,7 +216,8 @@ $$;
 
 -- A node of a flow by name.
 CREATE FUNCTION taskflow._node(f taskflow.flows, node text) RETURNS taskflow.nodes
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     n     taskflow.nodes;
     names text;
@@ -232,7 +244,8 @@ $$;
 -- Raise an error if template references a name that is neither a system
 -- variable nor a variable declared for the flow.
 CREATE FUNCTION taskflow._check_vars(flow_id bigint, template text, what text) RETURNS void
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     unknown text;
     declared text;
@@ -263,10 +276,11 @@ $$;
 -- (what, template) pairs.
 CREATE FUNCTION taskflow._node_templates(node text, body text, options jsonb)
 RETURNS TABLE (what text, template text)
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT format('body of node "%s"', node), body WHERE body IS NOT NULL
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT format('node "%s" body', node), body WHERE body IS NOT NULL
     UNION ALL
-    SELECT format('option "%s" of node "%s"', o.key, node), o.value #>> '{}'
+    SELECT format('node "%s" option "%s"', node, o.key), o.value #>> '{}'
       FROM jsonb_each(coalesce(options, '{}')) o
      WHERE jsonb_typeof(o.value) = 'string'
 $$;
@@ -277,7 +291,8 @@ $$;
 
 -- Parse an interval option value or raise a friendly error.
 CREATE FUNCTION taskflow._option_interval(what text, value text) RETURNS interval
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     RETURN value::interval;
 EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR interval_field_overflow
@@ -290,7 +305,8 @@ $$;
 
 CREATE FUNCTION taskflow._validate_storage_server(f taskflow.flows, node text, server text)
 RETURNS void
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     srv oid;
     fdw name;
@@ -324,7 +340,8 @@ $$;
 -- Validate the options of an archive node.
 CREATE FUNCTION taskflow._validate_archive(f taskflow.flows, node text, body text, o jsonb)
 RETURNS void
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     what   text := format('archive node "%s"', node);
     source text := coalesce(o->>'source', 'keep');
@@ -339,7 +356,7 @@ BEGIN
     IF NOT o ? 'server' THEN
         RAISE EXCEPTION '% needs option "server"', what
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'e.g. options => ''{"server": "archive", "path": "orders/y=${year}/", "table": "orders"}''';
+                  HINT = 'e.g. options => ''{"server": "archive", "path": "orders/y=${year}/", "table": "orders"}''.';
     END IF;
     PERFORM taskflow._validate_storage_server(f, node, o->>'server');
     IF coalesce(btrim(o->>'path'), '') = '' THEN
@@ -406,7 +423,8 @@ BEGIN
             RAISE EXCEPTION '"source": "%" of % archives a whole partition and takes no "where"', source, what
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
-        -- checked here when the table name is fixed and exists; the node checks again when it runs
+        -- checked here when the name is fixed and resolves without a search_path
+        -- (schema-qualified); the node checks again when it runs
         IF position('${' IN o->>'table') = 0 THEN
             rel := to_regclass(o->>'table');
             IF rel IS NOT NULL AND NOT (SELECT c.relispartition FROM pg_catalog.pg_class c WHERE c.oid = rel) THEN
@@ -423,7 +441,8 @@ $$;
 -- of the shared contract.  Raises on the first problem.
 CREATE FUNCTION taskflow._validate_node(f taskflow.flows, node text, kind text, body text, options jsonb)
 RETURNS void
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     what    text := format('%s node "%s"', kind, node);
     allowed text[];
@@ -451,11 +470,12 @@ BEGIN
         IF NOT k = ANY (allowed) THEN
             RAISE EXCEPTION 'unknown option "%" for %', k, what
                 USING ERRCODE = 'invalid_parameter_value',
-                      HINT = format('Options of a %s node: %s.', kind, array_to_string(allowed, ', '));
+                      HINT = format('Options of %s nodes: %s.', kind, array_to_string(allowed, ', '));
         END IF;
         IF jsonb_typeof(v) <> 'string'
            AND NOT (k = 'max_file_size' AND jsonb_typeof(v) = 'number') THEN
-            RAISE EXCEPTION 'option "%" of % must be a JSON string', k, what
+            RAISE EXCEPTION 'option "%" of % must be a JSON %', k, what,
+                            CASE WHEN k = 'max_file_size' THEN 'number or string' ELSE 'string' END
                 USING ERRCODE = 'invalid_parameter_value',
                       DETAIL = format('Got %s %s.', jsonb_typeof(v), v);
         END IF;
@@ -525,14 +545,16 @@ $$;
 
 -- Names of node ids, in order, joined by ' -> '.
 CREATE FUNCTION taskflow._node_path(ids bigint[]) RETURNS text
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
     SELECT string_agg(n.name, ' -> ' ORDER BY i.ord)
       FROM unnest(ids) WITH ORDINALITY AS i(id, ord)
       JOIN taskflow.nodes n ON n.id = i.id
 $$;
 
 CREATE FUNCTION taskflow._edges_check() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     visited  bigint[];
     frontier bigint[];
@@ -546,6 +568,20 @@ BEGIN
     -- serialize definition changes of the flow; keeps updated_at current
     UPDATE taskflow.flows SET updated_at = now() WHERE id = NEW.flow_id
     RETURNING name INTO fname;
+
+    IF fname IS NULL THEN
+        RAISE EXCEPTION 'the flow of the new edge does not exist'
+            USING ERRCODE = 'foreign_key_violation',
+                  HINT = 'Either there is no such flow or you are not a member of its owner.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM taskflow.nodes n WHERE n.id = NEW.from_node AND n.flow_id = NEW.flow_id)
+       OR NOT EXISTS (SELECT 1 FROM taskflow.nodes n WHERE n.id = NEW.to_node AND n.flow_id = NEW.flow_id) THEN
+        RAISE EXCEPTION 'edge % -> % connects nodes that are not both in flow "%"',
+                        coalesce(taskflow._node_path(ARRAY[NEW.from_node]), '?'),
+                        coalesce(taskflow._node_path(ARRAY[NEW.to_node]), '?'), fname
+            USING ERRCODE = 'foreign_key_violation',
+                  HINT = 'Both ends of an edge must be nodes of the edge''s flow.';
+    END IF;
 
     IF NEW.from_node = NEW.to_node THEN
         RAISE EXCEPTION 'edge % -> % would create a cycle: a node cannot depend on itself',
@@ -599,7 +635,8 @@ CREATE TRIGGER edges_no_cycle BEFORE INSERT OR UPDATE ON taskflow.edges
 
 -- add an edge between two nodes of flow f (already locked)
 CREATE FUNCTION taskflow._add_edge(f taskflow.flows, from_node text, to_node text) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     a taskflow.nodes := taskflow._node(f, from_node);
     b taskflow.nodes := taskflow._node(f, to_node);
@@ -632,7 +669,8 @@ CREATE FUNCTION taskflow.create_flow(name text,
                                      end_date timestamptz DEFAULT NULL,
                                      owner regrole DEFAULT NULL)
 RETURNS bigint
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     new_id bigint;
 BEGIN
@@ -674,7 +712,8 @@ CREATE FUNCTION taskflow.alter_flow(name text,
                                     owner regrole DEFAULT NULL,
                                     new_name text DEFAULT NULL)
 RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     f taskflow.flows := taskflow._flow_for_update(alter_flow.name);
 BEGIN
@@ -721,7 +760,8 @@ END
 $$;
 
 CREATE FUNCTION taskflow.drop_flow(name text, force boolean DEFAULT false) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     f taskflow.flows := taskflow._flow_for_update(drop_flow.name);
     active bigint;
@@ -739,7 +779,8 @@ END
 $$;
 
 CREATE FUNCTION taskflow.enable_flow(name text) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     f taskflow.flows := taskflow._flow_for_update(enable_flow.name);
 BEGIN
@@ -748,7 +789,8 @@ END
 $$;
 
 CREATE FUNCTION taskflow.disable_flow(name text) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     f taskflow.flows := taskflow._flow_for_update(disable_flow.name);
 BEGIN
@@ -770,7 +812,8 @@ CREATE FUNCTION taskflow.add_node(flow text,
                                   timeout interval DEFAULT NULL,
                                   after text[] DEFAULT NULL)
 RETURNS bigint
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     f      taskflow.flows := taskflow._flow_for_update(add_node.flow);
     new_id bigint;
@@ -788,6 +831,9 @@ BEGIN
                   HINT = 'Use taskflow.alter_node() to change it, or pick another name.';
     END IF;
     PERFORM taskflow._validate_node(f, add_node.name, add_node.kind, add_node.body, add_node.options);
+    FOR up IN SELECT u FROM unnest(add_node.after) u LOOP
+        PERFORM taskflow._node(f, up);      -- upstream nodes must exist
+    END LOOP;
 
     INSERT INTO taskflow.nodes AS n (flow_id, name, kind, body, options, retries, retry_delay, timeout)
     VALUES (f.id, add_node.name, add_node.kind, add_node.body, add_node.options,
@@ -811,7 +857,8 @@ CREATE FUNCTION taskflow.alter_node(flow text,
                                     timeout interval DEFAULT NULL,
                                     new_name text DEFAULT NULL)
 RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     f taskflow.flows := taskflow._flow_for_update(alter_node.flow);
     n taskflow.nodes := taskflow._node(f, alter_node.name);
@@ -846,7 +893,8 @@ END
 $$;
 
 CREATE FUNCTION taskflow.drop_node(flow text, name text) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     f taskflow.flows := taskflow._flow_for_update(drop_node.flow);
     n taskflow.nodes := taskflow._node(f, drop_node.name);
@@ -867,7 +915,8 @@ $$;
 ------------------------------------------------------------------------------
 
 CREATE FUNCTION taskflow.add_edge(flow text, from_node text, to_node text) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM taskflow._add_edge(taskflow._flow_for_update(add_edge.flow),
                                add_edge.from_node, add_edge.to_node);
@@ -875,7 +924,8 @@ END
 $$;
 
 CREATE FUNCTION taskflow.drop_edge(flow text, from_node text, to_node text) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     f taskflow.flows := taskflow._flow_for_update(drop_edge.flow);
     a taskflow.nodes := taskflow._node(f, drop_edge.from_node);
@@ -895,7 +945,8 @@ $$;
 
 CREATE FUNCTION taskflow.set_variable(flow text, name text, definition text,
                                       constant boolean DEFAULT false) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     f   taskflow.flows := taskflow._flow_for_update(set_variable.flow);
     m   text[];
@@ -922,7 +973,8 @@ BEGIN
             RAISE EXCEPTION 'invalid time variable definition "%"', set_variable.definition
                 USING ERRCODE = 'invalid_parameter_value',
                       DETAIL = CASE WHEN set_variable.definition ~* '^\s*of\s+(bizdate|cyctime)'
-                                    THEN 'The to_char pattern is empty.' END,
+                                    THEN 'The to_char pattern is empty.'
+                                    ELSE 'Expected a to_char pattern, "of", bizdate or cyctime, and an optional signed interval.' END,
                       HINT = 'Write ''<to_char pattern> of bizdate|cyctime [+|- <interval>]'', e.g. '
                              '''yyyymmdd of bizdate - 7 days''; for a fixed value pass constant => true.';
         END IF;
@@ -949,7 +1001,8 @@ END
 $$;
 
 CREATE FUNCTION taskflow.drop_variable(flow text, name text) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     f     taskflow.flows := taskflow._flow_for_update(drop_variable.flow);
     users text;
@@ -982,7 +1035,8 @@ $$;
 -- bizdate + 1 00:00 there for a manual-only flow (or a day the schedule does
 -- not fire on).
 CREATE FUNCTION taskflow._cyctime_for(flow_id bigint, bizdate date) RETURNS timestamptz
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     f     taskflow.flows;
     day0  timestamptz;
@@ -1006,13 +1060,15 @@ BEGIN
 END
 $$;
 
--- Every variable's text value for one node attempt (see the shared contract):
+-- Every variable's value for one node attempt (see the shared contract): text,
+-- except run parameters, which keep their JSON type (null, numbers, ...);
 -- system variables, flow time variables, flow constants overridden by
 -- params, and params that add names.
 CREATE FUNCTION taskflow._variables(flow_id bigint, bizdate date, cyctime timestamptz,
                                     run_id bigint, node text, params jsonb)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     f      taskflow.flows;
     ct     timestamptz;
@@ -1044,7 +1100,8 @@ BEGIN
                                'node', coalesce(node, ''));
     FOR v IN SELECT * FROM taskflow.variables x WHERE x.flow_id = f.id ORDER BY x.name LOOP
         IF v.is_constant THEN
-            vars := vars || jsonb_build_object(v.name, coalesce(p->>v.name, v.definition));
+            -- a parameter keeps its JSON type (see _render_text for null, numbers)
+            vars := vars || jsonb_build_object(v.name, coalesce(p->v.name, to_jsonb(v.definition)));
         ELSE
             vars := vars || jsonb_build_object(v.name,
                 to_char(CASE v.base WHEN 'bizdate' THEN bizdate::timestamp
@@ -1065,7 +1122,7 @@ BEGIN
                       HINT = 'Parameters replace constants (set_variable(..., constant => true)) or add names.';
         END IF;
         IF NOT vars ? k THEN
-            vars := vars || jsonb_build_object(k, coalesce(p->>k, ''));
+            vars := vars || jsonb_build_object(k, p->k);
         END IF;
     END LOOP;
     RETURN vars;
@@ -1078,7 +1135,8 @@ $$;
 
 -- The options of each kind in the order render() shows them.
 CREATE FUNCTION taskflow._option_order(kind text) RETURNS text[]
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp AS $$
     SELECT CASE kind
         WHEN 'archive' THEN ARRAY['server', 'path', 'query', 'table', 'where', 'format',
                                   'max_file_size', 'source']
@@ -1091,7 +1149,8 @@ CREATE FUNCTION taskflow.render(flow text, node text,
                                 bizdate date DEFAULT current_date - 1,
                                 params jsonb DEFAULT '{}')
 RETURNS text
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     f    taskflow.flows := taskflow._flow(render.flow);
     n    taskflow.nodes := taskflow._node(f, render.node);
@@ -1103,7 +1162,7 @@ BEGIN
     vars := taskflow._variables(f.id, coalesce(render.bizdate, current_date - 1),
                                 NULL, 0, n.name, render.params);
     IF n.kind IN ('sql', 'wait') AND n.body IS NOT NULL THEN
-        RETURN taskflow._render_text(n.body, vars, format('body of node "%s"', n.name));
+        RETURN taskflow._render_text(n.body, vars, format('node "%s" body', n.name));
     END IF;
     FOREACH k IN ARRAY taskflow._option_order(n.kind) LOOP
         v := n.options->k;
@@ -1111,7 +1170,7 @@ BEGIN
         lines := lines || (k || ': ' ||
             CASE WHEN jsonb_typeof(v) = 'string'
                  THEN taskflow._render_text(v #>> '{}', vars,
-                                            format('option "%s" of node "%s"', k, n.name))
+                                            format('node "%s" option "%s"', n.name, k))
                  ELSE v::text END);
     END LOOP;
     RETURN array_to_string(lines, E'\n');
@@ -1123,7 +1182,8 @@ $$;
 ------------------------------------------------------------------------------
 
 CREATE FUNCTION taskflow.flow_graph(flow text, format text DEFAULT 'dot') RETURNS text
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     f     taskflow.flows := taskflow._flow(flow_graph.flow);
     fmt   text := lower(flow_graph.format);
@@ -1170,7 +1230,8 @@ $$;
 
 CREATE FUNCTION taskflow.templates()
 RETURNS TABLE (name text, description text, parameters jsonb)
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
     VALUES
     ('archive_table_daily',
      'Every day, archive the previous day''s rows of a table (date_column = bizdate) to object '
@@ -1197,7 +1258,7 @@ LANGUAGE sql STABLE AS $$
     ('sql_daily',
      'Run one SQL script every day (a single sql node named "sql").',
      jsonb_build_object(
-        'sql', jsonb_build_object('required', true, 'description', 'the SQL script; may use ${bizdate} etc.'),
+        'sql', jsonb_build_object('required', true, 'description', 'the SQL script (may use ${bizdate} and the other system variables)'),
         'schedule', jsonb_build_object('required', false, 'default', '0 5 * * *', 'description', 'when to run; '''' for manual only'),
         'timezone', jsonb_build_object('required', false, 'default', null, 'description', 'time zone of the schedule; default: the current TimeZone'),
         'enabled', jsonb_build_object('required', false, 'default', true, 'description', 'create the flow enabled')))
@@ -1212,14 +1273,14 @@ DECLARE
     rel regclass;
 BEGIN
     BEGIN
-        rel := to_regclass(tab);
+        rel := pg_catalog.to_regclass(tab);
     EXCEPTION WHEN invalid_name OR syntax_error THEN
         rel := NULL;
     END;
     IF rel IS NULL THEN
         RAISE EXCEPTION 'relation "%" does not exist', tab
             USING ERRCODE = 'undefined_table',
-                  HINT = format('Parameter "table" of template "%s" names an existing table '
+                  HINT = pg_catalog.format('Parameter "table" of template "%s" names an existing table '
                                 '(schema-qualified if it is not on your search_path).', template);
     END IF;
     IF col IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
@@ -1229,7 +1290,7 @@ BEGIN
             USING ERRCODE = 'undefined_column',
                   HINT = 'Parameter "date_column" is a column name as stored (case-sensitive, unquoted).';
     END IF;
-    SELECT format('%I.%I', ns.nspname, c.relname), c.relname INTO qualified, relname
+    SELECT pg_catalog.format('%I.%I', ns.nspname, c.relname), c.relname INTO qualified, relname
       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
      WHERE c.oid = rel;
 END
@@ -1251,34 +1312,34 @@ BEGIN
     IF spec IS NULL THEN
         RAISE EXCEPTION 'template "%" does not exist', template
             USING ERRCODE = 'undefined_object',
-                  HINT = 'Templates: ' || (SELECT string_agg(x.name, ', ' ORDER BY x.name)
+                  HINT = 'Templates: ' || (SELECT pg_catalog.string_agg(x.name, ', ' ORDER BY x.name)
                                              FROM taskflow.templates() x) || '.';
     END IF;
-    IF jsonb_typeof(p) <> 'object' THEN
+    IF pg_catalog.jsonb_typeof(p) <> 'object' THEN
         RAISE EXCEPTION 'parameters of template "%" must be a JSON object', template
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    FOR k IN SELECT jsonb_object_keys(p) ORDER BY 1 LOOP
+    FOR k IN SELECT pg_catalog.jsonb_object_keys(p) ORDER BY 1 LOOP
         IF NOT spec ? k THEN
             RAISE EXCEPTION 'unknown parameter "%" for template "%"', k, template
                 USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Parameters: ' || (SELECT string_agg(s, ', ' ORDER BY s)
-                                                  FROM jsonb_object_keys(spec) s) || '.';
+                      HINT = 'Parameters: ' || (SELECT pg_catalog.string_agg(s, ', ' ORDER BY s)
+                                                  FROM pg_catalog.jsonb_object_keys(spec) s) || '.';
         END IF;
-        IF jsonb_typeof(p->k) NOT IN ('string', 'number', 'boolean') THEN
+        IF pg_catalog.jsonb_typeof(p->k) NOT IN ('string', 'number', 'boolean') THEN
             RAISE EXCEPTION 'parameter "%" of template "%" must be a string', k, template
                 USING ERRCODE = 'invalid_parameter_value',
-                      DETAIL = format('Got %s.', p->k);
+                      DETAIL = pg_catalog.format('Got %s.', p->k);
         END IF;
     END LOOP;
-    FOR k IN SELECT s FROM jsonb_object_keys(spec) s ORDER BY 1 LOOP
+    FOR k IN SELECT s FROM pg_catalog.jsonb_object_keys(spec) s ORDER BY 1 LOOP
         IF (spec->k->>'required')::boolean AND coalesce(p->>k, '') = '' THEN
             RAISE EXCEPTION 'template "%" needs parameter "%"', template, k
                 USING ERRCODE = 'invalid_parameter_value',
-                      DETAIL = format('"%s": %s.', k, spec->k->>'description');
+                      DETAIL = pg_catalog.format('"%s": %s.', k, spec->k->>'description');
         END IF;
         IF NOT p ? k AND spec->k->'default' <> 'null' THEN
-            p := p || jsonb_build_object(k, spec->k->'default');
+            p := p || pg_catalog.jsonb_build_object(k, spec->k->'default');
         END IF;
     END LOOP;
     BEGIN
@@ -1290,8 +1351,8 @@ BEGIN
 
     new_id := taskflow.create_flow(create_flow_from_template.name,
                                    schedule => coalesce(p->>'schedule', ''),
-                                   timezone => coalesce(p->>'timezone', current_setting('TimeZone')),
-                                   description => format('created from template %s', template),
+                                   timezone => coalesce(p->>'timezone', pg_catalog.current_setting('TimeZone')),
+                                   description => pg_catalog.format('created from template %s', template),
                                    enabled => enabled);
     CASE template
     WHEN 'archive_table_daily' THEN
@@ -1300,12 +1361,12 @@ BEGIN
         PERFORM taskflow.set_variable(create_flow_from_template.name, 'month', 'mm of bizdate');
         PERFORM taskflow.set_variable(create_flow_from_template.name, 'day', 'dd of bizdate');
         PERFORM taskflow.add_node(create_flow_from_template.name, 'archive', 'archive',
-            options => jsonb_build_object(
+            options => pg_catalog.jsonb_build_object(
                 'server', p->>'server',
-                'path', rtrim(coalesce(nullif(p->>'path_prefix', ''), t.relname), '/')
+                'path', pg_catalog.rtrim(coalesce(nullif(p->>'path_prefix', ''), t.relname), '/')
                         || '/y=${year}/m=${month}/d=${day}/',
                 'table', t.qualified,
-                'where', format('%I = ${bizdate:literal}', p->>'date_column'),
+                'where', pg_catalog.format('%I = ${bizdate:literal}', p->>'date_column'),
                 'format', p->>'format',
                 'source', p->>'source'));
     WHEN 'purge_older_than' THEN
@@ -1321,10 +1382,10 @@ BEGIN
                       HINT = 'Use a positive PostgreSQL interval such as ''90 days'' or ''1 year''.';
         END IF;
         PERFORM taskflow.add_node(create_flow_from_template.name, 'purge', 'sql',
-            body => format('DELETE FROM %s WHERE %I < ${bizdate:literal}::date - interval %L',
+            body => pg_catalog.format('DELETE FROM %s WHERE %I < ${bizdate:literal}::date - interval %L',
                            t.qualified, p->>'date_column', p->>'keep'));
         PERFORM taskflow.add_node(create_flow_from_template.name, 'analyze', 'sql',
-            body => format('ANALYZE %s', t.qualified), after => ARRAY['purge']);
+            body => pg_catalog.format('ANALYZE %s', t.qualified), after => ARRAY['purge']);
     WHEN 'sql_daily' THEN
         PERFORM taskflow.add_node(create_flow_from_template.name, 'sql', 'sql', body => p->>'sql');
     END CASE;

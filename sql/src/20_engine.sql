@@ -500,7 +500,7 @@ CREATE FUNCTION taskflow._op_rerun(caller regrole, args jsonb) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     old  taskflow.runs := taskflow._op_run(caller, (args->>'run_id')::bigint);
-    only boolean := coalesce((args->>'only_failed')::boolean, true);
+    only_f boolean := coalesce((args->>'only_failed')::boolean, true);
     rid  bigint;
 BEGIN
     IF old.state IN ('scheduled', 'running') THEN
@@ -510,7 +510,7 @@ BEGIN
     END IF;
     rid := taskflow._create_run(old.flow_id, clock_timestamp(), old.bizdate, 'rerun',
                                 old.params, caller, old.id);
-    IF only THEN
+    IF only_f THEN
         UPDATE taskflow.node_runs nr
            SET state = 'skipped', started_at = clock_timestamp(), finished_at = clock_timestamp(),
                rows = o.rows, bytes = o.bytes,

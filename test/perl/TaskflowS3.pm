@@ -28,6 +28,7 @@ use Test::More;
 
 my $root = abs_path(dirname(__FILE__) . '/../..');
 my $count = 0;
+my @running;    # servers to stop at exit, even when a test dies
 
 sub root { return $root; }
 
@@ -54,6 +55,7 @@ sub start
 	local $ENV{S3_SECRET_KEY} = $self->{secret_key};
 	local $ENV{S3_BUCKETS} = join(',', @{ $self->{buckets} });
 	local $ENV{S3_SESSION_TOKEN} = $opts{session_token} if $opts{session_token};
+	local $ENV{S3_EXIT_WITH_PARENT} = 1;
 	my $out = '';
 	$self->{out} = \$out;
 	$self->{h} = IPC::Run::start(
@@ -71,6 +73,7 @@ sub start
 	$out =~ /listening on [\d.]+:(\d+)/;
 	$self->{port} = $1;
 	$self->{http} = HTTP::Tiny->new(timeout => 10);
+	push @running, $self;
 	my $r = $self->{http}->get($self->url('/__stats'));
 	die "S3 test server not answering: $r->{status}" unless $r->{success};
 	note "S3 test server on port $self->{port}, dir $self->{dir}";
@@ -186,5 +189,11 @@ sub stop
 }
 
 sub DESTROY { $_[0]->stop; }
+
+END
+{
+	local $?;    # keep the test's exit status
+	$_->stop for grep { defined } @running;
+}
 
 1;

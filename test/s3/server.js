@@ -273,3 +273,8 @@ server.middleware.unshift(admin, sigv4);
 server.middleware.splice(server.middleware.length - 1, 0, abortMultipart);
 server.run().then(addr => console.log(`s3server listening on ${addr.address}:${addr.port} buckets=${buckets}`));
 for (const s of ['SIGTERM', 'SIGINT']) process.on(s, () => process.exit(0));
+// test harnesses set S3_EXIT_WITH_PARENT=1: never outlive the test that started us
+if (process.env.S3_EXIT_WITH_PARENT === '1') {
+  const parent = process.ppid;
+  setInterval(() => { if (process.ppid !== parent) process.exit(0); }, 500).unref();
+}

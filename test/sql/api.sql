@@ -3,6 +3,8 @@
 -- alter/enable/disable/drop round trips.  Flows here never run: they are
 -- created disabled or without a schedule.
 SET timezone = 'UTC';
+SET datestyle = 'ISO, YMD';
+SET intervalstyle = 'postgres';
 \set SHOW_CONTEXT never
 
 CREATE TABLE orders (
@@ -55,7 +57,8 @@ SELECT taskflow.set_variable('dla_demo', 'region', 'eu', constant => true);
 SELECT name, definition, is_constant, pattern, base, shift
   FROM taskflow.variables ORDER BY name;
 -- the 05:00 run in Asia/Shanghai: cyctime is 2020-06-02 05:00 +08
-SELECT taskflow._cyctime_for(id, '2020-06-01') FROM taskflow.flows WHERE name = 'dla_demo';
+SELECT c AS cyctime, c AT TIME ZONE timezone AS local_time
+  FROM taskflow.flows, taskflow._cyctime_for(id, '2020-06-01') c WHERE name = 'dla_demo';
 SELECT key, value
   FROM taskflow.flows f,
        jsonb_each_text(taskflow._variables(f.id, '2020-06-01', NULL, 42, 'purge', '{}'))
@@ -77,7 +80,8 @@ SELECT taskflow.render('dla_demo', 'purge', '2021-12-31');
 SELECT taskflow.set_variable('dla_demo', 'region', 'eu', constant => true);
 
 -- the schedule through the flow: next runs after 2020-06-01 in the flow's zone
-SELECT t AS next_run, (t AT TIME ZONE f.timezone)::date - 1 AS bizdate
+SELECT t AS next_run, t AT TIME ZONE f.timezone AS local_time,
+       (t AT TIME ZONE f.timezone)::date - 1 AS bizdate
   FROM taskflow.flows f, taskflow.next_runs(f.schedule, '2020-06-01 00:00+08', 3, f.timezone) t
  WHERE f.name = 'dla_demo';
 
@@ -182,6 +186,11 @@ SELECT taskflow.flow_graph('rhombus');
 SELECT taskflow.set_variable('dla_demo', 'unused', 'yyyy of bizdate');
 SELECT taskflow.drop_variable('dla_demo', 'unused');
 SELECT count(*) FROM taskflow.variables WHERE name = 'unused';
+
+-- the functions pin their search_path: a caller's objects cannot hijack them
+CREATE FUNCTION public.to_char(date, text) RETURNS text LANGUAGE sql AS $$ SELECT 'hijacked' $$;
+SELECT taskflow.render('dla_demo', 'purge', '2020-06-01');
+DROP FUNCTION public.to_char(date, text);
 
 -- drop_flow removes nodes, edges and variables
 SELECT taskflow.drop_flow('rhombus');

@@ -67,8 +67,8 @@ SELECT convert_from(taskflow.get_object('regress_export_srv', 'names/part-00000.
 -- import back and compare both ways (row text form works for every type)
 CREATE TABLE tricky_back (LIKE tricky);
 SELECT taskflow.import('regress_export_srv', 'tricky/', 'tricky_back');
-SELECT count(*) AS missing FROM (SELECT t::text FROM tricky t EXCEPT SELECT b::text FROM tricky_back b) s;
-SELECT count(*) AS extra FROM (SELECT b::text FROM tricky_back b EXCEPT SELECT t::text FROM tricky t) s;
+SELECT count(*) AS missing FROM (SELECT x::text FROM tricky x EXCEPT SELECT y::text FROM tricky_back y) s;
+SELECT count(*) AS extra FROM (SELECT y::text FROM tricky_back y EXCEPT SELECT x::text FROM tricky x) s;
 -- NULL and empty string stay different
 SELECT id, t IS NULL AS t_null, t = '' AS t_empty, vc IS NULL AS vc_null, vc = '' AS vc_empty
   FROM tricky_back WHERE id IN (1, 2) ORDER BY id;
@@ -90,8 +90,8 @@ SELECT key FROM taskflow.list_objects('regress_export_srv', 'tricky_gz/') ORDER 
 SELECT substr(taskflow.get_object('regress_export_srv', 'tricky_gz/part-00000.csv.gz'), 1, 3) AS gzip_magic;
 TRUNCATE tricky_back;
 SELECT taskflow.import('regress_export_srv', 'tricky_gz', 'tricky_back', 'csv.gz');
-SELECT count(*) AS diff FROM ((SELECT t::text FROM tricky t EXCEPT SELECT b::text FROM tricky_back b)
-                              UNION ALL (SELECT b::text FROM tricky_back b EXCEPT SELECT t::text FROM tricky t)) s;
+SELECT count(*) AS diff FROM ((SELECT x::text FROM tricky x EXCEPT SELECT y::text FROM tricky_back y)
+                              UNION ALL (SELECT y::text FROM tricky_back y EXCEPT SELECT x::text FROM tricky x)) s;
 -- the wrong format is refused with a hint
 SELECT taskflow.import('regress_export_srv', 'tricky_gz', 'tricky_back');
 

@@ -38,7 +38,7 @@ CREATE SERVER regress_s3 FOREIGN DATA WRAPPER taskflow_storage
              timeout '2min', connect_timeout '5', max_retries '0', list_page_size '100');
 ALTER SERVER regress_s3 OPTIONS (DROP timeout);
 ALTER SERVER regress_s3 OPTIONS (DROP url);
-ALTER SERVER regress_s3 OPTIONS (SET url_style 'sideways');
+ALTER SERVER regress_s3 OPTIONS (ADD url_style 'sideways');
 -- user mappings
 CREATE USER MAPPING FOR CURRENT_USER SERVER regress_s3 OPTIONS (password 'x');
 CREATE USER MAPPING FOR CURRENT_USER SERVER regress_s3 OPTIONS (access_key_id 'AK');
@@ -53,7 +53,7 @@ CREATE SERVER regress_files FOREIGN DATA WRAPPER taskflow_storage
 SELECT count(taskflow.delete_object('regress_files', key)) >= 0 AS cleaned
   FROM taskflow.list_objects('regress_files');
 SELECT * FROM taskflow.list_objects('regress_files');
-SELECT taskflow.put_object('regress_files', 'a/y=2020/m=06/part-0.csv', 'id,name\n1,x\n'::bytea);
+SELECT taskflow.put_object('regress_files', 'a/y=2020/m=06/part-0.csv', convert_to(E'id,name\n1,x\n', 'UTF8'));
 SELECT taskflow.put_object('regress_files', 'a/y=2020/m=07/part-0.csv', convert_to(repeat('z', 200000), 'UTF8'));
 SELECT taskflow.put_object('regress_files', 'b/with space=é.txt', ''::bytea);
 SELECT taskflow.put_object('regress_files', 'a/_SUCCESS', 'ok');

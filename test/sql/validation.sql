@@ -1,6 +1,8 @@
 -- Flow definition API: every bad input raises a clear error (SQLSTATE,
 -- message, detail, hint) and leaves the catalog unchanged.
 SET timezone = 'UTC';
+SET datestyle = 'ISO, YMD';
+SET intervalstyle = 'postgres';
 \set SHOW_CONTEXT never
 
 -- try(sql): run a statement, return 'ok' or its error as
@@ -207,11 +209,11 @@ TABLE unchanged;
 SELECT pg_temp.try($$ SELECT taskflow.add_node('val', 'a2', 'archive',
     options => '{"server": "val_store", "path": "p/", "query": "SELECT 1", "source": "delete"}') $$);
 TABLE unchanged;
--- 42 source detach needs a partition (and takes no where)
+-- 42 source detach needs a partition (checked now for a schema-qualified table), and takes no where
 SELECT pg_temp.try($$ SELECT taskflow.add_node('val', 'a2', 'archive',
-    options => '{"server": "val_store", "path": "p/", "table": "val_orders", "source": "detach"}') $$);
+    options => '{"server": "val_store", "path": "p/", "table": "public.val_orders", "source": "detach"}') $$);
 SELECT pg_temp.try($$ SELECT taskflow.add_node('val', 'a2', 'archive',
-    options => '{"server": "val_store", "path": "p/", "table": "val_parted_2020", "where": "true", "source": "drop"}') $$);
+    options => '{"server": "val_store", "path": "p/", "table": "public.val_parted_2020", "where": "true", "source": "drop"}') $$);
 TABLE unchanged;
 -- 43 unknown variable in a string option
 SELECT pg_temp.try($$ SELECT taskflow.add_node('val', 'a2', 'archive',

@@ -1,0 +1,129 @@
+# TaskflowTest — shared helpers for taskflow's TAP tests (owned by the engine).
+#
+#   use lib 'test/perl';   # (make prove adds -I test/perl)
+#   use TaskflowTest;
+#   my $node = TaskflowTest->start_node('main');          # preloaded, extension created
+#   my $run  = TaskflowTest->run_flow($node, 'myflow');   # run_flow(), returns run id
+#   is(TaskflowTest->wait_run($node, $run), 'succeeded');
+#
+# Functions take the cluster ($node) first; every query runs in database
+# 'postgres' unless a db => ... option says otherwise.  Keep this API stable:
+# other test files use it.
+package TaskflowTest;
+
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time usleep);
+
+# Start a new cluster with taskflow preloaded and sane settings.
+#   TaskflowTest->start_node($name, conf => "extra lines\n",
+#                            extension => 1 (CREATE EXTENSION in postgres),
+#                            max_workers => 8)
+sub start_node
+{
+	my ($class, $name, %opt) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	my $max_workers = $opt{max_workers} // 8;
+	$node->append_conf('postgresql.conf', <<"EOC");
+shared_preload_libraries = 'taskflow'
+max_worker_processes = 32
+taskflow.max_workers = $max_workers
+log_min_messages = info
+log_line_prefix = '%m [%p] %b '
+EOC
+	$node->append_conf('postgresql.conf', $opt{conf}) if $opt{conf};
+	$node->start;
+	if ($opt{extension} // 1)
+	{
+		$node->safe_psql('postgres', 'CREATE EXTENSION taskflow');
+		$class->wait_scheduler($node, 'postgres');
+	}
+	return $node;
+}
+
+# Wait until a scheduler runs in database $db (default postgres); dies on timeout.
+sub wait_scheduler
+{
+	my ($class, $node, $db, $timeout) = @_;
+	$db //= 'postgres';
+	$class->poll($node, 'postgres',
+		"SELECT count(*) > 0 FROM pg_stat_activity WHERE backend_type = 'taskflow scheduler' AND datname = '$db'",
+		$timeout // 30)
+	  or die "no taskflow scheduler in database $db";
+	return 1;
+}
+
+# Poll $sql (must return t/f) until true or $timeout seconds; returns success.
+sub poll
+{
+	my ($class, $node, $db, $sql, $timeout) = @_;
+	$timeout //= 60;
+	my $deadline = time() + $timeout;
+	while (time() < $deadline)
+	{
+		my ($ret, $out, $err) = $node->psql($db, $sql);
+		return 1 if $ret == 0 && $out eq 't';
+		usleep(50_000);
+	}
+	return 0;
+}
+
+# Start a manual run; returns the run id.
+#   run_flow($node, $flow, bizdate => 'yyyy-mm-dd', params => '{"a":"b"}', db => ..., user => ...)
+sub run_flow
+{
+	my ($class, $node, $flow, %opt) = @_;
+	my $bd = defined $opt{bizdate} ? "'$opt{bizdate}'::date" : 'NULL';
+	my $params = defined $opt{params} ? "'$opt{params}'::jsonb" : "'{}'::jsonb";
+	my $sql = "SELECT taskflow.run_flow('$flow', $bd, $params)";
+	$sql = "SET ROLE $opt{user}; $sql" if $opt{user};
+	return $node->safe_psql($opt{db} // 'postgres', $sql);
+}
+
+# Wait for a run to finish; returns its final state ('' if it does not exist).
+sub wait_run
+{
+	my ($class, $node, $run_id, %opt) = @_;
+	my $timeout = $opt{timeout} // 60;
+	return $node->safe_psql($opt{db} // 'postgres',
+		"SELECT taskflow.wait_run($run_id, '$timeout seconds')");
+}
+
+# Run a flow and wait for it; returns (run id, final state).
+sub run_and_wait
+{
+	my ($class, $node, $flow, %opt) = @_;
+	my $run = $class->run_flow($node, $flow, %opt);
+	return ($run, $class->wait_run($node, $run, %opt));
+}
+
+# Node run states of a run as "node=state,node=state" (ordered by node name).
+sub node_states
+{
+	my ($class, $node, $run_id, %opt) = @_;
+	return $node->safe_psql($opt{db} // 'postgres',
+		"SELECT string_agg(node || '=' || state, ',' ORDER BY node) FROM taskflow.node_run_history WHERE run_id = $run_id");
+}
+
+# Set (or clear with undef) taskflow.test_clock and wait until the scheduler saw it.
+sub set_clock
+{
+	my ($class, $node, $ts) = @_;
+	if (defined $ts)
+	{
+		$node->safe_psql('postgres', "ALTER SYSTEM SET taskflow.test_clock = '$ts'");
+	}
+	else
+	{
+		$node->safe_psql('postgres', 'ALTER SYSTEM RESET taskflow.test_clock');
+	}
+	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
+	return 1;
+}
+
+1;

@@ -1,0 +1,109 @@
+# Archive node source actions on a file:// server: detach and drop of a
+# partition, delete whose row count does not match the export (rolled back),
+# and the node running with the flow owner's privileges (no DELETE right:
+# the delete fails and every row stays).
+use strict;
+use warnings;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use TaskflowTest;
+
+my $node = TaskflowTest->start_node('archsrc');
+my $dir = $PostgreSQL::Test::Utils::tmp_check . '/archive_files';
+
+sub q1 { return $node->safe_psql('postgres', $_[0]); }
+
+sub run_day
+{
+	my ($flow, $day) = @_;
+	return TaskflowTest->run_and_wait($node, $flow, bizdate => $day, timeout => 60);
+}
+
+sub err { return q1("SELECT error FROM taskflow.node_run_history WHERE run_id = $_[0]"); }
+
+q1(qq{CREATE SERVER files FOREIGN DATA WRAPPER taskflow_storage OPTIONS (url 'file://$dir')});
+q1(q{
+CREATE TABLE sales (id bigint, amount numeric, day date) PARTITION BY RANGE (day);
+CREATE TABLE sales_20200601 PARTITION OF sales FOR VALUES FROM ('2020-06-01') TO ('2020-06-02');
+CREATE TABLE sales_20200602 PARTITION OF sales FOR VALUES FROM ('2020-06-02') TO ('2020-06-03');
+CREATE TABLE sales_20200603 PARTITION OF sales FOR VALUES FROM ('2020-06-03') TO ('2020-06-04');
+INSERT INTO sales SELECT g, g * 1.5, date '2020-06-01' + (g % 3) FROM generate_series(1, 3000) g;
+SELECT taskflow.create_flow('parts');
+SELECT taskflow.set_variable('parts', 'ymd', 'yyyymmdd of bizdate');
+SELECT taskflow.add_node('parts', 'archive', 'archive', options => '{
+  "server": "files", "path": "sales/${ymd}/", "table": "sales_${ymd}", "source": "detach"}');
+});
+
+# detach
+my ($run, $state) = run_day('parts', '2020-06-01');
+is($state, 'succeeded', 'detach run succeeded') or diag(err($run));
+is(q1(q{SELECT count(*) FROM pg_inherits WHERE inhrelid = 'sales_20200601'::regclass}), '0',
+	'partition detached');
+is(q1(q{SELECT count(*) FROM sales_20200601}), '1000', 'the detached table keeps its rows');
+is(q1(q{SELECT count(*) FROM sales}), '2000', 'parent no longer shows them');
+ok(-f "$dir/sales/20200601/part-00000.csv" && -f "$dir/sales/20200601/_SUCCESS", 'objects written');
+like(q1("SELECT log FROM taskflow.node_run_history WHERE run_id = $run"), qr/detached partition public\.sales_20200601/,
+	'log names the detach');
+
+# drop
+q1(q{SELECT taskflow.alter_node('parts', 'archive', options => '{
+  "server": "files", "path": "sales/${ymd}/", "table": "sales_${ymd}", "source": "drop"}')});
+($run, $state) = run_day('parts', '2020-06-02');
+is($state, 'succeeded', 'drop run succeeded') or diag(err($run));
+is(q1(q{SELECT to_regclass('sales_20200602') IS NULL}), 't', 'partition dropped');
+is(q1(q{SELECT count(*) FROM taskflow.import('files', 'sales/20200602', 'sales_20200601')}), '1',
+	'dropped rows can be imported back from the archive');
+is(q1(q{SELECT count(*) FROM sales_20200601 WHERE day = '2020-06-02'}), '1000', '1000 rows came back');
+
+# detach/drop of something that is not a partition: error, nothing changes
+q1(q{CREATE TABLE plain_20200603 AS SELECT * FROM sales_20200603;
+     SELECT taskflow.alter_node('parts', 'archive', options => '{
+       "server": "files", "path": "plain/${ymd}/", "table": "plain_${ymd}", "source": "drop"}')});
+($run, $state) = run_day('parts', '2020-06-03');
+is($state, 'failed', 'drop of a plain table fails');
+like(err($run), qr/needs a partition, and public\.plain_20200603 is not one/, 'readable error');
+is(q1(q{SELECT count(*) FROM plain_20200603}), '1000', 'plain table untouched');
+
+# delete whose count differs from the export: rolled back
+q1(q{
+CREATE TABLE orders (id bigint, day date);
+INSERT INTO orders SELECT g, date '2020-06-01' + (g % 2) FROM generate_series(1, 200) g;
+CREATE FUNCTION keep_some() RETURNS trigger LANGUAGE plpgsql AS
+  $$ BEGIN IF OLD.id % 10 = 0 THEN RETURN NULL; END IF; RETURN OLD; END $$;
+CREATE TRIGGER keep_some BEFORE DELETE ON orders FOR EACH ROW EXECUTE FUNCTION keep_some();
+SELECT taskflow.create_flow('del');
+SELECT taskflow.add_node('del', 'archive', 'archive', options => '{
+  "server": "files", "path": "orders/${bizdate}", "table": "orders",
+  "where": "day = ${bizdate:literal}", "source": "delete"}');
+});
+($run, $state) = run_day('del', '2020-06-01');
+is($state, 'failed', 'delete count mismatch fails the run');
+like(err($run), qr/deleted 80 rows but exported 100/, 'error gives both counts');
+is(q1(q{SELECT count(*) FROM orders WHERE day = '2020-06-01'}), '100', 'no row was deleted');
+ok(-f "$dir/orders/2020-06-01/_manifest.json" && !-e "$dir/orders/2020-06-01/_SUCCESS",
+	'parts and manifest written, but no _SUCCESS (the source action failed)');
+
+# the node runs as the flow owner: without DELETE on the table it fails, rows stay
+q1(q{
+DROP TRIGGER keep_some ON orders;
+CREATE ROLE carol LOGIN;
+GRANT SELECT ON orders TO carol;
+GRANT USAGE ON FOREIGN SERVER files TO carol;
+CREATE USER MAPPING FOR carol SERVER files;
+SET ROLE carol;
+SELECT taskflow.create_flow('carol_del');
+SELECT taskflow.add_node('carol_del', 'archive', 'archive', options => '{
+  "server": "files", "path": "carol/${bizdate}", "table": "orders",
+  "where": "day = ${bizdate:literal}", "source": "delete"}');
+});
+($run, $state) = TaskflowTest->run_and_wait($node, 'carol_del', bizdate => '2020-06-02', user => 'carol');
+is($state, 'failed', 'owner without DELETE right: run fails');
+like(err($run), qr/permission denied for table orders/, 'permission error');
+is(q1(q{SELECT count(*) FROM orders WHERE day = '2020-06-02'}), '100', 'rows stay');
+q1(q{GRANT DELETE ON orders TO carol});
+($run, $state) = TaskflowTest->run_and_wait($node, 'carol_del', bizdate => '2020-06-02', user => 'carol');
+is($state, 'succeeded', 'with DELETE granted the rerun overwrites the incomplete archive and succeeds')
+  or diag(err($run));
+is(q1(q{SELECT count(*) FROM orders WHERE day = '2020-06-02'}), '0', 'rows archived and deleted');
+
+done_testing();
