@@ -1049,7 +1049,6 @@ tf_get_object(PG_FUNCTION_ARGS)
 	TfObjectReader *r;
 	StringInfoData buf;
 	bytea	   *result;
-
 	MemoryContext piece_cxt;
 	MemoryContext old;
 

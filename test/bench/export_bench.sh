@@ -11,8 +11,10 @@
 #   COPY (SELECT ...) TO PROGRAM 'gzip > ...' (FORMAT csv, HEADER)     baseline csv.gz
 #   taskflow.export(..., 'csv.gz')
 # and prints seconds, rows/s, output MB, the ratio vs the baseline, and the
-# exporting backend's peak memory (VmHWM from /proc/<pid>/status; it includes
-# shared buffers the backend touched, so compare against the COPY line).
+# exporting backend's memory from /proc/<pid>/status: VmHWM (peak RSS; it
+# includes the shared buffers the backend touched, so compare against the
+# COPY line) and RssAnon after the statement (private heap, which malloc
+# keeps, so it reflects the peak of palloc'd memory).
 # Not part of the test suite.
 set -eu
 N=${N:-10000000}
@@ -68,31 +70,32 @@ SELECT pg_backend_pid() AS pid \gset
 SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
 $sql;
 SELECT extract(epoch FROM clock_timestamp()) - :t0,
-       (regexp_match(pg_read_file('/proc/' || :pid || '/status'), 'VmHWM:\s+(\d+)'))[1];
+       (regexp_match(pg_read_file('/proc/' || :pid || '/status'), 'VmHWM:\s+(\d+)'))[1],
+       (regexp_match(pg_read_file('/proc/' || :pid || '/status'), 'RssAnon:\s+(\d+)'))[1];
 EOF
 )
   echo "$out" | tail -n 1 | tr '|' ' '
 }
 
 Q="SELECT * FROM orders"
-printf '\n%-34s %9s %12s %9s %8s %11s\n' method seconds rows/s MB ratio VmHWM_MB
-line() { # name secs hwm bytes base_secs
-  awk -v n="$1" -v s="$2" -v h="$3" -v b="$4" -v base="$5" -v rows="$N" 'BEGIN {
-    printf "%-34s %9.2f %12.0f %9.1f %8.2f %11.1f\n", n, s, rows / s, b / 1048576, s / base, h / 1024 }'
+printf '\n%-34s %9s %12s %9s %8s %11s %12s\n' method seconds rows/s MB ratio VmHWM_MB RssAnon_MB
+line() { # name secs hwm anon bytes base_secs
+  awk -v n="$1" -v s="$2" -v h="$3" -v a="$4" -v b="$5" -v base="$6" -v rows="$N" 'BEGIN {
+    printf "%-34s %9.2f %12.0f %9.1f %8.2f %11.1f %12.1f\n", n, s, rows / s, b / 1048576, s / base, h / 1024, a / 1024 }'
 }
 size_of() { du -cb "$@" | tail -n 1 | cut -f1; }
 
-read -r s_copy h_copy < <(measure "COPY ($Q) TO '$OUT/copy.csv' (FORMAT csv, HEADER)")
-line "COPY TO file (csv)" "$s_copy" "$h_copy" "$(size_of "$OUT/copy.csv")" "$s_copy"
+read -r s_copy h_copy a_copy < <(measure "COPY ($Q) TO '$OUT/copy.csv' (FORMAT csv, HEADER)")
+line "COPY TO file (csv)" "$s_copy" "$h_copy" "$a_copy" "$(size_of "$OUT/copy.csv")" "$s_copy"
 
-read -r s_exp h_exp < <(measure "SELECT * FROM taskflow.export('$Q', 'bench', 'csv/', 'csv')")
-line "taskflow.export csv" "$s_exp" "$h_exp" "$(size_of "$OUT"/objects/csv/part-*)" "$s_copy"
+read -r s_exp h_exp a_exp < <(measure "SELECT * FROM taskflow.export('$Q', 'bench', 'csv/', 'csv')")
+line "taskflow.export csv" "$s_exp" "$h_exp" "$a_exp" "$(size_of "$OUT"/objects/csv/part-*)" "$s_copy"
 
-read -r s_copyz h_copyz < <(measure "COPY ($Q) TO PROGRAM 'gzip > $OUT/copy.csv.gz' (FORMAT csv, HEADER)")
-line "COPY TO PROGRAM gzip (csv.gz)" "$s_copyz" "$h_copyz" "$(size_of "$OUT/copy.csv.gz")" "$s_copyz"
+read -r s_copyz h_copyz a_copyz < <(measure "COPY ($Q) TO PROGRAM 'gzip > $OUT/copy.csv.gz' (FORMAT csv, HEADER)")
+line "COPY TO PROGRAM gzip (csv.gz)" "$s_copyz" "$h_copyz" "$a_copyz" "$(size_of "$OUT/copy.csv.gz")" "$s_copyz"
 
-read -r s_expz h_expz < <(measure "SELECT * FROM taskflow.export('$Q', 'bench', 'gz/', 'csv.gz')")
-line "taskflow.export csv.gz" "$s_expz" "$h_expz" "$(size_of "$OUT"/objects/gz/part-*)" "$s_copyz"
+read -r s_expz h_expz a_expz < <(measure "SELECT * FROM taskflow.export('$Q', 'bench', 'gz/', 'csv.gz')")
+line "taskflow.export csv.gz" "$s_expz" "$h_expz" "$a_expz" "$(size_of "$OUT"/objects/gz/part-*)" "$s_copyz"
 
 # the csv export is byte-identical to COPY's output (parts concatenated minus repeated headers)
 first=1; : > "$OUT/joined.csv"
