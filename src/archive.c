@@ -364,7 +364,7 @@ tf_archive_guard_existing(TfNodeExec *x, TfArchiveOpts *o, TfStorage *st,
 					x->node_name, tf_storage_describe(st, prefix), (long long) archived),
 			 errdetail("The source has rows for this path again; archiving them would overwrite the archived rows and source \"%s\" would then remove the new ones, so the archived rows would exist nowhere.",
 					   tf_source_names[o->source]),
-			 errhint("Archive the new rows under another path, or delete the existing objects first if they are no longer needed.")));
+			 errhint("If the table rows are the archived ones (a crash right after the upload), delete the _SUCCESS object with taskflow.delete_object() and rerun; otherwise archive the new rows under another path.")));
 	return false;				/* keep compiler quiet */
 }
 
@@ -409,11 +409,9 @@ tf_exec_archive(TfNodeExec *x)
 	else
 		query = o.query;
 
-	st = tf_storage_open(o.server);
-
 	initStringInfo(&r);
-	appendStringInfo(&r, "-- archive to %s (%s)\n%s;\n",
-					 tf_storage_describe(st, prefix), tf_format_name(eo.format), query);
+	appendStringInfo(&r, "-- archive to server %s, path %s (%s)\n%s;\n",
+					 quote_identifier(o.server), prefix, tf_format_name(eo.format), query);
 	if (o.source == TF_SOURCE_DELETE)
 		appendStringInfo(&r, "-- then, if the upload is verified:\nDELETE FROM %s%s%s%s;\n",
 						 qname, o.where ? " WHERE (" : "", o.where ? o.where : "",
@@ -423,6 +421,8 @@ tf_exec_archive(TfNodeExec *x)
 	else if (o.source == TF_SOURCE_DROP)
 		appendStringInfo(&r, "-- then, if the upload is verified: DROP TABLE %s\n", qname);
 	x->rendered = r.data;
+
+	st = tf_storage_open(o.server);
 
 	tf_node_log(x, "archiving to %s, format %s, source %s",
 				tf_storage_describe(st, prefix), tf_format_name(eo.format),

@@ -44,6 +44,9 @@ char	   *tf_history_retention = NULL;
 char	   *tf_test_clock = NULL;
 int			tf_launcher_rescan_interval = 60;
 
+/* at most this many databases are probed at once */
+#define TF_MAX_PROBES 4
+
 /* launcher-local: handles of the schedulers we started, by db slot */
 static BackgroundWorkerHandle *sched_handle[TF_MAX_DBS];
 static TimestampTz restart_after[TF_MAX_DBS];
@@ -262,7 +265,13 @@ tf_launcher_pass(void)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	long		sleep_ms = tf_launcher_rescan_interval * 1000L;
+	int			probing = 0;
 	int			i;
+
+	/* probes (schedulers of databases not known to have taskflow) in flight */
+	for (i = 0; i < TF_MAX_DBS; i++)
+		if (sched_handle[i] != NULL && tf_shared->dbs[i].state == TF_DB_UNKNOWN)
+			probing++;
 
 	for (i = 0; i < TF_MAX_DBS; i++)
 	{
@@ -305,8 +314,17 @@ tf_launcher_pass(void)
 			sleep_ms = Min(sleep_ms, ms);
 			continue;
 		}
+		if (state == TF_DB_UNKNOWN && probing >= TF_MAX_PROBES)
+		{
+			sleep_ms = Min(sleep_ms, 100);	/* a probe exits quickly */
+			continue;
+		}
 		if (tf_start_scheduler(i, dbname))
+		{
 			restart_after[i] = TimestampTzPlusMilliseconds(now, 5000);
+			if (state == TF_DB_UNKNOWN)
+				probing++;
+		}
 		else
 		{
 			restart_after[i] = TimestampTzPlusMilliseconds(now, 10000);

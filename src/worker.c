@@ -447,6 +447,9 @@ tf_run_attempt(TfAttempt *a)
 		FlushErrorState();
 		AbortCurrentTransaction();
 		MemoryContextSwitchTo(cxt);
+		/* other kinds may have rendered into memory the abort just freed */
+		if (strcmp(a->kind, "archive") == 0)
+			x->rendered = NULL;
 
 		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED && a->timeout_ms > 0 &&
 			strcmp(a->kind, "wait") != 0)
