@@ -3,6 +3,7 @@
 #
 #   test/bench/export_bench.sh              10M rows (takes a few minutes)
 #   N=1000000 test/bench/export_bench.sh    quicker run
+#   KEEP=1 ...                              keep the cluster and files in $BENCH_DIR
 #
 # Starts a throwaway cluster (as postgres when run as root), loads N rows,
 # then times, each in a fresh session:
@@ -25,7 +26,7 @@ SELF=$(readlink -f "$0")
 
 if [ "$(id -u)" = 0 ]; then
   rm -rf "$BASE"; mkdir -p "$BASE"; chown postgres: "$BASE"
-  exec runuser -u postgres -- env N="$N" PORT="$PORT" BENCH_DIR="$BASE" BENCH_AS_USER=1 "$SELF"
+  exec runuser -u postgres -- env N="$N" PORT="$PORT" BENCH_DIR="$BASE" BENCH_AS_USER=1 KEEP="${KEEP:-}" "$SELF"
 fi
 [ -n "${BENCH_AS_USER:-}" ] || { rm -rf "$BASE"; mkdir -p "$BASE"; }
 
@@ -44,7 +45,7 @@ max_wal_size = 4GB
 shared_preload_libraries = 'taskflow'
 EOF
 "$BIN/pg_ctl" -D "$DATA" -l "$BASE/server.log" -w start >/dev/null
-trap '"$BIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null 2>&1 || true' EXIT
+trap '"$BIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null 2>&1 || true; [ -n "${KEEP:-}" ] || rm -rf "$DATA" "$OUT"' EXIT
 
 psql() { "$BIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
 

@@ -106,4 +106,23 @@ is($state, 'succeeded', 'with DELETE granted the rerun overwrites the incomplete
   or diag(err($run));
 is(q1(q{SELECT count(*) FROM orders WHERE day = '2020-06-02'}), '0', 'rows archived and deleted');
 
+# query mode, source keep: a rerun simply replaces the archive
+q1(q{
+SELECT taskflow.create_flow('q');
+SELECT taskflow.add_node('q', 'archive', 'archive', options => '{
+  "server": "files", "path": "q/${bizdate}/", "format": "csv.gz", "max_file_size": 2048,
+  "query": "SELECT id, day, ${bizdate:literal}::date AS bizdate FROM orders ORDER BY id"}');
+});
+($run, $state) = run_day('q', '2020-06-01');
+is($state, 'succeeded', 'query-mode archive succeeded') or diag(err($run));
+like(q1("SELECT rendered FROM taskflow.node_run_history WHERE run_id = $run"),
+	qr/'2020-06-01'::date AS bizdate/, 'rendered query has the variable substituted');
+($run, $state) = run_day('q', '2020-06-01');
+is($state, 'succeeded', 'rerun with source keep succeeded');
+q1(q{CREATE TABLE q_back (id bigint, day date, bizdate date)});
+is(q1(q{SELECT taskflow.import('files', 'q/2020-06-01', 'q_back', 'csv.gz')}),
+	q1(q{SELECT count(*) FROM orders}), 'archive holds the rows once after the rerun');
+is(q1(q{SELECT count(*) FROM q_back WHERE bizdate = '2020-06-01'}), q1(q{SELECT count(*) FROM orders}),
+	'every row carries the rendered bizdate');
+
 done_testing();
