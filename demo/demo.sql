@@ -61,8 +61,12 @@ SELECT taskflow.wait_run(:run_id, '5 minutes') AS final_state;
 
 \echo
 \echo == the run, as an O&M page shows it
-SELECT flow, node, state, attempt, rows, bytes, message
+SELECT flow, node, state, attempts, rows, bytes, duration < interval '1 min' AS quick, error
 FROM taskflow.node_run_history WHERE run_id = :run_id;
+
+\echo
+\echo == the node log (node_runs.log)
+SELECT regexp_replace(log, '^\S+ \S+ ', '', 'gn') AS log FROM taskflow.node_runs WHERE run_id = :run_id;
 
 \echo
 \echo == objects written
@@ -74,5 +78,5 @@ SELECT created_date, count(*) AS rows FROM orders GROUP BY 1 ORDER BY 1;
 
 \echo
 \echo == flow status
-SELECT name, schedule, timezone, last_run_state, next_run FROM taskflow.flow_status;
+SELECT flow, schedule, timezone, last_state, last_bizdate, next_run FROM taskflow.flow_status;
 RESET ROLE;
