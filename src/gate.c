@@ -63,6 +63,12 @@ tf_sql_gate(PG_FUNCTION_ARGS)
 				 errmsg("taskflow._gate: operation and arguments must not be null")));
 	op = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	tf_gate_check_op(op);
+	if (!tf_preloaded && strcmp(op, "cancel_run") != 0 && strcmp(op, "purge_history") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("taskflow cannot run flows: the library is not loaded through shared_preload_libraries"),
+				 errdetail("Without the launcher and the schedulers the run would never start."),
+				 errhint("Add taskflow to shared_preload_libraries in postgresql.conf and restart the server.")));
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,

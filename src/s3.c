@@ -757,7 +757,10 @@ s3_fail(S3Req *req, const char *desc)
 			(errcode(errc),
 			 errmsg("S3 %s %s failed: %ld %s%s%s", req->method, desc, status,
 					code ? code : "", (code && msg) ? ": " : "", msg ? msg : ""),
-			 attempts > 1 ? errdetail("Gave up after %d attempts.", attempts) : 0));
+			 attempts > 1 ? errdetail("Gave up after %d attempts.", attempts) : 0,
+			 (status == 403 || status == 401) ?
+			 errhint("Check the access_key_id / secret_access_key of the user mapping and the bucket policy%s.",
+					 code ? "" : " (a HEAD answer carries no error code)") : 0));
 }
 
 /* ----------------------------------------------------------------
