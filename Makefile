@@ -43,3 +43,6 @@ prove:
 	prove -I '$(pgxsdir)/src/test/perl' -I '$(CURDIR)/test/perl' $(PROVE_FLAGS) $(PROVE_TESTS)
 
 .PHONY: prove
+
+# every object depends on the project headers (shared-memory layouts must agree)
+$(OBJS): $(wildcard src/*.h)

@@ -4,7 +4,8 @@
  *	  Declarations private to taskflow's engine: the shared-memory state
  *	  (shmem.c), the launcher (launcher.c), the per-database scheduler
  *	  (scheduler.c), the node worker (worker.c), the run-operation gate
- *	  (gate.c) and the built-in node kinds (node_sql.c).
+ *	  (gate.c), the built-in node kinds (node_sql.c) and cross-database sql
+ *	  nodes (crossdb.c).
  *
  *	  Shared memory holds two fixed arrays:
  *	    dbs[]      one slot per database the launcher knows about: the
@@ -60,6 +61,8 @@ typedef struct TfWorkerSlot
 	int64		node_run_id;
 	int64		run_id;
 	TimestampTz reserved_at;
+	Oid			remote_dboid;	/* cross-database node: the second worker's */
+	pid_t		remote_pid;		/* database and pid (0 if none) */
 } TfWorkerSlot;
 
 typedef struct TfShared
@@ -86,11 +89,13 @@ extern int	tf_max_workers;
 extern char *tf_history_retention;
 extern char *tf_test_clock;
 extern int	tf_launcher_rescan_interval;
+extern int	tf_history_purge_interval;
 
 /* bgworker entry points */
 extern PGDLLEXPORT void tf_launcher_main(Datum arg);
 extern PGDLLEXPORT void tf_scheduler_main(Datum arg);
 extern PGDLLEXPORT void tf_worker_main(Datum arg);
+extern PGDLLEXPORT void tf_crossdb_main(Datum arg);
 
 /* scheduler.c: "now" as the scheduler sees it (taskflow.test_clock) */
 extern TimestampTz tf_scheduler_now(void);
@@ -101,5 +106,16 @@ extern void tf_exec_notify(TfNodeExec *x);
 extern bool tf_wait_check(TfNodeExec *x, const char *condition);
 extern void tf_capture_begin(TfNodeExec *x);
 extern void tf_capture_end(void);
+
+/* crossdb.c: sql nodes with option "database" */
+typedef struct TfCrossDbTarget
+{
+	Oid			dboid;
+	bool		owner_login;	/* connect as the owner (else superuser + switch) */
+	char		dbname[NAMEDATALEN];
+} TfCrossDbTarget;
+extern void tf_crossdb_target(const char *database, Oid owner, TfCrossDbTarget *t);
+extern void tf_crossdb_run(TfNodeExec *x, const TfCrossDbTarget *t, int64 timeout_ms,
+						   int slot, uint32 generation);
 
 #endif							/* TASKFLOW_ENGINE_H */

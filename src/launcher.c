@@ -43,6 +43,7 @@ int			tf_max_workers = 8;
 char	   *tf_history_retention = NULL;
 char	   *tf_test_clock = NULL;
 int			tf_launcher_rescan_interval = 60;
+int			tf_history_purge_interval = 3600;
 
 /* at most this many databases are probed at once */
 #define TF_MAX_PROBES 4
@@ -61,9 +62,14 @@ tf_define_gucs(void)
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("taskflow.history_retention",
 							   "How long finished runs are kept (interval, or a number of days; 0 keeps them forever).",
-							   "Applied by each scheduler once an hour.",
+							   "Applied by each scheduler every taskflow.history_purge_interval (an hour).",
 							   &tf_history_retention, "30 days",
 							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("taskflow.history_purge_interval",
+							"Seconds between the schedulers' purges of history older than taskflow.history_retention.",
+							"Mostly for tests; the default is an hour.",
+							&tf_history_purge_interval, 3600, 1, 86400,
+							PGC_SIGHUP, GUC_UNIT_S | GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
 	DefineCustomStringVariable("taskflow.test_clock",
 							   "TEST ONLY: a timestamptz the schedulers use as the current time (empty: real time).",
 							   "Set with ALTER SYSTEM and pg_reload_conf(); schedules fire as if it were that time.",

@@ -468,12 +468,12 @@ parse_once(const char *schedule, TfSchedule *s)
 }
 
 /*
- * Parse a schedule; ereport(ERROR) if malformed.  schedule must not be NULL.
+ * Parse a schedule; ereport(ERROR) if malformed.  buf is a scratch copy of
+ * schedule (split in place).
  */
 static void
-schedule_parse(const char *schedule, TfSchedule *s)
+schedule_parse_buf(const char *schedule, char *buf, TfSchedule *s)
 {
-	char	   *buf = pstrdup(schedule);
 	char	   *fields[6];
 	int			n;
 	int			i;
@@ -498,6 +498,7 @@ schedule_parse(const char *schedule, TfSchedule *s)
 
 				split_fields(cbuf, cf, 5);
 				parse_cron(schedule, cf, s);
+				pfree(cbuf);
 				return;
 			}
 		schedule_error(schedule,
@@ -525,10 +526,7 @@ schedule_parse(const char *schedule, TfSchedule *s)
 
 	if (n == 5)
 	{
-		/* re-split: parse_once does not touch buf, but be safe */
-		pfree(buf);
-		buf = pstrdup(schedule);
-		split_fields(buf, fields, lengthof(fields));
+		/* a cron expression with names, or a bad one: report its field */
 		parse_cron(schedule, fields, s);
 		return;
 	}
@@ -538,6 +536,20 @@ schedule_parse(const char *schedule, TfSchedule *s)
 								n, n == 1 ? "" : "s"));
 	schedule_error(schedule,
 				   "not a cron expression, @shortcut, \"every N unit\" or timestamp");
+}
+
+/*
+ * Parse a schedule (not NULL); ereport(ERROR) if malformed.  Leaves nothing
+ * allocated behind on success: the scheduler calls this in long-lived
+ * contexts.
+ */
+static void
+schedule_parse(const char *schedule, TfSchedule *s)
+{
+	char	   *buf = pstrdup(schedule);
+
+	schedule_parse_buf(schedule, buf, s);
+	pfree(buf);
 }
 
 /* ---------------------------------------------------------------------

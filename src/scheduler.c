@@ -13,7 +13,8 @@
  *	      failures, finishes runs with nothing left to do,
  *	    - starts a node worker for each ready node (taskflow._sched_ready),
  *	      up to taskflow.max_workers cluster-wide,
- *	    - once an hour, purges history older than taskflow.history_retention.
+ *	    - every taskflow.history_purge_interval (an hour), purges history
+ *	      older than taskflow.history_retention.
  *	  It is woken by catalog changes and run operations (taskflow._wake(),
  *	  at commit), by finishing node workers, and by SIGHUP.
  *
@@ -428,7 +429,7 @@ tf_pass_purge(void)
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1];
 
-	if (!TimestampDifferenceExceeds(last_purge, now, 3600 * 1000))
+	if (!TimestampDifferenceExceeds(last_purge, now, tf_history_purge_interval * 1000))
 		return;
 	last_purge = now;
 	tf_begin("taskflow scheduler: purge");
@@ -471,6 +472,14 @@ tf_scheduler_pass(void)
 			sleep_ms = 0;
 		else
 			sleep_ms = Min(sleep_ms, TimestampDifferenceMilliseconds(now, next_due) + 1);
+	}
+	/* the next purge (real clock) */
+	{
+		TimestampTz purge_at = TimestampTzPlusMilliseconds(last_purge,
+														   tf_history_purge_interval * 1000L);
+
+		sleep_ms = Min(sleep_ms,
+					   TimestampDifferenceMilliseconds(GetCurrentTimestamp(), purge_at) + 1);
 	}
 	if (next_retry != 0)
 	{

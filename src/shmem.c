@@ -239,8 +239,9 @@ tf_sql_wake_launcher(PG_FUNCTION_ARGS)
  * DROP DATABASE (and CREATE DATABASE from a template) fail while other
  * sessions are connected to that database.  Block the launcher from
  * (re)starting a scheduler there for a while, terminate the scheduler and
- * the node workers of that database, and wait (up to 5 s) until they are
- * gone.  tf_unblock_db() lifts the block once the command is done; if the
+ * the node workers of that database (and the second workers of
+ * cross-database nodes running there, crossdb.c), and wait (up to 5 s)
+ * until they are gone.  tf_unblock_db() lifts the block once the command is done; if the
  * backend dies in between, the block expires after 30 s.
  */
 static void
@@ -275,6 +276,9 @@ tf_evict_db(Oid dboid)
 
 			if (w->in_use && w->dboid == dboid && w->pid != 0)
 				pids[npids++] = w->pid;
+			/* the second worker of a cross-database node running there */
+			else if (w->in_use && w->remote_dboid == dboid && w->remote_pid != 0)
+				pids[npids++] = w->remote_pid;
 		}
 		SpinLockRelease(&tf_shared->mutex);
 		if (npids == 0)

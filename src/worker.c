@@ -18,6 +18,12 @@
  *	  is caught, the transaction aborted, and failed/retrying recorded in a
  *	  new one.  wait nodes poll in short transactions of their own.
  *
+ *	  sql nodes with option "database" (another database): the variables
+ *	  and the script are rendered here, in the flow's database, as the
+ *	  owner; crossdb.c runs the script in the target database through a
+ *	  second worker and hands the outcome back; it is recorded here in a
+ *	  transaction of its own (at-least-once, see crossdb.c).
+ *
  *-------------------------------------------------------------------------
  */
 #include "engine.h"
@@ -25,6 +31,7 @@
 #include "access/xact.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -304,6 +311,46 @@ tf_run_in_one_xact(TfAttempt *a, TfNodeExec *x)
 	tf_xact_commit();
 }
 
+/* sql with option "database": render here, run there, record here */
+static void
+tf_run_other_db(TfAttempt *a, TfNodeExec *x)
+{
+	TfCrossDbTarget t;
+	char		what[NAMEDATALEN + 32];
+	char	   *rendered;
+
+	tf_xact_begin(false);
+	tf_as_owner();
+	x->vars = tf_node_variables(a);
+	snprintf(what, sizeof(what), "node \"%s\" body", a->node);
+	rendered = tf_render(a->body, x->vars, what);
+	x->rendered = MemoryContextStrdup(TopMemoryContext, rendered);
+	tf_as_superuser();
+	tf_crossdb_target(a->database, my_owner, &t);
+	tf_xact_commit();
+	x->vars = NULL;				/* freed with the transaction */
+
+	tf_crossdb_run(x, &t, a->timeout_ms, my_slot, my_gen);
+
+	tf_xact_begin(false);
+	tf_node_succeeded(x);
+	tf_xact_commit();
+}
+
+/* true when option "database" names another database than ours */
+static bool
+tf_other_database(TfAttempt *a)
+{
+	bool		other;
+
+	if (a->database == NULL)
+		return false;
+	StartTransactionCommand();
+	other = strcmp(a->database, get_database_name(MyDatabaseId)) != 0;
+	CommitTransactionCommand();
+	return other;
+}
+
 /* sleep up to ms, waking for interrupts */
 static void
 tf_sleep_ms(long ms)
@@ -423,13 +470,9 @@ tf_run_attempt(TfAttempt *a)
 
 	PG_TRY();
 	{
-		if (a->database != NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("option \"database\" of sql nodes is not supported in this version"),
-					 errhint("Run the node in the flow's database, or define the flow in database \"%s\".",
-							 a->database)));
-		if (strcmp(a->kind, "wait") == 0)
+		if (tf_other_database(a))
+			tf_run_other_db(a, x);
+		else if (strcmp(a->kind, "wait") == 0)
 			tf_run_wait(a, x);
 		else
 			tf_run_in_one_xact(a, x);
@@ -495,7 +538,10 @@ tf_worker_main(Datum arg)
 	}
 	SpinLockRelease(&tf_shared->mutex);
 	if (!ok)
+	{
+		elog(DEBUG1, "taskflow node worker: slot %d generation %u is not ours any more", my_slot, my_gen);
 		proc_exit(0);
+	}
 	before_shmem_exit(tf_worker_detach, (Datum) 0);
 
 	BackgroundWorkerInitializeConnectionByOid(my_dboid,
@@ -506,7 +552,10 @@ tf_worker_main(Datum arg)
 
 	memset(&a, 0, sizeof(a));
 	if (!tf_node_begin(&a, TopMemoryContext))
+	{
+		elog(DEBUG1, "taskflow node worker: node run " INT64_FORMAT " is not runnable any more", my_node_run_id);
 		proc_exit(0);			/* canceled or already handled */
+	}
 
 	snprintf(title, sizeof(title), "taskflow node %s.%s run " INT64_FORMAT,
 			 a.flow, a.node, a.run_id);

@@ -3,6 +3,7 @@
 -- See docs/operations.md.
 --
 --   * wake plumbing (C): _wake(), _wake_launcher(), triggers on definitions
+--   * the watermark trigger on flows (_flows_watermark)
 --   * scheduler functions (_sched_*), run by the per-database scheduler as
 --     superuser: recovery of dead node runs, creation of due runs (catch-up),
 --     run promotion / upstream failure / finishing, ready nodes
@@ -56,6 +57,30 @@ CREATE FUNCTION taskflow._now() RETURNS timestamptz
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT coalesce(nullif(current_setting('taskflow.test_clock', true), '')::timestamptz, now())
 $$;
+
+-- The scheduler's watermark when a manual-only flow gets a schedule.
+-- Users cannot write flows.scheduled_until (column privileges), but a
+-- BEFORE trigger's changes to NEW are not privilege-checked.  A flow without
+-- a schedule has no periods to catch up: the schedule applies from the time
+-- it is set (taskflow._now(), test-clock aware), not from created_at (or an
+-- old watermark from before the schedule was cleared).  Everything else
+-- leaves the watermark alone: enabling a disabled flow catches up the
+-- periods missed while disabled (documented behaviour); a changed schedule
+-- or time zone continues from the last period created, so no period of the
+-- new schedule after the last run is lost; start_date is a lower bound the
+-- scheduler applies itself (_sched_flow).
+CREATE FUNCTION taskflow._flows_watermark() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF OLD.schedule IS NULL AND NEW.schedule IS NOT NULL THEN
+        NEW.scheduled_until := greatest(OLD.scheduled_until, taskflow._now());
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER flows_watermark BEFORE UPDATE ON taskflow.flows
+    FOR EACH ROW EXECUTE FUNCTION taskflow._flows_watermark();
 
 -- taskflow.history_retention as an interval: '30 days', '7' (days); NULL = keep forever.
 CREATE FUNCTION taskflow._retention_interval(setting text) RETURNS interval
@@ -201,8 +226,9 @@ DECLARE
     nxt   timestamptz;
     upto  timestamptz := CASE WHEN f.end_date IS NULL THEN p_now ELSE least(p_now, f.end_date) END;
 BEGIN
-    base := coalesce(f.scheduled_until,
-                     greatest(f.created_at, f.start_date - interval '1 microsecond'));
+    -- after the watermark (or creation), never before start_date
+    base := greatest(coalesce(f.scheduled_until, f.created_at),
+                     f.start_date - interval '1 microsecond');
     IF f.catchup THEN
         FOR t IN SELECT x FROM taskflow.next_runs(f.schedule, base, p_max, f.timezone) x LOOP
             EXIT WHEN t > upto;

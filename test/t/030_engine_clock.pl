@@ -88,6 +88,60 @@ is($node->safe_psql('postgres', q{SELECT max(bizdate) FROM public.loads WHERE fl
 	'2030-03-10', 'nothing after end_date');
 is(runs_of('daily_nocatch'), '8', 'disabled flow did not fire');
 
+# watermark: a manual-only flow that gets a schedule starts from the time the
+# schedule was set (created_at is real time, years before the test clock: a
+# catch-up from there would create hundreds of runs); a later start_date
+# skips periods; enable after a disable catches up the missed periods.
+$node->safe_psql('postgres', q{
+SELECT taskflow.create_flow('late', timezone => 'Asia/Shanghai');
+SELECT taskflow.add_node('late', 'load', 'sql',
+  $$INSERT INTO public.loads VALUES ('${flow}', '${bizdate}', ${run_id})$$);
+});
+ok(TaskflowTest->poll($node, 'postgres',
+	q{SELECT taskflow._now() = '2030-03-13 06:00:00+08'}, 10), 'sessions see the test clock');
+$node->safe_psql('postgres', q{SELECT taskflow.alter_flow('late', schedule => '0 5 * * *')});
+is($node->safe_psql('postgres', q{SELECT scheduled_until AT TIME ZONE 'Asia/Shanghai' FROM taskflow.flows WHERE name = 'late'}),
+	'2030-03-13 06:00:00', 'setting a schedule moves the watermark to now (test clock)');
+is($node->safe_psql('postgres', q{SELECT next_run AT TIME ZONE 'Asia/Shanghai' FROM taskflow.flow_status WHERE flow = 'late'}),
+	'2030-03-14 05:00:00', 'next run is the first period after the schedule was set');
+TaskflowTest->set_clock($node, '2030-03-14 05:00:01+08');
+ok(TaskflowTest->poll($node, 'postgres',
+	"SELECT count(*) = 1 FROM public.loads WHERE flow = 'late'", 30),
+	'the first period after the change ran');
+$probe = TaskflowTest->run_flow($node, 'late', bizdate => '2000-01-03');
+TaskflowTest->wait_run($node, $probe);
+is($node->safe_psql('postgres', q{SELECT count(*) || ',' || min(bizdate) FROM taskflow.runs WHERE trigger = 'schedule' AND flow_id = (SELECT id FROM taskflow.flows WHERE name = 'late')}),
+	'1,2030-03-13', 'no catch-up of the periods before the schedule was set');
+# start_date moved past the next period: that period is skipped
+$node->safe_psql('postgres', q{SELECT taskflow.alter_flow('late', start_date => '2030-03-16 00:00+08')});
+TaskflowTest->set_clock($node, '2030-03-16 05:00:01+08');
+ok(TaskflowTest->poll($node, 'postgres',
+	"SELECT count(*) = 2 FROM public.loads WHERE flow = 'late' AND bizdate > '2001-01-01'", 30),
+	'first period after the new start_date ran');
+# disabled for two periods, then enabled: catch-up runs the missed ones
+$node->safe_psql('postgres', q{SELECT taskflow.disable_flow('late')});
+TaskflowTest->set_clock($node, '2030-03-18 05:00:01+08');
+$node->safe_psql('postgres', q{SELECT taskflow.enable_flow('late')});
+ok(TaskflowTest->poll($node, 'postgres',
+	"SELECT count(*) = 4 FROM public.loads WHERE flow = 'late' AND bizdate > '2001-01-01'", 30),
+	'enable after a disable caught up the missed periods');
+is($node->safe_psql('postgres', q{SELECT string_agg(bizdate::text, ',' ORDER BY run_id) FROM public.loads WHERE flow = 'late' AND bizdate > '2001-01-01'}),
+	'2030-03-13,2030-03-15,2030-03-16,2030-03-17',
+	'start_date skipped bizdate 2030-03-14; the disabled days were caught up');
+# manual-only for a week, then scheduled again: no catch-up of that week
+$node->safe_psql('postgres', q{SELECT taskflow.alter_flow('late', schedule => '')});
+TaskflowTest->set_clock($node, '2030-03-25 05:00:01+08');
+ok(TaskflowTest->poll($node, 'postgres',
+	q{SELECT taskflow._now() = '2030-03-25 05:00:01+08'}, 10), 'sessions see the new test clock');
+$node->safe_psql('postgres', q{SELECT taskflow.alter_flow('late', schedule => '0 5 * * *')});
+is($node->safe_psql('postgres', q{SELECT (scheduled_until AT TIME ZONE 'Asia/Shanghai') || ' ' || (SELECT next_run AT TIME ZONE 'Asia/Shanghai' FROM taskflow.flow_status WHERE flow = 'late') FROM taskflow.flows WHERE name = 'late'}),
+	'2030-03-25 05:00:01 2030-03-26 05:00:00', 'schedule set again: watermark moved past the manual-only week');
+$probe = TaskflowTest->run_flow($node, 'late', bizdate => '2000-01-04');
+TaskflowTest->wait_run($node, $probe);
+is($node->safe_psql('postgres', q{SELECT count(*) FROM taskflow.runs WHERE trigger = 'schedule' AND flow_id = (SELECT id FROM taskflow.flows WHERE name = 'late')}),
+	'4', 'no runs for the manual-only week');
+$node->safe_psql('postgres', q{SELECT taskflow.disable_flow('late')});
+
 # real time: due time -> node start
 TaskflowTest->set_clock($node, undef);
 $node->safe_psql('postgres', q{
