@@ -59,26 +59,6 @@ typedef struct TfArchiveOpts
 	TfSourceAction source;
 } TfArchiveOpts;
 
-static char *
-tf_archive_scalar(JsonbValue *v, const char *key)
-{
-	switch (v->type)
-	{
-		case jbvString:
-			return pnstrdup(v->val.string.val, v->val.string.len);
-		case jbvNumeric:
-			return DatumGetCString(DirectFunctionCall1(numeric_out,
-													   NumericGetDatum(v->val.numeric)));
-		case jbvNull:
-			return NULL;
-		default:
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("archive option \"%s\" must be a string", key)));
-	}
-	return NULL;				/* keep compiler quiet */
-}
-
 /* render a template option; NULL stays NULL */
 static char *
 tf_archive_render(TfNodeExec *x, const char *tmpl, const char *opt)
@@ -118,7 +98,7 @@ tf_archive_parse(TfNodeExec *x, TfArchiveOpts *o)
 		}
 		if (tok != WJB_VALUE)
 			continue;
-		val = tf_archive_scalar(&v, key);
+		val = tf_jsonb_scalar_text(&v, psprintf("archive option \"%s\"", key));
 		if (strcmp(key, "server") == 0)
 			o->server = val;
 		else if (strcmp(key, "path") == 0)

@@ -113,29 +113,6 @@ bad:
 	return 0;					/* keep compiler quiet */
 }
 
-/* text of a scalar jsonb value; ERROR for containers */
-static char *
-tf_jsonb_scalar_text(JsonbValue *v, const char *key)
-{
-	switch (v->type)
-	{
-		case jbvString:
-			return pnstrdup(v->val.string.val, v->val.string.len);
-		case jbvNumeric:
-			return DatumGetCString(DirectFunctionCall1(numeric_out,
-													   NumericGetDatum(v->val.numeric)));
-		case jbvBool:
-			return pstrdup(v->val.boolean ? "true" : "false");
-		case jbvNull:
-			return NULL;
-		default:
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("export option \"%s\" must be a scalar", key)));
-	}
-	return NULL;				/* keep compiler quiet */
-}
-
 void
 tf_export_options_apply(TfExportOptions *o, Jsonb *options)
 {
@@ -163,7 +140,7 @@ tf_export_options_apply(TfExportOptions *o, Jsonb *options)
 		}
 		if (tok != WJB_VALUE)
 			continue;
-		val = tf_jsonb_scalar_text(&v, key);
+		val = tf_jsonb_scalar_text(&v, psprintf("export option \"%s\"", key));
 		if (val == NULL)
 			continue;			/* null = default */
 

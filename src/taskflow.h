@@ -6,17 +6,21 @@
  *	  node worker (engine) and the node kinds (sql, archive, ...).
  *
  *	  Each file under src/ owns one concern and says so in its header comment:
- *	    taskflow.c    _PG_init, GUC registration entry points
+ *	    taskflow.c    _PG_init, tf_node_log
  *	    schedule.c    cron / every / one-shot schedules, next_runs()
  *	    variables.c   ${var} rendering, quoting forms
- *	    launcher.c    per-cluster launcher bgworker
+ *	    shmem.c       shared memory: database and worker slots, latches, hooks
+ *	    launcher.c    per-cluster launcher bgworker, engine GUCs
  *	    scheduler.c   per-database scheduler bgworker
  *	    worker.c      node worker bgworker (runs one node attempt)
+ *	    node_sql.c    the sql, wait and notify node kinds, NOTICE capture
+ *	    crossdb.c     sql nodes run in another database of the cluster
  *	    gate.c        privileged run operations (run_flow, cancel, ...)
  *	    s3.c          S3 client over libcurl (SigV4, multipart, retries)
- *	    storage.c     storage servers (FDW validator, user mappings, file://)
+ *	    storage.c     storage servers (FDW validator, user mappings, file://),
+ *	                  list/put/get/delete_object()
  *	    format.c      CSV / CSV.gz writers fed by a DestReceiver
- *	    export.c      export() / import() / list_objects() SQL functions
+ *	    export.c      export() / import() SQL functions, manifests
  *	    archive.c     the archive node kind
  *
  *-------------------------------------------------------------------------
@@ -62,6 +66,9 @@ extern bool tf_schedule_next(const char *schedule, const char *tz,
  * names the variable and 'what' (e.g. "node \"extract\" body").
  */
 extern char *tf_render(const char *tmpl, Jsonb *vars, const char *what);
+
+/* text of a scalar jsonb value (NULL for JSON null); containers are an ERROR */
+extern char *tf_jsonb_scalar_text(JsonbValue *v, const char *what);
 
 /* ---- node execution contract (worker.c <-> node kinds) ---- */
 typedef struct TfNodeExec

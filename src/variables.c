@@ -197,8 +197,14 @@ known_names(Jsonb *vars)
 	return buf.data;
 }
 
-static char *
-jsonb_value_text(JsonbValue *v)
+/*
+ * Text of a scalar jsonb value: strings as they are, numbers and booleans as
+ * their JSON text, NULL for JSON null.  A container is an ERROR naming
+ * 'what' (e.g. "archive option \"path\"").  Shared by every place that reads
+ * options or variable values out of jsonb.
+ */
+char *
+tf_jsonb_scalar_text(JsonbValue *v, const char *what)
 {
 	switch (v->type)
 	{
@@ -211,12 +217,21 @@ jsonb_value_text(JsonbValue *v)
 			return pstrdup(v->val.boolean ? "true" : "false");
 		case jbvNull:
 			return NULL;
-		case jbvBinary:
-			return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
 		default:
-			elog(ERROR, "unexpected jsonb value type %d", (int) v->type);
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s must be a string, number or boolean", what)));
 	}
 	return NULL;				/* keep compiler quiet */
+}
+
+/* variable values may also be arrays/objects: they render as JSON text */
+static char *
+jsonb_value_text(JsonbValue *v)
+{
+	if (v->type == jbvBinary)
+		return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+	return tf_jsonb_scalar_text(v, "variable value");
 }
 
 static const char *

@@ -774,6 +774,10 @@ BEGIN
                   HINT = 'Wait for them or cancel them with taskflow.cancel_run(), '
                          'or drop the flow anyway with drop_flow(name, force => true).';
     END IF;
+    -- force: stop the node workers of active runs before the rows go away
+    PERFORM taskflow.cancel_run(r.id)
+       FROM taskflow.runs r
+      WHERE r.flow_id = f.id AND r.state IN ('scheduled', 'running');
     DELETE FROM taskflow.flows x WHERE x.id = f.id;
 END
 $$;

@@ -2,7 +2,8 @@
 # test/bench/dispatch_bench.sh — dispatch latency of taskflow against pg_cron, measured
 # in the same run on the same throwaway cluster (both preloaded).  Not a timed test.
 #
-# Workload: JOBS jobs scheduled '* * * * *' in each system, each running
+# Workload: JOBS jobs scheduled '* * * * *' in each system (first pg_cron alone, then
+# taskflow alone, so they never compete for the 2 cores), each running
 # `INSERT INTO bench_log VALUES ('<system>', clock_timestamp())`, observed for MINUTES
 # minute boundaries.  Latency = the moment the job's SQL runs minus its due time (the
 # minute boundary), measured the same way for both systems.
@@ -47,17 +48,26 @@ CREATE TABLE bench_log (system text, at timestamptz);
 SELECT cron.schedule('cron_' || g, '* * * * *',
                      \$\$INSERT INTO bench_log VALUES ('pg_cron', clock_timestamp())\$\$)
   FROM generate_series(1, $JOBS) g;
+SQL
+# phase 1: pg_cron alone; phase 2: taskflow alone (so they never compete for the CPUs)
+wait_boundaries() {
+  local left
+  left=$(psql_ -c "SELECT ceil(extract(epoch FROM date_trunc('minute', now()) + interval '$MINUTES min' + interval '5 s' - now()))")
+  sleep "$left"
+}
+start=$(psql_ -c "SELECT now()")
+echo "dispatch bench: $JOBS jobs per system, '* * * * *', $MINUTES minute boundaries each, one system at a time"
+wait_boundaries
+psql_ -c "SELECT count(cron.unschedule(jobid)) FROM cron.job" >/dev/null
+# flows created now: nothing before this moment is due (no catch-up)
+psql_ >/dev/null <<SQL
 SELECT taskflow.create_flow('tf_' || g, schedule => '* * * * *', timezone => 'UTC', catchup => false)
   FROM generate_series(1, $JOBS) g;
 SELECT taskflow.add_node('tf_' || g, 'n', 'sql',
                          \$\$INSERT INTO bench_log VALUES ('taskflow', clock_timestamp())\$\$)
   FROM generate_series(1, $JOBS) g;
 SQL
-start=$(psql_ -c "SELECT now()")
-echo "dispatch bench: $JOBS jobs per system, '* * * * *', $MINUTES minute boundaries (started $start)"
-# wait for MINUTES boundaries after the start, plus a margin for the last jobs to finish
-left=$(psql_ -c "SELECT ceil(extract(epoch FROM date_trunc('minute', now()) + interval '$MINUTES min' + interval '5 s' - now()))")
-sleep "$left"
+wait_boundaries
 
 psql_ <<SQL
 \pset footer off

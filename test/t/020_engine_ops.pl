@@ -152,5 +152,23 @@ is($node->safe_psql('postgres', "SELECT taskflow.purge_history('0')"), $finished
 	'purge_history(0) deletes every finished run');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM taskflow.node_runs'), '0', 'node runs went with them');
 
+# --- drop_flow(force => true) while a node runs: the worker is stopped first
+$node->safe_psql('postgres', q{
+SELECT taskflow.create_flow('doomed');
+SELECT taskflow.add_node('doomed', 'slow', 'sql', 'SELECT pg_sleep(60)');
+});
+$run = TaskflowTest->run_flow($node, 'doomed');
+ok(TaskflowTest->poll($node, 'postgres',
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name LIKE 'taskflow node doomed.slow%'", 30),
+	'doomed node is running');
+my ($drc, $dout, $derr) = $node->psql('postgres', q{SELECT taskflow.drop_flow('doomed')});
+like($derr, qr/has 1 active run/, 'drop_flow refuses a flow with an active run');
+$node->safe_psql('postgres', q{SELECT taskflow.drop_flow('doomed', force => true)});
+ok(TaskflowTest->poll($node, 'postgres',
+	"SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name LIKE 'taskflow node doomed.slow%'", 10),
+	'drop_flow(force) terminated the node worker');
+is($node->safe_psql('postgres', "SELECT count(*) FROM taskflow.flows WHERE name = 'doomed'"), '0',
+	'the flow is gone');
+
 $node->stop;
 done_testing();
