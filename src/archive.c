@@ -22,14 +22,19 @@
  */
 #include "postgres.h"
 
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/regproc.h"
 
@@ -229,6 +234,56 @@ tf_archive_count_latest(const char *qname)
 	return n;
 }
 
+/*
+ * Scan the tables with storage under relid (itself, or the leaves of a
+ * sub-partitioned partition) with the latest snapshot, bypassing row level
+ * security: *total = tuples there now, *unseen = those of them that the
+ * export's (transaction) snapshot could not see, i.e. rows inserted or
+ * updated after the export's snapshot was taken.  Foreign-table leaves are
+ * not scanned; *has_foreign tells the caller to count them through SQL.
+ * The caller holds AccessExclusiveLock on relid (so on its leaves too).
+ */
+static void
+tf_archive_scan_latest(Oid relid, int64 *total, int64 *unseen, bool *has_foreign)
+{
+	Snapshot	xact = GetTransactionSnapshot();
+	Snapshot	latest;
+	List	   *rels = find_all_inheritors(relid, AccessExclusiveLock, NULL);
+	ListCell   *lc;
+
+	*total = *unseen = 0;
+	*has_foreign = false;
+	CommandCounterIncrement();
+	latest = RegisterSnapshot(GetLatestSnapshot());
+	foreach(lc, rels)
+	{
+		Relation	rel = table_open(lfirst_oid(lc), NoLock);
+		TableScanDesc scan;
+		TupleTableSlot *slot;
+
+		if (rel->rd_rel->relkind == RELKIND_FOREIGN_TABLE)
+			*has_foreign = true;
+		if (!RELKIND_HAS_TABLE_AM(rel->rd_rel->relkind))
+		{
+			table_close(rel, NoLock);
+			continue;
+		}
+		slot = table_slot_create(rel, NULL);
+		scan = table_beginscan(rel, latest, 0, NULL);
+		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+		{
+			CHECK_FOR_INTERRUPTS();
+			(*total)++;
+			if (!table_tuple_satisfies_snapshot(rel, slot, xact))
+				(*unseen)++;
+		}
+		table_endscan(scan);
+		ExecDropSingleTupleTableSlot(slot);
+		table_close(rel, NoLock);
+	}
+	UnregisterSnapshot(latest);
+}
+
 static void
 tf_archive_source(TfNodeExec *x, TfArchiveOpts *o, Oid relid, const char *qname,
 				  int64 exported)
@@ -262,6 +317,8 @@ tf_archive_source(TfNodeExec *x, TfArchiveOpts *o, Oid relid, const char *qname,
 	{
 		Oid			parent;
 		int64		now_rows;
+		int64		unseen;
+		bool		has_foreign;
 
 		if (!get_rel_relispartition(relid))
 			ereport(ERROR,
@@ -271,14 +328,33 @@ tf_archive_source(TfNodeExec *x, TfArchiveOpts *o, Oid relid, const char *qname,
 		parent = get_partition_parent(relid, false);
 
 		LockRelationOid(relid, AccessExclusiveLock);
-		now_rows = tf_archive_count_latest(qname);
+
+		/*
+		 * Every row the partition holds now must be one the export saw: the
+		 * export's snapshot may predate our ShareLock, so a row updated (or
+		 * deleted and replaced) in between would keep the count equal while
+		 * the archive holds its old version.  The scan also bypasses row
+		 * level security, which filtered the export (FORCE ROW LEVEL
+		 * SECURITY) but does not stop DROP TABLE.
+		 */
+		tf_archive_scan_latest(relid, &now_rows, &unseen, &has_foreign);
+		if (unseen > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("archive node \"%s\": %lld row(s) of partition %s were written after the export's snapshot; not %s it",
+							x->node_name, (long long) unseen, qname,
+							o->source == TF_SOURCE_DROP ? "dropping" : "detaching"),
+					 errhint("Rerun the node.")));
+		if (has_foreign)
+			now_rows = tf_archive_count_latest(qname);
 		if (now_rows != exported)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("archive node \"%s\": partition %s now holds %lld rows but %lld were exported; not %s it",
 							x->node_name, qname, (long long) now_rows, (long long) exported,
 							o->source == TF_SOURCE_DROP ? "dropping" : "detaching"),
-					 errhint("Rows were written to the partition during the export; rerun the node.")));
+					 errdetail("Rows hidden from the flow owner by row level security, or written to the partition during the export, would be lost."),
+					 errhint("Rerun the node; make sure the flow owner sees every row of the partition.")));
 
 		if (o->source == TF_SOURCE_DETACH)
 		{
@@ -326,22 +402,29 @@ tf_archive_guard_existing(TfNodeExec *x, TfArchiveOpts *o, TfStorage *st,
 						  const char *prefix, const char *query)
 {
 	int64		archived;
+	char	   *what;
 
 	if (o->source == TF_SOURCE_KEEP)
 		return false;
 	archived = tf_export_completed_rows(st, prefix);
-	if (archived <= 0)
+	/* not completed, or a completed archive known to hold no row */
+	if (archived == -1 || archived == 0)
 		return false;
+	/* _SUCCESS without a readable row count: assume it holds rows */
+	if (archived == TF_COMPLETED_ROWS_UNKNOWN)
+		what = psprintf("%s already holds a completed archive (a _SUCCESS object without a manifest row count)",
+						tf_storage_describe(st, prefix));
+	else
+		what = psprintf("%s already holds a completed archive of %lld rows",
+						tf_storage_describe(st, prefix), (long long) archived);
 	if (!tf_archive_has_rows(query))
 	{
-		tf_node_log(x, "nothing to archive: no source rows, and %s already holds a completed archive of %lld rows (kept)",
-					tf_storage_describe(st, prefix), (long long) archived);
+		tf_node_log(x, "nothing to archive: no source rows, and %s (kept)", what);
 		return true;
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("archive node \"%s\": %s already holds a completed archive of %lld rows",
-					x->node_name, tf_storage_describe(st, prefix), (long long) archived),
+			 errmsg("archive node \"%s\": %s", x->node_name, what),
 			 errdetail("The source has rows for this path again; archiving them would overwrite the archived rows and source \"%s\" would then remove the new ones, so the archived rows would exist nowhere.",
 					   tf_source_names[o->source]),
 			 errhint("If the table rows are the archived ones (a crash right after the upload), delete the _SUCCESS object with taskflow.delete_object() and rerun; otherwise archive the new rows under another path.")));
@@ -375,6 +458,17 @@ tf_exec_archive(TfNodeExec *x)
 							(long long) TF_MIN_MAX_FILE_SIZE)));
 	}
 	prefix = tf_export_normalize_prefix(o.path);
+
+	/*
+	 * The export and the source action must see the same rows: that takes
+	 * one snapshot for the whole transaction (the worker sets REPEATABLE
+	 * READ for archive nodes).  Refuse to remove anything without it.
+	 */
+	if (o.source != TF_SOURCE_KEEP && !IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("archive node \"%s\" with source \"%s\" must run in a REPEATABLE READ transaction",
+						x->node_name, tf_source_names[o.source])));
 
 	if (o.table)
 	{

@@ -411,9 +411,14 @@ tf_export_run(TfStorage *st, const char *prefix, const char *query,
 	TfExportResult *res;
 	char	   *manifest;
 
-	/* an interrupted rewrite must not look complete */
+	/*
+	 * An interrupted rewrite must not look complete: _SUCCESS goes first.
+	 * The old manifest stays until the new one replaces it, so that import()
+	 * of a half-rewritten prefix fails on the old parts' sizes and md5s
+	 * instead of falling back to listing part-* objects and silently reading
+	 * a mix of new and old parts.
+	 */
 	tf_storage_delete(st, psprintf("%s%s", prefix, TF_SUCCESS));
-	tf_storage_delete(st, psprintf("%s%s", prefix, TF_MANIFEST));
 
 	res = tf_format_write(st, prefix, query, o);
 	tf_log(x, "wrote %d object(s) to %s: %lld rows, %lld bytes (%s)",
@@ -629,11 +634,11 @@ tf_export_completed_rows(TfStorage *st, const char *prefix)
 	if (!tf_storage_head(st, psprintf("%s%s", prefix, TF_SUCCESS), NULL))
 		return -1;
 	jb = tf_export_read_manifest(st, prefix);
-	if (jb == NULL)
-		return 0;
+	if (jb == NULL || !JB_ROOT_IS_OBJECT(jb))
+		return TF_COMPLETED_ROWS_UNKNOWN;
 	v = getKeyJsonValueFromContainer(&jb->root, "rows", 4, NULL);
 	if (v == NULL || v->type != jbvNumeric)
-		return 0;
+		return TF_COMPLETED_ROWS_UNKNOWN;
 	return DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(v->val.numeric)));
 }
 

@@ -96,13 +96,20 @@ extern char *tf_export_normalize_prefix(const char *path);
 /* _manifest.json under prefix parsed, or NULL if there is none */
 extern Jsonb *tf_export_read_manifest(TfStorage *st, const char *prefix);
 
-/* rows of the completed export (_SUCCESS present) under prefix, or -1 */
+/*
+ * rows of the completed export (_SUCCESS present) under prefix, -1 if there
+ * is no _SUCCESS, TF_COMPLETED_ROWS_UNKNOWN if there is one but no manifest
+ * that tells the row count (e.g. written by another tool)
+ */
+#define TF_COMPLETED_ROWS_UNKNOWN	(-2)
 extern int64 tf_export_completed_rows(TfStorage *st, const char *prefix);
 
 /*
- * The whole export: remove an old _SUCCESS and manifest, write the parts,
- * verify every part with a HEAD, remove stale part-* objects from an
- * earlier attempt, write _manifest.json and (if write_success) _SUCCESS.
+ * The whole export: remove an old _SUCCESS, write the parts, verify every
+ * part with a HEAD, remove stale part-* objects from an earlier attempt,
+ * write _manifest.json (replacing the old one, which until then makes an
+ * import of the half-rewritten prefix fail its checksums) and (if
+ * write_success) _SUCCESS.
  * Log lines go to x (may be NULL).  ERROR on any failure.
  */
 extern TfExportResult *tf_export_run(TfStorage *st, const char *prefix,

@@ -187,14 +187,29 @@ tf_node_begin(TfAttempt *a, MemoryContext cxt)
 	return found;
 }
 
-/* record success; call inside the node's transaction */
+/*
+ * Record success; call inside the node's transaction.  The identity in
+ * effect (the owner's, for the atomic kinds) is restored afterwards, so that
+ * whatever the node left to run at commit (deferred constraint triggers,
+ * WITH HOLD cursors) runs as the owner, never as the superuser.
+ *
+ * If the node run is no longer 'running' (cancel_run, or crash recovery,
+ * changed it while the node ran), the node's work must not commit: ERROR
+ * when 'atomic' (the caller's transaction, holding the work, rolls back);
+ * else (cross-database node, already committed there) only say so.
+ */
 static void
-tf_node_succeeded(TfNodeExec *x)
+tf_node_succeeded(TfNodeExec *x, bool atomic)
 {
 	Oid			argtypes[5] = {INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID};
 	Datum		values[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	Oid			save_userid;
+	int			save_sec;
+	bool		isnull;
+	bool		recorded;
 
+	GetUserIdAndSecContext(&save_userid, &save_sec);
 	tf_as_superuser();
 	values[0] = Int64GetDatum(x->node_run_id);
 	values[1] = Int64GetDatum(x->rows);
@@ -212,8 +227,23 @@ tf_node_succeeded(TfNodeExec *x)
 	if (x->bytes < 0)
 		nulls[2] = 'n';
 	if (SPI_execute_with_args("SELECT taskflow._node_succeeded($1, $2, $3, $4, $5)",
-							  5, argtypes, values, nulls, false, 0) != SPI_OK_SELECT)
+							  5, argtypes, values, nulls, false, 0) != SPI_OK_SELECT ||
+		SPI_processed != 1)
 		elog(ERROR, "taskflow._node_succeeded failed");
+	recorded = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+										  1, &isnull));
+	SetUserIdAndSecContext(save_userid, save_sec);
+	if (!isnull && recorded)
+		return;
+	if (atomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("node run " INT64_FORMAT " is no longer running; its work is rolled back",
+						x->node_run_id),
+				 errdetail("The run was canceled (or the node run recovered) while the node ran.")));
+	ereport(LOG,
+			(errmsg("taskflow node %s.%s (run " INT64_FORMAT "): node run " INT64_FORMAT " is no longer running; the script committed in the other database is not recorded",
+					x->flow_name, x->node_name, x->run_id, x->node_run_id)));
 }
 
 /* record failure (or retry) in a transaction of its own */
@@ -307,8 +337,8 @@ tf_run_in_one_xact(TfAttempt *a, TfNodeExec *x)
 				 errmsg("unknown node kind \"%s\"", a->kind)));
 	tf_capture_end();
 	tf_disarm_timeout();
-	tf_node_succeeded(x);
-	tf_xact_commit();
+	tf_node_succeeded(x, true);
+	tf_xact_commit();			/* as the owner: see tf_node_succeeded */
 }
 
 /* sql with option "database": render here, run there, record here */
@@ -333,7 +363,7 @@ tf_run_other_db(TfAttempt *a, TfNodeExec *x)
 	tf_crossdb_run(x, &t, a->timeout_ms, my_slot, my_gen);
 
 	tf_xact_begin(false);
-	tf_node_succeeded(x);
+	tf_node_succeeded(x, false);
 	tf_xact_commit();
 }
 
@@ -429,7 +459,7 @@ tf_run_wait(TfAttempt *a, TfNodeExec *x)
 		{
 			tf_node_log(x, "condition met after %d poll(s)", polls);
 			x->rows = polls;
-			tf_node_succeeded(x);
+			tf_node_succeeded(x, true);
 			tf_xact_commit();
 			return;
 		}

@@ -409,6 +409,17 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     nr taskflow.node_runs;
 BEGIN
+    -- Lock the run against cancel_run (which locks it FOR UPDATE) until this
+    -- commits: either cancel_run committed first and the run is not running
+    -- any more, or it waits for us and then sees this node run 'running'
+    -- with our pid, and terminates us.
+    PERFORM 1 FROM taskflow.runs r
+      WHERE r.id = (SELECT x.run_id FROM taskflow.node_runs x WHERE x.id = p_node_run_id)
+        AND r.state = 'running'
+        FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
     UPDATE taskflow.node_runs x
        SET state = 'running', attempt = x.attempt + 1, started_at = clock_timestamp(),
            finished_at = NULL, worker_pid = p_pid, not_before = NULL, message = NULL,
@@ -435,15 +446,21 @@ BEGIN
 END
 $$;
 
+-- Record success in the node's own transaction.  false when the node run is
+-- no longer 'running' (canceled or recovered meanwhile): the worker then
+-- rolls the node's work back instead of committing it unrecorded.
 CREATE FUNCTION taskflow._node_succeeded(p_node_run_id bigint, p_rows bigint, p_bytes bigint,
                                          p_rendered text, p_log text)
-RETURNS void
+RETURNS boolean
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
-    UPDATE taskflow.node_runs
-       SET state = 'succeeded', finished_at = clock_timestamp(), rows = p_rows,
-           bytes = p_bytes, rendered = p_rendered, log = p_log, message = NULL,
-           sqlstate = NULL
-     WHERE id = p_node_run_id AND state = 'running';
+    WITH u AS (
+        UPDATE taskflow.node_runs
+           SET state = 'succeeded', finished_at = clock_timestamp(), rows = p_rows,
+               bytes = p_bytes, rendered = p_rendered, log = p_log, message = NULL,
+               sqlstate = NULL
+         WHERE id = p_node_run_id AND state = 'running'
+        RETURNING 1)
+    SELECT count(*) = 1 FROM u;
 $$;
 
 -- A failed attempt: retrying (with not_before) while attempts remain, else failed.

@@ -133,6 +133,20 @@ SELECT * FROM taskflow.export('SELECT * FROM orders WHERE order_id <= 100', 'reg
 SELECT key FROM taskflow.list_objects('regress_export_srv', 'split/') ORDER BY key;
 TRUNCATE orders_back;
 SELECT taskflow.import('regress_export_srv', 'split/', 'orders_back');
+-- an interrupted rewrite (error after some parts were replaced) removes
+-- _SUCCESS but keeps the old manifest until a new one replaces it: import
+-- fails the old checksums instead of reading a mix of new and old parts
+SELECT objects > 2 AS several FROM taskflow.export('SELECT * FROM orders ORDER BY order_id',
+  'regress_export_srv', 'mixed', options => '{"max_file_size": "32kB"}');
+SELECT * FROM taskflow.export($$SELECT g + 100000 AS order_id, 'new' AS product_name, 1.0 AS price,
+    2.0 + 0 * (1 / (g - 4000)) AS total_amount, date '2020-06-01' AS created_date
+  FROM generate_series(1, 5000) g$$, 'regress_export_srv', 'mixed', options => '{"max_file_size": "32kB"}');
+SELECT count(*) FILTER (WHERE key = 'mixed/_SUCCESS') AS success,
+       count(*) FILTER (WHERE key = 'mixed/_manifest.json') AS manifest
+  FROM taskflow.list_objects('regress_export_srv', 'mixed/');
+TRUNCATE orders_back;
+SELECT taskflow.import('regress_export_srv', 'mixed/', 'orders_back');
+SELECT count(*) AS nothing_imported FROM orders_back;
 -- without a manifest import lists part-* in order
 SELECT taskflow.delete_object('regress_export_srv', 'split_gz/_manifest.json');
 TRUNCATE orders_back;

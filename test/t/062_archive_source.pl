@@ -106,6 +106,49 @@ is($state, 'succeeded', 'with DELETE granted the rerun overwrites the incomplete
   or diag(err($run));
 is(q1(q{SELECT count(*) FROM orders WHERE day = '2020-06-02'}), '0', 'rows archived and deleted');
 
+# a _SUCCESS without a manifest (another tool's completed dataset) counts as
+# a completed archive: a destructive archive must not overwrite it
+q1(q{RESET ROLE;
+SELECT taskflow.put_object('files', 'foreign/2020-06-01/part-00000.csv', convert_to(E'x\nforeign\n', 'UTF8'));
+SELECT taskflow.put_object('files', 'foreign/2020-06-01/_SUCCESS', '');
+SELECT taskflow.create_flow('fdel');
+SELECT taskflow.add_node('fdel', 'archive', 'archive', options => '{
+  "server": "files", "path": "foreign/${bizdate}", "table": "orders",
+  "where": "day = ${bizdate:literal}", "source": "delete"}');
+});
+($run, $state) = run_day('fdel', '2020-06-01');
+is($state, 'failed', 'delete archive onto a foreign completed dataset fails');
+like(err($run), qr/already holds a completed archive \(a _SUCCESS object without a manifest row count\)/,
+	'error says why');
+is(q1(q{SELECT count(*) FROM orders WHERE day = '2020-06-01'}), '100', 'no row was deleted');
+is(q1(q{SELECT convert_from(taskflow.get_object('files', 'foreign/2020-06-01/part-00000.csv'), 'UTF8') = E'x\nforeign\n'}),
+	't', 'the foreign part is not overwritten');
+
+# drop of a partition partly hidden from its owner by FORCE ROW LEVEL
+# SECURITY: the export sees half the rows, DROP TABLE would remove them all
+q1(q{
+CREATE ROLE dave LOGIN;
+GRANT USAGE ON FOREIGN SERVER files TO dave;
+CREATE TABLE ev (id int, day date) PARTITION BY RANGE (day);
+CREATE TABLE ev_20200601 PARTITION OF ev FOR VALUES FROM ('2020-06-01') TO ('2020-06-02');
+INSERT INTO ev SELECT g, '2020-06-01' FROM generate_series(1, 100) g;
+ALTER TABLE ev OWNER TO dave;
+ALTER TABLE ev_20200601 OWNER TO dave;
+ALTER TABLE ev_20200601 ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ev_20200601 FORCE ROW LEVEL SECURITY;
+CREATE POLICY even ON ev_20200601 USING (id % 2 = 0);
+SET ROLE dave;
+SELECT taskflow.create_flow('dave_drop');
+SELECT taskflow.add_node('dave_drop', 'archive', 'archive', options => '{
+  "server": "files", "path": "ev/${bizdate}", "table": "ev_20200601", "source": "drop"}');
+});
+($run, $state) = TaskflowTest->run_and_wait($node, 'dave_drop', bizdate => '2020-06-01', user => 'dave');
+is($state, 'failed', 'drop of a partition with rows hidden by RLS fails');
+like(err($run), qr/partition public\.ev_20200601 now holds 100 rows but 50 were exported; not dropping it/,
+	'error counts the hidden rows');
+is(q1(q{ALTER TABLE ev_20200601 NO FORCE ROW LEVEL SECURITY; ALTER TABLE ev_20200601 DISABLE ROW LEVEL SECURITY;
+        SELECT count(*) FROM ev_20200601}), '100', 'partition kept with every row');
+
 # query mode, source keep: a rerun simply replaces the archive
 q1(q{
 SELECT taskflow.create_flow('q');
