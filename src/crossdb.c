@@ -96,12 +96,20 @@ tf_crossdb_target(const char *database, Oid owner, TfCrossDbTarget *t)
 
 	values[0] = CStringGetTextDatum(database);
 	values[1] = ObjectIdGetDatum(owner);
+	/*
+	 * This runs as superuser under the session's search_path, which the
+	 * owner may control (ALTER ROLE ... SET search_path, when the worker
+	 * connected as the owner): every function, operator and type is
+	 * schema-qualified so none of the owner's objects can be picked up.
+	 */
 	if (SPI_execute_with_args("SELECT d.oid, d.datallowconn AND NOT d.datistemplate, "
-							  "has_database_privilege(a.oid, d.oid, 'CONNECT'), "
-							  "a.rolcanlogin AND a.rolconnlimit < 0 AND d.datconnlimit < 0, "
-							  "a.rolname::text "
+							  "pg_catalog.has_database_privilege(a.oid, d.oid, 'CONNECT'), "
+							  "a.rolcanlogin AND a.rolconnlimit OPERATOR(pg_catalog.<) 0 "
+							  "AND d.datconnlimit OPERATOR(pg_catalog.<) 0, "
+							  "a.rolname::pg_catalog.text "
 							  "FROM pg_catalog.pg_database d, pg_catalog.pg_authid a "
-							  "WHERE d.datname = $1 AND a.oid = $2",
+							  "WHERE d.datname OPERATOR(pg_catalog.=) $1::pg_catalog.name "
+							  "AND a.oid OPERATOR(pg_catalog.=) $2",
 							  2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up database \"%s\"", database);
 	if (SPI_processed != 1)

@@ -99,6 +99,8 @@ extern PGDLLEXPORT void tf_crossdb_main(Datum arg);
 
 /* scheduler.c: "now" as the scheduler sees it (taskflow.test_clock) */
 extern TimestampTz tf_scheduler_now(void);
+/* scheduler.c: share-lock the extension in this transaction (false: gone) */
+extern bool tf_lock_extension(void);
 
 /* node_sql.c: built-in node kinds run by worker.c */
 extern void tf_exec_sql(TfNodeExec *x);

@@ -295,14 +295,23 @@ tf_launcher_pass(void)
 			sched_handle[i] = NULL;
 		}
 
+		/*
+		 * A hint ("the extension changed here") is consumed only when no
+		 * scheduler runs: a running scheduler (or probe) may have checked for
+		 * the extension before the change committed and be about to mark the
+		 * database ABSENT and exit; the hint must survive that to send us
+		 * back to probing (DROP + CREATE EXTENSION, or CREATE DATABASE + CREATE
+		 * EXTENSION, in quick succession).
+		 */
 		SpinLockAcquire(&tf_shared->mutex);
 		state = d->state;
-		hint = d->hint;
-		d->hint = false;
+		pid = d->pid;
+		hint = d->hint && pid == 0 && sched_handle[i] == NULL;
+		if (hint)
+			d->hint = false;
 		if (hint && state == TF_DB_ABSENT)
 			d->state = state = TF_DB_UNKNOWN;
 		blocked = d->blocked_until;
-		pid = d->pid;
 		strlcpy(dbname, d->dbname, NAMEDATALEN);
 		SpinLockRelease(&tf_shared->mutex);
 

@@ -25,7 +25,9 @@
 #include "engine.h"
 
 #include "access/xact.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -33,6 +35,7 @@
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
+#include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
@@ -53,10 +56,15 @@ static Oid	my_dboid = InvalidOid;
 static BackgroundWorkerHandle *worker_handle[TF_MAX_WORKERS];
 static uint32 worker_gen[TF_MAX_WORKERS];
 
-/* dispatch attempts of node runs whose worker never marked them running */
+/*
+ * Dispatches of one attempt of a node run (node run id, attempts recorded
+ * when it was dispatched).  A worker that starts the node bumps the attempt,
+ * so only dispatches whose worker never marked the node run running count.
+ */
 typedef struct
 {
 	int64		node_run_id;
+	int			attempt;
 	int			tries;
 } TfDispatchTry;
 static TfDispatchTry dispatch_tries[TF_MAX_WORKERS * 2];
@@ -100,11 +108,45 @@ tf_set_db_state(TfDbState state)
 
 /* ---- transactions ---- */
 
+/*
+ * Take a share lock on the extension (pg_extension row) for the current
+ * transaction; false if the extension is not installed (any more).
+ *
+ * DROP EXTENSION locks the extension first (AccessExclusiveLock) and only
+ * then its tables.  Engine transactions that touch the extension's tables
+ * take this lock before anything else, so a DROP EXTENSION waits for them
+ * up front (or they wait for it, and then find the extension gone) instead
+ * of deadlocking with them half-way (which made the user's DROP EXTENSION
+ * fail with "deadlock detected" now and then).
+ */
+bool
+tf_lock_extension(void)
+{
+	Oid			ext = get_extension_oid("taskflow", true);
+
+	if (!OidIsValid(ext))
+		return false;
+	LockDatabaseObject(ExtensionRelationId, ext, 0, AccessShareLock);
+	/* a DROP EXTENSION we waited for has committed: look again */
+	return get_extension_name(ext) != NULL;
+}
+
+static void
+tf_extension_gone(void)
+{
+	ereport(LOG, (errmsg("taskflow scheduler: extension dropped in database \"%s\", exiting",
+						 get_database_name(MyDatabaseId))));
+	tf_set_db_state(TF_DB_ABSENT);
+	proc_exit(0);
+}
+
 static void
 tf_begin(const char *what)
 {
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+	if (!tf_lock_extension())
+		tf_extension_gone();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, what);
@@ -128,7 +170,7 @@ tf_extension_present(void)
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	present = OidIsValid(get_extension_oid("taskflow", true));
+	present = tf_lock_extension();
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(pass_cxt);
 	return present;
@@ -163,6 +205,9 @@ tf_reap_workers(void)
 /*
  * Slots of this database reserved by a previous scheduler whose worker never
  * started (postmaster could not fork it, or the scheduler died in between).
+ * Checked every pass: a slot reserved less than 30 s before this scheduler
+ * started may be orphaned too, and would otherwise hide its node run from
+ * dispatch (and take a taskflow.max_workers place) forever.
  */
 static void
 tf_free_orphan_slots(void)
@@ -246,21 +291,35 @@ tf_release_worker_slot(int slot)
 	SpinLockRelease(&tf_shared->mutex);
 }
 
-/* count dispatches of a node run; true when it should be given up */
+/*
+ * Count dispatches of this attempt of a node run; true when it should be
+ * given up (its workers exited before starting it TF_MAX_DISPATCH_TRIES
+ * times).  Retries of a node that did start are new attempts.
+ */
 static bool
-tf_dispatch_exhausted(int64 node_run_id)
+tf_dispatch_exhausted(int64 node_run_id, int attempt)
 {
 	int			i;
 	int			victim = 0;
 
 	for (i = 0; i < lengthof(dispatch_tries); i++)
 	{
-		if (dispatch_tries[i].node_run_id == node_run_id)
-			return ++dispatch_tries[i].tries > TF_MAX_DISPATCH_TRIES;
-		if (dispatch_tries[i].tries < dispatch_tries[victim].tries)
+		TfDispatchTry *t = &dispatch_tries[i];
+
+		if (t->node_run_id == node_run_id)
+		{
+			if (t->attempt != attempt)
+			{
+				t->attempt = attempt;
+				t->tries = 0;
+			}
+			return ++t->tries > TF_MAX_DISPATCH_TRIES;
+		}
+		if (t->tries < dispatch_tries[victim].tries)
 			victim = i;
 	}
 	dispatch_tries[victim].node_run_id = node_run_id;
+	dispatch_tries[victim].attempt = attempt;
 	dispatch_tries[victim].tries = 1;
 	return false;
 }
@@ -308,6 +367,7 @@ typedef struct TfReady
 	bool		login;
 	char	   *flow;
 	char	   *node;
+	int			attempt;
 } TfReady;
 
 /*
@@ -372,8 +432,8 @@ tf_pass_dispatch(void)
 	tf_begin("taskflow scheduler: dispatch");
 	values[0] = tf_live_node_runs();
 	values[1] = Int32GetDatum(room);
-	if (SPI_execute_with_args("SELECT node_run_id, run_id, owner, owner_login, flow, node "
-							  "FROM taskflow._sched_ready($1, $2)",
+	if (SPI_execute_with_args("SELECT node_run_id, run_id, owner, owner_login, flow, node, "
+							  "attempt FROM taskflow._sched_ready($1, $2)",
 							  2, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "taskflow._sched_ready failed");
 	for (i = 0; i < SPI_processed; i++)
@@ -390,6 +450,7 @@ tf_pass_dispatch(void)
 		r->login = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
 		r->flow = SPI_getvalue(tup, desc, 5);
 		r->node = SPI_getvalue(tup, desc, 6);
+		r->attempt = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
 		ready = lappend(ready, r);
 		MemoryContextSwitchTo(old);
 	}
@@ -400,7 +461,7 @@ tf_pass_dispatch(void)
 		TfReady    *r = lfirst(lc);
 		int			slot;
 
-		if (tf_dispatch_exhausted(r->node_run_id))
+		if (tf_dispatch_exhausted(r->node_run_id, r->attempt))
 		{
 			tf_give_up_node_run(r->node_run_id);
 			continue;
@@ -449,6 +510,7 @@ tf_scheduler_pass(void)
 	long		sleep_ms = TF_MAX_SLEEP_MS;
 
 	tf_reap_workers();
+	tf_free_orphan_slots();
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -539,7 +601,6 @@ tf_scheduler_main(Datum arg)
 		proc_exit(0);
 	}
 	tf_set_db_state(TF_DB_PRESENT);
-	tf_free_orphan_slots();
 	ereport(LOG, (errmsg("taskflow scheduler started for database \"%s\"", dbname)));
 
 	for (;;)

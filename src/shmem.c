@@ -26,6 +26,7 @@
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(tf_sql_wake);
@@ -326,6 +327,55 @@ tf_createdb_template(CreatedbStmt *stmt)
 	return InvalidOid;
 }
 
+/* ALTER DATABASE x SET TABLESPACE y (needs x to be unused, like DROP) */
+static bool
+tf_alterdb_moves_tablespace(AlterDatabaseStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->options)
+	{
+		DefElem    *def = lfirst(lc);
+
+		if (strcmp(def->defname, "tablespace") == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The database (if any) whose scheduler and node workers must get out of
+ * the way of this utility statement, because the command fails while other
+ * sessions use it: DROP DATABASE, CREATE DATABASE ... TEMPLATE x, ALTER
+ * DATABASE ... RENAME / SET TABLESPACE.
+ *
+ * Only when the current user owns that database (all of these commands
+ * require it; a superuser owns everything): otherwise the command is bound
+ * to fail its permission check, and any role could stop the schedulers and
+ * kill the running nodes of any database just by trying.
+ */
+static Oid
+tf_database_to_evict(Node *parsetree)
+{
+	Oid			dboid = InvalidOid;
+
+	if (IsA(parsetree, DropdbStmt))
+		dboid = get_database_oid(((DropdbStmt *) parsetree)->dbname, true);
+	else if (IsA(parsetree, CreatedbStmt))
+		dboid = tf_createdb_template((CreatedbStmt *) parsetree);
+	else if (IsA(parsetree, RenameStmt) &&
+			 ((RenameStmt *) parsetree)->renameType == OBJECT_DATABASE)
+		dboid = get_database_oid(((RenameStmt *) parsetree)->subname, true);
+	else if (IsA(parsetree, AlterDatabaseStmt) &&
+			 tf_alterdb_moves_tablespace((AlterDatabaseStmt *) parsetree))
+		dboid = get_database_oid(((AlterDatabaseStmt *) parsetree)->dbname, true);
+
+	if (!OidIsValid(dboid) || dboid == MyDatabaseId ||
+		!pg_database_ownercheck(dboid, GetUserId()))
+		return InvalidOid;
+	return dboid;
+}
+
 static bool
 tf_is_our_extension_stmt(Node *parsetree)
 {
@@ -356,13 +406,9 @@ tf_process_utility(PlannedStmt *pstmt, const char *queryString,
 				   DestReceiver *dest, QueryCompletion *qc)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
-	Oid			evicted = InvalidOid;
+	Oid			evicted = tf_database_to_evict(parsetree);
 
-	if (IsA(parsetree, DropdbStmt))
-		evicted = get_database_oid(((DropdbStmt *) parsetree)->dbname, true);
-	else if (IsA(parsetree, CreatedbStmt))
-		evicted = tf_createdb_template((CreatedbStmt *) parsetree);
-	else if (tf_is_our_extension_stmt(parsetree))
+	if (tf_is_our_extension_stmt(parsetree))
 		tf_wake_at_commit(true, true);
 	if (OidIsValid(evicted))
 		tf_evict_db(evicted);
@@ -385,15 +431,20 @@ tf_process_utility(PlannedStmt *pstmt, const char *queryString,
 	}
 	PG_END_TRY();
 
-	/* template copied: its scheduler may come back (a dropped db stays blocked) */
-	if (OidIsValid(evicted) && IsA(parsetree, CreatedbStmt))
+	/*
+	 * Template copied, database renamed or moved: its scheduler may come back
+	 * (a dropped database stays blocked).
+	 */
+	if (OidIsValid(evicted) && !IsA(parsetree, DropdbStmt))
 		tf_unblock_db(evicted);
 
 	/*
-	 * New database (maybe from a template with taskflow) / dropped one: the
-	 * launcher re-reads pg_database once this commits.
+	 * New database (maybe from a template with taskflow) / dropped / renamed
+	 * one: the launcher re-reads pg_database once this commits.
 	 */
-	if (IsA(parsetree, CreatedbStmt) || IsA(parsetree, DropdbStmt))
+	if (IsA(parsetree, CreatedbStmt) || IsA(parsetree, DropdbStmt) ||
+		(IsA(parsetree, RenameStmt) &&
+		 ((RenameStmt *) parsetree)->renameType == OBJECT_DATABASE))
 		tf_rescan_at_commit();
 }
 

@@ -111,6 +111,13 @@ tf_xact_begin(bool repeatable_read)
 	StartTransactionCommand();
 	if (repeatable_read)
 		XactIsoLevel = XACT_REPEATABLE_READ;
+	/* against deadlocks with DROP EXTENSION (see tf_lock_extension) */
+	if (!tf_lock_extension())
+	{
+		elog(LOG, "taskflow node worker: extension dropped, node run " INT64_FORMAT " is gone",
+			 my_node_run_id);
+		proc_exit(0);
+	}
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 }

@@ -359,12 +359,12 @@ $$;
 -- every upstream succeeded (or skipped), not already handed to a worker.
 CREATE FUNCTION taskflow._sched_ready(p_exclude bigint[], p_limit integer)
 RETURNS TABLE (node_run_id bigint, run_id bigint, owner oid, owner_login boolean,
-               flow text, node text)
+               flow text, node text, attempt integer)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT nr.id, nr.run_id, f.owner::oid,
            a.rolcanlogin AND a.rolconnlimit < 0 AND d.datconnlimit < 0
              AND has_database_privilege(f.owner::oid, d.oid, 'CONNECT'),
-           f.name, n.name
+           f.name, n.name, nr.attempt
       FROM taskflow.node_runs nr
       JOIN taskflow.runs r ON r.id = nr.run_id AND r.state = 'running'
       JOIN taskflow.nodes n ON n.id = nr.node_id
@@ -674,12 +674,14 @@ FROM PUBLIC;
 ------------------------------------------------------------------------------
 -- run operations (public)
 ------------------------------------------------------------------------------
+-- Their search_path is pinned like the internal functions': what they call
+-- must not depend on (or be redirected by) the caller's search_path.
 
 -- Start a run of a flow now.  bizdate defaults to yesterday in the flow's time zone.
 CREATE FUNCTION taskflow.run_flow(flow text, bizdate date DEFAULT NULL,
                                   params jsonb DEFAULT '{}')
 RETURNS bigint
-LANGUAGE sql AS $$
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
     SELECT (taskflow._gate('run_flow',
                            jsonb_build_object('flow', $1, 'bizdate', $2, 'params', $3))
             ->> 'run_id')::bigint
@@ -688,13 +690,13 @@ $$;
 -- Cancel a scheduled or running run: running node workers are terminated
 -- (their work rolls back), every unfinished node run becomes canceled.
 CREATE FUNCTION taskflow.cancel_run(run_id bigint) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
     SELECT NULL::void FROM taskflow._gate('cancel_run', jsonb_build_object('run_id', $1))
 $$;
 
 -- A new run of the same flow, bizdate and params (trigger 'rerun').
 CREATE FUNCTION taskflow.rerun(run_id bigint, only_failed boolean DEFAULT true) RETURNS bigint
-LANGUAGE sql AS $$
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
     SELECT (taskflow._gate('rerun', jsonb_build_object('run_id', $1, 'only_failed', $2))
             ->> 'run_id')::bigint
 $$;
@@ -702,7 +704,7 @@ $$;
 -- One run per business date in [from_bizdate, to_bizdate] (trigger 'backfill').
 CREATE FUNCTION taskflow.backfill(flow text, from_bizdate date, to_bizdate date)
 RETURNS SETOF bigint
-LANGUAGE sql AS $$
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
     SELECT x::bigint
       FROM jsonb_array_elements_text(
              taskflow._gate('backfill', jsonb_build_object('flow', $1, 'from_bizdate', $2,
@@ -712,7 +714,7 @@ $$;
 -- Delete finished runs older than older_than (flows you are a member of the
 -- owner of; all flows for a superuser).  Returns the number of runs deleted.
 CREATE FUNCTION taskflow.purge_history(older_than interval) RETURNS bigint
-LANGUAGE sql AS $$
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
     SELECT (taskflow._gate('purge_history', jsonb_build_object('older_than', $1))
             ->> 'deleted')::bigint
 $$;
@@ -720,7 +722,7 @@ $$;
 -- Block until a run has finished (or timeout passes); returns its state.
 CREATE FUNCTION taskflow.wait_run(run_id bigint, timeout interval DEFAULT '1 hour')
 RETURNS text
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     st       text;
     mine     boolean;
