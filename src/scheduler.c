@@ -507,16 +507,19 @@ tf_scheduler_pass(void)
 	TimestampTz now;
 	TimestampTz next_due;
 	TimestampTz next_retry;
+	TimestampTz real_start;
 	long		sleep_ms = TF_MAX_SLEEP_MS;
 
 	tf_reap_workers();
 	tf_free_orphan_slots();
 
+	real_start = GetCurrentTimestamp();
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	now = tf_scheduler_now();
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(pass_cxt);
+	elog(DEBUG2, "taskflow scheduler: pass at %s", timestamptz_to_str(now));
 
 	tf_pass_tick(now, &next_due, &next_retry);
 	if (tf_pass_dispatch())
@@ -530,10 +533,18 @@ tf_scheduler_pass(void)
 
 	if (next_due != 0)
 	{
-		if (next_due <= now)
+		/*
+		 * The pass itself took time: measure the wait from now, not from the
+		 * pass start, or every run would start late by a pass's duration.
+		 * (Distances, so that this also holds under taskflow.test_clock.)
+		 */
+		long		elapsed = TimestampDifferenceMilliseconds(real_start, GetCurrentTimestamp());
+		long		until_due = TimestampDifferenceMilliseconds(now, next_due);
+
+		if (next_due <= now || until_due <= elapsed)
 			sleep_ms = 0;
 		else
-			sleep_ms = Min(sleep_ms, TimestampDifferenceMilliseconds(now, next_due) + 1);
+			sleep_ms = Min(sleep_ms, until_due - elapsed + 1);
 	}
 	/* the next purge (real clock) */
 	{
@@ -552,6 +563,15 @@ tf_scheduler_pass(void)
 		else
 			sleep_ms = Min(sleep_ms, TimestampDifferenceMilliseconds(real, next_retry) + 1);
 	}
+
+	/*
+	 * Long timeouts can overshoot in proportion to their length (about 0.1%
+	 * on the virtual machines this was measured on: 35 ms late after a 35 s
+	 * wait).  Wake a little early instead; the next pass re-aims with a
+	 * short, precise wait.
+	 */
+	if (sleep_ms > 1000)
+		sleep_ms -= sleep_ms / 128;
 	return sleep_ms;
 }
 
@@ -641,6 +661,7 @@ tf_scheduler_main(Datum arg)
 
 		if (sleep_ms > 0)
 		{
+			elog(DEBUG2, "taskflow scheduler: sleeping %ld ms", sleep_ms);
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 sleep_ms, PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);

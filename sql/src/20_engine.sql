@@ -229,6 +229,14 @@ BEGIN
     -- after the watermark (or creation), never before start_date
     base := greatest(coalesce(f.scheduled_until, f.created_at),
                      f.start_date - interval '1 microsecond');
+    -- fast path, taken by most passes: nothing due yet
+    SELECT x INTO nxt FROM taskflow.next_runs(f.schedule, base, 1, f.timezone) x;
+    IF nxt IS NULL OR nxt > upto THEN
+        IF f.end_date IS NOT NULL AND nxt > f.end_date THEN
+            nxt := NULL;
+        END IF;
+        RETURN nxt;
+    END IF;
     IF f.catchup THEN
         FOR t IN SELECT x FROM taskflow.next_runs(f.schedule, base, p_max, f.timezone) x LOOP
             EXIT WHEN t > upto;
