@@ -6,7 +6,9 @@
  *	  database (worker.c, "phase 1") renders the script there, then starts a
  *	  second, short-lived background worker connected to the target
  *	  database ("phase 2", tf_crossdb_main) and waits for it.  Phase 2 runs
- *	  the script in one transaction as the flow owner and hands the outcome
+ *	  the script in one transaction as the flow owner (or, in autocommit
+ *	  mode, each statement in a transaction of its own: node_sql.c decides,
+ *	  from option "autocommit" passed along and the script) and hands the outcome
  *	  (ok, rows, message, detail, SQLSTATE, captured log) back through a
  *	  dynamic shared memory segment; phase 1 records it in the flow's
  *	  database.  The record is therefore not atomic with the script: a
@@ -56,6 +58,7 @@ typedef struct TfCrossDbShared
 	Oid			owner;
 	bool		owner_login;
 	int64		timeout_ms;
+	int			autocommit;		/* option "autocommit": TF_AUTOCOMMIT_* */
 	int			slot;			/* phase 1's worker slot */
 	uint32		generation;
 	char		title[128];
@@ -160,6 +163,7 @@ tf_crossdb_segment(TfNodeExec *x, const TfCrossDbTarget *t, int64 timeout_ms,
 	sh->owner = x->owner;
 	sh->owner_login = t->owner_login;
 	sh->timeout_ms = timeout_ms;
+	sh->autocommit = tf_sql_autocommit_option(x->options);
 	sh->slot = slot;
 	sh->generation = generation;
 	snprintf(sh->title, sizeof(sh->title), "taskflow node %s.%s run " INT64_FORMAT " in %s",
@@ -295,11 +299,31 @@ tf_crossdb_clear_remote_pid(int code, Datum arg)
 		tf_crossdb_set_remote_pid(xdb_shared, 0);
 }
 
-/* run the script in one transaction as the owner; fills x */
+/* autocommit mode: each statement in a transaction of its own; fills x */
+static void
+tf_crossdb_autocommit(TfCrossDbShared *sh, TfNodeExec *x, const char *reason)
+{
+	tf_node_log(x, "autocommit mode (%s): each statement commits on its own", reason);
+	SetUserIdAndSecContext(sh->owner,
+						   sh->owner_login ? 0 : SECURITY_LOCAL_USERID_CHANGE);
+	if (sh->timeout_ms > 0)
+		enable_timeout_after(STATEMENT_TIMEOUT, (int) Min(sh->timeout_ms, INT_MAX));
+	tf_capture_begin(x);
+	tf_exec_sql_autocommit(x, sh->body);
+	CHECK_FOR_INTERRUPTS();		/* a timeout that fired during the last commit */
+	tf_capture_end();
+	disable_timeout(STATEMENT_TIMEOUT, false);
+}
+
+/*
+ * Run the script as the owner, in one transaction (or in autocommit mode,
+ * see node_sql.c); fills x.
+ */
 static void
 tf_crossdb_execute(TfCrossDbShared *sh, TfNodeExec *x)
 {
 	int			rc;
+	const char *reason;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -307,6 +331,14 @@ tf_crossdb_execute(TfCrossDbShared *sh, TfNodeExec *x)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	SetUserIdAndSecContext(sh->owner,
 						   sh->owner_login ? 0 : SECURITY_LOCAL_USERID_CHANGE);
+	if (tf_sql_autocommit(sh->body, sh->autocommit, &reason))
+	{
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		tf_crossdb_autocommit(sh, x, reason);
+		return;
+	}
 	if (sh->timeout_ms > 0)
 		enable_timeout_after(STATEMENT_TIMEOUT, (int) Min(sh->timeout_ms, INT_MAX));
 	tf_capture_begin(x);

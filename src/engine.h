@@ -103,7 +103,16 @@ extern TimestampTz tf_scheduler_now(void);
 extern bool tf_lock_extension(void);
 
 /* node_sql.c: built-in node kinds run by worker.c */
+extern void tf_render_sql(TfNodeExec *x);
 extern void tf_exec_sql(TfNodeExec *x);
+/* sql nodes in autocommit mode (option "autocommit", or VACUUM & co.) */
+#define TF_AUTOCOMMIT_AUTO	(-1)	/* option absent: the script decides */
+#define TF_AUTOCOMMIT_OFF	0
+#define TF_AUTOCOMMIT_ON	1
+extern int	tf_sql_autocommit_option(Jsonb *options);
+extern bool tf_sql_autocommit(const char *script, int option, const char **reason);
+extern void tf_exec_sql_autocommit(TfNodeExec *x, const char *script);
+extern void tf_autocommit_reset_session(void);
 extern void tf_exec_notify(TfNodeExec *x);
 extern bool tf_wait_check(TfNodeExec *x, const char *condition);
 extern void tf_capture_begin(TfNodeExec *x);

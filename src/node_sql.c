@@ -2,30 +2,48 @@
  *
  * node_sql.c
  *	  The built-in node kinds that need no storage: sql (a script run through
- *	  SPI in the worker's transaction), notify (pg_notify on a channel, sent
- *	  at commit) and the condition check of wait nodes; plus the capture of
+ *	  SPI in the worker's transaction, or statement by statement in
+ *	  autocommit mode), notify (pg_notify on a channel, sent at commit) and
+ *	  the condition check of wait nodes; plus the capture of
  *	  NOTICE/INFO/WARNING messages raised by a node into node_runs.log
  *	  (an emit_log_hook; NOTICE and INFO are kept out of the server log).
  *
  *	  All of these run as the flow owner inside a transaction the worker
- *	  (worker.c) started.  What they render is kept in TopMemoryContext so
- *	  the worker can record it even after an abort.
+ *	  (worker.c) started, except an sql script in autocommit mode: that one
+ *	  is called outside any transaction and runs each statement of the
+ *	  script as a top-level statement in a transaction of its own, the way
+ *	  exec_simple_query (tcop/postgres.c) and pg_cron's background-worker
+ *	  mode do, so that VACUUM, CREATE INDEX CONCURRENTLY and the like work.
+ *	  What they render is kept in TopMemoryContext so the worker can record
+ *	  it even after an abort.
  *
  *-------------------------------------------------------------------------
  */
 #include "engine.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/defrem.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "parser/analyze.h"
+#include "pgstat.h"
+#include "tcop/pquery.h"
+#include "tcop/tcopprot.h"
+#include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/elog.h"
+#include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/portal.h"
+#include "utils/snapmgr.h"
 
 #define TF_MAX_LOG_BYTES (64 * 1024)
 
 static TfNodeExec *capture_x = NULL;
+static bool autocommit_ran = false;	/* session settings may have changed */
 static bool hook_installed = false;
 static emit_log_hook_type prev_emit_log_hook = NULL;
 
@@ -104,15 +122,22 @@ tf_keep(const char *s)
 	return s ? MemoryContextStrdup(TopMemoryContext, s) : NULL;
 }
 
-/* sql: run the rendered script; rows = rows of its last statement */
+/* sql: render the script into x->rendered (as the owner, in a transaction) */
 void
-tf_exec_sql(TfNodeExec *x)
+tf_render_sql(TfNodeExec *x)
 {
 	char		what[NAMEDATALEN + 32];
-	int			rc;
 
 	snprintf(what, sizeof(what), "node \"%s\" body", x->node_name);
 	x->rendered = tf_keep(tf_render(x->body, x->vars, what));
+}
+
+/* sql: run x->rendered through SPI; rows = rows of its last statement */
+void
+tf_exec_sql(TfNodeExec *x)
+{
+	int			rc;
+
 	rc = SPI_execute(x->rendered, false, 0);
 	if (rc < 0)
 		ereport(ERROR,
@@ -121,6 +146,253 @@ tf_exec_sql(TfNodeExec *x)
 	x->rows = (int64) SPI_processed;
 	tf_node_log(x, "%s, " UINT64_FORMAT " row(s)", SPI_result_code_string(rc),
 				SPI_processed);
+}
+
+/*
+ * Option "autocommit" of an sql node: TF_AUTOCOMMIT_ON / _OFF when set (JSON
+ * boolean, or the string "true" / "false"; validated at definition), else
+ * TF_AUTOCOMMIT_AUTO.
+ */
+int
+tf_sql_autocommit_option(Jsonb *options)
+{
+	JsonbValue	k;
+	JsonbValue *v;
+
+	if (options == NULL)
+		return TF_AUTOCOMMIT_AUTO;
+	k.type = jbvString;
+	k.val.string.val = "autocommit";
+	k.val.string.len = strlen("autocommit");
+	v = findJsonbValueFromContainer(&options->root, JB_FOBJECT, &k);
+	if (v == NULL)
+		return TF_AUTOCOMMIT_AUTO;
+	if (v->type == jbvBool)
+		return v->val.boolean ? TF_AUTOCOMMIT_ON : TF_AUTOCOMMIT_OFF;
+	if (v->type == jbvString && v->val.string.len == 4 &&
+		strncmp(v->val.string.val, "true", 4) == 0)
+		return TF_AUTOCOMMIT_ON;
+	if (v->type == jbvString && v->val.string.len == 5 &&
+		strncmp(v->val.string.val, "false", 5) == 0)
+		return TF_AUTOCOMMIT_OFF;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("option \"autocommit\" of an sql node must be true or false")));
+	return TF_AUTOCOMMIT_AUTO;	/* keep compiler quiet */
+}
+
+static bool
+tf_defelem_true(List *options, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *d = lfirst_node(DefElem, lc);
+
+		if (strcmp(d->defname, name) == 0)
+			return d->arg == NULL || defGetBoolean(d);
+	}
+	return false;
+}
+
+/* does this statement refuse to run inside a transaction block / function? */
+static bool
+tf_needs_own_xact(Node *stmt)
+{
+	switch (nodeTag(stmt))
+	{
+		case T_VacuumStmt:
+			return ((VacuumStmt *) stmt)->is_vacuumcmd;
+		case T_IndexStmt:
+			return ((IndexStmt *) stmt)->concurrent;
+		case T_ReindexStmt:
+			{
+				ReindexStmt *r = (ReindexStmt *) stmt;
+
+				return r->kind == REINDEX_OBJECT_SCHEMA ||
+					r->kind == REINDEX_OBJECT_SYSTEM ||
+					r->kind == REINDEX_OBJECT_DATABASE ||
+					tf_defelem_true(r->params, "concurrently");
+			}
+		case T_DropStmt:
+			return ((DropStmt *) stmt)->concurrent;
+		case T_ClusterStmt:
+			return ((ClusterStmt *) stmt)->relation == NULL;
+		case T_AlterTableStmt:
+			{
+				ListCell   *lc;
+
+				foreach(lc, ((AlterTableStmt *) stmt)->cmds)
+				{
+					AlterTableCmd *c = lfirst_node(AlterTableCmd, lc);
+
+					if (c->subtype == AT_DetachPartition &&
+						((PartitionCmd *) c->def)->concurrent)
+						return true;
+				}
+				return false;
+			}
+		case T_AlterDatabaseStmt:
+			{
+				ListCell   *lc;
+
+				foreach(lc, ((AlterDatabaseStmt *) stmt)->options)
+				{
+					if (strcmp(lfirst_node(DefElem, lc)->defname, "tablespace") == 0)
+						return true;
+				}
+				return false;
+			}
+		case T_DiscardStmt:
+			return ((DiscardStmt *) stmt)->target == DISCARD_ALL;
+		case T_AlterSystemStmt:
+		case T_CreatedbStmt:
+		case T_DropdbStmt:
+		case T_CreateTableSpaceStmt:
+		case T_DropTableSpaceStmt:
+		case T_CreateSubscriptionStmt:
+		case T_DropSubscriptionStmt:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * Decide how the rendered script runs: true for autocommit mode, with
+ * *reason saying why (the option, or the first statement that needs it).
+ * Option "autocommit" (TF_AUTOCOMMIT_ON / _OFF) decides when set; else the
+ * script does.  Transaction control statements are refused either way: the
+ * engine owns the transactions.  Raises the script's syntax error, if any.
+ */
+bool
+tf_sql_autocommit(const char *script, int option, const char **reason)
+{
+	List	   *raw = pg_parse_query(script);
+	ListCell   *lc;
+	const char *first = NULL;
+
+	foreach(lc, raw)
+	{
+		Node	   *stmt = lfirst_node(RawStmt, lc)->stmt;
+
+		if (IsA(stmt, TransactionStmt))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+					 errmsg("an sql node's script may not contain transaction control statements (%s)",
+							GetCommandTagName(CreateCommandTag(stmt))),
+					 errhint("The script runs in one transaction, or, in autocommit mode (option \"autocommit\", or a statement such as VACUUM), each statement in a transaction of its own; leave out BEGIN, COMMIT and ROLLBACK.")));
+		if (first == NULL && tf_needs_own_xact(stmt))
+			first = GetCommandTagName(CreateCommandTag(stmt));
+	}
+	list_free(raw);
+	if (option != TF_AUTOCOMMIT_AUTO)
+	{
+		*reason = "option \"autocommit\"";
+		return option == TF_AUTOCOMMIT_ON;
+	}
+	*reason = first;
+	return first != NULL;
+}
+
+/*
+ * Autocommit mode, one statement: a top-level statement (isTopLevel) in a
+ * transaction command of its own, as exec_simple_query runs it.  Parse
+ * analysis, plans and the portal's statements live in 'cxt', not in the
+ * transaction: VACUUM and friends commit and restart it while they run.
+ */
+static void
+tf_autocommit_statement(TfNodeExec *x, RawStmt *raw, const char *script,
+						MemoryContext cxt, int n)
+{
+	CommandTag	tag = CreateCommandTag(raw->stmt);
+	MemoryContext old = CurrentMemoryContext;
+	bool		snapshot;
+	List	   *plans;
+	Portal		portal;
+	DestReceiver *dest;
+	QueryCompletion qc;
+
+	CHECK_FOR_INTERRUPTS();
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	MemoryContextSwitchTo(cxt);
+	snapshot = analyze_requires_snapshot(raw);
+	if (snapshot)
+		PushActiveSnapshot(GetTransactionSnapshot());
+	plans = pg_plan_queries(pg_analyze_and_rewrite_fixedparams(raw, script, NULL, 0, NULL),
+							script, CURSOR_OPT_PARALLEL_OK, NULL);
+	if (snapshot)
+		PopActiveSnapshot();
+	CHECK_FOR_INTERRUPTS();
+
+	portal = CreatePortal("", true, true);
+	portal->visible = false;
+	PortalDefineQuery(portal, NULL, script, tag, plans, NULL);
+	PortalStart(portal, NULL, 0, InvalidSnapshot);
+	dest = CreateDestReceiver(DestNone);
+	InitializeQueryCompletion(&qc);
+	(void) PortalRun(portal, FETCH_ALL, true, true, dest, dest, &qc);
+	dest->rDestroy(dest);
+	PortalDrop(portal, false);
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(old);
+	pgstat_report_stat(false);
+
+	x->rows += (int64) qc.nprocessed;
+	tf_node_log(x, "statement %d: %s, " UINT64_FORMAT " row(s), committed", n,
+				GetCommandTagName(tag), qc.nprocessed);
+}
+
+/*
+ * sql in autocommit mode: run each statement of 'script' in a transaction
+ * of its own, as the current user (the caller switched to the owner).  Call
+ * outside a transaction.  The first failing statement raises its error;
+ * the statements before it stay committed.  rows = sum over statements.
+ */
+void
+tf_exec_sql_autocommit(TfNodeExec *x, const char *script)
+{
+	MemoryContext cxt = AllocSetContextCreate(TopMemoryContext,
+											  "taskflow autocommit script",
+											  ALLOCSET_DEFAULT_SIZES);
+
+	Assert(!IsTransactionState());
+	x->rows = 0;
+	autocommit_ran = true;
+	PG_TRY();
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		List	   *raw = pg_parse_query(script);
+		MemoryContext stmt_cxt = AllocSetContextCreate(cxt,
+													   "taskflow autocommit statement",
+													   ALLOCSET_DEFAULT_SIZES);
+		ListCell   *lc;
+		int			n = 0;
+
+		MemoryContextSwitchTo(old);
+		foreach(lc, raw)
+		{
+			tf_autocommit_statement(x, lfirst_node(RawStmt, lc), script, stmt_cxt, ++n);
+			MemoryContextReset(stmt_cxt);
+		}
+	}
+	PG_CATCH();
+	{
+		/*
+		 * The failed statement's portal still points into cxt until the
+		 * caller aborts the transaction: let the abort free cxt after the
+		 * portal (CleanupTransaction drops portals, then the memory).
+		 */
+		if (TopTransactionContext != NULL)
+			MemoryContextSetParent(cxt, TopTransactionContext);
+		else
+			MemoryContextDelete(cxt);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	MemoryContextDelete(cxt);
 }
 
 /* notify: pg_notify(channel, rendered payload), delivered at commit */
@@ -164,4 +436,28 @@ tf_wait_check(TfNodeExec *x, const char *condition)
 				 errmsg("wait condition of node \"%s\" must return one boolean", x->node_name)));
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	return !isnull && DatumGetBool(d);
+}
+
+/*
+ * After an autocommit script (no-op otherwise), outside a transaction:
+ * RESET ALL in a transaction of its own, so that what the script SET for
+ * the session (default_transaction_read_only, lock_timeout, search_path,
+ * ...) does not reach the book-keeping that follows.  The role (SET ROLE)
+ * is not reset by RESET ALL; the book-keeping switches identity itself.
+ * application_name, which names the node, is kept.
+ */
+void
+tf_autocommit_reset_session(void)
+{
+	char	   *appname;
+
+	if (!autocommit_ran)
+		return;
+	autocommit_ran = false;
+	appname = pstrdup(GetConfigOption("application_name", false, false));
+	StartTransactionCommand();
+	ResetAllOptions();
+	SetConfigOption("application_name", appname, PGC_USERSET, PGC_S_SESSION);
+	CommitTransactionCommand();
+	pfree(appname);
 }

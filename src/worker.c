@@ -18,6 +18,14 @@
  *	  is caught, the transaction aborted, and failed/retrying recorded in a
  *	  new one.  wait nodes poll in short transactions of their own.
  *
+ *	  sql nodes in autocommit mode (option "autocommit": true, or a script
+ *	  with a statement that cannot run in a transaction block, such as
+ *	  VACUUM; decided after rendering, node_sql.c): the script is rendered
+ *	  in a transaction, then each statement runs in a transaction of its own
+ *	  as the owner (node timeout over the whole script), and the success is
+ *	  recorded afterwards in another one: at-least-once, like cross-database
+ *	  nodes.
+ *
  *	  sql nodes with option "database" (another database): the variables
  *	  and the script are rendered here, in the flow's database, as the
  *	  owner; crossdb.c runs the script in the target database through a
@@ -203,10 +211,11 @@ tf_node_begin(TfAttempt *a, MemoryContext cxt)
  * If the node run is no longer 'running' (cancel_run, or crash recovery,
  * changed it while the node ran), the node's work must not commit: ERROR
  * when 'atomic' (the caller's transaction, holding the work, rolls back);
- * else (cross-database node, already committed there) only say so.
+ * else (cross-database node, or autocommit mode: the script already
+ * committed 'where') only say so.
  */
 static void
-tf_node_succeeded(TfNodeExec *x, bool atomic)
+tf_node_succeeded(TfNodeExec *x, bool atomic, const char *where)
 {
 	Oid			argtypes[5] = {INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID};
 	Datum		values[5];
@@ -249,8 +258,8 @@ tf_node_succeeded(TfNodeExec *x, bool atomic)
 						x->node_run_id),
 				 errdetail("The run was canceled (or the node run recovered) while the node ran.")));
 	ereport(LOG,
-			(errmsg("taskflow node %s.%s (run " INT64_FORMAT "): node run " INT64_FORMAT " is no longer running; the script committed in the other database is not recorded",
-					x->flow_name, x->node_name, x->run_id, x->node_run_id)));
+			(errmsg("taskflow node %s.%s (run " INT64_FORMAT "): node run " INT64_FORMAT " is no longer running; the script committed %s is not recorded",
+					x->flow_name, x->node_name, x->run_id, x->node_run_id, where)));
 }
 
 /* record failure (or retry) in a transaction of its own */
@@ -321,7 +330,51 @@ tf_disarm_timeout(void)
 
 /* ---- kinds ---- */
 
-/* sql, notify, archive: one transaction, success recorded inside it */
+/*
+ * sql: render, then either run the script in the same transaction and
+ * record its success there (atomic), or, in autocommit mode, commit, run
+ * each statement in a transaction of its own and record the success in a
+ * new one.
+ */
+static void
+tf_run_sql(TfAttempt *a, TfNodeExec *x)
+{
+	const char *reason;
+
+	tf_xact_begin(false);
+	tf_as_owner();
+	x->vars = tf_node_variables(a);
+	tf_render_sql(x);
+	if (!tf_sql_autocommit(x->rendered, tf_sql_autocommit_option(x->options), &reason))
+	{
+		tf_arm_timeout(a);
+		tf_capture_begin(x);
+		tf_exec_sql(x);
+		tf_capture_end();
+		tf_disarm_timeout();
+		tf_node_succeeded(x, true, NULL);
+		tf_xact_commit();		/* as the owner: see tf_node_succeeded */
+		return;
+	}
+	tf_xact_commit();
+	x->vars = NULL;				/* freed with the transaction */
+
+	tf_node_log(x, "autocommit mode (%s): each statement commits on its own", reason);
+	tf_as_owner();
+	tf_arm_timeout(a);
+	tf_capture_begin(x);
+	tf_exec_sql_autocommit(x, x->rendered);
+	CHECK_FOR_INTERRUPTS();		/* a timeout that fired during the last commit */
+	tf_capture_end();
+	tf_disarm_timeout();
+
+	tf_autocommit_reset_session();
+	tf_xact_begin(false);
+	tf_node_succeeded(x, false, "in autocommit mode");
+	tf_xact_commit();
+}
+
+/* notify, archive: one transaction, success recorded inside it */
 static void
 tf_run_in_one_xact(TfAttempt *a, TfNodeExec *x)
 {
@@ -332,9 +385,7 @@ tf_run_in_one_xact(TfAttempt *a, TfNodeExec *x)
 	x->vars = tf_node_variables(a);
 	tf_arm_timeout(a);
 	tf_capture_begin(x);
-	if (strcmp(a->kind, "sql") == 0)
-		tf_exec_sql(x);
-	else if (strcmp(a->kind, "notify") == 0)
+	if (strcmp(a->kind, "notify") == 0)
 		tf_exec_notify(x);
 	else if (archive)
 		tf_exec_archive(x);
@@ -344,7 +395,7 @@ tf_run_in_one_xact(TfAttempt *a, TfNodeExec *x)
 				 errmsg("unknown node kind \"%s\"", a->kind)));
 	tf_capture_end();
 	tf_disarm_timeout();
-	tf_node_succeeded(x, true);
+	tf_node_succeeded(x, true, NULL);
 	tf_xact_commit();			/* as the owner: see tf_node_succeeded */
 }
 
@@ -370,7 +421,7 @@ tf_run_other_db(TfAttempt *a, TfNodeExec *x)
 	tf_crossdb_run(x, &t, a->timeout_ms, my_slot, my_gen);
 
 	tf_xact_begin(false);
-	tf_node_succeeded(x, false);
+	tf_node_succeeded(x, false, "in the other database");
 	tf_xact_commit();
 }
 
@@ -466,7 +517,7 @@ tf_run_wait(TfAttempt *a, TfNodeExec *x)
 		{
 			tf_node_log(x, "condition met after %d poll(s)", polls);
 			x->rows = polls;
-			tf_node_succeeded(x, true);
+			tf_node_succeeded(x, true, NULL);
 			tf_xact_commit();
 			return;
 		}
@@ -511,6 +562,8 @@ tf_run_attempt(TfAttempt *a)
 			tf_run_other_db(a, x);
 		else if (strcmp(a->kind, "wait") == 0)
 			tf_run_wait(a, x);
+		else if (strcmp(a->kind, "sql") == 0)
+			tf_run_sql(a, x);
 		else
 			tf_run_in_one_xact(a, x);
 	}
@@ -526,6 +579,7 @@ tf_run_attempt(TfAttempt *a)
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();
+		tf_autocommit_reset_session();
 		MemoryContextSwitchTo(cxt);
 		/* other kinds may have rendered into memory the abort just freed */
 		if (strcmp(a->kind, "archive") == 0)

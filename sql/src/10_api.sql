@@ -461,7 +461,7 @@ BEGIN
                   DETAIL = format('Got %s.', coalesce(options::text, 'NULL'));
     END IF;
     allowed := CASE kind
-        WHEN 'sql' THEN ARRAY['database']
+        WHEN 'sql' THEN ARRAY['database', 'autocommit']
         WHEN 'archive' THEN ARRAY['server', 'path', 'query', 'table', 'where', 'format',
                                   'max_file_size', 'source']
         WHEN 'wait' THEN ARRAY['poll_interval', 'delay']
@@ -472,7 +472,14 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value',
                       HINT = format('Options of %s nodes: %s.', kind, array_to_string(allowed, ', '));
         END IF;
-        IF jsonb_typeof(v) <> 'string'
+        IF k = 'autocommit' THEN
+            IF NOT (jsonb_typeof(v) = 'boolean' OR v = '"true"' OR v = '"false"') THEN
+                RAISE EXCEPTION 'option "autocommit" of % must be a JSON boolean', what
+                    USING ERRCODE = 'invalid_parameter_value',
+                          DETAIL = format('Got %s %s.', jsonb_typeof(v), v),
+                          HINT = 'Use true or false (the strings "true" and "false" are accepted too).';
+            END IF;
+        ELSIF jsonb_typeof(v) <> 'string'
            AND NOT (k = 'max_file_size' AND jsonb_typeof(v) = 'number') THEN
             RAISE EXCEPTION 'option "%" of % must be a JSON %', k, what,
                             CASE WHEN k = 'max_file_size' THEN 'number or string' ELSE 'string' END
