@@ -298,6 +298,11 @@ tf_node_variables(TfAttempt *a)
 	bool		isnull;
 	Datum		d;
 
+	/* nothing to substitute: skip the catalog work (most maintenance nodes) */
+	if ((a->body == NULL || strstr(a->body, "${") == NULL) &&
+		(a->options == NULL || strstr(a->options, "${") == NULL))
+		return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
+
 	values[0] = Int64GetDatum(a->flow_id);
 	values[1] = DirectFunctionCall1(date_in, CStringGetDatum(a->bizdate));
 	values[2] = DirectFunctionCall3(timestamptz_in, CStringGetDatum(a->cyctime),
