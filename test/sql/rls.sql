@@ -7,20 +7,6 @@ SET datestyle = 'ISO, YMD';
 SET intervalstyle = 'postgres';
 \set SHOW_CONTEXT never
 
-CREATE FUNCTION pg_temp.try(cmd text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    st text; msg text; det text; hin text;
-BEGIN
-    EXECUTE cmd;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
-                            det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
-    RETURN st || ': ' || msg
-           || CASE WHEN det <> '' THEN E'\nDETAIL: ' || det ELSE '' END
-           || CASE WHEN hin <> '' THEN E'\nHINT: ' || hin ELSE '' END;
-END
-$$;
 -- what the current role sees of the catalog
 CREATE FUNCTION pg_temp.seen() RETURNS TABLE (flows text, nodes bigint, edges bigint,
                                               variables bigint, runs bigint, node_runs bigint)
@@ -46,10 +32,10 @@ SELECT taskflow.set_variable('alice_flow', 'day', 'dd of bizdate');
 SELECT taskflow.add_node('alice_flow', 'a', 'sql', 'SELECT ${day}') > 0 AS added;
 SELECT taskflow.add_node('alice_flow', 'b', 'sql', 'SELECT 2', after => ARRAY['a']) > 0 AS added;
 -- she may not give a flow to a group she is not in
-SELECT pg_temp.try($$ SELECT taskflow.create_flow('alice_team', owner => 'regress_tf_team') $$);
-SELECT pg_temp.try($$ SELECT taskflow.alter_flow('alice_flow', owner => 'regress_tf_mallory') $$);
+SELECT regress.try($$ SELECT taskflow.create_flow('alice_team', owner => 'regress_tf_team') $$);
+SELECT regress.try($$ SELECT taskflow.alter_flow('alice_flow', owner => 'regress_tf_mallory') $$);
 -- her flow's owner has no USAGE on the storage server
-SELECT pg_temp.try($$ SELECT taskflow.add_node('alice_flow', 'arch', 'archive',
+SELECT regress.try($$ SELECT taskflow.add_node('alice_flow', 'arch', 'archive',
     options => '{"server": "rls_store", "path": "a/", "table": "t"}') $$);
 SELECT * FROM pg_temp.seen();
 RESET ROLE;
@@ -64,7 +50,7 @@ SELECT taskflow.add_node('team_flow', 'after_arch', 'wait', options => '{"delay"
 -- a flow of his own, handed to the team afterwards
 SELECT taskflow.create_flow('bob_flow') > 0 AS created;
 SELECT taskflow.alter_flow('bob_flow', owner => 'regress_tf_team');
-SELECT pg_temp.try($$ SELECT taskflow.create_flow('bob_alice', owner => 'regress_tf_alice') $$);
+SELECT regress.try($$ SELECT taskflow.create_flow('bob_alice', owner => 'regress_tf_alice') $$);
 RESET ROLE;
 
 SELECT name, owner FROM taskflow.flows ORDER BY name;
@@ -86,21 +72,21 @@ SET ROLE regress_tf_mallory;
 SELECT 'mallory' AS who, * FROM pg_temp.seen();
 
 -- the stranger can neither use nor change the others' flows
-SELECT pg_temp.try($$ SELECT taskflow.alter_flow('alice_flow', enabled => false) $$);
-SELECT pg_temp.try($$ SELECT taskflow.disable_flow('team_flow') $$);
-SELECT pg_temp.try($$ SELECT taskflow.drop_flow('alice_flow') $$);
-SELECT pg_temp.try($$ SELECT taskflow.add_node('alice_flow', 'm', 'sql', 'SELECT 1') $$);
-SELECT pg_temp.try($$ SELECT taskflow.alter_node('team_flow', 'arch', retries => 3) $$);
-SELECT pg_temp.try($$ SELECT taskflow.drop_node('alice_flow', 'b') $$);
-SELECT pg_temp.try($$ SELECT taskflow.add_edge('alice_flow', 'b', 'a') $$);
-SELECT pg_temp.try($$ SELECT taskflow.set_variable('alice_flow', 'x', '1', constant => true) $$);
-SELECT pg_temp.try($$ SELECT taskflow.render('alice_flow', 'a', '2020-06-01') $$);
-SELECT pg_temp.try($$ SELECT taskflow.flow_graph('team_flow') $$);
+SELECT regress.try($$ SELECT taskflow.alter_flow('alice_flow', enabled => false) $$);
+SELECT regress.try($$ SELECT taskflow.disable_flow('team_flow') $$);
+SELECT regress.try($$ SELECT taskflow.drop_flow('alice_flow') $$);
+SELECT regress.try($$ SELECT taskflow.add_node('alice_flow', 'm', 'sql', 'SELECT 1') $$);
+SELECT regress.try($$ SELECT taskflow.alter_node('team_flow', 'arch', retries => 3) $$);
+SELECT regress.try($$ SELECT taskflow.drop_node('alice_flow', 'b') $$);
+SELECT regress.try($$ SELECT taskflow.add_edge('alice_flow', 'b', 'a') $$);
+SELECT regress.try($$ SELECT taskflow.set_variable('alice_flow', 'x', '1', constant => true) $$);
+SELECT regress.try($$ SELECT taskflow.render('alice_flow', 'a', '2020-06-01') $$);
+SELECT regress.try($$ SELECT taskflow.flow_graph('team_flow') $$);
 -- ... nor through the tables
 UPDATE taskflow.flows SET enabled = false;
 DELETE FROM taskflow.nodes;
 DELETE FROM taskflow.variables;
-SELECT pg_temp.try($$ INSERT INTO taskflow.nodes (flow_id, name, kind, body)
+SELECT regress.try($$ INSERT INTO taskflow.nodes (flow_id, name, kind, body)
                       SELECT id, 'm', 'sql', 'SELECT 1' FROM taskflow.flows $$);
 RESET ROLE;
 SELECT f.id AS alice_flow_id, a.id AS alice_a, b.id AS alice_b
@@ -108,17 +94,17 @@ SELECT f.id AS alice_flow_id, a.id AS alice_a, b.id AS alice_b
   JOIN taskflow.nodes b ON b.flow_id = f.id AND b.name = 'b'
  WHERE f.name = 'alice_flow' \gset
 SET ROLE regress_tf_mallory;
-SELECT pg_temp.try(format($$ INSERT INTO taskflow.nodes (flow_id, name, kind, body)
+SELECT regress.try(format($$ INSERT INTO taskflow.nodes (flow_id, name, kind, body)
                              VALUES (%s, 'm', 'sql', 'SELECT 1') $$, :alice_flow_id));
-SELECT pg_temp.try(format($$ INSERT INTO taskflow.variables (flow_id, name, definition, is_constant)
+SELECT regress.try(format($$ INSERT INTO taskflow.variables (flow_id, name, definition, is_constant)
                              VALUES (%s, 'x', '1', true) $$, :alice_flow_id));
-SELECT pg_temp.try(format($$ INSERT INTO taskflow.edges VALUES (%s, %s, %s) $$,
+SELECT regress.try(format($$ INSERT INTO taskflow.edges VALUES (%s, %s, %s) $$,
                           :alice_flow_id, :alice_b, :alice_a));
-SELECT pg_temp.try(format($$ SELECT taskflow._variables(%s, '2020-06-01', NULL, 0, NULL, '{}') $$, :alice_flow_id)) ~ '^42704' AS hidden;
+SELECT regress.try(format($$ SELECT taskflow._variables(%s, '2020-06-01', NULL, 0, NULL, '{}') $$, :alice_flow_id)) ~ '^42704' AS hidden;
 -- nor take over a name, nor create flows for others
-SELECT pg_temp.try($$ SELECT taskflow.create_flow('alice_flow') $$);
-SELECT pg_temp.try($$ SELECT taskflow.create_flow('mallory_flow', owner => 'regress_tf_alice') $$);
-SELECT pg_temp.try($$ SELECT taskflow.create_flow('mallory_flow', owner => 'regress_tf_team') $$);
+SELECT regress.try($$ SELECT taskflow.create_flow('alice_flow') $$);
+SELECT regress.try($$ SELECT taskflow.create_flow('mallory_flow', owner => 'regress_tf_alice') $$);
+SELECT regress.try($$ SELECT taskflow.create_flow('mallory_flow', owner => 'regress_tf_team') $$);
 RESET ROLE;
 SELECT 'after mallory' AS who, * FROM pg_temp.seen();
 
@@ -129,7 +115,7 @@ SELECT taskflow.alter_node('team_flow', 'after_arch', options => '{"delay": "2 m
 SELECT taskflow.add_node('team_flow', 'tell', 'notify', options => '{"channel": "team"}',
                          after => ARRAY['after_arch']) > 0 AS added;
 SELECT taskflow.flow_graph('team_flow', 'mermaid');
-SELECT pg_temp.try($$ SELECT taskflow.render('alice_flow', 'a', '2020-06-01') $$);
+SELECT regress.try($$ SELECT taskflow.render('alice_flow', 'a', '2020-06-01') $$);
 RESET ROLE;
 SET ROLE regress_tf_alice;
 SELECT taskflow.render('alice_flow', 'a', '2020-06-01');
@@ -137,15 +123,15 @@ RESET ROLE;
 
 -- nobody but the engine writes runs and node_runs, or moves the scheduler's watermark
 SET ROLE regress_tf_alice;
-SELECT pg_temp.try($$ INSERT INTO taskflow.runs (flow_id, scheduled_for, bizdate, trigger)
+SELECT regress.try($$ INSERT INTO taskflow.runs (flow_id, scheduled_for, bizdate, trigger)
                       SELECT id, now(), current_date, 'manual' FROM taskflow.flows $$);
-SELECT pg_temp.try($$ UPDATE taskflow.runs SET state = 'failed' $$);
-SELECT pg_temp.try($$ DELETE FROM taskflow.runs $$);
-SELECT pg_temp.try($$ INSERT INTO taskflow.node_runs (run_id, node_id)
+SELECT regress.try($$ UPDATE taskflow.runs SET state = 'failed' $$);
+SELECT regress.try($$ DELETE FROM taskflow.runs $$);
+SELECT regress.try($$ INSERT INTO taskflow.node_runs (run_id, node_id)
                       SELECT r.id, n.id FROM taskflow.runs r, taskflow.nodes n $$);
-SELECT pg_temp.try($$ UPDATE taskflow.node_runs SET state = 'succeeded' $$);
-SELECT pg_temp.try($$ DELETE FROM taskflow.node_runs $$);
-SELECT pg_temp.try($$ UPDATE taskflow.flows SET scheduled_until = now() $$);
+SELECT regress.try($$ UPDATE taskflow.node_runs SET state = 'succeeded' $$);
+SELECT regress.try($$ DELETE FROM taskflow.node_runs $$);
+SELECT regress.try($$ UPDATE taskflow.flows SET scheduled_until = now() $$);
 SELECT state FROM taskflow.runs;
 -- she can drop her own flow; its history goes with it
 SELECT taskflow.drop_flow('alice_flow');

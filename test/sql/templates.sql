@@ -6,20 +6,6 @@ SET datestyle = 'ISO, YMD';
 SET intervalstyle = 'postgres';
 \set SHOW_CONTEXT never
 
-CREATE FUNCTION pg_temp.try(cmd text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    st text; msg text; det text; hin text;
-BEGIN
-    EXECUTE cmd;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
-                            det = PG_EXCEPTION_DETAIL, hin = PG_EXCEPTION_HINT;
-    RETURN st || ': ' || msg
-           || CASE WHEN det <> '' THEN E'\nDETAIL: ' || det ELSE '' END
-           || CASE WHEN hin <> '' THEN E'\nHINT: ' || hin ELSE '' END;
-END
-$$;
 CREATE TEMP VIEW counts AS
 SELECT format('%s flows, %s nodes, %s edges, %s variables',
               (SELECT count(*) FROM taskflow.flows), (SELECT count(*) FROM taskflow.nodes),
@@ -76,56 +62,56 @@ SELECT taskflow.render('tpl_sql', 'sql', '2020-06-01');
 TABLE counts;
 
 -- errors; none leaves a flow behind
-SELECT pg_temp.try($$ SELECT taskflow.create_flow_from_template('copy_table', 'x', '{}') $$);
+SELECT regress.try($$ SELECT taskflow.create_flow_from_template('copy_table', 'x', '{}') $$);
 TABLE counts;
-SELECT pg_temp.try($$ SELECT taskflow.create_flow_from_template('archive_table_daily', 'x',
+SELECT regress.try($$ SELECT taskflow.create_flow_from_template('archive_table_daily', 'x',
     '{"table": "tpl.events", "server": "tpl_store"}') $$);
 TABLE counts;
-SELECT pg_temp.try($$ SELECT taskflow.create_flow_from_template('archive_table_daily', 'x',
+SELECT regress.try($$ SELECT taskflow.create_flow_from_template('archive_table_daily', 'x',
     '{"table": "tpl.events", "date_column": "happened", "server": "tpl_store", "bucket": "b"}') $$);
 TABLE counts;
-SELECT pg_temp.try($$ SELECT taskflow.create_flow_from_template('archive_table_daily', 'x',
+SELECT regress.try($$ SELECT taskflow.create_flow_from_template('archive_table_daily', 'x',
     '{"table": ["tpl.events"], "date_column": "happened", "server": "tpl_store"}') $$);
 TABLE counts;
-SELECT pg_temp.try($$ SELECT taskflow.create_flow_from_template('archive_table_daily', 'x', '"tpl.events"') $$);
+SELECT regress.try($$ SELECT taskflow.create_flow_from_template('archive_table_daily', 'x', '"tpl.events"') $$);
 TABLE counts;
 -- table or column that does not exist
-SELECT pg_temp.try($$ SELECT taskflow.create_flow_from_template('archive_table_daily', 'x',
+SELECT regress.try($$ SELECT taskflow.create_flow_from_template('archive_table_daily', 'x',
     '{"table": "tpl.nothing", "date_column": "happened", "server": "tpl_store", "enabled": false}') $$);
 TABLE counts;
-SELECT pg_temp.try($$ SELECT taskflow.create_flow_from_template('archive_table_daily', 'x',
+SELECT regress.try($$ SELECT taskflow.create_flow_from_template('archive_table_daily', 'x',
     '{"table": "tpl.events", "date_column": "created", "server": "tpl_store", "enabled": false}') $$);
 TABLE counts;
 -- a failing later step (missing server, bad format) undoes the flow created by an earlier one
-SELECT pg_temp.try($$ SELECT taskflow.create_flow_from_template('archive_table_daily', 'x',
+SELECT regress.try($$ SELECT taskflow.create_flow_from_template('archive_table_daily', 'x',
     '{"table": "tpl.events", "date_column": "happened", "server": "nowhere", "enabled": false}') $$);
 TABLE counts;
-SELECT pg_temp.try($$ SELECT taskflow.create_flow_from_template('archive_table_daily', 'x',
+SELECT regress.try($$ SELECT taskflow.create_flow_from_template('archive_table_daily', 'x',
     '{"table": "tpl.events", "date_column": "happened", "server": "tpl_store", "format": "xlsx",
       "enabled": false}') $$);
 TABLE counts;
 -- bad schedule, time zone, flag, name
-SELECT pg_temp.try($$ SELECT taskflow.create_flow_from_template('sql_daily', 'x',
+SELECT regress.try($$ SELECT taskflow.create_flow_from_template('sql_daily', 'x',
     '{"sql": "SELECT 1", "schedule": "0 25 * * *"}') $$);
-SELECT pg_temp.try($$ SELECT taskflow.create_flow_from_template('sql_daily', 'x',
+SELECT regress.try($$ SELECT taskflow.create_flow_from_template('sql_daily', 'x',
     '{"sql": "SELECT 1", "timezone": "Atlantis/Capital", "enabled": false}') $$);
-SELECT pg_temp.try($$ SELECT taskflow.create_flow_from_template('sql_daily', 'x',
+SELECT regress.try($$ SELECT taskflow.create_flow_from_template('sql_daily', 'x',
     '{"sql": "SELECT 1", "enabled": "maybe"}') $$);
-SELECT pg_temp.try($$ SELECT taskflow.create_flow_from_template('sql_daily', 'tpl_sql',
+SELECT regress.try($$ SELECT taskflow.create_flow_from_template('sql_daily', 'tpl_sql',
     '{"sql": "SELECT 1", "enabled": false}') $$);
-SELECT pg_temp.try($$ SELECT taskflow.create_flow_from_template('sql_daily', 'x y',
+SELECT regress.try($$ SELECT taskflow.create_flow_from_template('sql_daily', 'x y',
     '{"sql": "SELECT 1", "enabled": false}') $$);
 TABLE counts;
 -- unknown variable in the script, empty script
-SELECT pg_temp.try($$ SELECT taskflow.create_flow_from_template('sql_daily', 'x',
+SELECT regress.try($$ SELECT taskflow.create_flow_from_template('sql_daily', 'x',
     '{"sql": "SELECT ${yesterday}", "enabled": false}') $$);
-SELECT pg_temp.try($$ SELECT taskflow.create_flow_from_template('sql_daily', 'x',
+SELECT regress.try($$ SELECT taskflow.create_flow_from_template('sql_daily', 'x',
     '{"sql": "", "enabled": false}') $$);
 TABLE counts;
 -- keep that is no positive interval
-SELECT pg_temp.try($$ SELECT taskflow.create_flow_from_template('purge_older_than', 'x',
+SELECT regress.try($$ SELECT taskflow.create_flow_from_template('purge_older_than', 'x',
     '{"table": "tpl.events", "date_column": "happened", "keep": "ninety days", "enabled": false}') $$);
-SELECT pg_temp.try($$ SELECT taskflow.create_flow_from_template('purge_older_than', 'x',
+SELECT regress.try($$ SELECT taskflow.create_flow_from_template('purge_older_than', 'x',
     '{"table": "tpl.events", "date_column": "happened", "keep": "-1 day", "enabled": false}') $$);
 TABLE counts;
 
