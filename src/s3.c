@@ -893,6 +893,13 @@ tf_s3_list(TfS3 *s3, const char *prefix, int strip_len)
 		body[body_len] = '\0';
 		req_reset_response(&req);
 
+		/* a 200 cut short would look like a complete, shorter listing */
+		if (strstr(body, "</ListBucketResult>") == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("S3 list %s: incomplete answer (no closing </ListBucketResult>)", desc),
+					 errhint("The connection may have been cut; retry the operation.")));
+
 		p = body;
 		end = body + body_len;
 		while (xml_element(p, end, "Contents", &cstart, &cend))

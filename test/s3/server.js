@@ -9,7 +9,8 @@
 //        answer the next N matching requests (after skipping M) with that
 //        status (503 -> SlowDown XML), or delay them D ms (then answer normally,
 //        or with the status if given), or destroy the socket without answering
-//        (drop: N is shorthand for count N).  Several rules may be active.
+//        (drop: N is shorthand for count N), or answer normally but cut the
+//        body to T bytes ("truncate": T).  Several rules may be active.
 //      DELETE /__faults          clear all rules
 //      GET /__stats              {"methods": {"PUT": n, ...}, "total": n, "faults": n,
 //                                 "aborts": n, "log": ["PUT /b/k?partNumber=1... 200", ...]}
@@ -123,6 +124,7 @@ async function admin(ctx, next) {
         status: f.status ? Number(f.status) : null,
         delay_ms: f.delay_ms ? Number(f.delay_ms) : 0,
         drop: Boolean(f.drop),
+        truncate: f.truncate ? Number(f.truncate) : 0,
         count: Number(f.count || f.drop || 1),
         after: Number(f.after || 0),
       };
@@ -173,6 +175,12 @@ async function admin(ctx, next) {
     }
   }
   await next();
+  if (rule && rule.truncate && ctx.body != null && typeof ctx.body.pipe !== 'function') {
+    // a complete-looking 200 whose body was cut short
+    ctx.body = Buffer.from(ctx.body).subarray(0, rule.truncate);
+    logIt(`${ctx.status} truncated`);
+    return;
+  }
   logIt(ctx.status);
 }
 

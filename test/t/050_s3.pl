@@ -162,6 +162,12 @@ is(sql("SELECT convert_from(taskflow.get_object('arch', 'drop.txt'), 'UTF8')"), 
 	'dropped connection retried');
 ok((grep { /dropped/ } @{ $s3->stats->{log} }), 'the connection was really dropped');
 
+$s3->set_fault(truncate => 200, match => 'list-type=2');
+($ret, $out, $err) = $node->psql('postgres', "SELECT count(*) FROM taskflow.list_objects('arch')");
+like($err, qr/S3 list .* incomplete answer/, 'a listing cut short is an error, not a shorter listing');
+ok((grep { /truncated/ } @{ $s3->stats->{log} }), 'the listing was really truncated');
+$s3->clear_faults;
+
 # timeouts: no progress for 'timeout' seconds aborts the attempt
 sql("ALTER SERVER arch OPTIONS (ADD timeout '1')");
 $s3->set_fault(delay_ms => 2500, count => 1, match => 'GET');
