@@ -507,7 +507,12 @@ BEGIN
     bd := coalesce((args->>'bizdate')::date, (now() AT TIME ZONE f.timezone)::date - 1);
     -- fail now, not in the worker, on bad params
     PERFORM taskflow._variables(f.id, bd, NULL, 0, NULL, p);
-    rid := taskflow._create_run(f.id, clock_timestamp(), bd, 'manual', p, caller);
+    -- scheduled_for is unique per flow: on the (microsecond) collision with a
+    -- scheduled period or another manual run, take the next instant
+    LOOP
+        rid := taskflow._create_run(f.id, clock_timestamp(), bd, 'manual', p, caller);
+        EXIT WHEN rid IS NOT NULL;
+    END LOOP;
     PERFORM taskflow._wake();
     RETURN jsonb_build_object('run_id', rid);
 END
