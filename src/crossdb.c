@@ -178,14 +178,7 @@ tf_crossdb_start(dsm_segment *seg, const char *title)
 {
 	BackgroundWorker worker;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "taskflow");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "tf_crossdb_main");
-	strlcpy(worker.bgw_name, title, BGW_MAXLEN);
-	snprintf(worker.bgw_type, BGW_MAXLEN, "taskflow node");
+	tf_bgworker_init(&worker, "tf_crossdb_main", "taskflow node", title);
 	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
 	worker.bgw_notify_pid = MyProcPid;
 
@@ -322,7 +315,6 @@ tf_crossdb_autocommit(TfCrossDbShared *sh, TfNodeExec *x, const char *reason)
 static void
 tf_crossdb_execute(TfCrossDbShared *sh, TfNodeExec *x)
 {
-	int			rc;
 	const char *reason;
 
 	SetCurrentStatementStartTimestamp();
@@ -342,14 +334,8 @@ tf_crossdb_execute(TfCrossDbShared *sh, TfNodeExec *x)
 	if (sh->timeout_ms > 0)
 		enable_timeout_after(STATEMENT_TIMEOUT, (int) Min(sh->timeout_ms, INT_MAX));
 	tf_capture_begin(x);
-	rc = SPI_execute(sh->body, false, 0);
-	if (rc < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("SPI_execute failed: %s", SPI_result_code_string(rc))));
-	x->rows = (int64) SPI_processed;
-	tf_node_log(x, "%s, " UINT64_FORMAT " row(s)", SPI_result_code_string(rc),
-				SPI_processed);
+	x->rendered = sh->body;
+	tf_exec_sql(x);
 	tf_capture_end();
 	disable_timeout(STATEMENT_TIMEOUT, false);
 	SPI_finish();

@@ -23,6 +23,7 @@
 
 #include "taskflow.h"
 
+#include "postmaster/bgworker.h"
 #include "storage/latch.h"
 #include "storage/spin.h"
 
@@ -104,6 +105,10 @@ extern bool tf_lock_extension(void);
 
 /* node_sql.c: built-in node kinds run by worker.c */
 extern void tf_render_sql(TfNodeExec *x);
+/* shmem.c: describe one of our dynamic background workers */
+extern void tf_bgworker_init(BackgroundWorker *worker, const char *function,
+							 const char *type, const char *name);
+
 extern void tf_exec_sql(TfNodeExec *x);
 /* sql nodes in autocommit mode (option "autocommit", or VACUUM & co.) */
 #define TF_AUTOCOMMIT_AUTO	(-1)	/* option absent: the script decides */

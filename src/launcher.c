@@ -239,14 +239,8 @@ tf_start_scheduler(int slot, const char *dbname)
 	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "taskflow");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "tf_scheduler_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "taskflow scheduler %s", dbname);
-	snprintf(worker.bgw_type, BGW_MAXLEN, "taskflow scheduler");
+	tf_bgworker_init(&worker, "tf_scheduler_main", "taskflow scheduler",
+					 psprintf("taskflow scheduler %s", dbname));
 	worker.bgw_main_arg = Int32GetDatum(slot);
 	worker.bgw_notify_pid = MyProcPid;
 

@@ -332,15 +332,8 @@ tf_start_worker(int slot, const char *flow, const char *node, int64 run_id)
 	MemoryContext old;
 	bool		ok;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "taskflow");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "tf_worker_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "taskflow node %s.%s run " INT64_FORMAT,
-			 flow, node, run_id);
-	snprintf(worker.bgw_type, BGW_MAXLEN, "taskflow node");
+	tf_bgworker_init(&worker, "tf_worker_main", "taskflow node",
+					 psprintf("taskflow node %s.%s run " INT64_FORMAT, flow, node, run_id));
 	worker.bgw_main_arg = Int32GetDatum(slot);
 	memcpy(worker.bgw_extra, &worker_gen[slot], sizeof(uint32));
 	worker.bgw_notify_pid = MyProcPid;

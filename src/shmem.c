@@ -70,6 +70,25 @@ tf_shmem_startup(void)
 	LWLockRelease(AddinShmemInitLock);
 }
 
+/*
+ * Describe one of our dynamic background workers (scheduler, node worker,
+ * cross-database worker): database connection, never restarted.  The caller
+ * sets bgw_main_arg, bgw_extra and bgw_notify_pid.
+ */
+void
+tf_bgworker_init(BackgroundWorker *worker, const char *function,
+				 const char *type, const char *name)
+{
+	memset(worker, 0, sizeof(*worker));
+	worker->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker->bgw_restart_time = BGW_NEVER_RESTART;
+	strlcpy(worker->bgw_library_name, "taskflow", BGW_MAXLEN);
+	strlcpy(worker->bgw_function_name, function, BGW_MAXLEN);
+	strlcpy(worker->bgw_type, type, BGW_MAXLEN);
+	strlcpy(worker->bgw_name, name, BGW_MAXLEN);
+}
+
 /* ---- wakes ---- */
 
 void

@@ -202,6 +202,20 @@ tf_node_begin(TfAttempt *a, MemoryContext cxt)
 	return found;
 }
 
+/* bind rendered text and log (either may be absent) as SPI args 3 and 4 */
+static void
+tf_bind_rendered_log(TfNodeExec *x, Datum *values, char *nulls)
+{
+	if (x->rendered)
+		values[3] = CStringGetTextDatum(x->rendered);
+	else
+		nulls[3] = 'n';
+	if (x->log.data && x->log.len > 0)
+		values[4] = CStringGetTextDatum(x->log.data);
+	else
+		nulls[4] = 'n';
+}
+
 /*
  * Record success; call inside the node's transaction.  The identity in
  * effect (the owner's, for the atomic kinds) is restored afterwards, so that
@@ -230,14 +244,7 @@ tf_node_succeeded(TfNodeExec *x, bool atomic, const char *where)
 	values[0] = Int64GetDatum(x->node_run_id);
 	values[1] = Int64GetDatum(x->rows);
 	values[2] = Int64GetDatum(x->bytes);
-	if (x->rendered)
-		values[3] = CStringGetTextDatum(x->rendered);
-	else
-		nulls[3] = 'n';
-	if (x->log.data && x->log.len > 0)
-		values[4] = CStringGetTextDatum(x->log.data);
-	else
-		nulls[4] = 'n';
+	tf_bind_rendered_log(x, values, nulls);
 	if (x->rows < 0)
 		nulls[1] = 'n';
 	if (x->bytes < 0)
@@ -275,14 +282,7 @@ tf_node_failed(TfNodeExec *x, const char *message, const char *sqlstate)
 	values[0] = Int64GetDatum(x->node_run_id);
 	values[1] = CStringGetTextDatum(message ? message : "unknown error");
 	values[2] = CStringGetTextDatum(sqlstate ? sqlstate : "XX000");
-	if (x->rendered)
-		values[3] = CStringGetTextDatum(x->rendered);
-	else
-		nulls[3] = 'n';
-	if (x->log.data && x->log.len > 0)
-		values[4] = CStringGetTextDatum(x->log.data);
-	else
-		nulls[4] = 'n';
+	tf_bind_rendered_log(x, values, nulls);
 	if (SPI_execute_with_args("SELECT taskflow._node_failed($1, $2, $3, $4, $5)",
 							  5, argtypes, values, nulls, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "taskflow._node_failed failed");
