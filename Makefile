@@ -7,12 +7,15 @@
 # concern (catalog, definition API, engine, storage) keeps its own file.
 
 EXTENSION   = taskflow
-EXTVERSION  = 1.0.0
+EXTVERSION  = 1.1.0
 MODULE_big  = taskflow
 OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
-DATA_built  = sql/taskflow--$(EXTVERSION).sql
+# released scripts are frozen files; the current version's script and the
+# upgrade script into it are assembled from sql/src (see sql/README.md)
+DATA        = sql/taskflow--1.0.0.sql
+DATA_built  = sql/taskflow--$(EXTVERSION).sql sql/taskflow--1.0.0--$(EXTVERSION).sql
 SHLIB_LINK  = -lcurl -lz
-PG_CPPFLAGS = -I$(srcdir)/src
+PG_CPPFLAGS = -I$(srcdir)/src -DTF_EXTVERSION='"$(EXTVERSION)"'
 PG_CFLAGS   = -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels \
               -Wformat-security -Wno-format-truncation
 
@@ -25,8 +28,20 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-sql/taskflow--$(EXTVERSION).sql: $(sort $(wildcard sql/src/*.sql))
-	cat $^ > $@
+# A fresh install runs every part of sql/src in name order; an update runs the
+# hand-written delta (sql/upgrade/FROM--TO/pre_*.sql), then every replayable
+# part (all but *.once.sql: CREATE OR REPLACE only), then post_*.sql.
+SQL_PARTS   = $(sort $(wildcard sql/src/*.sql))
+SQL_REPLAY  = $(filter-out %.once.sql,$(SQL_PARTS))
+SQL_GUARD   = printf '%s\n' '\echo Use "CREATE EXTENSION taskflow" to load this file. \quit'
+
+sql/taskflow--$(EXTVERSION).sql: $(SQL_PARTS)
+	{ $(SQL_GUARD); cat $^; } > $@
+
+sql/taskflow--1.0.0--$(EXTVERSION).sql: $(sort $(wildcard sql/upgrade/1.0.0--$(EXTVERSION)/*.sql)) $(SQL_REPLAY)
+	{ printf '%s\n' '\echo Use "ALTER EXTENSION taskflow UPDATE" to load this file. \quit'; \
+	  cat $(sort $(wildcard sql/upgrade/1.0.0--$(EXTVERSION)/pre_*.sql)) $(SQL_REPLAY) \
+	      $(sort $(wildcard sql/upgrade/1.0.0--$(EXTVERSION)/post_*.sql)); } > $@
 
 installcheck: test/out
 test/out:

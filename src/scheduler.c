@@ -24,7 +24,11 @@
  */
 #include "engine.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/indexing.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
@@ -39,6 +43,7 @@
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
+#include "utils/fmgroids.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -163,14 +168,66 @@ tf_commit(void)
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
+/*
+ * The installed version of the extension's SQL objects matches this library
+ * (TF_EXTVERSION)?  Between installing a new library and ALTER EXTENSION
+ * taskflow UPDATE the catalog is the old one; the scheduler then waits
+ * instead of running the new engine against it (logged once per mismatch).
+ */
 static bool
+tf_extension_version_ok(void)
+{
+	static char reported[64] = "";
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	char	   *version = NULL;
+	bool		ok;
+
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum("taskflow"));
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, Anum_pg_extension_extversion,
+									 RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			version = TextDatumGetCString(d);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	ok = version != NULL && strcmp(version, TF_EXTVERSION) == 0;
+	if (!ok && version != NULL && strcmp(reported, version) != 0)
+	{
+		strlcpy(reported, version, sizeof(reported));
+		ereport(WARNING,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("taskflow scheduler: database \"%s\" has taskflow %s, the library is %s; no flow runs until the extension is updated",
+						get_database_name(MyDatabaseId), version, TF_EXTVERSION),
+				 errhint("Run ALTER EXTENSION taskflow UPDATE in that database.")));
+	}
+	else if (ok)
+		reported[0] = '\0';
+	return ok;
+}
+
+/* present: 1, absent: 0, present at another version: -1 */
+static int
 tf_extension_present(void)
 {
-	bool		present;
+	int			present;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	present = tf_lock_extension();
+	present = tf_lock_extension() ? 1 : 0;
+	if (present && !tf_extension_version_ok())
+		present = -1;
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(pass_cxt);
 	return present;
@@ -608,7 +665,7 @@ tf_scheduler_main(Datum arg)
 		pgstat_report_appname(appname);
 	}
 
-	if (!tf_extension_present())
+	if (tf_extension_present() == 0)
 	{
 		tf_set_db_state(TF_DB_ABSENT);
 		proc_exit(0);
@@ -619,6 +676,7 @@ tf_scheduler_main(Datum arg)
 	for (;;)
 	{
 		long		sleep_ms = 5000;
+		int			present;
 
 		CHECK_FOR_INTERRUPTS();
 		MemoryContextSwitchTo(pass_cxt);
@@ -628,7 +686,8 @@ tf_scheduler_main(Datum arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
-		if (!tf_extension_present())
+		present = tf_extension_present();
+		if (present == 0)
 		{
 			ereport(LOG, (errmsg("taskflow scheduler: extension dropped in database \"%s\", exiting",
 								 dbname)));
@@ -638,7 +697,7 @@ tf_scheduler_main(Datum arg)
 
 		PG_TRY();
 		{
-			sleep_ms = tf_scheduler_pass();
+			sleep_ms = present > 0 ? tf_scheduler_pass() : 5000;
 		}
 		PG_CATCH();
 		{

@@ -15,27 +15,24 @@
 -- (updated_at), which locks it; so definition changes of one flow are
 -- serialized and the cycle check of edges sees every committed edge.
 
--- nodes get their own change timestamp
-ALTER TABLE taskflow.nodes ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now();
-
 ------------------------------------------------------------------------------
 -- small validation helpers
 ------------------------------------------------------------------------------
 
 -- Names of system variables; they cannot be declared or overridden.
-CREATE FUNCTION taskflow._system_variables() RETURNS text[]
+CREATE OR REPLACE FUNCTION taskflow._system_variables() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp AS
 $$ SELECT ARRAY['bizdate', 'cyctime', 'run_id', 'flow', 'node'] $$;
 
 -- The node kinds of this version.
-CREATE FUNCTION taskflow._node_kinds() RETURNS text[]
+CREATE OR REPLACE FUNCTION taskflow._node_kinds() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp AS
 $$ SELECT ARRAY['sql', 'archive', 'wait', 'notify'] $$;
 
 -- Check an object name against the rule of its catalog column.
-CREATE FUNCTION taskflow._check_name(what text, name text) RETURNS text
+CREATE OR REPLACE FUNCTION taskflow._check_name(what text, name text) RETURNS text
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -68,7 +65,7 @@ END
 $$;
 
 -- Validate a schedule; '' means manual only and is returned as NULL.
-CREATE FUNCTION taskflow._check_schedule(schedule text) RETURNS text
+CREATE OR REPLACE FUNCTION taskflow._check_schedule(schedule text) RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -81,7 +78,7 @@ END
 $$;
 
 -- Validate a time zone name; returns its canonical spelling.
-CREATE FUNCTION taskflow._check_timezone(timezone text) RETURNS text
+CREATE OR REPLACE FUNCTION taskflow._check_timezone(timezone text) RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -106,7 +103,7 @@ $$;
 
 -- The owner of a new or altered flow: the caller or a role the caller is a
 -- member of.
-CREATE FUNCTION taskflow._check_owner(owner regrole) RETURNS regrole
+CREATE OR REPLACE FUNCTION taskflow._check_owner(owner regrole) RETURNS regrole
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -125,7 +122,7 @@ END
 $$;
 
 -- Checks of the numeric/time settings of a flow.
-CREATE FUNCTION taskflow._check_flow_settings(max_active_runs integer,
+CREATE OR REPLACE FUNCTION taskflow._check_flow_settings(max_active_runs integer,
                                               start_date timestamptz,
                                               end_date timestamptz) RETURNS void
 LANGUAGE plpgsql IMMUTABLE
@@ -144,7 +141,7 @@ END
 $$;
 
 -- Checks of the retry/timeout settings of a node.
-CREATE FUNCTION taskflow._check_node_settings(node text, retries integer,
+CREATE OR REPLACE FUNCTION taskflow._check_node_settings(node text, retries integer,
                                               retry_delay interval,
                                               timeout interval) RETURNS void
 LANGUAGE plpgsql IMMUTABLE
@@ -170,7 +167,7 @@ $$;
 -- lookups
 ------------------------------------------------------------------------------
 
-CREATE FUNCTION taskflow._no_such_flow(flow text) RETURNS void
+CREATE OR REPLACE FUNCTION taskflow._no_such_flow(flow text) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -182,7 +179,7 @@ END
 $$;
 
 -- A flow by name, for reading (render, flow_graph, ...).
-CREATE FUNCTION taskflow._flow(flow text) RETURNS taskflow.flows
+CREATE OR REPLACE FUNCTION taskflow._flow(flow text) RETURNS taskflow.flows
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -198,7 +195,7 @@ $$;
 
 -- A flow by name, for changing its definition: locks the row and bumps
 -- updated_at.
-CREATE FUNCTION taskflow._flow_for_update(flow text) RETURNS taskflow.flows
+CREATE OR REPLACE FUNCTION taskflow._flow_for_update(flow text) RETURNS taskflow.flows
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -215,7 +212,7 @@ END
 $$;
 
 -- A node of a flow by name.
-CREATE FUNCTION taskflow._node(f taskflow.flows, node text) RETURNS taskflow.nodes
+CREATE OR REPLACE FUNCTION taskflow._node(f taskflow.flows, node text) RETURNS taskflow.nodes
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -243,7 +240,7 @@ $$;
 
 -- Raise an error if template references a name that is neither a system
 -- variable nor a variable declared for the flow.
-CREATE FUNCTION taskflow._check_vars(flow_id bigint, template text, what text) RETURNS void
+CREATE OR REPLACE FUNCTION taskflow._check_vars(flow_id bigint, template text, what text) RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -274,7 +271,7 @@ $$;
 
 -- The template texts of a node: its body and every string option, as
 -- (what, template) pairs.
-CREATE FUNCTION taskflow._node_templates(node text, body text, options jsonb)
+CREATE OR REPLACE FUNCTION taskflow._node_templates(node text, body text, options jsonb)
 RETURNS TABLE (what text, template text)
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp AS $$
@@ -290,7 +287,7 @@ $$;
 ------------------------------------------------------------------------------
 
 -- Parse an interval option value or raise a friendly error.
-CREATE FUNCTION taskflow._option_interval(what text, value text) RETURNS interval
+CREATE OR REPLACE FUNCTION taskflow._option_interval(what text, value text) RETURNS interval
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -303,7 +300,7 @@ EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR interval_fi
 END
 $$;
 
-CREATE FUNCTION taskflow._validate_storage_server(f taskflow.flows, node text, server text)
+CREATE OR REPLACE FUNCTION taskflow._validate_storage_server(f taskflow.flows, node text, server text)
 RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
@@ -338,7 +335,7 @@ END
 $$;
 
 -- Validate the options of an archive node.
-CREATE FUNCTION taskflow._validate_archive(f taskflow.flows, node text, body text, o jsonb)
+CREATE OR REPLACE FUNCTION taskflow._validate_archive(f taskflow.flows, node text, body text, o jsonb)
 RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
@@ -439,7 +436,7 @@ $$;
 
 -- Validate kind, body and options of a node of flow f; the checks are those
 -- of the shared contract.  Raises on the first problem.
-CREATE FUNCTION taskflow._validate_node(f taskflow.flows, node text, kind text, body text, options jsonb)
+CREATE OR REPLACE FUNCTION taskflow._validate_node(f taskflow.flows, node text, kind text, body text, options jsonb)
 RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
@@ -551,7 +548,7 @@ $$;
 ------------------------------------------------------------------------------
 
 -- Names of node ids, in order, joined by ' -> '.
-CREATE FUNCTION taskflow._node_path(ids bigint[]) RETURNS text
+CREATE OR REPLACE FUNCTION taskflow._node_path(ids bigint[]) RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
     SELECT string_agg(n.name, ' -> ' ORDER BY i.ord)
@@ -559,7 +556,7 @@ SET search_path = pg_catalog, pg_temp AS $$
       JOIN taskflow.nodes n ON n.id = i.id
 $$;
 
-CREATE FUNCTION taskflow._edges_check() RETURNS trigger
+CREATE OR REPLACE FUNCTION taskflow._edges_check() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -637,11 +634,11 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER edges_no_cycle BEFORE INSERT OR UPDATE ON taskflow.edges
+CREATE OR REPLACE TRIGGER edges_no_cycle BEFORE INSERT OR UPDATE ON taskflow.edges
     FOR EACH ROW EXECUTE FUNCTION taskflow._edges_check();
 
 -- add an edge between two nodes of flow f (already locked)
-CREATE FUNCTION taskflow._add_edge(f taskflow.flows, from_node text, to_node text) RETURNS void
+CREATE OR REPLACE FUNCTION taskflow._add_edge(f taskflow.flows, from_node text, to_node text) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -665,7 +662,7 @@ $$;
 -- flows
 ------------------------------------------------------------------------------
 
-CREATE FUNCTION taskflow.create_flow(name text,
+CREATE OR REPLACE FUNCTION taskflow.create_flow(name text,
                                      schedule text DEFAULT NULL,
                                      timezone text DEFAULT current_setting('TimeZone'),
                                      description text DEFAULT NULL,
@@ -707,7 +704,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION taskflow.alter_flow(name text,
+CREATE OR REPLACE FUNCTION taskflow.alter_flow(name text,
                                     schedule text DEFAULT NULL,
                                     timezone text DEFAULT NULL,
                                     description text DEFAULT NULL,
@@ -766,7 +763,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION taskflow.drop_flow(name text, force boolean DEFAULT false) RETURNS void
+CREATE OR REPLACE FUNCTION taskflow.drop_flow(name text, force boolean DEFAULT false) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -789,7 +786,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION taskflow.enable_flow(name text) RETURNS void
+CREATE OR REPLACE FUNCTION taskflow.enable_flow(name text) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -799,7 +796,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION taskflow.disable_flow(name text) RETURNS void
+CREATE OR REPLACE FUNCTION taskflow.disable_flow(name text) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -813,7 +810,7 @@ $$;
 -- nodes
 ------------------------------------------------------------------------------
 
-CREATE FUNCTION taskflow.add_node(flow text,
+CREATE OR REPLACE FUNCTION taskflow.add_node(flow text,
                                   name text,
                                   kind text,
                                   body text DEFAULT NULL,
@@ -859,7 +856,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION taskflow.alter_node(flow text,
+CREATE OR REPLACE FUNCTION taskflow.alter_node(flow text,
                                     name text,
                                     body text DEFAULT NULL,
                                     options jsonb DEFAULT NULL,
@@ -903,7 +900,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION taskflow.drop_node(flow text, name text) RETURNS void
+CREATE OR REPLACE FUNCTION taskflow.drop_node(flow text, name text) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -925,7 +922,7 @@ $$;
 -- edges
 ------------------------------------------------------------------------------
 
-CREATE FUNCTION taskflow.add_edge(flow text, from_node text, to_node text) RETURNS void
+CREATE OR REPLACE FUNCTION taskflow.add_edge(flow text, from_node text, to_node text) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -934,7 +931,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION taskflow.drop_edge(flow text, from_node text, to_node text) RETURNS void
+CREATE OR REPLACE FUNCTION taskflow.drop_edge(flow text, from_node text, to_node text) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -954,7 +951,7 @@ $$;
 -- variables
 ------------------------------------------------------------------------------
 
-CREATE FUNCTION taskflow.set_variable(flow text, name text, definition text,
+CREATE OR REPLACE FUNCTION taskflow.set_variable(flow text, name text, definition text,
                                       constant boolean DEFAULT false) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
@@ -1011,7 +1008,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION taskflow.drop_variable(flow text, name text) RETURNS void
+CREATE OR REPLACE FUNCTION taskflow.drop_variable(flow text, name text) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -1045,7 +1042,7 @@ $$;
 -- time of the schedule on day bizdate + 1 in the flow's time zone, or
 -- bizdate + 1 00:00 there for a manual-only flow (or a day the schedule does
 -- not fire on).
-CREATE FUNCTION taskflow._cyctime_for(flow_id bigint, bizdate date) RETURNS timestamptz
+CREATE OR REPLACE FUNCTION taskflow._cyctime_for(flow_id bigint, bizdate date) RETURNS timestamptz
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -1075,7 +1072,7 @@ $$;
 -- except run parameters, which keep their JSON type (null, numbers, ...);
 -- system variables, flow time variables, flow constants overridden by
 -- params, and params that add names.
-CREATE FUNCTION taskflow._variables(flow_id bigint, bizdate date, cyctime timestamptz,
+CREATE OR REPLACE FUNCTION taskflow._variables(flow_id bigint, bizdate date, cyctime timestamptz,
                                     run_id bigint, node text, params jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE
@@ -1145,7 +1142,7 @@ $$;
 ------------------------------------------------------------------------------
 
 -- The options of each kind in the order render() shows them.
-CREATE FUNCTION taskflow._option_order(kind text) RETURNS text[]
+CREATE OR REPLACE FUNCTION taskflow._option_order(kind text) RETURNS text[]
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp AS $$
     SELECT CASE kind
@@ -1156,7 +1153,7 @@ SET search_path = pg_catalog, pg_temp AS $$
         ELSE ARRAY['database'] END
 $$;
 
-CREATE FUNCTION taskflow.render(flow text, node text,
+CREATE OR REPLACE FUNCTION taskflow.render(flow text, node text,
                                 bizdate date DEFAULT current_date - 1,
                                 params jsonb DEFAULT '{}')
 RETURNS text
@@ -1192,7 +1189,7 @@ $$;
 -- flow_graph
 ------------------------------------------------------------------------------
 
-CREATE FUNCTION taskflow.flow_graph(flow text, format text DEFAULT 'dot') RETURNS text
+CREATE OR REPLACE FUNCTION taskflow.flow_graph(flow text, format text DEFAULT 'dot') RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -1239,7 +1236,7 @@ $$;
 -- templates
 ------------------------------------------------------------------------------
 
-CREATE FUNCTION taskflow.templates()
+CREATE OR REPLACE FUNCTION taskflow.templates()
 RETURNS TABLE (name text, description text, parameters jsonb)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
@@ -1277,7 +1274,7 @@ $$;
 
 -- A table and one of its columns, for templates: returns the qualified,
 -- quoted table name and the relation name.
-CREATE FUNCTION taskflow._template_table(template text, tab text, col text,
+CREATE OR REPLACE FUNCTION taskflow._template_table(template text, tab text, col text,
                                          OUT qualified text, OUT relname text)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -1307,7 +1304,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION taskflow.create_flow_from_template(template text, name text, params jsonb DEFAULT '{}')
+CREATE OR REPLACE FUNCTION taskflow.create_flow_from_template(template text, name text, params jsonb DEFAULT '{}')
 RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE

@@ -22,14 +22,14 @@
 ------------------------------------------------------------------------------
 
 -- Wake this database's scheduler when the current transaction commits.
-CREATE FUNCTION taskflow._wake() RETURNS void
+CREATE OR REPLACE FUNCTION taskflow._wake() RETURNS void
 LANGUAGE c AS 'MODULE_PATHNAME', 'tf_sql_wake';
 
 -- Ask the launcher to (re)check this database (at commit).
-CREATE FUNCTION taskflow._wake_launcher() RETURNS void
+CREATE OR REPLACE FUNCTION taskflow._wake_launcher() RETURNS void
 LANGUAGE c AS 'MODULE_PATHNAME', 'tf_sql_wake_launcher';
 
-CREATE FUNCTION taskflow._wake_trigger() RETURNS trigger
+CREATE OR REPLACE FUNCTION taskflow._wake_trigger() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM taskflow._wake();
@@ -37,15 +37,15 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER flows_wake AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON taskflow.flows
+CREATE OR REPLACE TRIGGER flows_wake AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON taskflow.flows
     FOR EACH STATEMENT EXECUTE FUNCTION taskflow._wake_trigger();
-CREATE TRIGGER nodes_wake AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON taskflow.nodes
+CREATE OR REPLACE TRIGGER nodes_wake AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON taskflow.nodes
     FOR EACH STATEMENT EXECUTE FUNCTION taskflow._wake_trigger();
-CREATE TRIGGER edges_wake AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON taskflow.edges
+CREATE OR REPLACE TRIGGER edges_wake AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON taskflow.edges
     FOR EACH STATEMENT EXECUTE FUNCTION taskflow._wake_trigger();
 
 -- The C gate for privileged run operations (see gate.c).
-CREATE FUNCTION taskflow._gate(op text, args jsonb) RETURNS jsonb
+CREATE OR REPLACE FUNCTION taskflow._gate(op text, args jsonb) RETURNS jsonb
 LANGUAGE c AS 'MODULE_PATHNAME', 'tf_sql_gate';
 
 ------------------------------------------------------------------------------
@@ -53,7 +53,7 @@ LANGUAGE c AS 'MODULE_PATHNAME', 'tf_sql_gate';
 ------------------------------------------------------------------------------
 
 -- "now" as the scheduler sees it: taskflow.test_clock when set (tests only).
-CREATE FUNCTION taskflow._now() RETURNS timestamptz
+CREATE OR REPLACE FUNCTION taskflow._now() RETURNS timestamptz
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT coalesce(nullif(current_setting('taskflow.test_clock', true), '')::timestamptz, now())
 $$;
@@ -69,7 +69,7 @@ $$;
 -- or time zone continues from the last period created, so no period of the
 -- new schedule after the last run is lost; start_date is a lower bound the
 -- scheduler applies itself (_sched_flow).
-CREATE FUNCTION taskflow._flows_watermark() RETURNS trigger
+CREATE OR REPLACE FUNCTION taskflow._flows_watermark() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF OLD.schedule IS NULL AND NEW.schedule IS NOT NULL THEN
@@ -79,11 +79,11 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER flows_watermark BEFORE UPDATE ON taskflow.flows
+CREATE OR REPLACE TRIGGER flows_watermark BEFORE UPDATE ON taskflow.flows
     FOR EACH ROW EXECUTE FUNCTION taskflow._flows_watermark();
 
 -- taskflow.history_retention as an interval: '30 days', '7' (days); NULL = keep forever.
-CREATE FUNCTION taskflow._retention_interval(setting text) RETURNS interval
+CREATE OR REPLACE FUNCTION taskflow._retention_interval(setting text) RETURNS interval
 LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     i interval;
@@ -104,7 +104,7 @@ END
 $$;
 
 -- Raise "does not exist" unless the caller may use flows of this owner.
-CREATE FUNCTION taskflow._op_check(caller regrole, owner regrole, what text) RETURNS void
+CREATE OR REPLACE FUNCTION taskflow._op_check(caller regrole, owner regrole, what text) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF caller IS NULL OR owner IS NULL
@@ -118,7 +118,7 @@ END
 $$;
 
 -- A flow by name for a run operation, checked against the caller.
-CREATE FUNCTION taskflow._op_flow(caller regrole, flow text) RETURNS taskflow.flows
+CREATE OR REPLACE FUNCTION taskflow._op_flow(caller regrole, flow text) RETURNS taskflow.flows
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     f taskflow.flows;
@@ -133,7 +133,7 @@ END
 $$;
 
 -- A run by id for a run operation, checked against the caller.
-CREATE FUNCTION taskflow._op_run(caller regrole, run_id bigint) RETURNS taskflow.runs
+CREATE OR REPLACE FUNCTION taskflow._op_run(caller regrole, run_id bigint) RETURNS taskflow.runs
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r taskflow.runs;
@@ -151,7 +151,7 @@ $$;
 
 -- Create a run and one pending node run per node (caller holds the
 -- transaction).  NULL if that period already has a run.
-CREATE FUNCTION taskflow._create_run(p_flow_id bigint, p_scheduled_for timestamptz,
+CREATE OR REPLACE FUNCTION taskflow._create_run(p_flow_id bigint, p_scheduled_for timestamptz,
                                      p_bizdate date, p_trigger text, p_params jsonb,
                                      p_created_by regrole, p_rerun_of bigint DEFAULT NULL)
 RETURNS bigint
@@ -180,7 +180,7 @@ $$;
 
 -- The latest fire time t of a schedule with after < t <= upto (or NULL).
 -- Looks back over growing windows so dense schedules stay cheap.
-CREATE FUNCTION taskflow._latest_fire(schedule text, tz text, after timestamptz,
+CREATE OR REPLACE FUNCTION taskflow._latest_fire(schedule text, tz text, after timestamptz,
                                       upto timestamptz)
 RETURNS timestamptz
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -216,7 +216,7 @@ $$;
 
 -- Create the due runs of one flow (catch-up or latest only) and advance its
 -- watermark, all in the caller's transaction.  Returns the next due time.
-CREATE FUNCTION taskflow._sched_flow(f taskflow.flows, p_now timestamptz, p_max integer)
+CREATE OR REPLACE FUNCTION taskflow._sched_flow(f taskflow.flows, p_now timestamptz, p_max integer)
 RETURNS timestamptz
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -265,7 +265,7 @@ $$;
 
 -- Node runs left 'running' by a worker that is gone (not in p_live, the
 -- node runs with a live worker slot) become failed or retrying.
-CREATE FUNCTION taskflow._sched_recover(p_live bigint[]) RETURNS integer
+CREATE OR REPLACE FUNCTION taskflow._sched_recover(p_live bigint[]) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     n integer;
@@ -292,7 +292,7 @@ $$;
 
 -- Propagate upstream failures, finish runs with nothing left to do, promote
 -- scheduled runs within max_active_runs (oldest period first).
-CREATE FUNCTION taskflow._sched_advance() RETURNS void
+CREATE OR REPLACE FUNCTION taskflow._sched_advance() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     LOOP
@@ -339,7 +339,7 @@ END
 $$;
 
 -- One scheduler pass (everything but starting workers), in one transaction.
-CREATE FUNCTION taskflow._sched_tick(p_now timestamptz, p_live bigint[], p_max_new integer,
+CREATE OR REPLACE FUNCTION taskflow._sched_tick(p_now timestamptz, p_live bigint[], p_max_new integer,
                                      OUT next_due timestamptz, OUT next_retry timestamptz)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -365,7 +365,7 @@ $$;
 
 -- Node runs ready to start: pending (or retrying and due) in a running run,
 -- every upstream succeeded (or skipped), not already handed to a worker.
-CREATE FUNCTION taskflow._sched_ready(p_exclude bigint[], p_limit integer)
+CREATE OR REPLACE FUNCTION taskflow._sched_ready(p_exclude bigint[], p_limit integer)
 RETURNS TABLE (node_run_id bigint, run_id bigint, owner oid, owner_login boolean,
                flow text, node text, attempt integer)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -394,7 +394,7 @@ $$;
 
 -- A node run whose worker repeatedly failed to even start (e.g. the owner
 -- cannot connect): fail it instead of trying forever.
-CREATE FUNCTION taskflow._sched_give_up(p_node_run_id bigint) RETURNS void
+CREATE OR REPLACE FUNCTION taskflow._sched_give_up(p_node_run_id bigint) RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
     UPDATE taskflow.node_runs
        SET state = 'failed', finished_at = clock_timestamp(), sqlstate = '58000',
@@ -408,7 +408,7 @@ $$;
 
 -- Mark a node run running (next attempt) and return what the worker needs;
 -- no row if it is not runnable any more (canceled meanwhile, ...).
-CREATE FUNCTION taskflow._node_begin(p_node_run_id bigint, p_pid integer)
+CREATE OR REPLACE FUNCTION taskflow._node_begin(p_node_run_id bigint, p_pid integer)
 RETURNS TABLE (flow_id bigint, flow text, node_id bigint, node text, kind text, body text,
                options jsonb, run_id bigint, attempt integer, bizdate date,
                cyctime timestamptz, params jsonb, timeout_ms bigint, poll_ms bigint,
@@ -457,7 +457,7 @@ $$;
 -- Record success in the node's own transaction.  false when the node run is
 -- no longer 'running' (canceled or recovered meanwhile): the worker then
 -- rolls the node's work back instead of committing it unrecorded.
-CREATE FUNCTION taskflow._node_succeeded(p_node_run_id bigint, p_rows bigint, p_bytes bigint,
+CREATE OR REPLACE FUNCTION taskflow._node_succeeded(p_node_run_id bigint, p_rows bigint, p_bytes bigint,
                                          p_rendered text, p_log text)
 RETURNS boolean
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
@@ -472,7 +472,7 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- A failed attempt: retrying (with not_before) while attempts remain, else failed.
-CREATE FUNCTION taskflow._node_failed(p_node_run_id bigint, p_message text, p_sqlstate text,
+CREATE OR REPLACE FUNCTION taskflow._node_failed(p_node_run_id bigint, p_message text, p_sqlstate text,
                                       p_rendered text, p_log text)
 RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
@@ -490,7 +490,7 @@ $$;
 -- run operations (privileged part: _op_*, called through _gate)
 ------------------------------------------------------------------------------
 
-CREATE FUNCTION taskflow._op_run_flow(caller regrole, args jsonb) RETURNS jsonb
+CREATE OR REPLACE FUNCTION taskflow._op_run_flow(caller regrole, args jsonb) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     f   taskflow.flows := taskflow._op_flow(caller, args->>'flow');
@@ -518,7 +518,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION taskflow._op_cancel_run(caller regrole, args jsonb) RETURNS jsonb
+CREATE OR REPLACE FUNCTION taskflow._op_cancel_run(caller regrole, args jsonb) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r    taskflow.runs := taskflow._op_run(caller, (args->>'run_id')::bigint);
@@ -552,7 +552,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION taskflow._op_rerun(caller regrole, args jsonb) RETURNS jsonb
+CREATE OR REPLACE FUNCTION taskflow._op_rerun(caller regrole, args jsonb) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     old  taskflow.runs := taskflow._op_run(caller, (args->>'run_id')::bigint);
@@ -580,7 +580,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION taskflow._op_backfill(caller regrole, args jsonb) RETURNS jsonb
+CREATE OR REPLACE FUNCTION taskflow._op_backfill(caller regrole, args jsonb) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     f     taskflow.flows := taskflow._op_flow(caller, args->>'flow');
@@ -624,7 +624,7 @@ $$;
 -- Delete finished runs (and their node runs) finished before now() - older_than,
 -- of flows owned by roles p_caller is a member of (all flows when p_caller is
 -- NULL or a superuser).
-CREATE FUNCTION taskflow._purge(p_caller regrole, p_older interval) RETURNS bigint
+CREATE OR REPLACE FUNCTION taskflow._purge(p_caller regrole, p_older interval) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     n bigint;
@@ -647,7 +647,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION taskflow._op_purge_history(caller regrole, args jsonb) RETURNS jsonb
+CREATE OR REPLACE FUNCTION taskflow._op_purge_history(caller regrole, args jsonb) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     i interval := (args->>'older_than')::interval;
@@ -691,7 +691,7 @@ FROM PUBLIC;
 -- must not depend on (or be redirected by) the caller's search_path.
 
 -- Start a run of a flow now.  bizdate defaults to yesterday in the flow's time zone.
-CREATE FUNCTION taskflow.run_flow(flow text, bizdate date DEFAULT NULL,
+CREATE OR REPLACE FUNCTION taskflow.run_flow(flow text, bizdate date DEFAULT NULL,
                                   params jsonb DEFAULT '{}')
 RETURNS bigint
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
@@ -702,20 +702,20 @@ $$;
 
 -- Cancel a scheduled or running run: running node workers are terminated
 -- (their work rolls back), every unfinished node run becomes canceled.
-CREATE FUNCTION taskflow.cancel_run(run_id bigint) RETURNS void
+CREATE OR REPLACE FUNCTION taskflow.cancel_run(run_id bigint) RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
     SELECT NULL::void FROM taskflow._gate('cancel_run', jsonb_build_object('run_id', $1))
 $$;
 
 -- A new run of the same flow, bizdate and params (trigger 'rerun').
-CREATE FUNCTION taskflow.rerun(run_id bigint, only_failed boolean DEFAULT true) RETURNS bigint
+CREATE OR REPLACE FUNCTION taskflow.rerun(run_id bigint, only_failed boolean DEFAULT true) RETURNS bigint
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
     SELECT (taskflow._gate('rerun', jsonb_build_object('run_id', $1, 'only_failed', $2))
             ->> 'run_id')::bigint
 $$;
 
 -- One run per business date in [from_bizdate, to_bizdate] (trigger 'backfill').
-CREATE FUNCTION taskflow.backfill(flow text, from_bizdate date, to_bizdate date)
+CREATE OR REPLACE FUNCTION taskflow.backfill(flow text, from_bizdate date, to_bizdate date)
 RETURNS SETOF bigint
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
     SELECT x::bigint
@@ -726,14 +726,14 @@ $$;
 
 -- Delete finished runs older than older_than (flows you are a member of the
 -- owner of; all flows for a superuser).  Returns the number of runs deleted.
-CREATE FUNCTION taskflow.purge_history(older_than interval) RETURNS bigint
+CREATE OR REPLACE FUNCTION taskflow.purge_history(older_than interval) RETURNS bigint
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
     SELECT (taskflow._gate('purge_history', jsonb_build_object('older_than', $1))
             ->> 'deleted')::bigint
 $$;
 
 -- Block until a run has finished (or timeout passes); returns its state.
-CREATE FUNCTION taskflow.wait_run(run_id bigint, timeout interval DEFAULT '1 hour')
+CREATE OR REPLACE FUNCTION taskflow.wait_run(run_id bigint, timeout interval DEFAULT '1 hour')
 RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -775,7 +775,7 @@ $$;
 -- views (security_invoker: row level security applies to the reader)
 ------------------------------------------------------------------------------
 
-CREATE VIEW taskflow.flow_status WITH (security_invoker = true) AS
+CREATE OR REPLACE VIEW taskflow.flow_status WITH (security_invoker = true) AS
 SELECT f.id AS flow_id,
        f.name AS flow,
        f.owner,
@@ -805,7 +805,7 @@ SELECT f.id AS flow_id,
   LEFT JOIN LATERAL (SELECT r.* FROM taskflow.runs r WHERE r.flow_id = f.id
                       ORDER BY r.id DESC LIMIT 1) lr ON true;
 
-CREATE VIEW taskflow.run_history WITH (security_invoker = true) AS
+CREATE OR REPLACE VIEW taskflow.run_history WITH (security_invoker = true) AS
 SELECT r.id AS run_id,
        f.name AS flow,
        r.bizdate,
@@ -841,7 +841,7 @@ SELECT r.id AS run_id,
                count(*) FILTER (WHERE nr.state = 'canceled') AS canceled
           FROM taskflow.node_runs nr WHERE nr.run_id = r.id) c ON true;
 
-CREATE VIEW taskflow.node_run_history WITH (security_invoker = true) AS
+CREATE OR REPLACE VIEW taskflow.node_run_history WITH (security_invoker = true) AS
 SELECT nr.id AS node_run_id,
        nr.run_id,
        f.name AS flow,

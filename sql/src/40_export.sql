@@ -1,14 +1,14 @@
 -- taskflow extension script, part 40: export / import of query results to
 -- object storage as CSV or CSV.gz parts (format.c, export.c).  See docs/archive.md.
 
-CREATE FUNCTION taskflow.export(query text, server text, path text,
+CREATE OR REPLACE FUNCTION taskflow.export(query text, server text, path text,
                                 format text DEFAULT 'csv', options jsonb DEFAULT '{}')
     RETURNS TABLE (objects integer, rows bigint, bytes bigint)
     AS 'MODULE_PATHNAME', 'tf_export_sql' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION taskflow.export(text, text, text, text, jsonb) IS
     'write the result of a query as part-NNNNN.csv[.gz] objects + _manifest.json + _SUCCESS under path';
 
-CREATE FUNCTION taskflow.import(server text, path text, target regclass,
+CREATE OR REPLACE FUNCTION taskflow.import(server text, path text, target regclass,
                                 format text DEFAULT 'csv')
     RETURNS bigint
     AS 'MODULE_PATHNAME', 'tf_import_sql' LANGUAGE C VOLATILE;

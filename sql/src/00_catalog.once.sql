@@ -1,13 +1,7 @@
 -- taskflow extension script, part 00: catalog tables, row level security, grants.
--- (sql/taskflow--1.0.0.sql is assembled from sql/src/*.sql in name order.)
-
-\echo Use "CREATE EXTENSION taskflow" to load this file. \quit
-
--- Is the current role a member of (or the same as) the flow owner?
--- Superusers bypass RLS anyway; this is what the policies use.
-CREATE FUNCTION taskflow._is_member(owner regrole) RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE AS
-$$ SELECT pg_has_role(current_user, owner, 'MEMBER') $$;
+-- An install-only part (*.once.sql): it runs when the extension is created,
+-- not when it is updated; every change here needs its twin in the upgrade
+-- script's delta (sql/upgrade/).  See sql/README.md.
 
 CREATE TABLE taskflow.flows (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -39,6 +33,7 @@ CREATE TABLE taskflow.nodes (
     retry_delay interval NOT NULL DEFAULT '1 min' CHECK (retry_delay >= '0'),
     timeout     interval CHECK (timeout > '0'),
     created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
     UNIQUE (flow_id, name),
     UNIQUE (flow_id, id)
 );
@@ -108,6 +103,9 @@ CREATE TABLE taskflow.node_runs (
     UNIQUE (run_id, node_id)
 );
 CREATE INDEX ON taskflow.node_runs (state) WHERE state IN ('pending', 'running', 'retrying');
+-- every foreign key is indexed (drop_flow, history purge: ON DELETE actions)
+CREATE INDEX ON taskflow.node_runs (node_id);
+CREATE INDEX ON taskflow.runs (rerun_of) WHERE rerun_of IS NOT NULL;
 
 -- Row level security: a role sees and changes only flows owned by roles it
 -- is a member of.  Superusers (and the extension owner) bypass RLS.

@@ -1,0 +1,160 @@
+# Release upgrade: install taskflow 1.0.0 (the frozen script), fill it with
+# flows and history, run ALTER EXTENSION taskflow UPDATE, and check that
+#   - the scheduler does not run flows while the catalog is older than the
+#     library (it logs a WARNING with a hint instead),
+#   - after the update, definitions and history are intact and flows run,
+#   - the updated schema is exactly the schema of a fresh install (functions
+#     with their bodies and settings, tables, constraints, indexes,
+#     policies, triggers, views, privileges).
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use TaskflowTest;
+
+my $node = TaskflowTest->start_node('upgrade', extension => 0);
+
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION taskflow VERSION '1.0.0';
+	CREATE ROLE alice LOGIN;
+	CREATE TABLE public.t (bizdate date, note text);
+	GRANT ALL ON public.t TO alice;
+});
+is($node->safe_psql('postgres', "SELECT extversion FROM pg_extension WHERE extname = 'taskflow'"),
+	'1.0.0', 'version 1.0.0 installed');
+
+# fill the 1.0.0 catalog: a flow with variables, a chain of nodes, history
+$node->safe_psql('postgres', q{
+	SET ROLE alice;
+	SELECT taskflow.create_flow('daily', schedule => '0 5 * * *', timezone => 'UTC');
+	SELECT taskflow.set_variable('daily', 'year', 'yyyy of bizdate');
+	SELECT taskflow.add_node('daily', 'a', 'sql', $$INSERT INTO public.t VALUES (${bizdate:literal}, 'a ${year}')$$);
+	SELECT taskflow.add_node('daily', 'b', 'sql', $$INSERT INTO public.t VALUES (${bizdate:literal}, 'b')$$, after => ARRAY['a']);
+	SELECT taskflow.create_flow('manual_only');
+	SELECT taskflow.add_node('manual_only', 'x', 'sql', 'SELECT 1');
+});
+# history of the 1.0.0 era (written as the 1.0.0 engine would have)
+$node->safe_psql('postgres', q{
+	INSERT INTO taskflow.runs (flow_id, scheduled_for, bizdate, trigger, state, created_by, started_at, finished_at)
+	SELECT id, date_trunc('day', now()) - interval '19 hours', '2020-06-01', 'schedule', 'succeeded',
+	       'alice'::regrole, now() - interval '19 hours', now() - interval '19 hours'
+	  FROM taskflow.flows WHERE name = 'daily';
+	INSERT INTO taskflow.node_runs (run_id, node_id, attempt, state, started_at, finished_at, rows, rendered)
+	SELECT r.id, n.id, 1, 'succeeded', r.started_at, r.finished_at, 1, 'INSERT ...'
+	  FROM taskflow.runs r JOIN taskflow.nodes n ON n.flow_id = r.flow_id;
+});
+
+# the new library does not run flows against the old catalog
+my $run = $node->safe_psql('postgres',
+	"SET ROLE alice; SELECT taskflow.run_flow('daily', '2020-06-05')");
+ok($node->wait_for_log(qr/has taskflow 1\.0\.0, the library is 1\.1\.0; no flow runs until the extension is updated/),
+	'scheduler warns about the version mismatch');
+sleep 2;
+is($node->safe_psql('postgres', "SELECT state FROM taskflow.runs WHERE id = $run"),
+	'scheduled', 'no run starts before ALTER EXTENSION UPDATE');
+
+$node->safe_psql('postgres', 'ALTER EXTENSION taskflow UPDATE');
+is($node->safe_psql('postgres', "SELECT extversion FROM pg_extension WHERE extname = 'taskflow'"),
+	'1.1.0', 'updated to 1.1.0');
+
+# the waiting run now runs, as alice
+is(TaskflowTest->wait_run($node, $run), 'succeeded', 'the run queued before the update succeeds after it');
+is($node->safe_psql('postgres', "SELECT string_agg(note, ',' ORDER BY note) FROM public.t WHERE bizdate = '2020-06-05'"),
+	'a 2020,b', 'both nodes ran with their variables');
+
+# definitions and history survived
+is($node->safe_psql('postgres', q{
+	SELECT string_agg(f.name || ':' || f.owner::text || ':' || coalesce(f.schedule, '-') || ':' ||
+	       (SELECT count(*) FROM taskflow.nodes n WHERE n.flow_id = f.id) || ':' ||
+	       (SELECT count(*) FROM taskflow.edges e WHERE e.flow_id = f.id) || ':' ||
+	       (SELECT count(*) FROM taskflow.variables v WHERE v.flow_id = f.id), ' ' ORDER BY f.name)
+	  FROM taskflow.flows f}),
+	'daily:alice:0 5 * * *:2:1:1 manual_only:alice:-:1:0:0', 'flows, nodes, edges, variables intact');
+is($node->safe_psql('postgres', q{
+	SET ROLE alice;
+	SELECT count(*) FILTER (WHERE bizdate = '2020-06-01' AND state = 'succeeded') || '/' || count(*)
+	  FROM taskflow.run_history WHERE flow = 'daily'}),
+	'1/2', 'the 1.0.0 history is visible to the owner through run_history');
+is($node->safe_psql('postgres', q{
+	SET ROLE alice;
+	SELECT rendered FROM taskflow.node_run_history
+	 WHERE flow = 'daily' AND bizdate = '2020-06-01' AND node = 'a'}),
+	'INSERT ...', 'old node run history intact');
+
+# the API of the new version works on the updated catalog
+my ($run2, $state2) = TaskflowTest->run_and_wait($node, 'manual_only', user => 'alice');
+is($state2, 'succeeded', 'a new run after the update succeeds');
+is($node->safe_psql('postgres', q{
+	SET ROLE alice;
+	SELECT taskflow.add_node('manual_only', 'y', 'sql', 'SELECT 2', after => ARRAY['x']) > 0}),
+	't', 'definitions can change after the update');
+
+# the updated schema equals a fresh install of the new version
+$node->safe_psql('postgres', 'CREATE DATABASE fresh');
+$node->safe_psql('fresh', 'CREATE EXTENSION taskflow');
+my $describe = q{
+	WITH ns AS (SELECT 'taskflow'::regnamespace AS oid)
+	SELECT string_agg(line, E'\n' ORDER BY line) FROM (
+	  SELECT 'function ' || p.oid::regprocedure::text || ' returns ' || pg_get_function_result(p.oid)
+	         || ' args ' || pg_get_function_arguments(p.oid)
+	         || ' lang ' || l.lanname || ' ' || p.provolatile::text || p.proisstrict::text || p.prosecdef::text
+	         || ' config ' || coalesce(p.proconfig::text, '-') || ' acl ' || coalesce(p.proacl::text, '-')
+	         || ' md5 ' || md5(p.prosrc) AS line
+	    FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang, ns WHERE p.pronamespace = ns.oid
+	  UNION ALL
+	  SELECT 'relation ' || c.relname || ' ' || c.relkind::text || ' rls ' || c.relrowsecurity::text
+	         || ' acl ' || coalesce(c.relacl::text, '-')
+	    FROM pg_class c, ns WHERE c.relnamespace = ns.oid AND c.relkind IN ('r', 'v', 'S')
+	  UNION ALL
+	  SELECT 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+	         || ' notnull ' || a.attnotnull::text || ' ' || a.attidentity::text
+	         || ' default ' || coalesce(pg_get_expr(d.adbin, d.adrelid), '-')
+	         || ' acl ' || coalesce(a.attacl::text, '-') || ' pos ' || a.attnum
+	    FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+	    LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum, ns
+	   WHERE c.relnamespace = ns.oid AND c.relkind IN ('r', 'v')
+	  UNION ALL
+	  SELECT 'constraint ' || k.conrelid::regclass::text || ' ' || k.conname || ' ' || pg_get_constraintdef(k.oid)
+	    FROM pg_constraint k, ns WHERE k.connamespace = ns.oid
+	  UNION ALL
+	  SELECT 'index ' || pg_get_indexdef(i.indexrelid)
+	    FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid, ns WHERE c.relnamespace = ns.oid
+	  UNION ALL
+	  SELECT 'policy ' || tablename || ' ' || policyname || ' ' || cmd || ' ' || roles::text || ' '
+	         || coalesce(qual, '-') || ' ' || coalesce(with_check, '-')
+	    FROM pg_policies WHERE schemaname = 'taskflow'
+	  UNION ALL
+	  SELECT 'trigger ' || pg_get_triggerdef(t.oid)
+	    FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid, ns
+	   WHERE c.relnamespace = ns.oid AND NOT t.tgisinternal
+	  UNION ALL
+	  SELECT 'view ' || c.relname || ' ' || pg_get_viewdef(c.oid) || ' ' || coalesce(c.reloptions::text, '-')
+	    FROM pg_class c, ns WHERE c.relnamespace = ns.oid AND c.relkind = 'v'
+	  UNION ALL
+	  SELECT 'fdw ' || w.fdwname || ' ' || w.fdwvalidator::regproc::text || ' ' || coalesce(w.fdwhandler::regproc::text, '-')
+	    FROM pg_foreign_data_wrapper w
+	  UNION ALL
+	  SELECT 'member ' || pg_describe_object(classid, objid, objsubid)
+	    FROM pg_depend WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+	     AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'taskflow')
+	) s};
+my $upgraded = $node->safe_psql('postgres', $describe);
+my $fresh = $node->safe_psql('fresh', $describe);
+ok(length($fresh) > 10000, 'the schema description is not empty');
+if ($upgraded eq $fresh)
+{
+	pass('updated 1.0.0 schema equals a fresh 1.1.0 install');
+}
+else
+{
+	my %u = map { $_ => 1 } split /\n/, $upgraded;
+	my %f = map { $_ => 1 } split /\n/, $fresh;
+	diag("only after update: $_") for grep { !$f{$_} } sort keys %u;
+	diag("only in fresh install: $_") for grep { !$u{$_} } sort keys %f;
+	fail('updated 1.0.0 schema equals a fresh 1.1.0 install');
+}
+
+$node->stop;
+done_testing();
