@@ -13,8 +13,9 @@
 #   SQL ...
 #   -->                               fixtures the page assumes (tables, roles)
 #
-# The README's Quick start runs verbatim except that its commented-out
-# `endpoint` line is uncommented (pointing at the local S3 server's port).
+# The examples run verbatim except that a commented-out
+# `-- , endpoint 'http://127.0.0.1:9000'` line is uncommented and pointed at
+# the local S3 server's port.
 use strict;
 use warnings;
 
@@ -89,8 +90,9 @@ for my $page (@pages)
 	my $db = "doc$n";
 	my @roles_before = split /\n/, $node->safe_psql('postgres', 'SELECT rolname FROM pg_roles ORDER BY 1');
 	$node->safe_psql('postgres', "CREATE DATABASE $db");
-	# the pages other than the README's Quick start assume the extension is there
-	$node->safe_psql($db, 'CREATE EXTENSION taskflow') unless $page eq 'README.md';
+	# a page that does not create the extension itself assumes it is there
+	$node->safe_psql($db, 'CREATE EXTENSION taskflow')
+	  unless grep { $_->[1] =~ /^CREATE EXTENSION taskflow/m } @steps;
 
 	# one script: markers between steps, so the output can be attributed
 	my $script = "\\set ON_ERROR_STOP on\n\\set archive_dir '$archive_dir/$db'\n"
@@ -107,9 +109,8 @@ for my $page (@pages)
 			next;
 		}
 		$blocks++ unless $kind eq 'setup';
-		# the Quick start's optional endpoint line, uncommented for the local S3 server
-		$sql =~ s{--\s*(,?\s*endpoint\s+')http://127\.0\.0\.1:9000(')}{$1http://127.0.0.1:$port$2}g
-		  if $page eq 'README.md';
+		# the optional endpoint line of the examples, uncommented for the local S3 server
+		$sql =~ s{--\s*(,?\s*endpoint\s+')http://127\.0\.0\.1:9000(')}{$1http://127.0.0.1:$port$2}g;
 		$script .= "\\echo '#doctest# $i $kind $page:$line'\n";
 		$script .= "\\set ON_ERROR_STOP off\n" if $kind eq 'error';
 		$script .= $sql;
