@@ -78,6 +78,10 @@ END
 $$;
 
 -- Validate a time zone name; returns its canonical spelling.
+-- The canonical spelling of a zone of pg_timezone_names, or NULL (schedule.c).
+CREATE OR REPLACE FUNCTION taskflow._tz_canonical(name text) RETURNS text
+LANGUAGE c STRICT STABLE AS 'MODULE_PATHNAME', 'tf_tz_canonical';
+
 CREATE OR REPLACE FUNCTION taskflow._check_timezone(timezone text) RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
@@ -87,11 +91,8 @@ BEGIN
     IF timezone IS NULL OR timezone = current_setting('TimeZone') THEN
         RETURN coalesce(timezone, current_setting('TimeZone'));
     END IF;
-    SELECT z.name INTO canonical
-      FROM pg_catalog.pg_timezone_names z
-     WHERE lower(z.name) = lower(btrim(_check_timezone.timezone))
-     ORDER BY z.name = btrim(_check_timezone.timezone) DESC, z.name
-     LIMIT 1;
+    -- the names of pg_timezone_names, read once per backend (C)
+    canonical := taskflow._tz_canonical(timezone);
     IF canonical IS NULL THEN
         RAISE EXCEPTION 'invalid time zone "%"', timezone
             USING ERRCODE = 'invalid_parameter_value',
