@@ -10,9 +10,9 @@
 -- transaction block (CALL at top level), as any procedure that commits.
 --
 -- A procedure that commits cannot pin search_path (SET clauses forbid
--- transaction control), so its body calls only schema-qualified taskflow
--- functions with exactly typed arguments and no operators; everything else
--- is in _run_outcome, which pins search_path.
+-- transaction control), so the procedure is C (src/run_call.c): it runs two
+-- schema-qualified, exactly typed queries; waiting and the error report are
+-- _run_outcome, which pins search_path.
 
 -- The final state of a run after waiting up to 'timeout'; an ERROR when the
 -- run failed or was canceled, with the failed nodes' errors as the DETAIL and
@@ -57,15 +57,6 @@ CREATE OR REPLACE PROCEDURE taskflow.run(flow text, bizdate date DEFAULT NULL,
                                          timeout interval DEFAULT '1 hour',
                                          INOUT run_id bigint DEFAULT NULL,
                                          INOUT state text DEFAULT NULL)
-LANGUAGE plpgsql AS $$
-BEGIN
-    run_id := taskflow.run_flow(flow, bizdate, params);
-    state := 'scheduled';
-    IF wait THEN
-        COMMIT;
-        state := taskflow._run_outcome(run_id, timeout);
-    END IF;
-END
-$$;
+LANGUAGE c AS 'MODULE_PATHNAME', 'tf_run_procedure';
 COMMENT ON PROCEDURE taskflow.run(text, date, jsonb, boolean, interval, bigint, text) IS
     'start a run, commit, wait for it (wait => true) and raise if it fails; CALL at top level';

@@ -39,6 +39,15 @@ like($stderr, qr/HINT:  SELECT node, state, error, log FROM taskflow.node_run_hi
 is($node->safe_psql('postgres', q{SELECT state FROM taskflow.runs r JOIN taskflow.flows f ON f.id = r.flow_id WHERE f.name = 'bad'}),
 	'failed', 'the failed run is committed in the history');
 
+# search_path cannot redirect it: a C procedure with qualified queries
+$node->safe_psql('postgres', q{
+	CREATE SCHEMA evil; GRANT USAGE ON SCHEMA evil TO bob;
+	CREATE FUNCTION evil.run_flow(text, date, jsonb) RETURNS bigint LANGUAGE sql AS 'SELECT -1::bigint';
+});
+$out = $node->safe_psql('postgres',
+	"SET ROLE bob; SET search_path = evil, taskflow, pg_catalog; CALL taskflow.run('ok', bizdate => '2020-06-04')");
+like($out, qr/^\d+\|succeeded$/, 'a shadowing function on the search_path is not used');
+
 # no wait: just the run id, state scheduled
 $out = $node->safe_psql('postgres',
 	"SET ROLE bob; CALL taskflow.run('ok', bizdate => '2020-06-02', wait => false)");
@@ -48,8 +57,10 @@ is(TaskflowTest->wait_run($node, $rid), 'succeeded', 'and the run goes on');
 
 # inside a transaction block the commit is refused and nothing is left behind
 ($ret, $stdout, $stderr) = $node->psql('postgres',
-	"SET ROLE bob; BEGIN; CALL taskflow.run('ok', bizdate => '2020-06-03'); COMMIT;");
-like($stderr, qr/invalid transaction termination/, 'CALL inside BEGIN ... COMMIT is refused');
+	"\\set VERBOSITY verbose\nSET ROLE bob; BEGIN; CALL taskflow.run('ok', bizdate => '2020-06-03'); COMMIT;");
+like($stderr, qr/ERROR:  2D000: taskflow.run\(wait => true\) cannot be called inside a transaction block/,
+	'CALL inside BEGIN ... COMMIT is refused (2D000)');
+like($stderr, qr/HINT:  CALL it at top level, or pass wait => false/, 'with a hint');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM taskflow.runs WHERE bizdate = '2020-06-03'}),
 	'0', 'and creates no run');
 
