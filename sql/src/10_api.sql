@@ -696,10 +696,8 @@ BEGIN
     EXCEPTION WHEN unique_violation THEN
         RAISE EXCEPTION 'flow "%" already exists', create_flow.name
             USING ERRCODE = 'duplicate_object',
-                  HINT = CASE WHEN EXISTS (SELECT 1 FROM taskflow.flows x WHERE x.name = create_flow.name)
-                              THEN 'Use taskflow.alter_flow() to change it, or pick another name.'
-                              ELSE 'Flow names are unique in a database; this one is owned by a role you are not a member of.'
-                         END;
+                  -- the same hint whoever owns it: the name's owner is not revealed
+                  HINT = 'Flow names are unique per database, whoever owns the flow; pick another name.';
     END;
     RETURN new_id;
 END
@@ -1273,11 +1271,33 @@ SET search_path = pg_catalog, pg_temp AS $$
         'enabled', jsonb_build_object('required', false, 'default', true, 'description', 'create the flow enabled')))
 $$;
 
+-- A relation name resolved under a given search_path (the caller's, see
+-- create_flow_from_template); NULL if there is no such relation.  Only the
+-- C-level name lookup of to_regclass runs under that search_path.
+CREATE OR REPLACE FUNCTION taskflow._regclass_in(tab text, caller_search_path text) RETURNS regclass
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    rel regclass;
+BEGIN
+    -- restored when this function returns (its own SET clause) or fails
+    PERFORM pg_catalog.set_config('search_path', coalesce(caller_search_path, ''), true);
+    rel := pg_catalog.to_regclass(tab);
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    RETURN rel;
+EXCEPTION WHEN invalid_name OR syntax_error OR invalid_parameter_value THEN
+    RETURN NULL;
+END
+$$;
+
 -- A table and one of its columns, for templates: returns the qualified,
--- quoted table name and the relation name.
+-- quoted table name and the relation name.  tab is resolved under the
+-- pinned search_path (pg_catalog, pg_temp): pass a qualified name (see
+-- _regclass_in).
 CREATE OR REPLACE FUNCTION taskflow._template_table(template text, tab text, col text,
                                          OUT qualified text, OUT relname text)
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     rel regclass;
 BEGIN
@@ -1293,21 +1313,26 @@ BEGIN
                                 '(schema-qualified if it is not on your search_path).', template);
     END IF;
     IF col IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
-                                        WHERE a.attrelid = rel AND a.attname = col
-                                          AND a.attnum > 0 AND NOT a.attisdropped) THEN
+                                        WHERE a.attrelid OPERATOR(pg_catalog.=) rel::pg_catalog.oid
+                                          AND a.attname OPERATOR(pg_catalog.=) col::pg_catalog.name
+                                          AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped) THEN
         RAISE EXCEPTION 'column "%" of relation "%" does not exist', col, tab
             USING ERRCODE = 'undefined_column',
                   HINT = 'Parameter "date_column" is a column name as stored (case-sensitive, unquoted).';
     END IF;
     SELECT pg_catalog.format('%I.%I', ns.nspname, c.relname), c.relname INTO qualified, relname
-      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
-     WHERE c.oid = rel;
+      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace ns ON ns.oid OPERATOR(pg_catalog.=) c.relnamespace
+     WHERE c.oid OPERATOR(pg_catalog.=) rel::pg_catalog.oid;
 END
 $$;
 
-CREATE OR REPLACE FUNCTION taskflow.create_flow_from_template(template text, name text, params jsonb DEFAULT '{}')
+-- The implementation of create_flow_from_template (pinned search_path);
+-- caller_search_path is the caller's, used only to resolve the table name.
+CREATE OR REPLACE FUNCTION taskflow._create_flow_from_template(template text, name text, params jsonb,
+                                                    caller_search_path text)
 RETURNS bigint
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     spec    jsonb;
     p       jsonb := coalesce(params, '{}');
@@ -1358,28 +1383,32 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END;
 
-    new_id := taskflow.create_flow(create_flow_from_template.name,
+    new_id := taskflow.create_flow(_create_flow_from_template.name,
                                    schedule => coalesce(p->>'schedule', ''),
                                    timezone => coalesce(p->>'timezone', pg_catalog.current_setting('TimeZone')),
                                    description => pg_catalog.format('created from template %s', template),
                                    enabled => enabled);
     CASE template
     WHEN 'archive_table_daily' THEN
-        SELECT * INTO t FROM taskflow._template_table(template, p->>'table', p->>'date_column');
-        PERFORM taskflow.set_variable(create_flow_from_template.name, 'year', 'yyyy of bizdate');
-        PERFORM taskflow.set_variable(create_flow_from_template.name, 'month', 'mm of bizdate');
-        PERFORM taskflow.set_variable(create_flow_from_template.name, 'day', 'dd of bizdate');
-        PERFORM taskflow.add_node(create_flow_from_template.name, 'archive', 'archive',
+        SELECT * INTO t FROM taskflow._template_table(template,
+            coalesce(taskflow._regclass_in(p->>'table', caller_search_path)::text, p->>'table'),
+            p->>'date_column');
+        PERFORM taskflow.set_variable(_create_flow_from_template.name, 'year', 'yyyy of bizdate');
+        PERFORM taskflow.set_variable(_create_flow_from_template.name, 'month', 'mm of bizdate');
+        PERFORM taskflow.set_variable(_create_flow_from_template.name, 'day', 'dd of bizdate');
+        PERFORM taskflow.add_node(_create_flow_from_template.name, 'archive', 'archive',
             options => pg_catalog.jsonb_build_object(
                 'server', p->>'server',
                 'path', pg_catalog.rtrim(coalesce(nullif(p->>'path_prefix', ''), t.relname), '/')
                         || '/y=${year}/m=${month}/d=${day}/',
                 'table', t.qualified,
-                'where', pg_catalog.format('%I = ${bizdate:literal}', p->>'date_column'),
+                'where', pg_catalog.format('%I OPERATOR(pg_catalog.=) ${bizdate:literal}', p->>'date_column'),
                 'format', p->>'format',
                 'source', p->>'source'));
     WHEN 'purge_older_than' THEN
-        SELECT * INTO t FROM taskflow._template_table(template, p->>'table', p->>'date_column');
+        SELECT * INTO t FROM taskflow._template_table(template,
+            coalesce(taskflow._regclass_in(p->>'table', caller_search_path)::text, p->>'table'),
+            p->>'date_column');
         BEGIN
             keep := (p->>'keep')::interval;
         EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR interval_field_overflow THEN
@@ -1390,14 +1419,24 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value',
                       HINT = 'Use a positive PostgreSQL interval such as ''90 days'' or ''1 year''.';
         END IF;
-        PERFORM taskflow.add_node(create_flow_from_template.name, 'purge', 'sql',
-            body => pg_catalog.format('DELETE FROM %s WHERE %I < ${bizdate:literal}::date - interval %L',
+        PERFORM taskflow.add_node(_create_flow_from_template.name, 'purge', 'sql',
+            body => pg_catalog.format('DELETE FROM %s WHERE %I OPERATOR(pg_catalog.<) '
+                                      '(${bizdate:literal}::pg_catalog.date OPERATOR(pg_catalog.-) %L::pg_catalog.interval)',
                            t.qualified, p->>'date_column', p->>'keep'));
-        PERFORM taskflow.add_node(create_flow_from_template.name, 'analyze', 'sql',
+        PERFORM taskflow.add_node(_create_flow_from_template.name, 'analyze', 'sql',
             body => pg_catalog.format('ANALYZE %s', t.qualified), after => ARRAY['purge']);
     WHEN 'sql_daily' THEN
-        PERFORM taskflow.add_node(create_flow_from_template.name, 'sql', 'sql', body => p->>'sql');
+        PERFORM taskflow.add_node(_create_flow_from_template.name, 'sql', 'sql', body => p->>'sql');
     END CASE;
     RETURN new_id;
 END
 $$;
+
+-- The caller's search_path resolves the table name (an unqualified "orders"
+-- is the caller's orders); everything else runs in the pinned
+-- implementation.  Not pinned itself (it must see the caller's search_path),
+-- so its body qualifies every name (checked by test/sql/security.sql).
+CREATE OR REPLACE FUNCTION taskflow.create_flow_from_template(template text, name text, params jsonb DEFAULT '{}')
+RETURNS bigint
+LANGUAGE sql VOLATILE AS
+$$ SELECT taskflow._create_flow_from_template($1, $2, $3, pg_catalog.current_setting('search_path')) $$;
