@@ -205,6 +205,43 @@ $writer->quit;
 $locker->quit;
 
 ######################################################################
+# item 7a: file:// storage never follows a symbolic link inside its directory
+######################################################################
+my $outside = $PostgreSQL::Test::Utils::tmp_check . '/sec_outside';
+mkdir $outside or die "mkdir $outside: $!";
+open(my $fh, '>', "$outside/secret") or die; print $fh "secret\n"; close $fh;
+symlink($outside, "$dir/evil") or die "symlink: $!";
+symlink("$outside/secret", "$dir/link.txt") or die "symlink: $!";
+
+($ret, $out, $err) = as('sec_stranger', q{SELECT taskflow.put_object('files', 'evil/planted', 'x')});
+like($err, qr/"evil" is a symbolic link/, 'writing through a linked directory is refused');
+ok(!-e "$outside/planted", '... nothing was written outside the directory');
+($ret, $out, $err) = as('sec_stranger', q{SELECT convert_from(taskflow.get_object('files', 'evil/secret'), 'UTF8')});
+like($err, qr/"evil" is a symbolic link/, 'reading through a linked directory is refused');
+unlike($out, qr/secret/, '... nothing was read');
+($ret, $out, $err) = as('sec_stranger', q{SELECT convert_from(taskflow.get_object('files', 'link.txt'), 'UTF8')});
+like($err, qr/"link.txt" is a symbolic link/, 'reading a linked object is refused');
+($ret, $out, $err) = as('sec_stranger', q{SELECT taskflow.delete_object('files', 'evil/secret')});
+like($err, qr/"evil" is a symbolic link/, 'deleting through a linked directory is refused');
+ok(-e "$outside/secret", '... the file outside is still there');
+($ret, $out, $err) = as('sec_stranger', q{SELECT string_agg(key, ',' ORDER BY key) FROM taskflow.list_objects('files')});
+unlike($out, qr/secret|link\.txt/, 'listing does not follow links');
+# writing a linked object replaces the link (temporary file + rename), never its target
+($ret, $out, $err) = as('sec_stranger', q{SELECT taskflow.put_object('files', 'link.txt', 'new')});
+is($ret, 0, 'writing over a linked object works') or diag($err);
+ok(!-l "$dir/link.txt", '... the link was replaced by the object');
+is(slurp_file("$outside/secret"), "secret\n", '... its target is unchanged');
+# a link planted under the writer's temporary file name (O_EXCL)
+my $bg = $node->background_psql('postgres');
+$bg->query_safe('SET ROLE sec_stranger');
+my $pid = $bg->query_safe('SELECT pg_backend_pid()');
+symlink("$outside/secret", "$dir/tmp_target.tmp.$pid") or die "symlink: $!";
+$bg->query_safe(q{SELECT taskflow.put_object('files', 'tmp_target', 'mine')});
+is(slurp_file("$outside/secret"), "secret\n", 'a link at the temporary file name is not written through');
+is(slurp_file("$dir/tmp_target"), 'mine', '... the object was written in the directory');
+$bg->quit;
+
+######################################################################
 # item 7b: pg_stat_activity does not show other owners' flow/node names
 ######################################################################
 as('sec_owner', q{
