@@ -261,7 +261,7 @@ tf_archive_count_latest(const char *qname)
 	int			rc;
 	bool		isnull;
 	int64		n;
-	char	   *sql = psprintf("SELECT count(*) FROM %s", qname);
+	char	   *sql = psprintf("SELECT pg_catalog.count(*) FROM %s", qname);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
