@@ -93,11 +93,21 @@ my ($run, $state) = TaskflowTest->run_and_wait($node, 'stranger_flow', user => '
 is($state, 'failed', 'the stranger\'s ALTER ROLE ... SUPERUSER node fails');
 like(err_of($run), qr/must be superuser|permission denied/, '... refused: it runs as the stranger');
 is(is_superuser('sec_stranger'), 'f', 'the stranger is not a superuser');
+my ($owner_run) = TaskflowTest->run_and_wait($node, 'owner_flow', user => 'sec_owner');
+($ret, $out, $err) = as('sec_stranger',
+	"SET search_path = attacker, public, pg_catalog;\nSELECT string_agg(DISTINCT flow, ',') FROM taskflow.run_history");
+is($out, 'stranger_flow', 'shadowed pg_has_role: run_history shows only its own runs');
+($ret, $out, $err) = as('sec_stranger',
+	"SET search_path = attacker, public, pg_catalog;\nSELECT count(*) FROM taskflow.node_run_history WHERE flow = 'owner_flow'");
+is($out, '0', '... node_run_history nothing of the owner\'s');
+($ret, $out, $err) = as('sec_stranger',
+	"SET search_path = attacker, public, pg_catalog;\nSELECT taskflow.rerun($owner_run)");
+like($err, qr/run $owner_run does not exist/, '... and cannot rerun the owner\'s run');
 ($ret, $out, $err) = as('sec_stranger',
 	"SET search_path = attacker, public, pg_catalog;\nSELECT taskflow.run_flow('owner_flow')");
 isnt($ret, 0, 'the stranger cannot run the owner\'s flow');
 is(q1(q{SELECT count(*) FROM taskflow.runs r JOIN taskflow.flows f ON f.id = r.flow_id WHERE f.name = 'owner_flow'}),
-	'0', '... no run of it exists');
+	'1', '... no new run of it exists');
 q1(q{DROP FUNCTION public.pg_has_role(name, regrole, text)});
 
 ######################################################################
@@ -151,6 +161,22 @@ is(q1(q{SELECT string_agg(name || ':' || coalesce(schedule, '-') || ':' || coale
                || ':' || (created_at > now() - interval '1 hour'), ',' ORDER BY name) FROM taskflow.flows}),
 	'owner_flow:-:-:true,stranger_flow:-:-:true', 'flows unchanged (no schedule, no watermark, real creation time)');
 is(q1(q{SELECT count(*) FROM taskflow.runs WHERE trigger = 'schedule'}), '0', 'no scheduled run was created');
+
+# the group member: works through the API, gets the same checks directly
+($ret, $out, $err) = as('sec_member', q{SELECT taskflow.alter_flow('owner_flow', description => 'by member')});
+is($ret, 0, 'a member of the owner changes the flow through the API') or diag($err);
+($ret, $out, $err) = as('sec_member', q{
+INSERT INTO taskflow.nodes (flow_id, name, kind, body)
+SELECT id, 'x', 'sql', 'SELECT ${nope}' FROM taskflow.flows WHERE name = 'owner_flow'});
+like($err, qr/unknown variable "nope"/, 'a member\'s direct node insert is validated');
+($ret, $out, $err) = as('sec_member', q{UPDATE taskflow.flows SET owner = 'postgres' WHERE name = 'owner_flow'});
+like($err, qr/is not a member of role "postgres"/, 'a member cannot hand the flow to a superuser');
+($ret, $out, $err) = as('sec_member', q{UPDATE taskflow.flows SET owner = 'sec_member' WHERE name = 'owner_flow'});
+is($ret, 0, '... but may hand it to itself (it is a member of both)') or diag($err);
+q1(q{UPDATE taskflow.flows SET owner = 'sec_owner' WHERE name = 'owner_flow'});
+($ret, $out, $err) = as('sec_stranger', q{UPDATE taskflow.flows SET owner = 'sec_stranger' WHERE name = 'owner_flow'});
+is($ret, 0, 'the stranger\'s update of the owner\'s flow ...');
+is(q1(q{SELECT owner FROM taskflow.flows WHERE name = 'owner_flow'}), 'sec_owner', '... changes nothing (invisible row)');
 
 ######################################################################
 # item 6: privileges before locks (archive table, import target)
