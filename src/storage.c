@@ -897,38 +897,70 @@ file_stat(TfStorage *st, const char *key, TfObjectInfo *info)
 	return true;
 }
 
-/* recursive walk of dir (relative name rel) collecting keys under prefix */
-static void
-file_walk(const char *base, const char *rel, const char *prefix, List **result)
+/* an open directory of file_walk, closed on ERROR by a reset callback */
+typedef struct FileWalkDir
 {
-	char	   *dirpath = rel[0] ? psprintf("%s/%s", base, rel) : pstrdup(base);
 	DIR		   *dir;
-	struct dirent *de;
+	MemoryContextCallback cb;
+} FileWalkDir;
 
-	dir = AllocateDir(dirpath);
-	if (dir == NULL && (errno == ENOENT || errno == ENOTDIR))
+static void
+file_walk_close(void *arg)
+{
+	FileWalkDir *d = (FileWalkDir *) arg;
+
+	if (d->dir)
+		closedir(d->dir);
+	d->dir = NULL;
+}
+
+/*
+ * Recursive walk of the directory open as dfd (relative name rel; the walk
+ * takes the fd) collecting keys under prefix.  Entries are examined and
+ * opened relative to their directory without following links (see
+ * file_open_parent), so a directory swapped for a link meanwhile is not
+ * entered.
+ */
+static void
+file_walk(int dfd, const char *rel, const char *prefix, List **result)
+{
+	FileWalkDir *d = palloc0(sizeof(FileWalkDir));
+	struct dirent *de;
+	size_t		plen = strlen(prefix);
+
+	d->dir = fdopendir(dfd);
+	if (d->dir == NULL)
+	{
+		close(dfd);
 		return;
-	while ((de = ReadDir(dir, dirpath)) != NULL)
+	}
+	d->cb.func = file_walk_close;
+	d->cb.arg = d;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &d->cb);
+	while ((de = readdir(d->dir)) != NULL)
 	{
 		char	   *key;
-		char	   *path;
 		struct stat sb;
 		size_t		klen;
-		size_t		plen = strlen(prefix);
 
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		CHECK_FOR_INTERRUPTS();
 		key = rel[0] ? psprintf("%s/%s", rel, de->d_name) : pstrdup(de->d_name);
-		path = psprintf("%s/%s", dirpath, de->d_name);
-		if (lstat(path, &sb) != 0)
+		if (fstatat(dirfd(d->dir), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
 			continue;			/* vanished meanwhile */
 		klen = strlen(key);
 		if (S_ISDIR(sb.st_mode))
 		{
 			/* descend only where keys matching the prefix can be */
 			if (strncmp(key, prefix, Min(klen, plen)) == 0)
-				file_walk(base, key, prefix, result);
+			{
+				int			sub = openat(dirfd(d->dir), de->d_name,
+										 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+				if (sub >= 0)
+					file_walk(sub, key, prefix, result);
+			}
 		}
 		else if (S_ISREG(sb.st_mode) && strncmp(key, prefix, plen) == 0 &&
 				 !is_temp_name(de->d_name))
@@ -941,7 +973,8 @@ file_walk(const char *base, const char *rel, const char *prefix, List **result)
 			*result = lappend(*result, info);
 		}
 	}
-	FreeDir(dir);
+	closedir(d->dir);
+	d->dir = NULL;
 }
 
 static int
@@ -1071,7 +1104,14 @@ tf_storage_list(TfStorage *st, const char *prefix)
 	check_key(prefix, true);
 	if (st->is_file)
 	{
-		file_walk(st->dir, "", prefix, &result);
+		int			dfd = open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (dfd < 0 && errno != ENOENT && errno != ENOTDIR)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not open directory \"%s\": %m", st->dir)));
+		if (dfd >= 0)
+			file_walk(dfd, "", prefix, &result);
 		list_sort(result, info_cmp);
 		return result;
 	}
