@@ -103,7 +103,11 @@ BEGIN
     END IF;
     PERFORM taskflow._check_name('node', NEW.name);
     PERFORM taskflow._check_node_settings(NEW.name, NEW.retries, NEW.retry_delay, NEW.timeout);
-    PERFORM taskflow._validate_node(f, NEW.name, NEW.kind, NEW.body, NEW.options);
+    -- kind, body and options (and the variables they use) are checked together
+    IF TG_OP = 'INSERT' OR NEW.kind IS DISTINCT FROM OLD.kind OR NEW.body IS DISTINCT FROM OLD.body
+       OR NEW.options IS DISTINCT FROM OLD.options THEN
+        PERFORM taskflow._validate_node(f, NEW.name, NEW.kind, NEW.body, NEW.options);
+    END IF;
     RETURN NEW;
 END
 $$;
