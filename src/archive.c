@@ -32,6 +32,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -178,13 +179,56 @@ tf_archive_parse(TfNodeExec *x, TfArchiveOpts *o)
 						tf_source_names[o->source], x->node_name)));
 }
 
-/* resolve a (possibly qualified) relation name to its OID, quoted name */
+/*
+ * RangeVarGetRelidExtended callback: the flow owner's privileges on the
+ * table, checked before any lock is taken (a role without rights must not
+ * be able to queue a lock that blocks the table's writers).  SELECT (on the
+ * table or on some column; the export checks the rest), DELETE for source
+ * delete, ownership for detach/drop (DETACH also checks the parent itself).
+ */
+static void
+tf_archive_relation_check(const RangeVar *relation, Oid relId, Oid oldRelId, void *arg)
+{
+	TfSourceAction source = *(TfSourceAction *) arg;
+	Oid			userid = GetUserId();
+	const char *need = NULL;
+
+	if (!OidIsValid(relId))
+		return;					/* RangeVarGetRelidExtended reports it */
+	if ((source == TF_SOURCE_DETACH || source == TF_SOURCE_DROP) &&
+		!pg_class_ownercheck(relId, userid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table %s to %s it", relation->relname,
+						tf_source_names[source]),
+				 errhint("Archive nodes run as the flow owner; source \"%s\" needs a flow owned by the table's owner.",
+						 tf_source_names[source])));
+	if (pg_class_aclcheck(relId, userid, ACL_SELECT) != ACLCHECK_OK &&
+		pg_attribute_aclcheck_all(relId, userid, ACL_SELECT, ACLMASK_ANY) != ACLCHECK_OK)
+		need = "SELECT";
+	else if (source == TF_SOURCE_DELETE &&
+			 pg_class_aclcheck(relId, userid, ACL_DELETE) != ACLCHECK_OK)
+		need = "DELETE";
+	if (need)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for table %s", relation->relname),
+				 errhint("Archive nodes run as the flow owner, which needs the %s privilege on the table.",
+						 need)));
+}
+
+/*
+ * Resolve a (possibly qualified) relation name to its OID and quoted name:
+ * privileges first, then the lock (lockmode; NoLock: the export's query
+ * takes its own).
+ */
 static Oid
-tf_archive_relation(const char *name, char **quoted)
+tf_archive_relation(const char *name, TfSourceAction source, LOCKMODE lockmode, char **quoted)
 {
 	List	   *names = stringToQualifiedNameList(name);
 	RangeVar   *rv = makeRangeVarFromNameList(names);
-	Oid			relid = RangeVarGetRelid(rv, NoLock, false);
+	Oid			relid = RangeVarGetRelidExtended(rv, lockmode, 0,
+												 tf_archive_relation_check, &source);
 
 	*quoted = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 										 get_rel_name(relid));
@@ -217,7 +261,7 @@ tf_archive_count_latest(const char *qname)
 	int			rc;
 	bool		isnull;
 	int64		n;
-	char	   *sql = psprintf("SELECT count(*) FROM %s", qname);
+	char	   *sql = psprintf("SELECT pg_catalog.count(*) FROM %s", qname);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -472,10 +516,11 @@ tf_exec_archive(TfNodeExec *x)
 
 	if (o.table)
 	{
-		relid = tf_archive_relation(o.table, &qname);
 		/* keep writers off a partition we are going to detach/drop */
-		if (o.source == TF_SOURCE_DETACH || o.source == TF_SOURCE_DROP)
-			LockRelationOid(relid, ShareLock);
+		relid = tf_archive_relation(o.table, o.source,
+									(o.source == TF_SOURCE_DETACH || o.source == TF_SOURCE_DROP)
+									? ShareLock : NoLock,
+									&qname);
 		query = o.where
 			? psprintf("SELECT * FROM %s WHERE (%s)", qname, o.where)
 			: psprintf("SELECT * FROM %s", qname);

@@ -896,6 +896,38 @@ tf_import_part(ParseState *pstate, Relation rel, TfStorage *st,
 }
 
 /*
+ * The caller's rights on the import target, checked before it is locked (a
+ * role without rights must not queue a lock that blocks the table), and
+ * again after: the target exists, USAGE on its schema (a numeric OID
+ * bypasses the name lookup that checks it), INSERT on the table or some
+ * column (tf_import_check_target checks every column under the lock).
+ */
+static void
+tf_import_precheck(Oid relid)
+{
+	Oid			userid = GetUserId();
+	Oid			nsp = get_rel_namespace(relid);
+	char	   *relname = get_rel_name(relid);
+
+	if (relname == NULL || !OidIsValid(nsp))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid),
+				 errhint("Pass the target table by name, e.g. 'myschema.mytable'.")));
+	if (pg_namespace_aclcheck(nsp, userid, ACL_USAGE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for schema %s", get_namespace_name(nsp)),
+				 errhint("taskflow.import() needs USAGE on the target's schema and INSERT on the target.")));
+	if (pg_class_aclcheck(relid, userid, ACL_INSERT) != ACLCHECK_OK &&
+		pg_attribute_aclcheck_all(relid, userid, ACL_INSERT, ACLMASK_ANY) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for table %s", relname),
+				 errhint("taskflow.import() needs USAGE on the target's schema and INSERT on the target.")));
+}
+
+/*
  * import(server text, path text, target regclass, format text DEFAULT 'csv')
  * RETURNS bigint
  */
@@ -928,7 +960,15 @@ tf_import_sql(PG_FUNCTION_ARGS)
 
 	PreventCommandIfReadOnly("taskflow.import()");
 
-	rel = table_open(relid, RowExclusiveLock);
+	/* privileges before the lock, and again under it */
+	tf_import_precheck(relid);
+	rel = try_table_open(relid, RowExclusiveLock);
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid),
+				 errhint("It was dropped concurrently.")));
+	tf_import_precheck(relid);
 	pstate = make_parsestate(NULL);
 	pstate->p_sourcetext = "taskflow.import()";
 	tf_import_check_target(pstate, rel);

@@ -56,6 +56,142 @@ char_position(const char *tmpl, const char *p)
 }
 
 /*
+ * Just enough of the SQL lexer to know whether a ${...} reference stands
+ * inside a dollar-quoted string ($$...$$, $tag$...$tag$): quoted strings,
+ * quoted identifiers and comments are skipped so that a "$$" in them does
+ * not count.  Only the template's own text is scanned, never a value.
+ */
+typedef enum LexMode
+{
+	LEX_NORMAL,
+	LEX_SQUOTE,					/* '...' */
+	LEX_ESQUOTE,				/* E'...' (backslash escapes) */
+	LEX_DQUOTE,					/* "..." */
+	LEX_LINE_COMMENT,			/* -- ... */
+	LEX_BLOCK_COMMENT,			/* nestable */
+	LEX_DOLLAR					/* $tag$ ... $tag$ */
+} LexMode;
+
+typedef struct LexState
+{
+	LexMode		mode;
+	int			depth;			/* block comment nesting */
+	char	   *delim;			/* "$tag$" while in LEX_DOLLAR */
+} LexState;
+
+static bool
+is_ident_char(unsigned char c)
+{
+	return isalnum(c) || c == '_' || c == '$' || c >= 0x80;
+}
+
+/* length of a dollar-quote delimiter "$tag$" at p, or 0 */
+static int
+dollar_delim_len(const char *p)
+{
+	const char *q = p + 1;
+
+	if (*p != '$')
+		return 0;
+	if (*q != '$')
+	{
+		if (!(isalpha((unsigned char) *q) || *q == '_' || (unsigned char) *q >= 0x80))
+			return 0;
+		while (isalnum((unsigned char) *q) || *q == '_' || (unsigned char) *q >= 0x80)
+			q++;
+		if (*q != '$')
+			return 0;
+	}
+	return q - p + 1;
+}
+
+/* consume the template text at p (not a variable reference): how many bytes */
+static int
+lex_step(LexState *ls, const char *tmpl, const char *p)
+{
+	int			n;
+
+	switch (ls->mode)
+	{
+		case LEX_NORMAL:
+			if (*p == '\'')
+			{
+				ls->mode = (p > tmpl && (p[-1] == 'E' || p[-1] == 'e') &&
+							(p - 1 == tmpl || !is_ident_char((unsigned char) p[-2])))
+					? LEX_ESQUOTE : LEX_SQUOTE;
+				return 1;
+			}
+			if (*p == '"')
+			{
+				ls->mode = LEX_DQUOTE;
+				return 1;
+			}
+			if (p[0] == '-' && p[1] == '-')
+			{
+				ls->mode = LEX_LINE_COMMENT;
+				return 2;
+			}
+			if (p[0] == '/' && p[1] == '*')
+			{
+				ls->mode = LEX_BLOCK_COMMENT;
+				ls->depth = 1;
+				return 2;
+			}
+			if (*p == '$' && (p == tmpl || !is_ident_char((unsigned char) p[-1])) &&
+				(n = dollar_delim_len(p)) > 0)
+			{
+				ls->mode = LEX_DOLLAR;
+				ls->delim = pnstrdup(p, n);
+				return n;
+			}
+			return 1;
+		case LEX_SQUOTE:
+		case LEX_ESQUOTE:
+			if (ls->mode == LEX_ESQUOTE && p[0] == '\\' && p[1] != '\0')
+				return 2;
+			if (p[0] == '\'' && p[1] == '\'')
+				return 2;
+			if (*p == '\'')
+				ls->mode = LEX_NORMAL;
+			return 1;
+		case LEX_DQUOTE:
+			if (p[0] == '"' && p[1] == '"')
+				return 2;
+			if (*p == '"')
+				ls->mode = LEX_NORMAL;
+			return 1;
+		case LEX_LINE_COMMENT:
+			if (*p == '\n')
+				ls->mode = LEX_NORMAL;
+			return 1;
+		case LEX_BLOCK_COMMENT:
+			if (p[0] == '/' && p[1] == '*')
+			{
+				ls->depth++;
+				return 2;
+			}
+			if (p[0] == '*' && p[1] == '/')
+			{
+				if (--ls->depth == 0)
+					ls->mode = LEX_NORMAL;
+				return 2;
+			}
+			return 1;
+		case LEX_DOLLAR:
+			n = strlen(ls->delim);
+			if (strncmp(p, ls->delim, n) == 0)
+			{
+				ls->mode = LEX_NORMAL;
+				pfree(ls->delim);
+				ls->delim = NULL;
+				return n;
+			}
+			return 1;
+	}
+	return 1;
+}
+
+/*
  * Scan tmpl; append literal text and each callback result to out (if out is
  * not NULL).  Errors name the position (in characters, 1-based) and 'what'.
  */
@@ -65,6 +201,7 @@ scan_template(const char *tmpl, const char *what, StringInfo out,
 {
 	const char *p = tmpl;
 	const char *start = tmpl;
+	LexState	ls = {LEX_NORMAL, 0, NULL};
 
 	while (*p)
 	{
@@ -75,9 +212,11 @@ scan_template(const char *tmpl, const char *what, StringInfo out,
 
 		if (p[0] != '$' || (p[1] != '{' && !(p[1] == '$' && p[2] == '{')))
 		{
+			int			n = lex_step(&ls, tmpl, p);
+
 			if (out)
-				appendStringInfoChar(out, *p);
-			p++;
+				appendBinaryStringInfo(out, p, n);
+			p += n;
 			continue;
 		}
 		if (p[1] == '$')
@@ -143,6 +282,22 @@ scan_template(const char *tmpl, const char *what, StringInfo out,
 
 		name = pnstrdup(start + 2, name_end - start - 2);
 		value = cb(name, form, arg);
+
+		/*
+		 * A quoted value inside a dollar-quoted string must not end it: a
+		 * value holding the closing "$tag$" would break out of the string
+		 * (quote_literal does not escape "$").
+		 */
+		if (value && form != VAR_PLAIN && ls.mode == LEX_DOLLAR &&
+			strstr(value, ls.delim) != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("value of variable \"%s\" contains \"%s\" and cannot be used as ${%s:%s} at position %d in %s",
+							name, ls.delim, name, form == VAR_LITERAL ? "literal" : "ident",
+							char_position(tmpl, start), what),
+					 errdetail("The reference stands inside a string quoted with %s ... %s, which the value would end.",
+							   ls.delim, ls.delim),
+					 errhint("Quote that string with a tag the value cannot contain (e.g. $body$ ... $body$), or pass the value as a function argument outside the dollar-quoted string.")));
 		if (out && value)
 			appendStringInfoString(out, value);
 		pfree(name);

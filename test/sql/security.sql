@@ -360,6 +360,27 @@ RESET ROLE;
 TABLE state;
 
 ------------------------------------------------------------------------------
+-- 6 ${x:literal} inside a dollar-quoted string (item 7d): a value holding
+--   the closing delimiter is refused; elsewhere it is an ordinary literal
+------------------------------------------------------------------------------
+SELECT regress.try($t$ SELECT taskflow._render_text(
+    'DO $$ BEGIN RAISE NOTICE ''%'', ${v:literal}; END $$',
+    '{"v": "x$$; END $$; ALTER ROLE me SUPERUSER; DO $$ BEGIN"}', 'node "n" body') $t$);
+SELECT regress.try($t$ SELECT taskflow._render_text(
+    'DO $body$ BEGIN PERFORM ${v:ident}; END $body$', '{"v": "a$body$b"}', 'node "n" body') $t$);
+-- other tags, other places: fine
+SELECT taskflow._render_text('DO $body$ BEGIN RAISE NOTICE ''%'', ${v:literal}; END $body$',
+                             '{"v": "x$$y"}');
+SELECT taskflow._render_text('SELECT ${v:literal}, ''$$'', "$$", $1 -- $$
+SELECT /* $$ */ ${v:literal}, E''\'' $$'' || ${v:literal}', '{"v": "x$$y"}');
+SELECT taskflow._render_text('DO $$ BEGIN RAISE NOTICE ''%'', ${v:literal}; END $$ ; SELECT ${v:literal}',
+                             '{"v": "x$y"}');
+SELECT taskflow._render_text('SELECT $$a$$ || ${v:literal}', '{"v": "$$"}');
+SELECT taskflow._render_text('SELECT a$$b, ${v:literal}', '{"v": "$$"}');
+-- the plain form is raw text by definition (docs/variables.md)
+SELECT taskflow._render_text('DO $$ ${v} $$', '{"v": "$$"}');
+
+------------------------------------------------------------------------------
 -- clean up
 ------------------------------------------------------------------------------
 SELECT taskflow.drop_flow(name) FROM taskflow.flows WHERE name LIKE 'sec\_%' ORDER BY name;
