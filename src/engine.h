@@ -50,6 +50,9 @@ typedef struct TfDbSlot
 	bool		hint;			/* a backend changed the extension here */
 	bool		waiting;		/* ready nodes held back (cap): wake when a
 								 * worker slot frees anywhere */
+	int			waiting_rank;	/* running workers of the owner of the first
+								 * node held back (INT_MAX: only capped
+								 * owners wait) */
 } TfDbSlot;
 
 typedef struct TfWorkerSlot

@@ -98,6 +98,7 @@ tf_scheduler_detach(int code, Datum arg)
 	{
 		tf_shared->dbs[my_slot].pid = 0;
 		tf_shared->dbs[my_slot].latch = NULL;
+		tf_shared->dbs[my_slot].waiting = false;
 	}
 	SpinLockRelease(&tf_shared->mutex);
 	tf_wake_launcher_now(false);
@@ -325,12 +326,17 @@ tf_running_owners(void)
 										   TYPALIGN_INT));
 }
 
-/* ready nodes held back by a cap: wake me when a slot frees anywhere */
+/*
+ * Ready nodes held back by a cap: wake me when a slot frees anywhere.
+ * rank: how many workers the owner of the first node held back has running
+ * (INT_MAX when only owners at their own cap wait).
+ */
 static void
-tf_set_waiting(bool waiting)
+tf_set_waiting(bool waiting, int rank)
 {
 	SpinLockAcquire(&tf_shared->mutex);
 	tf_shared->dbs[my_slot].waiting = waiting;
+	tf_shared->dbs[my_slot].waiting_rank = waiting ? rank : INT_MAX;
 	SpinLockRelease(&tf_shared->mutex);
 }
 
@@ -342,6 +348,11 @@ tf_set_waiting(bool waiting)
  * (taskflow.max_workers) and the owner's cap (owner_cap, 0: none) are
  * checked under the same spinlock, so that schedulers of several databases
  * never exceed either.
+ *
+ * Fairness between databases: other databases waiting for a slot for an
+ * owner with fewer running workers than this one's keep the last free slots
+ * (as many as there are such databases); their schedulers were woken when
+ * the slot freed and take it.
  */
 static int
 tf_reserve_worker_slot(int64 node_run_id, int64 run_id, Oid owner, bool login,
@@ -349,6 +360,7 @@ tf_reserve_worker_slot(int64 node_run_id, int64 run_id, Oid owner, bool login,
 {
 	int			used = 0;
 	int			owned = 0;
+	int			deserving = 0;
 	int			freeslot = -1;
 	int			i;
 
@@ -364,7 +376,16 @@ tf_reserve_worker_slot(int64 node_run_id, int64 run_id, Oid owner, bool login,
 		else if (freeslot < 0)
 			freeslot = i;
 	}
-	if (used >= tf_max_workers || freeslot < 0)
+	for (i = 0; i < TF_MAX_DBS; i++)
+	{
+		TfDbSlot   *d = &tf_shared->dbs[i];
+
+		if (i != my_slot && d->state != TF_DB_FREE && d->waiting &&
+			d->pid != 0 && d->waiting_rank < owned)
+			deserving++;
+	}
+	if (used >= tf_max_workers || freeslot < 0 ||
+		tf_max_workers - used <= deserving)
 		freeslot = TF_SLOT_CLUSTER_FULL;
 	else if (owner_cap > 0 && owned >= owner_cap)
 		freeslot = TF_SLOT_OWNER_FULL;
@@ -469,6 +490,7 @@ typedef struct TfReady
 	char	   *node;
 	int			attempt;		/* dispatch sequence (attempt, wait polls) */
 	int			owner_cap;
+	int			owner_running;	/* the owner's running workers (cluster) */
 } TfReady;
 
 /*
@@ -525,22 +547,23 @@ tf_pass_dispatch(void)
 	ListCell   *lc;
 	bool		started = false;
 	bool		held = false;
+	int			rank = INT_MAX;
 	uint64		i;
 	MemoryContext outer = CurrentMemoryContext;
 
-	if (room <= 0)
-	{
-		/* maybe nothing is ready here: the wake costs one pass at most */
-		tf_set_waiting(true);
-		return false;
-	}
+	/*
+	 * No room: still look (one row) whether something is ready here, and
+	 * for which owner, to claim the next free slot (tf_set_waiting).
+	 */
+	if (room < 0)
+		room = 0;
 
 	tf_begin("taskflow scheduler: dispatch");
 	values[0] = tf_live_node_runs();
 	values[1] = Int32GetDatum(room);
 	values[2] = tf_running_owners();
 	if (SPI_execute_with_args("SELECT node_run_id, run_id, owner, owner_login, flow, node, "
-							  "dispatch_seq, owner_cap, eligible "
+							  "dispatch_seq, owner_cap, eligible, owner_running "
 							  "FROM taskflow._sched_ready($1, $2, $3)",
 							  3, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "taskflow._sched_ready failed");
@@ -557,6 +580,8 @@ tf_pass_dispatch(void)
 			!DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull)))
 		{
 			held = true;
+			if (DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull)))
+				rank = DatumGetInt32(SPI_getbinval(tup, desc, 10, &isnull));
 			break;
 		}
 		old = MemoryContextSwitchTo(outer);
@@ -569,6 +594,7 @@ tf_pass_dispatch(void)
 		r->node = SPI_getvalue(tup, desc, 6);
 		r->attempt = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
 		r->owner_cap = DatumGetInt32(SPI_getbinval(tup, desc, 8, &isnull));
+		r->owner_running = DatumGetInt32(SPI_getbinval(tup, desc, 10, &isnull));
 		ready = lappend(ready, r);
 		MemoryContextSwitchTo(old);
 	}
@@ -593,7 +619,8 @@ tf_pass_dispatch(void)
 		}
 		if (slot < 0)
 		{
-			held = true;		/* cluster-wide cap reached */
+			held = true;		/* cluster-wide cap reached (or yielded) */
+			rank = Min(rank, r->owner_running);
 			break;
 		}
 		if (!tf_start_worker(slot, r->flow, r->node, r->run_id))
@@ -613,7 +640,7 @@ tf_pass_dispatch(void)
 	 * Ready nodes left over (a cap, or fewer slots than ready nodes): ask to
 	 * be woken when a worker slot frees in any database.
 	 */
-	tf_set_waiting(held);
+	tf_set_waiting(held, rank);
 	return started;
 }
 

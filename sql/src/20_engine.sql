@@ -571,12 +571,15 @@ $$;
 -- owner_cap goes back to the scheduler, which enforces it again in shared
 -- memory.  Rows of capped owners come last with eligible = false (at most
 -- p_limit + 1 rows in all): they tell the scheduler that ready work is held
--- back, so that it asks to be woken when a worker slot frees.
+-- back, so that it asks to be woken when a worker slot frees; owner_running
+-- (the owner's running workers) ranks this database's claim on the next
+-- free slot against other databases' (see tf_reserve_worker_slot).
 -- dispatch_seq changes with every attempt and every poll of a wait node
 -- (the scheduler counts dispatches that never started per dispatch_seq).
 CREATE OR REPLACE FUNCTION taskflow._sched_ready(p_exclude bigint[], p_limit integer, p_running oid[])
 RETURNS TABLE (node_run_id bigint, run_id bigint, owner oid, owner_login boolean,
-               flow text, node text, dispatch_seq integer, owner_cap integer, eligible boolean)
+               flow text, node text, dispatch_seq integer, owner_cap integer, eligible boolean,
+               owner_running integer)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     WITH cand AS (
         SELECT nr.id, nr.run_id, f.owner::oid AS owner,
@@ -612,7 +615,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
           FROM cand c JOIN own o ON o.owner = c.owner
     )
     SELECT x.id, x.run_id, x.owner, x.login, x.flow, x.node, x.seq, x.cap,
-           x.cap = 0 OR x.running + x.k <= x.cap
+           x.cap = 0 OR x.running + x.k <= x.cap, x.running::integer
       FROM ranked x
      ORDER BY (x.cap = 0 OR x.running + x.k <= x.cap) DESC, x.running + x.k,
               x.scheduled_for, x.run_id, x.id
