@@ -316,6 +316,34 @@ BEGIN
 END
 $$;
 
+-- How many fire times of a schedule fall in (after, upto], counting at most
+-- lim of them (pages of next_runs, growing from 16 to 1000, stop as soon as
+-- a page passes upto).
+CREATE OR REPLACE FUNCTION taskflow._count_fires(schedule text, tz text, after timestamptz,
+                                      upto timestamptz, lim bigint)
+RETURNS bigint
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n    bigint := 0;
+    c    bigint;
+    k    bigint;
+    m    timestamptz;
+    s    timestamptz := after;
+    page integer := 16;
+BEGIN
+    WHILE n < lim LOOP
+        page := least(page, lim - n)::integer;
+        SELECT count(*) FILTER (WHERE x <= upto), count(*), max(x) INTO c, k, m
+          FROM taskflow.next_runs(schedule, s, page, tz) x;
+        n := n + c;
+        EXIT WHEN k < page OR m > upto;
+        s := m;
+        page := least(page * 4, 1000);
+    END LOOP;
+    RETURN least(n, lim);
+END
+$$;
+
 -- Create the due runs of one flow (catch-up or latest only) and advance its
 -- watermark, all in the caller's transaction.  Returns the next due time.
 CREATE OR REPLACE FUNCTION taskflow._sched_flow(f taskflow.flows, p_now timestamptz, p_max integer)
@@ -356,16 +384,14 @@ BEGIN
         -- and now, never by enumerating every missed period.
         cap := greatest(coalesce(nullif(current_setting('taskflow.max_catchup_runs', true), '')::integer,
                                  1000), 1);
-        SELECT count(*) INTO c FROM taskflow.next_runs(f.schedule, base, cap + 1, f.timezone) x
-         WHERE x <= upto;
+        c := taskflow._count_fires(f.schedule, f.timezone, base, upto, cap + 1);
         IF c > cap THEN
             lo := base;                 -- more than cap periods in (lo, upto]
             hi := upto;                 -- fewer than cap periods in (hi, upto]
             FOR i IN 1..200 LOOP
                 -- (epoch arithmetic: interval days would follow DST)
                 mid := to_timestamp(((extract(epoch FROM lo) + extract(epoch FROM hi)) / 2)::float8);
-                SELECT count(*) INTO c FROM taskflow.next_runs(f.schedule, mid, cap + 1, f.timezone) x
-                 WHERE x <= upto;
+                c := taskflow._count_fires(f.schedule, f.timezone, mid, upto, cap + 1);
                 EXIT WHEN c = cap OR extract(epoch FROM hi) - extract(epoch FROM lo) <= 0.000002;
                 IF c > cap THEN
                     lo := mid;
@@ -375,8 +401,7 @@ BEGIN
             END LOOP;
             skip1 := (SELECT x FROM taskflow.next_runs(f.schedule, base, 1, f.timezone) x);
             skipn := taskflow._latest_fire(f.schedule, f.timezone, base, mid);
-            SELECT count(*) INTO c FROM taskflow.next_runs(f.schedule, base, 100000, f.timezone) x
-             WHERE x <= skipn;
+            c := taskflow._count_fires(f.schedule, f.timezone, base, skipn, 100000);
             note := format('catch-up of flow "%s" skipped %s%s missed period(s) from %s to %s (taskflow.max_catchup_runs = %s: only the %s most recent periods run)',
                            f.name, CASE WHEN c >= 100000 THEN 'at least ' ELSE '' END, c,
                            skip1, skipn, cap, cap);
@@ -959,6 +984,7 @@ REVOKE ALL ON FUNCTION
     taskflow._node_refused(bigint, text, text),
     taskflow._node_wait_again(bigint, bigint, bigint, text, text),
     taskflow._retry_at(interval),
+    taskflow._count_fires(text, text, timestamptz, timestamptz, bigint),
     taskflow._role_setting(oid, text),
     taskflow._owner_cap(oid),
     taskflow._owner_refusal(oid),
