@@ -48,6 +48,11 @@ typedef struct TfDbSlot
 	Latch	   *latch;			/* scheduler latch, NULL if none */
 	TimestampTz blocked_until;	/* DROP DATABASE in progress: do not start */
 	bool		hint;			/* a backend changed the extension here */
+	bool		waiting;		/* ready nodes held back (cap): wake when a
+								 * worker slot frees anywhere */
+	int			waiting_rank;	/* running workers of the owner of the first
+								 * node held back (INT_MAX: only capped
+								 * owners wait) */
 } TfDbSlot;
 
 typedef struct TfWorkerSlot
@@ -83,6 +88,7 @@ extern void tf_wake_launcher_now(bool rescan);
 extern void tf_wake_scheduler_now(Oid dboid);
 extern void tf_wake_at_commit(bool launcher, bool scheduler);
 extern int	tf_workers_in_use(void);
+extern void tf_wake_waiting_schedulers(Oid except);
 extern void tf_hooks_init(void);
 
 /* GUCs (launcher.c) */
@@ -91,6 +97,10 @@ extern char *tf_history_retention;
 extern char *tf_test_clock;
 extern int	tf_launcher_rescan_interval;
 extern int	tf_history_purge_interval;
+extern int	tf_max_workers_per_owner;
+extern bool tf_allow_group_owner;
+extern int	tf_wait_timeout;
+extern int	tf_max_catchup_runs;
 
 /* bgworker entry points */
 extern PGDLLEXPORT void tf_launcher_main(Datum arg);

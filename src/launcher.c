@@ -44,6 +44,10 @@ char	   *tf_history_retention = NULL;
 char	   *tf_test_clock = NULL;
 int			tf_launcher_rescan_interval = 60;
 int			tf_history_purge_interval = 3600;
+int			tf_max_workers_per_owner = 0;
+bool		tf_allow_group_owner = false;
+int			tf_wait_timeout = 86400;
+int			tf_max_catchup_runs = 1000;
 
 /* at most this many databases are probed at once */
 #define TF_MAX_PROBES 4
@@ -80,6 +84,32 @@ tf_define_gucs(void)
 							NULL,
 							&tf_launcher_rescan_interval, 60, 1, 3600,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	/*
+	 * Per-owner settings: PGC_SUSET, so that only a superuser can set them
+	 * for a role (ALTER ROLE x SET ...); the engine reads the owner's value
+	 * from pg_db_role_setting (see taskflow._owner_settings), the value here
+	 * is the cluster default.
+	 */
+	DefineCustomIntVariable("taskflow.max_workers_per_owner",
+							"Maximum number of node workers running at once for the flows of one owner (0: no cap).",
+							"Cluster-wide, over all databases.  A superuser can set it per role: ALTER ROLE x SET taskflow.max_workers_per_owner = N.",
+							&tf_max_workers_per_owner, 0, 0, TF_MAX_WORKERS,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("taskflow.allow_group_owner",
+							 "Let the flows of a role that cannot log in (a group role) run.",
+							 "Meant per role, by a superuser: ALTER ROLE team SET taskflow.allow_group_owner = on (revoke with RESET).",
+							 &tf_allow_group_owner, false,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("taskflow.wait_timeout",
+							"Default timeout of wait nodes without a timeout of their own (0: none).",
+							NULL,
+							&tf_wait_timeout, 86400, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("taskflow.max_catchup_runs",
+							"Most missed periods of one flow that catch-up creates; older ones are skipped (logged, noted on the first run created).",
+							NULL,
+							&tf_max_catchup_runs, 1000, 1, INT_MAX,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("taskflow");
 }
 

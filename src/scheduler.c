@@ -98,6 +98,7 @@ tf_scheduler_detach(int code, Datum arg)
 	{
 		tf_shared->dbs[my_slot].pid = 0;
 		tf_shared->dbs[my_slot].latch = NULL;
+		tf_shared->dbs[my_slot].waiting = false;
 	}
 	SpinLockRelease(&tf_shared->mutex);
 	tf_wake_launcher_now(false);
@@ -240,6 +241,7 @@ static void
 tf_reap_workers(void)
 {
 	int			i;
+	bool		freed = false;
 
 	for (i = 0; i < TF_MAX_WORKERS; i++)
 	{
@@ -254,9 +256,15 @@ tf_reap_workers(void)
 		SpinLockAcquire(&tf_shared->mutex);
 		if (tf_shared->workers[i].in_use &&
 			tf_shared->workers[i].generation == worker_gen[i])
+		{
 			tf_shared->workers[i].in_use = false;
+			freed = true;
+		}
 		SpinLockRelease(&tf_shared->mutex);
 	}
+	/* a worker that never detached itself: its slot is free for others too */
+	if (freed)
+		tf_wake_waiting_schedulers(my_dboid);
 }
 
 /*
@@ -301,10 +309,58 @@ tf_live_node_runs(void)
 										   TYPALIGN_DOUBLE));
 }
 
+/* owners of the node workers running in the cluster, one entry per worker */
+static Datum
+tf_running_owners(void)
+{
+	Datum		ids[TF_MAX_WORKERS];
+	int			n = 0;
+	int			i;
+
+	SpinLockAcquire(&tf_shared->mutex);
+	for (i = 0; i < TF_MAX_WORKERS; i++)
+		if (tf_shared->workers[i].in_use)
+			ids[n++] = ObjectIdGetDatum(tf_shared->workers[i].owner);
+	SpinLockRelease(&tf_shared->mutex);
+	return PointerGetDatum(construct_array(ids, n, OIDOID, sizeof(Oid), true,
+										   TYPALIGN_INT));
+}
+
+/*
+ * Ready nodes held back by a cap: wake me when a slot frees anywhere.
+ * rank: how many workers the owner of the first node held back has running
+ * (INT_MAX when only owners at their own cap wait).
+ */
+static void
+tf_set_waiting(bool waiting, int rank)
+{
+	SpinLockAcquire(&tf_shared->mutex);
+	tf_shared->dbs[my_slot].waiting = waiting;
+	tf_shared->dbs[my_slot].waiting_rank = waiting ? rank : INT_MAX;
+	SpinLockRelease(&tf_shared->mutex);
+}
+
+#define TF_SLOT_CLUSTER_FULL	(-1)	/* taskflow.max_workers reached */
+#define TF_SLOT_OWNER_FULL		(-2)	/* the owner's cap reached */
+
+/*
+ * Reserve a worker slot for a node run: the cluster-wide cap
+ * (taskflow.max_workers) and the owner's cap (owner_cap, 0: none) are
+ * checked under the same spinlock, so that schedulers of several databases
+ * never exceed either.
+ *
+ * Fairness between databases: other databases waiting for a slot for an
+ * owner with fewer running workers than this one's keep the last free slots
+ * (as many as there are such databases); their schedulers were woken when
+ * the slot freed and take it.
+ */
 static int
-tf_reserve_worker_slot(int64 node_run_id, int64 run_id, Oid owner, bool login)
+tf_reserve_worker_slot(int64 node_run_id, int64 run_id, Oid owner, bool login,
+					   int owner_cap)
 {
 	int			used = 0;
+	int			owned = 0;
+	int			deserving = 0;
 	int			freeslot = -1;
 	int			i;
 
@@ -312,12 +368,27 @@ tf_reserve_worker_slot(int64 node_run_id, int64 run_id, Oid owner, bool login)
 	for (i = 0; i < TF_MAX_WORKERS; i++)
 	{
 		if (tf_shared->workers[i].in_use)
+		{
 			used++;
+			if (tf_shared->workers[i].owner == owner)
+				owned++;
+		}
 		else if (freeslot < 0)
 			freeslot = i;
 	}
-	if (used >= tf_max_workers || freeslot < 0)
-		freeslot = -1;
+	for (i = 0; i < TF_MAX_DBS; i++)
+	{
+		TfDbSlot   *d = &tf_shared->dbs[i];
+
+		if (i != my_slot && d->state != TF_DB_FREE && d->waiting &&
+			d->pid != 0 && d->waiting_rank < owned)
+			deserving++;
+	}
+	if (used >= tf_max_workers || freeslot < 0 ||
+		tf_max_workers - used <= deserving)
+		freeslot = TF_SLOT_CLUSTER_FULL;
+	else if (owner_cap > 0 && owned >= owner_cap)
+		freeslot = TF_SLOT_OWNER_FULL;
 	else
 	{
 		TfWorkerSlot *w = &tf_shared->workers[freeslot];
@@ -417,7 +488,9 @@ typedef struct TfReady
 	bool		login;
 	char	   *flow;
 	char	   *node;
-	int			attempt;
+	int			attempt;		/* dispatch sequence (attempt, wait polls) */
+	int			owner_cap;
+	int			owner_running;	/* the owner's running workers (cluster) */
 } TfReady;
 
 /*
@@ -467,33 +540,52 @@ tf_give_up_node_run(int64 node_run_id)
 static bool
 tf_pass_dispatch(void)
 {
-	Oid			argtypes[2] = {INT8ARRAYOID, INT4OID};
-	Datum		values[2];
+	Oid			argtypes[3] = {INT8ARRAYOID, INT4OID, OIDARRAYOID};
+	Datum		values[3];
 	int			room = tf_max_workers - tf_workers_in_use();
 	List	   *ready = NIL;
 	ListCell   *lc;
 	bool		started = false;
+	bool		held = false;
+	int			rank = INT_MAX;
 	uint64		i;
 	MemoryContext outer = CurrentMemoryContext;
 
-	if (room <= 0)
-		return false;
+	/*
+	 * No room: still look (one row) whether something is ready here, and
+	 * for which owner, to claim the next free slot (tf_set_waiting).
+	 */
+	if (room < 0)
+		room = 0;
 
 	tf_begin("taskflow scheduler: dispatch");
 	values[0] = tf_live_node_runs();
 	values[1] = Int32GetDatum(room);
+	values[2] = tf_running_owners();
 	if (SPI_execute_with_args("SELECT node_run_id, run_id, owner, owner_login, flow, node, "
-							  "attempt FROM taskflow._sched_ready($1, $2)",
-							  2, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+							  "dispatch_seq, owner_cap, eligible, owner_running "
+							  "FROM taskflow._sched_ready($1, $2, $3)",
+							  3, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "taskflow._sched_ready failed");
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
-		MemoryContext old = MemoryContextSwitchTo(outer);
-		TfReady    *r = palloc0(sizeof(TfReady));
+		MemoryContext old;
+		TfReady    *r;
 		bool		isnull;
 
+		/* more ready nodes than room, or an owner at its cap: held back */
+		if (i >= (uint64) room ||
+			!DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull)))
+		{
+			held = true;
+			if (DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull)))
+				rank = DatumGetInt32(SPI_getbinval(tup, desc, 10, &isnull));
+			break;
+		}
+		old = MemoryContextSwitchTo(outer);
+		r = palloc0(sizeof(TfReady));
 		r->node_run_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 		r->run_id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
 		r->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
@@ -501,6 +593,8 @@ tf_pass_dispatch(void)
 		r->flow = SPI_getvalue(tup, desc, 5);
 		r->node = SPI_getvalue(tup, desc, 6);
 		r->attempt = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
+		r->owner_cap = DatumGetInt32(SPI_getbinval(tup, desc, 8, &isnull));
+		r->owner_running = DatumGetInt32(SPI_getbinval(tup, desc, 10, &isnull));
 		ready = lappend(ready, r);
 		MemoryContextSwitchTo(old);
 	}
@@ -516,20 +610,37 @@ tf_pass_dispatch(void)
 			tf_give_up_node_run(r->node_run_id);
 			continue;
 		}
-		slot = tf_reserve_worker_slot(r->node_run_id, r->run_id, r->owner, r->login);
+		slot = tf_reserve_worker_slot(r->node_run_id, r->run_id, r->owner, r->login,
+									  r->owner_cap);
+		if (slot == TF_SLOT_OWNER_FULL)
+		{
+			held = true;		/* the owner's cap (another database took it) */
+			continue;
+		}
 		if (slot < 0)
-			break;				/* cluster-wide cap reached */
+		{
+			held = true;		/* cluster-wide cap reached (or yielded) */
+			rank = Min(rank, r->owner_running);
+			break;
+		}
 		if (!tf_start_worker(slot, r->flow, r->node, r->run_id))
 		{
 			tf_release_worker_slot(slot);
 			ereport(WARNING,
 					(errmsg("taskflow scheduler: could not start a node worker"),
 					 errhint("Raise max_worker_processes (it must exceed taskflow.max_workers plus one scheduler per database plus the launcher).")));
+			held = true;
 			break;
 		}
 		started = true;
 	}
 	list_free_deep(ready);
+
+	/*
+	 * Ready nodes left over (a cap, or fewer slots than ready nodes): ask to
+	 * be woken when a worker slot frees in any database.
+	 */
+	tf_set_waiting(held, rank);
 	return started;
 }
 

@@ -130,6 +130,34 @@ tf_wake_scheduler_now(Oid dboid)
 		SetLatch(latch);
 }
 
+/*
+ * A node worker slot just freed: wake the schedulers of the other databases
+ * that have ready nodes held back by taskflow.max_workers or a per-owner cap
+ * (their "waiting" flag), so that they do not wait for their next timer.
+ */
+void
+tf_wake_waiting_schedulers(Oid except)
+{
+	Latch	   *latches[TF_MAX_DBS];
+	int			n = 0;
+	int			i;
+
+	if (tf_shared == NULL)
+		return;
+	SpinLockAcquire(&tf_shared->mutex);
+	for (i = 0; i < TF_MAX_DBS; i++)
+	{
+		TfDbSlot   *d = &tf_shared->dbs[i];
+
+		if (d->state != TF_DB_FREE && d->waiting && d->dboid != except &&
+			d->latch != NULL)
+			latches[n++] = d->latch;
+	}
+	SpinLockRelease(&tf_shared->mutex);
+	for (i = 0; i < n; i++)
+		SetLatch(latches[i]);
+}
+
 /* mark this database's slot "look again" (extension created/dropped) */
 static void
 tf_hint_database(Oid dboid)

@@ -75,7 +75,24 @@ typedef struct TfAttempt
 	int64		poll_ms;
 	int64		delay_ms;
 	char	   *database;
+	int64		wait_ms;		/* wait node: how long it has waited already */
+	int64		polls;			/* wait node: polls so far */
 } TfAttempt;
+
+/* what tf_node_begin found */
+typedef enum TfBegin
+{
+	TF_BEGIN_GONE,				/* not runnable any more (canceled, ...) */
+	TF_BEGIN_REFUSED,			/* the owner may not run nodes: failed */
+	TF_BEGIN_RUN
+} TfBegin;
+
+/*
+ * A wait node whose next poll is due within this many ms keeps its worker
+ * (sleeps); a longer pause gives the worker back and the scheduler starts a
+ * new one for the next poll.
+ */
+#define TF_WAIT_HOLD_MS		1000
 
 static int	my_slot = -1;
 static uint32 my_gen = 0;
@@ -93,6 +110,8 @@ tf_worker_detach(int code, Datum arg)
 		tf_shared->workers[my_slot].in_use = false;
 	SpinLockRelease(&tf_shared->mutex);
 	tf_wake_scheduler_now(my_dboid);
+	/* other databases with ready nodes held back by a cap */
+	tf_wake_waiting_schedulers(my_dboid);
 }
 
 /* ---- identity switching ---- */
@@ -158,26 +177,63 @@ tf_int8_value(HeapTuple tup, TupleDesc desc, int col)
 	return isnull ? 0 : DatumGetInt64(d);
 }
 
-/* mark the node run running; false if it is no longer runnable */
+/*
+ * May the flow's owner run nodes now (taskflow._owner_refusal: it exists,
+ * may log in, or is a group role a superuser allowed, CONNECTION LIMIT not
+ * 0, VALID UNTIL not past, CONNECT on the database)?  If not, fail the node
+ * run (no retry) with the rule that refused it.  Inside the begin
+ * transaction, as superuser, before any of the owner's code runs.
+ */
 static bool
+tf_owner_refused(TfAttempt *a)
+{
+	Oid			owner_type[1] = {OIDOID};
+	Oid			argtypes[3] = {INT8OID, TEXTOID, TEXTOID};
+	Datum		values[3];
+	char	   *sqlstate;
+	char	   *message;
+
+	values[0] = ObjectIdGetDatum(my_owner);
+	if (SPI_execute_with_args("SELECT sqlstate, message FROM taskflow._owner_refusal($1)",
+							  1, owner_type, values, NULL, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "taskflow._owner_refusal failed");
+	sqlstate = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	message = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	if (message == NULL)
+		return false;
+
+	ereport(LOG,
+			(errmsg("taskflow node %s.%s (run " INT64_FORMAT "): refused: %s",
+					a->flow, a->node, a->run_id, message)));
+	values[0] = Int64GetDatum(my_node_run_id);
+	values[1] = CStringGetTextDatum(message);
+	values[2] = CStringGetTextDatum(sqlstate ? sqlstate : "28000");
+	if (SPI_execute_with_args("SELECT taskflow._node_refused($1, $2, $3)",
+							  3, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "taskflow._node_refused failed");
+	return true;
+}
+
+/* mark the node run running and check its owner */
+static TfBegin
 tf_node_begin(TfAttempt *a, MemoryContext cxt)
 {
 	Oid			argtypes[2] = {INT8OID, INT4OID};
 	Datum		values[2] = {Int64GetDatum(my_node_run_id), Int32GetDatum(MyProcPid)};
 	HeapTuple	tup;
 	TupleDesc	desc;
-	bool		found;
+	TfBegin		result = TF_BEGIN_GONE;
 
 	tf_xact_begin(false);
 	tf_as_superuser();
 	if (SPI_execute_with_args("SELECT flow_id, flow, node_id, node, kind, body, options, "
 							  "run_id, attempt, bizdate, cyctime, params, timeout_ms, "
-							  "poll_ms, delay_ms, database "
+							  "poll_ms, delay_ms, database, wait_ms, polls "
 							  "FROM taskflow._node_begin($1, $2)",
 							  2, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "taskflow._node_begin failed");
-	found = SPI_processed == 1;
-	if (found)
+	if (SPI_processed == 1)
 	{
 		tup = SPI_tuptable->vals[0];
 		desc = SPI_tuptable->tupdesc;
@@ -197,9 +253,12 @@ tf_node_begin(TfAttempt *a, MemoryContext cxt)
 		a->poll_ms = tf_int8_value(tup, desc, 14);
 		a->delay_ms = tf_int8_value(tup, desc, 15);
 		a->database = tf_copy_value(tup, desc, 16, cxt);
+		a->wait_ms = tf_int8_value(tup, desc, 17);
+		a->polls = tf_int8_value(tup, desc, 18);
+		result = tf_owner_refused(a) ? TF_BEGIN_REFUSED : TF_BEGIN_RUN;
 	}
 	tf_xact_commit();
-	return found;
+	return result;
 }
 
 /* bind rendered text and log (either may be absent) as SPI args 3 and 4 */
@@ -465,35 +524,79 @@ tf_wait_timed_out(TfAttempt *a)
 					a->node, a->timeout_ms)));
 }
 
-/* wait: delay, then poll the condition, each poll in its own transaction */
+/*
+ * A wait node's pause until ms from now: short pauses sleep here; longer
+ * ones record the node run 'retrying' until then (same attempt, the wait
+ * goes on: taskflow._node_wait_again) and give the worker back; the
+ * scheduler starts a new worker when it is due.  Returns false when the
+ * worker must exit (the pause was handed to the scheduler, or the node run
+ * was canceled meanwhile).  Outside a transaction.
+ */
+static bool
+tf_wait_pause(TfNodeExec *x, int64 ms, int polls)
+{
+	Oid			argtypes[5] = {INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+
+	if (ms <= TF_WAIT_HOLD_MS)
+	{
+		tf_sleep_ms((long) Max(ms, 1));
+		return true;
+	}
+	tf_xact_begin(false);
+	tf_as_superuser();
+	values[0] = Int64GetDatum(x->node_run_id);
+	values[1] = Int64GetDatum(polls);
+	values[2] = Int64GetDatum(ms);
+	tf_bind_rendered_log(x, values, nulls);
+	if (SPI_execute_with_args("SELECT taskflow._node_wait_again($1, $2, $3, $4, $5)",
+							  5, argtypes, values, nulls, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "taskflow._node_wait_again failed");
+	tf_xact_commit();
+	return false;
+}
+
+/*
+ * wait: delay, then poll the condition, each poll in its own transaction.
+ * The wait started a->wait_ms ago (earlier workers of the same attempt);
+ * its timeout (the node's, else taskflow.wait_timeout) counts from there.
+ */
 static void
 tf_run_wait(TfAttempt *a, TfNodeExec *x)
 {
-	TimestampTz start = GetCurrentTimestamp();
-	TimestampTz deadline = a->timeout_ms > 0 ?
-		TimestampTzPlusMilliseconds(start, a->timeout_ms) : 0;
+	TimestampTz start = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), -a->wait_ms);
+	TimestampTz deadline;
 	TimestampTz ready_at = TimestampTzPlusMilliseconds(start, a->delay_ms);
 	char	   *condition = NULL;
-	int			polls = 0;
+	int			polls = (int) a->polls;
 
+	if (a->timeout_ms <= 0 && tf_wait_timeout > 0)
+		a->timeout_ms = (int64) tf_wait_timeout * 1000;
+	deadline = a->timeout_ms > 0 ? TimestampTzPlusMilliseconds(start, a->timeout_ms) : 0;
+
+	/* the delay before the first poll */
 	for (;;)
 	{
 		TimestampTz now = GetCurrentTimestamp();
-		long		ms;
+		TimestampTz until = deadline && deadline < ready_at ? deadline : ready_at;
 
 		if (now >= ready_at)
 			break;
-		if (deadline && deadline <= ready_at && now >= deadline)
+		if (deadline && now >= deadline)
 			tf_wait_timed_out(a);
-		ms = TimestampDifferenceMilliseconds(now, deadline && deadline < ready_at ?
-											 deadline : ready_at);
-		tf_sleep_ms(Max(ms, 1));
+		if (!tf_wait_pause(x, TimestampDifferenceMilliseconds(now, until) + 1, polls))
+			return;
 	}
 
 	for (;;)
 	{
 		bool		done = true;
+		TimestampTz now;
+		TimestampTz next;
 
+		if (deadline && GetCurrentTimestamp() >= deadline)
+			tf_wait_timed_out(a);
 		tf_xact_begin(false);
 		tf_as_owner();
 		if (x->vars == NULL)
@@ -527,12 +630,14 @@ tf_run_wait(TfAttempt *a, TfNodeExec *x)
 			return;
 		}
 		tf_xact_commit();
-		if (deadline && GetCurrentTimestamp() + a->poll_ms * 1000 > deadline)
-		{
-			tf_sleep_ms(TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline));
-			tf_wait_timed_out(a);
-		}
-		tf_sleep_ms(a->poll_ms);
+
+		/* the next poll, or the deadline if that comes first */
+		now = GetCurrentTimestamp();
+		next = TimestampTzPlusMilliseconds(now, a->poll_ms);
+		if (deadline && next > deadline)
+			next = deadline;
+		if (!tf_wait_pause(x, TimestampDifferenceMilliseconds(now, next) + 1, polls))
+			return;
 	}
 }
 
@@ -647,10 +752,17 @@ tf_worker_main(Datum arg)
 	SetConfigOption("log_min_messages", "info", PGC_SUSET, PGC_S_OVERRIDE);
 
 	memset(&a, 0, sizeof(a));
-	if (!tf_node_begin(&a, TopMemoryContext))
+	switch (tf_node_begin(&a, TopMemoryContext))
 	{
-		elog(DEBUG1, "taskflow node worker: node run " INT64_FORMAT " is not runnable any more", my_node_run_id);
-		proc_exit(0);			/* canceled or already handled */
+		case TF_BEGIN_GONE:
+			elog(DEBUG1, "taskflow node worker: node run " INT64_FORMAT " is not runnable any more", my_node_run_id);
+			proc_exit(0);		/* canceled or already handled */
+			break;
+		case TF_BEGIN_REFUSED:
+			proc_exit(0);		/* recorded and logged */
+			break;
+		case TF_BEGIN_RUN:
+			break;
 	}
 
 	snprintf(title, sizeof(title), "taskflow node %s.%s run " INT64_FORMAT,

@@ -103,6 +103,108 @@ EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR invalid_tex
 END
 $$;
 
+-- When a failed attempt may be retried: now + delay, or NULL when that is
+-- beyond the timestamp range (a retry_delay of '300000 years' written into
+-- the catalog): no retry then, instead of an error that would leave the node
+-- run 'running' and fail every recovery pass.
+CREATE OR REPLACE FUNCTION taskflow._retry_at(delay interval) RETURNS timestamptz
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN clock_timestamp() + delay;
+EXCEPTION WHEN datetime_field_overflow OR numeric_value_out_of_range OR invalid_parameter_value THEN
+    RETURN NULL;
+END
+$$;
+
+-- A role's setting (ALTER ROLE r [IN DATABASE this] SET name = value) as
+-- stored in pg_db_role_setting: the one for this database wins over the one
+-- for all databases; NULL when none.  Only superusers can store the
+-- settings read this way (they are PGC_SUSET parameters).
+CREATE OR REPLACE FUNCTION taskflow._role_setting(p_role oid, p_name text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT substr(c, length(p_name) + 2)
+      FROM pg_db_role_setting s
+     CROSS JOIN LATERAL unnest(s.setconfig) c
+     WHERE s.setrole = p_role
+       AND s.setdatabase IN (0, (SELECT d.oid FROM pg_database d
+                                  WHERE d.datname = current_database()))
+       AND left(c, length(p_name) + 1) = p_name || '='
+     ORDER BY s.setdatabase DESC
+     LIMIT 1
+$$;
+
+-- The per-owner cap on running node workers (0: none): the owner's
+-- taskflow.max_workers_per_owner, else the server's.
+CREATE OR REPLACE FUNCTION taskflow._owner_cap(p_owner oid) RETURNS integer
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v text := taskflow._role_setting(p_owner, 'taskflow.max_workers_per_owner');
+BEGIN
+    IF v IS NULL OR btrim(v) !~ '^[0-9]{1,9}$' THEN
+        v := current_setting('taskflow.max_workers_per_owner', true);
+    END IF;
+    RETURN CASE WHEN v ~ '^[0-9]{1,9}$' THEN v::integer ELSE 0 END;
+END
+$$;
+
+-- Why the owner of a flow may not run its nodes now (NULL, NULL: it may).
+-- A node runs only while its owner could connect to this database: the role
+-- exists, may log in (a group role only with taskflow.allow_group_owner set
+-- for it by a superuser), its CONNECTION LIMIT is not 0, VALID UNTIL is not
+-- in the past, and it has CONNECT on the database.
+CREATE OR REPLACE FUNCTION taskflow._owner_refusal(p_owner oid, OUT sqlstate text, OUT message text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    a   pg_authid;
+    db  text := current_database();
+    grp text;
+BEGIN
+    SELECT * INTO a FROM pg_authid WHERE oid = p_owner;
+    IF NOT FOUND THEN
+        sqlstate := '28000';
+        message := format('flow owner (role oid %s) does not exist', p_owner);
+        RETURN;
+    END IF;
+    IF NOT a.rolcanlogin THEN
+        grp := taskflow._role_setting(p_owner, 'taskflow.allow_group_owner');
+        IF grp IS NULL OR lower(btrim(grp)) NOT IN ('on', 'true', 'yes', '1', 't', 'y') THEN
+            sqlstate := '28000';
+            message := format('flow owner "%s" is not permitted to log in (NOLOGIN); a group role owns running flows only with ALTER ROLE %s SET taskflow.allow_group_owner = on (by a superuser)',
+                              a.rolname, quote_ident(a.rolname));
+            RETURN;
+        END IF;
+    END IF;
+    IF a.rolconnlimit = 0 AND NOT a.rolsuper THEN
+        sqlstate := '28000';
+        message := format('flow owner "%s" has CONNECTION LIMIT 0', a.rolname);
+        RETURN;
+    END IF;
+    IF a.rolvaliduntil IS NOT NULL AND a.rolvaliduntil < clock_timestamp() THEN
+        sqlstate := '28000';
+        message := format('flow owner "%s" expired (VALID UNTIL %s)', a.rolname, a.rolvaliduntil);
+        RETURN;
+    END IF;
+    IF NOT has_database_privilege(p_owner, (SELECT d.oid FROM pg_database d WHERE d.datname = db),
+                                  'CONNECT') THEN
+        sqlstate := '42501';
+        message := format('flow owner "%s" has no CONNECT privilege on database "%s"', a.rolname, db);
+        RETURN;
+    END IF;
+END
+$$;
+
+-- next_runs() that never fails (NULL instead): a flow with an invalid
+-- schedule or time zone written into the catalog must not break the views.
+CREATE OR REPLACE FUNCTION taskflow._next_run_safe(schedule text, after timestamptz, tz text)
+RETURNS timestamptz
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN (SELECT x FROM taskflow.next_runs(schedule, after, 1, tz) x);
+EXCEPTION WHEN OTHERS THEN
+    RETURN NULL;
+END
+$$;
+
 -- Raise "does not exist" unless the caller may use flows of this owner.
 CREATE OR REPLACE FUNCTION taskflow._op_check(caller regrole, owner regrole, what text) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -214,6 +316,34 @@ BEGIN
 END
 $$;
 
+-- How many fire times of a schedule fall in (after, upto], counting at most
+-- lim of them (pages of next_runs, growing from 16 to 1000, stop as soon as
+-- a page passes upto).
+CREATE OR REPLACE FUNCTION taskflow._count_fires(schedule text, tz text, after timestamptz,
+                                      upto timestamptz, lim bigint)
+RETURNS bigint
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n    bigint := 0;
+    c    bigint;
+    k    bigint;
+    m    timestamptz;
+    s    timestamptz := after;
+    page integer := 16;
+BEGIN
+    WHILE n < lim LOOP
+        page := least(page, lim - n)::integer;
+        SELECT count(*) FILTER (WHERE x <= upto), count(*), max(x) INTO c, k, m
+          FROM taskflow.next_runs(schedule, s, page, tz) x;
+        n := n + c;
+        EXIT WHEN k < page OR m > upto;
+        s := m;
+        page := least(page * 4, 1000);
+    END LOOP;
+    RETURN least(n, lim);
+END
+$$;
+
 -- Create the due runs of one flow (catch-up or latest only) and advance its
 -- watermark, all in the caller's transaction.  Returns the next due time.
 CREATE OR REPLACE FUNCTION taskflow._sched_flow(f taskflow.flows, p_now timestamptz, p_max integer)
@@ -225,6 +355,15 @@ DECLARE
     last  timestamptz;
     nxt   timestamptz;
     upto  timestamptz := CASE WHEN f.end_date IS NULL THEN p_now ELSE least(p_now, f.end_date) END;
+    cap   integer;
+    c     bigint;
+    lo    timestamptz;
+    hi    timestamptz;
+    mid   timestamptz;
+    note  text;
+    rid   bigint;
+    skip1 timestamptz;
+    skipn timestamptz;
 BEGIN
     -- after the watermark (or creation), never before start_date
     base := greatest(coalesce(f.scheduled_until, f.created_at),
@@ -238,10 +377,45 @@ BEGIN
         RETURN nxt;
     END IF;
     IF f.catchup THEN
+        -- More than taskflow.max_catchup_runs periods missed: keep the most
+        -- recent ones, skip (and say so) the older ones.  Counting is bounded
+        -- (at most cap + 1 periods are enumerated per probe); the start of
+        -- the last cap periods is found by bisection between the watermark
+        -- and now, never by enumerating every missed period.
+        cap := greatest(coalesce(nullif(current_setting('taskflow.max_catchup_runs', true), '')::integer,
+                                 1000), 1);
+        c := taskflow._count_fires(f.schedule, f.timezone, base, upto, cap + 1);
+        IF c > cap THEN
+            lo := base;                 -- more than cap periods in (lo, upto]
+            hi := upto;                 -- fewer than cap periods in (hi, upto]
+            FOR i IN 1..200 LOOP
+                -- (epoch arithmetic: interval days would follow DST)
+                mid := to_timestamp(((extract(epoch FROM lo) + extract(epoch FROM hi)) / 2)::float8);
+                c := taskflow._count_fires(f.schedule, f.timezone, mid, upto, cap + 1);
+                EXIT WHEN c = cap OR extract(epoch FROM hi) - extract(epoch FROM lo) <= 0.000002;
+                IF c > cap THEN
+                    lo := mid;
+                ELSE
+                    hi := mid;
+                END IF;
+            END LOOP;
+            skip1 := (SELECT x FROM taskflow.next_runs(f.schedule, base, 1, f.timezone) x);
+            skipn := taskflow._latest_fire(f.schedule, f.timezone, base, mid);
+            c := taskflow._count_fires(f.schedule, f.timezone, base, skipn, 100000);
+            note := format('catch-up of flow "%s" skipped %s%s missed period(s) from %s to %s (taskflow.max_catchup_runs = %s: only the %s most recent periods run)',
+                           f.name, CASE WHEN c >= 100000 THEN 'at least ' ELSE '' END, c,
+                           skip1, skipn, cap, cap);
+            RAISE WARNING '%', note;
+            base := mid;
+        END IF;
         FOR t IN SELECT x FROM taskflow.next_runs(f.schedule, base, p_max, f.timezone) x LOOP
             EXIT WHEN t > upto;
-            PERFORM taskflow._create_run(f.id, t, (t AT TIME ZONE f.timezone)::date - 1,
-                                         'schedule', '{}', f.owner);
+            rid := taskflow._create_run(f.id, t, (t AT TIME ZONE f.timezone)::date - 1,
+                                        'schedule', '{}', f.owner);
+            IF note IS NOT NULL AND rid IS NOT NULL THEN
+                UPDATE taskflow.runs SET message = note WHERE id = rid;
+                note := NULL;
+            END IF;
             last := t;
         END LOOP;
     ELSE
@@ -264,25 +438,45 @@ END
 $$;
 
 -- Node runs left 'running' by a worker that is gone (not in p_live, the
--- node runs with a live worker slot) become failed or retrying.
+-- node runs with a live worker slot) become failed or retrying, each in a
+-- subtransaction of its own: one bad row (say a retry_delay beyond the
+-- timestamp range) fails only itself, never the whole pass.
 CREATE OR REPLACE FUNCTION taskflow._sched_recover(p_live bigint[]) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    n integer;
+    x  record;
+    nb timestamptz;
+    n  integer := 0;
 BEGIN
-    UPDATE taskflow.node_runs nr
-       SET state = CASE WHEN nr.attempt <= nd.retries THEN 'retrying' ELSE 'failed' END,
-           not_before = CASE WHEN nr.attempt <= nd.retries
-                             THEN clock_timestamp() + nd.retry_delay END,
-           finished_at = clock_timestamp(),
-           message = format('node worker%s exited without recording a result (server crash, restart or termination)',
-                            coalesce(' (pid ' || nr.worker_pid || ')', '')),
-           sqlstate = '57P01'
-      FROM taskflow.nodes nd
-     WHERE nd.id = nr.node_id
-       AND nr.state = 'running'
-       AND nr.id <> ALL (coalesce(p_live, '{}'));
-    GET DIAGNOSTICS n = ROW_COUNT;
+    FOR x IN SELECT nr.id, nr.attempt, nr.worker_pid, nd.retries, nd.retry_delay
+               FROM taskflow.node_runs nr JOIN taskflow.nodes nd ON nd.id = nr.node_id
+              WHERE nr.state = 'running'
+                AND nr.id <> ALL (coalesce(p_live, '{}'))
+              ORDER BY nr.id LOOP
+        BEGIN
+            nb := CASE WHEN x.attempt <= x.retries THEN taskflow._retry_at(x.retry_delay) END;
+            UPDATE taskflow.node_runs
+               SET state = CASE WHEN nb IS NOT NULL THEN 'retrying' ELSE 'failed' END,
+                   not_before = nb, wait_since = NULL,
+                   finished_at = clock_timestamp(),
+                   message = format('node worker%s exited without recording a result (server crash, restart or termination)',
+                                    coalesce(' (pid ' || x.worker_pid || ')', '')),
+                   sqlstate = '57P01'
+             WHERE id = x.id AND state = 'running';
+            n := n + 1;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'taskflow: cannot recover node run %: %', x.id, SQLERRM;
+            BEGIN
+                UPDATE taskflow.node_runs
+                   SET state = 'failed', not_before = NULL, wait_since = NULL,
+                       finished_at = clock_timestamp(), sqlstate = '57P01',
+                       message = format('node worker exited without recording a result; recovery failed: %s', SQLERRM)
+                 WHERE id = x.id AND state = 'running';
+            EXCEPTION WHEN OTHERS THEN
+                RAISE WARNING 'taskflow: cannot mark node run % failed: %', x.id, SQLERRM;
+            END;
+        END;
+    END LOOP;
     IF n > 0 THEN
         RAISE LOG 'taskflow: % node run(s) left running by a dead worker were marked failed/retrying', n;
     END IF;
@@ -339,24 +533,51 @@ END
 $$;
 
 -- One scheduler pass (everything but starting workers), in one transaction.
+-- Each step, and each flow, runs in a subtransaction of its own: a flow
+-- whose row cannot be scheduled (invalid schedule or time zone written into
+-- the catalog, ...) gets its error in flows.schedule_error (logged once, when
+-- it changes) and the other flows go on.
 CREATE OR REPLACE FUNCTION taskflow._sched_tick(p_now timestamptz, p_live bigint[], p_max_new integer,
                                      OUT next_due timestamptz, OUT next_retry timestamptz)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    f taskflow.flows;
-    d timestamptz;
+    f   taskflow.flows;
+    d   timestamptz;
+    err text;
+    st  text;
 BEGIN
-    PERFORM taskflow._sched_recover(p_live);
+    BEGIN
+        PERFORM taskflow._sched_recover(p_live);
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'taskflow: recovery of dead node runs failed: %', SQLERRM;
+    END;
     FOR f IN SELECT * FROM taskflow.flows
               WHERE enabled AND schedule IS NOT NULL ORDER BY id LOOP
         BEGIN
             d := taskflow._sched_flow(f, p_now, p_max_new);
             next_due := least(next_due, d);
+            IF f.schedule_error IS NOT NULL THEN
+                UPDATE taskflow.flows SET schedule_error = NULL WHERE id = f.id;
+                RAISE LOG 'taskflow: flow "%" schedules again', f.name;
+            END IF;
         EXCEPTION WHEN OTHERS THEN
-            RAISE WARNING 'taskflow: cannot schedule flow "%": %', f.name, SQLERRM;
+            GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE;
+            err := format('%s (SQLSTATE %s)', SQLERRM, st);
+            IF f.schedule_error IS DISTINCT FROM err THEN
+                RAISE WARNING 'taskflow: cannot schedule flow "%": %', f.name, err;
+                BEGIN
+                    UPDATE taskflow.flows SET schedule_error = err WHERE id = f.id;
+                EXCEPTION WHEN OTHERS THEN
+                    RAISE WARNING 'taskflow: cannot record the error of flow "%": %', f.name, SQLERRM;
+                END;
+            END IF;
         END;
     END LOOP;
-    PERFORM taskflow._sched_advance();
+    BEGIN
+        PERFORM taskflow._sched_advance();
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'taskflow: advancing runs failed: %', SQLERRM;
+    END;
     SELECT min(nr.not_before) INTO next_retry
       FROM taskflow.node_runs nr JOIN taskflow.runs r ON r.id = nr.run_id
      WHERE nr.state = 'retrying' AND r.state = 'running';
@@ -365,31 +586,65 @@ $$;
 
 -- Node runs ready to start: pending (or retrying and due) in a running run,
 -- every upstream succeeded (or skipped), not already handed to a worker.
-CREATE OR REPLACE FUNCTION taskflow._sched_ready(p_exclude bigint[], p_limit integer)
+--
+-- Fair between owners: p_running holds the owner of every node worker
+-- running in the cluster (one entry per worker, all databases); an owner's
+-- k-th ready node ranks as (its running workers + k), so owners with fewer
+-- workers go first and ready nodes of several owners interleave
+-- (oldest period first within an owner).  An owner at its cap
+-- (taskflow.max_workers_per_owner, per role or the server's) gets nothing.
+-- owner_cap goes back to the scheduler, which enforces it again in shared
+-- memory.  Rows of capped owners come last with eligible = false (at most
+-- p_limit + 1 rows in all): they tell the scheduler that ready work is held
+-- back, so that it asks to be woken when a worker slot frees; owner_running
+-- (the owner's running workers) ranks this database's claim on the next
+-- free slot against other databases' (see tf_reserve_worker_slot).
+-- dispatch_seq changes with every attempt and every poll of a wait node
+-- (the scheduler counts dispatches that never started per dispatch_seq).
+CREATE OR REPLACE FUNCTION taskflow._sched_ready(p_exclude bigint[], p_limit integer, p_running oid[])
 RETURNS TABLE (node_run_id bigint, run_id bigint, owner oid, owner_login boolean,
-               flow text, node text, attempt integer)
+               flow text, node text, dispatch_seq integer, owner_cap integer, eligible boolean,
+               owner_running integer)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT nr.id, nr.run_id, f.owner::oid,
-           a.rolcanlogin AND a.rolconnlimit < 0 AND d.datconnlimit < 0
-             AND has_database_privilege(f.owner::oid, d.oid, 'CONNECT'),
-           f.name, n.name, nr.attempt
-      FROM taskflow.node_runs nr
-      JOIN taskflow.runs r ON r.id = nr.run_id AND r.state = 'running'
-      JOIN taskflow.nodes n ON n.id = nr.node_id
-      JOIN taskflow.flows f ON f.id = r.flow_id
-      JOIN pg_authid a ON a.oid = f.owner
-      JOIN pg_database d ON d.datname = current_database()
-     WHERE (nr.state = 'pending'
-            OR (nr.state = 'retrying' AND nr.not_before <= clock_timestamp()))
-       AND nr.id <> ALL (coalesce(p_exclude, '{}'))
-       AND NOT EXISTS (SELECT 1
-                         FROM taskflow.edges e
-                         JOIN taskflow.node_runs up
-                           ON up.run_id = nr.run_id AND up.node_id = e.from_node
-                        WHERE e.to_node = nr.node_id
-                          AND up.state NOT IN ('succeeded', 'skipped'))
-     ORDER BY r.scheduled_for, r.id, nr.id
-     LIMIT p_limit
+    WITH cand AS (
+        SELECT nr.id, nr.run_id, f.owner::oid AS owner,
+               coalesce(a.rolcanlogin AND a.rolconnlimit < 0 AND d.datconnlimit < 0
+                        AND has_database_privilege(f.owner::oid, d.oid, 'CONNECT'), false) AS login,
+               f.name AS flow, n.name AS node,
+               (nr.attempt + CASE WHEN nr.wait_since IS NOT NULL
+                                  THEN coalesce(nr.rows, 0) % 1000000 ELSE 0 END)::integer AS seq,
+               r.scheduled_for
+          FROM taskflow.node_runs nr
+          JOIN taskflow.runs r ON r.id = nr.run_id AND r.state = 'running'
+          JOIN taskflow.nodes n ON n.id = nr.node_id
+          JOIN taskflow.flows f ON f.id = r.flow_id
+          LEFT JOIN pg_authid a ON a.oid = f.owner
+          JOIN pg_database d ON d.datname = current_database()
+         WHERE (nr.state = 'pending'
+                OR (nr.state = 'retrying' AND nr.not_before <= clock_timestamp()))
+           AND nr.id <> ALL (coalesce(p_exclude, '{}'))
+           AND NOT EXISTS (SELECT 1
+                             FROM taskflow.edges e
+                             JOIN taskflow.node_runs up
+                               ON up.run_id = nr.run_id AND up.node_id = e.from_node
+                            WHERE e.to_node = nr.node_id
+                              AND up.state NOT IN ('succeeded', 'skipped'))
+    ), own AS (
+        SELECT o.owner,
+               (SELECT count(*) FROM unnest(p_running) u WHERE u = o.owner) AS running,
+               taskflow._owner_cap(o.owner) AS cap
+          FROM (SELECT DISTINCT c.owner FROM cand c) o
+    ), ranked AS (
+        SELECT c.*, o.running, o.cap,
+               row_number() OVER (PARTITION BY c.owner ORDER BY c.scheduled_for, c.run_id, c.id) AS k
+          FROM cand c JOIN own o ON o.owner = c.owner
+    )
+    SELECT x.id, x.run_id, x.owner, x.login, x.flow, x.node, x.seq, x.cap,
+           x.cap = 0 OR x.running + x.k <= x.cap, x.running::integer
+      FROM ranked x
+     ORDER BY (x.cap = 0 OR x.running + x.k <= x.cap) DESC, x.running + x.k,
+              x.scheduled_for, x.run_id, x.id
+     LIMIT p_limit + 1
 $$;
 
 -- A node run whose worker repeatedly failed to even start (e.g. the owner
@@ -412,7 +667,7 @@ CREATE OR REPLACE FUNCTION taskflow._node_begin(p_node_run_id bigint, p_pid inte
 RETURNS TABLE (flow_id bigint, flow text, node_id bigint, node text, kind text, body text,
                options jsonb, run_id bigint, attempt integer, bizdate date,
                cyctime timestamptz, params jsonb, timeout_ms bigint, poll_ms bigint,
-               delay_ms bigint, database text)
+               delay_ms bigint, database text, wait_ms bigint, polls bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     nr taskflow.node_runs;
@@ -428,10 +683,15 @@ BEGIN
     IF NOT FOUND THEN
         RETURN;
     END IF;
+    -- a wait node coming back for its next poll (wait_since set) goes on
+    -- with the same attempt, start time and poll count (rows)
     UPDATE taskflow.node_runs x
-       SET state = 'running', attempt = x.attempt + 1, started_at = clock_timestamp(),
+       SET state = 'running',
+           attempt = x.attempt + CASE WHEN x.wait_since IS NULL THEN 1 ELSE 0 END,
+           started_at = coalesce(x.wait_since, clock_timestamp()),
            finished_at = NULL, worker_pid = p_pid, not_before = NULL, message = NULL,
-           sqlstate = NULL, rows = NULL, bytes = NULL, log = NULL
+           sqlstate = NULL, rows = CASE WHEN x.wait_since IS NULL THEN NULL ELSE x.rows END,
+           bytes = NULL, log = NULL
      WHERE x.id = p_node_run_id AND x.state IN ('pending', 'retrying')
        AND EXISTS (SELECT 1 FROM taskflow.runs r WHERE r.id = x.run_id AND r.state = 'running')
     RETURNING * INTO nr;
@@ -446,7 +706,10 @@ BEGIN
                                         interval '10 seconds')) * 1000)::bigint,
            (extract(epoch FROM coalesce(nullif(n.options->>'delay', '')::interval,
                                         interval '0')) * 1000)::bigint,
-           CASE WHEN n.kind = 'sql' THEN n.options->>'database' END
+           CASE WHEN n.kind = 'sql' THEN n.options->>'database' END,
+           CASE WHEN nr.wait_since IS NULL THEN 0::bigint
+                ELSE greatest((extract(epoch FROM clock_timestamp() - nr.wait_since) * 1000)::bigint, 0) END,
+           CASE WHEN nr.wait_since IS NULL THEN 0::bigint ELSE coalesce(nr.rows, 0) END
       FROM taskflow.runs r
       JOIN taskflow.flows f ON f.id = r.flow_id
       JOIN taskflow.nodes n ON n.id = nr.node_id
@@ -465,25 +728,67 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
         UPDATE taskflow.node_runs
            SET state = 'succeeded', finished_at = clock_timestamp(), rows = p_rows,
                bytes = p_bytes, rendered = p_rendered, log = p_log, message = NULL,
-               sqlstate = NULL
+               sqlstate = NULL, wait_since = NULL
          WHERE id = p_node_run_id AND state = 'running'
         RETURNING 1)
     SELECT count(*) = 1 FROM u;
 $$;
 
--- A failed attempt: retrying (with not_before) while attempts remain, else failed.
+-- A failed attempt: retrying (with not_before) while attempts remain, else
+-- failed.  A retry_delay beyond the timestamp range means no retry (and says
+-- so) rather than an error that would leave the node run 'running'.
 CREATE OR REPLACE FUNCTION taskflow._node_failed(p_node_run_id bigint, p_message text, p_sqlstate text,
                                       p_rendered text, p_log text)
 RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    WITH x AS (
+        SELECT nr.id, CASE WHEN nr.attempt <= n.retries THEN taskflow._retry_at(n.retry_delay) END AS nb,
+               nr.attempt <= n.retries AS may_retry
+          FROM taskflow.node_runs nr JOIN taskflow.nodes n ON n.id = nr.node_id
+         WHERE nr.id = p_node_run_id AND nr.state = 'running')
     UPDATE taskflow.node_runs nr
-       SET state = CASE WHEN nr.attempt <= n.retries THEN 'retrying' ELSE 'failed' END,
-           not_before = CASE WHEN nr.attempt <= n.retries
-                             THEN clock_timestamp() + n.retry_delay END,
-           finished_at = clock_timestamp(), message = p_message, sqlstate = p_sqlstate,
+       SET state = CASE WHEN x.nb IS NOT NULL THEN 'retrying' ELSE 'failed' END,
+           not_before = x.nb, wait_since = NULL,
+           finished_at = clock_timestamp(),
+           message = CASE WHEN x.may_retry AND x.nb IS NULL
+                          THEN p_message || E'\n(not retried: retry_delay is beyond the timestamp range)'
+                          ELSE p_message END,
+           sqlstate = p_sqlstate,
            rendered = coalesce(p_rendered, nr.rendered), log = p_log
-      FROM taskflow.nodes n
-     WHERE n.id = nr.node_id AND nr.id = p_node_run_id AND nr.state = 'running';
+      FROM x
+     WHERE nr.id = x.id AND nr.state = 'running';
+$$;
+
+-- The owner may not run nodes (taskflow._owner_refusal): failed, no retry.
+CREATE OR REPLACE FUNCTION taskflow._node_refused(p_node_run_id bigint, p_message text, p_sqlstate text)
+RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    UPDATE taskflow.node_runs
+       SET state = 'failed', not_before = NULL, wait_since = NULL,
+           finished_at = clock_timestamp(), message = p_message, sqlstate = p_sqlstate
+     WHERE id = p_node_run_id AND state = 'running';
+$$;
+
+-- A wait node whose condition is false gives its worker back until the next
+-- poll: 'retrying' with not_before = the next poll, same attempt (wait_since
+-- keeps the start of the wait, rows the polls so far).  false when the node
+-- run is no longer running (canceled meanwhile).
+CREATE OR REPLACE FUNCTION taskflow._node_wait_again(p_node_run_id bigint, p_polls bigint, p_next_ms bigint,
+                                          p_rendered text, p_log text)
+RETURNS boolean
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    WITH u AS (
+        UPDATE taskflow.node_runs
+           SET state = 'retrying',
+               not_before = clock_timestamp() + make_interval(secs => p_next_ms / 1000.0),
+               wait_since = coalesce(wait_since, started_at), rows = p_polls,
+               worker_pid = NULL, finished_at = NULL, sqlstate = NULL,
+               message = format('waiting: condition false after %s poll(s); next poll at %s',
+                                p_polls, clock_timestamp() + make_interval(secs => p_next_ms / 1000.0)),
+               rendered = coalesce(p_rendered, rendered), log = p_log
+         WHERE id = p_node_run_id AND state = 'running'
+        RETURNING 1)
+    SELECT count(*) = 1 FROM u;
 $$;
 
 ------------------------------------------------------------------------------
@@ -671,11 +976,18 @@ REVOKE ALL ON FUNCTION
     taskflow._sched_recover(bigint[]),
     taskflow._sched_advance(),
     taskflow._sched_tick(timestamptz, bigint[], integer),
-    taskflow._sched_ready(bigint[], integer),
+    taskflow._sched_ready(bigint[], integer, oid[]),
     taskflow._sched_give_up(bigint),
     taskflow._node_begin(bigint, integer),
     taskflow._node_succeeded(bigint, bigint, bigint, text, text),
     taskflow._node_failed(bigint, text, text, text, text),
+    taskflow._node_refused(bigint, text, text),
+    taskflow._node_wait_again(bigint, bigint, bigint, text, text),
+    taskflow._retry_at(interval),
+    taskflow._count_fires(text, text, timestamptz, timestamptz, bigint),
+    taskflow._role_setting(oid, text),
+    taskflow._owner_cap(oid),
+    taskflow._owner_refusal(oid),
     taskflow._op_run_flow(regrole, jsonb),
     taskflow._op_cancel_run(regrole, jsonb),
     taskflow._op_rerun(regrole, jsonb),
@@ -794,13 +1106,14 @@ SELECT f.id AS flow_id,
                                  WHERE s.flow_id = f.id AND s.state = 'succeeded'), 0))
          AS consecutive_failures,
        CASE WHEN f.enabled AND f.schedule IS NOT NULL THEN
-           (SELECT x FROM taskflow.next_runs(f.schedule,
-                                             greatest(f.scheduled_until, f.created_at,
-                                                      f.start_date - interval '1 microsecond',
-                                                      taskflow._now()),
-                                             1, f.timezone) x
+           (SELECT x FROM taskflow._next_run_safe(f.schedule,
+                                                  greatest(f.scheduled_until, f.created_at,
+                                                           f.start_date - interval '1 microsecond',
+                                                           taskflow._now()),
+                                                  f.timezone) x
              WHERE f.end_date IS NULL OR x <= f.end_date)
-       END AS next_run
+       END AS next_run,
+       f.schedule_error
   FROM taskflow.flows f
   LEFT JOIN LATERAL (SELECT r.* FROM taskflow.runs r WHERE r.flow_id = f.id
                       ORDER BY r.id DESC LIMIT 1) lr ON true;

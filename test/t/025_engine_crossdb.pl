@@ -15,6 +15,7 @@ my $node = TaskflowTest->start_node('crossdb');
 $node->safe_psql('postgres', q{
 CREATE ROLE alice LOGIN;
 CREATE ROLE team NOLOGIN;
+ALTER ROLE team SET taskflow.allow_group_owner = on;
 CREATE ROLE carol LOGIN;
 GRANT team TO alice;
 CREATE DATABASE db2;

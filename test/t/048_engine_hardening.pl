@@ -19,6 +19,7 @@ my $node = TaskflowTest->start_node('hard');
 $node->safe_psql('postgres', q{
 CREATE ROLE alice LOGIN;
 CREATE ROLE team NOLOGIN;
+ALTER ROLE team SET taskflow.allow_group_owner = on;
 CREATE ROLE bob LOGIN;
 GRANT team TO alice;
 CREATE SCHEMA s AUTHORIZATION alice;
