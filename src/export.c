@@ -438,15 +438,6 @@ tf_export_stage(TfStorage *st, const char *prefix, const char *query,
 	TfExportResult *res;
 	int			stale;
 
-	/*
-	 * An interrupted rewrite must not look complete: _SUCCESS goes first.
-	 * The old manifest stays until the new one replaces it, so that import()
-	 * of a half-rewritten prefix fails on the old parts' sizes and md5s
-	 * instead of falling back to listing part-* objects and silently reading
-	 * a mix of new and old parts.
-	 */
-	tf_storage_delete(st, psprintf("%s%s", prefix, TF_SUCCESS));
-
 	/* what crashed attempts left: unfinished uploads, temporary files */
 	stale = tf_storage_abort_stale(st, prefix);
 	if (stale > 0)
@@ -470,6 +461,17 @@ tf_export_publish(TfStorage *st, const char *prefix, const TfExportOptions *o,
 {
 	ListCell   *lc;
 	char	   *manifest;
+
+	/*
+	 * Until here an earlier archive under prefix is untouched (the new parts
+	 * are staged), so a failed rewrite leaves it complete.  From here on
+	 * parts are replaced one by one: an interrupted rewrite must not look
+	 * complete, so _SUCCESS goes first.  The old manifest stays until the new
+	 * one replaces it, so that import() of a half-rewritten prefix fails on
+	 * the old parts' sizes and md5s instead of falling back to listing part-*
+	 * objects and silently reading a mix of new and old parts.
+	 */
+	tf_storage_delete(st, psprintf("%s%s", prefix, TF_SUCCESS));
 
 	foreach(lc, res->parts)
 	{

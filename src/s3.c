@@ -1351,7 +1351,7 @@ tf_s3_writer_publish(TfS3Writer *w, char **etag)
  * the first strip_len bytes.
  */
 List *
-tf_s3_list_uploads(TfS3 *s3, const char *prefix, int strip_len)
+tf_s3_list_uploads(TfS3 *s3, const char *prefix, int strip_len, long *refused)
 {
 	List	   *result = NIL;
 	char	   *key_marker = NULL;
@@ -1389,6 +1389,13 @@ tf_s3_list_uploads(TfS3 *s3, const char *prefix, int strip_len)
 		req.method = "GET";
 		req.query = q.data;
 		s3_perform(s3, &req, desc);
+		if (refused && (req.status == 403 || req.status == 501 || req.status == 405))
+		{
+			/* no s3:ListBucketMultipartUploads, or a store without it */
+			*refused = req.status;
+			req_reset_response(&req);
+			return result;
+		}
 		if (req.status != 200)
 			s3_fail(&req, desc);
 		body_len = req.resp_len;

@@ -82,8 +82,14 @@ typedef struct TfS3Upload
 	char	   *upload_id;
 } TfS3Upload;
 
-/* ListMultipartUploads under prefix: List of TfS3Upload * */
-extern List *tf_s3_list_uploads(TfS3 *s3, const char *prefix, int strip_len);
+/*
+ * ListMultipartUploads under prefix: List of TfS3Upload *.  With refused
+ * non-NULL, a 403 / 405 / 501 answer (no s3:ListBucketMultipartUploads
+ * permission, or a store without the call) is not an error: *refused gets
+ * the status and the uploads listed so far are returned.
+ */
+extern List *tf_s3_list_uploads(TfS3 *s3, const char *prefix, int strip_len,
+								long *refused);
 extern void tf_s3_abort_upload(TfS3 *s3, const char *key, const char *upload_id);
 
 extern TfS3Reader *tf_s3_reader_begin(TfS3 *s3, const char *key);

@@ -941,7 +941,20 @@ tf_storage_abort_stale(TfStorage *st, const char *prefix)
 	if (!st->is_file)
 	{
 		TfS3	   *s3 = get_s3(st);
-		List	   *ups = tf_s3_list_uploads(s3, s3_full_key(st, prefix), strlen(st->prefix));
+		long		refused = 0;
+		List	   *ups = tf_s3_list_uploads(s3, s3_full_key(st, prefix), strlen(st->prefix),
+											 &refused);
+
+		/*
+		 * Leftover uploads are invisible to readers; they only cost storage
+		 * until a lifecycle rule aborts them.  Not being allowed to list them
+		 * must not stop the export.
+		 */
+		if (refused)
+			ereport(WARNING,
+					(errmsg("could not list in-progress multipart uploads under %s (HTTP %ld): uploads left by crashed attempts are not aborted",
+							tf_storage_describe(st, prefix), refused),
+					 errhint("Allow s3:ListBucketMultipartUploads and s3:AbortMultipartUpload, or configure a lifecycle rule that aborts incomplete multipart uploads.")));
 
 		foreach(lc, ups)
 		{
