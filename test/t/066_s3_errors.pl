@@ -92,5 +92,29 @@ is(sql("SELECT convert_from(taskflow.get_object('e3', 'slow.txt'), 'UTF8')"), 's
 ok($el < 4.5, sprintf('stall cut and retried in %.2f s', $el));
 $s3->clear_faults;
 
+# ---- staged export parts on S3
+sql("ALTER SERVER e3 OPTIONS (SET max_retries '2', SET timeout '30')");
+# a query error after some parts were uploaded: nothing completed, all aborted
+$s3->reset_stats;
+($ok, $err) = try_sql(q{SELECT * FROM taskflow.export(
+  $$SELECT g, repeat('x', 500) AS pad, 1 / (g - 300) AS boom FROM generate_series(1, 400) g$$,
+  'e3', 'failing/', 'csv', '{"max_file_size": "8kB"}')});
+like($err, qr/division by zero/, 'export failing mid-stream: the query error');
+my $st = $s3->stats;
+ok(scalar(grep { /partNumber=1&uploadId=.* 200$/ } @{ $st->{log} }) > 1, 'several parts had been uploaded');
+is(sql("SELECT count(*) FROM taskflow.list_objects('e3', 'failing/')"), '0',
+	'nothing visible under the path');
+is($s3->pending_uploads('errbkt'), 0, 'every upload of the failed export was aborted');
+ok(!grep({ /POST .*uploadId=/ } @{ $st->{log} }), 'no CompleteMultipartUpload was sent');
+
+# ListMultipartUploads refused (403): the export goes on, with a WARNING
+$s3->set_fault(status => 403, count => 1, match => 'GET /errbkt?prefix=');
+my ($ret, $out, $stderr) = $node->psql('postgres',
+	"SELECT objects FROM taskflow.export('SELECT 1 AS a', 'e3', 'nolist/')");
+is($out, '1', 'export succeeds without the right to list uploads');
+like($stderr, qr/WARNING:  could not list in-progress multipart uploads under s3:\/\/errbkt\/nolist\/ \(HTTP 403\)/,
+	'... with a WARNING');
+$s3->clear_faults;
+
 $node->stop;
 done_testing();
