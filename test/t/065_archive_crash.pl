@@ -31,8 +31,8 @@ sub q1 { return $node->safe_psql('postgres', $_[0]); }
 q1(qq{CREATE SERVER c_file FOREIGN DATA WRAPPER taskflow_storage OPTIONS (url 'file://$dir')});
 q1(q{
 CREATE TABLE orders (id bigint PRIMARY KEY, day date, amount numeric);
-INSERT INTO orders SELECT g, date '2020-06-01' + (g % 12), round(g * 1.37, 2)
-  FROM generate_series(1, 3600) g;
+INSERT INTO orders SELECT g, date '2020-06-01' + (g % 30), round(g * 1.37, 2)
+  FROM generate_series(1, 9000) g;
 });
 for my $be (qw(file s3))
 {
@@ -45,6 +45,30 @@ SELECT taskflow.add_node('crash_$be', 'archive', 'archive', options => '{
   "where": "day = \${bizdate:literal}", "format": "csv.gz", "max_file_size": "1kB",
   "source": "delete"}')});
 }
+# a partitioned table whose daily partitions are dropped / detached
+q1(q{
+CREATE TABLE sales (id bigint, day date, amount numeric) PARTITION BY RANGE (day);
+SELECT format('CREATE TABLE sales_%s PARTITION OF sales FOR VALUES FROM (%L) TO (%L)',
+              to_char(d, 'YYYYMMDD'), d, d + 1)
+  FROM generate_series(0, 29) i, LATERAL (SELECT date '2020-06-01' + i AS d) x \gexec
+INSERT INTO sales SELECT g, date '2020-06-01' + (g % 30), g * 0.5 FROM generate_series(1, 6000) g;
+});
+for my $kind (qw(drop detach))
+{
+	for my $be (qw(file s3))
+	{
+		my $f = "crash_${kind}_$be";
+		q1(qq{SELECT taskflow.create_flow('$f');
+SELECT taskflow.set_variable('$f', 'year',  'yyyy of bizdate');
+SELECT taskflow.set_variable('$f', 'month', 'mm of bizdate');
+SELECT taskflow.set_variable('$f', 'day',   'dd of bizdate');
+SELECT taskflow.add_node('$f', 'archive', 'archive', options => '{
+  "server": "c_$be", "path": "sales/y=\${year}/m=\${month}/d=\${day}/",
+  "table": "sales_\${year}\${month}\${day}", "format": "csv.gz", "max_file_size": "1kB",
+  "source": "$kind"}')});
+	}
+}
+our $base = 'orders';    # table and path of the current matrix point
 
 # the day's partition directory: file:// directory, or the S3 server's
 # on-disk bucket (completed objects are "<key>._S3rver_object" files there;
@@ -53,7 +77,7 @@ sub pdir
 {
 	my ($be, $day) = @_;
 	my ($y, $m, $d) = split /-/, $day;
-	my $p = "orders/y=$y/m=$m/d=$d";
+	my $p = "$base/y=$y/m=$m/d=$d";
 	return $be eq 'file' ? "$dir/$p" : $s3->dir . "/cbkt/$p";
 }
 
@@ -89,7 +113,7 @@ sub complete
 sub table_ids
 {
 	my ($day) = @_;
-	return split /,/, q1("SELECT coalesce(string_agg(id::text, ',' ORDER BY id), '') FROM orders WHERE day = '$day'");
+	return split /,/, q1("SELECT coalesce(string_agg(id::text, ',' ORDER BY id), '') FROM $base WHERE day = '$day'");
 }
 
 sub temp_files
@@ -137,26 +161,39 @@ my @matrix = (
 	[ 'file', 'after_success',  'window' ],
 	[ 'file', 'after_commit',   'done' ],
 	[ 's3',   'mid_upload',     'nothing' ],
+	[ 's3',   'before_upload',  'nothing' ],
+	[ 's3',   'after_delete',   'nothing' ],
 	[ 's3',   'after_parts',    'window' ],
+	[ 's3',   'after_manifest', 'window' ],
 	[ 's3',   'after_success',  'window' ],
 	[ 's3',   'after_commit',   'done' ],
+	# partitions: dropped / detached (rows "in the table" = rows under the parent)
+	[ 'file', 'after_delete',   'nothing', 'drop' ],
+	[ 'file', 'after_success',  'window',  'drop' ],
+	[ 's3',   'after_success',  'window',  'detach' ],
 );
 
 my $day_no = 0;
+my (%used, @file_orders_days);
 my %timing;
 for my $m (@matrix)
 {
-	my ($be, $phase, $expect) = @$m;
+	my ($be, $phase, $expect, $kind) = @$m;
+	$kind //= 'delete';
+	local $base = $kind eq 'delete' ? 'orders' : 'sales';
+	my $flow = $kind eq 'delete' ? "crash_$be" : "crash_${kind}_$be";
 	my $t0 = time;
 	my $day = q1("SELECT (date '2020-06-01' + $day_no)::text");
 	$day_no++;
-	my $label = "$be $phase";
+	push @{ $used{$base} }, "'$day'";
+	push @file_orders_days, "'$day'" if $be eq 'file' && $kind eq 'delete';
+	my $label = "$be $phase" . ($kind eq 'delete' ? '' : " ($kind)");
 	my @orig = table_ids($day);
 	$s3->reset_stats;
 
 	set_pause($phase);
 	my $offset = -s $node->logfile;
-	my $run = TaskflowTest->run_flow($node, "crash_$be", bizdate => $day);
+	my $run = TaskflowTest->run_flow($node, $flow, bizdate => $day);
 	$offset = $node->wait_for_log(qr/taskflow test pause at \Q$phase\E \(pid \d+\)/, $offset);
 	my ($pid) = slurp_file($node->logfile) =~ /.*taskflow test pause at \Q$phase\E \(pid (\d+)\)/s;
 	ok($pid && kill('KILL', $pid), "$label: worker paused at $phase, killed (pid $pid)");
@@ -211,7 +248,7 @@ for my $m (@matrix)
 		ok(complete($be, $day), "$label: committed: the archive is complete");
 	}
 
-	if ($be eq 'file' && $phase eq 'after_success')
+	if ($be eq 'file' && $phase eq 'after_success' && $kind eq 'delete')
 	{
 		# a row for the day that is not in the archive: the rerun refuses
 		q1("INSERT INTO orders VALUES (100000, '$day', 1)");
@@ -225,7 +262,7 @@ for my $m (@matrix)
 
 	# ---- an ordinary rerun converges to exactly-once
 	$s3->reset_stats;
-	my ($rerun, $state) = TaskflowTest->run_and_wait($node, "crash_$be", bizdate => $day);
+	my ($rerun, $state) = TaskflowTest->run_and_wait($node, $flow, bizdate => $day);
 	is($state, 'succeeded', "$label: rerun succeeded")
 	  or diag(q1("SELECT error FROM taskflow.node_run_history WHERE run_id = $rerun"));
 	@tab = table_ids($day);
@@ -240,7 +277,7 @@ for my $m (@matrix)
 	my $log = q1("SELECT log FROM taskflow.node_run_history WHERE run_id = $rerun");
 	if ($phase eq 'after_success')
 	{
-		like($log, qr/rows_digest \w+ match.*finishing its source action without rewriting.*deleted \d+ rows/s,
+		like($log, qr/rows_digest \w+ match.*finishing its source action without rewriting.*(deleted \d+ rows|dropped partition|detached partition)/s,
 			"$label: the rerun found the archive matching the source and only deleted");
 		is($s3->count('PUT') + $s3->count('POST'), 0, "$label: nothing rewritten") if $be eq 's3';
 	}
@@ -264,11 +301,11 @@ note(sprintf('crash matrix total %.1fs', time - $t_start));
 my $out = `SUM_COL=amount node '@{[TaskflowS3->root]}/test/s3/duck_check.mjs' '$dir/orders' 2>&1`;
 like($out, qr/"rows":\s*(\d+)/, 'DuckDB read the file:// archives') or diag($out);
 my ($duck_rows) = $out =~ /.*"rows":\s*(\d+)/s;
-my $file_days = scalar grep { $_->[0] eq 'file' } @matrix;
-is($duck_rows, q1("SELECT count(*) FROM generate_series(1, 3600) g WHERE (date '2020-06-01' + (g % 12)) < date '2020-06-01' + $file_days"),
+my $fdays = join(',', @file_orders_days);
+is($duck_rows, q1("SELECT count(*) FROM generate_series(1, 9000) g WHERE date '2020-06-01' + (g % 30) IN ($fdays)"),
 	'DuckDB reads exactly the archived rows of the file:// days, each once');
-is(q1("SELECT count(*) FROM orders WHERE day < date '2020-06-01' + $day_no"), '0',
-	'no archived day has rows left in the table');
-
+is(q1("SELECT count(*) FROM orders WHERE day IN (" . join(',', @{ $used{orders} }) . ")")
+	  . '|' . q1("SELECT count(*) FROM sales WHERE day IN (" . join(',', @{ $used{sales} }) . ")"),
+	'0|0', 'no archived day has rows left in orders or under sales');
 $node->stop;
 done_testing();
