@@ -4,19 +4,29 @@
  *	  The archive node kind: tf_exec_archive().
  *
  *	  Runs inside the node worker's REPEATABLE READ transaction as the flow
- *	  owner.  Renders the options, exports the rows (query, or table + where)
- *	  through tf_export_run() (parts, verify, stale part removal, manifest,
- *	  _SUCCESS), and only then applies the source action in the same
- *	  transaction:
- *	    keep    nothing
- *	    delete  DELETE FROM table WHERE where (same snapshot as the export);
- *	            the deleted row count must equal the exported count
- *	    detach  ALTER TABLE parent DETACH PARTITION table
- *	    drop    DROP TABLE table
- *	  For detach/drop the partition is locked ACCESS EXCLUSIVE and counted
- *	  with the latest snapshot first, so rows committed after the export's
- *	  snapshot can never be detached or dropped unarchived.
- *	  Any ERROR rolls the whole transaction back: the source is untouched.
+ *	  owner.  Renders the options, then:
+ *	    1. the completed-archive guard (destructive source actions): a
+ *	       completed archive is never overwritten; if the source still holds
+ *	       exactly its rows (count + rows_digest of the manifest: an attempt
+ *	       killed between _SUCCESS and its commit) only the source action
+ *	       runs now;
+ *	    2. tf_export_stage(): stale uploads / temp files of killed attempts
+ *	       are removed, the rows are written as staged parts (S3 multipart
+ *	       uploads not completed, hidden temp files): nothing visible;
+ *	    3. the source action, not yet committed:
+ *	         keep    nothing
+ *	         delete  DELETE FROM table WHERE where (same snapshot as the
+ *	                 export); the deleted row count must equal the exported
+ *	         detach  ALTER TABLE parent DETACH PARTITION table
+ *	         drop    DROP TABLE table
+ *	       For detach/drop the partition is locked ACCESS EXCLUSIVE and
+ *	       scanned with the latest snapshot first, so rows committed after
+ *	       the export's snapshot can never be detached or dropped unarchived;
+ *	    4. tf_export_publish() (complete/rename the parts, verify, manifest),
+ *	       then _SUCCESS; the worker commits right after.
+ *	  Any ERROR rolls the whole transaction back (source untouched) and
+ *	  aborts the staged parts.  taskflow.test_pause_at names a phase to
+ *	  pause at (tests kill the worker there: test/t/065_archive_crash.pl).
  *
  *-------------------------------------------------------------------------
  */
@@ -443,6 +453,8 @@ tf_archive_guard_existing(TfNodeExec *x, TfArchiveOpts *o, TfStorage *st,
 			{
 				tf_node_log(x, "%s whose %lld rows are still in the source (count and rows_digest %s match): an earlier attempt stopped between _SUCCESS and its commit; finishing its source action without rewriting",
 							what, (long long) archived, digest);
+				/* the archive must still be whole before the rows go */
+				tf_export_check_manifest_parts(st, prefix, eo->format, x);
 				tf_archive_source(x, o, relid, qname, archived);
 				x->rows = archived;
 				x->bytes = 0;

@@ -853,6 +853,46 @@ tf_import_parts_from_manifest(TfStorage *st, const char *prefix,
 	return parts;
 }
 
+int
+tf_export_check_manifest_parts(TfStorage *st, const char *prefix,
+							   TfFileFormat fmt, TfNodeExec *x)
+{
+	bool		header = true;
+	bool		found;
+	List	   *parts = tf_import_parts_from_manifest(st, prefix, fmt, &header, &found);
+	ListCell   *lc;
+
+	if (!found || parts == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the completed archive under \"%s\" has no manifest listing its parts",
+						tf_storage_describe(st, prefix))));
+	foreach(lc, parts)
+	{
+		TfImportPart *p = lfirst(lc);
+		TfObjectInfo info;
+
+		CHECK_FOR_INTERRUPTS();
+		memset(&info, 0, sizeof(info));
+		if (!tf_storage_head(st, p->key, &info))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("object \"%s\" listed in the manifest is missing",
+							tf_storage_describe(st, p->key)),
+					 errhint("The archive is damaged; its rows are still in the source.  Delete its _SUCCESS object with taskflow.delete_object() and rerun to write it again.")));
+		if (p->bytes >= 0 && info.size != p->bytes)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("object \"%s\" has %lld bytes, the manifest says %lld",
+							tf_storage_describe(st, p->key),
+							(long long) info.size, (long long) p->bytes),
+					 errhint("The archive is damaged; its rows are still in the source.  Delete its _SUCCESS object with taskflow.delete_object() and rerun to write it again.")));
+	}
+	tf_log(x, "verified the %d part(s) listed in the manifest of %s", list_length(parts),
+		   tf_storage_describe(st, prefix));
+	return list_length(parts);
+}
+
 static List *
 tf_import_parts_from_listing(TfStorage *st, const char *prefix, TfFileFormat fmt)
 {

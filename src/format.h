@@ -145,6 +145,13 @@ extern TfExportResult *tf_export_run(TfStorage *st, const char *prefix,
 									 const TfExportOptions *o,
 									 TfNodeExec *x, bool write_success);
 
+/*
+ * every part listed in the manifest under prefix exists with the size the
+ * manifest gives (HEAD); returns the part count, ERROR otherwise
+ */
+extern int	tf_export_check_manifest_parts(TfStorage *st, const char *prefix,
+										   TfFileFormat fmt, TfNodeExec *x);
+
 /* the rows_digest of the manifest under prefix, NULL if none */
 extern char *tf_export_manifest_digest(TfStorage *st, const char *prefix);
 

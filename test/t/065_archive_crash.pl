@@ -258,6 +258,15 @@ for my $m (@matrix)
 			qr/^55000 .*already holds a completed archive of \d+ rows, and the source has other rows.*DETAIL: The source has \d+ rows for this path \(rows_digest \w+\), the archive \d+ rows/s,
 			"$label: 55000 with both counts and digests");
 		q1("DELETE FROM orders WHERE id = 100000");
+		# a damaged archive (a part gone): the rerun refuses to delete
+		my $part = pdir($be, $day) . '/part-00000.csv.gz';
+		rename($part, "$part.saved") or die "rename: $!";
+		($r2, $s2) = TaskflowTest->run_and_wait($node, 'crash_file', bizdate => $day);
+		like(q1("SELECT state || ' ' || sqlstate || ' ' || error FROM taskflow.node_run_history WHERE run_id = $r2"),
+			qr/^failed XX001 object ".*part-00000\.csv\.gz" listed in the manifest is missing/,
+			"$label: rerun with a part missing from the archive fails (XX001), rows kept");
+		is(scalar(table_ids($day)), scalar(@orig), "$label: ... and every row is still in the table");
+		rename("$part.saved", $part) or die "rename: $!";
 	}
 
 	# ---- an ordinary rerun converges to exactly-once
