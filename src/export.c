@@ -2,7 +2,10 @@
  *
  * export.c
  *	  The export pipeline shared by taskflow.export() and the archive node
- *	  (parts -> verify -> remove stale parts -> _manifest.json -> _SUCCESS),
+ *	  (stage: abort leftovers of killed attempts, write staged, invisible
+ *	  parts; publish: remove _SUCCESS, complete/rename the parts, verify,
+ *	  remove stale parts, _manifest.json; then _SUCCESS), the row digest
+ *	  checks of a rerun, the test pauses (taskflow.test_pause_at),
  *	  option parsing (sizes, export options), and the SQL functions
  *	  taskflow.export() and taskflow.import().
  *

@@ -3,7 +3,8 @@
  * format.h
  *	  CSV / CSV.gz export of a query into object storage (format.c), and the
  *	  full export pipeline shared by taskflow.export() and the archive node
- *	  (export.c): parts, verification, stale part removal, manifest, _SUCCESS.
+ *	  (export.c): staged parts, publishing, verification, stale part removal,
+ *	  manifest, _SUCCESS, the row digest.
  *
  *-------------------------------------------------------------------------
  */
@@ -133,11 +134,13 @@ extern Jsonb *tf_export_read_manifest(TfStorage *st, const char *prefix);
 extern int64 tf_export_completed_rows(TfStorage *st, const char *prefix);
 
 /*
- * The whole export: remove an old _SUCCESS, write the parts, verify every
- * part with a HEAD, remove stale part-* objects from an earlier attempt,
- * write _manifest.json (replacing the old one, which until then makes an
- * import of the half-rewritten prefix fail its checksums) and (if
- * write_success) _SUCCESS.
+ * The whole export: tf_export_stage (leftovers of killed attempts removed,
+ * every part written staged, invisible), then tf_export_publish (remove an
+ * old _SUCCESS, complete the parts, verify every part with a HEAD, remove
+ * stale part-* objects from an earlier attempt, write _manifest.json,
+ * replacing the old one, which until then makes an import of a
+ * half-published prefix fail its checksums) and (if write_success)
+ * _SUCCESS.  An ERROR aborts the parts not yet published.
  * Log lines go to x (may be NULL).  ERROR on any failure.
  */
 extern TfExportResult *tf_export_run(TfStorage *st, const char *prefix,
