@@ -37,6 +37,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "format.h"
 #include "s3.h"
 #include "storage.h"
 #include "taskflow.h"
@@ -78,6 +79,8 @@ struct TfObjectWriter
 	size_t		buflen;
 	int64		size;
 	bool		done;
+	bool		staged;			/* finish leaves it invisible; publish shows it */
+	bool		finished;
 	MemoryContextCallback cb;
 };
 
@@ -680,6 +683,22 @@ file_open_parent(TfStorage *st, const char *key, bool create, const char **base)
 	return dfd;
 }
 
+/*
+ * Temporary name of an object being written: a hidden file in the same
+ * directory, ".<name>.tmp.<pid>", which glob readers (Spark, Hive, Trino,
+ * DuckDB's "part-*" / "*.csv.gz" patterns) skip: they ignore names starting
+ * with "." or "_", and the name ends neither in the format's extension nor
+ * starts with "part-".
+ */
+static char *
+file_temp_path(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	int			dirlen = slash ? (int) (slash - path + 1) : 0;
+
+	return psprintf("%.*s.%s.tmp.%d", dirlen, path, path + dirlen, MyProcPid);
+}
+
 static TfObjectWriter *
 file_writer_begin(TfStorage *st, const char *key)
 {
@@ -690,7 +709,7 @@ file_writer_begin(TfStorage *st, const char *key)
 	w->st = st;
 	w->key = pstrdup(key);
 	w->path = file_path(st, key);
-	w->tmppath = psprintf("%s.tmp.%d", w->path, MyProcPid);
+	w->tmppath = file_temp_path(w->path);
 	w->buf = palloc(FILE_BUF_SIZE);
 	w->fd = -1;
 	w->dirfd = -1;
@@ -784,6 +803,30 @@ file_writer_finish(TfObjectWriter *w, int64 *size, char **etag)
 				 errmsg("could not fsync the directory of \"%s\": %m", w->path)));
 	close(w->dirfd);
 	w->dirfd = -1;
+	if (size)
+		*size = w->size;
+	if (etag)
+		*etag = NULL;
+}
+
+/* staged: the data is durable under the temporary name, not yet visible */
+static void
+file_writer_stage(TfObjectWriter *w, int64 *size, char **etag)
+{
+	file_flush(w);
+	if (pg_fsync(w->fd) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not fsync file \"%s\": %m", w->tmppath)));
+	if (close(w->fd) != 0)
+	{
+		w->fd = -1;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not close file \"%s\": %m", w->tmppath)));
+	}
+	w->fd = -1;
+	w->finished = true;
 	if (size)
 		*size = w->size;
 	if (etag)
@@ -1013,11 +1056,131 @@ tf_storage_writer_write(TfObjectWriter *w, const char *data, size_t len)
 		file_writer_write(w, data, len);
 }
 
+TfObjectWriter *
+tf_storage_writer_begin_staged(TfStorage *st, const char *key)
+{
+	TfObjectWriter *w;
+
+	check_key(key, false);
+	if (st->is_file)
+	{
+		w = file_writer_begin(st, key);
+		w->staged = true;
+		return w;
+	}
+	w = palloc0(sizeof(TfObjectWriter));
+	w->st = st;
+	w->key = pstrdup(key);
+	w->fd = -1;
+	w->staged = true;
+	w->s3w = tf_s3_writer_begin_staged(get_s3(st), s3_full_key(st, key));
+	return w;
+}
+
+void
+tf_storage_writer_publish(TfObjectWriter *w, char **etag)
+{
+	if (etag)
+		*etag = NULL;
+	if (w->s3w)
+	{
+		tf_s3_writer_publish(w->s3w, etag);
+		return;
+	}
+	if (!w->staged || !w->finished || w->done)
+		elog(ERROR, "object \"%s\" is not ready to be published", w->path);
+	/* fsyncs the file again (cheap), renames it, fsyncs the directory */
+	durable_rename(w->tmppath, w->path, ERROR);
+	w->done = true;
+}
+
+/*
+ * Remove what crashed attempts left under prefix (a directory-like prefix
+ * ending in '/'): in-progress multipart uploads on S3, hidden temporary
+ * files (".<name>.tmp.<pid>") of other processes in the prefix's directory
+ * on file://.  Returns how many were removed.
+ */
+int
+tf_storage_abort_stale(TfStorage *st, const char *prefix)
+{
+	int			removed = 0;
+	ListCell   *lc;
+
+	check_key(prefix, true);
+	if (!st->is_file)
+	{
+		TfS3	   *s3 = get_s3(st);
+		long		refused = 0;
+		List	   *ups = tf_s3_list_uploads(s3, s3_full_key(st, prefix), strlen(st->prefix),
+											 &refused);
+
+		/*
+		 * Leftover uploads are invisible to readers; they only cost storage
+		 * until a lifecycle rule aborts them.  Not being allowed to list them
+		 * must not stop the export.
+		 */
+		if (refused)
+			ereport(WARNING,
+					(errmsg("could not list in-progress multipart uploads under %s (HTTP %ld): uploads left by crashed attempts are not aborted",
+							tf_storage_describe(st, prefix), refused),
+					 errhint("Allow s3:ListBucketMultipartUploads and s3:AbortMultipartUpload, or configure a lifecycle rule that aborts incomplete multipart uploads.")));
+
+		foreach(lc, ups)
+		{
+			TfS3Upload *u = lfirst(lc);
+
+			CHECK_FOR_INTERRUPTS();
+			tf_s3_abort_upload(s3, s3_full_key(st, u->key), u->upload_id);
+			ereport(LOG,
+					(errmsg("aborted a stale multipart upload of %s",
+							tf_storage_describe(st, u->key))));
+			removed++;
+		}
+		return removed;
+	}
+	else
+	{
+		char	   *dirpath = file_path(st, prefix);
+		DIR		   *dir;
+		struct dirent *de;
+
+		/* file_path keeps the trailing '/' of the prefix */
+		dir = AllocateDir(dirpath);
+		if (dir == NULL && (errno == ENOENT || errno == ENOTDIR))
+			return 0;
+		while ((de = ReadDir(dir, dirpath)) != NULL)
+		{
+			char	   *path;
+
+			CHECK_FOR_INTERRUPTS();
+			/*
+			 * every temporary file there: this attempt has not created any
+			 * yet (also removes 1.0's visible "<name>.tmp.<pid>" files)
+			 */
+			if (!is_temp_name(de->d_name))
+				continue;
+			path = psprintf("%s%s%s", dirpath,
+							dirpath[strlen(dirpath) - 1] == '/' ? "" : "/", de->d_name);
+			if (unlink(path) != 0 && errno != ENOENT)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not remove stale temporary file \"%s\": %m", path)));
+			ereport(LOG,
+					(errmsg("removed stale temporary file \"%s\"", path)));
+			removed++;
+		}
+		FreeDir(dir);
+		return removed;
+	}
+}
+
 void
 tf_storage_writer_finish(TfObjectWriter *w, int64 *size, char **etag)
 {
 	if (w->s3w)
 		tf_s3_writer_finish(w->s3w, size, etag);
+	else if (w->staged)
+		file_writer_stage(w, size, etag);
 	else
 		file_writer_finish(w, size, etag);
 }
@@ -1312,4 +1475,10 @@ tf_storage_init(void)
 							&tf_s3_max_parts, TF_S3_MAX_PARTS, 1, TF_S3_MAX_PARTS,
 							PGC_USERSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
+	DefineCustomStringVariable("taskflow.test_pause_at",
+							   "Tests only: phase of an archive/export at which to pause (before_upload, mid_upload, after_delete, after_parts, after_manifest, after_success, after_commit).",
+							   "The process logs \"taskflow test pause at <phase> (pid N)\" and sleeps up to 60 s there.",
+							   &tf_test_pause_at, "",
+							   PGC_SUSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
 }
