@@ -256,7 +256,23 @@ tf_check_sql(PG_FUNCTION_ARGS)
 
 		if (IsA(rs->stmt, TransactionStmt))
 		{
-			int			pos = template_position(body, sub, map, rs->stmt_location - shift);
+			int			loc = rs->stmt_location;
+			int			pos;
+
+			/* a statement's location includes the blanks and comments before it */
+			for (;;)
+			{
+				while (isspace((unsigned char) sql[loc]))
+					loc++;
+				if (sql[loc] == '-' && sql[loc + 1] == '-')
+					while (sql[loc] && sql[loc] != '\n')
+						loc++;
+				else if (sql[loc] == '/' && sql[loc + 1] == '*' && strstr(sql + loc, "*/"))
+					loc = strstr(sql + loc, "*/") - sql + 2;
+				else
+					break;
+			}
+			pos = template_position(body, sub, map, loc - shift);
 
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),

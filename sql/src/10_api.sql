@@ -133,8 +133,8 @@ BEGIN
 END
 $$;
 
--- A schedule that will never fire (a one-shot time in the past, a date that
--- does not exist such as "0 0 30 2 *") is accepted with a WARNING.
+-- A schedule that will never fire (a one-shot time in the past) is accepted
+-- with a WARNING.
 CREATE OR REPLACE FUNCTION taskflow._warn_never_fires(flow text, schedule text, timezone text)
 RETURNS void
 LANGUAGE plpgsql STABLE
@@ -143,7 +143,7 @@ BEGIN
     IF schedule IS NOT NULL
        AND NOT EXISTS (SELECT 1 FROM taskflow.next_runs(schedule, taskflow._now(), 1, timezone)) THEN
         RAISE WARNING 'schedule "%" of flow "%" will never fire', schedule, flow
-            USING DETAIL = 'It has no fire time after now (a one-shot time in the past, or a date that does not exist).',
+            USING DETAIL = 'It has no fire time after now (a one-shot time in the past).',
                   HINT = 'The flow runs only when started with taskflow.run_flow(); give a future time or a cron expression to schedule it.';
     END IF;
 END
