@@ -1728,6 +1728,13 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value',
                       HINT = 'Use a positive PostgreSQL interval such as ''90 days'' or ''1 year''.';
         END IF;
+        -- like a variable shift: bizdate - keep must stay a date
+        IF pg_catalog.date_part('epoch', keep) > pg_catalog.date_part('epoch', interval '100 years') THEN
+            RAISE EXCEPTION 'keep interval "%" for template "%" is out of range', p->>'keep', template
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'Parameter "keep" is at most 100 years.',
+                      HINT = 'Use a positive PostgreSQL interval such as ''90 days'' or ''1 year''.';
+        END IF;
         PERFORM taskflow.add_node(create_flow_from_template.name, 'purge', 'sql',
             body => pg_catalog.format('DELETE FROM %s WHERE %I < ${bizdate:literal}::date - interval %L',
                            t.qualified, p->>'date_column', p->>'keep'));

@@ -90,6 +90,9 @@ SELECT name, options FROM taskflow.nodes WHERE name = 'arch';
 -- 7 the template's path_prefix
 SELECT regress.try($$ SELECT taskflow.create_flow_from_template('archive_table_daily', 'vb_t',
     '{"table": "vb_orders", "date_column": "created_date", "server": "vb_store", "path_prefix": "../up"}') $$);
+-- and its "keep" (purge_older_than), which is subtracted from bizdate when the node runs
+SELECT regress.try($$ SELECT taskflow.create_flow_from_template('purge_older_than', 'vb_t',
+    '{"table": "vb_orders", "date_column": "created_date", "keep": "100000000 years"}') $$);
 TABLE unchanged;
 -- 8 taskflow.export() refuses a leading "/" (it used to strip it)
 SELECT regress.try($$ SELECT * FROM taskflow.export('SELECT 1', 'vb_store', '/abs/x') $$);
