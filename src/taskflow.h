@@ -22,6 +22,7 @@
  *	    format.c      CSV / CSV.gz writers fed by a DestReceiver
  *	    export.c      export() / import() SQL functions, manifests
  *	    archive.c     the archive node kind
+ *	    run_call.c    CALL taskflow.run(): run, commit, wait, report
  *
  *-------------------------------------------------------------------------
  */

@@ -13,11 +13,12 @@
  *	      plain ${name} outside quotes is not reported: such a reference
  *	      may stand for any SQL text, so only the run can tell.
  *
- *	  taskflow._raise(sqlstate, message, detail, hint, context)
+ *	  taskflow._raise(sqlstate, message, detail, hint, context, wrapper)
  *	      re-raises an error caught by a top-level API function, with
  *	      'context' (the user's objects: flow, node) as the only CONTEXT
  *	      line instead of the frames of taskflow's internal PL/pgSQL
- *	      functions; frames of the caller (a user's own function) stay.
+ *	      functions (and of the SQL function 'wrapper' around the raising
+ *	      one); frames of the caller (a user's own function) stay.
  *
  *-------------------------------------------------------------------------
  */
@@ -297,7 +298,7 @@ skip_line(const char *s)
 	return nl ? nl + 1 : s + strlen(s);
 }
 
-/* taskflow._raise(sqlstate text, message text, detail text, hint text, context text) */
+/* taskflow._raise(sqlstate, message, detail, hint, context, wrapper text) */
 Datum
 tf_raise(PG_FUNCTION_ARGS)
 {
@@ -306,6 +307,8 @@ tf_raise(PG_FUNCTION_ARGS)
 	char	   *detail = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
 	char	   *hint = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
 	char	   *context = PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4));
+	char	   *wrapper = PG_NARGS() < 6 || PG_ARGISNULL(5) ? NULL :
+		text_to_cstring(PG_GETARG_TEXT_PP(5));
 	MemoryContext cxt = CurrentMemoryContext;
 	ErrorData  *edata;
 	int			code;
@@ -347,7 +350,17 @@ tf_raise(PG_FUNCTION_ARGS)
 		if (rest != NULL &&
 			strncmp(rest, "SQL statement \"SELECT taskflow._raise(", 38) == 0 &&
 			(frame = strstr(rest, "\nPL/pgSQL function taskflow.")) != NULL)
+		{
 			rest = skip_line(frame + 1);
+			/* the SQL function that called the raising function */
+			if (wrapper != NULL)
+			{
+				char	   *line = psprintf("SQL function \"%s\"", wrapper);
+
+				if (strncmp(rest, line, strlen(line)) == 0)
+					rest = skip_line(rest);
+			}
+		}
 		initStringInfo(&ctx);
 		if (context && *context)
 			appendStringInfoString(&ctx, context);

@@ -34,9 +34,11 @@ $$ SELECT ARRAY['sql', 'archive', 'wait', 'notify'] $$;
 -- Re-raise an error caught by a top-level API function (validate.c): the
 -- error keeps its SQLSTATE, message, detail and hint; its CONTEXT becomes
 -- one line naming the user's objects instead of the frames of taskflow's
--- internal PL/pgSQL functions.  Never returns.
+-- internal PL/pgSQL functions (and of the SQL function 'wrapper' that
+-- called the raising function, if given).  Never returns.
 CREATE OR REPLACE FUNCTION taskflow._raise(sqlstate text, message text, detail text,
-                                          hint text, context text) RETURNS void
+                                          hint text, context text, wrapper text DEFAULT NULL)
+RETURNS void
 LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'tf_raise';
 
 -- Parse an sql node's body (expression: a wait node's condition) without
@@ -150,6 +152,10 @@ END
 $$;
 
 -- Validate a time zone name; returns its canonical spelling.
+-- The canonical spelling of a zone of pg_timezone_names, or NULL (schedule.c).
+CREATE OR REPLACE FUNCTION taskflow._tz_canonical(name text) RETURNS text
+LANGUAGE c STRICT STABLE AS 'MODULE_PATHNAME', 'tf_tz_canonical';
+
 CREATE OR REPLACE FUNCTION taskflow._check_timezone(timezone text) RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
@@ -159,11 +165,8 @@ BEGIN
     IF timezone IS NULL OR timezone = current_setting('TimeZone') THEN
         RETURN coalesce(timezone, current_setting('TimeZone'));
     END IF;
-    SELECT z.name INTO canonical
-      FROM pg_catalog.pg_timezone_names z
-     WHERE lower(z.name) = lower(btrim(_check_timezone.timezone))
-     ORDER BY z.name = btrim(_check_timezone.timezone) DESC, z.name
-     LIMIT 1;
+    -- the names of pg_timezone_names, read once per backend (C)
+    canonical := taskflow._tz_canonical(timezone);
     IF canonical IS NULL THEN
         RAISE EXCEPTION 'invalid time zone "%"', timezone
             USING ERRCODE = 'invalid_parameter_value',
@@ -204,6 +207,14 @@ BEGIN
         RAISE EXCEPTION 'max_active_runs must be at least 1, not %', max_active_runs
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'max_active_runs limits how many runs of the flow may be active at once.';
+    END IF;
+    -- (create_flow / alter_flow turn '-infinity' / 'infinity' into NULL first)
+    IF start_date = 'infinity'::timestamptz OR end_date = '-infinity'::timestamptz THEN
+        RAISE EXCEPTION 'invalid %: % would never let the flow run',
+                        CASE WHEN start_date = 'infinity'::timestamptz THEN 'start_date' ELSE 'end_date' END,
+                        CASE WHEN start_date = 'infinity'::timestamptz THEN start_date ELSE end_date END
+            USING ERRCODE = 'datetime_field_overflow',
+                  HINT = 'Give finite dates, or NULL for none.';
     END IF;
     IF start_date IS NOT NULL AND end_date IS NOT NULL AND end_date <= start_date THEN
         RAISE EXCEPTION 'end_date % is not after start_date %', end_date, start_date
@@ -852,10 +863,8 @@ BEGIN
     EXCEPTION WHEN unique_violation THEN
         RAISE EXCEPTION 'flow "%" already exists', create_flow.name
             USING ERRCODE = 'duplicate_object',
-                  HINT = CASE WHEN EXISTS (SELECT 1 FROM taskflow.flows x WHERE x.name = create_flow.name)
-                              THEN 'Use taskflow.alter_flow() to change it, or pick another name.'
-                              ELSE 'Flow names are unique in a database; this one is owned by a role you are not a member of.'
-                         END;
+                  -- the same hint whoever owns it: the name's owner is not revealed
+                  HINT = 'Flow names are unique per database, whoever owns the flow; pick another name.';
     END;
     RETURN new_id;
 EXCEPTION WHEN OTHERS THEN
@@ -1602,11 +1611,33 @@ SET search_path = pg_catalog, pg_temp AS $$
         'enabled', jsonb_build_object('required', false, 'default', true, 'description', 'create the flow enabled')))
 $$;
 
+-- A relation name resolved under a given search_path (the caller's, see
+-- create_flow_from_template); NULL if there is no such relation.  Only the
+-- C-level name lookup of to_regclass runs under that search_path.
+CREATE OR REPLACE FUNCTION taskflow._regclass_in(tab text, caller_search_path text) RETURNS regclass
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    rel regclass;
+BEGIN
+    -- restored when this function returns (its own SET clause) or fails
+    PERFORM pg_catalog.set_config('search_path', coalesce(caller_search_path, ''), true);
+    rel := pg_catalog.to_regclass(tab);
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    RETURN rel;
+EXCEPTION WHEN invalid_name OR syntax_error OR invalid_parameter_value THEN
+    RETURN NULL;
+END
+$$;
+
 -- A table and one of its columns, for templates: returns the qualified,
--- quoted table name and the relation name.
+-- quoted table name and the relation name.  tab is resolved under the
+-- pinned search_path (pg_catalog, pg_temp): pass a qualified name (see
+-- _regclass_in).
 CREATE OR REPLACE FUNCTION taskflow._template_table(template text, tab text, col text,
                                          OUT qualified text, OUT relname text)
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     rel regclass;
 BEGIN
@@ -1622,21 +1653,26 @@ BEGIN
                                 '(schema-qualified if it is not on your search_path).', template);
     END IF;
     IF col IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
-                                        WHERE a.attrelid = rel AND a.attname = col
-                                          AND a.attnum > 0 AND NOT a.attisdropped) THEN
+                                        WHERE a.attrelid OPERATOR(pg_catalog.=) rel::pg_catalog.oid
+                                          AND a.attname OPERATOR(pg_catalog.=) col::pg_catalog.name
+                                          AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped) THEN
         RAISE EXCEPTION 'column "%" of relation "%" does not exist', col, tab
             USING ERRCODE = 'undefined_column',
                   HINT = 'Parameter "date_column" is a column name as stored (case-sensitive, unquoted).';
     END IF;
     SELECT pg_catalog.format('%I.%I', ns.nspname, c.relname), c.relname INTO qualified, relname
-      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
-     WHERE c.oid = rel;
+      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace ns ON ns.oid OPERATOR(pg_catalog.=) c.relnamespace
+     WHERE c.oid OPERATOR(pg_catalog.=) rel::pg_catalog.oid;
 END
 $$;
 
-CREATE OR REPLACE FUNCTION taskflow.create_flow_from_template(template text, name text, params jsonb DEFAULT '{}')
+-- The implementation of create_flow_from_template (pinned search_path);
+-- caller_search_path is the caller's, used only to resolve the table name.
+CREATE OR REPLACE FUNCTION taskflow._create_flow_from_template(template text, name text, params jsonb,
+                                                    caller_search_path text)
 RETURNS bigint
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     spec    jsonb;
     p       jsonb := coalesce(params, '{}');
@@ -1696,28 +1732,32 @@ BEGIN
                                            pg_catalog.rtrim(p->>'path_prefix', '/'));
     END IF;
 
-    new_id := taskflow.create_flow(create_flow_from_template.name,
+    new_id := taskflow.create_flow(_create_flow_from_template.name,
                                    schedule => coalesce(p->>'schedule', ''),
                                    timezone => coalesce(p->>'timezone', pg_catalog.current_setting('TimeZone')),
                                    description => pg_catalog.format('created from template %s', template),
                                    enabled => enabled);
     CASE template
     WHEN 'archive_table_daily' THEN
-        SELECT * INTO t FROM taskflow._template_table(template, p->>'table', p->>'date_column');
-        PERFORM taskflow.set_variable(create_flow_from_template.name, 'year', 'yyyy of bizdate');
-        PERFORM taskflow.set_variable(create_flow_from_template.name, 'month', 'mm of bizdate');
-        PERFORM taskflow.set_variable(create_flow_from_template.name, 'day', 'dd of bizdate');
-        PERFORM taskflow.add_node(create_flow_from_template.name, 'archive', 'archive',
+        SELECT * INTO t FROM taskflow._template_table(template,
+            coalesce(taskflow._regclass_in(p->>'table', caller_search_path)::text, p->>'table'),
+            p->>'date_column');
+        PERFORM taskflow.set_variable(_create_flow_from_template.name, 'year', 'yyyy of bizdate');
+        PERFORM taskflow.set_variable(_create_flow_from_template.name, 'month', 'mm of bizdate');
+        PERFORM taskflow.set_variable(_create_flow_from_template.name, 'day', 'dd of bizdate');
+        PERFORM taskflow.add_node(_create_flow_from_template.name, 'archive', 'archive',
             options => pg_catalog.jsonb_build_object(
                 'server', p->>'server',
                 'path', pg_catalog.rtrim(coalesce(nullif(p->>'path_prefix', ''), t.relname), '/')
                         || '/y=${year}/m=${month}/d=${day}/',
                 'table', t.qualified,
-                'where', pg_catalog.format('%I = ${bizdate:literal}', p->>'date_column'),
+                'where', pg_catalog.format('%I OPERATOR(pg_catalog.=) ${bizdate:literal}', p->>'date_column'),
                 'format', p->>'format',
                 'source', p->>'source'));
     WHEN 'purge_older_than' THEN
-        SELECT * INTO t FROM taskflow._template_table(template, p->>'table', p->>'date_column');
+        SELECT * INTO t FROM taskflow._template_table(template,
+            coalesce(taskflow._regclass_in(p->>'table', caller_search_path)::text, p->>'table'),
+            p->>'date_column');
         BEGIN
             keep := (p->>'keep')::interval;
         EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR interval_field_overflow THEN
@@ -1735,13 +1775,14 @@ BEGIN
                       DETAIL = 'Parameter "keep" is at most 100 years.',
                       HINT = 'Use a positive PostgreSQL interval such as ''90 days'' or ''1 year''.';
         END IF;
-        PERFORM taskflow.add_node(create_flow_from_template.name, 'purge', 'sql',
-            body => pg_catalog.format('DELETE FROM %s WHERE %I < ${bizdate:literal}::date - interval %L',
+        PERFORM taskflow.add_node(_create_flow_from_template.name, 'purge', 'sql',
+            body => pg_catalog.format('DELETE FROM %s WHERE %I OPERATOR(pg_catalog.<) '
+                                      '(${bizdate:literal}::pg_catalog.date OPERATOR(pg_catalog.-) %L::pg_catalog.interval)',
                            t.qualified, p->>'date_column', p->>'keep'));
-        PERFORM taskflow.add_node(create_flow_from_template.name, 'analyze', 'sql',
+        PERFORM taskflow.add_node(_create_flow_from_template.name, 'analyze', 'sql',
             body => pg_catalog.format('ANALYZE %s', t.qualified), after => ARRAY['purge']);
     WHEN 'sql_daily' THEN
-        PERFORM taskflow.add_node(create_flow_from_template.name, 'sql', 'sql', body => p->>'sql');
+        PERFORM taskflow.add_node(_create_flow_from_template.name, 'sql', 'sql', body => p->>'sql');
     END CASE;
     RETURN new_id;
 EXCEPTION WHEN OTHERS THEN
@@ -1749,6 +1790,17 @@ EXCEPTION WHEN OTHERS THEN
     GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
                             e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
     PERFORM taskflow._raise(e_state, e_msg, e_detail, e_hint,
-                            pg_catalog.format('taskflow.create_flow_from_template: template "%s", flow "%s"', create_flow_from_template.template, create_flow_from_template.name));
+                            pg_catalog.format('taskflow.create_flow_from_template: template "%s", flow "%s"',
+                                              _create_flow_from_template.template, _create_flow_from_template.name),
+                            'create_flow_from_template');
 END
 $$;
+
+-- The caller's search_path resolves the table name (an unqualified "orders"
+-- is the caller's orders); everything else runs in the pinned
+-- implementation.  Not pinned itself (it must see the caller's search_path),
+-- so its body qualifies every name (checked by test/sql/security.sql).
+CREATE OR REPLACE FUNCTION taskflow.create_flow_from_template(template text, name text, params jsonb DEFAULT '{}')
+RETURNS bigint
+LANGUAGE sql VOLATILE AS
+$$ SELECT taskflow._create_flow_from_template($1, $2, $3, pg_catalog.current_setting('search_path')) $$;
