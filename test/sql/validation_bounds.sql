@@ -212,6 +212,25 @@ DO $$ BEGIN PERFORM taskflow.alter_node('vb', 'extract', retries => -1); END $$;
 \set SHOW_CONTEXT never
 SELECT CASE WHEN digest = :'base2' THEN 'unchanged' ELSE 'CHANGED' END AS state FROM vb_st;
 
+------------------------------------------------------------------------------
+-- direct writes get the same bounds (the catalog guard runs the validators)
+------------------------------------------------------------------------------
+-- 20
+CREATE ROLE regress_vb_user;
+SET ROLE regress_vb_user;
+SELECT taskflow.create_flow('vb_direct') > 0 AS created;
+SELECT taskflow.add_node('vb_direct', 'n', 'sql', 'SELECT 1') > 0 AS added;
+SELECT regress.try($$ UPDATE taskflow.nodes SET retry_delay = '300000 years'
+                       WHERE name = 'n' AND flow_id = (SELECT id FROM taskflow.flows WHERE name = 'vb_direct') $$);
+SELECT regress.try($$ UPDATE taskflow.nodes SET body = 'SELECT 1; COMMIT'
+                       WHERE name = 'n' AND flow_id = (SELECT id FROM taskflow.flows WHERE name = 'vb_direct') $$);
+SELECT regress.try($$ UPDATE taskflow.flows SET start_date = 'infinity' WHERE name = 'vb_direct' $$);
+SELECT n.retry_delay, n.body, f.start_date
+  FROM taskflow.nodes n JOIN taskflow.flows f ON f.id = n.flow_id WHERE f.name = 'vb_direct';
+SELECT taskflow.drop_flow('vb_direct');
+RESET ROLE;
+DROP ROLE regress_vb_user;
+
 -- clean up
 SELECT taskflow.drop_flow('vb');
 SELECT taskflow.drop_flow('vb_once');
