@@ -201,8 +201,13 @@ tf_export_normalize_prefix(const char *path)
 	StringInfoData buf;
 	const char *p = path;
 
-	while (*p == '/')
-		p++;
+	/* keys are relative (docs/storage.md): a leading '/' is refused, not stripped */
+	if (*p == '/')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid export path \"%s\"", path),
+				 errdetail("A path is a relative key prefix; it must not start with \"/\"."),
+				 errhint("Leave out the leading \"/\": the path is relative to the storage server's url.")));
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, p);
 	/* collapse a trailing run of '/' into one */

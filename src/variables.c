@@ -42,9 +42,12 @@ typedef enum VarForm
 	VAR_IDENT
 } VarForm;
 
-/* called for each ${...} reference; returns the replacement or NULL */
+/*
+ * called for each ${...} reference (at: its "${" in the template); returns
+ * the replacement or NULL
+ */
 typedef const char *(*var_callback) (const char *name, VarForm form,
-									 void *arg);
+									 const char *at, void *arg);
 
 #define TEMPLATE_HINT \
 	"Write ${name}, ${name:literal} or ${name:ident}; names match [A-Za-z_][A-Za-z0-9_]*; write $${ for a literal \"${\"."
@@ -192,12 +195,28 @@ lex_step(LexState *ls, const char *tmpl, const char *p)
 }
 
 /*
- * Scan tmpl; append literal text and each callback result to out (if out is
- * not NULL).  Errors name the position (in characters, 1-based) and 'what'.
+ * Append len bytes of s to out; with origmap, also one int per byte: the
+ * byte offset in the template that the output byte comes from.
  */
 static void
-scan_template(const char *tmpl, const char *what, StringInfo out,
-			  var_callback cb, void *arg)
+emit(StringInfo out, StringInfo origmap, const char *s, int len, int orig)
+{
+	int			i;
+
+	appendBinaryStringInfo(out, s, len);
+	if (origmap)
+		for (i = 0; i < len; i++)
+			appendBinaryStringInfo(origmap, (char *) &orig, sizeof(int));
+}
+
+/*
+ * Scan tmpl; append literal text and each callback result to out (if out is
+ * not NULL; origmap: see emit()).  Errors name the position (in characters,
+ * 1-based) and 'what'.
+ */
+static void
+scan_template_map(const char *tmpl, const char *what, StringInfo out,
+				  StringInfo origmap, var_callback cb, void *arg)
 {
 	const char *p = tmpl;
 	const char *start = tmpl;
@@ -215,7 +234,12 @@ scan_template(const char *tmpl, const char *what, StringInfo out,
 			int			n = lex_step(&ls, tmpl, p);
 
 			if (out)
-				appendBinaryStringInfo(out, p, n);
+			{
+				int			i;
+
+				for (i = 0; i < n; i++)
+					emit(out, origmap, p + i, 1, p + i - tmpl);
+			}
 			p += n;
 			continue;
 		}
@@ -223,7 +247,7 @@ scan_template(const char *tmpl, const char *what, StringInfo out,
 		{
 			/* $${ -> ${ */
 			if (out)
-				appendStringInfoString(out, "${");
+				emit(out, origmap, "${", 2, p - tmpl);
 			p += 3;
 			continue;
 		}
@@ -281,7 +305,7 @@ scan_template(const char *tmpl, const char *what, StringInfo out,
 		p++;					/* skip '}' */
 
 		name = pnstrdup(start + 2, name_end - start - 2);
-		value = cb(name, form, arg);
+		value = cb(name, form, start, arg);
 
 		/*
 		 * A quoted value inside a dollar-quoted string must not end it: a
@@ -299,7 +323,7 @@ scan_template(const char *tmpl, const char *what, StringInfo out,
 							   ls.delim, ls.delim),
 					 errhint("Quote that string with a tag the value cannot contain (e.g. $body$ ... $body$), or pass the value as a function argument outside the dollar-quoted string.")));
 		if (out && value)
-			appendStringInfoString(out, value);
+			emit(out, origmap, value, strlen(value), start - tmpl);
 		pfree(name);
 	}
 	return;
@@ -310,6 +334,13 @@ unterminated:
 			 errmsg("unterminated variable reference \"${\" at position %d in %s",
 					char_position(tmpl, start), what),
 			 errhint(TEMPLATE_HINT)));
+}
+
+static void
+scan_template(const char *tmpl, const char *what, StringInfo out,
+			  var_callback cb, void *arg)
+{
+	scan_template_map(tmpl, what, out, NULL, cb, arg);
 }
 
 /* ---- rendering ---- */
@@ -390,7 +421,7 @@ jsonb_value_text(JsonbValue *v)
 }
 
 static const char *
-render_var(const char *name, VarForm form, void *arg)
+render_var(const char *name, VarForm form, const char *at, void *arg)
 {
 	RenderState *st = (RenderState *) arg;
 	JsonbValue *v = NULL;
@@ -466,7 +497,7 @@ tf_render_text(PG_FUNCTION_ARGS)
 }
 
 static const char *
-collect_var(const char *name, VarForm form, void *arg)
+collect_var(const char *name, VarForm form, const char *at, void *arg)
 {
 	List	  **names = (List **) arg;
 	ListCell   *lc;
@@ -502,4 +533,60 @@ tf_template_vars(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
 	}
 	return (Datum) 0;
+}
+
+/* ---- placeholders (definition-time checks of sql bodies) ---- */
+
+/*
+ * A stand-in for each reference, so that a template can be parsed before
+ * any value is known: ${x:literal} -> 'x' (a string literal), ${x:ident} ->
+ * "x" (a quoted identifier), ${x} -> tf_var, or 1 right after a digit (a
+ * plain reference glued to a number).  A plain reference may stand for any
+ * text (a keyword, a whole clause): the offsets of plain stand-ins in the
+ * output are collected so that the caller can tell such cases apart.
+ */
+typedef struct PlaceholderState
+{
+	const char *tmpl;
+	StringInfo	out;
+	List	   *plain;			/* output offsets of plain stand-ins */
+} PlaceholderState;
+
+static const char *
+placeholder_var(const char *name, VarForm form, const char *at, void *arg)
+{
+	PlaceholderState *st = (PlaceholderState *) arg;
+
+	switch (form)
+	{
+		case VAR_LITERAL:
+			return "'x'";
+		case VAR_IDENT:
+			return "\"x\"";
+		case VAR_PLAIN:
+			st->plain = lappend_int(st->plain, st->out->len);
+			if (at > st->tmpl && isdigit((unsigned char) at[-1]))
+				return "1";
+			return "tf_var";
+	}
+	return NULL;
+}
+
+char *
+tf_render_placeholders(const char *tmpl, const char *what, List **plain,
+					   int **origmap)
+{
+	StringInfoData out;
+	StringInfoData map;
+	PlaceholderState st;
+
+	initStringInfo(&out);
+	initStringInfo(&map);
+	st.tmpl = tmpl;
+	st.out = &out;
+	st.plain = NIL;
+	scan_template_map(tmpl, what, &out, &map, placeholder_var, &st);
+	*plain = st.plain;
+	*origmap = (int *) map.data;
+	return out.data;
 }

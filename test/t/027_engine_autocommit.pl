@@ -199,8 +199,18 @@ ok(TaskflowTest->poll($node, 'postgres',
 	'worker terminated');
 is(has_v(9105), '1', 'statement before the cancel stayed committed');
 
-# 8. transaction control statements are refused (both modes)
-flow('txn', 'BEGIN; INSERT INTO public.t VALUES (9106); COMMIT');
+# 8. transaction control statements are refused (both modes): at definition
+# when the body says so, and when the node runs if a variable renders them
+my ($rc, $o, $e) = $node->psql('postgres', q{SET ROLE alice;
+SELECT taskflow.create_flow('txn0');
+SELECT taskflow.add_node('txn0', 'n', 'sql', 'BEGIN; INSERT INTO public.t VALUES (9106); COMMIT')});
+like($e, qr/sql node "n" body contains a transaction control statement \(BEGIN\)/,
+	'transaction control refused by add_node');
+$node->safe_psql('postgres', q{SET ROLE alice;
+SELECT taskflow.create_flow('txn', owner => 'alice');
+SELECT taskflow.set_variable('txn', 'b', 'BEGIN', constant => true);
+SELECT taskflow.set_variable('txn', 'c', 'COMMIT', constant => true);
+SELECT taskflow.add_node('txn', 'n', 'sql', '${b}; INSERT INTO public.t VALUES (9106); ${c}')});
 ($run, $state) = TaskflowTest->run_and_wait($node, 'txn', user => 'alice');
 like(outcome($run), qr/^failed\|2D000\|an sql node's script may not contain transaction control statements \(BEGIN\)/,
 	'transaction control refused');
