@@ -718,7 +718,8 @@ file_writer_begin(TfStorage *st, const char *key)
 	MemoryContextRegisterResetCallback(CurrentMemoryContext, &w->cb);
 	w->dirfd = file_open_parent(st, key, true, &base);
 	w->name = pstrdup(base);
-	w->tmpname = psprintf("%s.tmp.%d", base, MyProcPid);
+	/* the hidden temporary name of file_temp_path(), in the same directory */
+	w->tmpname = psprintf(".%s.tmp.%d", base, MyProcPid);
 	w->fd = openat(w->dirfd, w->tmpname, flags, pg_file_create_mode);
 	/* a leftover of an earlier backend with our pid (or a planted link): remove it */
 	if (w->fd < 0 && errno == EEXIST &&
@@ -775,6 +776,26 @@ file_writer_write(TfObjectWriter *w, const char *data, size_t len)
 	}
 }
 
+/*
+ * Rename the written temporary file into place, relative to its directory
+ * (no path re-resolution: see file_open_parent), and fsync the directory.
+ */
+static void
+file_writer_rename(TfObjectWriter *w)
+{
+	if (renameat(w->dirfd, w->tmpname, w->dirfd, w->name) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not rename file \"%s\" to \"%s\": %m", w->tmppath, w->path)));
+	w->done = true;
+	if (pg_fsync(w->dirfd) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not fsync the directory of \"%s\": %m", w->path)));
+	close(w->dirfd);
+	w->dirfd = -1;
+}
+
 static void
 file_writer_finish(TfObjectWriter *w, int64 *size, char **etag)
 {
@@ -791,18 +812,7 @@ file_writer_finish(TfObjectWriter *w, int64 *size, char **etag)
 				 errmsg("could not close file \"%s\": %m", w->tmppath)));
 	}
 	w->fd = -1;
-	/* renames it into place (in its directory), fsyncs the directory */
-	if (renameat(w->dirfd, w->tmpname, w->dirfd, w->name) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not rename file \"%s\" to \"%s\": %m", w->tmppath, w->path)));
-	w->done = true;
-	if (pg_fsync(w->dirfd) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not fsync the directory of \"%s\": %m", w->path)));
-	close(w->dirfd);
-	w->dirfd = -1;
+	file_writer_rename(w);
 	if (size)
 		*size = w->size;
 	if (etag)
@@ -1089,9 +1099,8 @@ tf_storage_writer_publish(TfObjectWriter *w, char **etag)
 	}
 	if (!w->staged || !w->finished || w->done)
 		elog(ERROR, "object \"%s\" is not ready to be published", w->path);
-	/* fsyncs the file again (cheap), renames it, fsyncs the directory */
-	durable_rename(w->tmppath, w->path, ERROR);
-	w->done = true;
+	/* the data was fsynced when staged */
+	file_writer_rename(w);
 }
 
 /*
@@ -1140,17 +1149,27 @@ tf_storage_abort_stale(TfStorage *st, const char *prefix)
 	}
 	else
 	{
-		char	   *dirpath = file_path(st, prefix);
-		DIR		   *dir;
+		const char *base;
+		int			dfd = file_open_parent(st, prefix, false, &base);
+		FileWalkDir *d;
 		struct dirent *de;
 
-		/* file_path keeps the trailing '/' of the prefix */
-		dir = AllocateDir(dirpath);
-		if (dir == NULL && (errno == ENOENT || errno == ENOTDIR))
+		/* the prefix's directory, opened without following links */
+		if (dfd < 0)
 			return 0;
-		while ((de = ReadDir(dir, dirpath)) != NULL)
+		d = palloc0(sizeof(FileWalkDir));
+		d->dir = fdopendir(dfd);
+		if (d->dir == NULL)
 		{
-			char	   *path;
+			close(dfd);
+			return 0;
+		}
+		d->cb.func = file_walk_close;
+		d->cb.arg = d;
+		MemoryContextRegisterResetCallback(CurrentMemoryContext, &d->cb);
+		while ((de = readdir(d->dir)) != NULL)
+		{
+			char	   *key;
 
 			CHECK_FOR_INTERRUPTS();
 			/*
@@ -1159,17 +1178,17 @@ tf_storage_abort_stale(TfStorage *st, const char *prefix)
 			 */
 			if (!is_temp_name(de->d_name))
 				continue;
-			path = psprintf("%s%s%s", dirpath,
-							dirpath[strlen(dirpath) - 1] == '/' ? "" : "/", de->d_name);
-			if (unlink(path) != 0 && errno != ENOENT)
+			key = psprintf("%.*s%s", (int) (base - prefix), prefix, de->d_name);
+			if (unlinkat(dirfd(d->dir), de->d_name, 0) != 0 && errno != ENOENT)
 				ereport(ERROR,
 						(errcode_for_file_access(),
-						 errmsg("could not remove stale temporary file \"%s\": %m", path)));
+						 errmsg("could not remove stale temporary file of %s: %m",
+								tf_storage_describe(st, key))));
 			ereport(LOG,
-					(errmsg("removed stale temporary file \"%s\"", path)));
+					(errmsg("removed stale temporary file of %s", tf_storage_describe(st, key))));
 			removed++;
 		}
-		FreeDir(dir);
+		file_walk_close(d);
 		return removed;
 	}
 }
