@@ -143,7 +143,8 @@ GRANT DELETE ON taskflow.flows, taskflow.nodes TO PUBLIC;
 -- engine-owned columns (id, created_at, updated_at, the scheduler's
 -- watermark scheduled_until) cannot be inserted, created_at and
 -- scheduled_until cannot be updated; the catalog guard (part 15) re-checks
--- what users write.  See docs/security.md.
+-- what users write.  See docs/security.md.  A new column that users (the
+-- SECURITY INVOKER API) write needs its column grant here and in the delta.
 GRANT INSERT (name, owner, schedule, timezone, description, enabled, catchup,
               max_active_runs, start_date, end_date) ON taskflow.flows TO PUBLIC;
 GRANT UPDATE (name, owner, schedule, timezone, description, enabled, catchup,
