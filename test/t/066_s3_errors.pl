@@ -107,6 +107,31 @@ is(sql("SELECT count(*) FROM taskflow.list_objects('e3', 'failing/')"), '0',
 is($s3->pending_uploads('errbkt'), 0, 'every upload of the failed export was aborted');
 ok(!grep({ /POST .*uploadId=/ } @{ $st->{log} }), 'no CompleteMultipartUpload was sent');
 
+# a killed writer's upload of a part is aborted by the next export of the
+# path; uploads of other names, or deeper under the path, are left alone
+{
+	# three unfinished multipart uploads, as a killed attempt leaves them:
+	# put_object's CompleteMultipartUpload answered 500 (no retries) and the
+	# abort that follows the ERROR dropped
+	sql("ALTER SERVER e3 OPTIONS (SET max_retries '0', ADD multipart_threshold '5MB', ADD part_size '5MB')");
+	for my $k ('keep/part-00000.csv', 'keep/other.bin', 'keep/sub/part-00000.csv')
+	{
+		$s3->set_fault(status => 500, count => 1, match => 'POST /errbkt/' . $k . '?uploadId=');
+		# an ERROR aborts the upload (reset callback), so drop the abort too
+		$s3->set_fault(drop => 1, match => 'DELETE /errbkt/' . $k . '?uploadId=');
+		my ($r, $o, $e) = $node->psql('postgres',
+			"SELECT taskflow.put_object('e3', '$k', convert_to(repeat('y', 6000000), 'UTF8'))");
+		like($e, qr/failed/, "upload of $k left unfinished");
+		$s3->clear_faults;
+	}
+	is($s3->pending_uploads('errbkt'), 3, 'three unfinished uploads');
+	sql("ALTER SERVER e3 OPTIONS (SET max_retries '2', DROP multipart_threshold, DROP part_size)");
+	is(sql("SELECT objects FROM taskflow.export('SELECT 1 AS a', 'e3', 'keep/')"), '1', 'export to keep/');
+	is($s3->pending_uploads('errbkt'), 2, 'the part upload under keep/ was aborted, the other two kept');
+	is(sql("SELECT string_agg(key, ',' ORDER BY key) FROM taskflow.list_objects('e3', 'keep/')"),
+		'keep/_SUCCESS,keep/_manifest.json,keep/part-00000.csv', 'only the export is visible');
+}
+
 # ListMultipartUploads refused (403): the export goes on, with a WARNING
 $s3->set_fault(status => 403, count => 1, match => 'GET /errbkt?prefix=');
 my ($ret, $out, $stderr) = $node->psql('postgres',
