@@ -594,10 +594,10 @@ make_parent_dirs(const char *path)
 
 /*
  * Temporary name of an object being written: a hidden file in the same
- * directory, ".<name>.tmp.<pid>", which glob readers (Spark, Hive, Trino,
- * DuckDB's "part-*" / "*.csv.gz" patterns) skip: they ignore names starting
- * with "." or "_", and the name ends neither in the format's extension nor
- * starts with "part-".
+ * directory, ".<name>.tmp.<pid>".  Spark, Hive and Trino skip names starting
+ * with "." or "_"; DuckDB's globs do not, but the name neither starts with
+ * "part-" nor ends in the format's extension, so "part-*" / "*.csv.gz"
+ * patterns never match it.
  */
 static char *
 file_temp_path(const char *path)
