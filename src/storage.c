@@ -685,10 +685,10 @@ file_open_parent(TfStorage *st, const char *key, bool create, const char **base)
 
 /*
  * Temporary name of an object being written: a hidden file in the same
- * directory, ".<name>.tmp.<pid>", which glob readers (Spark, Hive, Trino,
- * DuckDB's "part-*" / "*.csv.gz" patterns) skip: they ignore names starting
- * with "." or "_", and the name ends neither in the format's extension nor
- * starts with "part-".
+ * directory, ".<name>.tmp.<pid>".  Spark, Hive and Trino skip names starting
+ * with "." or "_"; DuckDB's globs do not, but the name neither starts with
+ * "part-" nor ends in the format's extension, so "part-*" / "*.csv.gz"
+ * patterns never match it.
  */
 static char *
 file_temp_path(const char *path)
@@ -1104,10 +1104,28 @@ tf_storage_writer_publish(TfObjectWriter *w, char **etag)
 }
 
 /*
- * Remove what crashed attempts left under prefix (a directory-like prefix
- * ending in '/'): in-progress multipart uploads on S3, hidden temporary
- * files (".<name>.tmp.<pid>") of other processes in the prefix's directory
- * on file://.  Returns how many were removed.
+ * Is name (relative to the prefix) one of the export's own objects directly
+ * under it: part-*, _manifest.json, _SUCCESS (for file:// temporary files
+ * also with the leading '.' of the hidden name)?  Nothing else is touched.
+ */
+static bool
+is_export_object_name(const char *name, bool hidden_ok)
+{
+	if (hidden_ok && name[0] == '.')
+		name++;
+	if (strchr(name, '/') != NULL)
+		return false;
+	return strncmp(name, "part-", 5) == 0 ||
+		strncmp(name, "_manifest.json", 14) == 0 ||
+		strncmp(name, "_SUCCESS", 8) == 0;
+}
+
+/*
+ * Remove what crashed attempts left directly under prefix (a directory-like
+ * prefix ending in '/'), for the export's own object names only (part-*,
+ * _manifest.json, _SUCCESS): in-progress multipart uploads on S3, temporary
+ * files (".<name>.tmp.<pid>") in the prefix's directory on file://.
+ * Returns how many were removed.
  */
 int
 tf_storage_abort_stale(TfStorage *st, const char *prefix)
@@ -1139,6 +1157,9 @@ tf_storage_abort_stale(TfStorage *st, const char *prefix)
 			TfS3Upload *u = lfirst(lc);
 
 			CHECK_FOR_INTERRUPTS();
+			if (strncmp(u->key, prefix, strlen(prefix)) != 0 ||
+				!is_export_object_name(u->key + strlen(prefix), false))
+				continue;		/* deeper, or not ours */
 			tf_s3_abort_upload(s3, s3_full_key(st, u->key), u->upload_id);
 			ereport(LOG,
 					(errmsg("aborted a stale multipart upload of %s",
@@ -1176,7 +1197,7 @@ tf_storage_abort_stale(TfStorage *st, const char *prefix)
 			 * every temporary file there: this attempt has not created any
 			 * yet (also removes 1.0's visible "<name>.tmp.<pid>" files)
 			 */
-			if (!is_temp_name(de->d_name))
+			if (!is_temp_name(de->d_name) || !is_export_object_name(de->d_name, true))
 				continue;
 			key = psprintf("%.*s%s", (int) (base - prefix), prefix, de->d_name);
 			if (unlinkat(dirfd(d->dir), de->d_name, 0) != 0 && errno != ENOENT)

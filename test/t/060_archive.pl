@@ -200,6 +200,8 @@ $d = duck('dla_demo');
 is(join(' ', map { "$_->{d}:$_->{rows}" } @{ $d->{groups} }), '01:1000 02:1000',
 	'DuckDB: both days once, no duplicates');
 is(day_stats('2020-06-02'), '0|0', '2020-06-02 archived and deleted');
+is($s3->pending_uploads('dla'), 0,
+	'the multipart upload of the killed worker was aborted by the rerun');
 
 # ---- the same by explicit calls: csv, split into several parts ----
 q1(q{

@@ -1,6 +1,9 @@
 # Crash matrix of the archive node: the node worker is killed (kill -9, so
 # the postmaster crash-restarts the cluster) at every phase boundary of an
-# archive with source "delete", on file:// and on S3, deterministically:
+# archive with source "delete" (before_upload, mid_upload, after_delete,
+# after_parts, after_manifest, after_success, after_commit), on file:// and
+# on S3, and of partition drop/detach at the riskiest points (17 points),
+# deterministically:
 # taskflow.test_pause_at makes the worker log "taskflow test pause at <phase>
 # (pid N)" and sleep there until we kill it.  For every point:
 #   - right after the crash: rows in the table + rows of complete archives
@@ -174,7 +177,7 @@ my @matrix = (
 );
 
 my $day_no = 0;
-my (%used, @file_orders_days);
+my (%used, %orders_days);
 my %timing;
 for my $m (@matrix)
 {
@@ -186,7 +189,7 @@ for my $m (@matrix)
 	my $day = q1("SELECT (date '2020-06-01' + $day_no)::text");
 	$day_no++;
 	push @{ $used{$base} }, "'$day'";
-	push @file_orders_days, "'$day'" if $be eq 'file' && $kind eq 'delete';
+	push @{ $orders_days{$be} }, "'$day'" if $kind eq 'delete';
 	my $label = "$be $phase" . ($kind eq 'delete' ? '' : " ($kind)");
 	my @orig = table_ids($day);
 	$s3->reset_stats;
@@ -305,14 +308,18 @@ for my $m (@matrix)
 note(join(', ', map { sprintf('%s %.1fs', $_, $timing{$_}) } sort keys %timing));
 note(sprintf('crash matrix total %.1fs', time - $t_start));
 
-# DuckDB, an independent glob reader, over every file:// partition: each
-# archived day once, and no archived row still in the table
-my $out = `SUM_COL=amount node '@{[TaskflowS3->root]}/test/s3/duck_check.mjs' '$dir/orders' 2>&1`;
-like($out, qr/"rows":\s*(\d+)/, 'DuckDB read the file:// archives') or diag($out);
-my ($duck_rows) = $out =~ /.*"rows":\s*(\d+)/s;
-my $fdays = join(',', @file_orders_days);
-is($duck_rows, q1("SELECT count(*) FROM generate_series(1, 9000) g WHERE date '2020-06-01' + (g % 30) IN ($fdays)"),
-	'DuckDB reads exactly the archived rows of the file:// days, each once');
+# DuckDB, an independent glob reader (part-*), over every partition of
+# orders on file:// and on the S3 server's disk (completed objects only):
+# each archived day once
+for my $be (qw(file s3))
+{
+	my $root = $be eq 'file' ? "$dir/orders" : $s3->dir . '/cbkt/orders';
+	my $out = `SUM_COL=amount node '@{[TaskflowS3->root]}/test/s3/duck_check.mjs' '$root' 2>&1`;
+	my ($duck_rows) = $out =~ /.*"rows":\s*(\d+)/s;
+	my $days = join(',', @{ $orders_days{$be} });
+	is($duck_rows, q1("SELECT count(*) FROM generate_series(1, 9000) g WHERE date '2020-06-01' + (g % 30) IN ($days)"),
+		"DuckDB over $be reads exactly the archived rows, each once") or diag($out);
+}
 is(q1("SELECT count(*) FROM orders WHERE day IN (" . join(',', @{ $used{orders} }) . ")")
 	  . '|' . q1("SELECT count(*) FROM sales WHERE day IN (" . join(',', @{ $used{sales} }) . ")"),
 	'0|0', 'no archived day has rows left in orders or under sales');
