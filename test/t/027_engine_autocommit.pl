@@ -16,6 +16,7 @@ my $node = TaskflowTest->start_node('autocommit');
 $node->safe_psql('postgres', q{
 CREATE ROLE alice LOGIN;
 CREATE ROLE team NOLOGIN;
+ALTER ROLE team SET taskflow.allow_group_owner = on;
 GRANT team TO alice;
 GRANT CREATE ON SCHEMA public TO alice, team;
 SET ROLE alice;
