@@ -93,6 +93,7 @@ typedef enum TfBegin
  * new one for the next poll.
  */
 #define TF_WAIT_HOLD_MS		1000
+#define TF_WAIT_MAX_MS		(INT64CONST(100) * 366 * 86400 * 1000)	/* a century */
 
 static int	my_slot = -1;
 static uint32 my_gen = 0;
@@ -567,13 +568,22 @@ tf_run_wait(TfAttempt *a, TfNodeExec *x)
 {
 	TimestampTz start = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), -a->wait_ms);
 	TimestampTz deadline;
-	TimestampTz ready_at = TimestampTzPlusMilliseconds(start, a->delay_ms);
+	TimestampTz ready_at;
 	char	   *condition = NULL;
 	int			polls = (int) a->polls;
 
+	/*
+	 * Intervals written into the catalog past the API's checks can be huge:
+	 * clamp them (to a century) so that the timestamp arithmetic below
+	 * cannot overflow.
+	 */
+	a->poll_ms = Min(Max(a->poll_ms, 1), TF_WAIT_MAX_MS);
+	a->delay_ms = Min(Max(a->delay_ms, 0), TF_WAIT_MAX_MS);
+	a->timeout_ms = Min(a->timeout_ms, TF_WAIT_MAX_MS);
 	if (a->timeout_ms <= 0 && tf_wait_timeout > 0)
 		a->timeout_ms = (int64) tf_wait_timeout * 1000;
 	deadline = a->timeout_ms > 0 ? TimestampTzPlusMilliseconds(start, a->timeout_ms) : 0;
+	ready_at = TimestampTzPlusMilliseconds(start, a->delay_ms);
 
 	/* the delay before the first poll */
 	for (;;)

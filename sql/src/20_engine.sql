@@ -608,8 +608,9 @@ RETURNS TABLE (node_run_id bigint, run_id bigint, owner oid, owner_login boolean
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     WITH cand AS (
         SELECT nr.id, nr.run_id, f.owner::oid AS owner,
-               coalesce(a.rolcanlogin AND a.rolconnlimit < 0 AND d.datconnlimit < 0
-                        AND has_database_privilege(f.owner::oid, d.oid, 'CONNECT'), false) AS login,
+               CASE WHEN a.oid IS NULL THEN false  -- a dropped owner: refused by the worker
+                    ELSE a.rolcanlogin AND a.rolconnlimit < 0 AND d.datconnlimit < 0
+                         AND has_database_privilege(f.owner::oid, d.oid, 'CONNECT') END AS login,
                f.name AS flow, n.name AS node,
                (nr.attempt + CASE WHEN nr.wait_since IS NOT NULL
                                   THEN coalesce(nr.rows, 0) % 1000000 ELSE 0 END)::integer AS seq,

@@ -58,6 +58,17 @@ like($node->safe_psql('postgres', "SELECT state || ' ' || sqlstate || ' ' || err
 	qr/^failed 22012 division by zero\n\(not retried: retry_delay is beyond the timestamp range\)/,
 	'huge retry_delay: failed, not retried, says why');
 
+# a wait node with a delay and poll interval of 300000 years (its timeout wins)
+$node->safe_psql('postgres', q{
+SELECT taskflow.create_flow('p_wait');
+SELECT taskflow.add_node('p_wait', 'w', 'wait', 'false', timeout => '2 seconds');
+UPDATE taskflow.nodes SET options = '{"poll_interval": "300000 years", "delay": "300000 years"}'
+ WHERE flow_id = (SELECT id FROM taskflow.flows WHERE name = 'p_wait');
+});
+($run, $state) = TaskflowTest->run_and_wait($node, 'p_wait');
+is($node->safe_psql('postgres', "SELECT state || ' ' || sqlstate || ' ' || error FROM taskflow.node_run_history WHERE run_id = $run"),
+	'failed 57014 wait node "w" timed out after 2000 ms', 'huge delay and poll interval: the wait times out');
+
 # a node run left 'running' by a killed worker, retry 300000 years away
 my $killed = TaskflowTest->run_flow($node, 'p_killed');
 ok(TaskflowTest->poll($node, 'postgres',
@@ -88,7 +99,7 @@ like($node->safe_psql('postgres', q{SELECT schedule_error FROM taskflow.flow_sta
 is($node->safe_psql('postgres', q{SELECT count(*) FROM taskflow.runs r JOIN taskflow.flows f ON f.id = r.flow_id WHERE f.name IN ('p_sched', 'p_tz')}),
 	'0', 'no runs for the unschedulable flows');
 is($node->safe_psql('postgres', q{SELECT count(*) || ' ' || count(next_run) FROM taskflow.flow_status}),
-	'6 2', 'flow_status still answers for every flow (next_run NULL where it cannot be computed)');
+	'7 2', 'flow_status still answers for every flow (next_run NULL where it cannot be computed)');
 ok($node->log_contains(qr/WARNING:  taskflow: cannot schedule flow "p_sched": .*every blue moon/),
 	'p_sched: logged');
 my $log = slurp_file($node->logfile);
