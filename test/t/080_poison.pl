@@ -111,6 +111,37 @@ $node->safe_psql('postgres', q{UPDATE taskflow.flows SET timezone = 'UTC' WHERE 
 ok(TaskflowTest->poll($node, 'postgres', q{SELECT schedule_error IS NULL FROM taskflow.flows WHERE name = 'p_tz'}, 30),
 	'p_tz repaired: schedule_error cleared');
 
+# --- a run the scheduler cannot advance (a trigger a superuser put on runs)
+$node->safe_psql('postgres', q{
+SELECT taskflow.create_flow('p_start');
+SELECT taskflow.add_node('p_start', 'n', 'sql', 'SELECT 1');
+SELECT taskflow.create_flow('p_finish');
+SELECT taskflow.add_node('p_finish', 'n', 'sql', 'SELECT 1');
+SELECT taskflow.create_flow('fine');
+SELECT taskflow.add_node('fine', 'n', 'sql', 'SELECT 1');
+CREATE FUNCTION public.poison() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF (SELECT name FROM taskflow.flows WHERE id = NEW.flow_id) = 'p_start' AND NEW.state = 'running'
+       OR (SELECT name FROM taskflow.flows WHERE id = NEW.flow_id) = 'p_finish' AND NEW.state = 'succeeded' THEN
+        RAISE EXCEPTION 'poisoned run %', NEW.id;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER poison BEFORE UPDATE ON taskflow.runs FOR EACH ROW EXECUTE FUNCTION public.poison();
+});
+my $rs = TaskflowTest->run_flow($node, 'p_start');
+my $rf = TaskflowTest->run_flow($node, 'p_finish');
+my $ok = TaskflowTest->run_flow($node, 'fine');
+is(TaskflowTest->wait_run($node, $ok), 'succeeded', 'a healthy run next to runs that cannot be advanced succeeds');
+is(TaskflowTest->wait_run($node, $rs), 'failed', 'the run that cannot start ended failed');
+like($node->safe_psql('postgres', "SELECT message FROM taskflow.runs WHERE id = $rs"),
+	qr/^the scheduler cannot start this run: poisoned run $rs \(SQLSTATE P0001\)/, 'with its error');
+is(TaskflowTest->wait_run($node, $rf), 'failed', 'the run that cannot finish ended failed');
+like($node->safe_psql('postgres', "SELECT message FROM taskflow.runs WHERE id = $rf"),
+	qr/^the scheduler cannot advance this run: poisoned run $rf \(SQLSTATE P0001\)/, 'with its error');
+ok($node->log_contains(qr/WARNING:  taskflow: run $rf: the scheduler cannot advance this run/), 'logged');
+$node->safe_psql('postgres', 'DROP TRIGGER poison ON taskflow.runs');
+
 # --- catch-up cap
 $node->safe_psql('postgres', q{ALTER SYSTEM SET taskflow.max_catchup_runs = 5; SELECT pg_reload_conf();
 SELECT taskflow.create_flow('ticker', timezone => 'UTC');
