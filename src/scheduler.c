@@ -12,11 +12,19 @@
  *	    - promotes runs within max_active_runs, propagates upstream
  *	      failures, finishes runs with nothing left to do,
  *	    - starts a node worker for each ready node (taskflow._sched_ready),
- *	      up to taskflow.max_workers cluster-wide,
+ *	      up to taskflow.max_workers cluster-wide and the owner's
+ *	      taskflow.max_workers_per_owner, fairly: owners with fewer running
+ *	      workers first; ready nodes held back set this database's
+ *	      "waiting" flag, so that any exiting worker wakes us, and other
+ *	      databases leave the last free slots to a waiting database whose
+ *	      owner has fewer running workers (tf_reserve_worker_slot),
  *	    - every taskflow.history_purge_interval (an hour), purges history
  *	      older than taskflow.history_retention.
+ *	  Per-row work runs in subtransactions (sql/src/20_engine.sql): one bad
+ *	  flow, run or node run fails only itself.
  *	  It is woken by catalog changes and run operations (taskflow._wake(),
- *	  at commit), by finishing node workers, and by SIGHUP.
+ *	  at commit), by finishing node workers (of any database, while we wait
+ *	  for a slot), and by SIGHUP.
  *
  *	  "Now" for schedules is taskflow.test_clock when set (tests only).
  *

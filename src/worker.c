@@ -4,6 +4,12 @@
  *	  The node worker: a dynamic background worker (BGW_NEVER_RESTART) that
  *	  runs one attempt of one node run and records the outcome.
  *
+ *	  Owner check: before any of the node's code runs, the owner must be
+ *	  able to connect to the database (taskflow._owner_refusal: exists,
+ *	  LOGIN or a group role a superuser allowed with
+ *	  taskflow.allow_group_owner, CONNECTION LIMIT not 0, VALID UNTIL not
+ *	  past, CONNECT); otherwise the node run fails, without retries.
+ *
  *	  Identity: it connects as the flow's owner when that role can log in
  *	  and connect to the database; otherwise (a NOLOGIN group role, say) it
  *	  connects as the bootstrap superuser and runs the node with
@@ -16,7 +22,10 @@
  *	  Transactions: sql / notify / archive nodes run in one transaction that
  *	  also records their success (REPEATABLE READ for archive).  A failure
  *	  is caught, the transaction aborted, and failed/retrying recorded in a
- *	  new one.  wait nodes poll in short transactions of their own.
+ *	  new one.  wait nodes poll in short transactions of their own, and
+ *	  between polls more than TF_WAIT_HOLD_MS apart give the worker back
+ *	  (taskflow._node_wait_again: 'retrying' until the next poll, same
+ *	  attempt).
  *
  *	  sql nodes in autocommit mode (option "autocommit": true, or a script
  *	  with a statement that cannot run in a transaction block, such as
