@@ -342,10 +342,22 @@ tf_running_owners(void)
 static void
 tf_set_waiting(bool waiting, int rank)
 {
+	bool		was;
+	int			was_rank;
+
 	SpinLockAcquire(&tf_shared->mutex);
+	was = tf_shared->dbs[my_slot].waiting;
+	was_rank = tf_shared->dbs[my_slot].waiting_rank;
 	tf_shared->dbs[my_slot].waiting = waiting;
 	tf_shared->dbs[my_slot].waiting_rank = waiting ? rank : INT_MAX;
 	SpinLockRelease(&tf_shared->mutex);
+
+	/*
+	 * Other databases may have left a free slot to us (our claim was
+	 * better than theirs): now that we claim less, let them look again.
+	 */
+	if (was && (!waiting || rank > was_rank))
+		tf_wake_waiting_schedulers(my_dboid);
 }
 
 #define TF_SLOT_CLUSTER_FULL	(-1)	/* taskflow.max_workers reached */
