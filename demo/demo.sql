@@ -55,6 +55,11 @@ SELECT t AS next_runs_utc FROM taskflow.next_runs('0 5 * * *', '2020-06-01 00:00
 \echo == the flow as a graph (mermaid)
 SELECT taskflow.flow_graph('orders_archive', 'mermaid');
 
+-- what the run must move: kept aside for demo/run's verdict
+CREATE TABLE demo_expected AS
+SELECT count(*) AS rows, round(sum(total_amount)::numeric, 2) AS total
+FROM orders WHERE created_date = '2020-06-01';
+
 -- 5. run it for bizdate 2020-06-01 (as the scheduler would at 2020-06-02 05:00)
 SELECT taskflow.run_flow('orders_archive', bizdate => '2020-06-01') AS run_id \gset
 SELECT taskflow.wait_run(:run_id, '5 minutes') AS final_state;

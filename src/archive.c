@@ -4,19 +4,29 @@
  *	  The archive node kind: tf_exec_archive().
  *
  *	  Runs inside the node worker's REPEATABLE READ transaction as the flow
- *	  owner.  Renders the options, exports the rows (query, or table + where)
- *	  through tf_export_run() (parts, verify, stale part removal, manifest,
- *	  _SUCCESS), and only then applies the source action in the same
- *	  transaction:
- *	    keep    nothing
- *	    delete  DELETE FROM table WHERE where (same snapshot as the export);
- *	            the deleted row count must equal the exported count
- *	    detach  ALTER TABLE parent DETACH PARTITION table
- *	    drop    DROP TABLE table
- *	  For detach/drop the partition is locked ACCESS EXCLUSIVE and counted
- *	  with the latest snapshot first, so rows committed after the export's
- *	  snapshot can never be detached or dropped unarchived.
- *	  Any ERROR rolls the whole transaction back: the source is untouched.
+ *	  owner.  Renders the options, then:
+ *	    1. the completed-archive guard (destructive source actions): a
+ *	       completed archive is never overwritten; if the source still holds
+ *	       exactly its rows (count + rows_digest of the manifest: an attempt
+ *	       killed between _SUCCESS and its commit) only the source action
+ *	       runs now;
+ *	    2. tf_export_stage(): stale uploads / temp files of killed attempts
+ *	       are removed, the rows are written as staged parts (S3 multipart
+ *	       uploads not completed, hidden temp files): nothing visible;
+ *	    3. the source action, not yet committed:
+ *	         keep    nothing
+ *	         delete  DELETE FROM table WHERE where (same snapshot as the
+ *	                 export); the deleted row count must equal the exported
+ *	         detach  ALTER TABLE parent DETACH PARTITION table
+ *	         drop    DROP TABLE table
+ *	       For detach/drop the partition is locked ACCESS EXCLUSIVE and
+ *	       scanned with the latest snapshot first, so rows committed after
+ *	       the export's snapshot can never be detached or dropped unarchived;
+ *	    4. tf_export_publish() (complete/rename the parts, verify, manifest),
+ *	       then _SUCCESS; the worker commits right after.
+ *	  Any ERROR rolls the whole transaction back (source untouched) and
+ *	  aborts the staged parts.  taskflow.test_pause_at names a phase to
+ *	  pause at (tests kill the worker there: test/t/065_archive_crash.pl).
  *
  *-------------------------------------------------------------------------
  */
@@ -32,6 +42,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -178,13 +189,56 @@ tf_archive_parse(TfNodeExec *x, TfArchiveOpts *o)
 						tf_source_names[o->source], x->node_name)));
 }
 
-/* resolve a (possibly qualified) relation name to its OID, quoted name */
+/*
+ * RangeVarGetRelidExtended callback: the flow owner's privileges on the
+ * table, checked before any lock is taken (a role without rights must not
+ * be able to queue a lock that blocks the table's writers).  SELECT (on the
+ * table or on some column; the export checks the rest), DELETE for source
+ * delete, ownership for detach/drop (DETACH also checks the parent itself).
+ */
+static void
+tf_archive_relation_check(const RangeVar *relation, Oid relId, Oid oldRelId, void *arg)
+{
+	TfSourceAction source = *(TfSourceAction *) arg;
+	Oid			userid = GetUserId();
+	const char *need = NULL;
+
+	if (!OidIsValid(relId))
+		return;					/* RangeVarGetRelidExtended reports it */
+	if ((source == TF_SOURCE_DETACH || source == TF_SOURCE_DROP) &&
+		!pg_class_ownercheck(relId, userid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table %s to %s it", relation->relname,
+						tf_source_names[source]),
+				 errhint("Archive nodes run as the flow owner; source \"%s\" needs a flow owned by the table's owner.",
+						 tf_source_names[source])));
+	if (pg_class_aclcheck(relId, userid, ACL_SELECT) != ACLCHECK_OK &&
+		pg_attribute_aclcheck_all(relId, userid, ACL_SELECT, ACLMASK_ANY) != ACLCHECK_OK)
+		need = "SELECT";
+	else if (source == TF_SOURCE_DELETE &&
+			 pg_class_aclcheck(relId, userid, ACL_DELETE) != ACLCHECK_OK)
+		need = "DELETE";
+	if (need)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for table %s", relation->relname),
+				 errhint("Archive nodes run as the flow owner, which needs the %s privilege on the table.",
+						 need)));
+}
+
+/*
+ * Resolve a (possibly qualified) relation name to its OID and quoted name:
+ * privileges first, then the lock (lockmode; NoLock: the export's query
+ * takes its own).
+ */
 static Oid
-tf_archive_relation(const char *name, char **quoted)
+tf_archive_relation(const char *name, TfSourceAction source, LOCKMODE lockmode, char **quoted)
 {
 	List	   *names = stringToQualifiedNameList(name);
 	RangeVar   *rv = makeRangeVarFromNameList(names);
-	Oid			relid = RangeVarGetRelid(rv, NoLock, false);
+	Oid			relid = RangeVarGetRelidExtended(rv, lockmode, 0,
+												 tf_archive_relation_check, &source);
 
 	*quoted = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 										 get_rel_name(relid));
@@ -217,7 +271,7 @@ tf_archive_count_latest(const char *qname)
 	int			rc;
 	bool		isnull;
 	int64		n;
-	char	   *sql = psprintf("SELECT count(*) FROM %s", qname);
+	char	   *sql = psprintf("SELECT pg_catalog.count(*) FROM %s", qname);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -394,15 +448,20 @@ tf_archive_has_rows(const char *query)
  * A destructive source action must never replace a completed archive that
  * holds rows: the new export would overwrite those objects and the archived
  * rows would exist nowhere.  A rerun of an archived day (nothing left in the
- * source) is a no-op; new rows for an archived day are an error.  Returns
- * true when there is nothing to do.
+ * source) is a no-op.  Source rows that are exactly the archived ones (same
+ * count and row digest as the manifest: an attempt stopped between writing
+ * _SUCCESS and its commit) get the source action now, without rewriting.
+ * Any other rows for an archived day are an error.  Returns true when the
+ * node is done.
  */
 static bool
 tf_archive_guard_existing(TfNodeExec *x, TfArchiveOpts *o, TfStorage *st,
-						  const char *prefix, const char *query)
+						  const char *prefix, const char *query,
+						  const TfExportOptions *eo, Oid relid, const char *qname)
 {
 	int64		archived;
 	char	   *what;
+	char	   *detail = NULL;
 
 	if (o->source == TF_SOURCE_KEEP)
 		return false;
@@ -422,13 +481,58 @@ tf_archive_guard_existing(TfNodeExec *x, TfArchiveOpts *o, TfStorage *st,
 		tf_node_log(x, "nothing to archive: no source rows, and %s (kept)", what);
 		return true;
 	}
+
+	if (archived > 0)
+	{
+		char	   *digest = tf_export_manifest_digest(st, prefix);
+		int64		rows;
+		char		now[33];
+
+		if (digest == NULL)
+			detail = "The manifest has no rows_digest (written by taskflow 1.0 or another tool), so the source rows cannot be compared with the archived ones.";
+		else
+		{
+			tf_format_digest(query, eo, &rows, now);
+			if (rows == archived && strcmp(now, digest) == 0)
+			{
+				tf_node_log(x, "%s whose %lld rows are still in the source (count and rows_digest %s match): an earlier attempt stopped between _SUCCESS and its commit; finishing its source action without rewriting",
+							what, (long long) archived, digest);
+				/* the archive must still be whole before the rows go */
+				tf_export_check_manifest_parts(st, prefix, eo->format, x);
+				tf_archive_source(x, o, relid, qname, archived);
+				x->rows = archived;
+				x->bytes = 0;
+				return true;
+			}
+			detail = psprintf("The source has %lld rows for this path (rows_digest %s), the archive %lld rows (rows_digest %s).",
+							  (long long) rows, now, (long long) archived, digest);
+		}
+	}
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("archive node \"%s\": %s", x->node_name, what),
-			 errdetail("The source has rows for this path again; archiving them would overwrite the archived rows and source \"%s\" would then remove the new ones, so the archived rows would exist nowhere.",
+			 errmsg("archive node \"%s\": %s, and the source has other rows for this path",
+					x->node_name, what),
+			 errdetail("%s%sArchiving them would overwrite the archived rows and source \"%s\" would then remove the new ones, so the archived rows would exist nowhere.",
+					   detail ? detail : "", detail ? " " : "",
 					   tf_source_names[o->source]),
-			 errhint("If the table rows are the archived ones (a crash right after the upload), delete the _SUCCESS object with taskflow.delete_object() and rerun; otherwise archive the new rows under another path.")));
+			 errhint("Archive the new rows under another path; or, if the archive really is to be replaced, delete its _SUCCESS object with taskflow.delete_object() and rerun.")));
 	return false;				/* keep compiler quiet */
+}
+
+/* taskflow.test_pause_at = 'after_commit': pause once the commit is done */
+static bool tf_archive_pause_commit = false;
+static bool tf_archive_xact_cb_registered = false;
+
+static void
+tf_archive_xact_cb(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT && tf_archive_pause_commit)
+	{
+		tf_archive_pause_commit = false;
+		tf_test_pause("after_commit");
+	}
+	else if (event == XACT_EVENT_ABORT)
+		tf_archive_pause_commit = false;
 }
 
 void
@@ -441,7 +545,7 @@ tf_exec_archive(TfNodeExec *x)
 	char	   *query;
 	char	   *qname = NULL;
 	Oid			relid = InvalidOid;
-	TfExportResult *res;
+	TfExportResult *volatile res = NULL;
 	StringInfoData r;
 
 	tf_archive_parse(x, &o);
@@ -472,10 +576,11 @@ tf_exec_archive(TfNodeExec *x)
 
 	if (o.table)
 	{
-		relid = tf_archive_relation(o.table, &qname);
 		/* keep writers off a partition we are going to detach/drop */
-		if (o.source == TF_SOURCE_DETACH || o.source == TF_SOURCE_DROP)
-			LockRelationOid(relid, ShareLock);
+		relid = tf_archive_relation(o.table, o.source,
+									(o.source == TF_SOURCE_DETACH || o.source == TF_SOURCE_DROP)
+									? ShareLock : NoLock,
+									&qname);
 		query = o.where
 			? psprintf("SELECT * FROM %s WHERE (%s)", qname, o.where)
 			: psprintf("SELECT * FROM %s", qname);
@@ -502,25 +607,56 @@ tf_exec_archive(TfNodeExec *x)
 				tf_storage_describe(st, prefix), tf_format_name(eo.format),
 				tf_source_names[o.source]);
 
-	if (tf_archive_guard_existing(x, &o, st, prefix, query))
+	if (!tf_archive_guard_existing(x, &o, st, prefix, query, &eo, relid, qname))
+	{
+		PG_TRY();
+		{
+			/*
+			 * 1. the parts, uploaded but invisible (S3 multipart uploads not
+			 * completed, hidden temporary files);
+			 */
+			res = tf_export_stage(st, prefix, query, &eo, x);
+			x->rows = res->rows;
+			x->bytes = res->bytes;
+
+			/*
+			 * 2. the source action, not yet committed: a failing delete /
+			 * detach / drop leaves nothing visible behind;
+			 */
+			tf_archive_source(x, &o, relid, qname, res->rows);
+			tf_test_pause("after_delete");
+
+			/*
+			 * 3. the commit window: complete the parts, verify them, manifest,
+			 * then _SUCCESS, then the worker commits.  A crash in here leaves
+			 * complete parts with the rows still in the source; the rerun
+			 * rewrites them (no _SUCCESS yet) or, past _SUCCESS, finds the
+			 * archive matching the source rows and only runs the source
+			 * action (tf_archive_guard_existing).
+			 */
+			tf_export_publish(st, prefix, &eo, res, x);
+			tf_node_log(x, "export complete: %d object(s), %lld rows, %lld bytes",
+						list_length(res->parts), (long long) res->rows, (long long) res->bytes);
+			tf_export_write_success(st, prefix, x);
+		}
+		PG_CATCH();
+		{
+			tf_export_abort(res);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+	}
+	else if (x->rows < 0)
 	{
 		x->rows = 0;
 		x->bytes = 0;
-		return;
 	}
 
-	res = tf_export_run(st, prefix, query, &eo, x, false);
-	x->rows = res->rows;
-	x->bytes = res->bytes;
-	tf_node_log(x, "export complete: %d object(s), %lld rows, %lld bytes",
-				list_length(res->parts), (long long) res->rows, (long long) res->bytes);
-
-	tf_archive_source(x, &o, relid, qname, res->rows);
-
-	/*
-	 * _SUCCESS last: after the source action has run (uncommitted), so a
-	 * failing delete/detach/drop leaves no completed archive behind and the
-	 * rerun may overwrite it.
-	 */
-	tf_export_write_success(st, prefix, x);
+	if (tf_test_pause_at && strcmp(tf_test_pause_at, "after_commit") == 0)
+	{
+		if (!tf_archive_xact_cb_registered)
+			RegisterXactCallback(tf_archive_xact_cb, NULL);
+		tf_archive_xact_cb_registered = true;
+		tf_archive_pause_commit = true;
+	}
 }

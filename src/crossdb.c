@@ -62,6 +62,7 @@ typedef struct TfCrossDbShared
 	int			slot;			/* phase 1's worker slot */
 	uint32		generation;
 	char		title[128];
+	char		appname[NAMEDATALEN];	/* neutral: no flow/node names */
 	Size		body_len;
 
 	/* set by phase 2 */
@@ -168,6 +169,8 @@ tf_crossdb_segment(TfNodeExec *x, const TfCrossDbTarget *t, int64 timeout_ms,
 	sh->generation = generation;
 	snprintf(sh->title, sizeof(sh->title), "taskflow node %s.%s run " INT64_FORMAT " in %s",
 			 x->flow_name, x->node_name, x->run_id, t->dbname);
+	snprintf(sh->appname, sizeof(sh->appname), "taskflow node run " INT64_FORMAT,
+			 x->node_run_id);
 	sh->body_len = body_len;
 	memcpy(sh->body, x->rendered, body_len + 1);
 	return seg;
@@ -368,7 +371,7 @@ tf_crossdb_main(Datum arg)
 											  0);
 	SetConfigOption("log_min_messages", "info", PGC_SUSET, PGC_S_OVERRIDE);
 	set_ps_display(sh->title);
-	strlcpy(appname, sh->title, sizeof(appname));
+	strlcpy(appname, sh->appname, sizeof(appname));	/* see worker.c */
 	SetConfigOption("application_name", appname, PGC_USERSET, PGC_S_SESSION);
 	pgstat_report_appname(appname);
 	pgstat_report_activity(STATE_RUNNING, sh->title);

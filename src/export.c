@@ -2,7 +2,10 @@
  *
  * export.c
  *	  The export pipeline shared by taskflow.export() and the archive node
- *	  (parts -> verify -> remove stale parts -> _manifest.json -> _SUCCESS),
+ *	  (stage: abort leftovers of killed attempts, write staged, invisible
+ *	  parts; publish: remove _SUCCESS, complete/rename the parts, verify,
+ *	  remove stale parts, _manifest.json; then _SUCCESS), the row digest
+ *	  checks of a rerun, the test pauses (taskflow.test_pause_at),
  *	  option parsing (sizes, export options), and the SQL functions
  *	  taskflow.export() and taskflow.import().
  *
@@ -28,6 +31,7 @@
 #include "nodes/makefuncs.h"
 #include "parser/parse_relation.h"
 #include "pgtime.h"
+#include "storage/latch.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -39,6 +43,7 @@
 #include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/timestamp.h"
+#include "utils/wait_event.h"
 
 #include "format.h"
 
@@ -196,8 +201,13 @@ tf_export_normalize_prefix(const char *path)
 	StringInfoData buf;
 	const char *p = path;
 
-	while (*p == '/')
-		p++;
+	/* keys are relative (docs/storage.md): a leading '/' is refused, not stripped */
+	if (*p == '/')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid export path \"%s\"", path),
+				 errdetail("A path is a relative key prefix; it must not start with \"/\"."),
+				 errhint("Leave out the leading \"/\": the path is relative to the storage server's url.")));
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, p);
 	/* collapse a trailing run of '/' into one */
@@ -363,8 +373,9 @@ tf_manifest_json(const TfExportOptions *o, TfExportResult *res)
 					 o->header ? "true" : "false");
 	escape_json(&b, GetDatabaseEncodingName());
 	appendStringInfo(&b, ",\n  \"created_at\": \"%s\",\n  \"rows\": " INT64_FORMAT
+					 ",\n  \"rows_digest\": \"%s\""
 					 ",\n  \"bytes\": " INT64_FORMAT ",\n  \"objects\": %d,\n",
-					 tf_iso_now(), res->rows, res->bytes, list_length(res->parts));
+					 tf_iso_now(), res->rows, res->digest, res->bytes, list_length(res->parts));
 	appendStringInfoString(&b, "  \"columns\": [");
 	first = true;
 	foreach(lc, res->columns)
@@ -404,34 +415,131 @@ tf_manifest_json(const TfExportOptions *o, TfExportResult *res)
 	return b.data;
 }
 
-TfExportResult *
-tf_export_run(TfStorage *st, const char *prefix, const char *query,
-			  const TfExportOptions *o, TfNodeExec *x, bool write_success)
+/* ---------- test pauses ---------- */
+
+char	   *tf_test_pause_at = NULL;
+
+void
+tf_test_pause(const char *phase)
 {
+	if (tf_test_pause_at == NULL || strcmp(tf_test_pause_at, phase) != 0)
+		return;
+	ereport(LOG,
+			(errmsg("taskflow test pause at %s (pid %d)", phase, MyProcPid)));
+	/* bounded: a forgotten setting slows a run down, it never hangs it */
+	for (int i = 0; i < 600; i++)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 100L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* ---------- the export in two steps ---------- */
+
+TfExportResult *
+tf_export_stage(TfStorage *st, const char *prefix, const char *query,
+				const TfExportOptions *o, TfNodeExec *x)
+{
+	TfExportOptions so = *o;
 	TfExportResult *res;
-	char	   *manifest;
+	int			stale;
 
-	/*
-	 * An interrupted rewrite must not look complete: _SUCCESS goes first.
-	 * The old manifest stays until the new one replaces it, so that import()
-	 * of a half-rewritten prefix fails on the old parts' sizes and md5s
-	 * instead of falling back to listing part-* objects and silently reading
-	 * a mix of new and old parts.
-	 */
-	tf_storage_delete(st, psprintf("%s%s", prefix, TF_SUCCESS));
+	/* what crashed attempts left: unfinished uploads, temporary files */
+	stale = tf_storage_abort_stale(st, prefix);
+	if (stale > 0)
+		tf_log(x, "removed %d unfinished upload(s) of an earlier attempt under %s",
+			   stale, prefix);
 
-	res = tf_format_write(st, prefix, query, o);
-	tf_log(x, "wrote %d object(s) to %s: %lld rows, %lld bytes (%s)",
+	tf_test_pause("before_upload");
+
+	so.staged = true;
+	res = tf_format_write(st, prefix, query, &so);
+	tf_log(x, "uploaded %d object(s) to %s (not yet visible): %lld rows, %lld bytes (%s)",
 		   list_length(res->parts), tf_storage_describe(st, prefix),
 		   (long long) res->rows, (long long) res->bytes,
 		   tf_format_name(o->format));
+	return res;
+}
+
+void
+tf_export_publish(TfStorage *st, const char *prefix, const TfExportOptions *o,
+				  TfExportResult *res, TfNodeExec *x)
+{
+	ListCell   *lc;
+	char	   *manifest;
+
+	/*
+	 * Until here an earlier archive under prefix is untouched (the new parts
+	 * are staged), so a failed rewrite leaves it complete.  From here on
+	 * parts are replaced one by one: an interrupted rewrite must not look
+	 * complete, so _SUCCESS goes first.  The old manifest stays until the new
+	 * one replaces it, so that import() of a half-rewritten prefix fails on
+	 * the old parts' sizes and md5s instead of falling back to listing part-*
+	 * objects and silently reading a mix of new and old parts.
+	 */
+	tf_storage_delete(st, psprintf("%s%s", prefix, TF_SUCCESS));
+
+	foreach(lc, res->parts)
+	{
+		TfPartInfo *p = lfirst(lc);
+		char	   *etag = NULL;
+
+		CHECK_FOR_INTERRUPTS();
+		if (p->staged == NULL)
+			continue;
+		tf_storage_writer_publish(p->staged, &etag);
+		p->staged = NULL;
+		if (etag)
+			p->etag = etag;
+	}
+	tf_log(x, "published %d object(s) under %s", list_length(res->parts), prefix);
 
 	tf_verify_parts(st, res, x);
 	res->removed = tf_remove_stale(st, prefix, res, x);
+	tf_test_pause("after_parts");
 
 	manifest = tf_manifest_json(o, res);
 	tf_storage_put(st, psprintf("%s%s", prefix, TF_MANIFEST), manifest, strlen(manifest));
 	tf_log(x, "wrote %s%s", prefix, TF_MANIFEST);
+	tf_test_pause("after_manifest");
+}
+
+void
+tf_export_abort(TfExportResult *res)
+{
+	ListCell   *lc;
+
+	if (res == NULL)
+		return;
+	foreach(lc, res->parts)
+	{
+		TfPartInfo *p = lfirst(lc);
+
+		if (p->staged)
+			tf_storage_writer_abort(p->staged);
+		p->staged = NULL;
+	}
+}
+
+TfExportResult *
+tf_export_run(TfStorage *st, const char *prefix, const char *query,
+			  const TfExportOptions *o, TfNodeExec *x, bool write_success)
+{
+	TfExportResult *volatile res = NULL;
+
+	PG_TRY();
+	{
+		res = tf_export_stage(st, prefix, query, o, x);
+		tf_export_publish(st, prefix, o, res, x);
+	}
+	PG_CATCH();
+	{
+		tf_export_abort(res);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	if (write_success)
 		tf_export_write_success(st, prefix, x);
 	return res;
@@ -442,6 +550,7 @@ tf_export_write_success(TfStorage *st, const char *prefix, TfNodeExec *x)
 {
 	tf_storage_put(st, psprintf("%s%s", prefix, TF_SUCCESS), "", 0);
 	tf_log(x, "wrote %s%s", prefix, TF_SUCCESS);
+	tf_test_pause("after_success");
 }
 
 /* ---------- taskflow.export() ---------- */
@@ -642,6 +751,20 @@ tf_export_completed_rows(TfStorage *st, const char *prefix)
 	return DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(v->val.numeric)));
 }
 
+char *
+tf_export_manifest_digest(TfStorage *st, const char *prefix)
+{
+	Jsonb	   *jb = tf_export_read_manifest(st, prefix);
+	JsonbValue *v;
+
+	if (jb == NULL || !JB_ROOT_IS_OBJECT(jb))
+		return NULL;
+	v = getKeyJsonValueFromContainer(&jb->root, "rows_digest", 11, NULL);
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
 static List *
 tf_import_parts_from_manifest(TfStorage *st, const char *prefix,
 							  TfFileFormat fmt, bool *header, bool *found)
@@ -736,6 +859,46 @@ tf_import_parts_from_manifest(TfStorage *st, const char *prefix,
 		}
 	}
 	return parts;
+}
+
+int
+tf_export_check_manifest_parts(TfStorage *st, const char *prefix,
+							   TfFileFormat fmt, TfNodeExec *x)
+{
+	bool		header = true;
+	bool		found;
+	List	   *parts = tf_import_parts_from_manifest(st, prefix, fmt, &header, &found);
+	ListCell   *lc;
+
+	if (!found || parts == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the completed archive under \"%s\" has no manifest listing its parts",
+						tf_storage_describe(st, prefix))));
+	foreach(lc, parts)
+	{
+		TfImportPart *p = lfirst(lc);
+		TfObjectInfo info;
+
+		CHECK_FOR_INTERRUPTS();
+		memset(&info, 0, sizeof(info));
+		if (!tf_storage_head(st, p->key, &info))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("object \"%s\" listed in the manifest is missing",
+							tf_storage_describe(st, p->key)),
+					 errhint("The archive is damaged; its rows are still in the source.  Delete its _SUCCESS object with taskflow.delete_object() and rerun to write it again.")));
+		if (p->bytes >= 0 && info.size != p->bytes)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("object \"%s\" has %lld bytes, the manifest says %lld",
+							tf_storage_describe(st, p->key),
+							(long long) info.size, (long long) p->bytes),
+					 errhint("The archive is damaged; its rows are still in the source.  Delete its _SUCCESS object with taskflow.delete_object() and rerun to write it again.")));
+	}
+	tf_log(x, "verified the %d part(s) listed in the manifest of %s", list_length(parts),
+		   tf_storage_describe(st, prefix));
+	return list_length(parts);
 }
 
 static List *
@@ -896,6 +1059,38 @@ tf_import_part(ParseState *pstate, Relation rel, TfStorage *st,
 }
 
 /*
+ * The caller's rights on the import target, checked before it is locked (a
+ * role without rights must not queue a lock that blocks the table), and
+ * again after: the target exists, USAGE on its schema (a numeric OID
+ * bypasses the name lookup that checks it), INSERT on the table or some
+ * column (tf_import_check_target checks every column under the lock).
+ */
+static void
+tf_import_precheck(Oid relid)
+{
+	Oid			userid = GetUserId();
+	Oid			nsp = get_rel_namespace(relid);
+	char	   *relname = get_rel_name(relid);
+
+	if (relname == NULL || !OidIsValid(nsp))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid),
+				 errhint("Pass the target table by name, e.g. 'myschema.mytable'.")));
+	if (pg_namespace_aclcheck(nsp, userid, ACL_USAGE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for schema %s", get_namespace_name(nsp)),
+				 errhint("taskflow.import() needs USAGE on the target's schema and INSERT on the target.")));
+	if (pg_class_aclcheck(relid, userid, ACL_INSERT) != ACLCHECK_OK &&
+		pg_attribute_aclcheck_all(relid, userid, ACL_INSERT, ACLMASK_ANY) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for table %s", relname),
+				 errhint("taskflow.import() needs USAGE on the target's schema and INSERT on the target.")));
+}
+
+/*
  * import(server text, path text, target regclass, format text DEFAULT 'csv')
  * RETURNS bigint
  */
@@ -928,7 +1123,15 @@ tf_import_sql(PG_FUNCTION_ARGS)
 
 	PreventCommandIfReadOnly("taskflow.import()");
 
-	rel = table_open(relid, RowExclusiveLock);
+	/* privileges before the lock, and again under it */
+	tf_import_precheck(relid);
+	rel = try_table_open(relid, RowExclusiveLock);
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid),
+				 errhint("It was dropped concurrently.")));
+	tf_import_precheck(relid);
 	pstate = make_parsestate(NULL);
 	pstate->p_sourcetext = "taskflow.import()";
 	tf_import_check_target(pstate, rel);

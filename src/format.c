@@ -30,6 +30,7 @@
 
 #include "access/htup_details.h"
 #include "common/cryptohash.h"
+#include "common/hashfn.h"
 #include "common/md5.h"
 #include "common/sha2.h"
 #include "executor/spi.h"
@@ -76,6 +77,9 @@ typedef struct TfCsvDest
 	TfPart	   *part;			/* open part or NULL */
 	int			nparts;
 	TfExportResult *res;
+	bool		digest_only;	/* format and digest rows, write nothing */
+	uint64		sum1;			/* row digest sums (see format.h) */
+	uint64		sum2;
 } TfCsvDest;
 
 static void tf_part_open(TfCsvDest *d);
@@ -118,6 +122,7 @@ tf_export_options_init(TfExportOptions *o)
 	o->header = true;
 	o->compression_level = Z_DEFAULT_COMPRESSION;
 	o->checksum = TF_CHECKSUM_MD5;
+	o->staged = false;
 }
 
 static void
@@ -335,7 +340,9 @@ tf_part_open(TfCsvDest *d)
 		p->zs.avail_out = TF_OUTBUF_SIZE;
 	}
 
-	p->w = tf_storage_writer_begin(d->st, info->key);
+	p->w = d->opts.staged
+		? tf_storage_writer_begin_staged(d->st, info->key)
+		: tf_storage_writer_begin(d->st, info->key);
 	d->nparts++;
 	MemoryContextSwitchTo(old);
 
@@ -374,6 +381,8 @@ tf_part_close(TfCsvDest *d)
 	}
 
 	tf_storage_writer_finish(p->w, &size, &etag);
+	if (d->opts.staged)
+		p->info->staged = p->w;
 	p->w = NULL;
 	if (size >= 0 && size != p->info->bytes)
 		ereport(ERROR,
@@ -388,6 +397,9 @@ tf_part_close(TfCsvDest *d)
 	d->part = NULL;
 	pfree(p);
 	MemoryContextSwitchTo(old);
+	/* every byte of a part uploaded, nothing visible yet (tests) */
+	if (d->opts.staged)
+		tf_test_pause("mid_upload");
 }
 
 /*
@@ -468,11 +480,15 @@ tf_dest_receive(TupleTableSlot *slot, DestReceiver *self)
 	TupleDesc	desc = slot->tts_tupleDescriptor;
 	MemoryContext old;
 	bool		first = true;
+	int			start;
 
 	CHECK_FOR_INTERRUPTS();
 
-	if (d->part == NULL)
+	if (d->part == NULL && !d->digest_only)
 		tf_part_open(d);
+	if (d->digest_only)
+		resetStringInfo(&d->inbuf);
+	start = d->inbuf.len;
 
 	MemoryContextReset(d->rowcxt);
 	old = MemoryContextSwitchTo(d->rowcxt);
@@ -493,8 +509,14 @@ tf_dest_receive(TupleTableSlot *slot, DestReceiver *self)
 	appendStringInfoCharMacro(&d->inbuf, '\n');
 	MemoryContextSwitchTo(old);
 
-	d->part->info->rows++;
+	d->sum1 += hash_bytes_extended((const unsigned char *) d->inbuf.data + start,
+								   d->inbuf.len - start, TF_DIGEST_SEED1);
+	d->sum2 += hash_bytes_extended((const unsigned char *) d->inbuf.data + start,
+								   d->inbuf.len - start, TF_DIGEST_SEED2);
 	d->res->rows++;
+	if (d->digest_only)
+		return true;
+	d->part->info->rows++;
 
 	if (d->inbuf.len >= TF_INBUF_SIZE)
 		tf_part_flush_input(d, Z_NO_FLUSH);
@@ -554,6 +576,62 @@ tf_dest_create(TfStorage *st, const char *prefix, const TfExportOptions *o)
 	return d;
 }
 
+static void
+tf_digest_hex(TfCsvDest *d)
+{
+	snprintf(d->res->digest, sizeof(d->res->digest), "%016llx%016llx",
+			 (unsigned long long) d->sum1, (unsigned long long) d->sum2);
+}
+
+/* abort every staged, unpublished part (best effort, never ERRORs) */
+static void
+tf_format_abort_staged(TfExportResult *res)
+{
+	ListCell   *lc;
+
+	foreach(lc, res->parts)
+	{
+		TfPartInfo *p = lfirst(lc);
+
+		if (p->staged)
+			tf_storage_writer_abort(p->staged);
+		p->staged = NULL;
+	}
+}
+
+void
+tf_format_digest(const char *query, const TfExportOptions *o,
+				 int64 *rows, char *digest)
+{
+	TfCsvDest  *d = tf_dest_create(NULL, "", o);
+	SPIPlanPtr	plan;
+	SPIExecuteOptions eo;
+	int			rc;
+
+	d->digest_only = true;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = SPI_prepare(query, 0, NULL);
+	if (plan == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("could not prepare query: %s",
+						SPI_result_code_string(SPI_result))));
+	memset(&eo, 0, sizeof(eo));
+	eo.read_only = true;
+	eo.dest = &d->pub;
+	rc = SPI_execute_plan_extended(plan, &eo);
+	if (rc < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("query failed: %s", SPI_result_code_string(rc))));
+	SPI_finish();
+	tf_digest_hex(d);
+	*rows = d->res->rows;
+	memcpy(digest, d->res->digest, sizeof(d->res->digest));
+	MemoryContextDelete(d->cxt);
+}
+
 TfExportResult *
 tf_format_write(TfStorage *st, const char *prefix, const char *query,
 				const TfExportOptions *o)
@@ -603,11 +681,13 @@ tf_format_write(TfStorage *st, const char *prefix, const char *query,
 			tf_part_close(d);
 
 		SPI_finish();
+		tf_digest_hex(d);
 	}
 	PG_CATCH();
 	{
 		if (d->part && d->part->w)
 			tf_storage_writer_abort(d->part->w);
+		tf_format_abort_staged(d->res);
 		if (d->part && d->part->zs_active)
 		{
 			deflateEnd(&d->part->zs);

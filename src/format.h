@@ -3,7 +3,8 @@
  * format.h
  *	  CSV / CSV.gz export of a query into object storage (format.c), and the
  *	  full export pipeline shared by taskflow.export() and the archive node
- *	  (export.c): parts, verification, stale part removal, manifest, _SUCCESS.
+ *	  (export.c): staged parts, publishing, verification, stale part removal,
+ *	  manifest, _SUCCESS, the row digest.
  *
  *-------------------------------------------------------------------------
  */
@@ -39,6 +40,7 @@ typedef struct TfExportOptions
 	bool		header;			/* header line in every part */
 	int			compression_level;	/* zlib level 1..9 (csv.gz) */
 	TfChecksumKind checksum;
+	bool		staged;			/* parts stay invisible until published */
 } TfExportOptions;
 
 typedef struct TfPartInfo
@@ -50,6 +52,7 @@ typedef struct TfPartInfo
 	char		md5[33];		/* hex */
 	char		sha256[65];		/* hex, "" unless checksum = sha256 */
 	char	   *etag;			/* as returned by the store, may be NULL */
+	TfObjectWriter *staged;		/* staged, not yet published (or NULL) */
 } TfPartInfo;
 
 typedef struct TfColumnInfo
@@ -65,7 +68,18 @@ typedef struct TfExportResult
 	int64		rows;
 	int64		bytes;
 	int			removed;		/* stale objects removed */
+	char		digest[33];		/* order-independent digest of the rows */
 } TfExportResult;
+
+/*
+ * The row digest: every data row's CSV line (as written, before compression,
+ * with its LF) hashed with hash_bytes_extended() under two seeds, each sum
+ * taken mod 2^64; printed as 32 hex digits (seed-1 sum, then seed-2 sum).
+ * Independent of row order and part boundaries; the same rows formatted the
+ * same way give the same digest.
+ */
+#define TF_DIGEST_SEED1		UINT64CONST(0x7461736b666c6f77)	/* "taskflow" */
+#define TF_DIGEST_SEED2		UINT64CONST(0x6172636869766521)	/* "archive!" */
 
 /* format.c */
 extern const char *tf_format_name(TfFileFormat f);
@@ -82,7 +96,22 @@ extern TfExportResult *tf_format_write(TfStorage *st, const char *prefix,
 									   const char *query,
 									   const TfExportOptions *o);
 
+/*
+ * Run 'query' and compute only its row count and row digest, formatting the
+ * rows exactly as tf_format_write does (nothing is written).
+ */
+extern void tf_format_digest(const char *query, const TfExportOptions *o,
+							 int64 *rows, char *digest);
+
 /* export.c */
+
+/*
+ * taskflow.test_pause_at (tests only): at the named phase of an archive or
+ * export, log "taskflow test pause at <phase> (pid N)" and sleep (up to 60 s)
+ * so that a test can kill the process there.
+ */
+extern char *tf_test_pause_at;
+extern void tf_test_pause(const char *phase);
 
 /* "256MB", "1 GB", "1048576", 1048576 (jsonb number or string) -> bytes */
 extern int64 tf_parse_size(const char *s, const char *what);
@@ -105,17 +134,47 @@ extern Jsonb *tf_export_read_manifest(TfStorage *st, const char *prefix);
 extern int64 tf_export_completed_rows(TfStorage *st, const char *prefix);
 
 /*
- * The whole export: remove an old _SUCCESS, write the parts, verify every
- * part with a HEAD, remove stale part-* objects from an earlier attempt,
- * write _manifest.json (replacing the old one, which until then makes an
- * import of the half-rewritten prefix fail its checksums) and (if
- * write_success) _SUCCESS.
+ * The whole export: tf_export_stage (leftovers of killed attempts removed,
+ * every part written staged, invisible), then tf_export_publish (remove an
+ * old _SUCCESS, complete the parts, verify every part with a HEAD, remove
+ * stale part-* objects from an earlier attempt, write _manifest.json,
+ * replacing the old one, which until then makes an import of a
+ * half-published prefix fail its checksums) and (if write_success)
+ * _SUCCESS.  An ERROR aborts the parts not yet published.
  * Log lines go to x (may be NULL).  ERROR on any failure.
  */
 extern TfExportResult *tf_export_run(TfStorage *st, const char *prefix,
 									 const char *query,
 									 const TfExportOptions *o,
 									 TfNodeExec *x, bool write_success);
+
+/*
+ * every part listed in the manifest under prefix exists with the size the
+ * manifest gives (HEAD); returns the part count, ERROR otherwise
+ */
+extern int	tf_export_check_manifest_parts(TfStorage *st, const char *prefix,
+										   TfFileFormat fmt, TfNodeExec *x);
+
+/* the rows_digest of the manifest under prefix, NULL if none */
+extern char *tf_export_manifest_digest(TfStorage *st, const char *prefix);
+
+/*
+ * The export in two steps, for the archive node (which runs its source
+ * action in between).  stage: remove _SUCCESS, abort what crashed attempts
+ * left (S3 multipart uploads, temporary files), write every part staged
+ * (invisible).  publish: complete the parts (CompleteMultipartUpload /
+ * rename), verify them with HEAD, remove stale part-* objects, write
+ * _manifest.json.  abort: drop staged parts not yet published (best effort,
+ * never ERRORs; a memory context reset does the same).
+ */
+extern TfExportResult *tf_export_stage(TfStorage *st, const char *prefix,
+									   const char *query,
+									   const TfExportOptions *o,
+									   TfNodeExec *x);
+extern void tf_export_publish(TfStorage *st, const char *prefix,
+							  const TfExportOptions *o,
+							  TfExportResult *res, TfNodeExec *x);
+extern void tf_export_abort(TfExportResult *res);
 
 /* the empty _SUCCESS object, written last */
 extern void tf_export_write_success(TfStorage *st, const char *prefix,

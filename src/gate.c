@@ -26,12 +26,78 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 
 PG_FUNCTION_INFO_V1(tf_sql_gate);
 
 static const char *const tf_gate_ops[] = {
 	"run_flow", "cancel_run", "rerun", "backfill", "purge_history", NULL
 };
+
+/*
+ * Errors of an operation name what the user asked for ("taskflow.run_flow:
+ * flow "x"") instead of the frames of the internal functions that ran it:
+ * a marker frame separates the frames inside the gate from those of the
+ * caller; the frames above it are replaced by one line.
+ */
+#define TF_GATE_MARK "taskflow gate"
+
+static void
+tf_gate_marker(void *arg)
+{
+	errcontext("%s", TF_GATE_MARK);
+}
+
+static char *
+tf_gate_context(const char *op, Jsonb *args)
+{
+	StringInfoData buf;
+	static const char *const keys[] = {"flow", "run_id", NULL};
+	const char *sep = ": ";
+	int			i;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "taskflow.%s", op);
+	for (i = 0; keys[i] != NULL; i++)
+	{
+		JsonbValue *v = getKeyJsonValueFromContainer(&args->root, keys[i],
+													 strlen(keys[i]), NULL);
+
+		if (v == NULL || v->type == jbvNull || v->type == jbvBinary)
+			continue;
+		if (i == 0)
+			appendStringInfo(&buf, "%sflow \"%s\"", sep, tf_jsonb_scalar_text(v, keys[i]));
+		else
+			appendStringInfo(&buf, "%srun %s", sep, tf_jsonb_scalar_text(v, keys[i]));
+		sep = ", ";
+	}
+	return buf.data;
+}
+
+static void
+tf_gate_rewrite_context(ErrorData *edata, const char *op, Jsonb *args)
+{
+	const char *mark;
+	const char *rest;
+	char	   *skip;
+	StringInfoData buf;
+
+	if (edata->context == NULL ||
+		(mark = strstr(edata->context, TF_GATE_MARK)) == NULL)
+		return;
+	rest = mark + strlen(TF_GATE_MARK);
+	if (*rest == '\n')
+		rest++;
+	/* the SQL function (run_flow, ...) that called the gate */
+	skip = psprintf("SQL function \"%s\"", op);
+	if (strncmp(rest, skip, strlen(skip)) == 0)
+		rest = strchr(rest, '\n') ? strchr(rest, '\n') + 1 : rest + strlen(rest);
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, tf_gate_context(op, args));
+	if (*rest)
+		appendStringInfo(&buf, "\n%s", rest);
+	edata->context = buf.data;
+}
 
 static void
 tf_gate_check_op(const char *op)
@@ -56,12 +122,16 @@ tf_sql_gate(PG_FUNCTION_ARGS)
 	int			save_sec;
 	Datum		result = (Datum) 0;
 	bool		isnull = true;
+	MemoryContext cxt = CurrentMemoryContext;
+	ErrorContextCallback marker;
+	Jsonb	   *args;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("taskflow._gate: operation and arguments must not be null")));
 	op = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	args = PG_GETARG_JSONB_P(1);
 	tf_gate_check_op(op);
 	if (!tf_preloaded && strcmp(op, "cancel_run") != 0 && strcmp(op, "purge_history") != 0)
 		ereport(ERROR,
@@ -73,11 +143,16 @@ tf_sql_gate(PG_FUNCTION_ARGS)
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
 						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	marker.callback = tf_gate_marker;
+	marker.arg = NULL;
+	marker.previous = error_context_stack;
 	PG_TRY();
 	{
 		Oid			argtypes[2] = {REGROLEOID, JSONBOID};
 		Datum		values[2];
 		char	   *query = psprintf("SELECT taskflow._op_%s($1, $2)", op);
+
+		error_context_stack = &marker;
 
 		values[0] = ObjectIdGetDatum(caller);
 		values[1] = PG_GETARG_DATUM(1);
@@ -90,12 +165,21 @@ tf_sql_gate(PG_FUNCTION_ARGS)
 		if (!isnull)
 			result = SPI_datumTransfer(result, false, -1);
 		SPI_finish();
+		error_context_stack = marker.previous;
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
+		ErrorData  *edata;
+
 		SetUserIdAndSecContext(save_userid, save_sec);
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		tf_gate_rewrite_context(edata, op, args);
+		ReThrowError(edata);
 	}
 	PG_END_TRY();
+	SetUserIdAndSecContext(save_userid, save_sec);
 
 	if (isnull)
 		PG_RETURN_NULL();

@@ -77,6 +77,11 @@ typedef struct S3Req
 	CURLcode	cc;
 	int			attempts;
 	char		errbuf[CURL_ERROR_SIZE];
+	/* stall detection (xferinfo_cb): no byte moved for stall_ms */
+	long		stall_ms;
+	TimestampTz last_progress;
+	curl_off_t	last_bytes;
+	bool		stalled;
 } S3Req;
 
 struct TfS3Writer
@@ -93,6 +98,8 @@ struct TfS3Writer
 	List	   *etags;
 	int			nparts;
 	bool		done;
+	bool		staged;			/* finish uploads, publish completes */
+	bool		finished;		/* staged: every byte uploaded */
 	/*
 	 * The abort request is prepared in advance, in the writer's own memory:
 	 * the reset callback must not palloc, nor rely on the client's memory.
@@ -467,8 +474,33 @@ static int
 xferinfo_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow,
 			curl_off_t ultotal, curl_off_t ulnow)
 {
+	S3Req	   *req = (S3Req *) arg;
+	TimestampTz now;
+
 	if ((QueryCancelPending || ProcDiePending) && INTERRUPTS_CAN_BE_PROCESSED())
 		return 1;
+
+	/*
+	 * The 'timeout' option: no byte sent or received for that long.  Done
+	 * here rather than with CURLOPT_LOW_SPEED_TIME, whose speed is an
+	 * average over the last 5 seconds, so a stall after some bytes moved
+	 * (e.g. a PUT whose body was sent) was only noticed up to 5 s late.
+	 * libcurl calls this at least once a second while a transfer is idle.
+	 */
+	if (req->stall_ms > 0)
+	{
+		now = GetCurrentTimestamp();
+		if (dlnow + ulnow != req->last_bytes || req->last_progress == 0)
+		{
+			req->last_bytes = dlnow + ulnow;
+			req->last_progress = now;
+		}
+		else if (now - req->last_progress >= (TimestampTz) req->stall_ms * 1000)
+		{
+			req->stalled = true;
+			return 1;
+		}
+	}
 	return 0;
 }
 
@@ -488,6 +520,9 @@ req_reset_response(S3Req *req)
 	req->etag[0] = '\0';
 	req->content_range[0] = '\0';
 	req->errbuf[0] = '\0';
+	req->stalled = false;
+	req->last_progress = 0;
+	req->last_bytes = 0;
 }
 
 /*
@@ -654,8 +689,9 @@ perform_loop(TfS3 *s3, S3Req *req, const char *desc, const char *url,
 		req_reset_response(req);
 		curl_easy_reset(curl);
 		setup_common(curl, cfg, s3->sigv4, req, url, headers);
-		curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-		curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, (long) cfg->timeout);
+		/* 'timeout': see xferinfo_cb; connect_timeout: setup_common */
+		req->stall_ms = (long) cfg->timeout * 1000L;
+		req->last_progress = GetCurrentTimestamp();
 		curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
 		curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
 		curl_easy_setopt(curl, CURLOPT_XFERINFODATA, req);
@@ -664,6 +700,13 @@ perform_loop(TfS3 *s3, S3Req *req, const char *desc, const char *url,
 		if (req->cc == CURLE_OK)
 			curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &req->status);
 
+		if (req->cc == CURLE_ABORTED_BY_CALLBACK && req->stalled)
+		{
+			/* our stall detection: a timeout like any other (retryable) */
+			req->cc = CURLE_OPERATION_TIMEDOUT;
+			snprintf(req->errbuf, sizeof(req->errbuf),
+					 "no progress for %d s", cfg->timeout);
+		}
 		if (req->cc == CURLE_ABORTED_BY_CALLBACK)
 		{
 			/* a cancel or terminate is pending: serve it */
@@ -729,7 +772,56 @@ s3_perform(TfS3 *s3, S3Req *req, const char *desc)
 	curl_slist_free_all(headers);
 }
 
-/* ERROR for an unexpected HTTP status, with S3's <Code> and <Message> */
+/*
+ * S3 error code for an answer without an error body (HEAD answers never have
+ * one; proxies and load balancers often answer 5xx without one): the code S3
+ * itself uses for that status, so that messages read the same either way.
+ */
+static const char *
+status_code_name(long status)
+{
+	switch (status)
+	{
+		case 400:
+			return "BadRequest";
+		case 401:
+			return "Unauthorized";
+		case 403:
+			return "AccessDenied";
+		case 404:
+			return "NotFound";
+		case 405:
+			return "MethodNotAllowed";
+		case 409:
+			return "Conflict";
+		case 411:
+			return "MissingContentLength";
+		case 412:
+			return "PreconditionFailed";
+		case 416:
+			return "InvalidRange";
+		case 429:
+			return "SlowDown";
+		case 500:
+			return "InternalError";
+		case 501:
+			return "NotImplemented";
+		case 502:
+			return "BadGateway";
+		case 503:
+			return "ServiceUnavailable";
+		case 504:
+			return "GatewayTimeout";
+		default:
+			return "UnknownError";
+	}
+}
+
+/*
+ * ERROR for an unexpected HTTP status, with S3's <Code> and <Message>, or,
+ * for an answer without a body (HEAD), the code derived from the status:
+ * the same message shape, SQLSTATE and hint either way.
+ */
 static void
 s3_fail(S3Req *req, const char *desc)
 {
@@ -737,7 +829,10 @@ s3_fail(S3Req *req, const char *desc)
 	long		status = req->status;
 	char	   *code = NULL;
 	char	   *msg = NULL;
+	bool		derived = false;
 	int			errc;
+	char	   *detail = NULL;
+	char	   *hint = NULL;
 
 	if (req->resp)
 	{
@@ -745,6 +840,11 @@ s3_fail(S3Req *req, const char *desc)
 		msg = xml_find(req->resp, req->resp + req->resp_len, "Message", NULL);
 	}
 	req_reset_response(req);
+	if (code == NULL || code[0] == '\0')
+	{
+		code = pstrdup(status_code_name(status));
+		derived = true;
+	}
 	if (status == 403 || status == 401)
 		errc = ERRCODE_INSUFFICIENT_PRIVILEGE;
 	else if (status == 404)
@@ -753,14 +853,28 @@ s3_fail(S3Req *req, const char *desc)
 		errc = ERRCODE_IO_ERROR;
 	else
 		errc = ERRCODE_EXTERNAL_ROUTINE_EXCEPTION;
+
+	if (derived)
+		detail = psprintf("The answer had no error body%s; the code is derived from the HTTP status.",
+						  strcmp(req->method, "HEAD") == 0 ? " (HEAD answers never have one)" : "");
+	if (attempts > 1)
+		detail = psprintf("%s%sGave up after %d attempts.",
+						  detail ? detail : "", detail ? " " : "", attempts);
+
+	if (status == 403 || status == 401)
+		hint = "Check the access_key_id / secret_access_key of the user mapping and the bucket policy.";
+	else if (status == 404 && strcmp(req->method, "GET") != 0)
+		hint = "Check the bucket (and prefix) in the server's url option.";
+	else if (status >= 500 || status == 429)
+		hint = psprintf("The storage service is unavailable or throttling requests; the request was tried %d time(s). Retry later, or raise the server's max_retries option (or taskflow.s3_max_retries).",
+						attempts);
+
 	ereport(ERROR,
 			(errcode(errc),
 			 errmsg("S3 %s %s failed: %ld %s%s%s", req->method, desc, status,
-					code ? code : "", (code && msg) ? ": " : "", msg ? msg : ""),
-			 attempts > 1 ? errdetail("Gave up after %d attempts.", attempts) : 0,
-			 (status == 403 || status == 401) ?
-			 errhint("Check the access_key_id / secret_access_key of the user mapping and the bucket policy%s.",
-					 code ? "" : " (a HEAD answer carries no error code)") : 0));
+					code, msg ? ": " : "", msg ? msg : ""),
+			 detail ? errdetail_internal("%s", detail) : 0,
+			 hint ? errhint("%s", hint) : 0));
 }
 
 /* ----------------------------------------------------------------
@@ -1162,6 +1276,30 @@ tf_s3_writer_finish(TfS3Writer *w, int64 *size, char **etag)
 {
 	MemoryContext old = MemoryContextSwitchTo(w->mcxt);
 
+	if (w->staged)
+	{
+		/*
+		 * Upload everything, complete nothing: the object stays invisible
+		 * (an in-progress multipart upload) until tf_s3_writer_publish.  The
+		 * only or last part may be smaller than 5 MiB.  An ERROR before the
+		 * publish aborts the upload (reset callback).
+		 */
+		if (w->upload_id == NULL)
+			create_upload(w);
+		flush_parts(w);
+		if (w->buflen > 0 || w->nparts == 0)
+			upload_part(w, w->buf, w->buflen);
+		w->buflen = 0;
+		w->finished = true;
+		if (size)
+			*size = w->total;
+		if (etag)
+			*etag = NULL;
+		pfree(w->buf);
+		w->buf = NULL;
+		MemoryContextSwitchTo(old);
+		return;
+	}
 	if (w->upload_id == NULL)
 		tf_s3_put(w->s3, w->key, w->buf, w->buflen, etag);
 	else
@@ -1180,6 +1318,144 @@ tf_s3_writer_finish(TfS3Writer *w, int64 *size, char **etag)
 	pfree(w->buf);
 	w->buf = NULL;
 	MemoryContextSwitchTo(old);
+}
+
+TfS3Writer *
+tf_s3_writer_begin_staged(TfS3 *s3, const char *key)
+{
+	TfS3Writer *w = tf_s3_writer_begin(s3, key);
+
+	w->staged = true;
+	return w;
+}
+
+void
+tf_s3_writer_publish(TfS3Writer *w, char **etag)
+{
+	MemoryContext old;
+
+	Assert(w->staged);
+	if (!w->finished || w->done)
+		elog(ERROR, "S3 upload of %s is not ready to be published", w->desc);
+	old = MemoryContextSwitchTo(w->mcxt);
+	complete_upload(w, etag);
+	w->done = true;
+	elog(DEBUG1, "S3 multipart upload of %s completed: %d parts, " INT64_FORMAT " bytes",
+		 w->desc, w->nparts, w->total);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * In-progress multipart uploads under prefix (ListMultipartUploads, paginated
+ * by key-marker / upload-id-marker): List of TfS3Upload *, keys stripped of
+ * the first strip_len bytes.
+ */
+List *
+tf_s3_list_uploads(TfS3 *s3, const char *prefix, int strip_len, long *refused)
+{
+	List	   *result = NIL;
+	char	   *key_marker = NULL;
+	char	   *id_marker = NULL;
+	char	   *desc = s3_describe(s3, prefix);
+
+	for (;;)
+	{
+		S3Req		req = {0};
+		StringInfoData q;
+		const char *p;
+		const char *end;
+		const char *cstart;
+		const char *cend;
+		char	   *truncated;
+		char	   *body;
+		size_t		body_len;
+
+		/* canonical query: parameters sorted by name */
+		initStringInfo(&q);
+		if (key_marker)
+		{
+			appendStringInfoString(&q, "key-marker=");
+			tf_s3_uri_encode(&q, key_marker, false);
+			appendStringInfoChar(&q, '&');
+		}
+		appendStringInfoString(&q, "prefix=");
+		tf_s3_uri_encode(&q, prefix, false);
+		if (id_marker)
+		{
+			appendStringInfoString(&q, "&upload-id-marker=");
+			tf_s3_uri_encode(&q, id_marker, false);
+		}
+		appendStringInfoString(&q, "&uploads=");
+		req.method = "GET";
+		req.query = q.data;
+		s3_perform(s3, &req, desc);
+		if (refused && (req.status == 403 || req.status == 501 || req.status == 405))
+		{
+			/* no s3:ListBucketMultipartUploads, or a store without it */
+			*refused = req.status;
+			req_reset_response(&req);
+			return result;
+		}
+		if (req.status != 200)
+			s3_fail(&req, desc);
+		body_len = req.resp_len;
+		body = palloc(body_len + 1);
+		if (body_len)
+			memcpy(body, req.resp, body_len);
+		body[body_len] = '\0';
+		req_reset_response(&req);
+		if (strstr(body, "</ListMultipartUploadsResult>") == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("S3 list uploads %s: incomplete answer (no closing </ListMultipartUploadsResult>)", desc),
+					 errhint("The connection may have been cut; retry the operation.")));
+
+		p = body;
+		end = body + body_len;
+		while (xml_element(p, end, "Upload", &cstart, &cend))
+		{
+			char	   *key = xml_find(cstart, cend, "Key", NULL);
+			char	   *id = xml_find(cstart, cend, "UploadId", NULL);
+			TfS3Upload *u;
+
+			p = cend;
+			if (key == NULL || id == NULL || strlen(key) < (size_t) strip_len)
+				continue;
+			u = palloc0(sizeof(TfS3Upload));
+			u->key = pstrdup(key + strip_len);
+			u->upload_id = id;
+			result = lappend(result, u);
+		}
+		truncated = xml_find(body, end, "IsTruncated", NULL);
+		if (truncated == NULL || strcmp(truncated, "true") != 0)
+			break;
+		key_marker = xml_find(body, end, "NextKeyMarker", NULL);
+		id_marker = xml_find(body, end, "NextUploadIdMarker", NULL);
+		if (key_marker == NULL || key_marker[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("S3 list uploads %s: truncated answer without a next marker", desc)));
+		if (id_marker && id_marker[0] == '\0')
+			id_marker = NULL;
+		CHECK_FOR_INTERRUPTS();
+	}
+	return result;
+}
+
+/* AbortMultipartUpload; an upload that is already gone is not an error */
+void
+tf_s3_abort_upload(TfS3 *s3, const char *key, const char *upload_id)
+{
+	S3Req		req = {0};
+	char	   *desc = s3_describe(s3, key);
+
+	req.method = "DELETE";
+	req.key = key;
+	req.query = psprintf("uploadId=%s", uri_encode(upload_id, false));
+	s3_perform(s3, &req, desc);
+	if (req.status != 204 && req.status != 200 && req.status != 404)
+		s3_fail(&req, desc);
+	req_reset_response(&req);
 }
 
 void

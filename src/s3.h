@@ -67,6 +67,31 @@ extern void tf_s3_writer_write(TfS3Writer *w, const char *data, size_t len);
 extern void tf_s3_writer_finish(TfS3Writer *w, int64 *size, char **etag);
 extern void tf_s3_writer_abort(TfS3Writer *w);
 
+/*
+ * Staged writer: finish uploads every byte as parts of a multipart upload
+ * but completes nothing (the object is invisible); publish completes it.
+ * Until then an ERROR (memory context reset) aborts the upload.
+ */
+extern TfS3Writer *tf_s3_writer_begin_staged(TfS3 *s3, const char *key);
+extern void tf_s3_writer_publish(TfS3Writer *w, char **etag);
+
+/* an in-progress multipart upload */
+typedef struct TfS3Upload
+{
+	char	   *key;			/* stripped like tf_s3_list's keys */
+	char	   *upload_id;
+} TfS3Upload;
+
+/*
+ * ListMultipartUploads under prefix: List of TfS3Upload *.  With refused
+ * non-NULL, a 403 / 405 / 501 answer (no s3:ListBucketMultipartUploads
+ * permission, or a store without the call) is not an error: *refused gets
+ * the status and the uploads listed so far are returned.
+ */
+extern List *tf_s3_list_uploads(TfS3 *s3, const char *prefix, int strip_len,
+								long *refused);
+extern void tf_s3_abort_upload(TfS3 *s3, const char *key, const char *upload_id);
+
 extern TfS3Reader *tf_s3_reader_begin(TfS3 *s3, const char *key);
 extern size_t tf_s3_reader_read(TfS3Reader *r, char *buf, size_t len);
 extern void tf_s3_reader_end(TfS3Reader *r);

@@ -3,7 +3,8 @@
  * schedule.c
  *	  Flow schedules: parsing, validation and evaluation of the next fire
  *	  time.  Owns tf_schedule_validate(), tf_schedule_next() and the SQL
- *	  functions taskflow._schedule_validate(text) and taskflow.next_runs().
+ *	  functions taskflow._schedule_validate(text) and taskflow.next_runs(),
+ *	  and the time zone name check taskflow._tz_canonical(text).
  *
  *	  Accepted forms (see docs/schedules.md):
  *	    - 5-field cron "min hour dom month dow" (lists, ranges, steps, month
@@ -964,4 +965,75 @@ tf_next_runs(PG_FUNCTION_ARGS)
 		SRF_RETURN_NEXT(funcctx, TimestampTzGetDatum(next));
 	}
 	SRF_RETURN_DONE(funcctx);
+}
+
+/*
+ * taskflow._tz_canonical(name text) RETURNS text: the canonical spelling of a
+ * time zone name of pg_timezone_names (case-insensitive, blanks trimmed), or
+ * NULL when there is no such zone.  pg_timezone_names loads every zone file
+ * on each query (44-60 ms); the names are read once per backend instead, so
+ * create_flow/alter_flow validate a zone in microseconds.  An exact-case
+ * match wins over other case-insensitive matches, then the smallest name.
+ */
+PG_FUNCTION_INFO_V1(tf_tz_canonical);
+
+static char **tz_names = NULL;
+static int	tz_count = 0;
+
+static void
+tf_tz_load(void)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	pg_tzenum  *e = pg_tzenumerate_start();
+	pg_tz	   *tz;
+	int			cap = 1024;
+	char	  **names = palloc(cap * sizeof(char *));
+	int			n = 0;
+
+	while ((tz = pg_tzenumerate_next(e)) != NULL)
+	{
+		if (n == cap)
+		{
+			cap *= 2;
+			names = repalloc(names, cap * sizeof(char *));
+		}
+		names[n++] = pstrdup(pg_get_timezone_name(tz));
+	}
+	pg_tzenumerate_end(e);
+	MemoryContextSwitchTo(old);
+	tz_names = names;
+	tz_count = n;
+}
+
+Datum
+tf_tz_canonical(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *start = name;
+	char	   *end;
+	const char *best = NULL;
+	int			i;
+
+	while (*start == ' ' || *start == '\t' || *start == '\n' || *start == '\r')
+		start++;
+	end = start + strlen(start);
+	while (end > start && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' || end[-1] == '\r'))
+		*--end = '\0';
+	if (tz_names == NULL)
+		tf_tz_load();
+	for (i = 0; i < tz_count; i++)
+	{
+		if (pg_strcasecmp(tz_names[i], start) != 0)
+			continue;
+		if (strcmp(tz_names[i], start) == 0)
+		{
+			best = tz_names[i];
+			break;
+		}
+		if (best == NULL || strcmp(tz_names[i], best) < 0)
+			best = tz_names[i];
+	}
+	if (best == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(best));
 }

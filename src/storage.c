@@ -37,6 +37,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "format.h"
 #include "s3.h"
 #include "storage.h"
 #include "taskflow.h"
@@ -71,10 +72,15 @@ struct TfObjectWriter
 	int			fd;
 	char	   *path;
 	char	   *tmppath;
+	int			dirfd;			/* the key's directory (see file_open_parent) */
+	char	   *name;			/* last component of the key */
+	char	   *tmpname;		/* its temporary file, in dirfd */
 	char	   *buf;
 	size_t		buflen;
 	int64		size;
 	bool		done;
+	bool		staged;			/* finish leaves it invisible; publish shows it */
+	bool		finished;
 	MemoryContextCallback cb;
 };
 
@@ -569,42 +575,156 @@ file_writer_cleanup(void *arg)
 	if (w->fd >= 0)
 		close(w->fd);
 	w->fd = -1;
-	if (!w->done && w->tmppath)
-		unlink(w->tmppath);
+	if (!w->done && w->tmpname && w->dirfd >= 0)
+		unlinkat(w->dirfd, w->tmpname, 0);
+	if (w->dirfd >= 0)
+		close(w->dirfd);
+	w->dirfd = -1;
 	w->done = true;
 }
 
-static void
-make_parent_dirs(const char *path)
+/*
+ * file:// paths never follow a symbolic link inside the server's directory.
+ * The directory itself (the url, set by a superuser) may contain links;
+ * below it, every component of a key is opened relative to its parent with
+ * O_NOFOLLOW (a planted link is an ERROR), and new files are created with
+ * O_EXCL, so a link placed inside the directory can never redirect a read,
+ * a write or a delete outside it.  See docs/security.md.
+ */
+static bool
+file_is_link(int dfd, const char *name)
 {
-	char	   *dir = pstrdup(path);
-	char	   *slash = strrchr(dir, '/');
+	struct stat sb;
 
-	if (slash == NULL || slash == dir)
-		return;
-	*slash = '\0';
-	if (pg_mkdir_p(dir, pg_dir_create_mode) != 0 && errno != EEXIST)
+	return fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(sb.st_mode);
+}
+
+static void
+file_refuse_link(TfStorage *st, const char *key, const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("object \"%s\": \"%s\" is a symbolic link",
+					tf_storage_describe(st, key), name),
+			 errdetail("taskflow does not follow symbolic links inside the directory of a file:// storage server."),
+			 errhint("Replace the link by a real directory or file, or point the server's url at the real directory.")));
+}
+
+/*
+ * Open the directory that holds key (creating the missing directories when
+ * create); *base is set to the key's last component.  Returns the directory
+ * fd (the caller closes it), or -1 with errno ENOENT/ENOTDIR when a
+ * directory is missing and !create.
+ */
+static int
+file_open_parent(TfStorage *st, const char *key, bool create, const char **base)
+{
+	char	   *rel = pstrdup(key);
+	char	   *comp = rel;
+	char	   *slash;
+	int			dfd;
+
+	if (create && pg_mkdir_p(pstrdup(st->dir), pg_dir_create_mode) != 0 && errno != EEXIST)
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not create directory \"%s\": %m", dir)));
+				 errmsg("could not create directory \"%s\": %m", st->dir)));
+	dfd = open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+	{
+		if (!create && (errno == ENOENT || errno == ENOTDIR))
+			return -1;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open directory \"%s\": %m", st->dir)));
+	}
+	while ((slash = strchr(comp, '/')) != NULL)
+	{
+		int			next;
+		int			save_errno;
+
+		*slash = '\0';
+		next = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0 && errno == ENOENT && create)
+		{
+			if (mkdirat(dfd, comp, pg_dir_create_mode) != 0 && errno != EEXIST)
+			{
+				save_errno = errno;
+				close(dfd);
+				errno = save_errno;
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not create directory for object \"%s\": %m",
+								tf_storage_describe(st, key))));
+			}
+			next = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		}
+		if (next < 0)
+		{
+			bool		link;
+
+			save_errno = errno;
+			link = file_is_link(dfd, comp);
+			close(dfd);
+			if (link)
+				file_refuse_link(st, key, comp);
+			errno = save_errno;
+			if (!create && (errno == ENOENT || errno == ENOTDIR))
+				return -1;
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not open directory \"%s\" of object \"%s\": %m",
+							comp, tf_storage_describe(st, key))));
+		}
+		close(dfd);
+		dfd = next;
+		comp = slash + 1;
+	}
+	*base = key + (comp - rel);
+	return dfd;
+}
+
+/*
+ * Temporary name of an object being written: a hidden file in the same
+ * directory, ".<name>.tmp.<pid>", which glob readers (Spark, Hive, Trino,
+ * DuckDB's "part-*" / "*.csv.gz" patterns) skip: they ignore names starting
+ * with "." or "_", and the name ends neither in the format's extension nor
+ * starts with "part-".
+ */
+static char *
+file_temp_path(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	int			dirlen = slash ? (int) (slash - path + 1) : 0;
+
+	return psprintf("%.*s.%s.tmp.%d", dirlen, path, path + dirlen, MyProcPid);
 }
 
 static TfObjectWriter *
 file_writer_begin(TfStorage *st, const char *key)
 {
 	TfObjectWriter *w = palloc0(sizeof(TfObjectWriter));
+	const char *base;
+	int			flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | PG_BINARY;
 
 	w->st = st;
 	w->key = pstrdup(key);
 	w->path = file_path(st, key);
-	w->tmppath = psprintf("%s.tmp.%d", w->path, MyProcPid);
+	w->tmppath = file_temp_path(w->path);
 	w->buf = palloc(FILE_BUF_SIZE);
 	w->fd = -1;
-	make_parent_dirs(w->path);
+	w->dirfd = -1;
 	w->cb.func = file_writer_cleanup;
 	w->cb.arg = w;
 	MemoryContextRegisterResetCallback(CurrentMemoryContext, &w->cb);
-	w->fd = open(w->tmppath, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY, pg_file_create_mode);
+	w->dirfd = file_open_parent(st, key, true, &base);
+	w->name = pstrdup(base);
+	/* the hidden temporary name of file_temp_path(), in the same directory */
+	w->tmpname = psprintf(".%s.tmp.%d", base, MyProcPid);
+	w->fd = openat(w->dirfd, w->tmpname, flags, pg_file_create_mode);
+	/* a leftover of an earlier backend with our pid (or a planted link): remove it */
+	if (w->fd < 0 && errno == EEXIST &&
+		(unlinkat(w->dirfd, w->tmpname, 0) == 0 || errno == ENOENT))
+		w->fd = openat(w->dirfd, w->tmpname, flags, pg_file_create_mode);
 	if (w->fd < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -656,10 +776,34 @@ file_writer_write(TfObjectWriter *w, const char *data, size_t len)
 	}
 }
 
+/*
+ * Rename the written temporary file into place, relative to its directory
+ * (no path re-resolution: see file_open_parent), and fsync the directory.
+ */
+static void
+file_writer_rename(TfObjectWriter *w)
+{
+	if (renameat(w->dirfd, w->tmpname, w->dirfd, w->name) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not rename file \"%s\" to \"%s\": %m", w->tmppath, w->path)));
+	w->done = true;
+	if (pg_fsync(w->dirfd) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not fsync the directory of \"%s\": %m", w->path)));
+	close(w->dirfd);
+	w->dirfd = -1;
+}
+
 static void
 file_writer_finish(TfObjectWriter *w, int64 *size, char **etag)
 {
 	file_flush(w);
+	if (pg_fsync(w->fd) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not fsync file \"%s\": %m", w->tmppath)));
 	if (close(w->fd) != 0)
 	{
 		w->fd = -1;
@@ -668,9 +812,31 @@ file_writer_finish(TfObjectWriter *w, int64 *size, char **etag)
 				 errmsg("could not close file \"%s\": %m", w->tmppath)));
 	}
 	w->fd = -1;
-	/* fsyncs the file, renames it into place, fsyncs the directory */
-	durable_rename(w->tmppath, w->path, ERROR);
-	w->done = true;
+	file_writer_rename(w);
+	if (size)
+		*size = w->size;
+	if (etag)
+		*etag = NULL;
+}
+
+/* staged: the data is durable under the temporary name, not yet visible */
+static void
+file_writer_stage(TfObjectWriter *w, int64 *size, char **etag)
+{
+	file_flush(w);
+	if (pg_fsync(w->fd) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not fsync file \"%s\": %m", w->tmppath)));
+	if (close(w->fd) != 0)
+	{
+		w->fd = -1;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not close file \"%s\": %m", w->tmppath)));
+	}
+	w->fd = -1;
+	w->finished = true;
 	if (size)
 		*size = w->size;
 	if (etag)
@@ -691,9 +857,24 @@ static TfObjectReader *
 file_reader_begin(TfStorage *st, const char *key)
 {
 	TfObjectReader *r = palloc0(sizeof(TfObjectReader));
-	char	   *path = file_path(st, key);
+	const char *base;
+	int			dfd = file_open_parent(st, key, false, &base);
 
-	r->fd = open(path, O_RDONLY | O_NOFOLLOW | PG_BINARY, 0);
+	r->fd = -1;
+	if (dfd >= 0)
+	{
+		int			save_errno;
+
+		r->fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | PG_BINARY, 0);
+		save_errno = errno;
+		if (r->fd < 0 && file_is_link(dfd, base))
+		{
+			close(dfd);
+			file_refuse_link(st, key, base);
+		}
+		close(dfd);
+		errno = save_errno;
+	}
 	if (r->fd < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -738,17 +919,24 @@ is_temp_name(const char *name)
 }
 
 static bool
-file_stat(const char *path, TfObjectInfo *info, const char *key)
+file_stat(TfStorage *st, const char *key, TfObjectInfo *info)
 {
 	struct stat sb;
+	const char *base;
+	int			dfd = file_open_parent(st, key, false, &base);
+	int			rc;
 
-	if (lstat(path, &sb) != 0)
+	if (dfd < 0)
+		return false;
+	rc = fstatat(dfd, base, &sb, AT_SYMLINK_NOFOLLOW);
+	close(dfd);
+	if (rc != 0)
 	{
 		if (errno == ENOENT || errno == ENOTDIR)
 			return false;
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not stat file \"%s\": %m", path)));
+				 errmsg("could not stat object \"%s\": %m", tf_storage_describe(st, key))));
 	}
 	if (!S_ISREG(sb.st_mode))
 		return false;
@@ -762,38 +950,70 @@ file_stat(const char *path, TfObjectInfo *info, const char *key)
 	return true;
 }
 
-/* recursive walk of dir (relative name rel) collecting keys under prefix */
-static void
-file_walk(const char *base, const char *rel, const char *prefix, List **result)
+/* an open directory of file_walk, closed on ERROR by a reset callback */
+typedef struct FileWalkDir
 {
-	char	   *dirpath = rel[0] ? psprintf("%s/%s", base, rel) : pstrdup(base);
 	DIR		   *dir;
-	struct dirent *de;
+	MemoryContextCallback cb;
+} FileWalkDir;
 
-	dir = AllocateDir(dirpath);
-	if (dir == NULL && (errno == ENOENT || errno == ENOTDIR))
+static void
+file_walk_close(void *arg)
+{
+	FileWalkDir *d = (FileWalkDir *) arg;
+
+	if (d->dir)
+		closedir(d->dir);
+	d->dir = NULL;
+}
+
+/*
+ * Recursive walk of the directory open as dfd (relative name rel; the walk
+ * takes the fd) collecting keys under prefix.  Entries are examined and
+ * opened relative to their directory without following links (see
+ * file_open_parent), so a directory swapped for a link meanwhile is not
+ * entered.
+ */
+static void
+file_walk(int dfd, const char *rel, const char *prefix, List **result)
+{
+	FileWalkDir *d = palloc0(sizeof(FileWalkDir));
+	struct dirent *de;
+	size_t		plen = strlen(prefix);
+
+	d->dir = fdopendir(dfd);
+	if (d->dir == NULL)
+	{
+		close(dfd);
 		return;
-	while ((de = ReadDir(dir, dirpath)) != NULL)
+	}
+	d->cb.func = file_walk_close;
+	d->cb.arg = d;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &d->cb);
+	while ((de = readdir(d->dir)) != NULL)
 	{
 		char	   *key;
-		char	   *path;
 		struct stat sb;
 		size_t		klen;
-		size_t		plen = strlen(prefix);
 
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		CHECK_FOR_INTERRUPTS();
 		key = rel[0] ? psprintf("%s/%s", rel, de->d_name) : pstrdup(de->d_name);
-		path = psprintf("%s/%s", dirpath, de->d_name);
-		if (lstat(path, &sb) != 0)
+		if (fstatat(dirfd(d->dir), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
 			continue;			/* vanished meanwhile */
 		klen = strlen(key);
 		if (S_ISDIR(sb.st_mode))
 		{
 			/* descend only where keys matching the prefix can be */
 			if (strncmp(key, prefix, Min(klen, plen)) == 0)
-				file_walk(base, key, prefix, result);
+			{
+				int			sub = openat(dirfd(d->dir), de->d_name,
+										 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+				if (sub >= 0)
+					file_walk(sub, key, prefix, result);
+			}
 		}
 		else if (S_ISREG(sb.st_mode) && strncmp(key, prefix, plen) == 0 &&
 				 !is_temp_name(de->d_name))
@@ -806,7 +1026,8 @@ file_walk(const char *base, const char *rel, const char *prefix, List **result)
 			*result = lappend(*result, info);
 		}
 	}
-	FreeDir(dir);
+	closedir(d->dir);
+	d->dir = NULL;
 }
 
 static int
@@ -831,6 +1052,7 @@ tf_storage_writer_begin(TfStorage *st, const char *key)
 	w->st = st;
 	w->key = pstrdup(key);
 	w->fd = -1;
+	w->dirfd = -1;
 	w->s3w = tf_s3_writer_begin(get_s3(st), s3_full_key(st, key));
 	return w;
 }
@@ -844,11 +1066,140 @@ tf_storage_writer_write(TfObjectWriter *w, const char *data, size_t len)
 		file_writer_write(w, data, len);
 }
 
+TfObjectWriter *
+tf_storage_writer_begin_staged(TfStorage *st, const char *key)
+{
+	TfObjectWriter *w;
+
+	check_key(key, false);
+	if (st->is_file)
+	{
+		w = file_writer_begin(st, key);
+		w->staged = true;
+		return w;
+	}
+	w = palloc0(sizeof(TfObjectWriter));
+	w->st = st;
+	w->key = pstrdup(key);
+	w->fd = -1;
+	w->staged = true;
+	w->s3w = tf_s3_writer_begin_staged(get_s3(st), s3_full_key(st, key));
+	return w;
+}
+
+void
+tf_storage_writer_publish(TfObjectWriter *w, char **etag)
+{
+	if (etag)
+		*etag = NULL;
+	if (w->s3w)
+	{
+		tf_s3_writer_publish(w->s3w, etag);
+		return;
+	}
+	if (!w->staged || !w->finished || w->done)
+		elog(ERROR, "object \"%s\" is not ready to be published", w->path);
+	/* the data was fsynced when staged */
+	file_writer_rename(w);
+}
+
+/*
+ * Remove what crashed attempts left under prefix (a directory-like prefix
+ * ending in '/'): in-progress multipart uploads on S3, hidden temporary
+ * files (".<name>.tmp.<pid>") of other processes in the prefix's directory
+ * on file://.  Returns how many were removed.
+ */
+int
+tf_storage_abort_stale(TfStorage *st, const char *prefix)
+{
+	int			removed = 0;
+	ListCell   *lc;
+
+	check_key(prefix, true);
+	if (!st->is_file)
+	{
+		TfS3	   *s3 = get_s3(st);
+		long		refused = 0;
+		List	   *ups = tf_s3_list_uploads(s3, s3_full_key(st, prefix), strlen(st->prefix),
+											 &refused);
+
+		/*
+		 * Leftover uploads are invisible to readers; they only cost storage
+		 * until a lifecycle rule aborts them.  Not being allowed to list them
+		 * must not stop the export.
+		 */
+		if (refused)
+			ereport(WARNING,
+					(errmsg("could not list in-progress multipart uploads under %s (HTTP %ld): uploads left by crashed attempts are not aborted",
+							tf_storage_describe(st, prefix), refused),
+					 errhint("Allow s3:ListBucketMultipartUploads and s3:AbortMultipartUpload, or configure a lifecycle rule that aborts incomplete multipart uploads.")));
+
+		foreach(lc, ups)
+		{
+			TfS3Upload *u = lfirst(lc);
+
+			CHECK_FOR_INTERRUPTS();
+			tf_s3_abort_upload(s3, s3_full_key(st, u->key), u->upload_id);
+			ereport(LOG,
+					(errmsg("aborted a stale multipart upload of %s",
+							tf_storage_describe(st, u->key))));
+			removed++;
+		}
+		return removed;
+	}
+	else
+	{
+		const char *base;
+		int			dfd = file_open_parent(st, prefix, false, &base);
+		FileWalkDir *d;
+		struct dirent *de;
+
+		/* the prefix's directory, opened without following links */
+		if (dfd < 0)
+			return 0;
+		d = palloc0(sizeof(FileWalkDir));
+		d->dir = fdopendir(dfd);
+		if (d->dir == NULL)
+		{
+			close(dfd);
+			return 0;
+		}
+		d->cb.func = file_walk_close;
+		d->cb.arg = d;
+		MemoryContextRegisterResetCallback(CurrentMemoryContext, &d->cb);
+		while ((de = readdir(d->dir)) != NULL)
+		{
+			char	   *key;
+
+			CHECK_FOR_INTERRUPTS();
+			/*
+			 * every temporary file there: this attempt has not created any
+			 * yet (also removes 1.0's visible "<name>.tmp.<pid>" files)
+			 */
+			if (!is_temp_name(de->d_name))
+				continue;
+			key = psprintf("%.*s%s", (int) (base - prefix), prefix, de->d_name);
+			if (unlinkat(dirfd(d->dir), de->d_name, 0) != 0 && errno != ENOENT)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not remove stale temporary file of %s: %m",
+								tf_storage_describe(st, key))));
+			ereport(LOG,
+					(errmsg("removed stale temporary file of %s", tf_storage_describe(st, key))));
+			removed++;
+		}
+		file_walk_close(d);
+		return removed;
+	}
+}
+
 void
 tf_storage_writer_finish(TfObjectWriter *w, int64 *size, char **etag)
 {
 	if (w->s3w)
 		tf_s3_writer_finish(w->s3w, size, etag);
+	else if (w->staged)
+		file_writer_stage(w, size, etag);
 	else
 		file_writer_finish(w, size, etag);
 }
@@ -917,7 +1268,7 @@ tf_storage_head(TfStorage *st, const char *key, TfObjectInfo *info)
 {
 	check_key(key, false);
 	if (st->is_file)
-		return file_stat(file_path(st, key), info, key);
+		return file_stat(st, key, info);
 	if (!tf_s3_head(get_s3(st), s3_full_key(st, key), info))
 		return false;
 	if (info)
@@ -935,7 +1286,14 @@ tf_storage_list(TfStorage *st, const char *prefix)
 	check_key(prefix, true);
 	if (st->is_file)
 	{
-		file_walk(st->dir, "", prefix, &result);
+		int			dfd = open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (dfd < 0 && errno != ENOENT && errno != ENOTDIR)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not open directory \"%s\": %m", st->dir)));
+		if (dfd >= 0)
+			file_walk(dfd, "", prefix, &result);
 		list_sort(result, info_cmp);
 		return result;
 	}
@@ -948,16 +1306,30 @@ tf_storage_delete(TfStorage *st, const char *key)
 	check_key(key, false);
 	if (st->is_file)
 	{
-		char	   *path = file_path(st, key);
 		struct stat sb;
+		const char *base;
+		int			dfd = file_open_parent(st, key, false, &base);
+		int			save_errno;
 
-		if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+		if (dfd < 0)
+			return;				/* no such directory: no such object */
+		if (fstatat(dfd, base, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode))
+		{
+			close(dfd);
 			return;				/* not an object */
-		if (unlink(path) != 0 && errno != ENOENT && errno != ENOTDIR)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not delete object \"%s\": %m",
-							tf_storage_describe(st, key))));
+		}
+		if (unlinkat(dfd, base, 0) == 0 || errno == ENOENT || errno == ENOTDIR)
+		{
+			close(dfd);
+			return;
+		}
+		save_errno = errno;
+		close(dfd);
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not delete object \"%s\": %m",
+						tf_storage_describe(st, key))));
 	}
 	else
 		tf_s3_delete(get_s3(st), s3_full_key(st, key));
@@ -1122,4 +1494,10 @@ tf_storage_init(void)
 							&tf_s3_max_parts, TF_S3_MAX_PARTS, 1, TF_S3_MAX_PARTS,
 							PGC_USERSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
+	DefineCustomStringVariable("taskflow.test_pause_at",
+							   "Tests only: phase of an archive/export at which to pause (before_upload, mid_upload, after_delete, after_parts, after_manifest, after_success, after_commit).",
+							   "The process logs \"taskflow test pause at <phase> (pid N)\" and sleeps up to 60 s there.",
+							   &tf_test_pause_at, "",
+							   PGC_SUSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
 }

@@ -48,6 +48,22 @@ extern void tf_storage_writer_finish(TfObjectWriter *w, int64 *size, char **etag
 /* best effort cleanup (abort multipart, remove temp file); never ERRORs */
 extern void tf_storage_writer_abort(TfObjectWriter *w);
 
+/*
+ * Staged writer: finish makes the bytes durable but invisible (an S3
+ * multipart upload not yet completed, a hidden temporary file on file://);
+ * publish makes the object appear (CompleteMultipartUpload, rename).  An
+ * ERROR before publish removes it (memory context reset), as does abort.
+ */
+extern TfObjectWriter *tf_storage_writer_begin_staged(TfStorage *st, const char *key);
+extern void tf_storage_writer_publish(TfObjectWriter *w, char **etag);
+
+/*
+ * Remove leftovers of crashed attempts under a prefix ending in '/': S3
+ * in-progress multipart uploads, file:// hidden temporary files of other
+ * processes in that directory.  Returns the count removed.
+ */
+extern int	tf_storage_abort_stale(TfStorage *st, const char *prefix);
+
 /* small object in one request (manifest, _SUCCESS) */
 extern void tf_storage_put(TfStorage *st, const char *key, const char *data, size_t len);
 

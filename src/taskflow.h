@@ -22,6 +22,7 @@
  *	    format.c      CSV / CSV.gz writers fed by a DestReceiver
  *	    export.c      export() / import() SQL functions, manifests
  *	    archive.c     the archive node kind
+ *	    run_call.c    CALL taskflow.run(): run, commit, wait, report
  *
  *-------------------------------------------------------------------------
  */
@@ -31,6 +32,7 @@
 #include "postgres.h"
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
 #include "utils/jsonb.h"
 
 #define TASKFLOW_SCHEMA "taskflow"
@@ -66,6 +68,15 @@ extern bool tf_schedule_next(const char *schedule, const char *tz,
  * names the variable and 'what' (e.g. "node \"extract\" body").
  */
 extern char *tf_render(const char *tmpl, Jsonb *vars, const char *what);
+
+/*
+ * tmpl with a neutral stand-in for each variable reference (for parsing a
+ * template at definition time); *plain: output offsets (int list) of the
+ * stand-ins of plain ${name} references; *origmap: for each output byte, the
+ * byte offset in tmpl it comes from.
+ */
+extern char *tf_render_placeholders(const char *tmpl, const char *what,
+									List **plain, int **origmap);
 
 /* text of a scalar jsonb value (NULL for JSON null); containers are an ERROR */
 extern char *tf_jsonb_scalar_text(JsonbValue *v, const char *what);

@@ -42,9 +42,12 @@ typedef enum VarForm
 	VAR_IDENT
 } VarForm;
 
-/* called for each ${...} reference; returns the replacement or NULL */
+/*
+ * called for each ${...} reference (at: its "${" in the template); returns
+ * the replacement or NULL
+ */
 typedef const char *(*var_callback) (const char *name, VarForm form,
-									 void *arg);
+									 const char *at, void *arg);
 
 #define TEMPLATE_HINT \
 	"Write ${name}, ${name:literal} or ${name:ident}; names match [A-Za-z_][A-Za-z0-9_]*; write $${ for a literal \"${\"."
@@ -56,15 +59,168 @@ char_position(const char *tmpl, const char *p)
 }
 
 /*
- * Scan tmpl; append literal text and each callback result to out (if out is
- * not NULL).  Errors name the position (in characters, 1-based) and 'what'.
+ * Just enough of the SQL lexer to know whether a ${...} reference stands
+ * inside a dollar-quoted string ($$...$$, $tag$...$tag$): quoted strings,
+ * quoted identifiers and comments are skipped so that a "$$" in them does
+ * not count.  Only the template's own text is scanned, never a value.
+ */
+typedef enum LexMode
+{
+	LEX_NORMAL,
+	LEX_SQUOTE,					/* '...' */
+	LEX_ESQUOTE,				/* E'...' (backslash escapes) */
+	LEX_DQUOTE,					/* "..." */
+	LEX_LINE_COMMENT,			/* -- ... */
+	LEX_BLOCK_COMMENT,			/* nestable */
+	LEX_DOLLAR					/* $tag$ ... $tag$ */
+} LexMode;
+
+typedef struct LexState
+{
+	LexMode		mode;
+	int			depth;			/* block comment nesting */
+	char	   *delim;			/* "$tag$" while in LEX_DOLLAR */
+} LexState;
+
+static bool
+is_ident_char(unsigned char c)
+{
+	return isalnum(c) || c == '_' || c == '$' || c >= 0x80;
+}
+
+/* length of a dollar-quote delimiter "$tag$" at p, or 0 */
+static int
+dollar_delim_len(const char *p)
+{
+	const char *q = p + 1;
+
+	if (*p != '$')
+		return 0;
+	if (*q != '$')
+	{
+		if (!(isalpha((unsigned char) *q) || *q == '_' || (unsigned char) *q >= 0x80))
+			return 0;
+		while (isalnum((unsigned char) *q) || *q == '_' || (unsigned char) *q >= 0x80)
+			q++;
+		if (*q != '$')
+			return 0;
+	}
+	return q - p + 1;
+}
+
+/* consume the template text at p (not a variable reference): how many bytes */
+static int
+lex_step(LexState *ls, const char *tmpl, const char *p)
+{
+	int			n;
+
+	switch (ls->mode)
+	{
+		case LEX_NORMAL:
+			if (*p == '\'')
+			{
+				ls->mode = (p > tmpl && (p[-1] == 'E' || p[-1] == 'e') &&
+							(p - 1 == tmpl || !is_ident_char((unsigned char) p[-2])))
+					? LEX_ESQUOTE : LEX_SQUOTE;
+				return 1;
+			}
+			if (*p == '"')
+			{
+				ls->mode = LEX_DQUOTE;
+				return 1;
+			}
+			if (p[0] == '-' && p[1] == '-')
+			{
+				ls->mode = LEX_LINE_COMMENT;
+				return 2;
+			}
+			if (p[0] == '/' && p[1] == '*')
+			{
+				ls->mode = LEX_BLOCK_COMMENT;
+				ls->depth = 1;
+				return 2;
+			}
+			if (*p == '$' && (p == tmpl || !is_ident_char((unsigned char) p[-1])) &&
+				(n = dollar_delim_len(p)) > 0)
+			{
+				ls->mode = LEX_DOLLAR;
+				ls->delim = pnstrdup(p, n);
+				return n;
+			}
+			return 1;
+		case LEX_SQUOTE:
+		case LEX_ESQUOTE:
+			if (ls->mode == LEX_ESQUOTE && p[0] == '\\' && p[1] != '\0')
+				return 2;
+			if (p[0] == '\'' && p[1] == '\'')
+				return 2;
+			if (*p == '\'')
+				ls->mode = LEX_NORMAL;
+			return 1;
+		case LEX_DQUOTE:
+			if (p[0] == '"' && p[1] == '"')
+				return 2;
+			if (*p == '"')
+				ls->mode = LEX_NORMAL;
+			return 1;
+		case LEX_LINE_COMMENT:
+			if (*p == '\n')
+				ls->mode = LEX_NORMAL;
+			return 1;
+		case LEX_BLOCK_COMMENT:
+			if (p[0] == '/' && p[1] == '*')
+			{
+				ls->depth++;
+				return 2;
+			}
+			if (p[0] == '*' && p[1] == '/')
+			{
+				if (--ls->depth == 0)
+					ls->mode = LEX_NORMAL;
+				return 2;
+			}
+			return 1;
+		case LEX_DOLLAR:
+			n = strlen(ls->delim);
+			if (strncmp(p, ls->delim, n) == 0)
+			{
+				ls->mode = LEX_NORMAL;
+				pfree(ls->delim);
+				ls->delim = NULL;
+				return n;
+			}
+			return 1;
+	}
+	return 1;
+}
+
+/*
+ * Append len bytes of s to out; with origmap, also one int per byte: the
+ * byte offset in the template that the output byte comes from.
  */
 static void
-scan_template(const char *tmpl, const char *what, StringInfo out,
-			  var_callback cb, void *arg)
+emit(StringInfo out, StringInfo origmap, const char *s, int len, int orig)
+{
+	int			i;
+
+	appendBinaryStringInfo(out, s, len);
+	if (origmap)
+		for (i = 0; i < len; i++)
+			appendBinaryStringInfo(origmap, (char *) &orig, sizeof(int));
+}
+
+/*
+ * Scan tmpl; append literal text and each callback result to out (if out is
+ * not NULL; origmap: see emit()).  Errors name the position (in characters,
+ * 1-based) and 'what'.
+ */
+static void
+scan_template_map(const char *tmpl, const char *what, StringInfo out,
+				  StringInfo origmap, var_callback cb, void *arg)
 {
 	const char *p = tmpl;
 	const char *start = tmpl;
+	LexState	ls = {LEX_NORMAL, 0, NULL};
 
 	while (*p)
 	{
@@ -75,16 +231,23 @@ scan_template(const char *tmpl, const char *what, StringInfo out,
 
 		if (p[0] != '$' || (p[1] != '{' && !(p[1] == '$' && p[2] == '{')))
 		{
+			int			n = lex_step(&ls, tmpl, p);
+
 			if (out)
-				appendStringInfoChar(out, *p);
-			p++;
+			{
+				int			i;
+
+				for (i = 0; i < n; i++)
+					emit(out, origmap, p + i, 1, p + i - tmpl);
+			}
+			p += n;
 			continue;
 		}
 		if (p[1] == '$')
 		{
 			/* $${ -> ${ */
 			if (out)
-				appendStringInfoString(out, "${");
+				emit(out, origmap, "${", 2, p - tmpl);
 			p += 3;
 			continue;
 		}
@@ -142,9 +305,25 @@ scan_template(const char *tmpl, const char *what, StringInfo out,
 		p++;					/* skip '}' */
 
 		name = pnstrdup(start + 2, name_end - start - 2);
-		value = cb(name, form, arg);
+		value = cb(name, form, start, arg);
+
+		/*
+		 * A quoted value inside a dollar-quoted string must not end it: a
+		 * value holding the closing "$tag$" would break out of the string
+		 * (quote_literal does not escape "$").
+		 */
+		if (value && form != VAR_PLAIN && ls.mode == LEX_DOLLAR &&
+			strstr(value, ls.delim) != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("value of variable \"%s\" contains \"%s\" and cannot be used as ${%s:%s} at position %d in %s",
+							name, ls.delim, name, form == VAR_LITERAL ? "literal" : "ident",
+							char_position(tmpl, start), what),
+					 errdetail("The reference stands inside a string quoted with %s ... %s, which the value would end.",
+							   ls.delim, ls.delim),
+					 errhint("Quote that string with a tag the value cannot contain (e.g. $body$ ... $body$), or pass the value as a function argument outside the dollar-quoted string.")));
 		if (out && value)
-			appendStringInfoString(out, value);
+			emit(out, origmap, value, strlen(value), start - tmpl);
 		pfree(name);
 	}
 	return;
@@ -155,6 +334,13 @@ unterminated:
 			 errmsg("unterminated variable reference \"${\" at position %d in %s",
 					char_position(tmpl, start), what),
 			 errhint(TEMPLATE_HINT)));
+}
+
+static void
+scan_template(const char *tmpl, const char *what, StringInfo out,
+			  var_callback cb, void *arg)
+{
+	scan_template_map(tmpl, what, out, NULL, cb, arg);
 }
 
 /* ---- rendering ---- */
@@ -235,7 +421,7 @@ jsonb_value_text(JsonbValue *v)
 }
 
 static const char *
-render_var(const char *name, VarForm form, void *arg)
+render_var(const char *name, VarForm form, const char *at, void *arg)
 {
 	RenderState *st = (RenderState *) arg;
 	JsonbValue *v = NULL;
@@ -311,7 +497,7 @@ tf_render_text(PG_FUNCTION_ARGS)
 }
 
 static const char *
-collect_var(const char *name, VarForm form, void *arg)
+collect_var(const char *name, VarForm form, const char *at, void *arg)
 {
 	List	  **names = (List **) arg;
 	ListCell   *lc;
@@ -347,4 +533,60 @@ tf_template_vars(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
 	}
 	return (Datum) 0;
+}
+
+/* ---- placeholders (definition-time checks of sql bodies) ---- */
+
+/*
+ * A stand-in for each reference, so that a template can be parsed before
+ * any value is known: ${x:literal} -> 'x' (a string literal), ${x:ident} ->
+ * "x" (a quoted identifier), ${x} -> tf_var, or 1 right after a digit (a
+ * plain reference glued to a number).  A plain reference may stand for any
+ * text (a keyword, a whole clause): the offsets of plain stand-ins in the
+ * output are collected so that the caller can tell such cases apart.
+ */
+typedef struct PlaceholderState
+{
+	const char *tmpl;
+	StringInfo	out;
+	List	   *plain;			/* output offsets of plain stand-ins */
+} PlaceholderState;
+
+static const char *
+placeholder_var(const char *name, VarForm form, const char *at, void *arg)
+{
+	PlaceholderState *st = (PlaceholderState *) arg;
+
+	switch (form)
+	{
+		case VAR_LITERAL:
+			return "'x'";
+		case VAR_IDENT:
+			return "\"x\"";
+		case VAR_PLAIN:
+			st->plain = lappend_int(st->plain, st->out->len);
+			if (at > st->tmpl && isdigit((unsigned char) at[-1]))
+				return "1";
+			return "tf_var";
+	}
+	return NULL;
+}
+
+char *
+tf_render_placeholders(const char *tmpl, const char *what, List **plain,
+					   int **origmap)
+{
+	StringInfoData out;
+	StringInfoData map;
+	PlaceholderState st;
+
+	initStringInfo(&out);
+	initStringInfo(&map);
+	st.tmpl = tmpl;
+	st.out = &out;
+	st.plain = NIL;
+	scan_template_map(tmpl, what, &out, &map, placeholder_var, &st);
+	*plain = st.plain;
+	*origmap = (int *) map.data;
+	return out.data;
 }

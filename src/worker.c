@@ -786,11 +786,18 @@ tf_worker_main(Datum arg)
 
 	snprintf(title, sizeof(title), "taskflow node %s.%s run " INT64_FORMAT,
 			 a.flow, a.node, a.run_id);
+	/* the ps title (OS administrators) names the flow and node */
 	set_ps_display(title);
 	{
 		char		appname[NAMEDATALEN];
 
-		strlcpy(appname, title, sizeof(appname));
+		/*
+		 * pg_stat_activity.application_name is visible to every role: a
+		 * neutral name only (the node run id; see docs/security.md).  The
+		 * names go to the query column, which only members of the owner
+		 * (the worker's role), superusers and pg_read_all_stats see.
+		 */
+		snprintf(appname, sizeof(appname), "taskflow node run " INT64_FORMAT, my_node_run_id);
 		SetConfigOption("application_name", appname, PGC_USERSET, PGC_S_SESSION);
 		pgstat_report_appname(appname);
 	}

@@ -106,6 +106,9 @@ CREATE INDEX ON taskflow.node_runs (state) WHERE state IN ('pending', 'running',
 -- every foreign key is indexed (drop_flow, history purge: ON DELETE actions)
 CREATE INDEX ON taskflow.node_runs (node_id);
 CREATE INDEX ON taskflow.runs (rerun_of) WHERE rerun_of IS NOT NULL;
+-- the orderings O&M pages sort and page by
+CREATE INDEX ON taskflow.runs (started_at);
+CREATE INDEX ON taskflow.node_runs (started_at);
 
 -- Row level security: a role sees and changes only flows owned by roles it
 -- is a member of.  Superusers (and the extension owner) bypass RLS.
@@ -135,12 +138,20 @@ CREATE POLICY node_runs_member ON taskflow.node_runs FOR SELECT
 GRANT USAGE ON SCHEMA taskflow TO PUBLIC;
 GRANT SELECT ON taskflow.flows, taskflow.nodes, taskflow.edges, taskflow.variables,
                 taskflow.runs, taskflow.node_runs TO PUBLIC;
-GRANT INSERT, UPDATE, DELETE ON taskflow.flows, taskflow.nodes, taskflow.edges,
-                taskflow.variables TO PUBLIC;
--- scheduler-owned column: users cannot move the watermark
-REVOKE UPDATE ON taskflow.flows FROM PUBLIC;
+GRANT INSERT, UPDATE, DELETE ON taskflow.edges, taskflow.variables TO PUBLIC;
+GRANT DELETE ON taskflow.flows, taskflow.nodes TO PUBLIC;
+-- engine-owned columns (id, created_at, updated_at, the scheduler's
+-- watermark scheduled_until) cannot be inserted, created_at and
+-- scheduled_until cannot be updated; the catalog guard (part 15) re-checks
+-- what users write.  See docs/security.md.
+GRANT INSERT (name, owner, schedule, timezone, description, enabled, catchup,
+              max_active_runs, start_date, end_date) ON taskflow.flows TO PUBLIC;
 GRANT UPDATE (name, owner, schedule, timezone, description, enabled, catchup,
               max_active_runs, start_date, end_date, updated_at) ON taskflow.flows TO PUBLIC;
+GRANT INSERT (flow_id, name, kind, body, options, retries, retry_delay, timeout)
+    ON taskflow.nodes TO PUBLIC;
+GRANT UPDATE (name, kind, body, options, retries, retry_delay, timeout, updated_at)
+    ON taskflow.nodes TO PUBLIC;
 
 SELECT pg_catalog.pg_extension_config_dump('taskflow.flows', '');
 SELECT pg_catalog.pg_extension_config_dump('taskflow.nodes', '');

@@ -31,6 +31,64 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp AS
 $$ SELECT ARRAY['sql', 'archive', 'wait', 'notify'] $$;
 
+-- Re-raise an error caught by a top-level API function (validate.c): the
+-- error keeps its SQLSTATE, message, detail and hint; its CONTEXT becomes
+-- one line naming the user's objects instead of the frames of taskflow's
+-- internal PL/pgSQL functions (and of the SQL function 'wrapper' that
+-- called the raising function, if given).  Never returns.
+CREATE OR REPLACE FUNCTION taskflow._raise(sqlstate text, message text, detail text,
+                                          hint text, context text, wrapper text DEFAULT NULL)
+RETURNS void
+LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'tf_raise';
+
+-- Parse an sql node's body (expression: a wait node's condition) without
+-- running it; every ${...} stands in as a neutral token (validate.c).
+-- Raises 42601 on a syntax error, 2D000 on transaction control statements.
+CREATE OR REPLACE FUNCTION taskflow._check_sql(body text, what text, expression boolean)
+RETURNS void
+LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'tf_check_sql';
+
+-- A size in bytes as the archive/export code reads it (an integer, or a
+-- number with a unit: B, kB, MB, GB, TB); 22023 naming 'what' otherwise.
+CREATE OR REPLACE FUNCTION taskflow._size_bytes(value text, what text) RETURNS bigint
+LANGUAGE C IMMUTABLE STRICT AS 'MODULE_PATHNAME', 'tf_size_bytes';
+
+-- A business date argument (run_flow, backfill, render): finite, within
+-- 0001-01-01 .. 9999-12-31, so that its time variables and cyctime exist.
+CREATE OR REPLACE FUNCTION taskflow._check_bizdate(what text, d date) RETURNS date
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF d IS NOT NULL AND (NOT isfinite(d) OR d < date '0001-01-01' OR d > date '9999-12-31') THEN
+        RAISE EXCEPTION 'invalid %: % is out of range', what, d
+            USING ERRCODE = 'datetime_field_overflow',
+                  DETAIL = 'A business date lies between 0001-01-01 and 9999-12-31.',
+                  HINT = format('Pass a finite date as %s, e.g. %s => ''2024-01-31''.', what, what);
+    END IF;
+    RETURN d;
+END
+$$;
+
+-- start_date / end_date of a flow: '-infinity' as start_date and 'infinity'
+-- as end_date mean "none" (NULL); the opposite infinities would mean "never"
+-- and are refused.
+CREATE OR REPLACE FUNCTION taskflow._check_flow_date(what text, value timestamptz) RETURNS timestamptz
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF value IS NULL OR isfinite(value) THEN
+        RETURN value;
+    END IF;
+    IF (what = 'start_date') = (value = '-infinity'::timestamptz) THEN
+        RETURN NULL;
+    END IF;
+    RAISE EXCEPTION 'invalid %: % would never let the flow run', what, value
+        USING ERRCODE = 'datetime_field_overflow',
+              HINT = format('Give a finite %s, or %L for none.', what,
+                            CASE what WHEN 'start_date' THEN '-infinity' ELSE 'infinity' END);
+END
+$$;
+
 -- Check an object name against the rule of its catalog column.
 CREATE OR REPLACE FUNCTION taskflow._check_name(what text, name text) RETURNS text
 LANGUAGE plpgsql IMMUTABLE
@@ -77,7 +135,27 @@ BEGIN
 END
 $$;
 
+-- A schedule that will never fire (a one-shot time in the past) is accepted
+-- with a WARNING.
+CREATE OR REPLACE FUNCTION taskflow._warn_never_fires(flow text, schedule text, timezone text)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF schedule IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM taskflow.next_runs(schedule, taskflow._now(), 1, timezone)) THEN
+        RAISE WARNING 'schedule "%" of flow "%" will never fire', schedule, flow
+            USING DETAIL = 'It has no fire time after now (a one-shot time in the past).',
+                  HINT = 'The flow runs only when started with taskflow.run_flow(); give a future time or a cron expression to schedule it.';
+    END IF;
+END
+$$;
+
 -- Validate a time zone name; returns its canonical spelling.
+-- The canonical spelling of a zone of pg_timezone_names, or NULL (schedule.c).
+CREATE OR REPLACE FUNCTION taskflow._tz_canonical(name text) RETURNS text
+LANGUAGE c STRICT STABLE AS 'MODULE_PATHNAME', 'tf_tz_canonical';
+
 CREATE OR REPLACE FUNCTION taskflow._check_timezone(timezone text) RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
@@ -87,11 +165,8 @@ BEGIN
     IF timezone IS NULL OR timezone = current_setting('TimeZone') THEN
         RETURN coalesce(timezone, current_setting('TimeZone'));
     END IF;
-    SELECT z.name INTO canonical
-      FROM pg_catalog.pg_timezone_names z
-     WHERE lower(z.name) = lower(btrim(_check_timezone.timezone))
-     ORDER BY z.name = btrim(_check_timezone.timezone) DESC, z.name
-     LIMIT 1;
+    -- the names of pg_timezone_names, read once per backend (C)
+    canonical := taskflow._tz_canonical(timezone);
     IF canonical IS NULL THEN
         RAISE EXCEPTION 'invalid time zone "%"', timezone
             USING ERRCODE = 'invalid_parameter_value',
@@ -133,6 +208,14 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'max_active_runs limits how many runs of the flow may be active at once.';
     END IF;
+    -- (create_flow / alter_flow turn '-infinity' / 'infinity' into NULL first)
+    IF start_date = 'infinity'::timestamptz OR end_date = '-infinity'::timestamptz THEN
+        RAISE EXCEPTION 'invalid %: % would never let the flow run',
+                        CASE WHEN start_date = 'infinity'::timestamptz THEN 'start_date' ELSE 'end_date' END,
+                        CASE WHEN start_date = 'infinity'::timestamptz THEN start_date ELSE end_date END
+            USING ERRCODE = 'datetime_field_overflow',
+                  HINT = 'Give finite dates, or NULL for none.';
+    END IF;
     IF start_date IS NOT NULL AND end_date IS NOT NULL AND end_date <= start_date THEN
         RAISE EXCEPTION 'end_date % is not after start_date %', end_date, start_date
             USING ERRCODE = 'invalid_parameter_value';
@@ -155,10 +238,26 @@ BEGIN
         RAISE EXCEPTION 'retry_delay of node "%" must not be negative', node
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF retry_delay IS NOT NULL AND extract(epoch FROM retry_delay) > 366 * 86400 THEN
+        RAISE EXCEPTION 'retry_delay of node "%" must be at most 366 days, not %', node, retry_delay
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'retry_delay is the pause before each retry: between 0 and 366 days.';
+    END IF;
     IF timeout IS NOT NULL AND timeout < interval '0' THEN
         RAISE EXCEPTION 'timeout of node "%" must be positive', node
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Use timeout => ''0'' for no timeout.';
+    END IF;
+    IF timeout IS NOT NULL AND timeout <> interval '0' AND extract(epoch FROM timeout) < 1 THEN
+        RAISE EXCEPTION 'timeout of node "%" must be at least 1 second, not %', node, timeout
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use timeout => ''0'' for no timeout, or between 1 second and 24 days.';
+    END IF;
+    IF timeout IS NOT NULL AND extract(epoch FROM timeout) > 24 * 86400 THEN
+        RAISE EXCEPTION 'timeout of node "%" must be at most 24 days, not %', node, timeout
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A node timeout is a statement timeout, counted in milliseconds up to 2147483647 (about 24.8 days).',
+                  HINT = 'Use timeout => ''0'' for no timeout, or between 1 second and 24 days.';
     END IF;
 END
 $$;
@@ -334,6 +433,35 @@ BEGIN
 END
 $$;
 
+-- Check the fixed text of an object key prefix (archive option "path",
+-- template parameter "path_prefix"): a relative path without "." or ".."
+-- components, empty components, backslashes or control characters.  The
+-- values of ${...} references are checked again when the node runs.
+CREATE OR REPLACE FUNCTION taskflow._check_key_prefix(what text, path text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    why text;
+BEGIN
+    IF path IS NULL THEN
+        RETURN;
+    END IF;
+    why := CASE
+        WHEN path ~ '[\x01-\x1f\x7f]' THEN 'it contains a control character'
+        WHEN position(E'\\' IN path) > 0 THEN 'it contains a backslash'
+        WHEN left(path, 1) = '/' THEN 'it starts with "/"'
+        WHEN path ~ '(^|/)\.\.?(/|$)' THEN 'it has a "." or ".." component'
+        WHEN path ~ '//' THEN 'it has an empty component ("//")'
+        END;
+    IF why IS NOT NULL THEN
+        RAISE EXCEPTION 'invalid % "%": %', what, path, why
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'An object key prefix is a relative path under the storage server''s url.',
+                  HINT = 'Use "/"-separated names without "." or "..", e.g. "orders/y=${year}/m=${month}/".';
+    END IF;
+END
+$$;
+
 -- Validate the options of an archive node.
 CREATE OR REPLACE FUNCTION taskflow._validate_archive(f taskflow.flows, node text, body text, o jsonb)
 RETURNS void
@@ -361,6 +489,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'The path is the key prefix of the files, e.g. "orders/y=${year}/m=${month}/d=${day}/".';
     END IF;
+    PERFORM taskflow._check_key_prefix(format('option "path" of %s', what), o->>'path');
     IF o ? 'query' AND o ? 'table' THEN
         RAISE EXCEPTION '% has both option "query" and option "table"', what
             USING ERRCODE = 'invalid_parameter_value',
@@ -385,24 +514,26 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Formats: csv, csv.gz.';
     END IF;
-    IF o ? 'max_file_size' THEN
+    -- read as the node reads it (tf_parse_size); a ${...} is checked at run
+    IF o ? 'max_file_size' AND position('${' IN o->>'max_file_size') = 0 THEN
         BEGIN
             IF jsonb_typeof(o->'max_file_size') = 'number' THEN
                 size := (o->>'max_file_size')::numeric;
-                IF size <> trunc(size) THEN
+                IF size <> trunc(size) OR size > 4611686018427387903 THEN
                     RAISE invalid_parameter_value;
                 END IF;
             ELSE
-                size := pg_catalog.pg_size_bytes(o->>'max_file_size');
+                size := taskflow._size_bytes(o->>'max_file_size', 'max_file_size');
             END IF;
         EXCEPTION WHEN invalid_parameter_value OR numeric_value_out_of_range THEN
             RAISE EXCEPTION 'invalid max_file_size % for %', o->'max_file_size', what
                 USING ERRCODE = 'invalid_parameter_value',
                       HINT = 'Use a number of bytes (268435456) or a size such as "256MB" or "1GB".';
         END;
-        IF size < 1 THEN
-            RAISE EXCEPTION 'max_file_size of % must be positive', what
-                USING ERRCODE = 'invalid_parameter_value';
+        IF size < 1024 THEN
+            RAISE EXCEPTION 'max_file_size of % must be at least 1024 bytes, not %', what, o->'max_file_size'
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Parts are split at max_file_size; use at least "1kB" (the default is "256MB").';
         END IF;
     END IF;
     IF source NOT IN ('keep', 'delete', 'detach', 'drop') THEN
@@ -446,6 +577,7 @@ DECLARE
     k       text;
     v       jsonb;
     t       record;
+    iv      interval;
 BEGIN
     IF kind IS NULL OR NOT kind = ANY (taskflow._node_kinds()) THEN
         RAISE EXCEPTION 'unknown node kind "%"', kind
@@ -501,17 +633,31 @@ BEGIN
     WHEN 'archive' THEN
         PERFORM taskflow._validate_archive(f, node, body, options);
     WHEN 'wait' THEN
-        IF options ? 'poll_interval'
-           AND taskflow._option_interval(format('option "poll_interval" of %s', what),
-                                         options->>'poll_interval') <= interval '0' THEN
-            RAISE EXCEPTION 'option "poll_interval" of % must be positive', what
-                USING ERRCODE = 'invalid_parameter_value';
+        IF options ? 'poll_interval' THEN
+            iv := taskflow._option_interval(format('option "poll_interval" of %s', what),
+                                            options->>'poll_interval');
+            IF iv <= interval '0' THEN
+                RAISE EXCEPTION 'option "poll_interval" of % must be positive', what
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            IF extract(epoch FROM iv) < 0.01 OR extract(epoch FROM iv) > 86400 THEN
+                RAISE EXCEPTION 'option "poll_interval" of % must be between 10 milliseconds and 1 day, not %',
+                                what, options->>'poll_interval'
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'poll_interval is the pause between two checks of the condition, e.g. "30 seconds".';
+            END IF;
         END IF;
-        IF options ? 'delay'
-           AND taskflow._option_interval(format('option "delay" of %s', what),
-                                         options->>'delay') < interval '0' THEN
-            RAISE EXCEPTION 'option "delay" of % must not be negative', what
-                USING ERRCODE = 'invalid_parameter_value';
+        IF options ? 'delay' THEN
+            iv := taskflow._option_interval(format('option "delay" of %s', what), options->>'delay');
+            IF iv < interval '0' THEN
+                RAISE EXCEPTION 'option "delay" of % must not be negative', what
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            IF extract(epoch FROM iv) > 366 * 86400 THEN
+                RAISE EXCEPTION 'option "delay" of % must be at most 366 days, not %', what, options->>'delay'
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'delay is the time the node waits before it checks its condition, between 0 and 366 days.';
+            END IF;
         END IF;
         IF body IS NULL AND NOT options ? 'delay' THEN
             RAISE EXCEPTION '% needs a body (a condition to wait for) or option "delay"', what
@@ -534,12 +680,27 @@ BEGIN
                 USING ERRCODE = 'name_too_long',
                       DETAIL = 'A channel name has at most 63 bytes.';
         END IF;
+        -- the fixed text alone (without the ${...} references)
+        IF octet_length(regexp_replace(options->>'payload',
+                                       '\$?\$\{[A-Za-z_][A-Za-z0-9_]*(:[A-Za-z_]*)?\}', '', 'g')) >= 8000 THEN
+            RAISE EXCEPTION 'option "payload" of % is too long', what
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = format('Its fixed text has %s bytes; a NOTIFY payload must be shorter than 8000 bytes.',
+                                      octet_length(regexp_replace(options->>'payload',
+                                          '\$?\$\{[A-Za-z_][A-Za-z0-9_]*(:[A-Za-z_]*)?\}', '', 'g'))),
+                      HINT = 'Send a short message (e.g. a run id or a key) and keep the data in a table.';
+        END IF;
     END CASE;
 
     -- variables referenced by the body and the string options
     FOR t IN SELECT * FROM taskflow._node_templates(node, body, options) LOOP
         PERFORM taskflow._check_vars(f.id, t.template, t.what);
     END LOOP;
+
+    -- the SQL parses (not run; see validate.c)
+    IF kind IN ('sql', 'wait') AND body IS NOT NULL THEN
+        PERFORM taskflow._check_sql(body, format('%s body', what), kind = 'wait');
+    END IF;
 END
 $$;
 
@@ -677,11 +838,17 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     new_id bigint;
+    e_state  text;
+    e_msg    text;
+    e_detail text;
+    e_hint   text;
 BEGIN
     PERFORM taskflow._check_name('flow', create_flow.name);
     create_flow.schedule := taskflow._check_schedule(create_flow.schedule);
     create_flow.timezone := taskflow._check_timezone(create_flow.timezone);
     create_flow.owner := taskflow._check_owner(create_flow.owner);
+    create_flow.start_date := taskflow._check_flow_date('start_date', create_flow.start_date);
+    create_flow.end_date := taskflow._check_flow_date('end_date', create_flow.end_date);
     PERFORM taskflow._check_flow_settings(create_flow.max_active_runs,
                                           create_flow.start_date, create_flow.end_date);
     BEGIN
@@ -692,15 +859,20 @@ BEGIN
                 coalesce(create_flow.catchup, true), coalesce(create_flow.max_active_runs, 1),
                 create_flow.start_date, create_flow.end_date)
         RETURNING f.id INTO new_id;
+        PERFORM taskflow._warn_never_fires(create_flow.name, create_flow.schedule, create_flow.timezone);
     EXCEPTION WHEN unique_violation THEN
         RAISE EXCEPTION 'flow "%" already exists', create_flow.name
             USING ERRCODE = 'duplicate_object',
-                  HINT = CASE WHEN EXISTS (SELECT 1 FROM taskflow.flows x WHERE x.name = create_flow.name)
-                              THEN 'Use taskflow.alter_flow() to change it, or pick another name.'
-                              ELSE 'Flow names are unique in a database; this one is owned by a role you are not a member of.'
-                         END;
+                  -- the same hint whoever owns it: the name's owner is not revealed
+                  HINT = 'Flow names are unique per database, whoever owns the flow; pick another name.';
     END;
     RETURN new_id;
+EXCEPTION WHEN OTHERS THEN
+    -- the error as the caller sees it: no frames of internal functions
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    PERFORM taskflow._raise(e_state, e_msg, e_detail, e_hint,
+                            format('taskflow.create_flow: flow "%s"', create_flow.name));
 END
 $$;
 
@@ -719,8 +891,13 @@ RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    f taskflow.flows := taskflow._flow_for_update(alter_flow.name);
+    f taskflow.flows;
+    e_state  text;
+    e_msg    text;
+    e_detail text;
+    e_hint   text;
 BEGIN
+    f := taskflow._flow_for_update(alter_flow.name);
     IF alter_flow.new_name IS NOT NULL THEN
         f.name := taskflow._check_name('flow', alter_flow.new_name);
     END IF;
@@ -736,12 +913,13 @@ BEGIN
     f.catchup := coalesce(alter_flow.catchup, f.catchup);
     f.max_active_runs := coalesce(alter_flow.max_active_runs, f.max_active_runs);
     f.enabled := coalesce(alter_flow.enabled, f.enabled);
-    -- '-infinity' / 'infinity' clear start_date / end_date
+    -- start_date => '-infinity' / end_date => 'infinity' clear them; the
+    -- opposite infinities are refused
     IF alter_flow.start_date IS NOT NULL THEN
-        f.start_date := CASE WHEN isfinite(alter_flow.start_date) THEN alter_flow.start_date END;
+        f.start_date := taskflow._check_flow_date('start_date', alter_flow.start_date);
     END IF;
     IF alter_flow.end_date IS NOT NULL THEN
-        f.end_date := CASE WHEN isfinite(alter_flow.end_date) THEN alter_flow.end_date END;
+        f.end_date := taskflow._check_flow_date('end_date', alter_flow.end_date);
     END IF;
     IF alter_flow.owner IS NOT NULL THEN
         f.owner := taskflow._check_owner(alter_flow.owner);
@@ -755,11 +933,20 @@ BEGIN
                start_date = f.start_date, end_date = f.end_date, owner = f.owner,
                updated_at = now()
          WHERE x.id = f.id;
+        IF alter_flow.schedule IS NOT NULL OR alter_flow.timezone IS NOT NULL THEN
+            PERFORM taskflow._warn_never_fires(f.name, f.schedule, f.timezone);
+        END IF;
     EXCEPTION WHEN unique_violation THEN
         RAISE EXCEPTION 'flow "%" already exists', f.name
             USING ERRCODE = 'duplicate_object',
                   HINT = 'Pick another new_name.';
     END;
+EXCEPTION WHEN OTHERS THEN
+    -- the error as the caller sees it: no frames of internal functions
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    PERFORM taskflow._raise(e_state, e_msg, e_detail, e_hint,
+                            format('taskflow.alter_flow: flow "%s"', alter_flow.name));
 END
 $$;
 
@@ -767,9 +954,14 @@ CREATE OR REPLACE FUNCTION taskflow.drop_flow(name text, force boolean DEFAULT f
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    f taskflow.flows := taskflow._flow_for_update(drop_flow.name);
+    f taskflow.flows;
     active bigint;
+    e_state  text;
+    e_msg    text;
+    e_detail text;
+    e_hint   text;
 BEGIN
+    f := taskflow._flow_for_update(drop_flow.name);
     SELECT count(*) INTO active FROM taskflow.runs r
      WHERE r.flow_id = f.id AND r.state IN ('scheduled', 'running');
     IF active > 0 AND NOT coalesce(drop_flow.force, false) THEN
@@ -783,6 +975,12 @@ BEGIN
        FROM taskflow.runs r
       WHERE r.flow_id = f.id AND r.state IN ('scheduled', 'running');
     DELETE FROM taskflow.flows x WHERE x.id = f.id;
+EXCEPTION WHEN OTHERS THEN
+    -- the error as the caller sees it: no frames of internal functions
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    PERFORM taskflow._raise(e_state, e_msg, e_detail, e_hint,
+                            format('taskflow.drop_flow: flow "%s"', drop_flow.name));
 END
 $$;
 
@@ -790,9 +988,20 @@ CREATE OR REPLACE FUNCTION taskflow.enable_flow(name text) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    f taskflow.flows := taskflow._flow_for_update(enable_flow.name);
+    f taskflow.flows;
+    e_state  text;
+    e_msg    text;
+    e_detail text;
+    e_hint   text;
 BEGIN
+    f := taskflow._flow_for_update(enable_flow.name);
     UPDATE taskflow.flows x SET enabled = true WHERE x.id = f.id;
+EXCEPTION WHEN OTHERS THEN
+    -- the error as the caller sees it: no frames of internal functions
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    PERFORM taskflow._raise(e_state, e_msg, e_detail, e_hint,
+                            format('taskflow.enable_flow: flow "%s"', enable_flow.name));
 END
 $$;
 
@@ -800,9 +1009,20 @@ CREATE OR REPLACE FUNCTION taskflow.disable_flow(name text) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    f taskflow.flows := taskflow._flow_for_update(disable_flow.name);
+    f taskflow.flows;
+    e_state  text;
+    e_msg    text;
+    e_detail text;
+    e_hint   text;
 BEGIN
+    f := taskflow._flow_for_update(disable_flow.name);
     UPDATE taskflow.flows x SET enabled = false WHERE x.id = f.id;
+EXCEPTION WHEN OTHERS THEN
+    -- the error as the caller sees it: no frames of internal functions
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    PERFORM taskflow._raise(e_state, e_msg, e_detail, e_hint,
+                            format('taskflow.disable_flow: flow "%s"', disable_flow.name));
 END
 $$;
 
@@ -823,10 +1043,15 @@ RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    f      taskflow.flows := taskflow._flow_for_update(add_node.flow);
+    f      taskflow.flows;
     new_id bigint;
     up     text;
+    e_state  text;
+    e_msg    text;
+    e_detail text;
+    e_hint   text;
 BEGIN
+    f := taskflow._flow_for_update(add_node.flow);
     PERFORM taskflow._check_name('node', add_node.name);
     add_node.kind := lower(btrim(add_node.kind));
     add_node.body := nullif(add_node.body, '');
@@ -853,6 +1078,12 @@ BEGIN
         PERFORM taskflow._add_edge(f, up, add_node.name);
     END LOOP;
     RETURN new_id;
+EXCEPTION WHEN OTHERS THEN
+    -- the error as the caller sees it: no frames of internal functions
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    PERFORM taskflow._raise(e_state, e_msg, e_detail, e_hint,
+                            format('taskflow.add_node: flow "%s", node "%s"', add_node.flow, add_node.name));
 END
 $$;
 
@@ -868,9 +1099,15 @@ RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    f taskflow.flows := taskflow._flow_for_update(alter_node.flow);
-    n taskflow.nodes := taskflow._node(f, alter_node.name);
+    f taskflow.flows;
+    n taskflow.nodes;
+    e_state  text;
+    e_msg    text;
+    e_detail text;
+    e_hint   text;
 BEGIN
+    f := taskflow._flow_for_update(alter_node.flow);
+    n := taskflow._node(f, alter_node.name);
     IF alter_node.new_name IS NOT NULL AND alter_node.new_name <> n.name THEN
         n.name := taskflow._check_name('node', alter_node.new_name);
         IF EXISTS (SELECT 1 FROM taskflow.nodes x WHERE x.flow_id = f.id AND x.name = n.name) THEN
@@ -897,6 +1134,12 @@ BEGIN
        SET name = n.name, body = n.body, options = n.options, retries = n.retries,
            retry_delay = n.retry_delay, timeout = n.timeout, updated_at = now()
      WHERE x.id = n.id;
+EXCEPTION WHEN OTHERS THEN
+    -- the error as the caller sees it: no frames of internal functions
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    PERFORM taskflow._raise(e_state, e_msg, e_detail, e_hint,
+                            format('taskflow.alter_node: flow "%s", node "%s"', alter_node.flow, alter_node.name));
 END
 $$;
 
@@ -904,9 +1147,15 @@ CREATE OR REPLACE FUNCTION taskflow.drop_node(flow text, name text) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    f taskflow.flows := taskflow._flow_for_update(drop_node.flow);
-    n taskflow.nodes := taskflow._node(f, drop_node.name);
+    f taskflow.flows;
+    n taskflow.nodes;
+    e_state  text;
+    e_msg    text;
+    e_detail text;
+    e_hint   text;
 BEGIN
+    f := taskflow._flow_for_update(drop_node.flow);
+    n := taskflow._node(f, drop_node.name);
     IF EXISTS (SELECT 1 FROM taskflow.node_runs nr
                 WHERE nr.node_id = n.id AND nr.state IN ('pending', 'running', 'retrying')) THEN
         RAISE EXCEPTION 'node "%" of flow "%" is part of an active run', n.name, f.name
@@ -915,6 +1164,12 @@ BEGIN
     END IF;
     -- its edges go with it (ON DELETE CASCADE)
     DELETE FROM taskflow.nodes x WHERE x.id = n.id;
+EXCEPTION WHEN OTHERS THEN
+    -- the error as the caller sees it: no frames of internal functions
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    PERFORM taskflow._raise(e_state, e_msg, e_detail, e_hint,
+                            format('taskflow.drop_node: flow "%s", node "%s"', drop_node.flow, drop_node.name));
 END
 $$;
 
@@ -925,9 +1180,20 @@ $$;
 CREATE OR REPLACE FUNCTION taskflow.add_edge(flow text, from_node text, to_node text) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    e_state  text;
+    e_msg    text;
+    e_detail text;
+    e_hint   text;
 BEGIN
     PERFORM taskflow._add_edge(taskflow._flow_for_update(add_edge.flow),
                                add_edge.from_node, add_edge.to_node);
+EXCEPTION WHEN OTHERS THEN
+    -- the error as the caller sees it: no frames of internal functions
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    PERFORM taskflow._raise(e_state, e_msg, e_detail, e_hint,
+                            format('taskflow.add_edge: flow "%s", edge %s -> %s', add_edge.flow, add_edge.from_node, add_edge.to_node));
 END
 $$;
 
@@ -935,15 +1201,28 @@ CREATE OR REPLACE FUNCTION taskflow.drop_edge(flow text, from_node text, to_node
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    f taskflow.flows := taskflow._flow_for_update(drop_edge.flow);
-    a taskflow.nodes := taskflow._node(f, drop_edge.from_node);
-    b taskflow.nodes := taskflow._node(f, drop_edge.to_node);
+    f taskflow.flows;
+    a taskflow.nodes;
+    b taskflow.nodes;
+    e_state  text;
+    e_msg    text;
+    e_detail text;
+    e_hint   text;
 BEGIN
+    f := taskflow._flow_for_update(drop_edge.flow);
+    a := taskflow._node(f, drop_edge.from_node);
+    b := taskflow._node(f, drop_edge.to_node);
     DELETE FROM taskflow.edges e WHERE e.flow_id = f.id AND e.from_node = a.id AND e.to_node = b.id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'edge % -> % does not exist in flow "%"', a.name, b.name, f.name
             USING ERRCODE = 'undefined_object';
     END IF;
+EXCEPTION WHEN OTHERS THEN
+    -- the error as the caller sees it: no frames of internal functions
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    PERFORM taskflow._raise(e_state, e_msg, e_detail, e_hint,
+                            format('taskflow.drop_edge: flow "%s", edge %s -> %s', drop_edge.flow, drop_edge.from_node, drop_edge.to_node));
 END
 $$;
 
@@ -956,12 +1235,17 @@ CREATE OR REPLACE FUNCTION taskflow.set_variable(flow text, name text, definitio
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    f   taskflow.flows := taskflow._flow_for_update(set_variable.flow);
+    f   taskflow.flows;
     m   text[];
     pat text;
     bas text;
     shf interval;
+    e_state  text;
+    e_msg    text;
+    e_detail text;
+    e_hint   text;
 BEGIN
+    f := taskflow._flow_for_update(set_variable.flow);
     PERFORM taskflow._check_name('variable', set_variable.name);
     IF set_variable.name = ANY (taskflow._system_variables()) THEN
         RAISE EXCEPTION 'variable name "%" is reserved', set_variable.name
@@ -996,6 +1280,12 @@ BEGIN
                     USING ERRCODE = 'invalid_parameter_value',
                           HINT = 'Use a PostgreSQL interval such as ''7 days'', ''6 months'' or ''1 hour''.';
             END;
+            IF abs(extract(epoch FROM shf)) > extract(epoch FROM interval '100 years') THEN
+                RAISE EXCEPTION 'shift "% %" of variable "%" is out of range', m[3], btrim(m[4]), set_variable.name
+                    USING ERRCODE = 'invalid_parameter_value',
+                          DETAIL = 'A time variable shifts bizdate or cyctime by at most 100 years either way.',
+                          HINT = 'e.g. ''yyyymmdd of bizdate - 7 days'' or ''yyyy of bizdate + 1 year''.';
+            END IF;
         END IF;
     END IF;
 
@@ -1005,6 +1295,12 @@ BEGIN
     ON CONFLICT ON CONSTRAINT variables_pkey DO UPDATE
        SET definition = excluded.definition, is_constant = excluded.is_constant,
            pattern = excluded.pattern, base = excluded.base, shift = excluded.shift;
+EXCEPTION WHEN OTHERS THEN
+    -- the error as the caller sees it: no frames of internal functions
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    PERFORM taskflow._raise(e_state, e_msg, e_detail, e_hint,
+                            format('taskflow.set_variable: flow "%s", variable "%s"', set_variable.flow, set_variable.name));
 END
 $$;
 
@@ -1012,9 +1308,14 @@ CREATE OR REPLACE FUNCTION taskflow.drop_variable(flow text, name text) RETURNS 
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    f     taskflow.flows := taskflow._flow_for_update(drop_variable.flow);
+    f     taskflow.flows;
     users text;
+    e_state  text;
+    e_msg    text;
+    e_detail text;
+    e_hint   text;
 BEGIN
+    f := taskflow._flow_for_update(drop_variable.flow);
     IF NOT EXISTS (SELECT 1 FROM taskflow.variables v
                     WHERE v.flow_id = f.id AND v.name = drop_variable.name) THEN
         RAISE EXCEPTION 'variable "%" does not exist in flow "%"', drop_variable.name, f.name
@@ -1031,6 +1332,12 @@ BEGIN
                   HINT = 'Change or drop those nodes first (taskflow.alter_node / taskflow.drop_node).';
     END IF;
     DELETE FROM taskflow.variables v WHERE v.flow_id = f.id AND v.name = drop_variable.name;
+EXCEPTION WHEN OTHERS THEN
+    -- the error as the caller sees it: no frames of internal functions
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    PERFORM taskflow._raise(e_state, e_msg, e_detail, e_hint,
+                            format('taskflow.drop_variable: flow "%s", variable "%s"', drop_variable.flow, drop_variable.name));
 END
 $$;
 
@@ -1094,6 +1401,7 @@ BEGIN
         RAISE EXCEPTION 'bizdate must not be null'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    PERFORM taskflow._check_bizdate('bizdate', bizdate);
     p := coalesce(params, '{}');
     IF jsonb_typeof(p) <> 'object' THEN
         RAISE EXCEPTION 'run parameters must be a JSON object'
@@ -1110,6 +1418,13 @@ BEGIN
         IF v.is_constant THEN
             -- a parameter keeps its JSON type (see _render_text for null, numbers)
             vars := vars || jsonb_build_object(v.name, coalesce(p->v.name, to_jsonb(v.definition)));
+        ELSIF v.shift IS NOT NULL
+              AND abs(extract(epoch FROM v.shift)) > extract(epoch FROM interval '100 years') THEN
+            -- defined before the bound existed (set_variable refuses it now)
+            RAISE EXCEPTION 'variable "%" of flow "%" is out of range for bizdate %', v.name, f.name, bizdate
+                USING ERRCODE = 'datetime_field_overflow',
+                      DETAIL = format('Its definition "%s" shifts by more than 100 years.', v.definition),
+                      HINT = format('Redefine it with taskflow.set_variable(%L, %L, ...).', f.name, v.name);
         ELSE
             vars := vars || jsonb_build_object(v.name,
                 to_char(CASE v.base WHEN 'bizdate' THEN bizdate::timestamp
@@ -1160,13 +1475,20 @@ RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    f    taskflow.flows := taskflow._flow(render.flow);
-    n    taskflow.nodes := taskflow._node(f, render.node);
+    f    taskflow.flows;
+    n    taskflow.nodes;
     vars jsonb;
     lines text[] := '{}';
     k    text;
     v    jsonb;
+    e_state  text;
+    e_msg    text;
+    e_detail text;
+    e_hint   text;
 BEGIN
+    f := taskflow._flow(render.flow);
+    n := taskflow._node(f, render.node);
+    PERFORM taskflow._check_bizdate('bizdate', render.bizdate);
     vars := taskflow._variables(f.id, coalesce(render.bizdate, current_date - 1),
                                 NULL, 0, n.name, render.params);
     IF n.kind IN ('sql', 'wait') AND n.body IS NOT NULL THEN
@@ -1182,6 +1504,12 @@ BEGIN
                  ELSE v::text END);
     END LOOP;
     RETURN array_to_string(lines, E'\n');
+EXCEPTION WHEN OTHERS THEN
+    -- the error as the caller sees it: no frames of internal functions
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    PERFORM taskflow._raise(e_state, e_msg, e_detail, e_hint,
+                            format('taskflow.render: flow "%s", node "%s", bizdate %s', render.flow, render.node, render.bizdate));
 END
 $$;
 
@@ -1193,10 +1521,15 @@ CREATE OR REPLACE FUNCTION taskflow.flow_graph(flow text, format text DEFAULT 'd
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    f     taskflow.flows := taskflow._flow(flow_graph.flow);
+    f     taskflow.flows;
     fmt   text := lower(flow_graph.format);
     lines text[];
+    e_state  text;
+    e_msg    text;
+    e_detail text;
+    e_hint   text;
 BEGIN
+    f := taskflow._flow(flow_graph.flow);
     IF fmt = 'dot' THEN
         lines := ARRAY[format('digraph "%s" {', f.name), '  rankdir=LR;', '  node [shape=box];'];
         lines := lines || ARRAY(
@@ -1229,6 +1562,12 @@ BEGIN
                   HINT = 'Formats: dot, mermaid.';
     END IF;
     RETURN array_to_string(lines, E'\n');
+EXCEPTION WHEN OTHERS THEN
+    -- the error as the caller sees it: no frames of internal functions
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    PERFORM taskflow._raise(e_state, e_msg, e_detail, e_hint,
+                            format('taskflow.flow_graph: flow "%s"', flow_graph.flow));
 END
 $$;
 
@@ -1272,11 +1611,33 @@ SET search_path = pg_catalog, pg_temp AS $$
         'enabled', jsonb_build_object('required', false, 'default', true, 'description', 'create the flow enabled')))
 $$;
 
+-- A relation name resolved under a given search_path (the caller's, see
+-- create_flow_from_template); NULL if there is no such relation.  Only the
+-- C-level name lookup of to_regclass runs under that search_path.
+CREATE OR REPLACE FUNCTION taskflow._regclass_in(tab text, caller_search_path text) RETURNS regclass
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    rel regclass;
+BEGIN
+    -- restored when this function returns (its own SET clause) or fails
+    PERFORM pg_catalog.set_config('search_path', coalesce(caller_search_path, ''), true);
+    rel := pg_catalog.to_regclass(tab);
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    RETURN rel;
+EXCEPTION WHEN invalid_name OR syntax_error OR invalid_parameter_value THEN
+    RETURN NULL;
+END
+$$;
+
 -- A table and one of its columns, for templates: returns the qualified,
--- quoted table name and the relation name.
+-- quoted table name and the relation name.  tab is resolved under the
+-- pinned search_path (pg_catalog, pg_temp): pass a qualified name (see
+-- _regclass_in).
 CREATE OR REPLACE FUNCTION taskflow._template_table(template text, tab text, col text,
                                          OUT qualified text, OUT relname text)
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     rel regclass;
 BEGIN
@@ -1292,21 +1653,26 @@ BEGIN
                                 '(schema-qualified if it is not on your search_path).', template);
     END IF;
     IF col IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
-                                        WHERE a.attrelid = rel AND a.attname = col
-                                          AND a.attnum > 0 AND NOT a.attisdropped) THEN
+                                        WHERE a.attrelid OPERATOR(pg_catalog.=) rel::pg_catalog.oid
+                                          AND a.attname OPERATOR(pg_catalog.=) col::pg_catalog.name
+                                          AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped) THEN
         RAISE EXCEPTION 'column "%" of relation "%" does not exist', col, tab
             USING ERRCODE = 'undefined_column',
                   HINT = 'Parameter "date_column" is a column name as stored (case-sensitive, unquoted).';
     END IF;
     SELECT pg_catalog.format('%I.%I', ns.nspname, c.relname), c.relname INTO qualified, relname
-      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
-     WHERE c.oid = rel;
+      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace ns ON ns.oid OPERATOR(pg_catalog.=) c.relnamespace
+     WHERE c.oid OPERATOR(pg_catalog.=) rel::pg_catalog.oid;
 END
 $$;
 
-CREATE OR REPLACE FUNCTION taskflow.create_flow_from_template(template text, name text, params jsonb DEFAULT '{}')
+-- The implementation of create_flow_from_template (pinned search_path);
+-- caller_search_path is the caller's, used only to resolve the table name.
+CREATE OR REPLACE FUNCTION taskflow._create_flow_from_template(template text, name text, params jsonb,
+                                                    caller_search_path text)
 RETURNS bigint
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     spec    jsonb;
     p       jsonb := coalesce(params, '{}');
@@ -1315,6 +1681,10 @@ DECLARE
     enabled boolean;
     new_id  bigint;
     keep    interval;
+    e_state  text;
+    e_msg    text;
+    e_detail text;
+    e_hint   text;
 BEGIN
     SELECT x.parameters INTO spec FROM taskflow.templates() x WHERE x.name = template;
     IF spec IS NULL THEN
@@ -1357,28 +1727,37 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END;
 
-    new_id := taskflow.create_flow(create_flow_from_template.name,
+    IF template = 'archive_table_daily' THEN
+        PERFORM taskflow._check_key_prefix(pg_catalog.format('parameter "path_prefix" of template "%s"', template),
+                                           pg_catalog.rtrim(p->>'path_prefix', '/'));
+    END IF;
+
+    new_id := taskflow.create_flow(_create_flow_from_template.name,
                                    schedule => coalesce(p->>'schedule', ''),
                                    timezone => coalesce(p->>'timezone', pg_catalog.current_setting('TimeZone')),
                                    description => pg_catalog.format('created from template %s', template),
                                    enabled => enabled);
     CASE template
     WHEN 'archive_table_daily' THEN
-        SELECT * INTO t FROM taskflow._template_table(template, p->>'table', p->>'date_column');
-        PERFORM taskflow.set_variable(create_flow_from_template.name, 'year', 'yyyy of bizdate');
-        PERFORM taskflow.set_variable(create_flow_from_template.name, 'month', 'mm of bizdate');
-        PERFORM taskflow.set_variable(create_flow_from_template.name, 'day', 'dd of bizdate');
-        PERFORM taskflow.add_node(create_flow_from_template.name, 'archive', 'archive',
+        SELECT * INTO t FROM taskflow._template_table(template,
+            coalesce(taskflow._regclass_in(p->>'table', caller_search_path)::text, p->>'table'),
+            p->>'date_column');
+        PERFORM taskflow.set_variable(_create_flow_from_template.name, 'year', 'yyyy of bizdate');
+        PERFORM taskflow.set_variable(_create_flow_from_template.name, 'month', 'mm of bizdate');
+        PERFORM taskflow.set_variable(_create_flow_from_template.name, 'day', 'dd of bizdate');
+        PERFORM taskflow.add_node(_create_flow_from_template.name, 'archive', 'archive',
             options => pg_catalog.jsonb_build_object(
                 'server', p->>'server',
                 'path', pg_catalog.rtrim(coalesce(nullif(p->>'path_prefix', ''), t.relname), '/')
                         || '/y=${year}/m=${month}/d=${day}/',
                 'table', t.qualified,
-                'where', pg_catalog.format('%I = ${bizdate:literal}', p->>'date_column'),
+                'where', pg_catalog.format('%I OPERATOR(pg_catalog.=) ${bizdate:literal}', p->>'date_column'),
                 'format', p->>'format',
                 'source', p->>'source'));
     WHEN 'purge_older_than' THEN
-        SELECT * INTO t FROM taskflow._template_table(template, p->>'table', p->>'date_column');
+        SELECT * INTO t FROM taskflow._template_table(template,
+            coalesce(taskflow._regclass_in(p->>'table', caller_search_path)::text, p->>'table'),
+            p->>'date_column');
         BEGIN
             keep := (p->>'keep')::interval;
         EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR interval_field_overflow THEN
@@ -1389,14 +1768,39 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value',
                       HINT = 'Use a positive PostgreSQL interval such as ''90 days'' or ''1 year''.';
         END IF;
-        PERFORM taskflow.add_node(create_flow_from_template.name, 'purge', 'sql',
-            body => pg_catalog.format('DELETE FROM %s WHERE %I < ${bizdate:literal}::date - interval %L',
+        -- like a variable shift: bizdate - keep must stay a date
+        IF pg_catalog.date_part('epoch', keep) > pg_catalog.date_part('epoch', interval '100 years') THEN
+            RAISE EXCEPTION 'keep interval "%" for template "%" is out of range', p->>'keep', template
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'Parameter "keep" is at most 100 years.',
+                      HINT = 'Use a positive PostgreSQL interval such as ''90 days'' or ''1 year''.';
+        END IF;
+        PERFORM taskflow.add_node(_create_flow_from_template.name, 'purge', 'sql',
+            body => pg_catalog.format('DELETE FROM %s WHERE %I OPERATOR(pg_catalog.<) '
+                                      '(${bizdate:literal}::pg_catalog.date OPERATOR(pg_catalog.-) %L::pg_catalog.interval)',
                            t.qualified, p->>'date_column', p->>'keep'));
-        PERFORM taskflow.add_node(create_flow_from_template.name, 'analyze', 'sql',
+        PERFORM taskflow.add_node(_create_flow_from_template.name, 'analyze', 'sql',
             body => pg_catalog.format('ANALYZE %s', t.qualified), after => ARRAY['purge']);
     WHEN 'sql_daily' THEN
-        PERFORM taskflow.add_node(create_flow_from_template.name, 'sql', 'sql', body => p->>'sql');
+        PERFORM taskflow.add_node(_create_flow_from_template.name, 'sql', 'sql', body => p->>'sql');
     END CASE;
     RETURN new_id;
+EXCEPTION WHEN OTHERS THEN
+    -- the error as the caller sees it: no frames of internal functions
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    PERFORM taskflow._raise(e_state, e_msg, e_detail, e_hint,
+                            pg_catalog.format('taskflow.create_flow_from_template: template "%s", flow "%s"',
+                                              _create_flow_from_template.template, _create_flow_from_template.name),
+                            'create_flow_from_template');
 END
 $$;
+
+-- The caller's search_path resolves the table name (an unqualified "orders"
+-- is the caller's orders); everything else runs in the pinned
+-- implementation.  Not pinned itself (it must see the caller's search_path),
+-- so its body qualifies every name (checked by test/sql/security.sql).
+CREATE OR REPLACE FUNCTION taskflow.create_flow_from_template(template text, name text, params jsonb DEFAULT '{}')
+RETURNS bigint
+LANGUAGE sql VOLATILE AS
+$$ SELECT taskflow._create_flow_from_template($1, $2, $3, pg_catalog.current_setting('search_path')) $$;

@@ -881,7 +881,8 @@ BEGIN
         RAISE EXCEPTION 'run parameters must be a JSON object'
             USING ERRCODE = 'invalid_parameter_value', DETAIL = format('Got %s.', p);
     END IF;
-    bd := coalesce((args->>'bizdate')::date, (now() AT TIME ZONE f.timezone)::date - 1);
+    bd := coalesce(taskflow._check_bizdate('bizdate', (args->>'bizdate')::date),
+                   (now() AT TIME ZONE f.timezone)::date - 1);
     -- fail now, not in the worker, on bad params
     PERFORM taskflow._variables(f.id, bd, NULL, 0, NULL, p);
     -- scheduled_for is unique per flow: on the (microsecond) collision with a
@@ -973,6 +974,8 @@ BEGIN
         RAISE EXCEPTION 'from_bizdate and to_bizdate must not be null'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    PERFORM taskflow._check_bizdate('from_bizdate', d1);
+    PERFORM taskflow._check_bizdate('to_bizdate', d2);
     IF d1 > d2 THEN
         RAISE EXCEPTION 'from_bizdate % is after to_bizdate %', d1, d2
             USING ERRCODE = 'invalid_parameter_value',
@@ -1033,6 +1036,13 @@ BEGIN
         RAISE EXCEPTION 'older_than must be a non-negative interval'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    BEGIN
+        PERFORM now() - i;
+    EXCEPTION WHEN datetime_field_overflow THEN
+        RAISE EXCEPTION 'invalid older_than for purge_history: % is out of range', i
+            USING ERRCODE = 'datetime_field_overflow',
+                  HINT = 'Give an interval such as ''30 days'' or ''1 year''.';
+    END;
     RETURN jsonb_build_object('deleted', taskflow._purge(caller, i));
 END
 $$;
@@ -1124,8 +1134,15 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     st       text;
     mine     boolean;
-    deadline timestamptz := clock_timestamp() + timeout;
+    deadline timestamptz;
 BEGIN
+    BEGIN
+        deadline := clock_timestamp() + coalesce(timeout, interval '0');
+    EXCEPTION WHEN datetime_field_overflow THEN
+        RAISE EXCEPTION 'invalid timeout for wait_run: % is out of range', timeout
+            USING ERRCODE = 'datetime_field_overflow',
+                  HINT = 'Give a timeout such as ''10 min'' or ''1 hour''.';
+    END;
     IF current_setting('transaction_isolation') <> 'read committed' THEN
         RAISE EXCEPTION 'wait_run needs READ COMMITTED isolation'
             USING ERRCODE = 'feature_not_supported',

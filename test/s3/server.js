@@ -1,7 +1,8 @@
 // taskflow test S3 server: s3rver 3.7.1 wrapped to
 //  - verify AWS SigV4 (header auth) for real, with our own key pair and buckets;
 //  - flush objects/parts to disk before answering (s3rver 3.7.1 answers early);
-//  - implement AbortMultipartUpload (plain s3rver answers 405);
+//  - implement AbortMultipartUpload (plain s3rver answers 405) and
+//    ListMultipartUploads (GET /bucket?uploads&prefix=P; plain s3rver: NotImplemented);
 //  - inject faults at run time through an admin endpoint that needs no auth:
 //      POST /__faults  {"status": 500|503|429|..., "count": N, "after": M,
 //                       "match": "PUT" | "<substring of 'METHOD url'>",
@@ -266,6 +267,32 @@ async function abortMultipart(ctx, next) {
   ctx.status = 204;
 }
 
+// ListMultipartUploads: GET /bucket?uploads[&prefix=P] (plain s3rver answers
+// NotImplemented).  No pagination: every in-progress upload under the prefix.
+async function listMultipart(ctx, next) {
+  if (ctx.method !== 'GET' || !('uploads' in ctx.query)) return next();
+  const parts = ctx.path.split('/').filter(Boolean);
+  if (parts.length !== 1) return next();
+  const bucket = parts[0];
+  const prefix = String(ctx.query.prefix || '');
+  const upRoot = store.getResourcePath(bucket, undefined, 'uploads');
+  const ups = [];
+  let ids = [];
+  try { ids = await fs.promises.readdir(upRoot); } catch (e) { /* none yet */ }
+  for (const id of ids.sort()) {
+    let key;
+    try { key = (await fs.promises.readFile(path.join(upRoot, id, 'key'))).toString(); } catch (e) { continue; }
+    if (key.startsWith(prefix)) ups.push({ key, id });
+  }
+  ups.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  ctx.status = 200;
+  ctx.type = 'application/xml';
+  ctx.body = '<?xml version="1.0" encoding="UTF-8"?>\n<ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+    + `<Bucket>${xmlEsc(bucket)}</Bucket><Prefix>${xmlEsc(prefix)}</Prefix><IsTruncated>false</IsTruncated>`
+    + ups.map(u => `<Upload><Key>${xmlEsc(u.key)}</Key><UploadId>${xmlEsc(u.id)}</UploadId></Upload>`).join('')
+    + '</ListMultipartUploadsResult>';
+}
+
 const server = new S3rver({
   address: '127.0.0.1',
   port,
@@ -278,7 +305,7 @@ const server = new S3rver({
 // before s3rver's own (non-verifying) auth: admin/faults, then signatures
 server.middleware.unshift(admin, sigv4);
 // just before the router (the last middleware)
-server.middleware.splice(server.middleware.length - 1, 0, abortMultipart);
+server.middleware.splice(server.middleware.length - 1, 0, abortMultipart, listMultipart);
 server.run().then(addr => console.log(`s3server listening on ${addr.address}:${addr.port} buckets=${buckets}`));
 for (const s of ['SIGTERM', 'SIGINT']) process.on(s, () => process.exit(0));
 // test harnesses set S3_EXIT_WITH_PARENT=1: never outlive the test that started us

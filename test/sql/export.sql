@@ -133,9 +133,12 @@ SELECT * FROM taskflow.export('SELECT * FROM orders WHERE order_id <= 100', 'reg
 SELECT key FROM taskflow.list_objects('regress_export_srv', 'split/') ORDER BY key;
 TRUNCATE orders_back;
 SELECT taskflow.import('regress_export_srv', 'split/', 'orders_back');
--- an interrupted rewrite (error after some parts were replaced) removes
--- _SUCCESS but keeps the old manifest until a new one replaces it: import
--- fails the old checksums instead of reading a mix of new and old parts
+-- a rewrite that fails while writing (error after some new parts were
+-- uploaded) replaces nothing: new parts are staged (hidden temporary files,
+-- S3 multipart uploads not completed) until every part is written, so the
+-- old archive stays complete and importable (once publishing starts,
+-- _SUCCESS goes first and the old manifest stays until a new one replaces
+-- it, so import fails the old checksums instead of reading a mix)
 SELECT objects > 2 AS several FROM taskflow.export('SELECT * FROM orders ORDER BY order_id',
   'regress_export_srv', 'mixed', options => '{"max_file_size": "32kB"}');
 SELECT * FROM taskflow.export($$SELECT g + 100000 AS order_id, 'new' AS product_name, 1.0 AS price,
@@ -146,7 +149,10 @@ SELECT count(*) FILTER (WHERE key = 'mixed/_SUCCESS') AS success,
   FROM taskflow.list_objects('regress_export_srv', 'mixed/');
 TRUNCATE orders_back;
 SELECT taskflow.import('regress_export_srv', 'mixed/', 'orders_back');
-SELECT count(*) AS nothing_imported FROM orders_back;
+SELECT count(*) AS old_archive_rows FROM orders_back;
+-- and the failed attempt left no temporary file behind
+SELECT count(*) AS temp_files FROM pg_ls_dir('/tmp/taskflow_regress_export/mixed') f
+ WHERE f LIKE '.%';
 -- without a manifest import lists part-* in order
 SELECT taskflow.delete_object('regress_export_srv', 'split_gz/_manifest.json');
 TRUNCATE orders_back;

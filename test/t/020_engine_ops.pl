@@ -64,7 +64,7 @@ SELECT taskflow.add_node('cancelme', 'next', 'sql', $$SELECT 1$$, after => ARRAY
 });
 $run = TaskflowTest->run_flow($node, 'cancelme');
 ok(TaskflowTest->poll($node, 'postgres',
-	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'taskflow node' AND application_name LIKE 'taskflow node cancelme.long run $run'", 30),
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'taskflow node' AND query LIKE 'taskflow node cancelme.long run $run'", 30),
 	'long node is running (visible in pg_stat_activity)');
 $node->safe_psql('postgres', "SELECT taskflow.cancel_run($run)");
 is(TaskflowTest->wait_run($node, $run), 'canceled', 'run canceled');
@@ -159,13 +159,13 @@ SELECT taskflow.add_node('doomed', 'slow', 'sql', 'SELECT pg_sleep(60)');
 });
 $run = TaskflowTest->run_flow($node, 'doomed');
 ok(TaskflowTest->poll($node, 'postgres',
-	"SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name LIKE 'taskflow node doomed.slow%'", 30),
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE query LIKE 'taskflow node doomed.slow%'", 30),
 	'doomed node is running');
 my ($drc, $dout, $derr) = $node->psql('postgres', q{SELECT taskflow.drop_flow('doomed')});
 like($derr, qr/has 1 active run/, 'drop_flow refuses a flow with an active run');
 $node->safe_psql('postgres', q{SELECT taskflow.drop_flow('doomed', force => true)});
 ok(TaskflowTest->poll($node, 'postgres',
-	"SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name LIKE 'taskflow node doomed.slow%'", 10),
+	"SELECT count(*) = 0 FROM pg_stat_activity WHERE query LIKE 'taskflow node doomed.slow%'", 10),
 	'drop_flow(force) terminated the node worker');
 is($node->safe_psql('postgres', "SELECT count(*) FROM taskflow.flows WHERE name = 'doomed'"), '0',
 	'the flow is gone');

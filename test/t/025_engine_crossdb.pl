@@ -129,7 +129,7 @@ like($node->safe_psql('postgres', "SELECT sqlstate || ' ' || error FROM taskflow
 	qr/^57014 node timed out after 1000 ms/, 'timeout enforced in db2');
 $run = TaskflowTest->run_flow($node, 'xdb_cancel', user => 'alice');
 ok(TaskflowTest->poll($node, 'postgres',
-	"SELECT count(*) = 1 FROM pg_stat_activity WHERE datname = 'db2' AND application_name LIKE 'taskflow node xdb_cancel.long run $run in db2'", 30),
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE datname = 'db2' AND query LIKE 'taskflow node xdb_cancel.long run $run in db2'", 30),
 	'cross-database worker visible in db2');
 $node->safe_psql('postgres', "SELECT taskflow.cancel_run($run)");
 is(TaskflowTest->wait_run($node, $run), 'canceled', 'cross-database run canceled');

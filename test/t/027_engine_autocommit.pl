@@ -16,6 +16,7 @@ my $node = TaskflowTest->start_node('autocommit');
 $node->safe_psql('postgres', q{
 CREATE ROLE alice LOGIN;
 CREATE ROLE team NOLOGIN;
+-- a group owner's flows run only once a superuser allows it (docs/operations.md)
 ALTER ROLE team SET taskflow.allow_group_owner = on;
 GRANT team TO alice;
 GRANT CREATE ON SCHEMA public TO alice, team;
@@ -151,7 +152,7 @@ is($state, 'succeeded', 'VACUUM of a foreign table succeeds (skipped)');
 like(node_log($run), qr/WARNING: (skipping "not_alices" --- only table or database owner can vacuum it|permission denied to vacuum "not_alices")/,
 	'the WARNING is in node_runs.log');
 
-# NOLOGIN owner (superuser connection switched to the owner)
+# NOLOGIN owner allowed by a superuser (superuser connection switched to the owner)
 flow('vac_team', q{VACUUM ANALYZE public.team_t;
 DO $$BEGIN IF current_user <> 'team' THEN RAISE EXCEPTION 'ran as %', current_user; END IF; END$$},
 	owner => 'team');
@@ -200,8 +201,18 @@ ok(TaskflowTest->poll($node, 'postgres',
 	'worker terminated');
 is(has_v(9105), '1', 'statement before the cancel stayed committed');
 
-# 8. transaction control statements are refused (both modes)
-flow('txn', 'BEGIN; INSERT INTO public.t VALUES (9106); COMMIT');
+# 8. transaction control statements are refused (both modes): at definition
+# when the body says so, and when the node runs if a variable renders them
+my ($rc, $o, $e) = $node->psql('postgres', q{SET ROLE alice;
+SELECT taskflow.create_flow('txn0');
+SELECT taskflow.add_node('txn0', 'n', 'sql', 'BEGIN; INSERT INTO public.t VALUES (9106); COMMIT')});
+like($e, qr/sql node "n" body contains a transaction control statement \(BEGIN\)/,
+	'transaction control refused by add_node');
+$node->safe_psql('postgres', q{SET ROLE alice;
+SELECT taskflow.create_flow('txn', owner => 'alice');
+SELECT taskflow.set_variable('txn', 'b', 'BEGIN', constant => true);
+SELECT taskflow.set_variable('txn', 'c', 'COMMIT', constant => true);
+SELECT taskflow.add_node('txn', 'n', 'sql', '${b}; INSERT INTO public.t VALUES (9106); ${c}')});
 ($run, $state) = TaskflowTest->run_and_wait($node, 'txn', user => 'alice');
 like(outcome($run), qr/^failed\|2D000\|an sql node's script may not contain transaction control statements \(BEGIN\)/,
 	'transaction control refused');

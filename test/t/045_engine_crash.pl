@@ -30,10 +30,10 @@ sub node_pid
 	my ($flow) = @_;
 	my $pid;
 	TaskflowTest->poll($node, 'postgres',
-		"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'taskflow node' AND application_name LIKE 'taskflow node $flow.%'", 30)
+		"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'taskflow node' AND query LIKE 'taskflow node $flow.%'", 30)
 	  or return undef;
 	return $node->safe_psql('postgres',
-		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'taskflow node' AND application_name LIKE 'taskflow node $flow.%'");
+		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'taskflow node' AND query LIKE 'taskflow node $flow.%'");
 }
 
 sub wait_up

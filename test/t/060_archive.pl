@@ -101,9 +101,10 @@ is(join(' ', map { day_stats($_) } qw(2020-05-30 2020-05-31 2020-06-02 2020-06-0
 	join(' ', @before{qw(2020-05-30 2020-05-31 2020-06-02 2020-06-03)}), 'other days untouched');
 
 is(node_info($run, q{rows || '|' || (bytes > 0)}), '1000|true', 'node run records rows and bytes');
-like(node_info($run, 'rendered'), qr{dla_demo/y=2020/m=06/d=01/.*created_date = '2020-06-01'.*DELETE FROM}s,
+like(node_info($run, 'rendered'), qr{dla_demo/y=2020/m=06/d=01/.*created_date OPERATOR\(pg_catalog\.=\) '2020-06-01'.*DELETE FROM}s,
 	'rendered shows path, predicate and the delete');
-like(node_info($run, 'log'), qr/verified dla_demo.*deleted 1000 rows/s, 'log shows verification and delete');
+like(node_info($run, 'log'), qr/deleted 1000 rows.*published 1 object.*verified dla_demo.*_SUCCESS/s,
+	'log shows the delete (uncommitted), then publishing, verification and _SUCCESS');
 my $manifest = decode_json(q1(q{SELECT convert_from(taskflow.get_object('dla_s3',
     'dla_demo/y=2020/m=06/d=01/_manifest.json'), 'UTF8')}));
 is("$manifest->{rows} $manifest->{format} " . scalar(@{ $manifest->{parts} }), '1000 csv.gz 1',

@@ -80,8 +80,9 @@ SELECT taskflow.add_node('del', 'archive', 'archive', options => '{
 is($state, 'failed', 'delete count mismatch fails the run');
 like(err($run), qr/deleted 80 rows but exported 100/, 'error gives both counts');
 is(q1(q{SELECT count(*) FROM orders WHERE day = '2020-06-01'}), '100', 'no row was deleted');
-ok(-f "$dir/orders/2020-06-01/_manifest.json" && !-e "$dir/orders/2020-06-01/_SUCCESS",
-	'parts and manifest written, but no _SUCCESS (the source action failed)');
+ok(!-e "$dir/orders/2020-06-01/_manifest.json" && !-e "$dir/orders/2020-06-01/_SUCCESS"
+	  && !glob("$dir/orders/2020-06-01/part-*") && !glob("$dir/orders/2020-06-01/.*.tmp.*"),
+	'nothing visible, no temporary file left (the source action failed before the parts were published)');
 
 # the node runs as the flow owner: without DELETE on the table it fails, rows stay
 q1(q{

@@ -6,3 +6,6 @@
 -- every foreign key is indexed (drop_flow, history purge: ON DELETE actions)
 CREATE INDEX ON taskflow.node_runs (node_id);
 CREATE INDEX ON taskflow.runs (rerun_of) WHERE rerun_of IS NOT NULL;
+-- the orderings O&M pages sort and page by
+CREATE INDEX ON taskflow.runs (started_at);
+CREATE INDEX ON taskflow.node_runs (started_at);

@@ -1,0 +1,69 @@
+#!/bin/bash
+# test/bench/define_bench.sh — how long defining N flows takes, against pg_cron defining
+# N jobs, in the same run on the same throwaway cluster (both preloaded). Not a timed test.
+#
+# taskflow: N × (create_flow with a schedule in a time zone other than the session's +
+# 3 add_node forming a chain), each call its own statement/transaction, through one psql
+# session — what a provisioning script does. pg_cron: N × cron.schedule, likewise.
+# Also samples the CPU time the taskflow scheduler of the database burns meanwhile
+# (it is woken by every definition change). Prints seconds for each and the ratio.
+#
+#   sudo test/bench/define_bench.sh            # FLOWS=10000
+set -eu
+cd "$(dirname "$0")/../.."
+FLOWS=${FLOWS:-10000}
+DIR=${BENCH_DIR:-/tmp/taskflow-define-bench}
+PORT=${BENCH_PORT:-54349}
+BIN=$(pg_config --bindir)
+as_pg() { runuser -u postgres -- "$@"; }
+psql_() { as_pg psql -X -q -At -h "$DIR" -p "$PORT" -d postgres "$@"; }
+
+scripts/build >/dev/null
+[ -f "$DIR/data/postmaster.pid" ] && as_pg "$BIN/pg_ctl" -D "$DIR/data" -m immediate stop >/dev/null 2>&1 || true
+rm -rf "$DIR"; mkdir -p "$DIR"; chown postgres: "$DIR"
+as_pg "$BIN/initdb" -D "$DIR/data" -A trust -U postgres >/dev/null
+cat >> "$DIR/data/postgresql.conf" <<CONF
+shared_preload_libraries = 'taskflow,pg_cron'
+cron.database_name = 'postgres'
+max_worker_processes = 32
+port = $PORT
+listen_addresses = ''
+unix_socket_directories = '$DIR'
+timezone = 'UTC'
+CONF
+as_pg "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w start >/dev/null
+trap 'as_pg "$BIN/pg_ctl" -D "$DIR/data" -m fast stop >/dev/null' EXIT
+psql_ -c "CREATE EXTENSION pg_cron" -c "CREATE EXTENSION taskflow" >/dev/null
+sleep 1
+
+cpu_of() {  # utime+stime of a pid in seconds
+  awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"
+}
+sched=$(psql_ -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'taskflow scheduler'")
+
+gen_cron() {
+  for i in $(seq 1 "$FLOWS"); do
+    echo "SELECT cron.schedule('job_$i', '0 5 * * *', 'SELECT 1');"
+  done
+}
+gen_taskflow() {
+  for i in $(seq 1 "$FLOWS"); do
+    echo "SELECT taskflow.create_flow('flow_$i', schedule => '0 5 * * *', timezone => 'Asia/Shanghai');"
+    echo "SELECT taskflow.add_node('flow_$i', 'a', 'sql', 'SELECT 1');"
+    echo "SELECT taskflow.add_node('flow_$i', 'b', 'sql', 'SELECT 2', after => ARRAY['a']);"
+    echo "SELECT taskflow.add_node('flow_$i', 'c', 'sql', 'SELECT 3', after => ARRAY['b']);"
+  done
+}
+gen_cron > "$DIR/cron.sql"; gen_taskflow > "$DIR/taskflow.sql"; chown postgres "$DIR"/*.sql
+
+t0=$(date +%s.%N); psql_ -f "$DIR/cron.sql" >/dev/null; t1=$(date +%s.%N)
+c0=$(cpu_of "$sched")
+t2=$(date +%s.%N); psql_ -f "$DIR/taskflow.sql" >/dev/null; t3=$(date +%s.%N)
+sleep 2
+c1=$(cpu_of "$sched")
+awk -v n="$FLOWS" -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" -v s0="$c0" -v s1="$c1" 'BEGIN {
+  cron = b - a; tf = d - c;
+  printf "define bench: %d flows (create_flow + 3 add_node) vs %d pg_cron jobs (cron.schedule)\n", n, n;
+  printf "  pg_cron   %8.1f s\n  taskflow  %8.1f s   ratio taskflow/pg_cron %.2f (lower is better)\n", cron, tf, tf / cron;
+  printf "  taskflow scheduler CPU while defining: %.1f s\n", s1 - s0;
+}'
