@@ -855,8 +855,12 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
                not_before = clock_timestamp() + make_interval(secs => p_next_ms / 1000.0),
                wait_since = coalesce(wait_since, started_at), rows = p_polls,
                worker_pid = NULL, finished_at = NULL, sqlstate = NULL,
-               message = format('waiting: condition false after %s poll(s); next poll at %s',
-                                p_polls, clock_timestamp() + make_interval(secs => p_next_ms / 1000.0)),
+               message = CASE WHEN p_polls = 0
+                              THEN format('waiting: delay; first poll at %s',
+                                          clock_timestamp() + make_interval(secs => p_next_ms / 1000.0))
+                              ELSE format('waiting: condition false after %s poll(s); next poll at %s',
+                                          p_polls, clock_timestamp() + make_interval(secs => p_next_ms / 1000.0))
+                          END,
                rendered = coalesce(p_rendered, rendered), log = p_log
          WHERE id = p_node_run_id AND state = 'running'
         RETURNING 1)
