@@ -668,8 +668,9 @@ $$;
 -- memory.  Rows of capped owners come last with eligible = false (at most
 -- p_limit + 1 rows in all): they tell the scheduler that ready work is held
 -- back, so that it asks to be woken when a worker slot frees; owner_running
--- (the owner's running workers) ranks this database's claim on the next
--- free slot against other databases' (see tf_reserve_worker_slot).
+-- (the owner's running workers once its ready nodes ranked before this one
+-- have started) ranks this database's claim on the next free slot against
+-- other databases' (see tf_reserve_worker_slot).
 -- dispatch_seq changes with every attempt and every poll of a wait node
 -- (the scheduler counts dispatches that never started per dispatch_seq).
 CREATE OR REPLACE FUNCTION taskflow._sched_ready(p_exclude bigint[], p_limit integer, p_running oid[])
@@ -712,7 +713,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
           FROM cand c JOIN own o ON o.owner = c.owner
     )
     SELECT x.id, x.run_id, x.owner, x.login, x.flow, x.node, x.seq, x.cap,
-           x.cap = 0 OR x.running + x.k <= x.cap, x.running::integer
+           x.cap = 0 OR x.running + x.k <= x.cap, (x.running + x.k - 1)::integer
       FROM ranked x
      ORDER BY (x.cap = 0 OR x.running + x.k <= x.cap) DESC, x.running + x.k,
               x.scheduled_for, x.run_id, x.id
