@@ -93,6 +93,7 @@ typedef enum TfBegin
 {
 	TF_BEGIN_GONE,				/* not runnable any more (canceled, ...) */
 	TF_BEGIN_REFUSED,			/* the owner may not run nodes: failed */
+	TF_BEGIN_FAILED,			/* its row cannot be read: failed */
 	TF_BEGIN_RUN
 } TfBegin;
 
@@ -269,6 +270,59 @@ tf_node_begin(TfAttempt *a, MemoryContext cxt)
 	}
 	tf_xact_commit();
 	return result;
+}
+
+/*
+ * tf_node_begin, but a node whose catalog row cannot even be read into an
+ * attempt (a data exception, SQLSTATE class 22: say an option "poll_interval"
+ * that is no interval, written past the API's checks) fails with that error
+ * instead of making every worker exit before starting it.  Other errors
+ * (a deadlock, ...) are thrown: the scheduler dispatches again
+ * (TF_MAX_DISPATCH_TRIES).
+ */
+static TfBegin
+tf_node_begin_or_fail(TfAttempt *a, MemoryContext cxt)
+{
+	MemoryContext old = CurrentMemoryContext;
+	volatile TfBegin result = TF_BEGIN_GONE;
+	ErrorData  *volatile edata = NULL;
+
+	PG_TRY();
+	{
+		result = tf_node_begin(a, cxt);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(old);
+		edata = CopyErrorData();
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+			PG_RE_THROW();
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+
+	if (edata == NULL)
+		return result;
+	MemoryContextSwitchTo(old);
+	ereport(LOG,
+			(errmsg("taskflow node worker: node run " INT64_FORMAT " cannot start: %s",
+					my_node_run_id, edata->message)));
+	{
+		Oid			argtypes[3] = {INT8OID, TEXTOID, TEXTOID};
+		Datum		values[3];
+
+		tf_xact_begin(false);
+		tf_as_superuser();
+		values[0] = Int64GetDatum(my_node_run_id);
+		values[1] = CStringGetTextDatum(edata->message);
+		values[2] = CStringGetTextDatum(unpack_sql_state(edata->sqlerrcode));
+		if (SPI_execute_with_args("SELECT taskflow._node_unstartable($1, $2, $3)",
+								  3, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "taskflow._node_unstartable failed");
+		tf_xact_commit();
+	}
+	return TF_BEGIN_FAILED;
 }
 
 /* bind rendered text and log (either may be absent) as SPI args 3 and 4 */
@@ -771,13 +825,14 @@ tf_worker_main(Datum arg)
 	SetConfigOption("log_min_messages", "info", PGC_SUSET, PGC_S_OVERRIDE);
 
 	memset(&a, 0, sizeof(a));
-	switch (tf_node_begin(&a, TopMemoryContext))
+	switch (tf_node_begin_or_fail(&a, TopMemoryContext))
 	{
 		case TF_BEGIN_GONE:
 			elog(DEBUG1, "taskflow node worker: node run " INT64_FORMAT " is not runnable any more", my_node_run_id);
 			proc_exit(0);		/* canceled or already handled */
 			break;
 		case TF_BEGIN_REFUSED:
+		case TF_BEGIN_FAILED:
 			proc_exit(0);		/* recorded and logged */
 			break;
 		case TF_BEGIN_RUN:

@@ -832,6 +832,19 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
      WHERE nr.id = x.id AND nr.state = 'running';
 $$;
 
+-- A node run whose row cannot be read into an attempt (a data exception in
+-- _node_begin, e.g. an option written past the API that is no interval):
+-- failed with that error, no retry.
+CREATE OR REPLACE FUNCTION taskflow._node_unstartable(p_node_run_id bigint, p_message text, p_sqlstate text)
+RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    UPDATE taskflow.node_runs
+       SET state = 'failed', not_before = NULL, wait_since = NULL,
+           started_at = coalesce(started_at, clock_timestamp()), finished_at = clock_timestamp(),
+           message = 'the node cannot start: ' || p_message, sqlstate = p_sqlstate
+     WHERE id = p_node_run_id AND state IN ('pending', 'retrying');
+$$;
+
 -- The owner may not run nodes (taskflow._owner_refusal): failed, no retry.
 CREATE OR REPLACE FUNCTION taskflow._node_refused(p_node_run_id bigint, p_message text, p_sqlstate text)
 RETURNS void
@@ -1070,6 +1083,7 @@ REVOKE ALL ON FUNCTION
     taskflow._node_succeeded(bigint, bigint, bigint, text, text),
     taskflow._node_failed(bigint, text, text, text, text),
     taskflow._node_refused(bigint, text, text),
+    taskflow._node_unstartable(bigint, text, text),
     taskflow._node_wait_again(bigint, bigint, bigint, text, text),
     taskflow._retry_at(interval),
     taskflow._count_fires(text, text, timestamptz, timestamptz, bigint),

@@ -69,6 +69,18 @@ UPDATE taskflow.nodes SET options = '{"poll_interval": "300000 years", "delay": 
 is($node->safe_psql('postgres', "SELECT state || ' ' || sqlstate || ' ' || error FROM taskflow.node_run_history WHERE run_id = $run"),
 	'failed 57014 wait node "w" timed out after 2000 ms', 'huge delay and poll interval: the wait times out');
 
+# an option that is no interval: the node cannot start, fails with the error
+$node->safe_psql('postgres', q{
+SELECT taskflow.create_flow('p_opt');
+SELECT taskflow.add_node('p_opt', 'w', 'wait', 'true');
+UPDATE taskflow.nodes SET options = '{"poll_interval": "every now and then"}'
+ WHERE flow_id = (SELECT id FROM taskflow.flows WHERE name = 'p_opt');
+});
+($run, $state) = TaskflowTest->run_and_wait($node, 'p_opt');
+is($state, 'failed', 'unreadable option: the run ends failed');
+like($node->safe_psql('postgres', "SELECT state || ' ' || sqlstate || ' ' || error FROM taskflow.node_run_history WHERE run_id = $run"),
+	qr/^failed 22007 the node cannot start: invalid input syntax for type interval/, 'with the error, at once');
+
 # a node run left 'running' by a killed worker, retry 300000 years away
 my $killed = TaskflowTest->run_flow($node, 'p_killed');
 ok(TaskflowTest->poll($node, 'postgres',
@@ -99,7 +111,7 @@ like($node->safe_psql('postgres', q{SELECT schedule_error FROM taskflow.flow_sta
 is($node->safe_psql('postgres', q{SELECT count(*) FROM taskflow.runs r JOIN taskflow.flows f ON f.id = r.flow_id WHERE f.name IN ('p_sched', 'p_tz')}),
 	'0', 'no runs for the unschedulable flows');
 is($node->safe_psql('postgres', q{SELECT count(*) || ' ' || count(next_run) FROM taskflow.flow_status}),
-	'7 2', 'flow_status still answers for every flow (next_run NULL where it cannot be computed)');
+	'8 2', 'flow_status still answers for every flow (next_run NULL where it cannot be computed)');
 ok($node->log_contains(qr/WARNING:  taskflow: cannot schedule flow "p_sched": .*every blue moon/),
 	'p_sched: logged');
 my $log = slurp_file($node->logfile);
