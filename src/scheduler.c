@@ -12,11 +12,19 @@
  *	    - promotes runs within max_active_runs, propagates upstream
  *	      failures, finishes runs with nothing left to do,
  *	    - starts a node worker for each ready node (taskflow._sched_ready),
- *	      up to taskflow.max_workers cluster-wide,
+ *	      up to taskflow.max_workers cluster-wide and the owner's
+ *	      taskflow.max_workers_per_owner, fairly: owners with fewer running
+ *	      workers first; ready nodes held back set this database's
+ *	      "waiting" flag, so that any exiting worker wakes us, and other
+ *	      databases leave the last free slots to a waiting database whose
+ *	      owner has fewer running workers (tf_reserve_worker_slot),
  *	    - every taskflow.history_purge_interval (an hour), purges history
  *	      older than taskflow.history_retention.
+ *	  Per-row work runs in subtransactions (sql/src/20_engine.sql): one bad
+ *	  flow, run or node run fails only itself.
  *	  It is woken by catalog changes and run operations (taskflow._wake(),
- *	  at commit), by finishing node workers, and by SIGHUP.
+ *	  at commit), by finishing node workers (of any database, while we wait
+ *	  for a slot), and by SIGHUP.
  *
  *	  "Now" for schedules is taskflow.test_clock when set (tests only).
  *
@@ -334,10 +342,22 @@ tf_running_owners(void)
 static void
 tf_set_waiting(bool waiting, int rank)
 {
+	bool		was;
+	int			was_rank;
+
 	SpinLockAcquire(&tf_shared->mutex);
+	was = tf_shared->dbs[my_slot].waiting;
+	was_rank = tf_shared->dbs[my_slot].waiting_rank;
 	tf_shared->dbs[my_slot].waiting = waiting;
 	tf_shared->dbs[my_slot].waiting_rank = waiting ? rank : INT_MAX;
 	SpinLockRelease(&tf_shared->mutex);
+
+	/*
+	 * Other databases may have left a free slot to us (our claim was
+	 * better than theirs): now that we claim less, let them look again.
+	 */
+	if (was && (!waiting || rank > was_rank))
+		tf_wake_waiting_schedulers(my_dboid);
 }
 
 #define TF_SLOT_CLUSTER_FULL	(-1)	/* taskflow.max_workers reached */

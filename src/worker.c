@@ -4,6 +4,12 @@
  *	  The node worker: a dynamic background worker (BGW_NEVER_RESTART) that
  *	  runs one attempt of one node run and records the outcome.
  *
+ *	  Owner check: before any of the node's code runs, the owner must be
+ *	  able to connect to the database (taskflow._owner_refusal: exists,
+ *	  LOGIN or a group role a superuser allowed with
+ *	  taskflow.allow_group_owner, CONNECTION LIMIT not 0, VALID UNTIL not
+ *	  past, CONNECT); otherwise the node run fails, without retries.
+ *
  *	  Identity: it connects as the flow's owner when that role can log in
  *	  and connect to the database; otherwise (a NOLOGIN group role, say) it
  *	  connects as the bootstrap superuser and runs the node with
@@ -16,7 +22,10 @@
  *	  Transactions: sql / notify / archive nodes run in one transaction that
  *	  also records their success (REPEATABLE READ for archive).  A failure
  *	  is caught, the transaction aborted, and failed/retrying recorded in a
- *	  new one.  wait nodes poll in short transactions of their own.
+ *	  new one.  wait nodes poll in short transactions of their own, and
+ *	  between polls more than TF_WAIT_HOLD_MS apart give the worker back
+ *	  (taskflow._node_wait_again: 'retrying' until the next poll, same
+ *	  attempt).
  *
  *	  sql nodes in autocommit mode (option "autocommit": true, or a script
  *	  with a statement that cannot run in a transaction block, such as
@@ -84,6 +93,7 @@ typedef enum TfBegin
 {
 	TF_BEGIN_GONE,				/* not runnable any more (canceled, ...) */
 	TF_BEGIN_REFUSED,			/* the owner may not run nodes: failed */
+	TF_BEGIN_FAILED,			/* its row cannot be read: failed */
 	TF_BEGIN_RUN
 } TfBegin;
 
@@ -93,6 +103,7 @@ typedef enum TfBegin
  * new one for the next poll.
  */
 #define TF_WAIT_HOLD_MS		1000
+#define TF_WAIT_MAX_MS		(INT64CONST(100) * 366 * 86400 * 1000)	/* a century */
 
 static int	my_slot = -1;
 static uint32 my_gen = 0;
@@ -259,6 +270,59 @@ tf_node_begin(TfAttempt *a, MemoryContext cxt)
 	}
 	tf_xact_commit();
 	return result;
+}
+
+/*
+ * tf_node_begin, but a node whose catalog row cannot even be read into an
+ * attempt (a data exception, SQLSTATE class 22: say an option "poll_interval"
+ * that is no interval, written past the API's checks) fails with that error
+ * instead of making every worker exit before starting it.  Other errors
+ * (a deadlock, ...) are thrown: the scheduler dispatches again
+ * (TF_MAX_DISPATCH_TRIES).
+ */
+static TfBegin
+tf_node_begin_or_fail(TfAttempt *a, MemoryContext cxt)
+{
+	MemoryContext old = CurrentMemoryContext;
+	volatile TfBegin result = TF_BEGIN_GONE;
+	ErrorData  *volatile edata = NULL;
+
+	PG_TRY();
+	{
+		result = tf_node_begin(a, cxt);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(old);
+		edata = CopyErrorData();
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+			PG_RE_THROW();
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+
+	if (edata == NULL)
+		return result;
+	MemoryContextSwitchTo(old);
+	ereport(LOG,
+			(errmsg("taskflow node worker: node run " INT64_FORMAT " cannot start: %s",
+					my_node_run_id, edata->message)));
+	{
+		Oid			argtypes[3] = {INT8OID, TEXTOID, TEXTOID};
+		Datum		values[3];
+
+		tf_xact_begin(false);
+		tf_as_superuser();
+		values[0] = Int64GetDatum(my_node_run_id);
+		values[1] = CStringGetTextDatum(edata->message);
+		values[2] = CStringGetTextDatum(unpack_sql_state(edata->sqlerrcode));
+		if (SPI_execute_with_args("SELECT taskflow._node_unstartable($1, $2, $3)",
+								  3, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "taskflow._node_unstartable failed");
+		tf_xact_commit();
+	}
+	return TF_BEGIN_FAILED;
 }
 
 /* bind rendered text and log (either may be absent) as SPI args 3 and 4 */
@@ -567,13 +631,22 @@ tf_run_wait(TfAttempt *a, TfNodeExec *x)
 {
 	TimestampTz start = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), -a->wait_ms);
 	TimestampTz deadline;
-	TimestampTz ready_at = TimestampTzPlusMilliseconds(start, a->delay_ms);
+	TimestampTz ready_at;
 	char	   *condition = NULL;
 	int			polls = (int) a->polls;
 
+	/*
+	 * Intervals written into the catalog past the API's checks can be huge:
+	 * clamp them (to a century) so that the timestamp arithmetic below
+	 * cannot overflow.
+	 */
+	a->poll_ms = Min(Max(a->poll_ms, 1), TF_WAIT_MAX_MS);
+	a->delay_ms = Min(Max(a->delay_ms, 0), TF_WAIT_MAX_MS);
+	a->timeout_ms = Min(a->timeout_ms, TF_WAIT_MAX_MS);
 	if (a->timeout_ms <= 0 && tf_wait_timeout > 0)
 		a->timeout_ms = (int64) tf_wait_timeout * 1000;
 	deadline = a->timeout_ms > 0 ? TimestampTzPlusMilliseconds(start, a->timeout_ms) : 0;
+	ready_at = TimestampTzPlusMilliseconds(start, a->delay_ms);
 
 	/* the delay before the first poll */
 	for (;;)
@@ -752,13 +825,14 @@ tf_worker_main(Datum arg)
 	SetConfigOption("log_min_messages", "info", PGC_SUSET, PGC_S_OVERRIDE);
 
 	memset(&a, 0, sizeof(a));
-	switch (tf_node_begin(&a, TopMemoryContext))
+	switch (tf_node_begin_or_fail(&a, TopMemoryContext))
 	{
 		case TF_BEGIN_GONE:
 			elog(DEBUG1, "taskflow node worker: node run " INT64_FORMAT " is not runnable any more", my_node_run_id);
 			proc_exit(0);		/* canceled or already handled */
 			break;
 		case TF_BEGIN_REFUSED:
+		case TF_BEGIN_FAILED:
 			proc_exit(0);		/* recorded and logged */
 			break;
 		case TF_BEGIN_RUN:

@@ -486,37 +486,46 @@ $$;
 
 -- Propagate upstream failures, finish runs with nothing left to do, promote
 -- scheduled runs within max_active_runs (oldest period first).
-CREATE OR REPLACE FUNCTION taskflow._sched_advance() RETURNS void
+-- With p_run: only propagate and finish in that run; with p_flow: only
+-- promote that flow's runs (the row-by-row fallback of _sched_tick).
+CREATE OR REPLACE FUNCTION taskflow._sched_advance(p_run bigint DEFAULT NULL, p_flow bigint DEFAULT NULL)
+RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    LOOP
-        UPDATE taskflow.node_runs nr
-           SET state = 'upstream_failed', finished_at = clock_timestamp(),
-               message = 'an upstream node did not succeed'
-         WHERE nr.state = 'pending'
-           AND EXISTS (SELECT 1
-                         FROM taskflow.edges e
-                         JOIN taskflow.node_runs up
-                           ON up.run_id = nr.run_id AND up.node_id = e.from_node
-                        WHERE e.to_node = nr.node_id
-                          AND up.state IN ('failed', 'upstream_failed', 'canceled'));
-        EXIT WHEN NOT FOUND;
-    END LOOP;
+    IF p_flow IS NULL THEN
+        LOOP
+            UPDATE taskflow.node_runs nr
+               SET state = 'upstream_failed', finished_at = clock_timestamp(),
+                   message = 'an upstream node did not succeed'
+             WHERE nr.state = 'pending'
+               AND (p_run IS NULL OR nr.run_id = p_run)
+               AND EXISTS (SELECT 1
+                             FROM taskflow.edges e
+                             JOIN taskflow.node_runs up
+                               ON up.run_id = nr.run_id AND up.node_id = e.from_node
+                            WHERE e.to_node = nr.node_id
+                              AND up.state IN ('failed', 'upstream_failed', 'canceled'));
+            EXIT WHEN NOT FOUND;
+        END LOOP;
+    END IF;
 
     FOR i IN 1..2 LOOP
-        UPDATE taskflow.runs r
-           SET state = CASE
-                   WHEN EXISTS (SELECT 1 FROM taskflow.node_runs x WHERE x.run_id = r.id
-                                   AND x.state IN ('failed', 'upstream_failed')) THEN 'failed'
-                   WHEN EXISTS (SELECT 1 FROM taskflow.node_runs x WHERE x.run_id = r.id
-                                   AND x.state = 'canceled') THEN 'canceled'
-                   ELSE 'succeeded' END,
-               started_at = coalesce(r.started_at, clock_timestamp()),
-               finished_at = clock_timestamp()
-         WHERE r.state = 'running'
-           AND NOT EXISTS (SELECT 1 FROM taskflow.node_runs x WHERE x.run_id = r.id
-                              AND x.state IN ('pending', 'running', 'retrying'));
-        EXIT WHEN i = 2;
+        IF p_flow IS NULL THEN
+            UPDATE taskflow.runs r
+               SET state = CASE
+                       WHEN EXISTS (SELECT 1 FROM taskflow.node_runs x WHERE x.run_id = r.id
+                                       AND x.state IN ('failed', 'upstream_failed')) THEN 'failed'
+                       WHEN EXISTS (SELECT 1 FROM taskflow.node_runs x WHERE x.run_id = r.id
+                                       AND x.state = 'canceled') THEN 'canceled'
+                       ELSE 'succeeded' END,
+                   started_at = coalesce(r.started_at, clock_timestamp()),
+                   finished_at = clock_timestamp()
+             WHERE r.state = 'running'
+               AND (p_run IS NULL OR r.id = p_run)
+               AND NOT EXISTS (SELECT 1 FROM taskflow.node_runs x WHERE x.run_id = r.id
+                                  AND x.state IN ('pending', 'running', 'retrying'));
+        END IF;
+        EXIT WHEN i = 2 OR p_run IS NOT NULL;
 
         UPDATE taskflow.runs r
            SET state = 'running', started_at = clock_timestamp()
@@ -526,8 +535,65 @@ BEGIN
                        (SELECT count(*) FROM taskflow.runs a
                          WHERE a.flow_id = s.flow_id AND a.state = 'running') AS active
                   FROM taskflow.runs s JOIN taskflow.flows f ON f.id = s.flow_id
-                 WHERE s.state = 'scheduled') p
+                 WHERE s.state = 'scheduled'
+                   AND (p_flow IS NULL OR s.flow_id = p_flow)) p
          WHERE r.id = p.id AND p.rn + p.active <= p.max_active_runs;
+    END LOOP;
+END
+$$;
+
+-- _sched_advance() failed as a whole: the same, run by run (then flow by
+-- flow for promotion), each in a subtransaction.  A run that cannot be
+-- advanced is marked failed with the error (if even that fails, it is
+-- logged and left alone); the other runs go on.
+CREATE OR REPLACE FUNCTION taskflow._sched_advance_each() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    x   record;
+    err text;
+    st  text;
+BEGIN
+    FOR x IN SELECT id FROM taskflow.runs WHERE state = 'running' ORDER BY id LOOP
+        BEGIN
+            PERFORM taskflow._sched_advance(x.id, NULL);
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE;
+            err := format('the scheduler cannot advance this run: %s (SQLSTATE %s)', SQLERRM, st);
+            RAISE WARNING 'taskflow: run %: %', x.id, err;
+            BEGIN
+                UPDATE taskflow.node_runs
+                   SET state = 'canceled', finished_at = clock_timestamp(), message = err
+                 WHERE run_id = x.id AND state IN ('pending', 'retrying');
+                UPDATE taskflow.runs
+                   SET state = 'failed', started_at = coalesce(started_at, clock_timestamp()),
+                       finished_at = clock_timestamp(), message = err
+                 WHERE id = x.id AND state = 'running';
+            EXCEPTION WHEN OTHERS THEN
+                RAISE WARNING 'taskflow: cannot mark run % failed: %', x.id, SQLERRM;
+            END;
+        END;
+    END LOOP;
+    FOR x IN SELECT DISTINCT r.flow_id, f.name FROM taskflow.runs r
+               JOIN taskflow.flows f ON f.id = r.flow_id
+              WHERE r.state = 'scheduled' ORDER BY r.flow_id LOOP
+        BEGIN
+            PERFORM taskflow._sched_advance(NULL, x.flow_id);
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE;
+            err := format('the scheduler cannot start this run: %s (SQLSTATE %s)', SQLERRM, st);
+            RAISE WARNING 'taskflow: flow "%": %', x.name, err;
+            -- the oldest scheduled run is the one promotion tried first
+            BEGIN
+                UPDATE taskflow.runs
+                   SET state = 'failed', started_at = clock_timestamp(),
+                       finished_at = clock_timestamp(), message = err
+                 WHERE id = (SELECT id FROM taskflow.runs
+                              WHERE flow_id = x.flow_id AND state = 'scheduled'
+                              ORDER BY scheduled_for, id LIMIT 1);
+            EXCEPTION WHEN OTHERS THEN
+                RAISE WARNING 'taskflow: cannot mark a run of flow "%" failed: %', x.name, SQLERRM;
+            END;
+        END;
     END LOOP;
 END
 $$;
@@ -576,7 +642,12 @@ BEGIN
     BEGIN
         PERFORM taskflow._sched_advance();
     EXCEPTION WHEN OTHERS THEN
-        RAISE WARNING 'taskflow: advancing runs failed: %', SQLERRM;
+        -- one bad run: go run by run
+        BEGIN
+            PERFORM taskflow._sched_advance_each();
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'taskflow: advancing runs failed: %', SQLERRM;
+        END;
     END;
     SELECT min(nr.not_before) INTO next_retry
       FROM taskflow.node_runs nr JOIN taskflow.runs r ON r.id = nr.run_id
@@ -597,8 +668,9 @@ $$;
 -- memory.  Rows of capped owners come last with eligible = false (at most
 -- p_limit + 1 rows in all): they tell the scheduler that ready work is held
 -- back, so that it asks to be woken when a worker slot frees; owner_running
--- (the owner's running workers) ranks this database's claim on the next
--- free slot against other databases' (see tf_reserve_worker_slot).
+-- (the owner's running workers once its ready nodes ranked before this one
+-- have started) ranks this database's claim on the next free slot against
+-- other databases' (see tf_reserve_worker_slot).
 -- dispatch_seq changes with every attempt and every poll of a wait node
 -- (the scheduler counts dispatches that never started per dispatch_seq).
 CREATE OR REPLACE FUNCTION taskflow._sched_ready(p_exclude bigint[], p_limit integer, p_running oid[])
@@ -608,8 +680,9 @@ RETURNS TABLE (node_run_id bigint, run_id bigint, owner oid, owner_login boolean
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     WITH cand AS (
         SELECT nr.id, nr.run_id, f.owner::oid AS owner,
-               coalesce(a.rolcanlogin AND a.rolconnlimit < 0 AND d.datconnlimit < 0
-                        AND has_database_privilege(f.owner::oid, d.oid, 'CONNECT'), false) AS login,
+               CASE WHEN a.oid IS NULL THEN false  -- a dropped owner: refused by the worker
+                    ELSE a.rolcanlogin AND a.rolconnlimit < 0 AND d.datconnlimit < 0
+                         AND has_database_privilege(f.owner::oid, d.oid, 'CONNECT') END AS login,
                f.name AS flow, n.name AS node,
                (nr.attempt + CASE WHEN nr.wait_since IS NOT NULL
                                   THEN coalesce(nr.rows, 0) % 1000000 ELSE 0 END)::integer AS seq,
@@ -640,7 +713,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
           FROM cand c JOIN own o ON o.owner = c.owner
     )
     SELECT x.id, x.run_id, x.owner, x.login, x.flow, x.node, x.seq, x.cap,
-           x.cap = 0 OR x.running + x.k <= x.cap, x.running::integer
+           x.cap = 0 OR x.running + x.k <= x.cap, (x.running + x.k - 1)::integer
       FROM ranked x
      ORDER BY (x.cap = 0 OR x.running + x.k <= x.cap) DESC, x.running + x.k,
               x.scheduled_for, x.run_id, x.id
@@ -759,6 +832,19 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
      WHERE nr.id = x.id AND nr.state = 'running';
 $$;
 
+-- A node run whose row cannot be read into an attempt (a data exception in
+-- _node_begin, e.g. an option written past the API that is no interval):
+-- failed with that error, no retry.
+CREATE OR REPLACE FUNCTION taskflow._node_unstartable(p_node_run_id bigint, p_message text, p_sqlstate text)
+RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    UPDATE taskflow.node_runs
+       SET state = 'failed', not_before = NULL, wait_since = NULL,
+           started_at = coalesce(started_at, clock_timestamp()), finished_at = clock_timestamp(),
+           message = 'the node cannot start: ' || p_message, sqlstate = p_sqlstate
+     WHERE id = p_node_run_id AND state IN ('pending', 'retrying');
+$$;
+
 -- The owner may not run nodes (taskflow._owner_refusal): failed, no retry.
 CREATE OR REPLACE FUNCTION taskflow._node_refused(p_node_run_id bigint, p_message text, p_sqlstate text)
 RETURNS void
@@ -783,8 +869,12 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
                not_before = clock_timestamp() + make_interval(secs => p_next_ms / 1000.0),
                wait_since = coalesce(wait_since, started_at), rows = p_polls,
                worker_pid = NULL, finished_at = NULL, sqlstate = NULL,
-               message = format('waiting: condition false after %s poll(s); next poll at %s',
-                                p_polls, clock_timestamp() + make_interval(secs => p_next_ms / 1000.0)),
+               message = CASE WHEN p_polls = 0
+                              THEN format('waiting: delay; first poll at %s',
+                                          clock_timestamp() + make_interval(secs => p_next_ms / 1000.0))
+                              ELSE format('waiting: condition false after %s poll(s); next poll at %s',
+                                          p_polls, clock_timestamp() + make_interval(secs => p_next_ms / 1000.0))
+                          END,
                rendered = coalesce(p_rendered, rendered), log = p_log
          WHERE id = p_node_run_id AND state = 'running'
         RETURNING 1)
@@ -984,7 +1074,8 @@ REVOKE ALL ON FUNCTION
     taskflow._create_run(bigint, timestamptz, date, text, jsonb, regrole, bigint),
     taskflow._sched_flow(taskflow.flows, timestamptz, integer),
     taskflow._sched_recover(bigint[]),
-    taskflow._sched_advance(),
+    taskflow._sched_advance(bigint, bigint),
+    taskflow._sched_advance_each(),
     taskflow._sched_tick(timestamptz, bigint[], integer),
     taskflow._sched_ready(bigint[], integer, oid[]),
     taskflow._sched_give_up(bigint),
@@ -992,6 +1083,7 @@ REVOKE ALL ON FUNCTION
     taskflow._node_succeeded(bigint, bigint, bigint, text, text),
     taskflow._node_failed(bigint, text, text, text, text),
     taskflow._node_refused(bigint, text, text),
+    taskflow._node_unstartable(bigint, text, text),
     taskflow._node_wait_again(bigint, bigint, bigint, text, text),
     taskflow._retry_at(interval),
     taskflow._count_fires(text, text, timestamptz, timestamptz, bigint),

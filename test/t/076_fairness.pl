@@ -55,6 +55,20 @@ is($node->safe_psql('postgres', "SELECT string_agg(DISTINCT state || ' ' || atte
 like($node->safe_psql('postgres', "SELECT error FROM taskflow.node_run_history WHERE run_id = $sensors AND node = 'w1'"),
 	qr/^waiting: condition false after \d+ poll\(s\); next poll at /, 'the node run says it is waiting');
 $node->safe_psql('postgres', "SELECT taskflow.cancel_run($sensors)");
+# a long delay is spent without a worker too
+$node->safe_psql('postgres', q{
+SELECT taskflow.create_flow('delayed', owner => 'a');
+SELECT taskflow.add_node('delayed', 'w', 'wait', 'true', options => '{"delay": "2 seconds"}');
+});
+my $t_delay = time();
+my $delayed = TaskflowTest->run_flow($node, 'delayed');
+ok(TaskflowTest->poll($node, 'postgres',
+	"SELECT state = 'retrying' AND message LIKE 'waiting: delay; first poll at %' FROM taskflow.node_runs WHERE run_id = $delayed", 30),
+	'a wait node in its delay gives its worker back');
+is(TaskflowTest->wait_run($node, $delayed), 'succeeded', 'and polls once the delay is over');
+cmp_ok(time() - $t_delay, '>=', 2, 'not before the delay');
+is($node->safe_psql('postgres', "SELECT attempts || ' ' || rows FROM taskflow.node_run_history WHERE run_id = $delayed"),
+	'1 1', 'one attempt, one poll');
 
 # --- owner A hogs every slot with never-true waits
 $node->safe_psql('postgres', q{

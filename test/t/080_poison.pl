@@ -58,6 +58,29 @@ like($node->safe_psql('postgres', "SELECT state || ' ' || sqlstate || ' ' || err
 	qr/^failed 22012 division by zero\n\(not retried: retry_delay is beyond the timestamp range\)/,
 	'huge retry_delay: failed, not retried, says why');
 
+# a wait node with a delay and poll interval of 300000 years (its timeout wins)
+$node->safe_psql('postgres', q{
+SELECT taskflow.create_flow('p_wait');
+SELECT taskflow.add_node('p_wait', 'w', 'wait', 'false', timeout => '2 seconds');
+UPDATE taskflow.nodes SET options = '{"poll_interval": "300000 years", "delay": "300000 years"}'
+ WHERE flow_id = (SELECT id FROM taskflow.flows WHERE name = 'p_wait');
+});
+($run, $state) = TaskflowTest->run_and_wait($node, 'p_wait');
+is($node->safe_psql('postgres', "SELECT state || ' ' || sqlstate || ' ' || error FROM taskflow.node_run_history WHERE run_id = $run"),
+	'failed 57014 wait node "w" timed out after 2000 ms', 'huge delay and poll interval: the wait times out');
+
+# an option that is no interval: the node cannot start, fails with the error
+$node->safe_psql('postgres', q{
+SELECT taskflow.create_flow('p_opt');
+SELECT taskflow.add_node('p_opt', 'w', 'wait', 'true');
+UPDATE taskflow.nodes SET options = '{"poll_interval": "every now and then"}'
+ WHERE flow_id = (SELECT id FROM taskflow.flows WHERE name = 'p_opt');
+});
+($run, $state) = TaskflowTest->run_and_wait($node, 'p_opt');
+is($state, 'failed', 'unreadable option: the run ends failed');
+like($node->safe_psql('postgres', "SELECT state || ' ' || sqlstate || ' ' || error FROM taskflow.node_run_history WHERE run_id = $run"),
+	qr/^failed 22007 the node cannot start: invalid input syntax for type interval/, 'with the error, at once');
+
 # a node run left 'running' by a killed worker, retry 300000 years away
 my $killed = TaskflowTest->run_flow($node, 'p_killed');
 ok(TaskflowTest->poll($node, 'postgres',
@@ -88,7 +111,7 @@ like($node->safe_psql('postgres', q{SELECT schedule_error FROM taskflow.flow_sta
 is($node->safe_psql('postgres', q{SELECT count(*) FROM taskflow.runs r JOIN taskflow.flows f ON f.id = r.flow_id WHERE f.name IN ('p_sched', 'p_tz')}),
 	'0', 'no runs for the unschedulable flows');
 is($node->safe_psql('postgres', q{SELECT count(*) || ' ' || count(next_run) FROM taskflow.flow_status}),
-	'6 2', 'flow_status still answers for every flow (next_run NULL where it cannot be computed)');
+	'8 2', 'flow_status still answers for every flow (next_run NULL where it cannot be computed)');
 ok($node->log_contains(qr/WARNING:  taskflow: cannot schedule flow "p_sched": .*every blue moon/),
 	'p_sched: logged');
 my $log = slurp_file($node->logfile);
@@ -99,6 +122,37 @@ is($n, 1, 'the error is logged once, not on every pass');
 $node->safe_psql('postgres', q{UPDATE taskflow.flows SET timezone = 'UTC' WHERE name = 'p_tz'});
 ok(TaskflowTest->poll($node, 'postgres', q{SELECT schedule_error IS NULL FROM taskflow.flows WHERE name = 'p_tz'}, 30),
 	'p_tz repaired: schedule_error cleared');
+
+# --- a run the scheduler cannot advance (a trigger a superuser put on runs)
+$node->safe_psql('postgres', q{
+SELECT taskflow.create_flow('p_start');
+SELECT taskflow.add_node('p_start', 'n', 'sql', 'SELECT 1');
+SELECT taskflow.create_flow('p_finish');
+SELECT taskflow.add_node('p_finish', 'n', 'sql', 'SELECT 1');
+SELECT taskflow.create_flow('fine');
+SELECT taskflow.add_node('fine', 'n', 'sql', 'SELECT 1');
+CREATE FUNCTION public.poison() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF (SELECT name FROM taskflow.flows WHERE id = NEW.flow_id) = 'p_start' AND NEW.state = 'running'
+       OR (SELECT name FROM taskflow.flows WHERE id = NEW.flow_id) = 'p_finish' AND NEW.state = 'succeeded' THEN
+        RAISE EXCEPTION 'poisoned run %', NEW.id;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER poison BEFORE UPDATE ON taskflow.runs FOR EACH ROW EXECUTE FUNCTION public.poison();
+});
+my $rs = TaskflowTest->run_flow($node, 'p_start');
+my $rf = TaskflowTest->run_flow($node, 'p_finish');
+my $ok = TaskflowTest->run_flow($node, 'fine');
+is(TaskflowTest->wait_run($node, $ok), 'succeeded', 'a healthy run next to runs that cannot be advanced succeeds');
+is(TaskflowTest->wait_run($node, $rs), 'failed', 'the run that cannot start ended failed');
+like($node->safe_psql('postgres', "SELECT message FROM taskflow.runs WHERE id = $rs"),
+	qr/^the scheduler cannot start this run: poisoned run $rs \(SQLSTATE P0001\)/, 'with its error');
+is(TaskflowTest->wait_run($node, $rf), 'failed', 'the run that cannot finish ended failed');
+like($node->safe_psql('postgres', "SELECT message FROM taskflow.runs WHERE id = $rf"),
+	qr/^the scheduler cannot advance this run: poisoned run $rf \(SQLSTATE P0001\)/, 'with its error');
+ok($node->log_contains(qr/WARNING:  taskflow: run $rf: the scheduler cannot advance this run/), 'logged');
+$node->safe_psql('postgres', 'DROP TRIGGER poison ON taskflow.runs');
 
 # --- catch-up cap
 $node->safe_psql('postgres', q{ALTER SYSTEM SET taskflow.max_catchup_runs = 5; SELECT pg_reload_conf();

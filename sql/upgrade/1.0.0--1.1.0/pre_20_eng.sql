@@ -9,3 +9,5 @@ DROP FUNCTION IF EXISTS taskflow._node_begin(bigint, integer);
 -- _sched_ready takes the owners of the running workers and returns the
 -- owner cap, the candidate count and a dispatch sequence
 DROP FUNCTION IF EXISTS taskflow._sched_ready(bigint[], integer);
+-- _sched_advance takes an optional run / flow (row-by-row fallback)
+DROP FUNCTION IF EXISTS taskflow._sched_advance();
