@@ -23,6 +23,7 @@
  *	    export.c      export() / import() SQL functions, manifests
  *	    archive.c     the archive node kind
  *	    run_call.c    CALL taskflow.run(): run, commit, wait, report
+ *	    api.c         C entry points of the definition API (templates)
  *
  *-------------------------------------------------------------------------
  */

@@ -1802,5 +1802,4 @@ $$;
 -- so its body qualifies every name (checked by test/sql/security.sql).
 CREATE OR REPLACE FUNCTION taskflow.create_flow_from_template(template text, name text, params jsonb DEFAULT '{}')
 RETURNS bigint
-LANGUAGE sql VOLATILE AS
-$$ SELECT taskflow._create_flow_from_template($1, $2, $3, pg_catalog.current_setting('search_path')) $$;
+LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'tf_create_flow_from_template';
