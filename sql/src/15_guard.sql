@@ -48,15 +48,8 @@ BEGIN
         NEW.schedule := taskflow._check_schedule(NEW.schedule);
     END IF;
     IF TG_OP = 'INSERT' OR NEW.timezone IS DISTINCT FROM OLD.timezone THEN
-        -- the lookup in pg_timezone_names is slow (tens of ms): a time zone
-        -- that a flow the caller sees already uses passed this very check
-        -- when it was stored (or was stored by a superuser), and the
-        -- session's TimeZone is accepted as it is by _check_timezone itself
-        IF NEW.timezone IS NULL
-           OR (NEW.timezone <> current_setting('TimeZone')
-               AND NOT EXISTS (SELECT 1 FROM taskflow.flows x WHERE x.timezone = NEW.timezone)) THEN
-            NEW.timezone := taskflow._check_timezone(NEW.timezone);
-        END IF;
+        -- (microseconds: the zone names are read once per backend)
+        NEW.timezone := taskflow._check_timezone(NEW.timezone);
     END IF;
     IF TG_OP = 'INSERT' OR NEW.owner IS DISTINCT FROM OLD.owner THEN
         NEW.owner := taskflow._check_owner(NEW.owner);
