@@ -1230,13 +1230,67 @@ $$;
 -- variables
 ------------------------------------------------------------------------------
 
+-- Parse a variable definition: a constant (pattern, base and shift NULL) or
+-- '<to_char pattern> of bizdate|cyctime [+|- <interval>]'.  Used by
+-- set_variable and by the catalog guard on direct writes (part 15).
+CREATE OR REPLACE FUNCTION taskflow._parse_variable(name text, definition text, constant boolean,
+                                                   OUT pattern text, OUT base text, OUT shift interval)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    m text[];
+BEGIN
+    PERFORM taskflow._check_name('variable', _parse_variable.name);
+    IF _parse_variable.name = ANY (taskflow._system_variables()) THEN
+        RAISE EXCEPTION 'variable name "%" is reserved', _parse_variable.name
+            USING ERRCODE = 'reserved_name',
+                  DETAIL = 'System variables: ' || array_to_string(taskflow._system_variables(), ', ') || '.',
+                  HINT = 'Pick another name; run parameters cannot replace system variables either.';
+    END IF;
+    IF _parse_variable.definition IS NULL THEN
+        RAISE EXCEPTION 'definition of variable "%" must not be null', _parse_variable.name
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF coalesce(_parse_variable.constant, false) THEN
+        RETURN;
+    END IF;
+    m := regexp_match(_parse_variable.definition,
+                      '^\s*(.*\S)\s+of\s+(bizdate|cyctime)(?:\s*([-+])\s*(\S.*?))?\s*$', 'i');
+    IF m IS NULL THEN
+        RAISE EXCEPTION 'invalid time variable definition "%"', _parse_variable.definition
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = CASE WHEN _parse_variable.definition ~* '^\s*of\s+(bizdate|cyctime)'
+                                THEN 'The to_char pattern is empty.'
+                                ELSE 'Expected a to_char pattern, "of", bizdate or cyctime, and an optional signed interval.' END,
+                  HINT = 'Write ''<to_char pattern> of bizdate|cyctime [+|- <interval>]'', e.g. '
+                         '''yyyymmdd of bizdate - 7 days''; for a fixed value pass constant => true.';
+    END IF;
+    pattern := m[1];
+    base := lower(m[2]);
+    IF m[3] IS NOT NULL THEN
+        BEGIN
+            shift := (m[3] || ' ' || btrim(m[4]))::interval;
+        EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR interval_field_overflow THEN
+            RAISE EXCEPTION 'invalid interval "%" in definition of variable "%"', btrim(m[4]), _parse_variable.name
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Use a PostgreSQL interval such as ''7 days'', ''6 months'' or ''1 hour''.';
+        END;
+        IF abs(extract(epoch FROM shift)) > extract(epoch FROM interval '100 years') THEN
+            RAISE EXCEPTION 'shift "% %" of variable "%" is out of range', m[3], btrim(m[4]), _parse_variable.name
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'A time variable shifts bizdate or cyctime by at most 100 years either way.',
+                      HINT = 'e.g. ''yyyymmdd of bizdate - 7 days'' or ''yyyy of bizdate + 1 year''.';
+        END IF;
+    END IF;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION taskflow.set_variable(flow text, name text, definition text,
                                       constant boolean DEFAULT false) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     f   taskflow.flows;
-    m   text[];
     pat text;
     bas text;
     shf interval;
@@ -1246,48 +1300,9 @@ DECLARE
     e_hint   text;
 BEGIN
     f := taskflow._flow_for_update(set_variable.flow);
-    PERFORM taskflow._check_name('variable', set_variable.name);
-    IF set_variable.name = ANY (taskflow._system_variables()) THEN
-        RAISE EXCEPTION 'variable name "%" is reserved', set_variable.name
-            USING ERRCODE = 'reserved_name',
-                  DETAIL = 'System variables: ' || array_to_string(taskflow._system_variables(), ', ') || '.',
-                  HINT = 'Pick another name; run parameters cannot replace system variables either.';
-    END IF;
-    IF set_variable.definition IS NULL THEN
-        RAISE EXCEPTION 'definition of variable "%" must not be null', set_variable.name
-            USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-
-    IF NOT coalesce(set_variable.constant, false) THEN
-        m := regexp_match(set_variable.definition,
-                          '^\s*(.*\S)\s+of\s+(bizdate|cyctime)(?:\s*([-+])\s*(\S.*?))?\s*$', 'i');
-        IF m IS NULL THEN
-            RAISE EXCEPTION 'invalid time variable definition "%"', set_variable.definition
-                USING ERRCODE = 'invalid_parameter_value',
-                      DETAIL = CASE WHEN set_variable.definition ~* '^\s*of\s+(bizdate|cyctime)'
-                                    THEN 'The to_char pattern is empty.'
-                                    ELSE 'Expected a to_char pattern, "of", bizdate or cyctime, and an optional signed interval.' END,
-                      HINT = 'Write ''<to_char pattern> of bizdate|cyctime [+|- <interval>]'', e.g. '
-                             '''yyyymmdd of bizdate - 7 days''; for a fixed value pass constant => true.';
-        END IF;
-        pat := m[1];
-        bas := lower(m[2]);
-        IF m[3] IS NOT NULL THEN
-            BEGIN
-                shf := (m[3] || ' ' || btrim(m[4]))::interval;
-            EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR interval_field_overflow THEN
-                RAISE EXCEPTION 'invalid interval "%" in definition of variable "%"', btrim(m[4]), set_variable.name
-                    USING ERRCODE = 'invalid_parameter_value',
-                          HINT = 'Use a PostgreSQL interval such as ''7 days'', ''6 months'' or ''1 hour''.';
-            END;
-            IF abs(extract(epoch FROM shf)) > extract(epoch FROM interval '100 years') THEN
-                RAISE EXCEPTION 'shift "% %" of variable "%" is out of range', m[3], btrim(m[4]), set_variable.name
-                    USING ERRCODE = 'invalid_parameter_value',
-                          DETAIL = 'A time variable shifts bizdate or cyctime by at most 100 years either way.',
-                          HINT = 'e.g. ''yyyymmdd of bizdate - 7 days'' or ''yyyy of bizdate + 1 year''.';
-            END IF;
-        END IF;
-    END IF;
+    SELECT p.pattern, p.base, p.shift INTO pat, bas, shf
+      FROM taskflow._parse_variable(set_variable.name, set_variable.definition,
+                                    set_variable.constant) p;
 
     INSERT INTO taskflow.variables AS v (flow_id, name, definition, is_constant, pattern, base, shift)
     VALUES (f.id, set_variable.name, set_variable.definition, coalesce(set_variable.constant, false),

@@ -8,8 +8,10 @@
 --   * column privileges (part 00, install-only) keep engine-owned columns
 --     (id, created_at, updated_at on INSERT, scheduled_until) out of reach:
 --     a flow's catch-up always starts at its real creation time;
---   * these BEFORE INSERT/UPDATE triggers give a direct INSERT/UPDATE the
---     same checks as the API, through the API's own validators.
+--   * these BEFORE INSERT/UPDATE triggers give a direct INSERT/UPDATE of
+--     flows, nodes and variables the same checks as the API, through the
+--     API's own validators (variables: set_variable's parser recomputes
+--     the parsed columns).
 -- Superusers (the engine, pg_restore of a dump) are trusted and skip the
 -- triggers' checks; they bypass row level security anyway.  See
 -- docs/security.md.
@@ -107,3 +109,26 @@ $$;
 
 CREATE OR REPLACE TRIGGER nodes_guard BEFORE INSERT OR UPDATE ON taskflow.nodes
     FOR EACH ROW EXECUTE FUNCTION taskflow._nodes_guard();
+
+-- variables: the engine renders pattern/base/shift; a direct write gets them
+-- recomputed from the definition by set_variable's own parser
+CREATE OR REPLACE FUNCTION taskflow._variables_guard() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF taskflow._guard_trusted() THEN
+        RETURN NEW;
+    END IF;
+    IF TG_OP = 'UPDATE' AND NEW.flow_id IS DISTINCT FROM OLD.flow_id THEN
+        RAISE EXCEPTION 'a variable cannot move to another flow'
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Use taskflow.drop_variable() and taskflow.set_variable().';
+    END IF;
+    SELECT p.pattern, p.base, p.shift INTO NEW.pattern, NEW.base, NEW.shift
+      FROM taskflow._parse_variable(NEW.name, NEW.definition, NEW.is_constant) p;
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER variables_guard BEFORE INSERT OR UPDATE ON taskflow.variables
+    FOR EACH ROW EXECUTE FUNCTION taskflow._variables_guard();
