@@ -328,7 +328,22 @@ tf_storage_validator(PG_FUNCTION_ARGS)
 		check_user_mapping_options(options, &has_key, &has_secret);
 	}
 	else if (catalog == ForeignTableRelationId)
+	{
+		ListCell   *lc;
+
+		foreach(lc, options)
+		{
+			const char *name = lfirst_node(DefElem, lc)->defname;
+			const TfOption *opt;
+
+			for (opt = tf_options; opt->name; opt++)
+				if (opt->context == catalog && strcmp(opt->name, name) == 0)
+					break;
+			if (opt->name == NULL)
+				unknown_option_error(name, catalog);
+		}
 		tf_storage_fdw_validate_options(options);
+	}
 	else if (options != NIL)
 		unknown_option_error(linitial_node(DefElem, options)->defname, catalog);
 

@@ -46,6 +46,7 @@
 #include "optimizer/pathnode.h"
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
+#include "parser/parse_type.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/jsonb.h"
@@ -919,6 +920,167 @@ tfExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	}
 }
 
+/* ----------------------------------------------------------------
+ * IMPORT FOREIGN SCHEMA "dla_demo" FROM SERVER s INTO public
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * The remote schema is an archive path; the table (named after the path's
+ * last component) gets the columns of a manifest of a complete partition
+ * (types re-parsed: a manifest is data, never SQL), the partition columns
+ * found in the key (text), the manifest's format.
+ */
+static List *
+tfImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
+{
+	char	   *path = tf_export_normalize_prefix(stmt->remote_schema);
+	TfStorage  *st = tf_storage_open_server(serverOid);
+	List	   *objs;
+	char	   *mdir = NULL;
+	bool		mdir_complete = false;
+	Jsonb	   *jb;
+	JsonbValue *v;
+	JsonbIterator *it;
+	JsonbValue	jv;
+	JsonbIteratorToken tok;
+	StringInfoData sql;
+	StringInfoData pcols;
+	char	   *tname;
+	const char *p;
+	char	   *key = NULL;
+	bool		first = true;
+	ListCell   *lc;
+
+	if (path[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_SCHEMA_NOT_FOUND),
+				 errmsg("IMPORT FOREIGN SCHEMA needs an archive path as the remote schema"),
+				 errhint("For example IMPORT FOREIGN SCHEMA \"dla_demo\" FROM SERVER archive INTO public.")));
+	foreach(lc, stmt->options)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("invalid option \"%s\" for IMPORT FOREIGN SCHEMA", lfirst_node(DefElem, lc)->defname),
+				 errhint("taskflow_storage takes no import options; ALTER FOREIGN TABLE afterwards.")));
+
+	/* a manifest, preferably of a complete partition */
+	objs = tf_storage_list(st, path);
+	foreach(lc, objs)
+	{
+		TfObjectInfo *info = lfirst(lc);
+		size_t		klen = strlen(info->key);
+		size_t		mlen = strlen(TF_MANIFEST_NAME);
+
+		if (klen > mlen && strcmp(info->key + klen - mlen, TF_MANIFEST_NAME) == 0 &&
+			info->key[klen - mlen - 1] == '/')
+		{
+			char	   *dir = pnstrdup(info->key, klen - mlen);
+			bool		complete = tf_storage_head(st, psprintf("%s%s", dir, TF_SUCCESS_NAME), NULL);
+
+			if (mdir == NULL || (complete && !mdir_complete))
+			{
+				mdir = dir;
+				mdir_complete = complete;
+			}
+			if (complete)
+				break;
+		}
+	}
+	if (mdir == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_SCHEMA_NOT_FOUND),
+				 errmsg("no _manifest.json under \"%s\"", tf_storage_describe(st, path)),
+				 errhint("For an archive written by another tool, CREATE FOREIGN TABLE ... OPTIONS (path, format, partition_columns) yourself.")));
+	jb = tf_export_read_manifest(st, mdir);
+	if (jb == NULL || !JB_ROOT_IS_OBJECT(jb) ||
+		(v = getKeyJsonValueFromContainer(&jb->root, "columns", 7, NULL)) == NULL ||
+		v->type != jbvBinary)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("manifest \"%s\" has no columns", tf_storage_describe(st, psprintf("%s%s", mdir, TF_MANIFEST_NAME)))));
+
+	/* table name: the path's last component */
+	p = path + strlen(path) - 1;
+	while (p > path && p[-1] != '/')
+		p--;
+	tname = pnstrdup(p, strlen(p) - 1);
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE FOREIGN TABLE %s (", quote_identifier(tname));
+	it = JsonbIteratorInit(v->val.binary.data);
+	{
+		char	   *cname = NULL;
+		char	   *ctype = NULL;
+
+		while ((tok = JsonbIteratorNext(&it, &jv, false)) != WJB_DONE)
+		{
+			if (tok == WJB_KEY)
+				key = pnstrdup(jv.val.string.val, jv.val.string.len);
+			else if (tok == WJB_VALUE && key && jv.type == jbvString)
+			{
+				if (strcmp(key, "name") == 0)
+					cname = pnstrdup(jv.val.string.val, jv.val.string.len);
+				else if (strcmp(key, "type") == 0)
+					ctype = pnstrdup(jv.val.string.val, jv.val.string.len);
+			}
+			else if (tok == WJB_END_OBJECT && cname)
+			{
+				Oid			typid = InvalidOid;
+				int32		typmod = -1;
+
+				/*
+				 * a type name of this database (parsed as one, so a manifest
+				 * cannot inject SQL), else text
+				 */
+				if (ctype != NULL)
+					parseTypeString(ctype, &typid, &typmod, true);
+				if (!OidIsValid(typid))
+				{
+					typid = TEXTOID;
+					typmod = -1;
+				}
+				appendStringInfo(&sql, "%s%s %s", first ? "" : ", ", quote_identifier(cname),
+								 format_type_with_typemod(typid, typmod));
+				first = false;
+				cname = ctype = NULL;
+			}
+		}
+	}
+
+	/* partition columns: col=value/ components between path and mdir */
+	initStringInfo(&pcols);
+	p = mdir + strlen(path);
+	while (*p)
+	{
+		const char *eq = strchr(p, '=');
+		const char *slash = strchr(p, '/');
+
+		if (eq == NULL || slash == NULL || eq > slash)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_SCHEMA_NOT_FOUND),
+					 errmsg("\"%s\" is not a Hive partition directory under \"%s\"",
+							mdir, path)));
+		appendStringInfo(&pcols, "%s%.*s", pcols.len ? "," : "", (int) (eq - p), p);
+		appendStringInfo(&sql, "%s%s text", first ? "" : ", ",
+						 quote_identifier(pnstrdup(p, eq - p)));
+		first = false;
+		p = slash + 1;
+	}
+	appendStringInfo(&sql, ") SERVER %s OPTIONS (path %s",
+					 quote_identifier(stmt->server_name), quote_literal_cstr(path));
+	v = getKeyJsonValueFromContainer(&jb->root, "format", 6, NULL);
+	if (v && v->type == jbvString)
+	{
+		char	   *f = pnstrdup(v->val.string.val, v->val.string.len);
+
+		appendStringInfo(&sql, ", format %s", quote_literal_cstr(tf_format_name(tf_format_parse(f))));
+	}
+	if (pcols.len)
+		appendStringInfo(&sql, ", partition_columns %s", quote_literal_cstr(pcols.data));
+	appendStringInfoString(&sql, ")");
+	return list_make1(sql.data);
+}
+
 PG_FUNCTION_INFO_V1(tf_storage_handler);
 
 /* taskflow._storage_handler(): the FDW handler of taskflow_storage (read only) */
@@ -935,5 +1097,6 @@ tf_storage_handler(PG_FUNCTION_ARGS)
 	r->ReScanForeignScan = tfReScanForeignScan;
 	r->EndForeignScan = tfEndForeignScan;
 	r->ExplainForeignScan = tfExplainForeignScan;
+	r->ImportForeignSchema = tfImportForeignSchema;
 	PG_RETURN_POINTER(r);
 }

@@ -93,6 +93,18 @@ for my $server (qw(dla_s3 dla_file))
 		"$server: conditions on other columns still filter");
 }
 
+# ---- IMPORT FOREIGN SCHEMA: the table from the manifest ----
+q1('CREATE SCHEMA imp; IMPORT FOREIGN SCHEMA dla_demo FROM SERVER dla_file INTO imp');
+is(q1(q{SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum)
+          FROM pg_attribute WHERE attrelid = 'imp.dla_demo'::regclass AND attnum > 0}),
+	'order_id bigint, product_name character varying(32), price double precision, '
+	  . 'total_amount double precision, created_date date, y text, m text, d text',
+	'IMPORT FOREIGN SCHEMA: columns from the manifest plus the partition columns');
+is(q1(q{SELECT array_to_string(ftoptions, ' ') FROM pg_foreign_table WHERE ftrelid = 'imp.dla_demo'::regclass}),
+	'path=dla_demo/ format=csv.gz partition_columns=y,m,d', 'IMPORT FOREIGN SCHEMA: options');
+is(q1("SELECT count(*) || ' ' || $digest_expr FROM imp.dla_demo"), $src_digest,
+	'IMPORT FOREIGN SCHEMA: the imported table reads the archive');
+
 # ---- requests: a one-day query reads one part ----
 $s3->reset_stats;
 is(q1("SELECT count(*) FROM oss_orders_dla_s3 WHERE y = '2020' AND m = '06' AND d = '03'"), '1000',
