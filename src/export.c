@@ -1046,6 +1046,23 @@ tf_import_source_end(TfStorage *st, TfImportSource *s, TfImportPart *p)
 						tf_storage_describe(st, p->key), md5hex, p->md5)));
 }
 
+/*
+ * Stop reading before the end (LIMIT, rescan, end of a scan): close the
+ * reader and free the checksum context without verifying anything.  Not
+ * for error paths (resource owners and memory contexts clean up there).
+ */
+void
+tf_import_source_close(TfImportSource *s)
+{
+	if (tf_import_cur == s)
+		tf_import_cur = NULL;
+	if (s->md5)
+		pg_cryptohash_free(s->md5);
+	s->md5 = NULL;
+	tf_storage_reader_end(s->r);
+	s->r = NULL;
+}
+
 static uint64
 tf_import_part(ParseState *pstate, Relation rel, TfStorage *st,
 			   TfImportPart *p, bool header)

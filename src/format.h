@@ -204,6 +204,8 @@ extern TfImportSource *tf_import_source_begin(TfStorage *st, TfImportPart *p);
 extern copy_data_source_cb tf_import_source_activate(TfImportSource *s);
 /* after the end of data: checksum and size against p, close; ERROR if bad */
 extern void tf_import_source_end(TfStorage *st, TfImportSource *s, TfImportPart *p);
+/* stop before the end: close, free, verify nothing (not for error paths) */
+extern void tf_import_source_close(TfImportSource *s);
 
 /* the empty _SUCCESS object, written last */
 extern void tf_export_write_success(TfStorage *st, const char *prefix,

@@ -97,6 +97,8 @@ typedef struct TfFdwScanState
 	int64		nobjects;
 	int64		nbytes;
 	ExprState  *prune;			/* conditions on partition columns, or NULL */
+	bool		exec_params;	/* they use executor parameters */
+	bool		pruned;			/* scan / counts are valid */
 	List	   *attnamelist;	/* data columns (String), table order */
 	int			npartcols;
 	AttrNumber *partattnums;
@@ -111,6 +113,7 @@ typedef struct TfFdwScanState
 	bool		cur_header;
 	Datum	   *cur_values;		/* partition values converted, per partcol */
 	bool	   *cur_nulls;
+	MemoryContext prune_cxt;	/* the scan list, per (re)scan */
 	MemoryContext part_cxt;		/* per partition */
 	MemoryContext obj_cxt;		/* per object: reader, gunzip, COPY state */
 	TfImportPart *obj;
@@ -610,16 +613,32 @@ store_partition_values(TfFdwScanState *ss, TfFdwPartition *p, TupleTableSlot *sl
 	}
 }
 
+static bool
+has_exec_params(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Param) && ((Param *) node)->paramkind == PARAM_EXEC)
+		return true;
+	return expression_tree_walker(node, has_exec_params, context);
+}
+
 /* choose the partitions to read: complete ones passing the conditions */
 static void
 prune_partitions(ForeignScanState *node, TfFdwScanState *ss)
 {
 	ExprContext *econtext = node->ss.ps.ps_ExprContext;
 	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
-	Datum	   *values = palloc(sizeof(Datum) * Max(ss->npartcols, 1));
-	bool	   *nulls = palloc(sizeof(bool) * Max(ss->npartcols, 1));
+	Datum	   *values;
+	bool	   *nulls;
 	ListCell   *lc;
+	MemoryContext old;
 
+	/* called from IterateForeignScan, in the per-tuple context: not there */
+	MemoryContextReset(ss->prune_cxt);
+	old = MemoryContextSwitchTo(ss->prune_cxt);
+	values = palloc(sizeof(Datum) * Max(ss->npartcols, 1));
+	nulls = palloc(sizeof(bool) * Max(ss->npartcols, 1));
 	ss->scan = NIL;
 	ss->npruned = ss->nincomplete = 0;
 	ss->nobjects = ss->nbytes = 0;
@@ -652,6 +671,8 @@ prune_partitions(ForeignScanState *node, TfFdwScanState *ss)
 		ss->nobjects += list_length(p->objects);
 		ss->nbytes += p->bytes;
 	}
+	ss->pruned = true;
+	MemoryContextSwitchTo(old);
 }
 
 static void
@@ -703,15 +724,23 @@ tfBeginForeignScan(ForeignScanState *node, int eflags)
 	if (plan->fdw_exprs != NIL)
 		ss->prune = ExecInitQual(plan->fdw_exprs, &node->ss.ps);
 
+	ss->prune_cxt = AllocSetContextCreate(CurrentMemoryContext, "taskflow archive scan list",
+										  ALLOCSET_SMALL_SIZES);
 	ss->part_cxt = AllocSetContextCreate(CurrentMemoryContext, "taskflow archive partition",
 										 ALLOCSET_DEFAULT_SIZES);
 	ss->obj_cxt = AllocSetContextCreate(CurrentMemoryContext, "taskflow archive object",
 										ALLOCSET_DEFAULT_SIZES);
 	ss->cur_part = -1;
 
-	/* the listing, also for EXPLAIN (it shows what would be read) */
+	/*
+	 * The listing, also for EXPLAIN (it shows what would be read).  Pruning
+	 * waits for the first row: executor parameters (a correlated subquery's)
+	 * have no value yet; EXPLAIN without ANALYZE prunes now if it can.
+	 */
 	ss->all = list_partitions(ss->st, &ss->opts, ss->listprefix);
-	prune_partitions(node, ss);
+	ss->exec_params = has_exec_params((Node *) plan->fdw_exprs, NULL);
+	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) && !ss->exec_params)
+		prune_partitions(node, ss);
 }
 
 /* close the current object (after its end: verify it) */
@@ -725,6 +754,8 @@ end_object(TfFdwScanState *ss, bool complete)
 	}
 	if (ss->src && complete)
 		tf_import_source_end(ss->st, ss->src, ss->obj);
+	else if (ss->src)
+		tf_import_source_close(ss->src);
 	ss->src = NULL;
 	ss->obj = NULL;
 	MemoryContextReset(ss->obj_cxt);
@@ -827,6 +858,8 @@ tfIterateForeignScan(ForeignScanState *node)
 	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
 	ExprContext *econtext = node->ss.ps.ps_ExprContext;
 
+	if (!ss->pruned)
+		prune_partitions(node, ss);
 	ExecClearTuple(slot);
 	for (;;)
 	{
@@ -865,8 +898,8 @@ tfReScanForeignScan(ForeignScanState *node)
 	ss->cur_parts = NIL;
 	ss->cur_part = -1;
 	ss->cur_obj = 0;
-	/* parameters of the conditions may have changed */
-	prune_partitions(node, ss);
+	/* parameters of the conditions may have changed: prune again at the first row */
+	ss->pruned = false;
 }
 
 static void
@@ -888,6 +921,12 @@ tfExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	ExplainPropertyText("Format", tf_format_name(ss->opts.format), es);
 	if (es->verbose)
 		ExplainPropertyText("Listing Prefix", ss->listprefix, es);
+	if (!ss->pruned)
+	{
+		ExplainPropertyInteger("Partitions Listed", NULL, list_length(ss->all), es);
+		ExplainPropertyText("Partitions Scanned", "decided at execution (conditions with parameters)", es);
+		return;
+	}
 	ExplainPropertyInteger("Partitions Scanned", NULL, list_length(ss->scan), es);
 	ExplainPropertyInteger("Partitions Pruned", NULL, ss->npruned, es);
 	ExplainPropertyText("Partitions Skipped",

@@ -91,6 +91,19 @@ for my $server (qw(dla_s3 dla_file))
 	like($x, qr/rows=7000 /, "$server: the planner's row estimate comes from the manifests");
 	is(q1("SELECT count(*) FROM $ft WHERE d::int + 0 = 4 AND order_id > 0"), '1000',
 		"$server: conditions on other columns still filter");
+
+	# two scans of the archive interleaved (nested loop), the inner one
+	# rescanned with a parameter that prunes it at each rescan
+	is(q1(qq{SET enable_hashjoin = off; SET enable_mergejoin = off; SET enable_material = off;
+	         SELECT count(*) || ' ' || sum((a.total_amount = b.total_amount)::int)
+	           FROM $ft a JOIN $ft b ON b.d = a.d AND b.order_id = a.order_id
+	          WHERE a.d = '01' AND a.order_id % 100 = 0}),
+		'10 10', "$server: interleaved scans, parameterized rescans");
+	is(q1("SELECT string_agg(a.d || ':' || (SELECT count(*) FROM $ft b WHERE b.d = a.d), ',' ORDER BY a.d)
+	         FROM (VALUES ('01'), ('06'), ('09')) a(d)"),
+		'01:1000,06:1000,09:0', "$server: a correlated subquery prunes by its parameter");
+	my ($r, $o, $e) = $node->psql('postgres', "SELECT order_id FROM $ft LIMIT 3");
+	is($r . ' ' . scalar(split /\n/, $o) . ' ' . $e, '0 3 ', "$server: LIMIT stops early without a warning");
 }
 
 # ---- IMPORT FOREIGN SCHEMA: the table from the manifest ----
