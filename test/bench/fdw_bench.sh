@@ -16,7 +16,8 @@
 #   DuckDB (test/s3/duck_read.mjs --summary) over the same files, if available
 #   one day (y, m, d =) through the foreign table vs the full scan
 # and prints seconds, rows/s, the ratio vs the baseline and the backend's
-# peak RSS (VmHWM, includes shared buffers touched) / RssAnon.
+# peak RSS (VmHWM, includes shared buffers touched) / RssAnon (private heap,
+# which malloc keeps: it reflects the peak).  No parallel query, no JIT.
 # Not part of the test suite.
 set -eu
 N=${N:-10000000}
@@ -45,6 +46,8 @@ unix_socket_directories = '$BASE'
 shared_buffers = 256MB
 max_wal_size = 4GB
 max_parallel_workers_per_gather = 0
+# JIT (LLVM) would add ~10 MB of RssAnon to every plan above jit_above_cost
+jit = off
 shared_preload_libraries = 'taskflow'
 EOF
 "$BIN/pg_ctl" -D "$DATA" -l "$BASE/server.log" -w start >/dev/null
