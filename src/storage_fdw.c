@@ -34,6 +34,7 @@
 #include "commands/copy.h"
 #include "commands/defrem.h"
 #include "commands/explain.h"
+#include "commands/vacuum.h"
 #include "executor/executor.h"
 #include "foreign/fdwapi.h"
 #include "foreign/foreign.h"
@@ -53,6 +54,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/sampling.h"
 
 #include "format.h"
 #include "storage.h"
@@ -675,19 +677,16 @@ prune_partitions(ForeignScanState *node, TfFdwScanState *ss)
 	MemoryContextSwitchTo(old);
 }
 
-static void
-tfBeginForeignScan(ForeignScanState *node, int eflags)
+/* scan state of rel, before listing (BeginForeignScan, ANALYZE) */
+static TfFdwScanState *
+scan_state_create(Relation rel)
 {
-	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
-	Relation	rel = node->ss.ss_currentRelation;
 	TupleDesc	tupdesc = RelationGetDescr(rel);
 	TfFdwScanState *ss = palloc0(sizeof(TfFdwScanState));
 	ListCell   *lc;
 
-	node->fdw_state = ss;
 	ss->rel = rel;
 	get_table_options(rel, &ss->opts);
-	ss->listprefix = strVal(linitial(plan->fdw_private));
 	ss->st = tf_storage_open_server(GetForeignTable(RelationGetRelid(rel))->serverid);
 
 	ss->npartcols = list_length(ss->opts.partcols);
@@ -721,8 +720,6 @@ tfBeginForeignScan(ForeignScanState *node, int eflags)
 		if (!ispart)
 			ss->attnamelist = lappend(ss->attnamelist, makeString(pstrdup(NameStr(a->attname))));
 	}
-	if (plan->fdw_exprs != NIL)
-		ss->prune = ExecInitQual(plan->fdw_exprs, &node->ss.ps);
 
 	ss->prune_cxt = AllocSetContextCreate(CurrentMemoryContext, "taskflow archive scan list",
 										  ALLOCSET_SMALL_SIZES);
@@ -731,6 +728,19 @@ tfBeginForeignScan(ForeignScanState *node, int eflags)
 	ss->obj_cxt = AllocSetContextCreate(CurrentMemoryContext, "taskflow archive object",
 										ALLOCSET_DEFAULT_SIZES);
 	ss->cur_part = -1;
+	return ss;
+}
+
+static void
+tfBeginForeignScan(ForeignScanState *node, int eflags)
+{
+	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
+	TfFdwScanState *ss = scan_state_create(node->ss.ss_currentRelation);
+
+	node->fdw_state = ss;
+	ss->listprefix = strVal(linitial(plan->fdw_private));
+	if (plan->fdw_exprs != NIL)
+		ss->prune = ExecInitQual(plan->fdw_exprs, &node->ss.ps);
 
 	/*
 	 * The listing, also for EXPLAIN (it shows what would be read).  Pruning
@@ -851,8 +861,35 @@ next_object(TfFdwScanState *ss)
 	return true;
 }
 
+/* errcontext: which object a parse or read error is about */
+static void
+object_error_context(void *arg)
+{
+	TfFdwScanState *ss = (TfFdwScanState *) arg;
+
+	if (ss->obj)
+		errcontext("archive object \"%s\"", tf_storage_describe(ss->st, ss->obj->key));
+}
+
+static TupleTableSlot *iterate(ForeignScanState *node);
+
 static TupleTableSlot *
 tfIterateForeignScan(ForeignScanState *node)
+{
+	ErrorContextCallback errcb;
+	TupleTableSlot *slot;
+
+	errcb.callback = object_error_context;
+	errcb.arg = node->fdw_state;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+	slot = iterate(node);
+	error_context_stack = errcb.previous;
+	return slot;
+}
+
+static TupleTableSlot *
+iterate(ForeignScanState *node)
 {
 	TfFdwScanState *ss = node->fdw_state;
 	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
@@ -1120,6 +1157,102 @@ tfImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 	return list_make1(sql.data);
 }
 
+/* ----------------------------------------------------------------
+ * ANALYZE: a reservoir sample of every row of the complete partitions
+ * ----------------------------------------------------------------
+ */
+static int
+acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows, int targrows,
+					double *totalrows, double *totaldeadrows)
+{
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	TfFdwScanState *ss = scan_state_create(rel);
+	Datum	   *values = palloc(sizeof(Datum) * tupdesc->natts);
+	bool	   *nulls = palloc(sizeof(bool) * tupdesc->natts);
+	EState	   *estate = CreateExecutorState();
+	ExprContext *econtext = GetPerTupleExprContext(estate);
+	ReservoirStateData rstate;
+	double		rowstoskip = -1;
+	int			numrows = 0;
+	ErrorContextCallback errcb;
+	ListCell   *lc;
+
+	ss->listprefix = ss->opts.path;
+	ss->all = list_partitions(ss->st, &ss->opts, ss->listprefix);
+	foreach(lc, ss->all)
+	{
+		TfFdwPartition *p = lfirst(lc);
+
+		if (!ss->opts.require_success || p->has_success)
+			ss->scan = lappend(ss->scan, p);
+	}
+	ss->pruned = true;
+
+	*totalrows = 0;
+	*totaldeadrows = 0;
+	reservoir_init_selection_state(&rstate, targrows);
+	errcb.callback = object_error_context;
+	errcb.arg = ss;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+	for (;;)
+	{
+		bool		found;
+		MemoryContext old;
+
+		vacuum_delay_point();
+		if (ss->cstate == NULL && !next_object(ss))
+			break;
+		(void) tf_import_source_activate(ss->src);
+		ResetExprContext(econtext);
+		old = MemoryContextSwitchTo(econtext->ecxt_per_tuple_memory);
+		found = NextCopyFrom(ss->cstate, econtext, values, nulls);
+		MemoryContextSwitchTo(old);
+		if (!found)
+		{
+			end_object(ss, true);
+			continue;
+		}
+		for (int i = 0; i < ss->npartcols; i++)
+		{
+			values[ss->partattnums[i] - 1] = ss->cur_values[i];
+			nulls[ss->partattnums[i] - 1] = ss->cur_nulls[i];
+		}
+		if (numrows < targrows)
+			rows[numrows++] = heap_form_tuple(tupdesc, values, nulls);
+		else
+		{
+			if (rowstoskip < 0)
+				rowstoskip = reservoir_get_next_S(&rstate, *totalrows, targrows);
+			if (rowstoskip <= 0)
+			{
+				int			k = (int) (targrows * sampler_random_fract(&rstate.randstate));
+
+				heap_freetuple(rows[k]);
+				rows[k] = heap_form_tuple(tupdesc, values, nulls);
+			}
+			rowstoskip -= 1;
+		}
+		*totalrows += 1;
+	}
+	error_context_stack = errcb.previous;
+	end_object(ss, false);
+	FreeExecutorState(estate);
+	ereport(elevel,
+			(errmsg("\"%s\": archive has %d complete partitions, %.0f rows; %d rows in sample",
+					RelationGetRelationName(rel), list_length(ss->scan), *totalrows, numrows)));
+	return numrows;
+}
+
+static bool
+tfAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func,
+					  BlockNumber *totalpages)
+{
+	*func = acquire_sample_rows;
+	*totalpages = 1;			/* only used for the progress report */
+	return true;
+}
+
 PG_FUNCTION_INFO_V1(tf_storage_handler);
 
 /* taskflow._storage_handler(): the FDW handler of taskflow_storage (read only) */
@@ -1137,5 +1270,6 @@ tf_storage_handler(PG_FUNCTION_ARGS)
 	r->EndForeignScan = tfEndForeignScan;
 	r->ExplainForeignScan = tfExplainForeignScan;
 	r->ImportForeignSchema = tfImportForeignSchema;
+	r->AnalyzeForeignTable = tfAnalyzeForeignTable;
 	PG_RETURN_POINTER(r);
 }

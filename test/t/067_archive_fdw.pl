@@ -118,6 +118,12 @@ is(q1(q{SELECT array_to_string(ftoptions, ' ') FROM pg_foreign_table WHERE ftrel
 is(q1("SELECT count(*) || ' ' || $digest_expr FROM imp.dla_demo"), $src_digest,
 	'IMPORT FOREIGN SCHEMA: the imported table reads the archive');
 
+# ---- ANALYZE samples the archive ----
+q1('ANALYZE oss_orders_dla_file');
+is(q1(q{SELECT reltuples || ' ' || (SELECT n_distinct FROM pg_stats WHERE tablename = 'oss_orders_dla_file' AND attname = 'd')
+          FROM pg_class WHERE relname = 'oss_orders_dla_file'}),
+	'7000 7', 'ANALYZE: row count and statistics of the partition columns');
+
 # ---- requests: a one-day query reads one part ----
 $s3->reset_stats;
 is(q1("SELECT count(*) FROM oss_orders_dla_s3 WHERE y = '2020' AND m = '06' AND d = '03'"), '1000',
@@ -176,5 +182,13 @@ q1(q{CREATE FOREIGN TABLE bad_orders (order_id bigint) SERVER dla_file
 ($ret, $out, $err) = $node->psql('postgres', 'SELECT * FROM bad_orders');
 like($err, qr/partition column "y" is not a column of foreign table "bad_orders"/,
 	'a partition column missing from the table is a clear error');
+
+# ---- a parse error names the object ----
+q1(q{CREATE FOREIGN TABLE bad_types (order_id bigint, product_name int, price float8,
+       total_amount float8, created_date date, y text, m text, d text)
+     SERVER dla_file OPTIONS (path 'dla_demo/', format 'csv.gz', partition_columns 'y,m,d')});
+($ret, $out, $err) = $node->psql('postgres', "SELECT * FROM bad_types WHERE d = '04'");
+like($err, qr/invalid input syntax for type integer.*archive object "file:.*dla_demo\/y=2020\/m=06\/d=04\/part-00000\.csv\.gz"/s,
+	'a parse error names the archive object');
 
 done_testing();
