@@ -38,6 +38,7 @@
 #include "executor/executor.h"
 #include "foreign/fdwapi.h"
 #include "foreign/foreign.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
@@ -324,6 +325,14 @@ list_partitions(TfStorage *st, const TfFdwOptions *o, const char *listprefix)
 				(slash - (p + clen + 1) == (ptrdiff_t) strlen(TF_HIVE_DEFAULT) &&
 				 strncmp(p + clen + 1, TF_HIVE_DEFAULT, strlen(TF_HIVE_DEFAULT)) == 0)
 				? NULL : hive_decode(p + clen + 1, slash - (p + clen + 1));
+			/* a value must be text of the database's encoding */
+			if (values[foreach_current_index(lc2)] &&
+				!pg_verifymbstr(values[foreach_current_index(lc2)],
+								strlen(values[foreach_current_index(lc2)]), true))
+			{
+				ok = false;
+				break;
+			}
 			p = slash + 1;
 		}
 		name = p;
