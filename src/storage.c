@@ -389,11 +389,11 @@ tf_storage_open(const char *server_name)
 				 errmsg("storage server \"%s\" does not exist", server_name),
 				 errhint("Create it with CREATE SERVER %s FOREIGN DATA WRAPPER taskflow_storage OPTIONS (url '...').",
 						 quote_identifier(server_name))));
-	return tf_storage_open_server(server->serverid);
+	return tf_storage_open_server(server->serverid, GetUserId());
 }
 
 TfStorage *
-tf_storage_open_server(Oid serverid)
+tf_storage_open_server(Oid serverid, Oid userid)
 {
 	ForeignServer *server = GetForeignServer(serverid);
 	const char *server_name = server->servername;
@@ -401,7 +401,6 @@ tf_storage_open_server(Oid serverid)
 	TfServerOpts o;
 	TfStorage  *st;
 	List	   *um = NIL;
-	Oid			userid = GetUserId();
 
 	fdw = GetForeignDataWrapper(server->fdwid);
 	if (strcmp(fdw->fdwname, TF_STORAGE_FDW) != 0)

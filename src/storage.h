@@ -36,8 +36,8 @@ typedef struct TfObjectInfo
  * PUBLIC).  ERROR (with SQLSTATE and hint, never a secret) if missing.
  */
 extern TfStorage *tf_storage_open(const char *server_name);
-/* the same for a server given by OID (foreign tables) */
-extern TfStorage *tf_storage_open_server(Oid serverid);
+/* the same for a server given by OID, for role userid (foreign tables) */
+extern TfStorage *tf_storage_open_server(Oid serverid, Oid userid);
 
 /* human-readable location of a key, e.g. s3://bucket/prefix/key (no secrets) */
 extern char *tf_storage_describe(TfStorage *st, const char *key);

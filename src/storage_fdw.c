@@ -21,7 +21,8 @@
  *	  Manifests' row counts and sizes feed the planner's estimates.
  *
  *	  Permissions: SELECT on the foreign table (PostgreSQL), USAGE on the
- *	  server and a user mapping of the querying role (tf_storage_open_server).
+ *	  server and a user mapping of the querying role, or of a view's owner
+ *	  when read through a view, as postgres_fdw (tf_storage_open_server).
  *
  *-------------------------------------------------------------------------
  */
@@ -524,7 +525,8 @@ tfGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 	}
 
 	/* what is there: one listing, and a few manifests for row counts */
-	st = tf_storage_open_server(GetForeignTable(foreigntableid)->serverid);
+	st = tf_storage_open_server(GetForeignTable(foreigntableid)->serverid,
+								OidIsValid(baserel->userid) ? baserel->userid : GetUserId());
 	parts = list_partitions(st, &o, ps->listprefix);
 	foreach(lc, parts)
 	{
@@ -688,7 +690,7 @@ prune_partitions(ForeignScanState *node, TfFdwScanState *ss)
 
 /* scan state of rel, before listing (BeginForeignScan, ANALYZE) */
 static TfFdwScanState *
-scan_state_create(Relation rel)
+scan_state_create(Relation rel, Oid userid)
 {
 	TupleDesc	tupdesc = RelationGetDescr(rel);
 	TfFdwScanState *ss = palloc0(sizeof(TfFdwScanState));
@@ -696,7 +698,7 @@ scan_state_create(Relation rel)
 
 	ss->rel = rel;
 	get_table_options(rel, &ss->opts);
-	ss->st = tf_storage_open_server(GetForeignTable(RelationGetRelid(rel))->serverid);
+	ss->st = tf_storage_open_server(GetForeignTable(RelationGetRelid(rel))->serverid, userid);
 
 	ss->npartcols = list_length(ss->opts.partcols);
 	ss->partattnums = palloc0(sizeof(AttrNumber) * Max(ss->npartcols, 1));
@@ -744,7 +746,10 @@ static void
 tfBeginForeignScan(ForeignScanState *node, int eflags)
 {
 	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
-	TfFdwScanState *ss = scan_state_create(node->ss.ss_currentRelation);
+	RangeTblEntry *rte = exec_rt_fetch(plan->scan.scanrelid, node->ss.ps.state);
+	/* the querying role, or the owner of a view the table is read through */
+	TfFdwScanState *ss = scan_state_create(node->ss.ss_currentRelation,
+										   OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId());
 
 	node->fdw_state = ss;
 	ss->listprefix = strVal(linitial(plan->fdw_private));
@@ -1020,7 +1025,7 @@ static List *
 tfImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 {
 	char	   *path = tf_export_normalize_prefix(stmt->remote_schema);
-	TfStorage  *st = tf_storage_open_server(serverOid);
+	TfStorage  *st = tf_storage_open_server(serverOid, GetUserId());
 	List	   *objs;
 	char	   *mdir = NULL;
 	bool		mdir_complete = false;
@@ -1175,7 +1180,7 @@ acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows, int targrows,
 					double *totalrows, double *totaldeadrows)
 {
 	TupleDesc	tupdesc = RelationGetDescr(rel);
-	TfFdwScanState *ss = scan_state_create(rel);
+	TfFdwScanState *ss = scan_state_create(rel, GetUserId());
 	Datum	   *values = palloc(sizeof(Datum) * tupdesc->natts);
 	bool	   *nulls = palloc(sizeof(bool) * tupdesc->natts);
 	EState	   *estate = CreateExecutorState();

@@ -176,6 +176,16 @@ $s3->create_user_mapping($node, 'dla_s3', role => 'reader');
 is($node->safe_psql('postgres', "SET ROLE reader; SELECT count(*) FROM oss_orders_dla_s3 WHERE d = '02'"),
 	'1000', 'with USAGE and its own user mapping the role reads the archive');
 
+# through a view, the view owner's rights and user mapping count (as postgres_fdw)
+q1(q{CREATE ROLE viewer LOGIN;
+     CREATE VIEW reader_view AS SELECT order_id, d FROM oss_orders_dla_s3;
+     ALTER VIEW reader_view OWNER TO reader; GRANT SELECT ON reader_view TO viewer});
+is($node->safe_psql('postgres', "SET ROLE viewer; SELECT count(*) FROM reader_view WHERE d = '02'"),
+	'1000', 'a view reads with its owner\'s USAGE and user mapping');
+($ret, $out, $err) = $node->psql('postgres', 'SET ROLE viewer; SELECT count(*) FROM oss_orders_dla_s3');
+like($err, qr/permission denied for (foreign table oss_orders_dla_s3|storage server "dla_s3")/,
+	'the viewer cannot read the table itself');
+
 # ---- a partition column that is not a column ----
 q1(q{CREATE FOREIGN TABLE bad_orders (order_id bigint) SERVER dla_file
      OPTIONS (path 'dla_demo/', partition_columns 'y')});
