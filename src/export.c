@@ -295,8 +295,8 @@ tf_verify_parts(TfStorage *st, TfExportResult *res, TfNodeExec *x)
 					 errmsg("verification failed: object \"%s\" has %lld bytes, %lld were written",
 							tf_storage_describe(st, p->key),
 							(long long) info.size, (long long) p->bytes)));
-		/* a non-multipart S3 etag is the md5 of the object */
-		if (info.etag && strlen(info.etag) == 32 && strchr(info.etag, '-') == NULL)
+		/* e.g. a non-multipart S3 etag is the md5 of the object */
+		if (tf_storage_etag_is_md5(st, info.etag))
 		{
 			if (pg_strcasecmp(info.etag, p->md5) != 0)
 				ereport(ERROR,
@@ -600,14 +600,6 @@ tf_export_sql(PG_FUNCTION_ARGS)
 
 /* ---------- taskflow.import() ---------- */
 
-typedef struct TfImportPart
-{
-	char	   *key;
-	int64		bytes;			/* -1 if unknown */
-	char	   *md5;			/* NULL if unknown */
-	bool		gz;
-} TfImportPart;
-
 typedef struct TfImportSource
 {
 	TfObjectReader *r;
@@ -765,7 +757,7 @@ tf_export_manifest_digest(TfStorage *st, const char *prefix)
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
-static List *
+List *
 tf_import_parts_from_manifest(TfStorage *st, const char *prefix,
 							  TfFileFormat fmt, bool *header, bool *found)
 {
@@ -969,24 +961,20 @@ tf_import_check_target(ParseState *pstate, Relation rel)
 				 errhint("Use INSERT statements instead.")));
 }
 
-static uint64
-tf_import_part(ParseState *pstate, Relation rel, TfStorage *st,
-			   TfImportPart *p, bool header)
+/*
+ * Open part p for reading through tf_import_read_cb (see format.h): the
+ * reader, gunzip state and checksum live in CurrentMemoryContext and are
+ * released by its reset.
+ */
+TfImportSource *
+tf_import_source_begin(TfStorage *st, TfImportPart *p)
 {
-	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
-											  "taskflow import part",
-											  ALLOCSET_DEFAULT_SIZES);
-	MemoryContext old = MemoryContextSwitchTo(cxt);
 	TfImportSource *s = palloc0(sizeof(TfImportSource));
 	MemoryContextCallback *cb = palloc(sizeof(MemoryContextCallback));
-	List	   *opts;
-	CopyFromState cstate;
-	volatile uint64 n = 0;
-	char		md5hex[33];
 
 	cb->func = tf_import_reset_callback;
 	cb->arg = s;
-	MemoryContextRegisterResetCallback(cxt, cb);
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);
 
 	s->gz = p->gz;
 	s->raw = palloc(TF_IMPORT_BUF);
@@ -1004,25 +992,29 @@ tf_import_part(ParseState *pstate, Relation rel, TfStorage *st,
 		s->zs_active = true;
 	}
 	s->r = tf_storage_reader_begin(st, p->key);
+	return s;
+}
 
-	opts = list_make2(makeDefElem("format", (Node *) makeString("csv"), -1),
-					  makeDefElem("header", (Node *) makeString(header ? "true" : "false"), -1));
-
+/* make s the source of the COPY data source callback returned */
+copy_data_source_cb
+tf_import_source_activate(TfImportSource *s)
+{
 	tf_import_cur = s;
-	PG_TRY();
-	{
-		cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false,
-							   tf_import_read_cb, NIL, opts);
-		n = CopyFrom(cstate);
-		EndCopyFrom(cstate);
-	}
-	PG_FINALLY();
-	{
-		tf_import_cur = NULL;
-	}
-	PG_END_TRY();
+	return tf_import_read_cb;
+}
 
-	/* drain (normally nothing left) so the checksum covers the object */
+/*
+ * After COPY reached the end of the data: read what is left (normally
+ * nothing) so the checksum covers the object, close the reader, and check
+ * the size and md5 against p (from the manifest; ERROR on a mismatch).
+ */
+void
+tf_import_source_end(TfStorage *st, TfImportSource *s, TfImportPart *p)
+{
+	char		md5hex[33];
+
+	if (tf_import_cur == s)
+		tf_import_cur = NULL;
 	while (tf_import_raw(s, s->raw, TF_IMPORT_BUF) > 0)
 		;
 	tf_storage_reader_end(s->r);
@@ -1052,6 +1044,55 @@ tf_import_part(ParseState *pstate, Relation rel, TfStorage *st,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("object \"%s\" has md5 %s, the manifest says %s",
 						tf_storage_describe(st, p->key), md5hex, p->md5)));
+}
+
+/*
+ * Stop reading before the end (LIMIT, rescan, end of a scan): close the
+ * reader and free the checksum context without verifying anything.  Not
+ * for error paths (resource owners and memory contexts clean up there).
+ */
+void
+tf_import_source_close(TfImportSource *s)
+{
+	if (tf_import_cur == s)
+		tf_import_cur = NULL;
+	if (s->md5)
+		pg_cryptohash_free(s->md5);
+	s->md5 = NULL;
+	tf_storage_reader_end(s->r);
+	s->r = NULL;
+}
+
+static uint64
+tf_import_part(ParseState *pstate, Relation rel, TfStorage *st,
+			   TfImportPart *p, bool header)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+											  "taskflow import part",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	TfImportSource *s = tf_import_source_begin(st, p);
+	List	   *opts;
+	CopyFromState cstate;
+	volatile uint64 n = 0;
+
+	opts = list_make2(makeDefElem("format", (Node *) makeString("csv"), -1),
+					  makeDefElem("header", (Node *) makeString(header ? "true" : "false"), -1));
+
+	PG_TRY();
+	{
+		cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false,
+							   tf_import_source_activate(s), NIL, opts);
+		n = CopyFrom(cstate);
+		EndCopyFrom(cstate);
+	}
+	PG_FINALLY();
+	{
+		tf_import_cur = NULL;
+	}
+	PG_END_TRY();
+
+	tf_import_source_end(st, s, p);
 
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);

@@ -12,6 +12,7 @@
 #define TASKFLOW_FORMAT_H
 
 #include "postgres.h"
+#include "commands/copy.h"
 #include "nodes/pg_list.h"
 #include "utils/jsonb.h"
 
@@ -175,6 +176,36 @@ extern void tf_export_publish(TfStorage *st, const char *prefix,
 							  const TfExportOptions *o,
 							  TfExportResult *res, TfNodeExec *x);
 extern void tf_export_abort(TfExportResult *res);
+
+/*
+ * Reading parts (import(), the foreign tables of storage_fdw.c): a part to
+ * read, and a source streaming it (ranged GETs / file reads, gunzip) into
+ * COPY FROM's data source callback in bounded memory.
+ */
+typedef struct TfImportPart
+{
+	char	   *key;
+	int64		bytes;			/* -1 if unknown */
+	char	   *md5;			/* NULL if unknown */
+	bool		gz;
+} TfImportPart;
+
+typedef struct TfImportSource TfImportSource;
+
+/*
+ * parts listed in the manifest under prefix (*found false and NIL if there
+ * is none; ERROR if it names another format); *header from the manifest
+ */
+extern List *tf_import_parts_from_manifest(TfStorage *st, const char *prefix,
+										   TfFileFormat fmt, bool *header,
+										   bool *found);
+extern TfImportSource *tf_import_source_begin(TfStorage *st, TfImportPart *p);
+/* the callback for BeginCopyFrom; call again before every NextCopyFrom */
+extern copy_data_source_cb tf_import_source_activate(TfImportSource *s);
+/* after the end of data: checksum and size against p, close; ERROR if bad */
+extern void tf_import_source_end(TfStorage *st, TfImportSource *s, TfImportPart *p);
+/* stop before the end: close, free, verify nothing (not for error paths) */
+extern void tf_import_source_close(TfImportSource *s);
 
 /* the empty _SUCCESS object, written last */
 extern void tf_export_write_success(TfStorage *st, const char *prefix,

@@ -31,6 +31,7 @@
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -41,6 +42,13 @@
 #define BACKOFF_BASE_MS 100
 #define BACKOFF_MAX_MS 20000
 #define CLEANUP_TIMEOUT_S 10
+
+/* GUCs (tf_s3_init registers them) */
+int			tf_s3_max_retries = 5;
+int			tf_s3_connect_timeout = 10;
+int			tf_s3_timeout = 60;
+int			tf_s3_part_size = 8 * 1024 * 1024;
+int			tf_s3_max_parts = TF_S3_MAX_PARTS;
 
 struct TfS3
 {
@@ -1582,4 +1590,37 @@ tf_s3_reader_end(TfS3Reader *r)
 	r->chunk = NULL;
 	r->eof = true;
 	r->chunk_len = r->chunk_pos = 0;
+}
+
+/* the S3 GUCs (defaults of the server options) */
+void
+tf_s3_init(void)
+{
+	DefineCustomIntVariable("taskflow.s3_max_retries",
+							"Retries of a failed S3 request (5xx, 429, timeouts, resets).",
+							"A storage server's max_retries option overrides it.",
+							&tf_s3_max_retries, 5, 0, 100,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("taskflow.s3_connect_timeout",
+							"Timeout for connecting to an S3 endpoint.",
+							"A storage server's connect_timeout option overrides it.",
+							&tf_s3_connect_timeout, 10, 1, 3600,
+							PGC_USERSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("taskflow.s3_timeout",
+							"An S3 request that makes no progress for this long is aborted (and retried).",
+							"A storage server's timeout option overrides it.",
+							&tf_s3_timeout, 60, 1, 86400,
+							PGC_USERSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("taskflow.s3_part_size",
+							"Multipart upload part size for S3 (memory used per upload).",
+							"A storage server's part_size option overrides it.",
+							&tf_s3_part_size, 8 * 1024 * 1024,
+							TF_S3_MIN_PART_SIZE, TF_S3_MAX_PART_SIZE,
+							PGC_USERSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	DefineCustomIntVariable("taskflow.s3_max_parts",
+							"Highest part count of one multipart upload (S3 allows 10000; lower only for tests).",
+							NULL,
+							&tf_s3_max_parts, TF_S3_MAX_PARTS, 1, TF_S3_MAX_PARTS,
+							PGC_USERSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							NULL, NULL, NULL);
 }

@@ -2,8 +2,9 @@
  *
  * s3.h
  *	  S3 client over libcurl (SigV4 via CURLOPT_AWS_SIGV4, multipart upload,
- *	  ranged streaming reads, ListObjectsV2, retries with backoff).  Used by
- *	  storage.c only; everything else goes through storage.h.
+ *	  ranged streaming reads, ListObjectsV2, retries with backoff) and the
+ *	  taskflow.s3_* GUCs.  Used by storage_s3.c (and storage.c for option
+ *	  defaults) only; everything else goes through storage.h.
  *
  *	  Keys passed here are full object keys (the server's url prefix already
  *	  prepended) and are percent-encoded here, never by the caller.
@@ -44,7 +45,8 @@ typedef struct TfS3 TfS3;		/* client: config + reusable curl handle */
 typedef struct TfS3Writer TfS3Writer;
 typedef struct TfS3Reader TfS3Reader;
 
-/* GUCs (storage.c registers them) */
+/* GUCs, defaults of the server options; tf_s3_init registers them */
+extern void tf_s3_init(void);
 extern int	tf_s3_max_retries;
 extern int	tf_s3_connect_timeout;
 extern int	tf_s3_timeout;

@@ -1,12 +1,13 @@
 /*-------------------------------------------------------------------------
  *
  * storage.c
- *	  Storage servers: the taskflow_storage foreign-data wrapper validator,
+ *	  Storage servers, the generic part: the taskflow_storage foreign-data
+ *	  wrapper validator (server, user mapping and foreign table options),
  *	  resolution of a server + user mapping into a TfStorage (permission
- *	  checks, option parsing), the file:// backend, dispatch of the
- *	  storage.h API to file:// or S3 (s3.c), the storage GUCs, and the SQL
- *	  utility functions list_objects / put_object / get_object /
- *	  delete_object.
+ *	  checks, option parsing), key checks, dispatch of the storage.h API to
+ *	  the backend chosen by the url (storage_backend.h: storage_file.c,
+ *	  storage_s3.c), the SQL utility functions list_objects / put_object /
+ *	  get_object / delete_object, and the registration of the storage GUCs.
  *
  *	  Secrets (user mapping options) are never put in an error, a log line
  *	  or a describe() string.
@@ -15,21 +16,16 @@
  */
 #include "postgres.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include "access/reloptions.h"
 #include "catalog/pg_foreign_server.h"
 #include "catalog/pg_foreign_data_wrapper.h"
+#include "catalog/pg_foreign_table.h"
 #include "catalog/pg_user_mapping.h"
 #include "commands/defrem.h"
-#include "common/file_perm.h"
 #include "foreign/foreign.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
-#include "storage/fd.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -40,55 +36,16 @@
 #include "format.h"
 #include "s3.h"
 #include "storage.h"
+#include "storage_backend.h"
 #include "taskflow.h"
 
 #define TF_STORAGE_FDW		"taskflow_storage"
-#define FILE_BUF_SIZE		(64 * 1024)
 
-/* GUCs */
-int			tf_s3_max_retries = 5;
-int			tf_s3_connect_timeout = 10;
-int			tf_s3_timeout = 60;
-int			tf_s3_part_size = 8 * 1024 * 1024;
-int			tf_s3_max_parts = TF_S3_MAX_PARTS;
-
-struct TfStorage
-{
-	char	   *server_name;
-	bool		is_file;
-	char	   *dir;			/* file://: absolute directory, no trailing / */
-	char	   *prefix;			/* s3: "" or "prefix/" */
-	TfS3Config	s3cfg;
-	TfS3	   *s3;				/* created on first use, in mcxt */
-	MemoryContext mcxt;			/* context of tf_storage_open's caller */
-};
-
-struct TfObjectWriter
-{
-	TfStorage  *st;
-	char	   *key;
-	TfS3Writer *s3w;
-	/* file:// */
-	int			fd;
-	char	   *path;
-	char	   *tmppath;
-	int			dirfd;			/* the key's directory (see file_open_parent) */
-	char	   *name;			/* last component of the key */
-	char	   *tmpname;		/* its temporary file, in dirfd */
-	char	   *buf;
-	size_t		buflen;
-	int64		size;
-	bool		done;
-	bool		staged;			/* finish leaves it invisible; publish shows it */
-	bool		finished;
-	MemoryContextCallback cb;
-};
-
-struct TfObjectReader
-{
-	TfS3Reader *s3r;
-	int			fd;
-	MemoryContextCallback cb;
+/* the backends, chosen by the url's scheme */
+static const TfStorageBackend *const tf_backends[] = {
+	&tf_storage_file_backend,
+	&tf_storage_s3_backend,
+	NULL
 };
 
 /* ----------------------------------------------------------------
@@ -115,26 +72,14 @@ static const TfOption tf_options[] = {
 	{"access_key_id", UserMappingRelationId},
 	{"secret_access_key", UserMappingRelationId},
 	{"session_token", UserMappingRelationId},
+	{"path", ForeignTableRelationId},
+	{"format", ForeignTableRelationId},
+	{"partition_columns", ForeignTableRelationId},
+	{"header", ForeignTableRelationId},
+	{"require_success", ForeignTableRelationId},
 	{NULL, InvalidOid}
 };
 
-/* parsed server options */
-typedef struct TfServerOpts
-{
-	bool		is_file;
-	char	   *dir;
-	char	   *bucket;
-	char	   *prefix;
-	char	   *endpoint;
-	char	   *region;
-	char	   *url_style;
-	int			max_retries;
-	int			connect_timeout;
-	int			timeout;
-	int			part_size;
-	int			multipart_threshold;
-	int			list_page_size;
-} TfServerOpts;
 
 static void
 unknown_option_error(const char *name, Oid context)
@@ -186,47 +131,36 @@ has_bad_component(const char *s, bool allow_trailing_empty)
 	}
 }
 
+
+void
+tf_storage_bad_value(const char *option, const char *value, const char *hint)
+{
+	bad_value(option, value, hint);
+	pg_unreachable();
+}
+
+bool
+tf_storage_has_bad_component(const char *s, bool allow_trailing_empty)
+{
+	return has_bad_component(s, allow_trailing_empty);
+}
+
 static void
 parse_url(const char *url, TfServerOpts *o)
 {
-	if (strncmp(url, "file://", 7) == 0)
+	for (int i = 0; tf_backends[i]; i++)
 	{
-		char	   *dir = pstrdup(url + 7);
-		size_t		n;
+		const char *scheme = tf_backends[i]->scheme;
 
-		if (dir[0] != '/')
-			bad_value("url", url, "A file url must name an absolute directory on the database server, like file:///var/lib/taskflow/archive.");
-		n = strlen(dir);
-		while (n > 1 && dir[n - 1] == '/')
-			dir[--n] = '\0';
-		if (n > 1 && has_bad_component(dir + 1, false))
-			bad_value("url", url, "The directory must not contain empty, \".\" or \"..\" components.");
-		o->is_file = true;
-		o->dir = dir;
+		if (strncmp(url, scheme, strlen(scheme)) == 0)
+		{
+			o->backend = tf_backends[i];
+			o->url = pstrdup(url);
+			tf_backends[i]->parse_url(url, o);
+			return;
+		}
 	}
-	else if (strncmp(url, "s3://", 5) == 0)
-	{
-		const char *b = url + 5;
-		const char *slash = strchr(b, '/');
-		size_t		blen = slash ? (size_t) (slash - b) : strlen(b);
-		char	   *prefix;
-		size_t		n;
-
-		if (blen < 3 || blen > 63 || strspn(b, "abcdefghijklmnopqrstuvwxyz"
-											"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") < blen)
-			bad_value("url", url, "Expected s3://bucket or s3://bucket/prefix with a bucket name of 3 to 63 letters, digits, '.', '-' or '_'.");
-		o->is_file = false;
-		o->bucket = pnstrdup(b, blen);
-		prefix = pstrdup(slash ? slash + 1 : "");
-		n = strlen(prefix);
-		while (n > 0 && prefix[n - 1] == '/')
-			prefix[--n] = '\0';
-		if (n > 0 && has_bad_component(prefix, false))
-			bad_value("url", url, "The prefix must not contain empty, \".\" or \"..\" components.");
-		o->prefix = n > 0 ? psprintf("%s/", prefix) : pstrdup("");
-	}
-	else
-		bad_value("url", url, "Supported urls are s3://bucket[/prefix] and file:///absolute/directory.");
+	bad_value("url", url, "Supported urls are s3://bucket[/prefix] and file:///absolute/directory.");
 }
 
 static int
@@ -377,11 +311,13 @@ tf_storage_validator(PG_FUNCTION_ARGS)
 		TfServerOpts o;
 
 		parse_server_options(options, &o);
-		if (o.is_file && !superuser())
+		if (o.backend->superuser_only && !superuser())
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("only superusers can create or alter a file:// storage server"),
-					 errdetail("A file:// server writes files on the database server as the server's operating system user."),
+					 errmsg("only superusers can create or alter a %s storage server",
+							o.backend->scheme),
+					 errdetail("A %s server writes files on the database server as the server's operating system user.",
+							   o.backend->scheme),
 					 errhint("Ask a superuser to create the server and GRANT USAGE ON FOREIGN SERVER to you.")));
 	}
 	else if (catalog == UserMappingRelationId)
@@ -390,6 +326,23 @@ tf_storage_validator(PG_FUNCTION_ARGS)
 					has_secret;
 
 		check_user_mapping_options(options, &has_key, &has_secret);
+	}
+	else if (catalog == ForeignTableRelationId)
+	{
+		ListCell   *lc;
+
+		foreach(lc, options)
+		{
+			const char *name = lfirst_node(DefElem, lc)->defname;
+			const TfOption *opt;
+
+			for (opt = tf_options; opt->name; opt++)
+				if (opt->context == catalog && strcmp(opt->name, name) == 0)
+					break;
+			if (opt->name == NULL)
+				unknown_option_error(name, catalog);
+		}
+		tf_storage_fdw_validate_options(options);
 	}
 	else if (options != NIL)
 		unknown_option_error(linitial_node(DefElem, options)->defname, catalog);
@@ -428,10 +381,6 @@ TfStorage *
 tf_storage_open(const char *server_name)
 {
 	ForeignServer *server;
-	ForeignDataWrapper *fdw;
-	TfServerOpts o;
-	TfStorage  *st;
-	Oid			userid = GetUserId();
 
 	server = GetForeignServerByName(server_name, true);
 	if (server == NULL)
@@ -440,6 +389,19 @@ tf_storage_open(const char *server_name)
 				 errmsg("storage server \"%s\" does not exist", server_name),
 				 errhint("Create it with CREATE SERVER %s FOREIGN DATA WRAPPER taskflow_storage OPTIONS (url '...').",
 						 quote_identifier(server_name))));
+	return tf_storage_open_server(server->serverid, GetUserId());
+}
+
+TfStorage *
+tf_storage_open_server(Oid serverid, Oid userid)
+{
+	ForeignServer *server = GetForeignServer(serverid);
+	const char *server_name = server->servername;
+	ForeignDataWrapper *fdw;
+	TfServerOpts o;
+	TfStorage  *st;
+	List	   *um = NIL;
+
 	fdw = GetForeignDataWrapper(server->fdwid);
 	if (strcmp(fdw->fdwname, TF_STORAGE_FDW) != 0)
 		ereport(ERROR,
@@ -460,69 +422,25 @@ tf_storage_open(const char *server_name)
 	st = palloc0(sizeof(TfStorage));
 	st->mcxt = CurrentMemoryContext;
 	st->server_name = pstrdup(server_name);
-	st->is_file = o.is_file;
-	if (o.is_file)
-	{
-		if (!superuser_arg(server->owner))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("file:// storage server \"%s\" is not owned by a superuser", server_name),
-					 errhint("Only a superuser may own a file:// server: ALTER SERVER %s OWNER TO a superuser.",
-							 quote_identifier(server_name))));
-		st->dir = o.dir;
-	}
-	else
-	{
-		List	   *um = NIL;
-		ListCell   *lc;
-		TfS3Config *c = &st->s3cfg;
-
-		if (!lookup_user_mapping(userid, server->serverid, &um))
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("no user mapping for role \"%s\" on storage server \"%s\"",
-							GetUserNameFromId(userid, false), server_name),
-					 errhint("CREATE USER MAPPING FOR %s SERVER %s OPTIONS (access_key_id '...', secret_access_key '...');",
-							 quote_identifier(GetUserNameFromId(userid, false)),
-							 quote_identifier(server_name))));
-		foreach(lc, um)
-		{
-			DefElem    *def = lfirst_node(DefElem, lc);
-
-			if (strcmp(def->defname, "access_key_id") == 0)
-				c->access_key_id = defGetString(def);
-			else if (strcmp(def->defname, "secret_access_key") == 0)
-				c->secret_access_key = defGetString(def);
-			else if (strcmp(def->defname, "session_token") == 0)
-				c->session_token = defGetString(def);
-		}
-		st->prefix = o.prefix;
-		c->bucket = o.bucket;
-		c->endpoint = o.endpoint;
-		c->region = o.region;
-		c->path_style = strcmp(o.url_style, "path") == 0;
-		c->max_retries = o.max_retries;
-		c->connect_timeout = o.connect_timeout;
-		c->timeout = o.timeout;
-		c->part_size = o.part_size;
-		c->multipart_threshold = o.multipart_threshold;
-		c->list_page_size = o.list_page_size;
-	}
+	st->backend = o.backend;
+	if (o.backend->superuser_only && !superuser_arg(server->owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("%s storage server \"%s\" is not owned by a superuser",
+						o.backend->scheme, server_name),
+				 errhint("Only a superuser may own a %s server: ALTER SERVER %s OWNER TO a superuser.",
+						 o.backend->scheme, quote_identifier(server_name))));
+	if (o.backend->needs_user_mapping &&
+		!lookup_user_mapping(userid, server->serverid, &um))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("no user mapping for role \"%s\" on storage server \"%s\"",
+						GetUserNameFromId(userid, false), server_name),
+				 errhint("CREATE USER MAPPING FOR %s SERVER %s OPTIONS (access_key_id '...', secret_access_key '...');",
+						 quote_identifier(GetUserNameFromId(userid, false)),
+						 quote_identifier(server_name))));
+	o.backend->open(st, &o, um);
 	return st;
-}
-
-static TfS3 *
-get_s3(TfStorage *st)
-{
-	if (st->s3 == NULL)
-	{
-		/* the client (and its curl handle) lives as long as the TfStorage */
-		MemoryContext old = MemoryContextSwitchTo(st->mcxt);
-
-		st->s3 = tf_s3_client(&st->s3cfg);
-		MemoryContextSwitchTo(old);
-	}
-	return st->s3;
 }
 
 /*
@@ -543,564 +461,58 @@ check_key(const char *key, bool is_prefix)
 						   is_prefix ? "" : ", no trailing '/'")));
 }
 
-static char *
-s3_full_key(TfStorage *st, const char *key)
-{
-	return psprintf("%s%s", st->prefix, key);
-}
-
-static char *
-file_path(TfStorage *st, const char *key)
-{
-	return psprintf("%s/%s", strcmp(st->dir, "/") == 0 ? "" : st->dir, key);
-}
 
 char *
 tf_storage_describe(TfStorage *st, const char *key)
 {
-	if (st->is_file)
-		return psprintf("file://%s", file_path(st, key));
-	return psprintf("s3://%s/%s%s", st->s3cfg.bucket, st->prefix, key);
+	return st->backend->describe(st, key);
 }
 
 /* ----------------------------------------------------------------
- * file:// backend
- * ----------------------------------------------------------------
- */
-static void
-file_writer_cleanup(void *arg)
-{
-	TfObjectWriter *w = (TfObjectWriter *) arg;
-
-	if (w->fd >= 0)
-		close(w->fd);
-	w->fd = -1;
-	if (!w->done && w->tmpname && w->dirfd >= 0)
-		unlinkat(w->dirfd, w->tmpname, 0);
-	if (w->dirfd >= 0)
-		close(w->dirfd);
-	w->dirfd = -1;
-	w->done = true;
-}
-
-/*
- * file:// paths never follow a symbolic link inside the server's directory.
- * The directory itself (the url, set by a superuser) may contain links;
- * below it, every component of a key is opened relative to its parent with
- * O_NOFOLLOW (a planted link is an ERROR), and new files are created with
- * O_EXCL, so a link placed inside the directory can never redirect a read,
- * a write or a delete outside it.  See docs/security.md.
- */
-static bool
-file_is_link(int dfd, const char *name)
-{
-	struct stat sb;
-
-	return fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(sb.st_mode);
-}
-
-static void
-file_refuse_link(TfStorage *st, const char *key, const char *name)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("object \"%s\": \"%s\" is a symbolic link",
-					tf_storage_describe(st, key), name),
-			 errdetail("taskflow does not follow symbolic links inside the directory of a file:// storage server."),
-			 errhint("Replace the link by a real directory or file, or point the server's url at the real directory.")));
-}
-
-/*
- * Open the directory that holds key (creating the missing directories when
- * create); *base is set to the key's last component.  Returns the directory
- * fd (the caller closes it), or -1 with errno ENOENT/ENOTDIR when a
- * directory is missing and !create.
- */
-static int
-file_open_parent(TfStorage *st, const char *key, bool create, const char **base)
-{
-	char	   *rel = pstrdup(key);
-	char	   *comp = rel;
-	char	   *slash;
-	int			dfd;
-
-	if (create && pg_mkdir_p(pstrdup(st->dir), pg_dir_create_mode) != 0 && errno != EEXIST)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create directory \"%s\": %m", st->dir)));
-	dfd = open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-	{
-		if (!create && (errno == ENOENT || errno == ENOTDIR))
-			return -1;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not open directory \"%s\": %m", st->dir)));
-	}
-	while ((slash = strchr(comp, '/')) != NULL)
-	{
-		int			next;
-		int			save_errno;
-
-		*slash = '\0';
-		next = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (next < 0 && errno == ENOENT && create)
-		{
-			if (mkdirat(dfd, comp, pg_dir_create_mode) != 0 && errno != EEXIST)
-			{
-				save_errno = errno;
-				close(dfd);
-				errno = save_errno;
-				ereport(ERROR,
-						(errcode_for_file_access(),
-						 errmsg("could not create directory for object \"%s\": %m",
-								tf_storage_describe(st, key))));
-			}
-			next = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		}
-		if (next < 0)
-		{
-			bool		link;
-
-			save_errno = errno;
-			link = file_is_link(dfd, comp);
-			close(dfd);
-			if (link)
-				file_refuse_link(st, key, comp);
-			errno = save_errno;
-			if (!create && (errno == ENOENT || errno == ENOTDIR))
-				return -1;
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not open directory \"%s\" of object \"%s\": %m",
-							comp, tf_storage_describe(st, key))));
-		}
-		close(dfd);
-		dfd = next;
-		comp = slash + 1;
-	}
-	*base = key + (comp - rel);
-	return dfd;
-}
-
-/*
- * Temporary name of an object being written: a hidden file in the same
- * directory, ".<name>.tmp.<pid>".  Spark, Hive and Trino skip names starting
- * with "." or "_"; DuckDB's globs do not, but the name neither starts with
- * "part-" nor ends in the format's extension, so "part-*" / "*.csv.gz"
- * patterns never match it.
- */
-static char *
-file_temp_path(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	int			dirlen = slash ? (int) (slash - path + 1) : 0;
-
-	return psprintf("%.*s.%s.tmp.%d", dirlen, path, path + dirlen, MyProcPid);
-}
-
-static TfObjectWriter *
-file_writer_begin(TfStorage *st, const char *key)
-{
-	TfObjectWriter *w = palloc0(sizeof(TfObjectWriter));
-	const char *base;
-	int			flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | PG_BINARY;
-
-	w->st = st;
-	w->key = pstrdup(key);
-	w->path = file_path(st, key);
-	w->tmppath = file_temp_path(w->path);
-	w->buf = palloc(FILE_BUF_SIZE);
-	w->fd = -1;
-	w->dirfd = -1;
-	w->cb.func = file_writer_cleanup;
-	w->cb.arg = w;
-	MemoryContextRegisterResetCallback(CurrentMemoryContext, &w->cb);
-	w->dirfd = file_open_parent(st, key, true, &base);
-	w->name = pstrdup(base);
-	/* the hidden temporary name of file_temp_path(), in the same directory */
-	w->tmpname = psprintf(".%s.tmp.%d", base, MyProcPid);
-	w->fd = openat(w->dirfd, w->tmpname, flags, pg_file_create_mode);
-	/* a leftover of an earlier backend with our pid (or a planted link): remove it */
-	if (w->fd < 0 && errno == EEXIST &&
-		(unlinkat(w->dirfd, w->tmpname, 0) == 0 || errno == ENOENT))
-		w->fd = openat(w->dirfd, w->tmpname, flags, pg_file_create_mode);
-	if (w->fd < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create file \"%s\": %m", w->tmppath)));
-	return w;
-}
-
-static void
-file_flush(TfObjectWriter *w)
-{
-	size_t		off = 0;
-
-	while (off < w->buflen)
-	{
-		ssize_t		n = write(w->fd, w->buf + off, w->buflen - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-		{
-			if (n == 0)
-				errno = ENOSPC;
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not write to file \"%s\": %m", w->tmppath)));
-		}
-		off += n;
-	}
-	w->buflen = 0;
-}
-
-static void
-file_writer_write(TfObjectWriter *w, const char *data, size_t len)
-{
-	while (len > 0)
-	{
-		size_t		n = Min(len, FILE_BUF_SIZE - w->buflen);
-
-		memcpy(w->buf + w->buflen, data, n);
-		w->buflen += n;
-		w->size += n;
-		data += n;
-		len -= n;
-		if (w->buflen == FILE_BUF_SIZE)
-		{
-			CHECK_FOR_INTERRUPTS();
-			file_flush(w);
-		}
-	}
-}
-
-/*
- * Rename the written temporary file into place, relative to its directory
- * (no path re-resolution: see file_open_parent), and fsync the directory.
- */
-static void
-file_writer_rename(TfObjectWriter *w)
-{
-	if (renameat(w->dirfd, w->tmpname, w->dirfd, w->name) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not rename file \"%s\" to \"%s\": %m", w->tmppath, w->path)));
-	w->done = true;
-	if (pg_fsync(w->dirfd) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not fsync the directory of \"%s\": %m", w->path)));
-	close(w->dirfd);
-	w->dirfd = -1;
-}
-
-static void
-file_writer_finish(TfObjectWriter *w, int64 *size, char **etag)
-{
-	file_flush(w);
-	if (pg_fsync(w->fd) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not fsync file \"%s\": %m", w->tmppath)));
-	if (close(w->fd) != 0)
-	{
-		w->fd = -1;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not close file \"%s\": %m", w->tmppath)));
-	}
-	w->fd = -1;
-	file_writer_rename(w);
-	if (size)
-		*size = w->size;
-	if (etag)
-		*etag = NULL;
-}
-
-/* staged: the data is durable under the temporary name, not yet visible */
-static void
-file_writer_stage(TfObjectWriter *w, int64 *size, char **etag)
-{
-	file_flush(w);
-	if (pg_fsync(w->fd) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not fsync file \"%s\": %m", w->tmppath)));
-	if (close(w->fd) != 0)
-	{
-		w->fd = -1;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not close file \"%s\": %m", w->tmppath)));
-	}
-	w->fd = -1;
-	w->finished = true;
-	if (size)
-		*size = w->size;
-	if (etag)
-		*etag = NULL;
-}
-
-static void
-file_reader_cleanup(void *arg)
-{
-	TfObjectReader *r = (TfObjectReader *) arg;
-
-	if (r->fd >= 0)
-		close(r->fd);
-	r->fd = -1;
-}
-
-static TfObjectReader *
-file_reader_begin(TfStorage *st, const char *key)
-{
-	TfObjectReader *r = palloc0(sizeof(TfObjectReader));
-	const char *base;
-	int			dfd = file_open_parent(st, key, false, &base);
-
-	r->fd = -1;
-	if (dfd >= 0)
-	{
-		int			save_errno;
-
-		r->fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | PG_BINARY, 0);
-		save_errno = errno;
-		if (r->fd < 0 && file_is_link(dfd, base))
-		{
-			close(dfd);
-			file_refuse_link(st, key, base);
-		}
-		close(dfd);
-		errno = save_errno;
-	}
-	if (r->fd < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not open object \"%s\": %m",
-						tf_storage_describe(st, key))));
-	r->cb.func = file_reader_cleanup;
-	r->cb.arg = r;
-	MemoryContextRegisterResetCallback(CurrentMemoryContext, &r->cb);
-	return r;
-}
-
-static size_t
-file_reader_read(TfObjectReader *r, char *buf, size_t len)
-{
-	for (;;)
-	{
-		ssize_t		n = read(r->fd, buf, len);
-
-		if (n >= 0)
-			return (size_t) n;
-		if (errno != EINTR)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not read object: %m")));
-	}
-}
-
-static bool
-is_temp_name(const char *name)
-{
-	const char *t = strstr(name, ".tmp.");
-
-	while (t)
-	{
-		const char *d = t + 5;
-
-		if (*d && strspn(d, "0123456789") == strlen(d))
-			return true;
-		t = strstr(t + 1, ".tmp.");
-	}
-	return false;
-}
-
-static bool
-file_stat(TfStorage *st, const char *key, TfObjectInfo *info)
-{
-	struct stat sb;
-	const char *base;
-	int			dfd = file_open_parent(st, key, false, &base);
-	int			rc;
-
-	if (dfd < 0)
-		return false;
-	rc = fstatat(dfd, base, &sb, AT_SYMLINK_NOFOLLOW);
-	close(dfd);
-	if (rc != 0)
-	{
-		if (errno == ENOENT || errno == ENOTDIR)
-			return false;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not stat object \"%s\": %m", tf_storage_describe(st, key))));
-	}
-	if (!S_ISREG(sb.st_mode))
-		return false;
-	if (info)
-	{
-		info->key = pstrdup(key);
-		info->size = (int64) sb.st_size;
-		info->last_modified = time_t_to_timestamptz(sb.st_mtime);
-		info->etag = NULL;
-	}
-	return true;
-}
-
-/* an open directory of file_walk, closed on ERROR by a reset callback */
-typedef struct FileWalkDir
-{
-	DIR		   *dir;
-	MemoryContextCallback cb;
-} FileWalkDir;
-
-static void
-file_walk_close(void *arg)
-{
-	FileWalkDir *d = (FileWalkDir *) arg;
-
-	if (d->dir)
-		closedir(d->dir);
-	d->dir = NULL;
-}
-
-/*
- * Recursive walk of the directory open as dfd (relative name rel; the walk
- * takes the fd) collecting keys under prefix.  Entries are examined and
- * opened relative to their directory without following links (see
- * file_open_parent), so a directory swapped for a link meanwhile is not
- * entered.
- */
-static void
-file_walk(int dfd, const char *rel, const char *prefix, List **result)
-{
-	FileWalkDir *d = palloc0(sizeof(FileWalkDir));
-	struct dirent *de;
-	size_t		plen = strlen(prefix);
-
-	d->dir = fdopendir(dfd);
-	if (d->dir == NULL)
-	{
-		close(dfd);
-		return;
-	}
-	d->cb.func = file_walk_close;
-	d->cb.arg = d;
-	MemoryContextRegisterResetCallback(CurrentMemoryContext, &d->cb);
-	while ((de = readdir(d->dir)) != NULL)
-	{
-		char	   *key;
-		struct stat sb;
-		size_t		klen;
-
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		CHECK_FOR_INTERRUPTS();
-		key = rel[0] ? psprintf("%s/%s", rel, de->d_name) : pstrdup(de->d_name);
-		if (fstatat(dirfd(d->dir), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
-			continue;			/* vanished meanwhile */
-		klen = strlen(key);
-		if (S_ISDIR(sb.st_mode))
-		{
-			/* descend only where keys matching the prefix can be */
-			if (strncmp(key, prefix, Min(klen, plen)) == 0)
-			{
-				int			sub = openat(dirfd(d->dir), de->d_name,
-										 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-				if (sub >= 0)
-					file_walk(sub, key, prefix, result);
-			}
-		}
-		else if (S_ISREG(sb.st_mode) && strncmp(key, prefix, plen) == 0 &&
-				 !is_temp_name(de->d_name))
-		{
-			TfObjectInfo *info = palloc0(sizeof(TfObjectInfo));
-
-			info->key = key;
-			info->size = (int64) sb.st_size;
-			info->last_modified = time_t_to_timestamptz(sb.st_mtime);
-			*result = lappend(*result, info);
-		}
-	}
-	closedir(d->dir);
-	d->dir = NULL;
-}
-
-static int
-info_cmp(const ListCell *a, const ListCell *b)
-{
-	return strcmp(((TfObjectInfo *) lfirst(a))->key, ((TfObjectInfo *) lfirst(b))->key);
-}
-
-/* ----------------------------------------------------------------
- * storage.h API
+ * storage.h API: key checks, then the backend
  * ----------------------------------------------------------------
  */
 TfObjectWriter *
 tf_storage_writer_begin(TfStorage *st, const char *key)
 {
-	TfObjectWriter *w;
-
 	check_key(key, false);
-	if (st->is_file)
-		return file_writer_begin(st, key);
-	w = palloc0(sizeof(TfObjectWriter));
-	w->st = st;
-	w->key = pstrdup(key);
-	w->fd = -1;
-	w->dirfd = -1;
-	w->s3w = tf_s3_writer_begin(get_s3(st), s3_full_key(st, key));
-	return w;
-}
-
-void
-tf_storage_writer_write(TfObjectWriter *w, const char *data, size_t len)
-{
-	if (w->s3w)
-		tf_s3_writer_write(w->s3w, data, len);
-	else
-		file_writer_write(w, data, len);
+	return st->backend->writer_begin(st, key, false);
 }
 
 TfObjectWriter *
 tf_storage_writer_begin_staged(TfStorage *st, const char *key)
 {
-	TfObjectWriter *w;
-
 	check_key(key, false);
-	if (st->is_file)
-	{
-		w = file_writer_begin(st, key);
-		w->staged = true;
-		return w;
-	}
-	w = palloc0(sizeof(TfObjectWriter));
-	w->st = st;
-	w->key = pstrdup(key);
-	w->fd = -1;
-	w->staged = true;
-	w->s3w = tf_s3_writer_begin_staged(get_s3(st), s3_full_key(st, key));
-	return w;
+	return st->backend->writer_begin(st, key, true);
+}
+
+void
+tf_storage_writer_write(TfObjectWriter *w, const char *data, size_t len)
+{
+	w->st->backend->writer_write(w, data, len);
+}
+
+void
+tf_storage_writer_finish(TfObjectWriter *w, int64 *size, char **etag)
+{
+	if (w->staged)
+		w->st->backend->writer_stage(w, size, etag);
+	else
+		w->st->backend->writer_finish(w, size, etag);
 }
 
 void
 tf_storage_writer_publish(TfObjectWriter *w, char **etag)
 {
-	if (etag)
-		*etag = NULL;
-	if (w->s3w)
-	{
-		tf_s3_writer_publish(w->s3w, etag);
+	w->st->backend->writer_publish(w, etag);
+}
+
+void
+tf_storage_writer_abort(TfObjectWriter *w)
+{
+	if (w == NULL)
 		return;
-	}
-	if (!w->staged || !w->finished || w->done)
-		elog(ERROR, "object \"%s\" is not ready to be published", w->path);
-	/* the data was fsynced when staged */
-	file_writer_rename(w);
+	w->st->backend->writer_abort(w);
 }
 
 /*
@@ -1130,147 +542,28 @@ is_export_object_name(const char *name, bool hidden_ok)
 int
 tf_storage_abort_stale(TfStorage *st, const char *prefix)
 {
-	int			removed = 0;
-	ListCell   *lc;
-
 	check_key(prefix, true);
-	if (!st->is_file)
-	{
-		TfS3	   *s3 = get_s3(st);
-		long		refused = 0;
-		List	   *ups = tf_s3_list_uploads(s3, s3_full_key(st, prefix), strlen(st->prefix),
-											 &refused);
-
-		/*
-		 * Leftover uploads are invisible to readers; they only cost storage
-		 * until a lifecycle rule aborts them.  Not being allowed to list them
-		 * must not stop the export.
-		 */
-		if (refused)
-			ereport(WARNING,
-					(errmsg("could not list in-progress multipart uploads under %s (HTTP %ld): uploads left by crashed attempts are not aborted",
-							tf_storage_describe(st, prefix), refused),
-					 errhint("Allow s3:ListBucketMultipartUploads and s3:AbortMultipartUpload, or configure a lifecycle rule that aborts incomplete multipart uploads.")));
-
-		foreach(lc, ups)
-		{
-			TfS3Upload *u = lfirst(lc);
-
-			CHECK_FOR_INTERRUPTS();
-			if (strncmp(u->key, prefix, strlen(prefix)) != 0 ||
-				!is_export_object_name(u->key + strlen(prefix), false))
-				continue;		/* deeper, or not ours */
-			tf_s3_abort_upload(s3, s3_full_key(st, u->key), u->upload_id);
-			ereport(LOG,
-					(errmsg("aborted a stale multipart upload of %s",
-							tf_storage_describe(st, u->key))));
-			removed++;
-		}
-		return removed;
-	}
-	else
-	{
-		const char *base;
-		int			dfd = file_open_parent(st, prefix, false, &base);
-		FileWalkDir *d;
-		struct dirent *de;
-
-		/* the prefix's directory, opened without following links */
-		if (dfd < 0)
-			return 0;
-		d = palloc0(sizeof(FileWalkDir));
-		d->dir = fdopendir(dfd);
-		if (d->dir == NULL)
-		{
-			close(dfd);
-			return 0;
-		}
-		d->cb.func = file_walk_close;
-		d->cb.arg = d;
-		MemoryContextRegisterResetCallback(CurrentMemoryContext, &d->cb);
-		while ((de = readdir(d->dir)) != NULL)
-		{
-			char	   *key;
-
-			CHECK_FOR_INTERRUPTS();
-			/*
-			 * every temporary file there: this attempt has not created any
-			 * yet (also removes 1.0's visible "<name>.tmp.<pid>" files)
-			 */
-			if (!is_temp_name(de->d_name) || !is_export_object_name(de->d_name, true))
-				continue;
-			key = psprintf("%.*s%s", (int) (base - prefix), prefix, de->d_name);
-			if (unlinkat(dirfd(d->dir), de->d_name, 0) != 0 && errno != ENOENT)
-				ereport(ERROR,
-						(errcode_for_file_access(),
-						 errmsg("could not remove stale temporary file of %s: %m",
-								tf_storage_describe(st, key))));
-			ereport(LOG,
-					(errmsg("removed stale temporary file of %s", tf_storage_describe(st, key))));
-			removed++;
-		}
-		file_walk_close(d);
-		return removed;
-	}
-}
-
-void
-tf_storage_writer_finish(TfObjectWriter *w, int64 *size, char **etag)
-{
-	if (w->s3w)
-		tf_s3_writer_finish(w->s3w, size, etag);
-	else if (w->staged)
-		file_writer_stage(w, size, etag);
-	else
-		file_writer_finish(w, size, etag);
-}
-
-void
-tf_storage_writer_abort(TfObjectWriter *w)
-{
-	if (w == NULL)
-		return;
-	if (w->s3w)
-		tf_s3_writer_abort(w->s3w);
-	else
-		file_writer_cleanup(w);
+	return st->backend->abort_stale(st, prefix, is_export_object_name);
 }
 
 void
 tf_storage_put(TfStorage *st, const char *key, const char *data, size_t len)
 {
 	check_key(key, false);
-	if (st->is_file)
-	{
-		TfObjectWriter *w = file_writer_begin(st, key);
-
-		file_writer_write(w, data, len);
-		file_writer_finish(w, NULL, NULL);
-	}
-	else
-		tf_s3_put(get_s3(st), s3_full_key(st, key), data, len, NULL);
+	st->backend->put(st, key, data, len);
 }
 
 TfObjectReader *
 tf_storage_reader_begin(TfStorage *st, const char *key)
 {
-	TfObjectReader *r;
-
 	check_key(key, false);
-	if (st->is_file)
-		return file_reader_begin(st, key);
-	r = palloc0(sizeof(TfObjectReader));
-	r->fd = -1;
-	r->s3r = tf_s3_reader_begin(get_s3(st), s3_full_key(st, key));
-	return r;
+	return st->backend->reader_begin(st, key);
 }
 
 size_t
 tf_storage_reader_read(TfObjectReader *r, char *buf, size_t len)
 {
-	if (r->s3r)
-		return tf_s3_reader_read(r->s3r, buf, len);
-	return file_reader_read(r, buf, len);
+	return r->st->backend->reader_read(r, buf, len);
 }
 
 void
@@ -1278,83 +571,39 @@ tf_storage_reader_end(TfObjectReader *r)
 {
 	if (r == NULL)
 		return;
-	if (r->s3r)
-		tf_s3_reader_end(r->s3r);
-	else
-		file_reader_cleanup(r);
+	r->st->backend->reader_end(r);
 }
 
 bool
 tf_storage_head(TfStorage *st, const char *key, TfObjectInfo *info)
 {
 	check_key(key, false);
-	if (st->is_file)
-		return file_stat(st, key, info);
-	if (!tf_s3_head(get_s3(st), s3_full_key(st, key), info))
-		return false;
-	if (info)
-		info->key = pstrdup(key);
-	return true;
+	return st->backend->head(st, key, info);
 }
 
 List *
 tf_storage_list(TfStorage *st, const char *prefix)
 {
-	List	   *result = NIL;
-
 	if (prefix == NULL)
 		prefix = "";
 	check_key(prefix, true);
-	if (st->is_file)
-	{
-		int			dfd = open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-		if (dfd < 0 && errno != ENOENT && errno != ENOTDIR)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not open directory \"%s\": %m", st->dir)));
-		if (dfd >= 0)
-			file_walk(dfd, "", prefix, &result);
-		list_sort(result, info_cmp);
-		return result;
-	}
-	return tf_s3_list(get_s3(st), s3_full_key(st, prefix), strlen(st->prefix));
+	return st->backend->list(st, prefix);
 }
 
 void
 tf_storage_delete(TfStorage *st, const char *key)
 {
 	check_key(key, false);
-	if (st->is_file)
-	{
-		struct stat sb;
-		const char *base;
-		int			dfd = file_open_parent(st, key, false, &base);
-		int			save_errno;
-
-		if (dfd < 0)
-			return;				/* no such directory: no such object */
-		if (fstatat(dfd, base, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode))
-		{
-			close(dfd);
-			return;				/* not an object */
-		}
-		if (unlinkat(dfd, base, 0) == 0 || errno == ENOENT || errno == ENOTDIR)
-		{
-			close(dfd);
-			return;
-		}
-		save_errno = errno;
-		close(dfd);
-		errno = save_errno;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not delete object \"%s\": %m",
-						tf_storage_describe(st, key))));
-	}
-	else
-		tf_s3_delete(get_s3(st), s3_full_key(st, key));
+	st->backend->delete(st, key);
 }
+
+bool
+tf_storage_etag_is_md5(TfStorage *st, const char *etag)
+{
+	return etag != NULL && st->backend->etag_is_md5(etag);
+}
+
+
 
 /* ----------------------------------------------------------------
  * SQL functions
@@ -1480,7 +729,6 @@ tf_delete_object(PG_FUNCTION_ARGS)
 	tf_storage_delete(st, text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	PG_RETURN_VOID();
 }
-
 /* ----------------------------------------------------------------
  * GUCs
  * ----------------------------------------------------------------
@@ -1488,33 +736,7 @@ tf_delete_object(PG_FUNCTION_ARGS)
 void
 tf_storage_init(void)
 {
-	DefineCustomIntVariable("taskflow.s3_max_retries",
-							"Retries of a failed S3 request (5xx, 429, timeouts, resets).",
-							"A storage server's max_retries option overrides it.",
-							&tf_s3_max_retries, 5, 0, 100,
-							PGC_USERSET, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("taskflow.s3_connect_timeout",
-							"Timeout for connecting to an S3 endpoint.",
-							"A storage server's connect_timeout option overrides it.",
-							&tf_s3_connect_timeout, 10, 1, 3600,
-							PGC_USERSET, GUC_UNIT_S, NULL, NULL, NULL);
-	DefineCustomIntVariable("taskflow.s3_timeout",
-							"An S3 request that makes no progress for this long is aborted (and retried).",
-							"A storage server's timeout option overrides it.",
-							&tf_s3_timeout, 60, 1, 86400,
-							PGC_USERSET, GUC_UNIT_S, NULL, NULL, NULL);
-	DefineCustomIntVariable("taskflow.s3_part_size",
-							"Multipart upload part size for S3 (memory used per upload).",
-							"A storage server's part_size option overrides it.",
-							&tf_s3_part_size, 8 * 1024 * 1024,
-							TF_S3_MIN_PART_SIZE, TF_S3_MAX_PART_SIZE,
-							PGC_USERSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
-	DefineCustomIntVariable("taskflow.s3_max_parts",
-							"Highest part count of one multipart upload (S3 allows 10000; lower only for tests).",
-							NULL,
-							&tf_s3_max_parts, TF_S3_MAX_PARTS, 1, TF_S3_MAX_PARTS,
-							PGC_USERSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
-							NULL, NULL, NULL);
+	tf_s3_init();
 	DefineCustomStringVariable("taskflow.test_pause_at",
 							   "Tests only: phase of an archive/export at which to pause (before_upload, mid_upload, after_delete, after_parts, after_manifest, after_success, after_commit).",
 							   "The process logs \"taskflow test pause at <phase> (pid N)\" and sleeps up to 60 s there.",

@@ -36,6 +36,8 @@ typedef struct TfObjectInfo
  * PUBLIC).  ERROR (with SQLSTATE and hint, never a secret) if missing.
  */
 extern TfStorage *tf_storage_open(const char *server_name);
+/* the same for a server given by OID, for role userid (foreign tables) */
+extern TfStorage *tf_storage_open_server(Oid serverid, Oid userid);
 
 /* human-readable location of a key, e.g. s3://bucket/prefix/key (no secrets) */
 extern char *tf_storage_describe(TfStorage *st, const char *key);
@@ -80,5 +82,11 @@ extern List *tf_storage_list(TfStorage *st, const char *prefix);
 
 /* delete one object; deleting a missing object is not an error */
 extern void tf_storage_delete(TfStorage *st, const char *key);
+
+/* is etag (from a HEAD or a listing) the md5 of the object's bytes? */
+extern bool tf_storage_etag_is_md5(TfStorage *st, const char *etag);
+
+/* storage_fdw.c: validate the options of a foreign table (validator) */
+extern void tf_storage_fdw_validate_options(List *options);
 
 #endif							/* TASKFLOW_STORAGE_H */

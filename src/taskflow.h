@@ -16,9 +16,15 @@
  *	    node_sql.c    the sql, wait and notify node kinds, NOTICE capture
  *	    crossdb.c     sql nodes run in another database of the cluster
  *	    gate.c        privileged run operations (run_flow, cancel, ...)
- *	    s3.c          S3 client over libcurl (SigV4, multipart, retries)
- *	    storage.c     storage servers (FDW validator, user mappings, file://),
+ *	    s3.c          S3 client over libcurl (SigV4, multipart, retries), S3 GUCs
+ *	    storage.c     storage servers: FDW validator, options, user mappings,
+ *	                  permission checks, dispatch to a backend,
  *	                  list/put/get/delete_object()
+ *	    storage_backend.h  the storage backend interface (one file per backend)
+ *	    storage_file.c     file:// backend (symlink-safe, atomic, staged)
+ *	    storage_s3.c       s3:// backend (over s3.c)
+ *	    storage_fdw.c foreign tables over Hive-partitioned archives (FDW
+ *	                  handler: pruning, streaming reads, EXPLAIN, IMPORT)
  *	    format.c      CSV / CSV.gz writers fed by a DestReceiver
  *	    export.c      export() / import() SQL functions, manifests
  *	    archive.c     the archive node kind

@@ -9,6 +9,10 @@
 CREATE OR REPLACE FUNCTION taskflow._storage_validator(text[], oid) RETURNS void
     AS 'MODULE_PATHNAME', 'tf_storage_validator' LANGUAGE C STRICT;
 
+-- read-only foreign tables over Hive-partitioned archives (storage_fdw.c)
+CREATE OR REPLACE FUNCTION taskflow._storage_handler() RETURNS fdw_handler
+    AS 'MODULE_PATHNAME', 'tf_storage_handler' LANGUAGE C STRICT;
+
 CREATE OR REPLACE FUNCTION taskflow.list_objects(server text, prefix text DEFAULT '')
     RETURNS TABLE (key text, size bigint, last_modified timestamptz, etag text)
     AS 'MODULE_PATHNAME', 'tf_list_objects' LANGUAGE C STRICT VOLATILE;
