@@ -310,14 +310,18 @@ tf_live_node_runs(void)
 
 	SpinLockAcquire(&tf_shared->mutex);
 	for (i = 0; i < TF_MAX_WORKERS; i++)
-		if (tf_shared->workers[i].in_use && tf_shared->workers[i].dboid == my_dboid)
+		if (tf_shared->workers[i].in_use && !tf_shared->workers[i].idle &&
+			tf_shared->workers[i].dboid == my_dboid)
 			ids[n++] = Int64GetDatum(tf_shared->workers[i].node_run_id);
 	SpinLockRelease(&tf_shared->mutex);
 	return PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL,
 										   TYPALIGN_DOUBLE));
 }
 
-/* owners of the node workers running in the cluster, one entry per worker */
+/*
+ * owners of the node workers running a node in the cluster, one entry per
+ * worker (idle warm workers do not count: they are reused or reclaimed)
+ */
 static Datum
 tf_running_owners(void)
 {
@@ -327,7 +331,7 @@ tf_running_owners(void)
 
 	SpinLockAcquire(&tf_shared->mutex);
 	for (i = 0; i < TF_MAX_WORKERS; i++)
-		if (tf_shared->workers[i].in_use)
+		if (tf_shared->workers[i].in_use && !tf_shared->workers[i].idle)
 			ids[n++] = ObjectIdGetDatum(tf_shared->workers[i].owner);
 	SpinLockRelease(&tf_shared->mutex);
 	return PointerGetDatum(construct_array(ids, n, OIDOID, sizeof(Oid), true,
@@ -364,37 +368,74 @@ tf_set_waiting(bool waiting, int rank)
 #define TF_SLOT_OWNER_FULL		(-2)	/* the owner's cap reached */
 
 /*
- * Reserve a worker slot for a node run: the cluster-wide cap
- * (taskflow.max_workers) and the owner's cap (owner_cap, 0: none) are
- * checked under the same spinlock, so that schedulers of several databases
- * never exceed either.
+ * Find a worker for a node run: the cluster-wide cap (taskflow.max_workers)
+ * and the owner's cap (owner_cap, 0: none) are checked under the same
+ * spinlock, so that schedulers of several databases never exceed either.
+ * Both count workers running a node run (busy); idle warm workers are
+ * spare capacity.
  *
  * Fairness between databases: other databases waiting for a slot for an
  * owner with fewer running workers than this one's keep the last free slots
  * (as many as there are such databases); their schedulers were woken when
  * the slot freed and take it.
+ *
+ * Within the caps, in this order:
+ *  - an idle warm worker of this database and the same owner (connected the
+ *    same way, 'login') is handed the node run (*handed = true; the caller
+ *    sets its latch): no process starts;
+ *  - else a free slot is reserved for a new worker, unless the node worker
+ *    processes (busy + idle) already reach taskflow.max_workers;
+ *  - else an idle worker of another owner or database is told to exit (the
+ *    oldest one; not when one is exiting already) and the node run
+ *    waits for its slot (TF_SLOT_CLUSTER_FULL; its exit wakes us).
  */
 static int
 tf_reserve_worker_slot(int64 node_run_id, int64 run_id, Oid owner, bool login,
-					   int owner_cap)
+					   int owner_cap, bool *handed, Latch **latch)
 {
-	int			used = 0;
+	int			busy = 0;
+	int			procs = 0;
 	int			owned = 0;
 	int			deserving = 0;
 	int			freeslot = -1;
+	int			warm = -1;
+	int			victim = -1;
+	bool		exiting = false;
 	int			i;
 
+	*handed = false;
+	*latch = NULL;
 	SpinLockAcquire(&tf_shared->mutex);
 	for (i = 0; i < TF_MAX_WORKERS; i++)
 	{
-		if (tf_shared->workers[i].in_use)
+		TfWorkerSlot *w = &tf_shared->workers[i];
+
+		if (!w->in_use)
 		{
-			used++;
-			if (tf_shared->workers[i].owner == owner)
-				owned++;
+			if (freeslot < 0)
+				freeslot = i;
+			continue;
 		}
-		else if (freeslot < 0)
-			freeslot = i;
+		procs++;
+		if (!w->idle)
+		{
+			busy++;
+			if (w->owner == owner)
+				owned++;
+			continue;
+		}
+		if (w->exit_requested || w->latch == NULL)
+		{
+			exiting = true;
+			continue;
+		}
+		if (w->dboid == my_dboid && w->owner == owner && w->owner_login == login)
+		{
+			if (warm < 0 || w->nodes < tf_shared->workers[warm].nodes)
+				warm = i;
+		}
+		else if (victim < 0 || w->reserved_at < tf_shared->workers[victim].reserved_at)
+			victim = i;
 	}
 	for (i = 0; i < TF_MAX_DBS; i++)
 	{
@@ -404,11 +445,35 @@ tf_reserve_worker_slot(int64 node_run_id, int64 run_id, Oid owner, bool login,
 			d->pid != 0 && d->waiting_rank < owned)
 			deserving++;
 	}
-	if (used >= tf_max_workers || freeslot < 0 ||
-		tf_max_workers - used <= deserving)
+	if (busy >= tf_max_workers || tf_max_workers - busy <= deserving)
 		freeslot = TF_SLOT_CLUSTER_FULL;
 	else if (owner_cap > 0 && owned >= owner_cap)
 		freeslot = TF_SLOT_OWNER_FULL;
+	else if (warm >= 0 && tf_worker_reuse)
+	{
+		TfWorkerSlot *w = &tf_shared->workers[warm];
+
+		w->idle = false;
+		w->node_run_id = node_run_id;
+		w->run_id = run_id;
+		w->nodes++;
+		w->scheduler_pid = MyProcPid;
+		*latch = w->latch;
+		*handed = true;
+		freeslot = warm;
+	}
+	else if (procs >= tf_max_workers || freeslot < 0)
+	{
+		/* all processes taken: reclaim an idle one for this node run */
+		if (victim < 0 && warm >= 0)
+			victim = warm;		/* taskflow.worker_reuse was turned off */
+		if (victim >= 0 && !exiting)
+		{
+			tf_shared->workers[victim].exit_requested = true;
+			*latch = tf_shared->workers[victim].latch;
+		}
+		freeslot = TF_SLOT_CLUSTER_FULL;
+	}
 	else
 	{
 		TfWorkerSlot *w = &tf_shared->workers[freeslot];
@@ -423,6 +488,7 @@ tf_reserve_worker_slot(int64 node_run_id, int64 run_id, Oid owner, bool login,
 		w->scheduler_pid = MyProcPid;
 		w->node_run_id = node_run_id;
 		w->run_id = run_id;
+		w->nodes = 1;
 		w->reserved_at = GetCurrentTimestamp();
 		worker_gen[freeslot] = gen;
 	}
@@ -562,7 +628,7 @@ tf_pass_dispatch(void)
 {
 	Oid			argtypes[3] = {INT8ARRAYOID, INT4OID, OIDARRAYOID};
 	Datum		values[3];
-	int			room = tf_max_workers - tf_workers_in_use();
+	int			room = tf_max_workers - tf_workers_busy();
 	List	   *ready = NIL;
 	ListCell   *lc;
 	bool		started = false;
@@ -624,6 +690,8 @@ tf_pass_dispatch(void)
 	{
 		TfReady    *r = lfirst(lc);
 		int			slot;
+		bool		handed;
+		Latch	   *latch;
 
 		if (tf_dispatch_exhausted(r->node_run_id, r->attempt))
 		{
@@ -631,7 +699,14 @@ tf_pass_dispatch(void)
 			continue;
 		}
 		slot = tf_reserve_worker_slot(r->node_run_id, r->run_id, r->owner, r->login,
-									  r->owner_cap);
+									  r->owner_cap, &handed, &latch);
+		if (latch != NULL)
+			SetLatch(latch);	/* the warm worker's next node run, or exit */
+		if (handed)
+		{
+			started = true;
+			continue;
+		}
 		if (slot == TF_SLOT_OWNER_FULL)
 		{
 			held = true;		/* the owner's cap (another database took it) */
