@@ -942,8 +942,8 @@ tf_worker_wait_next(void)
 	tf_wake_scheduler_now(my_dboid);
 	tf_wake_waiting_schedulers(my_dboid);
 
-	set_ps_display("taskflow node worker (idle)");
-	tf_set_appname("taskflow node worker (idle)");
+	set_ps_display("taskflow idle worker");
+	tf_set_appname("taskflow idle worker");
 	pgstat_report_activity(STATE_IDLE, NULL);
 
 	for (;;)
