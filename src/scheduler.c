@@ -546,7 +546,9 @@ tf_start_worker(int slot, const char *flow, const char *node, int64 run_id)
 	MemoryContext old;
 	bool		ok;
 
+	/* warm workers run many nodes: the ps title names each (worker.c) */
 	tf_bgworker_init(&worker, "tf_worker_main", "taskflow node",
+					 tf_worker_reuse ? "taskflow node worker" :
 					 psprintf("taskflow node %s.%s run " INT64_FORMAT, flow, node, run_id));
 	worker.bgw_main_arg = Int32GetDatum(slot);
 	memcpy(worker.bgw_extra, &worker_gen[slot], sizeof(uint32));
