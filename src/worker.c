@@ -915,8 +915,8 @@ tf_worker_reset_session(void)
 
 /*
  * Idle: mark the slot idle, wake the scheduler (and the schedulers waiting
- * for a slot elsewhere: this one can be reclaimed) and wait on the latch
- * for the next node run.  Returns true with my_node_run_id set when the
+ * for a slot elsewhere: this one can be reclaimed), reset the session and
+ * wait on the latch for the next node run.  Returns true with my_node_run_id set when the
  * scheduler handed one; false when the worker must exit (asked to, idle
  * timeout, taskflow.worker_reuse turned off).
  */
@@ -941,6 +941,12 @@ tf_worker_wait_next(void)
 	my_node_run_id = 0;
 	tf_wake_scheduler_now(my_dboid);
 	tf_wake_waiting_schedulers(my_dboid);
+
+	/*
+	 * Reset while the scheduler runs its pass: a node run it hands us
+	 * meanwhile waits in the slot until the session is clean.
+	 */
+	tf_worker_reset_session();
 
 	set_ps_display("taskflow idle worker");
 	tf_set_appname("taskflow idle worker");
@@ -1051,7 +1057,6 @@ tf_worker_main(Datum arg)
 		if (!again || !tf_worker_reuse || done >= tf_worker_max_nodes ||
 			tf_worker_idle_timeout <= 0)
 			break;
-		tf_worker_reset_session();
 		if (!tf_worker_wait_next())
 			break;
 	}
