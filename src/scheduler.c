@@ -506,12 +506,14 @@ tf_release_worker_slot(int slot)
 }
 
 /*
- * Count dispatches of this attempt of a node run; true when it should be
- * given up (its workers exited before starting it TF_MAX_DISPATCH_TRIES
- * times).  Retries of a node that did start are new attempts.
+ * Dispatches of this attempt of a node run: true when it should be given up
+ * (workers exited before starting it TF_MAX_DISPATCH_TRIES times); with
+ * 'count', record one more dispatch.  Only dispatches that handed the node
+ * run to a worker count (a node run held back by a cap in shared memory is
+ * not a try).  Retries of a node that did start are new attempts.
  */
 static bool
-tf_dispatch_exhausted(int64 node_run_id, int attempt)
+tf_dispatch_tries(int64 node_run_id, int attempt, bool count)
 {
 	int			i;
 	int			victim = 0;
@@ -527,11 +529,15 @@ tf_dispatch_exhausted(int64 node_run_id, int attempt)
 				t->attempt = attempt;
 				t->tries = 0;
 			}
-			return ++t->tries > TF_MAX_DISPATCH_TRIES;
+			if (count)
+				t->tries++;
+			return t->tries >= TF_MAX_DISPATCH_TRIES;
 		}
 		if (t->tries < dispatch_tries[victim].tries)
 			victim = i;
 	}
+	if (!count)
+		return false;
 	dispatch_tries[victim].node_run_id = node_run_id;
 	dispatch_tries[victim].attempt = attempt;
 	dispatch_tries[victim].tries = 1;
@@ -695,7 +701,7 @@ tf_pass_dispatch(void)
 		bool		handed;
 		Latch	   *latch;
 
-		if (tf_dispatch_exhausted(r->node_run_id, r->attempt))
+		if (tf_dispatch_tries(r->node_run_id, r->attempt, false))
 		{
 			tf_give_up_node_run(r->node_run_id);
 			continue;
@@ -706,6 +712,7 @@ tf_pass_dispatch(void)
 			SetLatch(latch);	/* the warm worker's next node run, or exit */
 		if (handed)
 		{
+			(void) tf_dispatch_tries(r->node_run_id, r->attempt, true);
 			started = true;
 			continue;
 		}
@@ -729,6 +736,7 @@ tf_pass_dispatch(void)
 			held = true;
 			break;
 		}
+		(void) tf_dispatch_tries(r->node_run_id, r->attempt, true);
 		started = true;
 	}
 	list_free_deep(ready);
@@ -779,6 +787,14 @@ tf_scheduler_pass(void)
 	MemoryContextSwitchTo(pass_cxt);
 	elog(DEBUG2, "taskflow scheduler: pass at %s", timestamptz_to_str(now));
 
+	/*
+	 * Hand what is ready already (a finished node's successor, the rest of a
+	 * fan-out) to the idle warm workers before the tick: _sched_ready judges
+	 * readiness from the node runs themselves, and a node handoff then waits
+	 * for one query instead of a whole pass.  The dispatch after the tick
+	 * takes what the tick made ready (new runs, retries).
+	 */
+	tf_pass_dispatch();
 	tf_pass_tick(now, &next_due, &next_retry);
 	if (tf_pass_dispatch())
 	{
