@@ -56,6 +56,9 @@ typedef struct TfDbSlot
 	int			waiting_rank;	/* running workers of the owner of the first
 								 * node held back (INT_MAX: only capped
 								 * owners wait) */
+	Oid			waiting_owner;	/* that owner (InvalidOid: several tie);
+								 * its warm workers may go on with their
+								 * run (worker.c, tf_worker_next_in_run) */
 } TfDbSlot;
 
 typedef struct TfWorkerSlot

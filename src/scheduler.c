@@ -341,10 +341,11 @@ tf_running_owners(void)
 /*
  * Ready nodes held back by a cap: wake me when a slot frees anywhere.
  * rank: how many workers the owner of the first node held back has running
- * (INT_MAX when only owners at their own cap wait).
+ * (INT_MAX when only owners at their own cap wait); rank_owner: that owner
+ * (InvalidOid when owners tie).
  */
 static void
-tf_set_waiting(bool waiting, int rank)
+tf_set_waiting(bool waiting, int rank, Oid rank_owner)
 {
 	bool		was;
 	int			was_rank;
@@ -354,6 +355,7 @@ tf_set_waiting(bool waiting, int rank)
 	was_rank = tf_shared->dbs[my_slot].waiting_rank;
 	tf_shared->dbs[my_slot].waiting = waiting;
 	tf_shared->dbs[my_slot].waiting_rank = waiting ? rank : INT_MAX;
+	tf_shared->dbs[my_slot].waiting_owner = waiting ? rank_owner : InvalidOid;
 	SpinLockRelease(&tf_shared->mutex);
 
 	/*
@@ -642,6 +644,7 @@ tf_pass_dispatch(void)
 	bool		started = false;
 	bool		held = false;
 	int			rank = INT_MAX;
+	Oid			rank_owner = InvalidOid;
 	uint64		i;
 	MemoryContext outer = CurrentMemoryContext;
 
@@ -675,7 +678,10 @@ tf_pass_dispatch(void)
 		{
 			held = true;
 			if (DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull)))
+			{
 				rank = DatumGetInt32(SPI_getbinval(tup, desc, 10, &isnull));
+				rank_owner = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+			}
 			break;
 		}
 		old = MemoryContextSwitchTo(outer);
@@ -724,6 +730,10 @@ tf_pass_dispatch(void)
 		if (slot < 0)
 		{
 			held = true;		/* cluster-wide cap reached (or yielded) */
+			if (r->owner_running < rank)
+				rank_owner = r->owner;
+			else if (r->owner_running == rank && rank_owner != r->owner)
+				rank_owner = InvalidOid;
 			rank = Min(rank, r->owner_running);
 			break;
 		}
@@ -745,7 +755,7 @@ tf_pass_dispatch(void)
 	 * Ready nodes left over (a cap, or fewer slots than ready nodes): ask to
 	 * be woken when a worker slot frees in any database.
 	 */
-	tf_set_waiting(held, rank);
+	tf_set_waiting(held, rank, rank_owner);
 	return started;
 }
 

@@ -13,7 +13,9 @@
  *	  latch; the scheduler hands it the next node run of the same owner
  *	  through the slot (scheduler.c, tf_reserve_worker_slot) or tells it to
  *	  exit (exit_requested: its slot is needed by another owner or database,
- *	  or cancel_run terminates it).  It exits after
+ *	  or cancel_run terminates it).  While no scheduler waits for a slot, it
+ *	  takes the next ready node run of the same run itself (a chain's next
+ *	  node; tf_worker_next_in_run) without going idle.  It exits after
  *	  taskflow.worker_idle_timeout idle, after taskflow.worker_max_nodes node
  *	  runs, and after any node run that failed (an error path may leave state
  *	  behind), was refused, or ran in another database.  The owner checks,
@@ -78,6 +80,7 @@
 #include "storage/lock.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
@@ -135,6 +138,7 @@ static Oid	my_dboid;
 static Oid	my_owner;
 static bool my_owner_login;
 static int64 my_node_run_id;
+static int64 my_run_id;			/* run of the node run that ran last, or 0 */
 
 /* memory of the node run in progress, reset after each (NULL: not a worker) */
 MemoryContext tf_node_memory = NULL;
@@ -845,6 +849,7 @@ tf_worker_run_one(void)
 	bool		reusable;
 
 	memset(&a, 0, sizeof(a));
+	my_run_id = 0;
 	switch (tf_node_begin_or_fail(&a, tf_node_memory))
 	{
 		case TF_BEGIN_GONE:
@@ -858,6 +863,7 @@ tf_worker_run_one(void)
 			break;
 	}
 
+	my_run_id = a.run_id;
 	snprintf(title, sizeof(title), "taskflow node %s.%s run " INT64_FORMAT,
 			 a.flow, a.node, a.run_id);
 	/* the ps title (OS administrators) names the flow and node */
@@ -911,6 +917,91 @@ tf_worker_reset_session(void)
 	ResetSequenceCaches();
 	CommitTransactionCommand();
 	pgstat_report_stat(false);
+}
+
+/*
+ * The fast path of a chain or a fan-out: the next node run of the run that
+ * just ran here (ready as _sched_ready judges it), claimed in our slot
+ * without a scheduler pass.  Only while no scheduler waits for a worker slot
+ * for another owner, or another database (the ready nodes held back for
+ * want of a slot rank our owner first, or only owners at their own cap
+ * wait): otherwise the worker goes back to the scheduler, whose ranking
+ * decides who gets it.  Both caps are
+ * unaffected (the slot stays busy, same owner).  A scheduler that picked the
+ * same node run meanwhile hands it to another worker, which finds it taken
+ * (_node_begin returns nothing).  Returns true with my_node_run_id set.
+ */
+static bool
+tf_worker_next_in_run(void)
+{
+	TfWorkerSlot *w = &tf_shared->workers[my_slot];
+	Datum		ids[TF_MAX_WORKERS];
+	Oid			argtypes[2] = {INT8OID, INT8ARRAYOID};
+	Datum		values[2];
+	int			n = 0;
+	bool		waiting = false;
+	bool		isnull = true;
+	bool		ok = false;
+	int64		next = 0;
+	int			i;
+
+	if (my_run_id == 0)
+		return false;
+	SpinLockAcquire(&tf_shared->mutex);
+	for (i = 0; i < TF_MAX_DBS; i++)
+	{
+		TfDbSlot   *d = &tf_shared->dbs[i];
+
+		/*
+		 * Held back for want of a free slot, and not (only) our owner's
+		 * nodes in our database: the scheduler decides.  Owners held back
+		 * only by their own cap (rank INT_MAX) gain nothing from our slot.
+		 */
+		if (d->state != TF_DB_FREE && d->waiting && d->waiting_rank != INT_MAX &&
+			!(d->dboid == my_dboid && d->waiting_owner == my_owner))
+			waiting = true;
+	}
+	for (i = 0; i < TF_MAX_WORKERS; i++)
+	{
+		TfWorkerSlot *o = &tf_shared->workers[i];
+
+		if (i != my_slot && o->in_use && !o->idle && o->dboid == my_dboid)
+			ids[n++] = Int64GetDatum(o->node_run_id);
+	}
+	SpinLockRelease(&tf_shared->mutex);
+	if (waiting)
+		return false;
+
+	tf_xact_begin(false);
+	tf_as_superuser();
+	values[0] = Int64GetDatum(my_run_id);
+	values[1] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL,
+												TYPALIGN_DOUBLE));
+	if (SPI_execute_with_args("SELECT taskflow._node_next_in_run($1, $2)",
+							  2, argtypes, values, NULL, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "taskflow._node_next_in_run failed");
+	{
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			next = DatumGetInt64(d);
+	}
+	tf_xact_commit();
+	if (next == 0)
+		return false;
+
+	SpinLockAcquire(&tf_shared->mutex);
+	if (w->in_use && w->generation == my_gen && !w->exit_requested && !w->idle)
+	{
+		w->node_run_id = next;
+		w->nodes++;
+		ok = true;
+	}
+	SpinLockRelease(&tf_shared->mutex);
+	if (ok)
+		my_node_run_id = next;
+	return ok;
 }
 
 /*
@@ -1057,6 +1148,11 @@ tf_worker_main(Datum arg)
 		if (!again || !tf_worker_reuse || done >= tf_worker_max_nodes ||
 			tf_worker_idle_timeout <= 0)
 			break;
+		if (tf_worker_next_in_run())
+		{
+			tf_worker_reset_session();
+			continue;
+		}
 		if (!tf_worker_wait_next())
 			break;
 	}

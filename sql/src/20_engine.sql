@@ -841,6 +841,31 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
      WHERE nr.id = x.id AND nr.state = 'running';
 $$;
 
+-- A warm worker that just finished a node run of run p_run_id: the next node
+-- run of that run ready to start (as _sched_ready judges it; lowest id), not
+-- among p_exclude (node runs handed to a worker), or NULL.  The worker takes
+-- it itself when no scheduler waits for a worker slot (worker.c).
+CREATE OR REPLACE FUNCTION taskflow._node_next_in_run(p_run_id bigint, p_exclude bigint[])
+RETURNS bigint
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT nr.id
+      FROM taskflow.node_runs nr
+      JOIN taskflow.runs r ON r.id = nr.run_id AND r.state = 'running'
+     WHERE nr.run_id = p_run_id
+       AND (nr.state = 'pending'
+            OR (nr.state = 'retrying' AND nr.not_before <= clock_timestamp()))
+       AND nr.id <> ALL (coalesce(p_exclude, '{}'))
+       AND NOT EXISTS (SELECT 1
+                         FROM taskflow.edges e
+                         JOIN taskflow.node_runs up
+                           ON up.run_id = nr.run_id AND up.node_id = e.from_node
+                        WHERE e.to_node = nr.node_id
+                          AND up.state NOT IN ('succeeded', 'skipped'))
+     ORDER BY nr.id
+     LIMIT 1
+$$;
+REVOKE ALL ON FUNCTION taskflow._node_next_in_run(bigint, bigint[]) FROM PUBLIC;
+
 -- A node run whose row cannot be read into an attempt (a data exception in
 -- _node_begin, e.g. an option written past the API that is no interval):
 -- failed with that error, no retry.

@@ -7,7 +7,7 @@
 #            = FAN / (last node finished - run created)
 #   chain    one run of a flow of CHAIN nodes, each after the previous one: handoff
 #            = next node started - previous node finished (p50 / p99 / max over all
-#            handoffs of all repeats)
+#            handoffs of all repeats, and the share of handoffs within 5 ms)
 # Each workload runs REPEAT times per mode, first with taskflow.worker_reuse = off (a
 # background worker forked per node attempt, the 1.0 model), then on.  Prints the
 # figures per mode and the ratio on / off.
@@ -97,10 +97,11 @@ SELECT f.mode,
        round(max(f.nodes_per_s)::numeric, 0) AS fanout_max,
        (SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY h.ms)::numeric, 2) FROM hop h WHERE h.mode = f.mode) AS handoff_p50_ms,
        (SELECT round(percentile_cont(0.99) WITHIN GROUP (ORDER BY h.ms)::numeric, 2) FROM hop h WHERE h.mode = f.mode) AS handoff_p99_ms,
-       (SELECT round(max(h.ms)::numeric, 2) FROM hop h WHERE h.mode = f.mode) AS handoff_max_ms
+       (SELECT round(max(h.ms)::numeric, 2) FROM hop h WHERE h.mode = f.mode) AS handoff_max_ms,
+       (SELECT round(100.0 * count(*) FILTER (WHERE h.ms <= 5) / count(*), 1) FROM hop h WHERE h.mode = f.mode) AS handoff_le_5ms_pct
   FROM fan f GROUP BY f.mode;
 SELECT 'worker_reuse = ' || mode AS mode, fanout_nodes_per_s, fanout_min, fanout_max,
-       handoff_p50_ms, handoff_p99_ms, handoff_max_ms
+       handoff_p50_ms, handoff_p99_ms, handoff_max_ms, handoff_le_5ms_pct
   FROM fig ORDER BY mode;
 SELECT round(n.fanout_nodes_per_s / nullif(f.fanout_nodes_per_s, 0), 2) AS "fan-out nodes/s on/off",
        round(f.handoff_p50_ms / nullif(n.handoff_p50_ms, 0), 2) AS "handoff p50 off/on",
