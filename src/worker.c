@@ -942,6 +942,7 @@ tf_worker_next_in_run(void)
 	bool		waiting = false;
 	bool		isnull = true;
 	bool		ok = false;
+	bool		more = false;
 	int64		next = 0;
 	int			i;
 
@@ -977,15 +978,16 @@ tf_worker_next_in_run(void)
 	values[0] = Int64GetDatum(my_run_id);
 	values[1] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL,
 												TYPALIGN_DOUBLE));
-	if (SPI_execute_with_args("SELECT taskflow._node_next_in_run($1, $2)",
-							  2, argtypes, values, NULL, false, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
+	if (SPI_execute_with_args("SELECT * FROM taskflow._node_next_in_run($1, $2)",
+							  2, argtypes, values, NULL, false, 2) != SPI_OK_SELECT)
 		elog(ERROR, "taskflow._node_next_in_run failed");
+	if (SPI_processed > 0)
 	{
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 
 		if (!isnull)
 			next = DatumGetInt64(d);
+		more = SPI_processed > 1;
 	}
 	tf_xact_commit();
 	if (next == 0)
@@ -999,9 +1001,13 @@ tf_worker_next_in_run(void)
 		ok = true;
 	}
 	SpinLockRelease(&tf_shared->mutex);
-	if (ok)
-		my_node_run_id = next;
-	return ok;
+	if (!ok)
+		return false;
+	my_node_run_id = next;
+	/* more ready in this run (a fan-out): the scheduler hands out the rest */
+	if (more)
+		tf_wake_scheduler_now(my_dboid);
+	return true;
 }
 
 /*

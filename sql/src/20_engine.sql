@@ -842,11 +842,13 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- A warm worker that just finished a node run of run p_run_id: the next node
--- run of that run ready to start (as _sched_ready judges it; lowest id), not
--- among p_exclude (node runs handed to a worker), or NULL.  The worker takes
--- it itself when no scheduler waits for a worker slot (worker.c).
+-- runs of that run ready to start (as _sched_ready judges it; lowest id
+-- first, at most two: a second one tells the worker to wake the scheduler
+-- for the rest), not among p_exclude (node runs handed to a worker).  The
+-- worker takes the first itself when no scheduler waits for a worker slot
+-- for another owner (worker.c).
 CREATE OR REPLACE FUNCTION taskflow._node_next_in_run(p_run_id bigint, p_exclude bigint[])
-RETURNS bigint
+RETURNS SETOF bigint
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT nr.id
       FROM taskflow.node_runs nr
@@ -862,7 +864,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                         WHERE e.to_node = nr.node_id
                           AND up.state NOT IN ('succeeded', 'skipped'))
      ORDER BY nr.id
-     LIMIT 1
+     LIMIT 2
 $$;
 REVOKE ALL ON FUNCTION taskflow._node_next_in_run(bigint, bigint[]) FROM PUBLIC;
 
