@@ -936,15 +936,15 @@ tf_worker_next_in_run(void)
 {
 	TfWorkerSlot *w = &tf_shared->workers[my_slot];
 	Datum		ids[TF_MAX_WORKERS];
-	Oid			argtypes[2] = {INT8OID, INT8ARRAYOID};
-	Datum		values[2];
+	Oid			argtypes[3] = {INT8OID, INT8ARRAYOID, INT4OID};
+	Datum		values[3];
+	int64	   *cand = NULL;
+	int			ncand = 0;
 	int			n = 0;
 	bool		waiting = false;
-	bool		isnull = true;
 	bool		ok = false;
-	bool		more = false;
-	int64		next = 0;
 	int			i;
+	int			c;
 
 	if (my_run_id == 0)
 		return false;
@@ -973,39 +973,62 @@ tf_worker_next_in_run(void)
 	if (waiting)
 		return false;
 
+	/* the other busy workers may take some of them meanwhile: a few more */
 	tf_xact_begin(false);
 	tf_as_superuser();
 	values[0] = Int64GetDatum(my_run_id);
 	values[1] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL,
 												TYPALIGN_DOUBLE));
-	if (SPI_execute_with_args("SELECT * FROM taskflow._node_next_in_run($1, $2)",
-							  2, argtypes, values, NULL, false, 2) != SPI_OK_SELECT)
+	values[2] = Int32GetDatum(n + 2);
+	if (SPI_execute_with_args("SELECT * FROM taskflow._node_next_in_run($1, $2, $3)",
+							  3, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "taskflow._node_next_in_run failed");
-	if (SPI_processed > 0)
+	cand = MemoryContextAlloc(tf_node_memory, sizeof(int64) * (SPI_processed + 1));
+	for (i = 0; i < (int) SPI_processed; i++)
 	{
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
 
 		if (!isnull)
-			next = DatumGetInt64(d);
-		more = SPI_processed > 1;
+			cand[ncand++] = DatumGetInt64(d);
 	}
 	tf_xact_commit();
-	if (next == 0)
+	if (ncand == 0)
 		return false;
 
+	/* the first candidate no other worker of this database claimed */
 	SpinLockAcquire(&tf_shared->mutex);
 	if (w->in_use && w->generation == my_gen && !w->exit_requested && !w->idle)
 	{
-		w->node_run_id = next;
-		w->nodes++;
-		ok = true;
+		for (c = 0; c < ncand && !ok; c++)
+		{
+			bool		taken = false;
+
+			for (i = 0; i < TF_MAX_WORKERS && !taken; i++)
+			{
+				TfWorkerSlot *o = &tf_shared->workers[i];
+
+				taken = i != my_slot && o->in_use && !o->idle &&
+					o->dboid == my_dboid && o->node_run_id == cand[c];
+			}
+			if (!taken)
+			{
+				w->node_run_id = cand[c];
+				w->nodes++;
+				my_node_run_id = cand[c];
+				ok = true;
+			}
+		}
 	}
 	SpinLockRelease(&tf_shared->mutex);
 	if (!ok)
 		return false;
-	my_node_run_id = next;
-	/* more ready in this run (a fan-out): the scheduler hands out the rest */
-	if (more)
+
+	/*
+	 * More ready in this run (a fan-out): the scheduler hands out the rest,
+	 * if it has a worker to give (not when every slot is busy).
+	 */
+	if (c < ncand && tf_workers_busy() < tf_max_workers)
 		tf_wake_scheduler_now(my_dboid);
 	return true;
 }

@@ -843,11 +843,12 @@ $$;
 
 -- A warm worker that just finished a node run of run p_run_id: the next node
 -- runs of that run ready to start (as _sched_ready judges it; lowest id
--- first, at most two: a second one tells the worker to wake the scheduler
--- for the rest), not among p_exclude (node runs handed to a worker).  The
--- worker takes the first itself when no scheduler waits for a worker slot
--- for another owner (worker.c).
-CREATE OR REPLACE FUNCTION taskflow._node_next_in_run(p_run_id bigint, p_exclude bigint[])
+-- first, at most p_limit), not among p_exclude (node runs handed to a
+-- worker).  The worker takes the first one no other worker claimed
+-- meanwhile, when no scheduler waits for a worker slot for another owner,
+-- and wakes the scheduler for the rest (worker.c).
+CREATE OR REPLACE FUNCTION taskflow._node_next_in_run(p_run_id bigint, p_exclude bigint[],
+                                           p_limit integer)
 RETURNS SETOF bigint
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT nr.id
@@ -864,9 +865,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                         WHERE e.to_node = nr.node_id
                           AND up.state NOT IN ('succeeded', 'skipped'))
      ORDER BY nr.id
-     LIMIT 2
+     LIMIT p_limit
 $$;
-REVOKE ALL ON FUNCTION taskflow._node_next_in_run(bigint, bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION taskflow._node_next_in_run(bigint, bigint[], integer) FROM PUBLIC;
 
 -- A node run whose row cannot be read into an attempt (a data exception in
 -- _node_begin, e.g. an option written past the API that is no interval):
