@@ -11,8 +11,11 @@
  *	    - creates due runs (run + node runs + watermark in one transaction),
  *	    - promotes runs within max_active_runs, propagates upstream
  *	      failures, finishes runs with nothing left to do,
- *	    - starts a node worker for each ready node (taskflow._sched_ready),
- *	      up to taskflow.max_workers cluster-wide and the owner's
+ *	    - hands each ready node (taskflow._sched_ready) to an idle warm
+ *	      worker of the same database and owner, or starts a node worker
+ *	      for it, or reclaims an idle worker of another owner/database when
+ *	      every place is taken (tf_reserve_worker_slot; also once before the
+ *	      tick), up to taskflow.max_workers cluster-wide and the owner's
  *	      taskflow.max_workers_per_owner, fairly: owners with fewer running
  *	      workers first; ready nodes held back set this database's
  *	      "waiting" flag, so that any exiting worker wakes us, and other
