@@ -11,8 +11,11 @@
  *	    dbs[]      one slot per database the launcher knows about: the
  *	               scheduler's pid and latch, and whether the extension is
  *	               installed there (learned by the scheduler itself);
- *	    workers[]  one slot per running node worker (cluster-wide cap
- *	               taskflow.max_workers): which database / node_run it runs.
+ *	    workers[]  one slot per node worker process (cluster-wide cap
+ *	               taskflow.max_workers): which database / owner it serves
+ *	               and which node run it runs; a warm (pooled) worker that
+ *	               waits for its next node run is "idle" (node_run_id 0)
+ *	               and is handed the next one through its slot + latch.
  *	  Everything is protected by one spinlock; critical sections are a few
  *	  loads and stores.
  *
@@ -53,6 +56,9 @@ typedef struct TfDbSlot
 	int			waiting_rank;	/* running workers of the owner of the first
 								 * node held back (INT_MAX: only capped
 								 * owners wait) */
+	Oid			waiting_owner;	/* that owner (InvalidOid: several tie);
+								 * its warm workers may go on with their
+								 * run (worker.c, tf_worker_next_in_run) */
 } TfDbSlot;
 
 typedef struct TfWorkerSlot
@@ -69,6 +75,14 @@ typedef struct TfWorkerSlot
 	TimestampTz reserved_at;
 	Oid			remote_dboid;	/* cross-database node: the second worker's */
 	pid_t		remote_pid;		/* database and pid (0 if none) */
+	/* warm workers (worker.c, scheduler.c) */
+	Latch	   *latch;			/* the worker's latch once started, else NULL */
+	bool		idle;			/* waiting for its next node run: node_run_id
+								 * and run_id are 0; the scheduler of dboid
+								 * may hand it a node run of the same owner */
+	bool		exit_requested;	/* never hand it another node run; it exits
+								 * after the current one (or now, if idle) */
+	int			nodes;			/* node runs handed to this process */
 } TfWorkerSlot;
 
 typedef struct TfShared
@@ -87,7 +101,7 @@ extern void tf_shmem_init(void);
 extern void tf_wake_launcher_now(bool rescan);
 extern void tf_wake_scheduler_now(Oid dboid);
 extern void tf_wake_at_commit(bool launcher, bool scheduler);
-extern int	tf_workers_in_use(void);
+extern int	tf_workers_busy(void);
 extern void tf_wake_waiting_schedulers(Oid except);
 extern void tf_hooks_init(void);
 
@@ -101,6 +115,9 @@ extern int	tf_max_workers_per_owner;
 extern bool tf_allow_group_owner;
 extern int	tf_wait_timeout;
 extern int	tf_max_catchup_runs;
+extern bool tf_worker_reuse;
+extern int	tf_worker_idle_timeout;
+extern int	tf_worker_max_nodes;
 
 /* bgworker entry points */
 extern PGDLLEXPORT void tf_launcher_main(Datum arg);
@@ -112,6 +129,9 @@ extern PGDLLEXPORT void tf_crossdb_main(Datum arg);
 extern TimestampTz tf_scheduler_now(void);
 /* scheduler.c: share-lock the extension in this transaction (false: gone) */
 extern bool tf_lock_extension(void);
+
+/* worker.c: memory of the node run in progress (NULL outside a node worker) */
+extern MemoryContext tf_node_memory;
 
 /* node_sql.c: built-in node kinds run by worker.c */
 extern void tf_render_sql(TfNodeExec *x);

@@ -48,6 +48,9 @@ int			tf_max_workers_per_owner = 0;
 bool		tf_allow_group_owner = false;
 int			tf_wait_timeout = 86400;
 int			tf_max_catchup_runs = 1000;
+bool		tf_worker_reuse = true;
+int			tf_worker_idle_timeout = 60;
+int			tf_worker_max_nodes = 1000;
 
 /* at most this many databases are probed at once */
 #define TF_MAX_PROBES 4
@@ -109,6 +112,21 @@ tf_define_gucs(void)
 							"Most missed periods of one flow that catch-up creates; older ones are skipped (logged, noted on the first run created).",
 							NULL,
 							&tf_max_catchup_runs, 1000, 1, INT_MAX,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("taskflow.worker_reuse",
+							 "Keep node workers warm: a worker that finished a node run waits for the next one of the same owner and database.",
+							 "Off: one background worker per node attempt.",
+							 &tf_worker_reuse, true,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("taskflow.worker_idle_timeout",
+							"Seconds a warm node worker waits for its next node run before it exits.",
+							NULL,
+							&tf_worker_idle_timeout, 60, 0, 86400,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("taskflow.worker_max_nodes",
+							"Node runs one node worker process takes before it exits (and a fresh one is started).",
+							NULL,
+							&tf_worker_max_nodes, 1000, 1, INT_MAX,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("taskflow");
 }

@@ -119,7 +119,7 @@ tf_option(TfNodeExec *x, const char *key)
 static char *
 tf_keep(const char *s)
 {
-	return s ? MemoryContextStrdup(TopMemoryContext, s) : NULL;
+	return s ? MemoryContextStrdup(tf_node_memory ? tf_node_memory : TopMemoryContext, s) : NULL;
 }
 
 /* sql: render the script into x->rendered (as the owner, in a transaction) */

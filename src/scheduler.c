@@ -11,8 +11,11 @@
  *	    - creates due runs (run + node runs + watermark in one transaction),
  *	    - promotes runs within max_active_runs, propagates upstream
  *	      failures, finishes runs with nothing left to do,
- *	    - starts a node worker for each ready node (taskflow._sched_ready),
- *	      up to taskflow.max_workers cluster-wide and the owner's
+ *	    - hands each ready node (taskflow._sched_ready) to an idle warm
+ *	      worker of the same database and owner, or starts a node worker
+ *	      for it, or reclaims an idle worker of another owner/database when
+ *	      every place is taken (tf_reserve_worker_slot; also once before the
+ *	      tick), up to taskflow.max_workers cluster-wide and the owner's
  *	      taskflow.max_workers_per_owner, fairly: owners with fewer running
  *	      workers first; ready nodes held back set this database's
  *	      "waiting" flag, so that any exiting worker wakes us, and other
@@ -310,14 +313,18 @@ tf_live_node_runs(void)
 
 	SpinLockAcquire(&tf_shared->mutex);
 	for (i = 0; i < TF_MAX_WORKERS; i++)
-		if (tf_shared->workers[i].in_use && tf_shared->workers[i].dboid == my_dboid)
+		if (tf_shared->workers[i].in_use && !tf_shared->workers[i].idle &&
+			tf_shared->workers[i].dboid == my_dboid)
 			ids[n++] = Int64GetDatum(tf_shared->workers[i].node_run_id);
 	SpinLockRelease(&tf_shared->mutex);
 	return PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL,
 										   TYPALIGN_DOUBLE));
 }
 
-/* owners of the node workers running in the cluster, one entry per worker */
+/*
+ * owners of the node workers running a node in the cluster, one entry per
+ * worker (idle warm workers do not count: they are reused or reclaimed)
+ */
 static Datum
 tf_running_owners(void)
 {
@@ -327,7 +334,7 @@ tf_running_owners(void)
 
 	SpinLockAcquire(&tf_shared->mutex);
 	for (i = 0; i < TF_MAX_WORKERS; i++)
-		if (tf_shared->workers[i].in_use)
+		if (tf_shared->workers[i].in_use && !tf_shared->workers[i].idle)
 			ids[n++] = ObjectIdGetDatum(tf_shared->workers[i].owner);
 	SpinLockRelease(&tf_shared->mutex);
 	return PointerGetDatum(construct_array(ids, n, OIDOID, sizeof(Oid), true,
@@ -337,10 +344,11 @@ tf_running_owners(void)
 /*
  * Ready nodes held back by a cap: wake me when a slot frees anywhere.
  * rank: how many workers the owner of the first node held back has running
- * (INT_MAX when only owners at their own cap wait).
+ * (INT_MAX when only owners at their own cap wait); rank_owner: that owner
+ * (InvalidOid when owners tie).
  */
 static void
-tf_set_waiting(bool waiting, int rank)
+tf_set_waiting(bool waiting, int rank, Oid rank_owner)
 {
 	bool		was;
 	int			was_rank;
@@ -350,6 +358,7 @@ tf_set_waiting(bool waiting, int rank)
 	was_rank = tf_shared->dbs[my_slot].waiting_rank;
 	tf_shared->dbs[my_slot].waiting = waiting;
 	tf_shared->dbs[my_slot].waiting_rank = waiting ? rank : INT_MAX;
+	tf_shared->dbs[my_slot].waiting_owner = waiting ? rank_owner : InvalidOid;
 	SpinLockRelease(&tf_shared->mutex);
 
 	/*
@@ -364,37 +373,74 @@ tf_set_waiting(bool waiting, int rank)
 #define TF_SLOT_OWNER_FULL		(-2)	/* the owner's cap reached */
 
 /*
- * Reserve a worker slot for a node run: the cluster-wide cap
- * (taskflow.max_workers) and the owner's cap (owner_cap, 0: none) are
- * checked under the same spinlock, so that schedulers of several databases
- * never exceed either.
+ * Find a worker for a node run: the cluster-wide cap (taskflow.max_workers)
+ * and the owner's cap (owner_cap, 0: none) are checked under the same
+ * spinlock, so that schedulers of several databases never exceed either.
+ * Both count workers running a node run (busy); idle warm workers are
+ * spare capacity.
  *
  * Fairness between databases: other databases waiting for a slot for an
  * owner with fewer running workers than this one's keep the last free slots
  * (as many as there are such databases); their schedulers were woken when
  * the slot freed and take it.
+ *
+ * Within the caps, in this order:
+ *  - an idle warm worker of this database and the same owner (connected the
+ *    same way, 'login') is handed the node run (*handed = true; the caller
+ *    sets its latch): no process starts;
+ *  - else a free slot is reserved for a new worker, unless the node worker
+ *    processes (busy + idle) already reach taskflow.max_workers;
+ *  - else an idle worker of another owner or database is told to exit (the
+ *    oldest one; not when one is exiting already) and the node run
+ *    waits for its slot (TF_SLOT_CLUSTER_FULL; its exit wakes us).
  */
 static int
 tf_reserve_worker_slot(int64 node_run_id, int64 run_id, Oid owner, bool login,
-					   int owner_cap)
+					   int owner_cap, bool *handed, Latch **latch)
 {
-	int			used = 0;
+	int			busy = 0;
+	int			procs = 0;
 	int			owned = 0;
 	int			deserving = 0;
 	int			freeslot = -1;
+	int			warm = -1;
+	int			victim = -1;
+	bool		exiting = false;
 	int			i;
 
+	*handed = false;
+	*latch = NULL;
 	SpinLockAcquire(&tf_shared->mutex);
 	for (i = 0; i < TF_MAX_WORKERS; i++)
 	{
-		if (tf_shared->workers[i].in_use)
+		TfWorkerSlot *w = &tf_shared->workers[i];
+
+		if (!w->in_use)
 		{
-			used++;
-			if (tf_shared->workers[i].owner == owner)
-				owned++;
+			if (freeslot < 0)
+				freeslot = i;
+			continue;
 		}
-		else if (freeslot < 0)
-			freeslot = i;
+		procs++;
+		if (!w->idle)
+		{
+			busy++;
+			if (w->owner == owner)
+				owned++;
+			continue;
+		}
+		if (w->exit_requested || w->latch == NULL)
+		{
+			exiting = true;
+			continue;
+		}
+		if (w->dboid == my_dboid && w->owner == owner && w->owner_login == login)
+		{
+			if (warm < 0 || w->nodes < tf_shared->workers[warm].nodes)
+				warm = i;
+		}
+		else if (victim < 0 || w->reserved_at < tf_shared->workers[victim].reserved_at)
+			victim = i;
 	}
 	for (i = 0; i < TF_MAX_DBS; i++)
 	{
@@ -404,11 +450,35 @@ tf_reserve_worker_slot(int64 node_run_id, int64 run_id, Oid owner, bool login,
 			d->pid != 0 && d->waiting_rank < owned)
 			deserving++;
 	}
-	if (used >= tf_max_workers || freeslot < 0 ||
-		tf_max_workers - used <= deserving)
+	if (busy >= tf_max_workers || tf_max_workers - busy <= deserving)
 		freeslot = TF_SLOT_CLUSTER_FULL;
 	else if (owner_cap > 0 && owned >= owner_cap)
 		freeslot = TF_SLOT_OWNER_FULL;
+	else if (warm >= 0 && tf_worker_reuse)
+	{
+		TfWorkerSlot *w = &tf_shared->workers[warm];
+
+		w->idle = false;
+		w->node_run_id = node_run_id;
+		w->run_id = run_id;
+		w->nodes++;
+		w->scheduler_pid = MyProcPid;
+		*latch = w->latch;
+		*handed = true;
+		freeslot = warm;
+	}
+	else if (procs >= tf_max_workers || freeslot < 0)
+	{
+		/* all processes taken: reclaim an idle one for this node run */
+		if (victim < 0 && warm >= 0)
+			victim = warm;		/* taskflow.worker_reuse was turned off */
+		if (victim >= 0 && !exiting)
+		{
+			tf_shared->workers[victim].exit_requested = true;
+			*latch = tf_shared->workers[victim].latch;
+		}
+		freeslot = TF_SLOT_CLUSTER_FULL;
+	}
 	else
 	{
 		TfWorkerSlot *w = &tf_shared->workers[freeslot];
@@ -423,6 +493,7 @@ tf_reserve_worker_slot(int64 node_run_id, int64 run_id, Oid owner, bool login,
 		w->scheduler_pid = MyProcPid;
 		w->node_run_id = node_run_id;
 		w->run_id = run_id;
+		w->nodes = 1;
 		w->reserved_at = GetCurrentTimestamp();
 		worker_gen[freeslot] = gen;
 	}
@@ -440,12 +511,14 @@ tf_release_worker_slot(int slot)
 }
 
 /*
- * Count dispatches of this attempt of a node run; true when it should be
- * given up (its workers exited before starting it TF_MAX_DISPATCH_TRIES
- * times).  Retries of a node that did start are new attempts.
+ * Dispatches of this attempt of a node run: true when it should be given up
+ * (workers exited before starting it TF_MAX_DISPATCH_TRIES times); with
+ * 'count', record one more dispatch.  Only dispatches that handed the node
+ * run to a worker count (a node run held back by a cap in shared memory is
+ * not a try).  Retries of a node that did start are new attempts.
  */
 static bool
-tf_dispatch_exhausted(int64 node_run_id, int attempt)
+tf_dispatch_tries(int64 node_run_id, int attempt, bool count)
 {
 	int			i;
 	int			victim = 0;
@@ -461,11 +534,15 @@ tf_dispatch_exhausted(int64 node_run_id, int attempt)
 				t->attempt = attempt;
 				t->tries = 0;
 			}
-			return ++t->tries > TF_MAX_DISPATCH_TRIES;
+			if (count)
+				t->tries++;
+			return t->tries >= TF_MAX_DISPATCH_TRIES;
 		}
 		if (t->tries < dispatch_tries[victim].tries)
 			victim = i;
 	}
+	if (!count)
+		return false;
 	dispatch_tries[victim].node_run_id = node_run_id;
 	dispatch_tries[victim].attempt = attempt;
 	dispatch_tries[victim].tries = 1;
@@ -480,7 +557,9 @@ tf_start_worker(int slot, const char *flow, const char *node, int64 run_id)
 	MemoryContext old;
 	bool		ok;
 
+	/* warm workers run many nodes: the ps title names each (worker.c) */
 	tf_bgworker_init(&worker, "tf_worker_main", "taskflow node",
+					 tf_worker_reuse ? "taskflow node worker" :
 					 psprintf("taskflow node %s.%s run " INT64_FORMAT, flow, node, run_id));
 	worker.bgw_main_arg = Int32GetDatum(slot);
 	memcpy(worker.bgw_extra, &worker_gen[slot], sizeof(uint32));
@@ -562,12 +641,13 @@ tf_pass_dispatch(void)
 {
 	Oid			argtypes[3] = {INT8ARRAYOID, INT4OID, OIDARRAYOID};
 	Datum		values[3];
-	int			room = tf_max_workers - tf_workers_in_use();
+	int			room = tf_max_workers - tf_workers_busy();
 	List	   *ready = NIL;
 	ListCell   *lc;
 	bool		started = false;
 	bool		held = false;
 	int			rank = INT_MAX;
+	Oid			rank_owner = InvalidOid;
 	uint64		i;
 	MemoryContext outer = CurrentMemoryContext;
 
@@ -601,7 +681,10 @@ tf_pass_dispatch(void)
 		{
 			held = true;
 			if (DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull)))
+			{
 				rank = DatumGetInt32(SPI_getbinval(tup, desc, 10, &isnull));
+				rank_owner = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+			}
 			break;
 		}
 		old = MemoryContextSwitchTo(outer);
@@ -624,14 +707,24 @@ tf_pass_dispatch(void)
 	{
 		TfReady    *r = lfirst(lc);
 		int			slot;
+		bool		handed;
+		Latch	   *latch;
 
-		if (tf_dispatch_exhausted(r->node_run_id, r->attempt))
+		if (tf_dispatch_tries(r->node_run_id, r->attempt, false))
 		{
 			tf_give_up_node_run(r->node_run_id);
 			continue;
 		}
 		slot = tf_reserve_worker_slot(r->node_run_id, r->run_id, r->owner, r->login,
-									  r->owner_cap);
+									  r->owner_cap, &handed, &latch);
+		if (latch != NULL)
+			SetLatch(latch);	/* the warm worker's next node run, or exit */
+		if (handed)
+		{
+			(void) tf_dispatch_tries(r->node_run_id, r->attempt, true);
+			started = true;
+			continue;
+		}
 		if (slot == TF_SLOT_OWNER_FULL)
 		{
 			held = true;		/* the owner's cap (another database took it) */
@@ -640,6 +733,10 @@ tf_pass_dispatch(void)
 		if (slot < 0)
 		{
 			held = true;		/* cluster-wide cap reached (or yielded) */
+			if (r->owner_running < rank)
+				rank_owner = r->owner;
+			else if (r->owner_running == rank && rank_owner != r->owner)
+				rank_owner = InvalidOid;
 			rank = Min(rank, r->owner_running);
 			break;
 		}
@@ -652,6 +749,7 @@ tf_pass_dispatch(void)
 			held = true;
 			break;
 		}
+		(void) tf_dispatch_tries(r->node_run_id, r->attempt, true);
 		started = true;
 	}
 	list_free_deep(ready);
@@ -660,7 +758,7 @@ tf_pass_dispatch(void)
 	 * Ready nodes left over (a cap, or fewer slots than ready nodes): ask to
 	 * be woken when a worker slot frees in any database.
 	 */
-	tf_set_waiting(held, rank);
+	tf_set_waiting(held, rank, rank_owner);
 	return started;
 }
 
@@ -702,6 +800,14 @@ tf_scheduler_pass(void)
 	MemoryContextSwitchTo(pass_cxt);
 	elog(DEBUG2, "taskflow scheduler: pass at %s", timestamptz_to_str(now));
 
+	/*
+	 * Hand what is ready already (a finished node's successor, the rest of a
+	 * fan-out) to the idle warm workers before the tick: _sched_ready judges
+	 * readiness from the node runs themselves, and a node handoff then waits
+	 * for one query instead of a whole pass.  The dispatch after the tick
+	 * takes what the tick made ready (new runs, retries).
+	 */
+	tf_pass_dispatch();
 	tf_pass_tick(now, &next_due, &next_retry);
 	if (tf_pass_dispatch())
 	{

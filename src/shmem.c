@@ -9,7 +9,8 @@
  *	  Wakes requested inside a transaction are delivered at commit (an
  *	  XactCallback), so the woken process sees the committed change.
  *
- *	  SQL: taskflow._wake(), taskflow._wake_launcher().
+ *	  SQL: taskflow._wake(), taskflow._wake_launcher(),
+ *	  taskflow._terminate_run_workers() (cancel_run).
  *
  *-------------------------------------------------------------------------
  */
@@ -31,6 +32,7 @@
 
 PG_FUNCTION_INFO_V1(tf_sql_wake);
 PG_FUNCTION_INFO_V1(tf_sql_wake_launcher);
+PG_FUNCTION_INFO_V1(tf_sql_terminate_run_workers);
 
 TfShared   *tf_shared = NULL;
 
@@ -249,18 +251,61 @@ tf_rescan_at_commit(void)
 	pending_rescan = true;
 }
 
+/* node workers running (or starting) a node run; idle warm workers are not */
 int
-tf_workers_in_use(void)
+tf_workers_busy(void)
 {
 	int			n = 0;
 	int			i;
 
 	SpinLockAcquire(&tf_shared->mutex);
 	for (i = 0; i < TF_MAX_WORKERS; i++)
-		if (tf_shared->workers[i].in_use)
+		if (tf_shared->workers[i].in_use && !tf_shared->workers[i].idle)
 			n++;
 	SpinLockRelease(&tf_shared->mutex);
 	return n;
+}
+
+/*
+ * taskflow._terminate_run_workers(run_id): terminate the node workers of
+ * this database running a node run of that run (cancel_run).  A warm worker
+ * moves from node run to node run: it is chosen by what its slot says it
+ * runs now, not by a pid recorded earlier, and it is marked exit_requested
+ * under the same lock, so that it never takes another node run (it exits
+ * after the current one at the latest); the SIGTERM can thus only reach a
+ * worker that runs, or has just finished, a node run of this run.
+ * Superuser only (called by _op_cancel_run through the gate).
+ */
+Datum
+tf_sql_terminate_run_workers(PG_FUNCTION_ARGS)
+{
+	int64		run_id = PG_GETARG_INT64(0);
+	pid_t		pids[TF_MAX_WORKERS];
+	int			n = 0;
+	int			i;
+
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to terminate node workers")));
+	if (tf_shared == NULL)
+		PG_RETURN_INT32(0);
+	SpinLockAcquire(&tf_shared->mutex);
+	for (i = 0; i < TF_MAX_WORKERS; i++)
+	{
+		TfWorkerSlot *w = &tf_shared->workers[i];
+
+		if (w->in_use && !w->idle && w->dboid == MyDatabaseId && w->run_id == run_id)
+		{
+			w->exit_requested = true;
+			if (w->pid != 0)
+				pids[n++] = w->pid;
+		}
+	}
+	SpinLockRelease(&tf_shared->mutex);
+	for (i = 0; i < n; i++)
+		kill(pids[i], SIGTERM);
+	PG_RETURN_INT32(n);
 }
 
 /* ---- SQL ---- */

@@ -12,7 +12,7 @@
  *	    shmem.c       shared memory: database and worker slots, latches, hooks
  *	    launcher.c    per-cluster launcher bgworker, engine GUCs
  *	    scheduler.c   per-database scheduler bgworker
- *	    worker.c      node worker bgworker (runs one node attempt)
+ *	    worker.c      node worker bgworker (node attempts; warm: one owner, many nodes)
  *	    node_sql.c    the sql, wait and notify node kinds, NOTICE capture
  *	    crossdb.c     sql nodes run in another database of the cluster
  *	    gate.c        privileged run operations (run_flow, cancel, ...)

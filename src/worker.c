@@ -2,7 +2,25 @@
  *
  * worker.c
  *	  The node worker: a dynamic background worker (BGW_NEVER_RESTART) that
- *	  runs one attempt of one node run and records the outcome.
+ *	  runs attempts of node runs and records their outcome.
+ *
+ *	  Warm workers (taskflow.worker_reuse, on by default): a worker serves
+ *	  one database and one owner, connected the same way (see Identity), for
+ *	  life.  After a node run it resets its session as DISCARD ALL does
+ *	  (portals, session authorization, RESET ALL, prepared statements,
+ *	  LISTEN, advisory locks, plan cache, temporary objects, sequence
+ *	  caches), marks its slot idle, wakes the scheduler and waits on its
+ *	  latch; the scheduler hands it the next node run of the same owner
+ *	  through the slot (scheduler.c, tf_reserve_worker_slot) or tells it to
+ *	  exit (exit_requested: its slot is needed by another owner or database,
+ *	  or cancel_run terminates it).  While no scheduler waits for a slot, it
+ *	  takes the next ready node run of the same run itself (a chain's next
+ *	  node; tf_worker_next_in_run) without going idle.  It exits after
+ *	  taskflow.worker_idle_timeout idle, after taskflow.worker_max_nodes node
+ *	  runs, and after any node run that failed (an error path may leave state
+ *	  behind), was refused, or ran in another database.  The owner checks,
+ *	  the identity switches, application_name and the ps title are redone
+ *	  for every node run.
  *
  *	  Owner check: before any of the node's code runs, the owner must be
  *	  able to connect to the database (taskflow._owner_refusal: exists,
@@ -46,20 +64,29 @@
 #include "engine.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
+#include "commands/async.h"
 #include "commands/dbcommands.h"
+#include "commands/prepare.h"
+#include "commands/sequence.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
 #include "storage/ipc.h"
+#include "storage/lock.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/plancache.h"
+#include "utils/portal.h"
 #include "utils/ps_status.h"
 #include "utils/snapmgr.h"
 #include "utils/timeout.h"
@@ -111,6 +138,10 @@ static Oid	my_dboid;
 static Oid	my_owner;
 static bool my_owner_login;
 static int64 my_node_run_id;
+static int64 my_run_id;			/* run of the node run that ran last, or 0 */
+
+/* memory of the node run in progress, reset after each (NULL: not a worker) */
+MemoryContext tf_node_memory = NULL;
 
 static void
 tf_worker_detach(int code, Datum arg)
@@ -166,6 +197,9 @@ tf_xact_commit(void)
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	/* the commit left us in TopMemoryContext: back to the node run's */
+	if (tf_node_memory != NULL)
+		MemoryContextSwitchTo(tf_node_memory);
 	pgstat_report_stat(false);
 }
 
@@ -540,7 +574,7 @@ tf_run_other_db(TfAttempt *a, TfNodeExec *x)
 	x->vars = tf_node_variables(a);
 	snprintf(what, sizeof(what), "node \"%s\" body", a->node);
 	rendered = tf_render(a->body, x->vars, what);
-	x->rendered = MemoryContextStrdup(TopMemoryContext, rendered);
+	x->rendered = MemoryContextStrdup(tf_node_memory, rendered);
 	tf_as_superuser();
 	tf_crossdb_target(a->database, my_owner, &t);
 	tf_xact_commit();
@@ -674,7 +708,7 @@ tf_run_wait(TfAttempt *a, TfNodeExec *x)
 		tf_as_owner();
 		if (x->vars == NULL)
 		{
-			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+			MemoryContext old = MemoryContextSwitchTo(tf_node_memory);
 
 			x->vars = tf_node_variables(a);
 			MemoryContextSwitchTo(old);
@@ -684,7 +718,7 @@ tf_run_wait(TfAttempt *a, TfNodeExec *x)
 			if (condition == NULL)
 			{
 				condition = tf_render(a->body, x->vars, "wait condition");
-				condition = MemoryContextStrdup(TopMemoryContext, condition);
+				condition = MemoryContextStrdup(tf_node_memory, condition);
 				x->rendered = condition;
 			}
 			tf_arm_timeout(a);
@@ -714,11 +748,17 @@ tf_run_wait(TfAttempt *a, TfNodeExec *x)
 	}
 }
 
-static void
+/*
+ * Run the attempt and record its outcome; in tf_node_memory.  Returns true
+ * when this process may take another node run: the node ran here (not in
+ * another database) and did not fail.
+ */
+static bool
 tf_run_attempt(TfAttempt *a)
 {
-	TfNodeExec *x = MemoryContextAllocZero(TopMemoryContext, sizeof(TfNodeExec));
-	MemoryContext cxt = CurrentMemoryContext;
+	TfNodeExec *x = MemoryContextAllocZero(tf_node_memory, sizeof(TfNodeExec));
+	MemoryContext cxt = tf_node_memory;
+	volatile bool reusable = true;
 
 	x->run_id = a->run_id;
 	x->node_run_id = my_node_run_id;
@@ -733,7 +773,7 @@ tf_run_attempt(TfAttempt *a)
 	x->rows = -1;
 	x->bytes = -1;
 	{
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+		MemoryContext old = MemoryContextSwitchTo(tf_node_memory);
 
 		initStringInfo(&x->log);
 		MemoryContextSwitchTo(old);
@@ -742,7 +782,10 @@ tf_run_attempt(TfAttempt *a)
 	PG_TRY();
 	{
 		if (tf_other_database(a))
+		{
+			reusable = false;	/* a second worker, crossdb.c's state */
 			tf_run_other_db(a, x);
+		}
 		else if (strcmp(a->kind, "wait") == 0)
 			tf_run_wait(a, x);
 		else if (strcmp(a->kind, "sql") == 0)
@@ -755,6 +798,7 @@ tf_run_attempt(TfAttempt *a)
 		ErrorData  *edata;
 		char	   *message;
 
+		reusable = false;
 		tf_capture_end();
 		tf_disarm_timeout();
 		QueryCancelPending = false;
@@ -782,28 +826,318 @@ tf_run_attempt(TfAttempt *a)
 		tf_node_failed(x, message, unpack_sql_state(edata->sqlerrcode));
 	}
 	PG_END_TRY();
+	return reusable;
+}
+
+/* pg_stat_activity.application_name: neutral (see tf_worker_run_one) */
+static void
+tf_set_appname(const char *appname)
+{
+	SetConfigOption("application_name", appname, PGC_USERSET, PGC_S_SESSION);
+	pgstat_report_appname(appname);
+}
+
+/*
+ * Run the node run my_node_run_id (begin, owner checks, attempt, outcome);
+ * in tf_node_memory.  Returns true when this process may take another one.
+ */
+static bool
+tf_worker_run_one(void)
+{
+	TfAttempt	a;
+	char		title[128];
+	bool		reusable;
+
+	memset(&a, 0, sizeof(a));
+	my_run_id = 0;
+	switch (tf_node_begin_or_fail(&a, tf_node_memory))
+	{
+		case TF_BEGIN_GONE:
+			elog(DEBUG1, "taskflow node worker: node run " INT64_FORMAT " is not runnable any more", my_node_run_id);
+			return true;		/* canceled or already handled */
+		case TF_BEGIN_REFUSED:
+			return false;		/* recorded and logged; the owner changed */
+		case TF_BEGIN_FAILED:
+			return true;		/* recorded and logged; nothing of it ran */
+		case TF_BEGIN_RUN:
+			break;
+	}
+
+	my_run_id = a.run_id;
+	snprintf(title, sizeof(title), "taskflow node %s.%s run " INT64_FORMAT,
+			 a.flow, a.node, a.run_id);
+	/* the ps title (OS administrators) names the flow and node */
+	set_ps_display(title);
+	{
+		char		appname[NAMEDATALEN];
+
+		/*
+		 * pg_stat_activity.application_name is visible to every role: a
+		 * neutral name only (the node run id; see docs/security.md).  The
+		 * names go to the query column, which only members of the owner
+		 * (the worker's role), superusers and pg_read_all_stats see.
+		 */
+		snprintf(appname, sizeof(appname), "taskflow node run " INT64_FORMAT, my_node_run_id);
+		tf_set_appname(appname);
+	}
+	pgstat_report_activity(STATE_RUNNING, title);
+
+	reusable = tf_run_attempt(&a);
+
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return reusable;
+}
+
+/*
+ * Between two node runs: reset the session as DISCARD ALL does, outside any
+ * transaction block, as the user the worker connected as (the owner, or the
+ * bootstrap superuser for owners that cannot log in; identity is switched
+ * again for every transaction of the next node run).  What the worker set
+ * itself at PGC_S_OVERRIDE (log_min_messages) survives RESET ALL;
+ * application_name is set again for each node run.  An error here is FATAL
+ * (no handler): the worker exits and its slot frees.
+ */
+static void
+tf_worker_reset_session(void)
+{
+	SetUserIdAndSecContext(my_owner_login ? my_owner : BOOTSTRAP_SUPERUSERID, 0);
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	/* closing portals (WITH HOLD cursors) may run code: first */
+	PortalHashTableDeleteAll();
+	/* SET SESSION AUTHORIZATION / SET ROLE (only possible when connected as the owner) */
+	if (my_owner_login)
+		SetPGVariable("session_authorization", NIL, false);
+	ResetAllOptions();
+	DropAllPreparedStatements();
+	Async_UnlistenAll();
+	LockReleaseAll(USER_LOCKMETHOD, true);
+	ResetPlanCache();
+	ResetTempTableNamespace();
+	ResetSequenceCaches();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+}
+
+/*
+ * The fast path of a chain or a fan-out: the next node run of the run that
+ * just ran here (ready as _sched_ready judges it), claimed in our slot
+ * without a scheduler pass.  Only while no scheduler waits for a worker slot
+ * for another owner, or another database (the ready nodes held back for
+ * want of a slot rank our owner first, or only owners at their own cap
+ * wait): otherwise the worker goes back to the scheduler, whose ranking
+ * decides who gets it.  Both caps are
+ * unaffected (the slot stays busy, same owner).  A scheduler that picked the
+ * same node run meanwhile hands it to another worker, which finds it taken
+ * (_node_begin returns nothing).  Returns true with my_node_run_id set.
+ */
+static bool
+tf_worker_next_in_run(void)
+{
+	TfWorkerSlot *w = &tf_shared->workers[my_slot];
+	Datum		ids[TF_MAX_WORKERS];
+	Oid			argtypes[3] = {INT8OID, INT8ARRAYOID, INT4OID};
+	Datum		values[3];
+	int64	   *cand = NULL;
+	int			ncand = 0;
+	int			n = 0;
+	bool		waiting = false;
+	bool		ok = false;
+	int			i;
+	int			c;
+
+	if (my_run_id == 0)
+		return false;
+	SpinLockAcquire(&tf_shared->mutex);
+	for (i = 0; i < TF_MAX_DBS; i++)
+	{
+		TfDbSlot   *d = &tf_shared->dbs[i];
+
+		/*
+		 * Held back for want of a free slot, and not (only) our owner's
+		 * nodes in our database: the scheduler decides.  Owners held back
+		 * only by their own cap (rank INT_MAX) gain nothing from our slot.
+		 */
+		if (d->state != TF_DB_FREE && d->waiting && d->waiting_rank != INT_MAX &&
+			!(d->dboid == my_dboid && d->waiting_owner == my_owner))
+			waiting = true;
+	}
+	for (i = 0; i < TF_MAX_WORKERS; i++)
+	{
+		TfWorkerSlot *o = &tf_shared->workers[i];
+
+		if (i != my_slot && o->in_use && !o->idle && o->dboid == my_dboid)
+			ids[n++] = Int64GetDatum(o->node_run_id);
+	}
+	SpinLockRelease(&tf_shared->mutex);
+	if (waiting)
+		return false;
+
+	/* the other busy workers may take some of them meanwhile: a few more */
+	tf_xact_begin(false);
+	tf_as_superuser();
+	values[0] = Int64GetDatum(my_run_id);
+	values[1] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL,
+												TYPALIGN_DOUBLE));
+	values[2] = Int32GetDatum(n + 2);
+	if (SPI_execute_with_args("SELECT * FROM taskflow._node_next_in_run($1, $2, $3)",
+							  3, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "taskflow._node_next_in_run failed");
+	cand = MemoryContextAlloc(tf_node_memory, sizeof(int64) * (SPI_processed + 1));
+	for (i = 0; i < (int) SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			cand[ncand++] = DatumGetInt64(d);
+	}
+	tf_xact_commit();
+	if (ncand == 0)
+		return false;
+
+	/* the first candidate no other worker of this database claimed */
+	SpinLockAcquire(&tf_shared->mutex);
+	if (w->in_use && w->generation == my_gen && !w->exit_requested && !w->idle)
+	{
+		for (c = 0; c < ncand && !ok; c++)
+		{
+			bool		taken = false;
+
+			for (i = 0; i < TF_MAX_WORKERS && !taken; i++)
+			{
+				TfWorkerSlot *o = &tf_shared->workers[i];
+
+				taken = i != my_slot && o->in_use && !o->idle &&
+					o->dboid == my_dboid && o->node_run_id == cand[c];
+			}
+			if (!taken)
+			{
+				w->node_run_id = cand[c];
+				w->nodes++;
+				my_node_run_id = cand[c];
+				ok = true;
+			}
+		}
+	}
+	SpinLockRelease(&tf_shared->mutex);
+	if (!ok)
+		return false;
+
+	/*
+	 * More ready in this run (a fan-out): the scheduler hands out the rest,
+	 * if it has a worker to give (not when every slot is busy).
+	 */
+	if (c < ncand && tf_workers_busy() < tf_max_workers)
+		tf_wake_scheduler_now(my_dboid);
+	return true;
+}
+
+/*
+ * Idle: mark the slot idle, wake the scheduler (and the schedulers waiting
+ * for a slot elsewhere: this one can be reclaimed), reset the session and
+ * wait on the latch for the next node run.  Returns true with my_node_run_id set when the
+ * scheduler handed one; false when the worker must exit (asked to, idle
+ * timeout, taskflow.worker_reuse turned off).
+ */
+static bool
+tf_worker_wait_next(void)
+{
+	TfWorkerSlot *w = &tf_shared->workers[my_slot];
+	TimestampTz idle_since = GetCurrentTimestamp();
+	bool		ok = false;
+
+	SpinLockAcquire(&tf_shared->mutex);
+	if (w->in_use && w->generation == my_gen && !w->exit_requested)
+	{
+		w->idle = true;
+		w->node_run_id = 0;
+		w->run_id = 0;
+		ok = true;
+	}
+	SpinLockRelease(&tf_shared->mutex);
+	if (!ok)
+		return false;
+	my_node_run_id = 0;
+	tf_wake_scheduler_now(my_dboid);
+	tf_wake_waiting_schedulers(my_dboid);
+
+	/*
+	 * Reset while the scheduler runs its pass: a node run it hands us
+	 * meanwhile waits in the slot until the session is clean.
+	 */
+	tf_worker_reset_session();
+
+	set_ps_display("taskflow idle worker");
+	tf_set_appname("taskflow idle worker");
+	pgstat_report_activity(STATE_IDLE, NULL);
+
+	for (;;)
+	{
+		TimestampTz deadline;
+		TimestampTz now;
+		bool		handed = false;
+		bool		leave = false;
+
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		deadline = TimestampTzPlusMilliseconds(idle_since,
+											   (int64) tf_worker_idle_timeout * 1000);
+		now = GetCurrentTimestamp();
+
+		SpinLockAcquire(&tf_shared->mutex);
+		if (!w->in_use || w->generation != my_gen || w->exit_requested)
+			leave = true;
+		else if (!w->idle)
+		{
+			handed = true;
+			my_node_run_id = w->node_run_id;
+		}
+		else if (now >= deadline || !tf_worker_reuse)
+		{
+			/* never handed anything from now on */
+			w->exit_requested = true;
+			leave = true;
+		}
+		SpinLockRelease(&tf_shared->mutex);
+		if (handed)
+			return true;
+		if (leave)
+			return false;
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 TimestampDifferenceMilliseconds(now, deadline) + 1,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
 }
 
 void
 tf_worker_main(Datum arg)
 {
-	TfAttempt	a;
 	bool		ok = false;
-	char		title[128];
+	int			done = 0;
 
 	my_slot = DatumGetInt32(arg);
 	memcpy(&my_gen, MyBgworkerEntry->bgw_extra, sizeof(uint32));
 
 	pqsignal(SIGTERM, die);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 
 	SpinLockAcquire(&tf_shared->mutex);
 	if (tf_shared->workers[my_slot].in_use &&
-		tf_shared->workers[my_slot].generation == my_gen)
+		tf_shared->workers[my_slot].generation == my_gen &&
+		!tf_shared->workers[my_slot].exit_requested)
 	{
 		TfWorkerSlot *w = &tf_shared->workers[my_slot];
 
 		w->pid = MyProcPid;
+		w->latch = MyLatch;
 		my_dboid = w->dboid;
 		my_owner = w->owner;
 		my_owner_login = w->owner_login;
@@ -823,43 +1157,33 @@ tf_worker_main(Datum arg)
 											  0);
 	/* NOTICE/INFO go to node_runs.log (captured by node_sql.c), not the log */
 	SetConfigOption("log_min_messages", "info", PGC_SUSET, PGC_S_OVERRIDE);
+	tf_node_memory = AllocSetContextCreate(TopMemoryContext, "taskflow node run",
+										   ALLOCSET_DEFAULT_SIZES);
 
-	memset(&a, 0, sizeof(a));
-	switch (tf_node_begin_or_fail(&a, TopMemoryContext))
+	for (;;)
 	{
-		case TF_BEGIN_GONE:
-			elog(DEBUG1, "taskflow node worker: node run " INT64_FORMAT " is not runnable any more", my_node_run_id);
-			proc_exit(0);		/* canceled or already handled */
+		bool		again;
+
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		MemoryContextSwitchTo(tf_node_memory);
+		again = tf_worker_run_one();
+		MemoryContextSwitchTo(TopMemoryContext);
+		MemoryContextReset(tf_node_memory);
+		done++;
+		if (!again || !tf_worker_reuse || done >= tf_worker_max_nodes ||
+			tf_worker_idle_timeout <= 0)
 			break;
-		case TF_BEGIN_REFUSED:
-		case TF_BEGIN_FAILED:
-			proc_exit(0);		/* recorded and logged */
-			break;
-		case TF_BEGIN_RUN:
+		if (tf_worker_next_in_run())
+		{
+			tf_worker_reset_session();
+			continue;
+		}
+		if (!tf_worker_wait_next())
 			break;
 	}
-
-	snprintf(title, sizeof(title), "taskflow node %s.%s run " INT64_FORMAT,
-			 a.flow, a.node, a.run_id);
-	/* the ps title (OS administrators) names the flow and node */
-	set_ps_display(title);
-	{
-		char		appname[NAMEDATALEN];
-
-		/*
-		 * pg_stat_activity.application_name is visible to every role: a
-		 * neutral name only (the node run id; see docs/security.md).  The
-		 * names go to the query column, which only members of the owner
-		 * (the worker's role), superusers and pg_read_all_stats see.
-		 */
-		snprintf(appname, sizeof(appname), "taskflow node run " INT64_FORMAT, my_node_run_id);
-		SetConfigOption("application_name", appname, PGC_USERSET, PGC_S_SESSION);
-		pgstat_report_appname(appname);
-	}
-	pgstat_report_activity(STATE_RUNNING, title);
-
-	tf_run_attempt(&a);
-
-	pgstat_report_activity(STATE_IDLE, NULL);
 	proc_exit(0);
 }

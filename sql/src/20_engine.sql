@@ -48,6 +48,15 @@ CREATE OR REPLACE TRIGGER edges_wake AFTER INSERT OR UPDATE OR DELETE OR TRUNCAT
 CREATE OR REPLACE FUNCTION taskflow._gate(op text, args jsonb) RETURNS jsonb
 LANGUAGE c AS 'MODULE_PATHNAME', 'tf_sql_gate';
 
+-- Terminate the node workers of this database running a node run of run
+-- p_run_id, chosen by what their shared-memory slot runs now (a warm worker
+-- goes from node run to node run: a pid recorded in node_runs may serve
+-- another run by now); they never take another node run.  Returns how many
+-- were signalled.  Superuser only (cancel_run, through the gate).
+CREATE OR REPLACE FUNCTION taskflow._terminate_run_workers(p_run_id bigint) RETURNS integer
+LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'tf_sql_terminate_run_workers';
+REVOKE ALL ON FUNCTION taskflow._terminate_run_workers(bigint) FROM PUBLIC;
+
 ------------------------------------------------------------------------------
 -- helpers
 ------------------------------------------------------------------------------
@@ -832,6 +841,34 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
      WHERE nr.id = x.id AND nr.state = 'running';
 $$;
 
+-- A warm worker that just finished a node run of run p_run_id: the next node
+-- runs of that run ready to start (as _sched_ready judges it; lowest id
+-- first, at most p_limit), not among p_exclude (node runs handed to a
+-- worker).  The worker takes the first one no other worker claimed
+-- meanwhile, when no scheduler waits for a worker slot for another owner,
+-- and wakes the scheduler for the rest (worker.c).
+CREATE OR REPLACE FUNCTION taskflow._node_next_in_run(p_run_id bigint, p_exclude bigint[],
+                                           p_limit integer)
+RETURNS SETOF bigint
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT nr.id
+      FROM taskflow.node_runs nr
+      JOIN taskflow.runs r ON r.id = nr.run_id AND r.state = 'running'
+     WHERE nr.run_id = p_run_id
+       AND (nr.state = 'pending'
+            OR (nr.state = 'retrying' AND nr.not_before <= clock_timestamp()))
+       AND nr.id <> ALL (coalesce(p_exclude, '{}'))
+       AND NOT EXISTS (SELECT 1
+                         FROM taskflow.edges e
+                         JOIN taskflow.node_runs up
+                           ON up.run_id = nr.run_id AND up.node_id = e.from_node
+                        WHERE e.to_node = nr.node_id
+                          AND up.state NOT IN ('succeeded', 'skipped'))
+     ORDER BY nr.id
+     LIMIT p_limit
+$$;
+REVOKE ALL ON FUNCTION taskflow._node_next_in_run(bigint, bigint[], integer) FROM PUBLIC;
+
 -- A node run whose row cannot be read into an attempt (a data exception in
 -- _node_begin, e.g. an option written past the API that is no interval):
 -- failed with that error, no retry.
@@ -918,7 +955,6 @@ CREATE OR REPLACE FUNCTION taskflow._op_cancel_run(caller regrole, args jsonb) R
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r    taskflow.runs := taskflow._op_run(caller, (args->>'run_id')::bigint);
-    pids integer[];
     n    integer;
 BEGIN
     -- lock the run; a concurrent finish is seen after the lock
@@ -932,17 +968,15 @@ BEGIN
            started_at = coalesce(started_at, clock_timestamp()),
            message = format('canceled by %s', caller)
      WHERE id = r.id;
-    SELECT array_agg(worker_pid) INTO pids FROM taskflow.node_runs
-     WHERE run_id = r.id AND state = 'running' AND worker_pid IS NOT NULL;
     UPDATE taskflow.node_runs
        SET state = 'canceled', finished_at = clock_timestamp(),
            message = format('canceled by %s', caller)
      WHERE run_id = r.id AND state IN ('pending', 'running', 'retrying');
     GET DIAGNOSTICS n = ROW_COUNT;
-    -- terminate the node workers of this run (their work rolls back)
-    PERFORM pg_terminate_backend(a.pid)
-       FROM pg_stat_activity a
-      WHERE a.pid = ANY (coalesce(pids, '{}')) AND a.backend_type = 'taskflow node';
+    -- terminate the node workers of this run (their work rolls back); by
+    -- their worker slot, not node_runs.worker_pid: a warm worker that has
+    -- moved on to a node run of another run is left alone
+    PERFORM taskflow._terminate_run_workers(r.id);
     PERFORM taskflow._wake();
     RETURN jsonb_build_object('state', 'canceled', 'canceled', n);
 END

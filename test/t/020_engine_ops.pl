@@ -66,11 +66,13 @@ $run = TaskflowTest->run_flow($node, 'cancelme');
 ok(TaskflowTest->poll($node, 'postgres',
 	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'taskflow node' AND query LIKE 'taskflow node cancelme.long run $run'", 30),
 	'long node is running (visible in pg_stat_activity)');
+my $long_pid = $node->safe_psql('postgres',
+	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'taskflow node' AND query LIKE 'taskflow node cancelme.long run $run'");
 $node->safe_psql('postgres', "SELECT taskflow.cancel_run($run)");
 is(TaskflowTest->wait_run($node, $run), 'canceled', 'run canceled');
 is(TaskflowTest->node_states($node, $run), 'long=canceled,next=canceled', 'node runs canceled');
 ok(TaskflowTest->poll($node, 'postgres',
-	"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'taskflow node'", 10),
+	"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $long_pid", 10),
 	'node worker terminated');
 
 # --- rerun of failed nodes only

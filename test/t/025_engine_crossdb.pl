@@ -134,7 +134,7 @@ ok(TaskflowTest->poll($node, 'postgres',
 $node->safe_psql('postgres', "SELECT taskflow.cancel_run($run)");
 is(TaskflowTest->wait_run($node, $run), 'canceled', 'cross-database run canceled');
 ok(TaskflowTest->poll($node, 'postgres',
-	"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'taskflow node'", 10),
+	"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'taskflow node' AND state = 'active'", 10),
 	'both workers terminated');
 
 # 7. DROP DATABASE of the target is not blocked by a running node

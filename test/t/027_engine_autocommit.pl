@@ -194,10 +194,12 @@ $run = TaskflowTest->run_flow($node, 'long', user => 'alice');
 ok(TaskflowTest->poll($node, 'postgres',
 	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'taskflow node' AND wait_event = 'PgSleep'", 30),
 	'autocommit node is sleeping');
+my $sleeper = $node->safe_psql('postgres',
+	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'taskflow node' AND wait_event = 'PgSleep'");
 $node->safe_psql('postgres', "SELECT taskflow.cancel_run($run)");
 is(TaskflowTest->wait_run($node, $run), 'canceled', 'autocommit run canceled');
 ok(TaskflowTest->poll($node, 'postgres',
-	"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'taskflow node'", 10),
+	"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $sleeper", 10),
 	'worker terminated');
 is(has_v(9105), '1', 'statement before the cancel stayed committed');
 

@@ -103,7 +103,7 @@ $node->safe_psql('postgres', qq{
 UPDATE taskflow.runs SET state = 'canceled', finished_at = now() WHERE id = $run;
 UPDATE taskflow.node_runs SET state = 'canceled', finished_at = now() WHERE run_id = $run});
 ok(TaskflowTest->poll($node, 'postgres',
-	"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'taskflow node'", 30),
+	"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'taskflow node' AND state = 'active'", 30),
 	'late_cancel: worker finished');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM public.work'), '0',
 	'the work of a node run canceled while running was rolled back');

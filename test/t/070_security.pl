@@ -282,7 +282,7 @@ ok(TaskflowTest->poll($node, 'postgres',
 like($out, qr/^taskflow node run \d+ \| <insufficient privilege>$/, 'a stranger sees a neutral application_name only');
 unlike($out, qr/secret/, '... no flow or node name');
 ($ret, $out, $err) = as('sec_member',
-	"SELECT query FROM pg_stat_activity WHERE backend_type = 'taskflow node'");
+	"SELECT query FROM pg_stat_activity WHERE backend_type = 'taskflow node' AND state = 'active'");
 like($out, qr/^taskflow node secret_flow\.secret_node run $long$/, 'a member of the owner sees the details');
 q1("SELECT taskflow.cancel_run($long)");
 is(TaskflowTest->wait_run($node, $long), 'canceled', 'long run canceled');

@@ -28,7 +28,7 @@ TaskflowTest->wait_scheduler($node, 'db2');
 sub workers
 {
 	return $node->safe_psql('postgres',
-		q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'taskflow node'});
+		q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'taskflow node' AND state = 'active'});
 }
 
 # --- wait nodes free their slot between polls
@@ -126,8 +126,8 @@ cmp_ok((sort { $b <=> $a } @lat2)[0], '<', 5000, 'B starts within 5 s in another
 is($node->safe_psql('postgres', q{SELECT count(*) FROM taskflow.run_history WHERE flow = 'hog' AND state = 'running'}),
 	'100', 'the hog runs are still running (waiting)');
 $node->safe_psql('postgres', q{SELECT taskflow.cancel_run(run_id) FROM taskflow.run_history WHERE flow = 'hog' AND state = 'running'});
-ok(TaskflowTest->poll($node, 'postgres', q{SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'taskflow node'}, 30),
-	'hog canceled, workers gone');
+ok(TaskflowTest->poll($node, 'postgres', q{SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'taskflow node' AND state = 'active'}, 30),
+	'hog canceled, no worker busy');
 
 # --- A's backlog of busy sql nodes fills every slot (no cap): B gets the next
 # free slot, ahead of A's queue, in A's database and in another one
@@ -136,7 +136,7 @@ SELECT taskflow.create_flow('backlog', owner => 'a');
 SELECT taskflow.add_node('backlog', 'n' || i, 'sql', 'SELECT pg_sleep(0.5)') FROM generate_series(1, 60) i;
 });
 my $rbl = TaskflowTest->run_flow($node, 'backlog');
-ok(TaskflowTest->poll($node, 'postgres', q{SELECT count(*) = 4 FROM pg_stat_activity WHERE backend_type = 'taskflow node' AND usename = 'a'}, 30),
+ok(TaskflowTest->poll($node, 'postgres', q{SELECT count(*) = 4 FROM pg_stat_activity WHERE backend_type = 'taskflow node' AND state = 'active' AND usename = 'a'}, 30),
 	"A's backlog takes all 4 workers");
 my ($sb1, $lb1) = b_latency('postgres', 'bflow');
 my ($sb2, $lb2) = b_latency('db2', 'bflow2');
@@ -170,7 +170,7 @@ my $t0 = time();
 while (time() - $t0 < 30)
 {
 	my $n = $node->safe_psql('postgres',
-		q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'taskflow node' AND usename = 'a'});
+		q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'taskflow node' AND state = 'active' AND usename = 'a'});
 	$max_a = $n if $n > $max_a;
 	last if $node->safe_psql('postgres', "SELECT state FROM taskflow.runs WHERE id = $r1") ne 'running'
 	  && $node->safe_psql('db2', "SELECT state FROM taskflow.runs WHERE id = $r2") ne 'running';
