@@ -464,9 +464,10 @@ tf_disarm_timeout(void)
  * each statement in a transaction of its own and record the success in a
  * new one.
  */
-static void
-tf_run_sql(TfAttempt *a, TfNodeExec *x)
+void
+tf_worker_run_sql(TfNodeExec *x)
 {
+	TfAttempt  *a = (TfAttempt *) x->worker_attempt;
 	const char *reason;
 
 	tf_xact_begin(false);
@@ -502,25 +503,19 @@ tf_run_sql(TfAttempt *a, TfNodeExec *x)
 	tf_xact_commit();
 }
 
-/* notify, archive: one transaction, success recorded inside it */
+/*
+ * Kinds of TF_XACT_ONE(_RR) (notify, archive, ...): one transaction, success
+ * recorded inside it.
+ */
 static void
 tf_run_in_one_xact(TfAttempt *a, TfNodeExec *x)
 {
-	bool		archive = strcmp(a->kind, "archive") == 0;
-
-	tf_xact_begin(archive);
+	tf_xact_begin(x->def->xact == TF_XACT_ONE_RR);
 	tf_as_owner();
 	x->vars = tf_node_variables(a);
 	tf_arm_timeout(a);
 	tf_capture_begin(x);
-	if (strcmp(a->kind, "notify") == 0)
-		tf_exec_notify(x);
-	else if (archive)
-		tf_exec_archive(x);
-	else
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown node kind \"%s\"", a->kind)));
+	x->def->execute(x);
 	tf_capture_end();
 	tf_disarm_timeout();
 	tf_node_succeeded(x, true, NULL);
@@ -626,9 +621,10 @@ tf_wait_pause(TfNodeExec *x, int64 ms, int polls)
  * The wait started a->wait_ms ago (earlier workers of the same attempt);
  * its timeout (the node's, else taskflow.wait_timeout) counts from there.
  */
-static void
-tf_run_wait(TfAttempt *a, TfNodeExec *x)
+void
+tf_worker_run_wait(TfNodeExec *x)
 {
+	TfAttempt  *a = (TfAttempt *) x->worker_attempt;
 	TimestampTz start = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), -a->wait_ms);
 	TimestampTz deadline;
 	TimestampTz ready_at;
@@ -714,6 +710,50 @@ tf_run_wait(TfAttempt *a, TfNodeExec *x)
 	}
 }
 
+/* ---- services for the executors of TF_XACT_OWN kinds (engine.h) ---- */
+
+void
+tf_node_xact_begin(bool repeatable_read)
+{
+	tf_xact_begin(repeatable_read);
+}
+
+void
+tf_node_xact_commit(void)
+{
+	tf_xact_commit();
+}
+
+void
+tf_node_as_owner(void)
+{
+	tf_as_owner();
+}
+
+Jsonb *
+tf_node_vars(TfNodeExec *x)
+{
+	return tf_node_variables((TfAttempt *) x->worker_attempt);
+}
+
+void
+tf_node_succeeded_in_xact(TfNodeExec *x, bool atomic, const char *where)
+{
+	tf_node_succeeded(x, atomic, where);
+}
+
+void
+tf_node_arm_timeout(TfNodeExec *x)
+{
+	tf_arm_timeout((TfAttempt *) x->worker_attempt);
+}
+
+void
+tf_node_disarm_timeout(void)
+{
+	tf_disarm_timeout();
+}
+
 static void
 tf_run_attempt(TfAttempt *a)
 {
@@ -732,6 +772,8 @@ tf_run_attempt(TfAttempt *a)
 	x->options = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(a->options)));
 	x->rows = -1;
 	x->bytes = -1;
+	x->timeout_ms = a->timeout_ms;
+	x->worker_attempt = a;
 	{
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
@@ -741,12 +783,16 @@ tf_run_attempt(TfAttempt *a)
 
 	PG_TRY();
 	{
-		if (tf_other_database(a))
+		/* dispatch through the node-kind registry (node_kinds.c) */
+		x->def = tf_node_kind(a->kind);
+		if (x->def == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown node kind \"%s\"", a->kind)));
+		if ((x->def->flags & TF_KIND_CROSSDB) && tf_other_database(a))
 			tf_run_other_db(a, x);
-		else if (strcmp(a->kind, "wait") == 0)
-			tf_run_wait(a, x);
-		else if (strcmp(a->kind, "sql") == 0)
-			tf_run_sql(a, x);
+		else if (x->def->xact == TF_XACT_OWN)
+			x->def->execute(x);
 		else
 			tf_run_in_one_xact(a, x);
 	}
@@ -765,11 +811,11 @@ tf_run_attempt(TfAttempt *a)
 		tf_autocommit_reset_session();
 		MemoryContextSwitchTo(cxt);
 		/* other kinds may have rendered into memory the abort just freed */
-		if (strcmp(a->kind, "archive") == 0)
+		if (x->def && (x->def->flags & TF_KIND_RENDERED_XACT))
 			x->rendered = NULL;
 
 		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED && a->timeout_ms > 0 &&
-			strcmp(a->kind, "wait") != 0)
+			!(x->def && (x->def->flags & TF_KIND_OWN_TIMEOUT)))
 			message = psprintf("node timed out after " INT64_FORMAT " ms (%s)",
 							   a->timeout_ms, edata->message);
 		else if (edata->detail)
