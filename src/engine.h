@@ -141,6 +141,7 @@ extern void tf_capture_end(void);
 extern void tf_node_xact_begin(bool repeatable_read);
 extern void tf_node_xact_commit(void);
 extern void tf_node_as_owner(void);
+extern void tf_node_as_superuser(void);	/* book-keeping only */
 extern Jsonb *tf_node_vars(TfNodeExec *x);	/* as the owner, in a transaction */
 extern void tf_node_succeeded_in_xact(TfNodeExec *x, bool atomic, const char *where);
 extern void tf_node_arm_timeout(TfNodeExec *x);

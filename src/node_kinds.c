@@ -202,6 +202,22 @@ static const TfOptionDef archive_options[] = {
 	{NULL}
 };
 
+static const char *const copy_modes[] = {"append", "replace", "upsert", "incremental", NULL};
+static const TfOptionDef copy_options[] = {
+	{"query", TF_OPT_TEXT},
+	{"table", TF_OPT_TEXT},
+	{"source_database", TF_OPT_TEXT},
+	{"target", TF_OPT_TEXT},
+	{"target_database", TF_OPT_TEXT},
+	{"mode", TF_OPT_ENUM, 0, 0, NULL, copy_modes, "unknown mode \"%s\" for %s",
+	"mode is one of append (default), replace, upsert, incremental."},
+	{"key", TF_OPT_TEXT},
+	{"watermark", TF_OPT_TEXT},
+	{"lookback", TF_OPT_INTERVAL, 0, 366 * 86400.0, "at most 366 days", NULL, NULL,
+	"lookback re-reads rows this far below the watermark (late arrivals), e.g. \"1 hour\"."},
+	{NULL}
+};
+
 static const TfNodeKind tf_kinds[] = {
 	/* name, transaction mode, body, flags, options, render order, validate, sql_check, execute */
 	{"sql", TF_XACT_OWN, TF_BODY_SQL, TF_KIND_CROSSDB, sql_options, NULL,
@@ -212,6 +228,8 @@ static const TfNodeKind tf_kinds[] = {
 	tf_validate_wait_node, NULL, tf_worker_run_wait},
 	{"notify", TF_XACT_ONE, TF_BODY_NONE, 0, notify_options, NULL,
 	tf_validate_notify_node, NULL, tf_exec_notify},
+	{"copy", TF_XACT_OWN, TF_BODY_NONE, 0, copy_options, NULL,
+	tf_validate_copy_node, NULL, tf_exec_copy},
 };
 
 const TfNodeKind *

@@ -188,6 +188,7 @@ extern char *tf_node_option(Jsonb *options, const char *key);
  */
 extern void tf_exec_archive(TfNodeExec *x);
 extern void tf_exec_copy(TfNodeExec *x);
+extern void tf_validate_copy_node(const char *what, const char *body, Jsonb *options);
 
 /* append a timestamped line to x->log */
 extern void tf_node_log(TfNodeExec *x, const char *fmt,...) pg_attribute_printf(2, 3);

@@ -730,6 +730,12 @@ tf_node_as_owner(void)
 	tf_as_owner();
 }
 
+void
+tf_node_as_superuser(void)
+{
+	tf_as_superuser();
+}
+
 Jsonb *
 tf_node_vars(TfNodeExec *x)
 {

@@ -106,8 +106,8 @@ TABLE unchanged;
 -- 19 invalid node name
 SELECT regress.try($$ SELECT taskflow.add_node('val', 'a.b', 'sql', 'SELECT 1') $$);
 TABLE unchanged;
--- 20 unknown node kind (copy is not in 1.0)
-SELECT regress.try($$ SELECT taskflow.add_node('val', 'n', 'copy', 'SELECT 1') $$);
+-- 20 unknown node kind
+SELECT regress.try($$ SELECT taskflow.add_node('val', 'n', 'shell', 'SELECT 1') $$);
 TABLE unchanged;
 -- 21 sql node without body
 SELECT regress.try($$ SELECT taskflow.add_node('val', 'n', 'sql') $$);

@@ -1,0 +1,921 @@
+/*-------------------------------------------------------------------------
+ *
+ * copy.c
+ *	  The copy node kind: rows of a query (option "query") or of a whole
+ *	  table ("table") from a source database ("source_database", default:
+ *	  the flow's) into a target table ("target") of a target database
+ *	  ("target_database", default: the flow's), in one of four modes:
+ *	    append       insert the rows;
+ *	    replace      TRUNCATE the target and load it, in one transaction
+ *	                 (readers see the old rows or the new ones);
+ *	    upsert       load a staging temp table, then INSERT ... ON CONFLICT
+ *	                 (option "key") DO UPDATE into the target;
+ *	    incremental  only rows whose "watermark" column is above the mark
+ *	                 kept in taskflow.copy_watermarks (minus "lookback"),
+ *	                 through a staging table (upsert on "key" when given);
+ *	                 the new mark is the largest value loaded.
+ *
+ *	  How the rows move (always streamed, never materialised):
+ *	    - both sides in the flow's database: INSERT INTO ... SELECT in the
+ *	      node's transaction (SPI);
+ *	    - source elsewhere, target here: COPY (...) TO STDOUT on a libpq
+ *	      connection to the source database, fed into CopyFrom() in this
+ *	      process (as logical replication's table sync does) in the node's
+ *	      transaction;
+ *	    - target elsewhere: libpq connections to both databases, COPY TO
+ *	      STDOUT piped into COPY FROM STDIN, in a transaction of the target
+ *	      database that commits before the node's success (and the new
+ *	      mark) are recorded here.
+ *	  With the target in the flow's database, the load, the new mark and
+ *	  the success record commit together: a failed or killed attempt leaves
+ *	  neither rows nor a mark behind, and the retry neither skips nor
+ *	  duplicates rows.  With the target elsewhere, a crash between the two
+ *	  commits makes the retry load the same rows again, so incremental mode
+ *	  there needs option "key" (an upsert makes the retry harmless).
+ *
+ *	  Identity: libpq connections go over the cluster's Unix socket as the
+ *	  flow owner's role (no password is sent: pg_hba.conf must let the
+ *	  owner in on local connections without one, e.g. trust, or peer with a
+ *	  user map); the server checks LOGIN and CONNECT.  All waits are latch
+ *	  waits (interruptible: cancel, node timeout, shutdown); connections are
+ *	  closed on every path.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "engine.h"
+
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/copy.h"
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "libpq-fe.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "parser/parse_relation.h"
+#include "utils/regproc.h"
+#include "pgstat.h"
+#include "postmaster/postmaster.h"
+#include "storage/latch.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rls.h"
+#include "utils/varlena.h"
+#include "utils/wait_event.h"
+
+#define TF_COPY_CONNECT_TIMEOUT_MS	30000
+#define TF_COPY_STAGE	"pg_temp.taskflow_copy_stage"
+
+typedef enum TfCopyMode
+{
+	TF_COPY_APPEND,
+	TF_COPY_REPLACE,
+	TF_COPY_UPSERT,
+	TF_COPY_INCREMENTAL
+} TfCopyMode;
+
+/* a copy node's options, rendered */
+typedef struct TfCopyOpts
+{
+	char	   *query;
+	char	   *table;
+	char	   *source_db;		/* NULL: the flow's database */
+	char	   *target;
+	char	   *target_db;		/* NULL: the flow's database */
+	TfCopyMode	mode;
+	char	   *key;
+	char	   *watermark;
+	char	   *lookback;
+	char	   *owner;			/* role name of the flow owner */
+	char	   *this_db;		/* the flow's database */
+} TfCopyOpts;
+
+/* libpq connections of the running attempt (closed on every path) */
+static PGconn *src_conn = NULL;
+static PGconn *dst_conn = NULL;
+
+/* CopyFrom's data source: the rest of the current row from src_conn */
+static char *cb_buf = NULL;
+static int	cb_len = 0;
+static int	cb_off = 0;
+static bool cb_done = false;
+static int64 cb_bytes = 0;
+
+static void
+tf_copy_close(void)
+{
+	if (cb_buf)
+		PQfreemem(cb_buf);
+	cb_buf = NULL;
+	if (src_conn)
+		PQfinish(src_conn);
+	src_conn = NULL;
+	if (dst_conn)
+		PQfinish(dst_conn);
+	dst_conn = NULL;
+}
+
+/* ---- definition-time check (node_kinds.c calls it) ---- */
+
+void
+tf_validate_copy_node(const char *what, const char *body, Jsonb *options)
+{
+	char	   *query = tf_node_option(options, "query");
+	char	   *table = tf_node_option(options, "table");
+	char	   *target = tf_node_option(options, "target");
+	char	   *mode = tf_node_option(options, "mode");
+	char	   *key = tf_node_option(options, "key");
+	char	   *watermark = tf_node_option(options, "watermark");
+	char	   *db;
+
+	if (body != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s takes no body", what),
+				 errhint("Give the source rows in options: {\"query\": \"SELECT ...\"} or {\"table\": \"t\"}.")));
+	if ((query != NULL) == (table != NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s needs exactly one of option \"query\" and option \"table\"", what),
+				 errhint("e.g. options => '{\"table\": \"orders\", \"target\": \"orders\", \"target_database\": \"reporting\"}'.")));
+	if ((query && query[strspn(query, " \t\r\n")] == '\0') ||
+		(table && table[strspn(table, " \t\r\n")] == '\0'))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" of %s is empty", query ? "query" : "table", what)));
+	if (target == NULL || target[strspn(target, " \t\r\n")] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s needs option \"target\"", what),
+				 errhint("\"target\" is the table the rows go to, e.g. \"reporting.orders\".")));
+	if (mode == NULL)
+		mode = "append";
+	if (strcmp(mode, "upsert") == 0 && key == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s in mode upsert needs option \"key\"", what),
+				 errhint("\"key\" lists the columns of a unique index of the target, e.g. \"id\" or \"region, id\".")));
+	if (strcmp(mode, "incremental") == 0 && watermark == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s in mode incremental needs option \"watermark\"", what),
+				 errhint("\"watermark\" is a column that grows with new rows, e.g. \"updated_at\" or \"id\".")));
+	if (strcmp(mode, "incremental") != 0 &&
+		(watermark != NULL || tf_node_option(options, "lookback") != NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("options \"watermark\" and \"lookback\" of %s need mode incremental", what)));
+	if (key != NULL && strcmp(mode, "upsert") != 0 && strcmp(mode, "incremental") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"key\" of %s needs mode upsert or incremental", what)));
+	if (key && strstr(key, "${") == NULL)
+	{
+		List	   *cols;
+		char	   *copy = pstrdup(key);
+
+		if (!SplitIdentifierString(copy, ',', &cols) || cols == NIL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid key \"%s\" for %s", key, what),
+					 errhint("List column names separated by commas, e.g. \"region, id\".")));
+	}
+	if (strcmp(mode, "incremental") == 0 && key == NULL &&
+		tf_node_option(options, "lookback") != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"lookback\" of %s needs option \"key\"", what),
+				 errhint("Rows re-read within the lookback are merged on the key; without one they would be loaded twice.")));
+	db = tf_node_option(options, "target_database");
+	if (db && strcmp(mode, "incremental") == 0 && key == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s in mode incremental into another database needs option \"key\"", what),
+				 errhint("The load there commits before the new watermark is recorded here; a retry after a crash between the two loads rows again, and the key merges them.")));
+	for (int i = 0; i < 2; i++)
+	{
+		db = tf_node_option(options, i == 0 ? "source_database" : "target_database");
+		if (db && strstr(db, "${") == NULL && !OidIsValid(get_database_oid(db, true)))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_DATABASE),
+					 errmsg("database \"%s\" of %s does not exist", db, what),
+					 errhint("Options \"source_database\" and \"target_database\" name databases of this cluster.")));
+	}
+}
+
+/* ---- libpq, interruptibly ---- */
+
+/* wait for the socket (or the latch), then check for interrupts */
+static void
+tf_pq_wait(PGconn *c, int events, long timeout_ms)
+{
+	int			rc;
+
+	rc = WaitLatchOrSocket(MyLatch,
+						   WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | WL_TIMEOUT | events,
+						   PQsocket(c), timeout_ms, PG_WAIT_EXTENSION);
+	if (rc & WL_LATCH_SET)
+		ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/* the remote error of result r (or of the connection) as our ERROR */
+static void
+tf_pq_error(PGconn *c, PGresult *r, const char *dbname, const char *doing)
+{
+	const char *f;
+	char	   *sqlstate = NULL;
+	char	   *primary = NULL;
+	char	   *detail = NULL;
+	char	   *hint = NULL;
+
+	if (r)
+	{
+		if ((f = PQresultErrorField(r, PG_DIAG_SQLSTATE)))
+			sqlstate = pstrdup(f);
+		if ((f = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)))
+			primary = pstrdup(f);
+		if ((f = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL)))
+			detail = pstrdup(f);
+		if ((f = PQresultErrorField(r, PG_DIAG_MESSAGE_HINT)))
+			hint = pstrdup(f);
+		PQclear(r);
+	}
+	if (primary == NULL)
+		primary = pchomp(PQerrorMessage(c));
+	ereport(ERROR,
+			(sqlstate ? errcode(MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2],
+											  sqlstate[3], sqlstate[4]))
+			 : errcode(ERRCODE_CONNECTION_FAILURE),
+			 errmsg("%s", primary),
+			 detail ? errdetail("%s", detail) : 0,
+			 hint ? errhint("%s", hint) : 0,
+			 errcontext("copy node: %s in database \"%s\"", doing, dbname)));
+}
+
+/*
+ * Connect to database dbname of this cluster as role 'user' over the Unix
+ * socket, without a password (see the banner).
+ */
+static PGconn *
+tf_pq_connect(const char *dbname, const char *user, int64 node_run_id)
+{
+	const char *keys[8];
+	const char *vals[8];
+	char		host[MAXPGPATH];
+	char		port[16];
+	char		appname[NAMEDATALEN];
+	char	   *dirs = pstrdup(Unix_socket_directories ? Unix_socket_directories : "");
+	char	   *comma = strchr(dirs, ',');
+	PGconn	   *c;
+	TimestampTz deadline;
+	int			n = 0;
+
+	if (comma)
+		*comma = '\0';
+	strlcpy(host, dirs[0] ? dirs : "/tmp", sizeof(host));
+	snprintf(port, sizeof(port), "%d", PostPortNumber);
+	snprintf(appname, sizeof(appname), "taskflow node run " INT64_FORMAT, node_run_id);
+	keys[n] = "host", vals[n++] = host;
+	keys[n] = "port", vals[n++] = port;
+	keys[n] = "dbname", vals[n++] = dbname;
+	keys[n] = "user", vals[n++] = user;
+	keys[n] = "application_name", vals[n++] = appname;
+	keys[n] = "client_encoding", vals[n++] = GetDatabaseEncodingName();
+	keys[n] = NULL, vals[n] = NULL;
+
+	c = PQconnectStartParams(keys, vals, 0);
+	if (c == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory while connecting to database \"%s\"", dbname)));
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), TF_COPY_CONNECT_TIMEOUT_MS);
+	if (PQstatus(c) != CONNECTION_BAD)
+	{
+		PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+
+		for (;;)
+		{
+			if (st == PGRES_POLLING_OK || st == PGRES_POLLING_FAILED)
+				break;
+			if (GetCurrentTimestamp() >= deadline)
+			{
+				PQfinish(c);
+				ereport(ERROR,
+						(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+						 errmsg("could not connect to database \"%s\" as role \"%s\": timed out after %d ms",
+								dbname, user, TF_COPY_CONNECT_TIMEOUT_MS)));
+			}
+			PG_TRY();
+			{
+				tf_pq_wait(c, st == PGRES_POLLING_READING ? WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE,
+						   1000);
+			}
+			PG_CATCH();
+			{
+				PQfinish(c);
+				PG_RE_THROW();
+			}
+			PG_END_TRY();
+			st = PQconnectPoll(c);
+		}
+	}
+	if (PQstatus(c) != CONNECTION_OK)
+	{
+		char	   *msg = pchomp(PQerrorMessage(c));
+
+		PQfinish(c);
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to database \"%s\" as role \"%s\": %s", dbname, user, msg),
+				 errhint("A copy node connects over the local socket as the flow owner without a password: "
+						 "pg_hba.conf must allow it (trust, or peer with a map), and the owner needs LOGIN and CONNECT.")));
+	}
+	return c;
+}
+
+/* the next result of c, waiting interruptibly */
+static PGresult *
+tf_pq_next_result(PGconn *c, const char *dbname)
+{
+	while (PQisBusy(c))
+	{
+		tf_pq_wait(c, WL_SOCKET_READABLE, 1000);
+		if (!PQconsumeInput(c))
+			tf_pq_error(c, NULL, dbname, "reading a result");
+	}
+	return PQgetResult(c);
+}
+
+/*
+ * Run sql on c; return its last result (the caller PQclears it), or the
+ * COPY result when it starts a COPY.  Remote errors are raised as ours.
+ */
+static PGresult *
+tf_pq_exec(PGconn *c, const char *sql, const char *dbname, const char *doing)
+{
+	PGresult   *last = NULL;
+	PGresult   *r;
+
+	if (!PQsendQuery(c, sql))
+		tf_pq_error(c, NULL, dbname, doing);
+	while ((r = tf_pq_next_result(c, dbname)) != NULL)
+	{
+		ExecStatusType st = PQresultStatus(r);
+
+		if (st == PGRES_COPY_OUT || st == PGRES_COPY_IN)
+		{
+			if (last)
+				PQclear(last);
+			return r;
+		}
+		if (st == PGRES_FATAL_ERROR)
+		{
+			if (last)
+				PQclear(last);
+			/* drain, so that the error is the one we report */
+			while (PQisBusy(c) && PQconsumeInput(c))
+				tf_pq_wait(c, WL_SOCKET_READABLE, 1000);
+			tf_pq_error(c, r, dbname, doing);
+		}
+		if (last)
+			PQclear(last);
+		last = r;
+	}
+	return last;
+}
+
+/* run sql on c; the first value of its result (palloc'd) or NULL */
+static char *
+tf_pq_value(PGconn *c, const char *sql, const char *dbname, const char *doing)
+{
+	PGresult   *r = tf_pq_exec(c, sql, dbname, doing);
+	char	   *v = NULL;
+
+	if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+		v = pstrdup(PQgetvalue(r, 0, 0));
+	if (r)
+		PQclear(r);
+	return v;
+}
+
+/*
+ * The next chunk of COPY data from src_conn into cb_buf; false at the end
+ * of the COPY (whose result is checked).
+ */
+static bool
+tf_copy_next_chunk(const char *dbname)
+{
+	for (;;)
+	{
+		int			len = PQgetCopyData(src_conn, &cb_buf, 1);
+
+		if (len > 0)
+		{
+			cb_len = len;
+			cb_off = 0;
+			cb_bytes += len;
+			return true;
+		}
+		if (len == 0)
+		{
+			tf_pq_wait(src_conn, WL_SOCKET_READABLE, 1000);
+			if (!PQconsumeInput(src_conn))
+				tf_pq_error(src_conn, NULL, dbname, "reading the source rows");
+			continue;
+		}
+		if (len == -1)
+		{
+			PGresult   *r = tf_pq_next_result(src_conn, dbname);
+
+			if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK)
+				tf_pq_error(src_conn, r, dbname, "reading the source rows");
+			PQclear(r);
+			while ((r = tf_pq_next_result(src_conn, dbname)) != NULL)
+				PQclear(r);
+			return false;
+		}
+		tf_pq_error(src_conn, NULL, dbname, "reading the source rows");
+	}
+}
+
+static const char *cb_dbname = NULL;
+
+/* CopyFrom's data source callback */
+static int
+tf_copy_source_cb(void *outbuf, int minread, int maxread)
+{
+	int			n = 0;
+
+	while (n < minread && !cb_done)
+	{
+		int			take;
+
+		if (cb_buf == NULL || cb_off >= cb_len)
+		{
+			if (cb_buf)
+				PQfreemem(cb_buf);
+			cb_buf = NULL;
+			if (!tf_copy_next_chunk(cb_dbname))
+			{
+				cb_done = true;
+				break;
+			}
+		}
+		take = Min(cb_len - cb_off, maxread - n);
+		memcpy((char *) outbuf + n, cb_buf + cb_off, take);
+		cb_off += take;
+		n += take;
+	}
+	return n;
+}
+
+/* ---- the node ---- */
+
+static char *
+tf_copy_render(TfNodeExec *x, Jsonb *options, const char *key)
+{
+	char	   *v = tf_node_option(options, key);
+	char	   *what;
+
+	if (v == NULL)
+		return NULL;
+	what = psprintf("node \"%s\" option \"%s\"", x->node_name, key);
+	return MemoryContextStrdup(TopMemoryContext, tf_render(v, x->vars, what));
+}
+
+static void
+tf_copy_parse(TfNodeExec *x, TfCopyOpts *o)
+{
+	char	   *mode = tf_copy_render(x, x->options, "mode");
+
+	memset(o, 0, sizeof(*o));
+	o->query = tf_copy_render(x, x->options, "query");
+	o->table = tf_copy_render(x, x->options, "table");
+	o->source_db = tf_copy_render(x, x->options, "source_database");
+	o->target = tf_copy_render(x, x->options, "target");
+	o->target_db = tf_copy_render(x, x->options, "target_database");
+	o->key = tf_copy_render(x, x->options, "key");
+	o->watermark = tf_copy_render(x, x->options, "watermark");
+	o->lookback = tf_copy_render(x, x->options, "lookback");
+	if (mode == NULL || strcmp(mode, "append") == 0)
+		o->mode = TF_COPY_APPEND;
+	else if (strcmp(mode, "replace") == 0)
+		o->mode = TF_COPY_REPLACE;
+	else if (strcmp(mode, "upsert") == 0)
+		o->mode = TF_COPY_UPSERT;
+	else if (strcmp(mode, "incremental") == 0)
+		o->mode = TF_COPY_INCREMENTAL;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown mode \"%s\" for copy node \"%s\"", mode, x->node_name)));
+	if (o->target == NULL || (o->query == NULL && o->table == NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("copy node \"%s\" needs a source and a target", x->node_name)));
+	o->owner = MemoryContextStrdup(TopMemoryContext, GetUserNameFromId(x->owner, false));
+	o->this_db = MemoryContextStrdup(TopMemoryContext, get_database_name(MyDatabaseId));
+	/* "the flow's database" spelled out counts as the flow's database */
+	if (o->source_db && strcmp(o->source_db, get_database_name(MyDatabaseId)) == 0)
+		o->source_db = NULL;
+	if (o->target_db && strcmp(o->target_db, get_database_name(MyDatabaseId)) == 0)
+		o->target_db = NULL;
+}
+
+/* the SELECT of the source rows, with the watermark filter */
+static char *
+tf_copy_source_sql(TfCopyOpts *o, const char *mark, const char *mark_type)
+{
+	StringInfoData s;
+
+	initStringInfo(&s);
+	appendStringInfo(&s, "SELECT * FROM (%s) AS taskflow_src",
+					 o->query ? o->query : psprintf("SELECT * FROM %s", o->table));
+	if (o->mode == TF_COPY_INCREMENTAL && mark != NULL)
+	{
+		appendStringInfo(&s, " WHERE taskflow_src.%s > %s::%s",
+						 quote_identifier(o->watermark), quote_literal_cstr(mark), mark_type);
+		if (o->lookback)
+			appendStringInfo(&s, " - %s::interval", quote_literal_cstr(o->lookback));
+	}
+	return s.data;
+}
+
+/* the key columns, quoted and comma-separated */
+static char *
+tf_copy_key_list(TfCopyOpts *o, List **names)
+{
+	char	   *copy = pstrdup(o->key);
+	List	   *cols;
+	ListCell   *lc;
+	StringInfoData s;
+
+	if (!SplitIdentifierString(copy, ',', &cols) || cols == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid key \"%s\"", o->key)));
+	initStringInfo(&s);
+	foreach(lc, cols)
+		appendStringInfo(&s, "%s%s", s.len ? ", " : "", quote_identifier(lfirst(lc)));
+	*names = cols;
+	return s.data;
+}
+
+/* SQL that lists the target's updatable non-key columns as "c = EXCLUDED.c" */
+static char *
+tf_copy_set_list_sql(TfCopyOpts *o, List *keys)
+{
+	StringInfoData s;
+	ListCell   *lc;
+
+	initStringInfo(&s);
+	appendStringInfo(&s, "SELECT string_agg(format('%%I = EXCLUDED.%%I', a.attname, a.attname), ', ' ORDER BY a.attnum) "
+					 "FROM pg_catalog.pg_attribute a WHERE a.attrelid = %s::pg_catalog.regclass "
+					 "AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' "
+					 "AND a.attname::text <> ALL (ARRAY[",
+					 quote_literal_cstr(o->target));
+	foreach(lc, keys)
+		appendStringInfo(&s, "%s%s", foreach_current_index(lc) ? ", " : "",
+						 quote_literal_cstr(lfirst(lc)));
+	appendStringInfoString(&s, "]::text[])");
+	return s.data;
+}
+
+/* the statement that merges the staging table into the target */
+static char *
+tf_copy_merge_sql(TfCopyOpts *o, const char *set_list, const char *key_list)
+{
+	if (o->key == NULL)
+		return psprintf("INSERT INTO %s SELECT * FROM " TF_COPY_STAGE, o->target);
+	if (set_list == NULL)
+		return psprintf("INSERT INTO %s SELECT * FROM " TF_COPY_STAGE " ON CONFLICT (%s) DO NOTHING",
+						o->target, key_list);
+	return psprintf("INSERT INTO %s SELECT * FROM " TF_COPY_STAGE " ON CONFLICT (%s) DO UPDATE SET %s",
+					o->target, key_list, set_list);
+}
+
+static bool
+tf_copy_staged(TfCopyOpts *o)
+{
+	return o->mode == TF_COPY_UPSERT || o->mode == TF_COPY_INCREMENTAL;
+}
+
+/* ---- target in the flow's database (inside the node's transaction) ---- */
+
+static void
+tf_spi_exec(const char *sql, int expect)
+{
+	int			rc = SPI_execute(sql, false, 0);
+
+	if (rc != expect)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("copy node: \"%s\" failed: %s", sql, SPI_result_code_string(rc))));
+}
+
+static char *
+tf_spi_value(const char *sql)
+{
+	char	   *v;
+
+	if (SPI_execute(sql, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		return NULL;
+	v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	return v;
+}
+
+/* CopyFrom() from src_conn into relation 'name' (checked like COPY FROM) */
+static uint64
+tf_copy_into_local(const char *name, const char *dbname)
+{
+	RangeVar   *rv = makeRangeVarFromNameList(stringToQualifiedNameList(name));
+	Oid			relid = RangeVarGetRelid(rv, NoLock, false);
+	AclResult	acl;
+	Relation	rel;
+	ParseState *pstate;
+	CopyFromState cstate;
+	uint64		n;
+
+	/* privileges before the lock */
+	acl = pg_class_aclcheck(relid, GetUserId(), ACL_INSERT);
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, get_relkind_objtype(get_rel_relkind(relid)), get_rel_name(relid));
+	if (check_enable_rls(relid, InvalidOid, false) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("copy node cannot load table \"%s\": it has row-level security enabled",
+						get_rel_name(relid)),
+				 errhint("COPY FROM is not supported with row-level security; load a table without it.")));
+	rel = table_open(relid, RowExclusiveLock);
+	pstate = make_parsestate(NULL);
+	(void) addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock, NULL, false, false);
+	cb_dbname = dbname;
+	cb_done = false;
+	cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, tf_copy_source_cb, NIL, NIL);
+	n = CopyFrom(cstate);
+	EndCopyFrom(cstate);
+	free_parsestate(pstate);
+	table_close(rel, NoLock);
+	return n;
+}
+
+/* ---- the executor ---- */
+
+static void
+tf_copy_read_mark(TfNodeExec *x, char **mark, char **mark_type)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(x->node_id)};
+
+	*mark = *mark_type = NULL;
+	if (SPI_execute_with_args("SELECT mark, mark_type FROM taskflow._copy_mark($1)",
+							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "taskflow._copy_mark failed");
+	if (SPI_processed == 1)
+	{
+		char	   *m = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		char	   *t = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+
+		*mark = m ? MemoryContextStrdup(TopMemoryContext, m) : NULL;
+		*mark_type = t ? MemoryContextStrdup(TopMemoryContext, t) : NULL;
+	}
+}
+
+static void
+tf_copy_write_mark(TfNodeExec *x, const char *mark, const char *mark_type)
+{
+	Oid			argtypes[3] = {INT8OID, TEXTOID, TEXTOID};
+	Datum		values[3];
+	Oid			save_userid;
+	int			save_sec;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	tf_node_as_superuser();
+	values[0] = Int64GetDatum(x->node_id);
+	values[1] = CStringGetTextDatum(mark);
+	values[2] = CStringGetTextDatum(mark_type);
+	if (SPI_execute_with_args("SELECT taskflow._copy_set_mark($1, $2, $3)",
+							  3, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "taskflow._copy_set_mark failed");
+	SetUserIdAndSecContext(save_userid, save_sec);
+}
+
+/*
+ * Load into the target in the flow's database, in the current transaction
+ * (as the owner): returns the new mark (incremental) or NULL.
+ */
+static void
+tf_copy_local_target(TfNodeExec *x, TfCopyOpts *o, const char *src_sql,
+					 char **new_mark, char **new_type)
+{
+	const char *dest = tf_copy_staged(o) ? TF_COPY_STAGE : o->target;
+	List	   *keys = NIL;
+	char	   *key_list = o->key ? tf_copy_key_list(o, &keys) : NULL;
+
+	if (tf_copy_staged(o))
+		tf_spi_exec(psprintf("CREATE TEMP TABLE taskflow_copy_stage (LIKE %s) ON COMMIT DROP",
+							 o->target), SPI_OK_UTILITY);
+	if (o->mode == TF_COPY_REPLACE)
+		tf_spi_exec(psprintf("TRUNCATE %s", o->target), SPI_OK_UTILITY);
+
+	if (o->source_db == NULL)
+	{
+		tf_spi_exec(psprintf("INSERT INTO %s %s", dest, src_sql), SPI_OK_INSERT);
+		x->rows = (int64) SPI_processed;
+	}
+	else
+	{
+		PGresult   *r;
+
+		src_conn = tf_pq_connect(o->source_db, o->owner, x->node_run_id);
+		PQclear(tf_pq_exec(src_conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", o->source_db, "starting"));
+		r = tf_pq_exec(src_conn, psprintf("COPY (%s) TO STDOUT", src_sql), o->source_db,
+					   "reading the source rows");
+		if (r == NULL || PQresultStatus(r) != PGRES_COPY_OUT)
+			tf_pq_error(src_conn, r, o->source_db, "reading the source rows");
+		PQclear(r);
+		cb_bytes = 0;
+		x->rows = (int64) tf_copy_into_local(dest, o->source_db);
+		x->bytes = cb_bytes;
+		tf_copy_close();
+	}
+
+	if (o->mode == TF_COPY_INCREMENTAL)
+	{
+		if (SPI_execute(psprintf("SELECT max(%s)::text, pg_catalog.pg_typeof(max(%s))::text FROM " TF_COPY_STAGE,
+								 quote_identifier(o->watermark), quote_identifier(o->watermark)),
+						false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "copy node: reading the new watermark failed");
+		*new_mark = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		*new_type = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	}
+	if (tf_copy_staged(o))
+	{
+		char	   *set_list = o->key ? tf_spi_value(tf_copy_set_list_sql(o, keys)) : NULL;
+
+		tf_spi_exec(tf_copy_merge_sql(o, set_list, key_list), SPI_OK_INSERT);
+	}
+}
+
+/*
+ * Load into a target in another database over libpq, in a transaction of
+ * its own there that commits here; returns the new mark (incremental).
+ */
+static void
+tf_copy_remote_target(TfNodeExec *x, TfCopyOpts *o, const char *src_sql,
+					  char **new_mark, char **new_type)
+{
+	const char *user = o->owner;
+	const char *srcdb = o->source_db ? o->source_db : o->this_db;
+	const char *dest = tf_copy_staged(o) ? TF_COPY_STAGE : o->target;
+	List	   *keys = NIL;
+	char	   *key_list = o->key ? tf_copy_key_list(o, &keys) : NULL;
+	PGresult   *r;
+	char	   *tag;
+
+	src_conn = tf_pq_connect(srcdb, user, x->node_run_id);
+	dst_conn = tf_pq_connect(o->target_db, user, x->node_run_id);
+
+	PQclear(tf_pq_exec(dst_conn, "BEGIN", o->target_db, "starting"));
+	if (tf_copy_staged(o))
+		PQclear(tf_pq_exec(dst_conn, psprintf("CREATE TEMP TABLE taskflow_copy_stage (LIKE %s) ON COMMIT DROP",
+											  o->target), o->target_db, "creating the staging table"));
+	if (o->mode == TF_COPY_REPLACE)
+		PQclear(tf_pq_exec(dst_conn, psprintf("TRUNCATE %s", o->target), o->target_db,
+						   "truncating the target"));
+
+	PQclear(tf_pq_exec(src_conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", srcdb, "starting"));
+	r = tf_pq_exec(src_conn, psprintf("COPY (%s) TO STDOUT", src_sql), srcdb, "reading the source rows");
+	if (r == NULL || PQresultStatus(r) != PGRES_COPY_OUT)
+		tf_pq_error(src_conn, r, srcdb, "reading the source rows");
+	PQclear(r);
+	r = tf_pq_exec(dst_conn, psprintf("COPY %s FROM STDIN", dest), o->target_db, "loading the rows");
+	if (r == NULL || PQresultStatus(r) != PGRES_COPY_IN)
+		tf_pq_error(dst_conn, r, o->target_db, "loading the rows");
+	PQclear(r);
+
+	cb_bytes = 0;
+	for (;;)
+	{
+		if (!tf_copy_next_chunk(srcdb))
+			break;
+		if (PQputCopyData(dst_conn, cb_buf, cb_len) != 1)
+			tf_pq_error(dst_conn, NULL, o->target_db, "loading the rows");
+		PQfreemem(cb_buf);
+		cb_buf = NULL;
+	}
+	if (PQputCopyEnd(dst_conn, NULL) != 1)
+		tf_pq_error(dst_conn, NULL, o->target_db, "loading the rows");
+	r = tf_pq_next_result(dst_conn, o->target_db);
+	if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK)
+		tf_pq_error(dst_conn, r, o->target_db, "loading the rows");
+	tag = PQcmdTuples(r);
+	x->rows = tag && *tag ? strtoll(tag, NULL, 10) : 0;
+	x->bytes = cb_bytes;
+	PQclear(r);
+	while ((r = tf_pq_next_result(dst_conn, o->target_db)) != NULL)
+		PQclear(r);
+
+	if (o->mode == TF_COPY_INCREMENTAL)
+	{
+		char	   *v;
+
+		v = tf_pq_value(dst_conn, psprintf("SELECT max(%s)::text FROM " TF_COPY_STAGE,
+										   quote_identifier(o->watermark)),
+						o->target_db, "reading the new watermark");
+		*new_mark = v ? MemoryContextStrdup(TopMemoryContext, v) : NULL;
+		v = tf_pq_value(dst_conn, psprintf("SELECT pg_catalog.pg_typeof(max(%s))::text FROM " TF_COPY_STAGE,
+										   quote_identifier(o->watermark)),
+						o->target_db, "reading the new watermark");
+		*new_type = v ? MemoryContextStrdup(TopMemoryContext, v) : NULL;
+	}
+	if (tf_copy_staged(o))
+	{
+		char	   *set_list = o->key ? tf_pq_value(dst_conn, tf_copy_set_list_sql(o, keys),
+													o->target_db, "reading the target's columns") : NULL;
+
+		PQclear(tf_pq_exec(dst_conn, tf_copy_merge_sql(o, set_list, key_list), o->target_db,
+						   "merging the rows"));
+	}
+	PQclear(tf_pq_exec(dst_conn, "COMMIT", o->target_db, "committing"));
+	tf_copy_close();
+}
+
+static void
+tf_copy_log_result(TfNodeExec *x, TfCopyOpts *o, const char *mark, const char *new_mark)
+{
+	if (x->bytes >= 0)
+		tf_node_log(x, INT64_FORMAT " row(s), " INT64_FORMAT " byte(s) copied into %s%s%s",
+					x->rows, x->bytes, o->target, o->target_db ? " of database " : "",
+					o->target_db ? o->target_db : "");
+	else
+		tf_node_log(x, INT64_FORMAT " row(s) copied into %s", x->rows, o->target);
+	if (o->mode == TF_COPY_INCREMENTAL)
+		tf_node_log(x, "watermark %s: %s -> %s", o->watermark, mark ? mark : "(none)",
+					new_mark ? new_mark : (mark ? mark : "(none)"));
+}
+
+/*
+ * The copy executor (TF_XACT_OWN): see the banner for the transactions.
+ */
+void
+tf_exec_copy(TfNodeExec *x)
+{
+	TfCopyOpts	o;
+	char	   *mark = NULL;
+	char	   *mark_type = NULL;
+	char	   *new_mark = NULL;
+	char	   *new_type = NULL;
+	char	   *src_sql;
+
+	PG_TRY();
+	{
+		tf_node_xact_begin(false);
+		tf_node_as_superuser();
+		tf_copy_read_mark(x, &mark, &mark_type);
+		tf_node_as_owner();
+		x->vars = tf_node_vars(x);
+		tf_copy_parse(x, &o);
+		src_sql = MemoryContextStrdup(TopMemoryContext, tf_copy_source_sql(&o, mark, mark_type));
+		x->rendered = src_sql;
+		tf_node_arm_timeout(x);
+		tf_capture_begin(x);
+
+		if (o.target_db == NULL)
+		{
+			/* one transaction: load, new mark, success */
+			tf_copy_local_target(x, &o, src_sql, &new_mark, &new_type);
+			tf_capture_end();
+			tf_node_disarm_timeout();
+			tf_copy_log_result(x, &o, mark, new_mark);
+			if (new_mark)
+				tf_copy_write_mark(x, new_mark, new_type);
+			tf_node_succeeded_in_xact(x, true, NULL);
+			tf_node_xact_commit();
+		}
+		else
+		{
+			tf_node_xact_commit();
+			x->vars = NULL;		/* freed with the transaction */
+			tf_copy_remote_target(x, &o, src_sql, &new_mark, &new_type);
+			tf_capture_end();
+			tf_node_disarm_timeout();
+			tf_copy_log_result(x, &o, mark, new_mark);
+			tf_node_xact_begin(false);
+			if (new_mark)
+				tf_copy_write_mark(x, new_mark, new_type);
+			tf_node_succeeded_in_xact(x, false, "in the target database");
+			tf_node_xact_commit();
+		}
+	}
+	PG_FINALLY();
+	{
+		tf_copy_close();
+	}
+	PG_END_TRY();
+}

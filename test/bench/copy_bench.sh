@@ -1,0 +1,91 @@
+#!/bin/bash
+# Copy node benchmark: a copy node moving N rows from database src to
+# database dst of one cluster, against the psql pipe baseline
+#   psql -d src -c "\copy (SELECT * FROM orders) TO STDOUT" | psql -d dst -c "\copy orders FROM STDIN"
+# measured in the same run on the same tables.  Prints seconds, rows/s, the
+# ratio (baseline time / copy node time: > 1 means the node is faster) and
+# the node worker's VmHWM (peak RSS, sampled from /proc/<pid>/status while
+# it runs; it includes the shared buffers it touched) to show that memory
+# stays flat whatever N is.
+#
+#   test/bench/copy_bench.sh              10M rows (takes a few minutes)
+#   N=1000000 test/bench/copy_bench.sh    quicker run
+# Not part of the test suite.
+set -eu
+N=${N:-10000000}
+PORT=${PORT:-54988}
+BASE=${BENCH_DIR:-/tmp/tf_copy_bench}
+BIN=$(pg_config --bindir)
+SELF=$(readlink -f "$0")
+
+if [ "$(id -u)" = 0 ]; then
+  rm -rf "$BASE"; mkdir -p "$BASE"; chown postgres: "$BASE"
+  exec runuser -u postgres -- env N="$N" PORT="$PORT" BENCH_DIR="$BASE" BENCH_AS_USER=1 PATH="$PATH" "$SELF"
+fi
+[ -n "${BENCH_AS_USER:-}" ] || { rm -rf "$BASE"; mkdir -p "$BASE"; }
+
+DATA=$BASE/data
+export PGHOST=$BASE PGPORT=$PORT PGDATABASE=postgres
+"$BIN/initdb" -D "$DATA" -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
+cat >> "$DATA/postgresql.conf" <<EOF
+port = $PORT
+listen_addresses = ''
+unix_socket_directories = '$BASE'
+shared_buffers = 256MB
+max_wal_size = 4GB
+shared_preload_libraries = 'taskflow'
+EOF
+"$BIN/pg_ctl" -D "$DATA" -l "$BASE/server.log" -w start >/dev/null
+trap '"$BIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null 2>&1 || true; rm -rf "$DATA"' EXIT
+
+psql() { "$BIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
+now() { date +%s.%N; }
+
+echo "loading $N rows ..."
+psql -c "CREATE DATABASE src" -c "CREATE DATABASE dst" -c "CREATE EXTENSION taskflow"
+psql -d src <<EOF
+CREATE TABLE orders (order_id bigint, product_name varchar(32), price double precision,
+                     total_amount double precision, created_date date);
+INSERT INTO orders
+  SELECT g, 'product ' || (g % 997), round((random() * 1000)::numeric, 2)::float8,
+         round((random() * 5000)::numeric, 2)::float8, date '2020-06-01' + (g % 30)::int
+    FROM generate_series(1, $N) g;
+VACUUM ANALYZE orders;
+EOF
+psql -d dst -c "CREATE TABLE orders (order_id bigint, product_name varchar(32), price double precision, total_amount double precision, created_date date)"
+psql -d dst -c "CHECKPOINT"
+
+# baseline: psql pipe
+t0=$(now)
+psql -d src -c "\\copy (SELECT * FROM orders) TO STDOUT" | psql -d dst -c "\\copy orders FROM STDIN"
+t1=$(now)
+base=$(echo "$t1 - $t0" | bc)
+psql -d dst -c "TRUNCATE orders" -c "CHECKPOINT"
+
+# the copy node (source and target both other databases: libpq on both sides)
+psql <<EOF
+SELECT taskflow.create_flow('bench');
+SELECT taskflow.add_node('bench', 'copy', 'copy', options => '{"table": "orders", "source_database": "src",
+  "target": "orders", "target_database": "dst"}');
+EOF
+t0=$(now)
+run=$(psql -tA -c "SELECT taskflow.run_flow('bench')")
+hwm=0
+while :; do
+  pid=$(psql -tA -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'taskflow node' LIMIT 1")
+  if [ -n "$pid" ] && [ -r /proc/$pid/status ]; then
+    h=$(awk '/VmHWM/ {print $2}' /proc/$pid/status 2>/dev/null || echo 0)
+    [ -n "$h" ] && [ "$h" -gt "$hwm" ] && hwm=$h
+  fi
+  state=$(psql -tA -c "SELECT state FROM taskflow.runs WHERE id = $run")
+  [ "$state" = running ] || break
+  sleep 0.2
+done
+t1=$(now)
+node=$(echo "$t1 - $t0" | bc)
+rows=$(psql -d dst -tA -c "SELECT count(*) FROM orders")
+echo "state: $state, rows in target: $rows"
+psql -c "SELECT rows, pg_size_pretty(bytes) AS moved, finished_at - started_at AS took FROM taskflow.node_run_history WHERE run_id = $run"
+printf '%-32s %8.2f s %12.0f rows/s\n' "psql \\copy | psql \\copy" "$base" "$(echo "$N / $base" | bc -l)"
+printf '%-32s %8.2f s %12.0f rows/s   ratio %.2fx   worker VmHWM %d kB\n' "copy node (src -> dst)" "$node" \
+  "$(echo "$N / $node" | bc -l)" "$(echo "$base / $node" | bc -l)" "$hwm"
