@@ -404,11 +404,12 @@ tf_pq_value(PGconn *c, const char *sql, const char *dbname, const char *doing)
 }
 
 /*
- * The next chunk of COPY data from src_conn into cb_buf; false at the end
- * of the COPY (whose result is checked).
+ * The next chunk (row) of COPY data from src_conn into cb_buf: 1 when there
+ * is one, 0 when none is buffered yet and !wait, -1 at the end of the COPY
+ * (whose result is checked).
  */
-static bool
-tf_copy_next_chunk(const char *dbname)
+static int
+tf_copy_chunk(const char *dbname, bool wait)
 {
 	for (;;)
 	{
@@ -419,10 +420,12 @@ tf_copy_next_chunk(const char *dbname)
 			cb_len = len;
 			cb_off = 0;
 			cb_bytes += len;
-			return true;
+			return 1;
 		}
 		if (len == 0)
 		{
+			if (!wait)
+				return 0;
 			tf_pq_wait(src_conn, WL_SOCKET_READABLE, 1000);
 			if (!PQconsumeInput(src_conn))
 				tf_pq_error(src_conn, NULL, dbname, "reading the source rows");
@@ -437,30 +440,44 @@ tf_copy_next_chunk(const char *dbname)
 			PQclear(r);
 			while ((r = tf_pq_next_result(src_conn, dbname)) != NULL)
 				PQclear(r);
-			return false;
+			return -1;
 		}
 		tf_pq_error(src_conn, NULL, dbname, "reading the source rows");
 	}
 }
 
+static bool
+tf_copy_next_chunk(const char *dbname)
+{
+	return tf_copy_chunk(dbname, true) > 0;
+}
+
 static const char *cb_dbname = NULL;
 
-/* CopyFrom's data source callback */
+/*
+ * CopyFrom's data source callback: at least minread bytes (unless at the
+ * end), and as many more, up to maxread, as are already buffered.
+ */
 static int
 tf_copy_source_cb(void *outbuf, int minread, int maxread)
 {
 	int			n = 0;
 
-	while (n < minread && !cb_done)
+	while (n < maxread && !cb_done)
 	{
 		int			take;
 
 		if (cb_buf == NULL || cb_off >= cb_len)
 		{
+			int			got;
+
 			if (cb_buf)
 				PQfreemem(cb_buf);
 			cb_buf = NULL;
-			if (!tf_copy_next_chunk(cb_dbname))
+			got = tf_copy_chunk(cb_dbname, n < minread);
+			if (got == 0)
+				break;
+			if (got < 0)
 			{
 				cb_done = true;
 				break;

@@ -19,6 +19,11 @@
  *	  writable by users) runs as the bootstrap superuser through
  *	  taskflow._node_* functions that pin their search_path.
  *
+ *	  Dispatch: by the node-kind registry (node_kinds.c): kinds of
+ *	  TF_XACT_ONE(_RR) run through tf_run_in_one_xact, TF_XACT_OWN kinds
+ *	  (sql, wait, copy) through their executor, which uses the services
+ *	  below (tf_node_xact_begin, tf_node_succeeded_in_xact, ...).
+ *
  *	  Transactions: sql / notify / archive nodes run in one transaction that
  *	  also records their success (REPEATABLE READ for archive).  A failure
  *	  is caught, the transaction aborted, and failed/retrying recorded in a
