@@ -50,6 +50,8 @@
 #include "catalog/pg_type.h"
 #include "commands/copy.h"
 #include "commands/dbcommands.h"
+#include "commands/defrem.h"
+#include "foreign/foreign.h"
 #include "executor/spi.h"
 #include "libpq-fe.h"
 #include "mb/pg_wchar.h"
@@ -78,6 +80,19 @@ typedef enum TfCopyMode
 	TF_COPY_INCREMENTAL
 } TfCopyMode;
 
+/* libpq connection parameters of one side, and how errors name it */
+#define TF_MAX_CONN_PARAMS	64
+typedef struct TfConnParams
+{
+	char	   *label;			/* database "x" / server "y" */
+	char	   *role;			/* for messages */
+	bool		remote;			/* a foreign server (not this cluster) */
+	bool		need_password;	/* refuse a connection that used none */
+	int			n;
+	char	   *keys[TF_MAX_CONN_PARAMS + 1];
+	char	   *vals[TF_MAX_CONN_PARAMS + 1];
+} TfConnParams;
+
 /* a copy node's options, rendered */
 typedef struct TfCopyOpts
 {
@@ -90,8 +105,14 @@ typedef struct TfCopyOpts
 	char	   *key;
 	char	   *watermark;
 	char	   *lookback;
+	char	   *source_server;	/* postgres_fdw servers (remote) */
+	char	   *target_server;
 	char	   *owner;			/* role name of the flow owner */
 	char	   *this_db;		/* the flow's database */
+	bool		local_source;	/* the flow's database: SPI */
+	bool		local_target;
+	TfConnParams src;			/* libpq sides (when not local) */
+	TfConnParams dst;
 } TfCopyOpts;
 
 /* libpq connections of the running attempt (closed on every path) */
@@ -190,11 +211,41 @@ tf_validate_copy_node(const char *what, const char *body, Jsonb *options)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("option \"lookback\" of %s needs option \"key\"", what),
 				 errhint("Rows re-read within the lookback are merged on the key; without one they would be loaded twice.")));
+	for (int i = 0; i < 2; i++)
+	{
+		const char *side = i == 0 ? "source" : "target";
+		char	   *server = tf_node_option(options, i == 0 ? "source_server" : "target_server");
+
+		if (server == NULL)
+			continue;
+		if (tf_node_option(options, i == 0 ? "source_database" : "target_database"))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s has both option \"%s_server\" and option \"%s_database\"", what, side, side),
+					 errhint("A side is either a database of this cluster or a remote server.")));
+		if (strstr(server, "${") == NULL)
+		{
+			ForeignServer *srv = GetForeignServerByName(server, true);
+
+			if (srv == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_OBJECT),
+						 errmsg("server \"%s\" of %s does not exist", server, what),
+						 errhint("Create it with CREATE SERVER ... FOREIGN DATA WRAPPER postgres_fdw, and a user mapping for the flow's owner.")));
+			if (strcmp(GetForeignDataWrapper(srv->fdwid)->fdwname, "postgres_fdw") != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+						 errmsg("server \"%s\" of %s is not a postgres_fdw server", server, what),
+						 errhint("Name a server created with FOREIGN DATA WRAPPER postgres_fdw.")));
+		}
+	}
 	db = tf_node_option(options, "target_database");
+	if (db == NULL)
+		db = tf_node_option(options, "target_server");
 	if (db && strcmp(mode, "incremental") == 0 && key == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s in mode incremental into another database needs option \"key\"", what),
+				 errmsg("%s in mode incremental into another database or server needs option \"key\"", what),
 				 errhint("The load there commits before the new watermark is recorded here; a retry after a crash between the two loads rows again, and the key merges them.")));
 	for (int i = 0; i < 2; i++)
 	{
@@ -225,7 +276,7 @@ tf_pq_wait(PGconn *c, int events, long timeout_ms)
 
 /* the remote error of result r (or of the connection) as our ERROR */
 static void
-tf_pq_error(PGconn *c, PGresult *r, const char *dbname, const char *doing)
+tf_pq_error(PGconn *c, PGresult *r, const char *label, const char *doing)
 {
 	const char *f;
 	char	   *sqlstate = NULL;
@@ -254,46 +305,176 @@ tf_pq_error(PGconn *c, PGresult *r, const char *dbname, const char *doing)
 			 errmsg("%s", primary),
 			 detail ? errdetail("%s", detail) : 0,
 			 hint ? errhint("%s", hint) : 0,
-			 errcontext("copy node: %s in database \"%s\"", doing, dbname)));
+			 errcontext("copy node: %s in %s", doing, label)));
+}
+
+
+static void
+tf_conn_add(TfConnParams *cp, const char *key, const char *val)
+{
+	for (int i = 0; i < cp->n; i++)
+		if (strcmp(cp->keys[i], key) == 0)
+		{
+			cp->vals[i] = MemoryContextStrdup(TopMemoryContext, val);
+			return;
+		}
+	if (cp->n >= TF_MAX_CONN_PARAMS)
+		return;
+	cp->keys[cp->n] = MemoryContextStrdup(TopMemoryContext, key);
+	cp->vals[cp->n] = MemoryContextStrdup(TopMemoryContext, val);
+	cp->n++;
+	cp->keys[cp->n] = NULL;
+	cp->vals[cp->n] = NULL;
+}
+
+/* forget the secrets (after connecting, or on error) */
+static void
+tf_conn_forget(TfConnParams *cp)
+{
+	for (int i = 0; i < cp->n; i++)
+		if (cp->vals[i] && (strcmp(cp->keys[i], "password") == 0 ||
+							strcmp(cp->keys[i], "sslpassword") == 0))
+			explicit_bzero(cp->vals[i], strlen(cp->vals[i]));
 }
 
 /*
- * Connect to database dbname of this cluster as role 'user' over the Unix
- * socket, without a password (see the banner).
+ * Database dbname of this cluster, as role 'user', over the Unix socket,
+ * without a password (see the banner).
  */
-static PGconn *
-tf_pq_connect(const char *dbname, const char *user, int64 node_run_id)
+static void
+tf_conn_local(TfConnParams *cp, const char *dbname, const char *user)
 {
-	const char *keys[8];
-	const char *vals[8];
-	char		host[MAXPGPATH];
-	char		port[16];
-	char		appname[NAMEDATALEN];
 	char	   *dirs = pstrdup(Unix_socket_directories ? Unix_socket_directories : "");
 	char	   *comma = strchr(dirs, ',');
-	PGconn	   *c;
-	TimestampTz deadline;
-	int			n = 0;
+	char		port[16];
 
+	memset(cp, 0, sizeof(*cp));
 	if (comma)
 		*comma = '\0';
-	strlcpy(host, dirs[0] ? dirs : "/tmp", sizeof(host));
 	snprintf(port, sizeof(port), "%d", PostPortNumber);
-	snprintf(appname, sizeof(appname), "taskflow node run " INT64_FORMAT, node_run_id);
-	keys[n] = "host", vals[n++] = host;
-	keys[n] = "port", vals[n++] = port;
-	keys[n] = "dbname", vals[n++] = dbname;
-	keys[n] = "user", vals[n++] = user;
-	keys[n] = "application_name", vals[n++] = appname;
-	keys[n] = "client_encoding", vals[n++] = GetDatabaseEncodingName();
-	keys[n] = NULL, vals[n] = NULL;
+	cp->label = MemoryContextStrdup(TopMemoryContext, psprintf("database \"%s\"", dbname));
+	cp->role = MemoryContextStrdup(TopMemoryContext, user);
+	tf_conn_add(cp, "host", dirs[0] ? dirs : "/tmp");
+	tf_conn_add(cp, "port", port);
+	tf_conn_add(cp, "dbname", dbname);
+	tf_conn_add(cp, "user", user);
+}
 
-	c = PQconnectStartParams(keys, vals, 0);
+/* is key a libpq connection option that a server or user mapping may set? */
+static bool
+tf_libpq_option(const char *key)
+{
+	static const char *const own[] = {"application_name", "fallback_application_name",
+	"client_encoding", "replication", NULL};
+	PQconninfoOption *opts = PQconndefaults();
+	bool		found = false;
+
+	for (const char *const *o = own; *o; o++)
+		if (strcmp(*o, key) == 0)
+			return false;
+	if (opts == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	for (PQconninfoOption *o = opts; o->keyword; o++)
+		if (strcmp(o->keyword, key) == 0 && strchr(o->dispchar, 'D') == NULL)
+			found = true;
+	PQconninfoFree(opts);
+	return found;
+}
+
+/*
+ * A postgres_fdw foreign server and the owner's user mapping (the way
+ * dblink and postgres_fdw read them): the owner needs USAGE on the server
+ * and a user mapping; a non-superuser owner must connect with a password
+ * (unless a superuser set password_required 'false' in the mapping), so
+ * that the server's own trust is never lent to a flow.  Inside a
+ * transaction.  The secrets stay in this process's memory only.
+ */
+static void
+tf_conn_server(TfConnParams *cp, const char *server, Oid owner)
+{
+	ForeignServer *srv = GetForeignServerByName(server, false);
+	ForeignDataWrapper *fdw = GetForeignDataWrapper(srv->fdwid);
+	UserMapping *um;
+	AclResult	acl;
+	ListCell   *lc;
+	bool		password_required = true;
+	bool		has_password = false;
+
+	memset(cp, 0, sizeof(*cp));
+	cp->label = MemoryContextStrdup(TopMemoryContext, psprintf("server \"%s\"", server));
+	cp->remote = true;
+	if (strcmp(fdw->fdwname, "postgres_fdw") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("server \"%s\" is not a postgres_fdw server", server),
+				 errhint("Name a server created with FOREIGN DATA WRAPPER postgres_fdw.")));
+	acl = pg_foreign_server_aclcheck(srv->serverid, owner, ACL_USAGE);
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_FOREIGN_SERVER, server);
+	um = GetUserMapping(owner, srv->serverid);
+	foreach(lc, srv->options)
+	{
+		DefElem    *d = lfirst_node(DefElem, lc);
+
+		if (tf_libpq_option(d->defname))
+			tf_conn_add(cp, d->defname, defGetString(d));
+	}
+	foreach(lc, um->options)
+	{
+		DefElem    *d = lfirst_node(DefElem, lc);
+
+		if (strcmp(d->defname, "password_required") == 0)
+			password_required = defGetBoolean(d);
+		else if (tf_libpq_option(d->defname))
+		{
+			tf_conn_add(cp, d->defname, defGetString(d));
+			if (strcmp(d->defname, "password") == 0)
+				has_password = true;
+		}
+	}
+	/* the role: the mapping's "user", else the owner's name */
+	cp->role = NULL;
+	for (int i = 0; i < cp->n; i++)
+		if (strcmp(cp->keys[i], "user") == 0)
+			cp->role = cp->vals[i];
+	if (cp->role == NULL)
+	{
+		tf_conn_add(cp, "user", GetUserNameFromId(owner, false));
+		cp->role = cp->vals[cp->n - 1];
+	}
+	cp->need_password = password_required && !superuser_arg(owner);
+	if (cp->need_password && !has_password)
+		ereport(ERROR,
+				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
+				 errmsg("password is required to connect to server \"%s\"", server),
+				 errdetail("Non-superusers must provide a password in the user mapping.")));
+}
+
+/* connect (interruptibly, with a deadline); ERROR naming the side */
+static PGconn *
+tf_pq_connect(TfConnParams *cp, int64 node_run_id)
+{
+	char		appname[NAMEDATALEN];
+	PGconn	   *c;
+	TimestampTz deadline;
+	long		timeout_ms = TF_COPY_CONNECT_TIMEOUT_MS;
+
+	snprintf(appname, sizeof(appname), "taskflow node run " INT64_FORMAT, node_run_id);
+	tf_conn_add(cp, "application_name", appname);
+	tf_conn_add(cp, "client_encoding", GetDatabaseEncodingName());
+	for (int i = 0; i < cp->n; i++)
+		if (strcmp(cp->keys[i], "connect_timeout") == 0 && atoi(cp->vals[i]) > 0)
+			timeout_ms = atoi(cp->vals[i]) * 1000L;
+
+	c = PQconnectStartParams((const char *const *) cp->keys, (const char *const *) cp->vals, 0);
+	tf_conn_forget(cp);
 	if (c == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory while connecting to database \"%s\"", dbname)));
-	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), TF_COPY_CONNECT_TIMEOUT_MS);
+				 errmsg("out of memory while connecting to %s", cp->label)));
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
 	if (PQstatus(c) != CONNECTION_BAD)
 	{
 		PostgresPollingStatusType st = PGRES_POLLING_WRITING;
@@ -307,8 +488,8 @@ tf_pq_connect(const char *dbname, const char *user, int64 node_run_id)
 				PQfinish(c);
 				ereport(ERROR,
 						(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-						 errmsg("could not connect to database \"%s\" as role \"%s\": timed out after %d ms",
-								dbname, user, TF_COPY_CONNECT_TIMEOUT_MS)));
+						 errmsg("could not connect to %s as role \"%s\": timed out after %ld ms",
+								cp->label, cp->role, timeout_ms)));
 			}
 			PG_TRY();
 			{
@@ -329,24 +510,38 @@ tf_pq_connect(const char *dbname, const char *user, int64 node_run_id)
 		char	   *msg = pchomp(PQerrorMessage(c));
 
 		PQfinish(c);
+		if (cp->remote)
+			ereport(ERROR,
+					(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+					 errmsg("could not connect to %s as role \"%s\": %s", cp->label, cp->role, msg),
+					 errhint("Check the server's options and the user mapping (CREATE USER MAPPING ... SERVER ...).")));
 		ereport(ERROR,
 				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-				 errmsg("could not connect to database \"%s\" as role \"%s\": %s", dbname, user, msg),
+				 errmsg("could not connect to %s as role \"%s\": %s", cp->label, cp->role, msg),
 				 errhint("A copy node connects over the local socket as the flow owner without a password: "
 						 "pg_hba.conf must allow it (trust, or peer with a map), and the owner needs LOGIN and CONNECT.")));
+	}
+	if (cp->need_password && !PQconnectionUsedPassword(c))
+	{
+		PQfinish(c);
+		ereport(ERROR,
+				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
+				 errmsg("password is required to connect to %s", cp->label),
+				 errdetail("Non-superuser cannot connect if the server does not request a password."),
+				 errhint("Target server's authentication method must be changed or set password_required=false in the user mapping attributes.")));
 	}
 	return c;
 }
 
 /* the next result of c, waiting interruptibly */
 static PGresult *
-tf_pq_next_result(PGconn *c, const char *dbname)
+tf_pq_next_result(PGconn *c, const char *label)
 {
 	while (PQisBusy(c))
 	{
 		tf_pq_wait(c, WL_SOCKET_READABLE, 1000);
 		if (!PQconsumeInput(c))
-			tf_pq_error(c, NULL, dbname, "reading a result");
+			tf_pq_error(c, NULL, label, "reading a result");
 	}
 	return PQgetResult(c);
 }
@@ -356,14 +551,14 @@ tf_pq_next_result(PGconn *c, const char *dbname)
  * COPY result when it starts a COPY.  Remote errors are raised as ours.
  */
 static PGresult *
-tf_pq_exec(PGconn *c, const char *sql, const char *dbname, const char *doing)
+tf_pq_exec(PGconn *c, const char *sql, const char *label, const char *doing)
 {
 	PGresult   *last = NULL;
 	PGresult   *r;
 
 	if (!PQsendQuery(c, sql))
-		tf_pq_error(c, NULL, dbname, doing);
-	while ((r = tf_pq_next_result(c, dbname)) != NULL)
+		tf_pq_error(c, NULL, label, doing);
+	while ((r = tf_pq_next_result(c, label)) != NULL)
 	{
 		ExecStatusType st = PQresultStatus(r);
 
@@ -380,7 +575,7 @@ tf_pq_exec(PGconn *c, const char *sql, const char *dbname, const char *doing)
 			/* drain, so that the error is the one we report */
 			while (PQisBusy(c) && PQconsumeInput(c))
 				tf_pq_wait(c, WL_SOCKET_READABLE, 1000);
-			tf_pq_error(c, r, dbname, doing);
+			tf_pq_error(c, r, label, doing);
 		}
 		if (last)
 			PQclear(last);
@@ -391,9 +586,9 @@ tf_pq_exec(PGconn *c, const char *sql, const char *dbname, const char *doing)
 
 /* run sql on c; the first value of its result (palloc'd) or NULL */
 static char *
-tf_pq_value(PGconn *c, const char *sql, const char *dbname, const char *doing)
+tf_pq_value(PGconn *c, const char *sql, const char *label, const char *doing)
 {
-	PGresult   *r = tf_pq_exec(c, sql, dbname, doing);
+	PGresult   *r = tf_pq_exec(c, sql, label, doing);
 	char	   *v = NULL;
 
 	if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
@@ -516,6 +711,8 @@ tf_copy_parse(TfNodeExec *x, TfCopyOpts *o)
 	o->source_db = tf_copy_render(x, x->options, "source_database");
 	o->target = tf_copy_render(x, x->options, "target");
 	o->target_db = tf_copy_render(x, x->options, "target_database");
+	o->source_server = tf_copy_render(x, x->options, "source_server");
+	o->target_server = tf_copy_render(x, x->options, "target_server");
 	o->key = tf_copy_render(x, x->options, "key");
 	o->watermark = tf_copy_render(x, x->options, "watermark");
 	o->lookback = tf_copy_render(x, x->options, "lookback");
@@ -542,6 +739,17 @@ tf_copy_parse(TfNodeExec *x, TfCopyOpts *o)
 		o->source_db = NULL;
 	if (o->target_db && strcmp(o->target_db, get_database_name(MyDatabaseId)) == 0)
 		o->target_db = NULL;
+	o->local_source = o->source_db == NULL && o->source_server == NULL;
+	o->local_target = o->target_db == NULL && o->target_server == NULL;
+	/* connection parameters (catalog lookups: here, in the transaction) */
+	if (o->source_server)
+		tf_conn_server(&o->src, o->source_server, x->owner);
+	else
+		tf_conn_local(&o->src, o->source_db ? o->source_db : o->this_db, o->owner);
+	if (o->target_server)
+		tf_conn_server(&o->dst, o->target_server, x->owner);
+	else if (o->target_db)
+		tf_conn_local(&o->dst, o->target_db, o->owner);
 }
 
 /* the SELECT of the source rows, with the watermark filter */
@@ -740,7 +948,7 @@ tf_copy_local_target(TfNodeExec *x, TfCopyOpts *o, const char *src_sql,
 	if (o->mode == TF_COPY_REPLACE)
 		tf_spi_exec(psprintf("TRUNCATE %s", o->target), SPI_OK_UTILITY);
 
-	if (o->source_db == NULL)
+	if (o->local_source)
 	{
 		tf_spi_exec(psprintf("INSERT INTO %s %s", dest, src_sql), SPI_OK_INSERT);
 		x->rows = (int64) SPI_processed;
@@ -749,15 +957,17 @@ tf_copy_local_target(TfNodeExec *x, TfCopyOpts *o, const char *src_sql,
 	{
 		PGresult   *r;
 
-		src_conn = tf_pq_connect(o->source_db, o->owner, x->node_run_id);
-		PQclear(tf_pq_exec(src_conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", o->source_db, "starting"));
-		r = tf_pq_exec(src_conn, psprintf("COPY (%s) TO STDOUT", src_sql), o->source_db,
+		const char *srcl = o->src.label;
+
+		src_conn = tf_pq_connect(&o->src, x->node_run_id);
+		PQclear(tf_pq_exec(src_conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", srcl, "starting"));
+		r = tf_pq_exec(src_conn, psprintf("COPY (%s) TO STDOUT", src_sql), srcl,
 					   "reading the source rows");
 		if (r == NULL || PQresultStatus(r) != PGRES_COPY_OUT)
-			tf_pq_error(src_conn, r, o->source_db, "reading the source rows");
+			tf_pq_error(src_conn, r, srcl, "reading the source rows");
 		PQclear(r);
 		cb_bytes = 0;
-		x->rows = (int64) tf_copy_into_local(dest, o->source_db);
+		x->rows = (int64) tf_copy_into_local(dest, srcl);
 		x->bytes = cb_bytes;
 		tf_copy_close();
 	}
@@ -787,23 +997,23 @@ static void
 tf_copy_remote_target(TfNodeExec *x, TfCopyOpts *o, const char *src_sql,
 					  char **new_mark, char **new_type)
 {
-	const char *user = o->owner;
-	const char *srcdb = o->source_db ? o->source_db : o->this_db;
+	const char *srcdb = o->src.label;
+	const char *dstl = o->dst.label;
 	const char *dest = tf_copy_staged(o) ? TF_COPY_STAGE : o->target;
 	List	   *keys = NIL;
 	char	   *key_list = o->key ? tf_copy_key_list(o, &keys) : NULL;
 	PGresult   *r;
 	char	   *tag;
 
-	src_conn = tf_pq_connect(srcdb, user, x->node_run_id);
-	dst_conn = tf_pq_connect(o->target_db, user, x->node_run_id);
+	src_conn = tf_pq_connect(&o->src, x->node_run_id);
+	dst_conn = tf_pq_connect(&o->dst, x->node_run_id);
 
-	PQclear(tf_pq_exec(dst_conn, "BEGIN", o->target_db, "starting"));
+	PQclear(tf_pq_exec(dst_conn, "BEGIN", dstl, "starting"));
 	if (tf_copy_staged(o))
 		PQclear(tf_pq_exec(dst_conn, psprintf("CREATE TEMP TABLE taskflow_copy_stage (LIKE %s) ON COMMIT DROP",
-											  o->target), o->target_db, "creating the staging table"));
+											  o->target), dstl, "creating the staging table"));
 	if (o->mode == TF_COPY_REPLACE)
-		PQclear(tf_pq_exec(dst_conn, psprintf("TRUNCATE %s", o->target), o->target_db,
+		PQclear(tf_pq_exec(dst_conn, psprintf("TRUNCATE %s", o->target), dstl,
 						   "truncating the target"));
 
 	PQclear(tf_pq_exec(src_conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", srcdb, "starting"));
@@ -811,9 +1021,9 @@ tf_copy_remote_target(TfNodeExec *x, TfCopyOpts *o, const char *src_sql,
 	if (r == NULL || PQresultStatus(r) != PGRES_COPY_OUT)
 		tf_pq_error(src_conn, r, srcdb, "reading the source rows");
 	PQclear(r);
-	r = tf_pq_exec(dst_conn, psprintf("COPY %s FROM STDIN", dest), o->target_db, "loading the rows");
+	r = tf_pq_exec(dst_conn, psprintf("COPY %s FROM STDIN", dest), dstl, "loading the rows");
 	if (r == NULL || PQresultStatus(r) != PGRES_COPY_IN)
-		tf_pq_error(dst_conn, r, o->target_db, "loading the rows");
+		tf_pq_error(dst_conn, r, dstl, "loading the rows");
 	PQclear(r);
 
 	cb_bytes = 0;
@@ -822,20 +1032,20 @@ tf_copy_remote_target(TfNodeExec *x, TfCopyOpts *o, const char *src_sql,
 		if (!tf_copy_next_chunk(srcdb))
 			break;
 		if (PQputCopyData(dst_conn, cb_buf, cb_len) != 1)
-			tf_pq_error(dst_conn, NULL, o->target_db, "loading the rows");
+			tf_pq_error(dst_conn, NULL, dstl, "loading the rows");
 		PQfreemem(cb_buf);
 		cb_buf = NULL;
 	}
 	if (PQputCopyEnd(dst_conn, NULL) != 1)
-		tf_pq_error(dst_conn, NULL, o->target_db, "loading the rows");
-	r = tf_pq_next_result(dst_conn, o->target_db);
+		tf_pq_error(dst_conn, NULL, dstl, "loading the rows");
+	r = tf_pq_next_result(dst_conn, dstl);
 	if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK)
-		tf_pq_error(dst_conn, r, o->target_db, "loading the rows");
+		tf_pq_error(dst_conn, r, dstl, "loading the rows");
 	tag = PQcmdTuples(r);
 	x->rows = tag && *tag ? strtoll(tag, NULL, 10) : 0;
 	x->bytes = cb_bytes;
 	PQclear(r);
-	while ((r = tf_pq_next_result(dst_conn, o->target_db)) != NULL)
+	while ((r = tf_pq_next_result(dst_conn, dstl)) != NULL)
 		PQclear(r);
 
 	if (o->mode == TF_COPY_INCREMENTAL)
@@ -844,22 +1054,22 @@ tf_copy_remote_target(TfNodeExec *x, TfCopyOpts *o, const char *src_sql,
 
 		v = tf_pq_value(dst_conn, psprintf("SELECT max(%s)::text FROM " TF_COPY_STAGE,
 										   quote_identifier(o->watermark)),
-						o->target_db, "reading the new watermark");
+						dstl, "reading the new watermark");
 		*new_mark = v ? MemoryContextStrdup(TopMemoryContext, v) : NULL;
 		v = tf_pq_value(dst_conn, psprintf("SELECT pg_catalog.pg_typeof(max(%s))::text FROM " TF_COPY_STAGE,
 										   quote_identifier(o->watermark)),
-						o->target_db, "reading the new watermark");
+						dstl, "reading the new watermark");
 		*new_type = v ? MemoryContextStrdup(TopMemoryContext, v) : NULL;
 	}
 	if (tf_copy_staged(o))
 	{
 		char	   *set_list = o->key ? tf_pq_value(dst_conn, tf_copy_set_list_sql(o, keys),
-													o->target_db, "reading the target's columns") : NULL;
+													dstl, "reading the target's columns") : NULL;
 
 		PQclear(tf_pq_exec(dst_conn, tf_copy_merge_sql(o, set_list, key_list), o->target_db,
 						   "merging the rows"));
 	}
-	PQclear(tf_pq_exec(dst_conn, "COMMIT", o->target_db, "committing"));
+	PQclear(tf_pq_exec(dst_conn, "COMMIT", dstl, "committing"));
 	tf_copy_close();
 }
 
@@ -868,8 +1078,8 @@ tf_copy_log_result(TfNodeExec *x, TfCopyOpts *o, const char *mark, const char *n
 {
 	if (x->bytes >= 0)
 		tf_node_log(x, INT64_FORMAT " row(s), " INT64_FORMAT " byte(s) copied into %s%s%s",
-					x->rows, x->bytes, o->target, o->target_db ? " of database " : "",
-					o->target_db ? o->target_db : "");
+					x->rows, x->bytes, o->target, o->local_target ? "" : " of ",
+					o->local_target ? "" : o->dst.label);
 	else
 		tf_node_log(x, INT64_FORMAT " row(s) copied into %s", x->rows, o->target);
 	if (o->mode == TF_COPY_INCREMENTAL)
@@ -903,7 +1113,7 @@ tf_exec_copy(TfNodeExec *x)
 		tf_node_arm_timeout(x);
 		tf_capture_begin(x);
 
-		if (o.target_db == NULL)
+		if (o.local_target)
 		{
 			/* one transaction: load, new mark, success */
 			tf_copy_local_target(x, &o, src_sql, &new_mark, &new_type);
@@ -926,7 +1136,7 @@ tf_exec_copy(TfNodeExec *x)
 			tf_node_xact_begin(false);
 			if (new_mark)
 				tf_copy_write_mark(x, new_mark, new_type);
-			tf_node_succeeded_in_xact(x, false, "in the target database");
+			tf_node_succeeded_in_xact(x, false, "in the target");
 			tf_node_xact_commit();
 		}
 	}

@@ -209,6 +209,8 @@ static const TfOptionDef copy_options[] = {
 	{"source_database", TF_OPT_TEXT},
 	{"target", TF_OPT_TEXT},
 	{"target_database", TF_OPT_TEXT},
+	{"source_server", TF_OPT_TEXT},
+	{"target_server", TF_OPT_TEXT},
 	{"mode", TF_OPT_ENUM, 0, 0, NULL, copy_modes, "unknown mode \"%s\" for %s",
 	"mode is one of append (default), replace, upsert, incremental."},
 	{"key", TF_OPT_TEXT},

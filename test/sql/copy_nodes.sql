@@ -39,6 +39,13 @@ SELECT taskflow.add_node('cp', 'b15', 'copy', options => '{"table": "t", "target
 SELECT taskflow.add_node('cp', 'b16', 'copy', options => '{"table": "t", "target": "x", "key": "id"}');
 SELECT taskflow.add_node('cp', 'b17', 'copy', options => '{"table": "t", "target": "${nope}"}');
 SELECT count(*) AS nodes FROM taskflow.nodes n JOIN taskflow.flows f ON f.id = n.flow_id WHERE f.name = 'cp';
+-- remote servers (postgres_fdw servers)
+SELECT taskflow.add_node('cp', 'r1', 'copy', options => '{"table": "t", "target": "x", "source_server": "no_such_server"}');
+CREATE SERVER cp_store FOREIGN DATA WRAPPER taskflow_storage OPTIONS (url 'file:///tmp/taskflow_regress');
+SELECT taskflow.add_node('cp', 'r2', 'copy', options => '{"table": "t", "target": "x", "target_server": "cp_store"}');
+DROP SERVER cp_store;
+SELECT taskflow.add_node('cp', 'r3', 'copy', options => '{"table": "t", "target": "x", "source_server": "s", "source_database": "postgres"}');
+SELECT taskflow.add_node('cp', 'r4', 'copy', options => '{"table": "t", "target": "x", "target_server": "${srv}", "mode": "incremental", "watermark": "id"}');
 -- unknown kinds name the registry's kinds
 SELECT taskflow.add_node('cp', 'b19', 'kopy', options => '{}');
 SELECT taskflow.drop_flow('cp');

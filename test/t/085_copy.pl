@@ -130,7 +130,7 @@ $node->safe_psql('postgres', q{DELETE FROM public.src WHERE id > 250; UPDATE pub
 ($run, $state) = TaskflowTest->run_and_wait($node, 'rep', user => 'alice');
 same_table('postgres', 'public.src', 'rep', 'public.src_copy', 'replace 2: tables identical');
 like($node->safe_psql('postgres', "SELECT rows || '|' || log FROM taskflow.node_run_history WHERE run_id = $run"),
-	qr/^250\|.*copied into public\.src_copy of database rep/s, 'replace: rows and log');
+	qr/^250\|.*copied into public\.src_copy of database "rep"/s, 'replace: rows and log');
 
 # 3. upsert: changed and new rows merged on the key
 $node->safe_psql('postgres', q{
