@@ -129,6 +129,7 @@ extern bool tf_sql_autocommit(const char *script, int option, const char **reaso
 extern void tf_exec_sql_autocommit(TfNodeExec *x, const char *script);
 extern void tf_autocommit_reset_session(void);
 extern void tf_exec_notify(TfNodeExec *x);
+extern void tf_exec_sql_remote(TfNodeExec *x, const char *server);
 extern bool tf_wait_check(TfNodeExec *x, const char *condition);
 extern void tf_capture_begin(TfNodeExec *x);
 extern void tf_capture_end(void);

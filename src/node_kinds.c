@@ -26,6 +26,7 @@
 
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
+#include "foreign/foreign.h"
 #include "fmgr.h"
 #include "format.h"
 #include "funcapi.h"
@@ -42,6 +43,7 @@ PG_FUNCTION_INFO_V1(tf_kind_validate_sql);
 PG_FUNCTION_INFO_V1(tf_kind_body_sql);
 
 extern Datum tf_check_sql(PG_FUNCTION_ARGS);
+static JsonbValue *tf_find_option(Jsonb *options, const char *key);
 
 /* ---- definition-time checks of the built-in kinds ---- */
 
@@ -58,6 +60,36 @@ tf_validate_sql_node(const char *what, const char *body, Jsonb *options)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s needs a body", what),
 				 errhint("The body is the SQL script to run, e.g. body => 'ANALYZE orders'.")));
+	if (tf_node_option(options, "server"))
+	{
+		char	   *server = tf_node_option(options, "server");
+
+		if (database)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s has both option \"database\" and option \"server\"", what),
+					 errhint("\"database\" names a database of this cluster, \"server\" a postgres_fdw server.")));
+		if (tf_find_option(options, "autocommit"))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("option \"autocommit\" of %s is not supported with option \"server\"", what),
+					 errhint("On a remote server the script runs in one transaction.")));
+		if (strstr(server, "${") == NULL)
+		{
+			ForeignServer *srv = GetForeignServerByName(server, true);
+
+			if (srv == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_OBJECT),
+						 errmsg("server \"%s\" of %s does not exist", server, what),
+						 errhint("Create it with CREATE SERVER ... FOREIGN DATA WRAPPER postgres_fdw, and a user mapping for the flow's owner.")));
+			if (strcmp(GetForeignDataWrapper(srv->fdwid)->fdwname, "postgres_fdw") != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+						 errmsg("server \"%s\" of %s is not a postgres_fdw server", server, what),
+						 errhint("Name a server created with FOREIGN DATA WRAPPER postgres_fdw.")));
+		}
+	}
 	if (database && !OidIsValid(get_database_oid(database, true)))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_DATABASE),
@@ -167,6 +199,7 @@ tf_validate_notify_node(const char *what, const char *body, Jsonb *options)
 static const TfOptionDef sql_options[] = {
 	{"database", TF_OPT_TEXT},
 	{"autocommit", TF_OPT_BOOL},
+	{"server", TF_OPT_TEXT},
 	{NULL}
 };
 

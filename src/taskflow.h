@@ -26,6 +26,8 @@
  *	    node_kinds.c  the node-kind registry: kinds, option grammar,
  *	                  definition-time validation, the worker's dispatch
  *	    copy.c        the copy node kind (rows between databases)
+ *	    pqclient.c    libpq client of node kinds: this cluster's databases,
+ *	                  postgres_fdw servers + user mappings, interruptible
  *
  *-------------------------------------------------------------------------
  */

@@ -479,6 +479,16 @@ tf_worker_run_sql(TfNodeExec *x)
 	tf_as_owner();
 	x->vars = tf_node_variables(a);
 	tf_render_sql(x);
+	{
+		char	   *server = tf_node_option(x->options, "server");
+
+		if (server)
+		{
+			/* option "server": the script runs on a remote server */
+			tf_exec_sql_remote(x, tf_render(server, x->vars, "option \"server\""));
+			return;
+		}
+	}
 	if (!tf_sql_autocommit(x->rendered, tf_sql_autocommit_option(x->options), &reason))
 	{
 		tf_arm_timeout(a);

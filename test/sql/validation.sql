@@ -113,7 +113,7 @@ TABLE unchanged;
 SELECT regress.try($$ SELECT taskflow.add_node('val', 'n', 'sql') $$);
 TABLE unchanged;
 -- 22 unknown option for the kind
-SELECT regress.try($$ SELECT taskflow.add_node('val', 'n', 'sql', 'SELECT 1', options => '{"server": "x"}') $$);
+SELECT regress.try($$ SELECT taskflow.add_node('val', 'n', 'sql', 'SELECT 1', options => '{"host": "x"}') $$);
 TABLE unchanged;
 -- 23 option of the wrong JSON type
 SELECT regress.try($$ SELECT taskflow.add_node('val', 'n', 'sql', 'SELECT 1', options => '{"database": 5}') $$);

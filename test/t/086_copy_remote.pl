@@ -128,13 +128,37 @@ like($err{denied}, qr/^42P01 relation "public.nope" does not exist/, 'remote err
 like($node->safe_psql('postgres', "SELECT sqlstate || ' ' || error FROM taskflow.node_run_history WHERE run_id = $run"),
 	qr/^42501 permission denied for foreign server remote/, 'owner without USAGE on the server');
 
-# 4. the remote is down
+# 4. sql nodes with option "server": the script runs in one transaction on
+#    the remote; its errors come back with their SQLSTATE; a failed script
+#    commits nothing there
+$remote->safe_psql('postgres', q{
+CREATE TABLE public.log (n int, who text);
+GRANT INSERT, SELECT ON public.log TO rem;
+});
+$node->safe_psql('postgres', q{
+SET ROLE alice;
+SELECT taskflow.create_flow('rsql');
+SELECT taskflow.add_node('rsql', 'ok', 'sql',
+  $$INSERT INTO public.log VALUES (1, current_user); INSERT INTO public.log SELECT 2, current_user; DO 'BEGIN RAISE NOTICE ''hello from the remote''; END'$$,
+  options => '{"server": "remote"}');
+SELECT taskflow.add_node('rsql', 'boom', 'sql',
+  $$INSERT INTO public.log VALUES (3, 'boom'); SELECT 1/0$$, options => '{"server": "remote"}');
+});
+($run, $state) = TaskflowTest->run_and_wait($node, 'rsql', user => 'alice');
+is($remote->safe_psql('postgres', q{SELECT string_agg(n || ':' || who, ',' ORDER BY n) FROM public.log}), '1:rem,2:rem',
+	'remote sql: the script ran there as the mapped role; the failed one committed nothing');
+is($node->safe_psql('postgres', "SELECT state || '|' || (log LIKE '%NOTICE: hello from the remote%') FROM taskflow.node_run_history WHERE run_id = $run AND node = 'ok'"),
+	'succeeded|true', 'remote sql: succeeded, remote NOTICE in the log');
+like($node->safe_psql('postgres', "SELECT sqlstate || ' ' || error FROM taskflow.node_run_history WHERE run_id = $run AND node = 'boom'"),
+	qr/^22012 division by zero/, 'remote sql: the remote error keeps its SQLSTATE');
+
+# 5. the remote is down
 $remote->stop;
 ($run, $state) = TaskflowTest->run_and_wait($node, 'pull', user => 'alice');
 like($node->safe_psql('postgres', "SELECT sqlstate || ' ' || error FROM taskflow.node_run_history WHERE run_id = $run"),
 	qr/^08001 could not connect to server "remote" as role "rem"/, 'remote down: readable error');
 
-# 5. the password never shows (the log first: the query below names it)
+# 6. the password never shows (the log first: the query below names it)
 my $log = slurp_file($node->logfile, $log_offset);
 unlike($log, qr/S3cret-pw|wrong-pw/, 'no password in the server log');
 is($node->safe_psql('postgres', q{
