@@ -15,7 +15,9 @@ OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 DATA        = sql/taskflow--1.0.0.sql
 DATA_built  = sql/taskflow--$(EXTVERSION).sql sql/taskflow--1.0.0--$(EXTVERSION).sql
 SHLIB_LINK  = -lcurl -lz
-PG_CPPFLAGS = -I$(srcdir)/src -DTF_EXTVERSION='"$(EXTVERSION)"'
+# libpq (copy nodes), the way contrib/dblink links it
+SHLIB_LINK_INTERNAL = $(libpq)
+PG_CPPFLAGS = -I$(srcdir)/src -I$(libpq_srcdir) -DTF_EXTVERSION='"$(EXTVERSION)"'
 PG_CFLAGS   = -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels \
               -Wformat-security -Wno-format-truncation
 

@@ -149,9 +149,27 @@ extern bool tf_sql_autocommit(const char *script, int option, const char **reaso
 extern void tf_exec_sql_autocommit(TfNodeExec *x, const char *script);
 extern void tf_autocommit_reset_session(void);
 extern void tf_exec_notify(TfNodeExec *x);
+extern void tf_exec_sql_remote(TfNodeExec *x, const char *server);
 extern bool tf_wait_check(TfNodeExec *x, const char *condition);
 extern void tf_capture_begin(TfNodeExec *x);
 extern void tf_capture_end(void);
+
+/*
+ * worker.c: services for executors of TF_XACT_OWN kinds (node_kinds.c).
+ * Transactions begin as the bootstrap superuser; switch to the owner before
+ * running any of the node's code.
+ */
+extern void tf_node_xact_begin(bool repeatable_read);
+extern void tf_node_xact_commit(void);
+extern void tf_node_as_owner(void);
+extern void tf_node_as_superuser(void);	/* book-keeping only */
+extern Jsonb *tf_node_vars(TfNodeExec *x);	/* as the owner, in a transaction */
+extern void tf_node_succeeded_in_xact(TfNodeExec *x, bool atomic, const char *where);
+extern void tf_node_arm_timeout(TfNodeExec *x);
+extern void tf_node_disarm_timeout(void);
+/* worker.c: the executors of sql and wait nodes */
+extern void tf_worker_run_sql(TfNodeExec *x);
+extern void tf_worker_run_wait(TfNodeExec *x);
 
 /* crossdb.c: sql nodes with option "database" */
 typedef struct TfCrossDbTarget

@@ -20,6 +20,7 @@
  *-------------------------------------------------------------------------
  */
 #include "engine.h"
+#include "pqclient.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -460,4 +461,69 @@ tf_autocommit_reset_session(void)
 	SetConfigOption("application_name", appname, PGC_USERSET, PGC_S_SESSION);
 	CommitTransactionCommand();
 	pfree(appname);
+}
+
+/* ---- sql nodes on a remote server (option "server") ---- */
+
+static TfNodeExec *remote_x = NULL;
+
+/* remote NOTICE/WARNING messages go to the node's log */
+static void
+tf_remote_notice(void *arg, const PGresult *r)
+{
+	const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY);
+	const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+
+	if (remote_x && msg)
+		tf_node_log(remote_x, "%s: %s", sev ? sev : "NOTICE", msg);
+}
+
+/*
+ * Run the rendered script of an sql node with option "server" in one
+ * transaction on that postgres_fdw server (pqclient.c), then record the
+ * success here in a transaction of its own (at-least-once, like
+ * cross-database nodes: a crash between the remote COMMIT and the record
+ * runs the script again).  Called inside the rendering transaction, as the
+ * owner; returns outside any transaction.
+ */
+void
+tf_exec_sql_remote(TfNodeExec *x, const char *server)
+{
+	TfConnParams *cp = MemoryContextAllocZero(TopMemoryContext, sizeof(TfConnParams));
+	PGconn	   *volatile c = NULL;
+
+	tf_conn_server(cp, server, x->owner);
+	tf_node_xact_commit();
+	x->vars = NULL;				/* freed with the transaction */
+
+	PG_TRY();
+	{
+		PGresult   *r;
+		char	   *tag;
+
+		tf_node_arm_timeout(x);
+		c = tf_pq_connect(cp, x->node_run_id);
+		remote_x = x;
+		PQsetNoticeReceiver(c, tf_remote_notice, NULL);
+		tf_node_log(x, "running on %s", cp->label);
+		PQclear(tf_pq_exec(c, "BEGIN", cp->label, "starting"));
+		r = tf_pq_exec(c, x->rendered, cp->label, "running the script");
+		tag = r ? PQcmdTuples(r) : NULL;
+		x->rows = tag && *tag ? strtoll(tag, NULL, 10) : 0;
+		if (r)
+			PQclear(r);
+		PQclear(tf_pq_exec(c, "COMMIT", cp->label, "committing"));
+		tf_node_disarm_timeout();
+		CHECK_FOR_INTERRUPTS();
+	}
+	PG_FINALLY();
+	{
+		remote_x = NULL;
+		tf_pq_close(c);
+	}
+	PG_END_TRY();
+
+	tf_node_xact_begin(false);
+	tf_node_succeeded_in_xact(x, false, "on the remote server");
+	tf_node_xact_commit();
 }

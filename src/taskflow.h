@@ -30,6 +30,11 @@
  *	    archive.c     the archive node kind
  *	    run_call.c    CALL taskflow.run(): run, commit, wait, report
  *	    api.c         C entry points of the definition API (templates)
+ *	    node_kinds.c  the node-kind registry: kinds, option grammar,
+ *	                  definition-time validation, the worker's dispatch
+ *	    copy.c        the copy node kind (rows between databases)
+ *	    pqclient.c    libpq client of node kinds: this cluster's databases,
+ *	                  postgres_fdw servers + user mappings, interruptible
  *
  *-------------------------------------------------------------------------
  */
@@ -108,7 +113,82 @@ typedef struct TfNodeExec
 	int64		rows;
 	int64		bytes;
 	StringInfoData log;			/* human-readable log lines */
+
+	/* set by the worker for the kind's executor */
+	const struct TfNodeKind *def;	/* registry entry of 'kind' */
+	int64		timeout_ms;		/* node timeout, 0: none */
+	void	   *worker_attempt;	/* worker.c's private view of the attempt */
 } TfNodeExec;
+
+/* ---- node-kind registry (node_kinds.c) ---- */
+
+/* the type of an option value; checked at definition and read at run time */
+typedef enum TfOptType
+{
+	TF_OPT_TEXT,				/* JSON string; may contain ${...} templates */
+	TF_OPT_BOOL,				/* JSON boolean (or the strings "true"/"false") */
+	TF_OPT_INT,					/* JSON number or string: an integer in [min, max] */
+	TF_OPT_INTERVAL,			/* JSON string: an interval in [min, max] seconds */
+	TF_OPT_SIZE,				/* JSON number or string: bytes (tf_parse_size) >= min */
+	TF_OPT_ENUM					/* JSON string: one of values[] */
+} TfOptType;
+
+typedef struct TfOptionDef
+{
+	const char *name;
+	TfOptType	type;
+	double		min;			/* INT / INTERVAL (seconds) / SIZE (bytes) */
+	double		max;			/* INT / INTERVAL; 0: no upper bound */
+	const char *range;			/* INTERVAL: the bounds in words, for errors */
+	const char *const *values;	/* ENUM: NULL-terminated */
+	const char *badvalue;		/* ENUM: errmsg format (value, what), or NULL */
+	const char *hint;			/* errhint for a bad value */
+} TfOptionDef;
+
+/* how the worker runs a kind's executor */
+typedef enum TfXactMode
+{
+	TF_XACT_ONE,				/* one transaction (READ COMMITTED) that also
+								 * records success; executor raises on failure */
+	TF_XACT_ONE_RR,				/* same, REPEATABLE READ */
+	TF_XACT_OWN					/* called outside a transaction; the executor
+								 * runs its own transactions and records its
+								 * success (tf_node_succeeded_in_xact) */
+} TfXactMode;
+
+/* what the body of a node is */
+typedef enum TfBodyKind
+{
+	TF_BODY_NONE,				/* no body (the kind's validate refuses one) */
+	TF_BODY_SQL,				/* an SQL script: parsed at definition */
+	TF_BODY_EXPR				/* an SQL boolean expression: parsed at definition */
+} TfBodyKind;
+
+#define TF_KIND_CROSSDB			0x01	/* option "database": run in another
+										 * database through crossdb.c */
+#define TF_KIND_RENDERED_XACT	0x02	/* x->rendered lives in the transaction */
+#define TF_KIND_OWN_TIMEOUT		0x04	/* timeouts are reported by the kind */
+
+typedef struct TfNodeKind
+{
+	const char *name;
+	TfXactMode	xact;
+	TfBodyKind	body;
+	int			flags;
+	const TfOptionDef *options; /* terminated by {NULL}; also the hint order */
+	const char *const *render_order;	/* render(): NULL means options' order */
+	/* definition-time checks past the option grammar (NULL: none) */
+	void		(*validate) (const char *what, const char *body, Jsonb *options);
+	/* further checks in SQL that need the catalog (function in schema taskflow) */
+	const char *sql_check;
+	/* run an attempt (see TfXactMode) */
+	void		(*execute) (TfNodeExec *x);
+} TfNodeKind;
+
+/* the registry entry of 'kind'; NULL if unknown */
+extern const TfNodeKind *tf_node_kind(const char *kind);
+/* a string option of a node (NULL if absent or not a string) */
+extern char *tf_node_option(Jsonb *options, const char *key);
 
 /*
  * Node kinds run inside a transaction the worker started (as the flow owner)
@@ -116,6 +196,8 @@ typedef struct TfNodeExec
  * with ereport(ERROR).
  */
 extern void tf_exec_archive(TfNodeExec *x);
+extern void tf_exec_copy(TfNodeExec *x);
+extern void tf_validate_copy_node(const char *what, const char *body, Jsonb *options);
 
 /* append a timestamped line to x->log */
 extern void tf_node_log(TfNodeExec *x, const char *fmt,...) pg_attribute_printf(2, 3);

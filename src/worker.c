@@ -37,6 +37,11 @@
  *	  writable by users) runs as the bootstrap superuser through
  *	  taskflow._node_* functions that pin their search_path.
  *
+ *	  Dispatch: by the node-kind registry (node_kinds.c): kinds of
+ *	  TF_XACT_ONE(_RR) run through tf_run_in_one_xact, TF_XACT_OWN kinds
+ *	  (sql, wait, copy) through their executor, which uses the services
+ *	  below (tf_node_xact_begin, tf_node_succeeded_in_xact, ...).
+ *
  *	  Transactions: sql / notify / archive nodes run in one transaction that
  *	  also records their success (REPEATABLE READ for archive).  A failure
  *	  is caught, the transaction aborted, and failed/retrying recorded in a
@@ -498,15 +503,26 @@ tf_disarm_timeout(void)
  * each statement in a transaction of its own and record the success in a
  * new one.
  */
-static void
-tf_run_sql(TfAttempt *a, TfNodeExec *x)
+void
+tf_worker_run_sql(TfNodeExec *x)
 {
+	TfAttempt  *a = (TfAttempt *) x->worker_attempt;
 	const char *reason;
 
 	tf_xact_begin(false);
 	tf_as_owner();
 	x->vars = tf_node_variables(a);
 	tf_render_sql(x);
+	{
+		char	   *server = tf_node_option(x->options, "server");
+
+		if (server)
+		{
+			/* option "server": the script runs on a remote server */
+			tf_exec_sql_remote(x, tf_render(server, x->vars, "option \"server\""));
+			return;
+		}
+	}
 	if (!tf_sql_autocommit(x->rendered, tf_sql_autocommit_option(x->options), &reason))
 	{
 		tf_arm_timeout(a);
@@ -536,25 +552,19 @@ tf_run_sql(TfAttempt *a, TfNodeExec *x)
 	tf_xact_commit();
 }
 
-/* notify, archive: one transaction, success recorded inside it */
+/*
+ * Kinds of TF_XACT_ONE(_RR) (notify, archive, ...): one transaction, success
+ * recorded inside it.
+ */
 static void
 tf_run_in_one_xact(TfAttempt *a, TfNodeExec *x)
 {
-	bool		archive = strcmp(a->kind, "archive") == 0;
-
-	tf_xact_begin(archive);
+	tf_xact_begin(x->def->xact == TF_XACT_ONE_RR);
 	tf_as_owner();
 	x->vars = tf_node_variables(a);
 	tf_arm_timeout(a);
 	tf_capture_begin(x);
-	if (strcmp(a->kind, "notify") == 0)
-		tf_exec_notify(x);
-	else if (archive)
-		tf_exec_archive(x);
-	else
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown node kind \"%s\"", a->kind)));
+	x->def->execute(x);
 	tf_capture_end();
 	tf_disarm_timeout();
 	tf_node_succeeded(x, true, NULL);
@@ -660,9 +670,10 @@ tf_wait_pause(TfNodeExec *x, int64 ms, int polls)
  * The wait started a->wait_ms ago (earlier workers of the same attempt);
  * its timeout (the node's, else taskflow.wait_timeout) counts from there.
  */
-static void
-tf_run_wait(TfAttempt *a, TfNodeExec *x)
+void
+tf_worker_run_wait(TfNodeExec *x)
 {
+	TfAttempt  *a = (TfAttempt *) x->worker_attempt;
 	TimestampTz start = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), -a->wait_ms);
 	TimestampTz deadline;
 	TimestampTz ready_at;
@@ -748,6 +759,56 @@ tf_run_wait(TfAttempt *a, TfNodeExec *x)
 	}
 }
 
+/* ---- services for the executors of TF_XACT_OWN kinds (engine.h) ---- */
+
+void
+tf_node_xact_begin(bool repeatable_read)
+{
+	tf_xact_begin(repeatable_read);
+}
+
+void
+tf_node_xact_commit(void)
+{
+	tf_xact_commit();
+}
+
+void
+tf_node_as_owner(void)
+{
+	tf_as_owner();
+}
+
+void
+tf_node_as_superuser(void)
+{
+	tf_as_superuser();
+}
+
+Jsonb *
+tf_node_vars(TfNodeExec *x)
+{
+	return tf_node_variables((TfAttempt *) x->worker_attempt);
+}
+
+void
+tf_node_succeeded_in_xact(TfNodeExec *x, bool atomic, const char *where)
+{
+	tf_node_succeeded(x, atomic, where);
+}
+
+void
+tf_node_arm_timeout(TfNodeExec *x)
+{
+	tf_arm_timeout((TfAttempt *) x->worker_attempt);
+}
+
+void
+tf_node_disarm_timeout(void)
+{
+	tf_disarm_timeout();
+}
+
 /*
  * Run the attempt and record its outcome; in tf_node_memory.  Returns true
  * when this process may take another node run: the node ran here (not in
@@ -772,6 +833,8 @@ tf_run_attempt(TfAttempt *a)
 	x->options = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(a->options)));
 	x->rows = -1;
 	x->bytes = -1;
+	x->timeout_ms = a->timeout_ms;
+	x->worker_attempt = a;
 	{
 		MemoryContext old = MemoryContextSwitchTo(tf_node_memory);
 
@@ -781,15 +844,19 @@ tf_run_attempt(TfAttempt *a)
 
 	PG_TRY();
 	{
-		if (tf_other_database(a))
+		/* dispatch through the node-kind registry (node_kinds.c) */
+		x->def = tf_node_kind(a->kind);
+		if (x->def == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown node kind \"%s\"", a->kind)));
+		if ((x->def->flags & TF_KIND_CROSSDB) && tf_other_database(a))
 		{
 			reusable = false;	/* a second worker, crossdb.c's state */
 			tf_run_other_db(a, x);
 		}
-		else if (strcmp(a->kind, "wait") == 0)
-			tf_run_wait(a, x);
-		else if (strcmp(a->kind, "sql") == 0)
-			tf_run_sql(a, x);
+		else if (x->def->xact == TF_XACT_OWN)
+			x->def->execute(x);
 		else
 			tf_run_in_one_xact(a, x);
 	}
@@ -809,11 +876,11 @@ tf_run_attempt(TfAttempt *a)
 		tf_autocommit_reset_session();
 		MemoryContextSwitchTo(cxt);
 		/* other kinds may have rendered into memory the abort just freed */
-		if (strcmp(a->kind, "archive") == 0)
+		if (x->def && (x->def->flags & TF_KIND_RENDERED_XACT))
 			x->rendered = NULL;
 
 		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED && a->timeout_ms > 0 &&
-			strcmp(a->kind, "wait") != 0)
+			!(x->def && (x->def->flags & TF_KIND_OWN_TIMEOUT)))
 			message = psprintf("node timed out after " INT64_FORMAT " ms (%s)",
 							   a->timeout_ms, edata->message);
 		else if (edata->detail)

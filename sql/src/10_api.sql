@@ -25,11 +25,23 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp AS
 $$ SELECT ARRAY['bizdate', 'cyctime', 'run_id', 'flow', 'node'] $$;
 
--- The node kinds of this version.
+-- The node kinds of this version (the registry, node_kinds.c).
 CREATE OR REPLACE FUNCTION taskflow._node_kinds() RETURNS text[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp AS
-$$ SELECT ARRAY['sql', 'archive', 'wait', 'notify'] $$;
+LANGUAGE C IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'tf_node_kinds_sql';
+
+-- Check a node against the registry (node_kinds.c): kind, option names,
+-- JSON types and values (bounds read by the parsers the node uses at run
+-- time), then the kind's own checks.  Returns the name of the kind's
+-- further check in SQL (a taskflow function (f, node, body, options)), or
+-- NULL.
+CREATE OR REPLACE FUNCTION taskflow._kind_validate(kind text, node text, body text, options jsonb)
+RETURNS text
+LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'tf_kind_validate_sql';
+
+-- What the body of a kind is: 'sql' (a script), 'expression' (a condition)
+-- or NULL (no SQL body).
+CREATE OR REPLACE FUNCTION taskflow._kind_body(kind text) RETURNS text
+LANGUAGE C IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'tf_kind_body_sql';
 
 -- Re-raise an error caught by a top-level API function (validate.c): the
 -- error keeps its SQLSTATE, message, detail and hint; its CONTEXT becomes
@@ -471,7 +483,6 @@ DECLARE
     what   text := format('archive node "%s"', node);
     source text := coalesce(o->>'source', 'keep');
     rel    regclass;
-    size   numeric;
 BEGIN
     IF body IS NOT NULL THEN
         RAISE EXCEPTION '% takes no body', what
@@ -509,38 +520,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'With a query, put the predicate into the query.';
     END IF;
-    IF o ? 'format' AND o->>'format' NOT IN ('csv', 'csv.gz') THEN
-        RAISE EXCEPTION 'unknown format "%" for %', o->>'format', what
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Formats: csv, csv.gz.';
-    END IF;
-    -- read as the node reads it (tf_parse_size); a ${...} is checked at run
-    IF o ? 'max_file_size' AND position('${' IN o->>'max_file_size') = 0 THEN
-        BEGIN
-            IF jsonb_typeof(o->'max_file_size') = 'number' THEN
-                size := (o->>'max_file_size')::numeric;
-                IF size <> trunc(size) OR size > 4611686018427387903 THEN
-                    RAISE invalid_parameter_value;
-                END IF;
-            ELSE
-                size := taskflow._size_bytes(o->>'max_file_size', 'max_file_size');
-            END IF;
-        EXCEPTION WHEN invalid_parameter_value OR numeric_value_out_of_range THEN
-            RAISE EXCEPTION 'invalid max_file_size % for %', o->'max_file_size', what
-                USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Use a number of bytes (268435456) or a size such as "256MB" or "1GB".';
-        END;
-        IF size < 1024 THEN
-            RAISE EXCEPTION 'max_file_size of % must be at least 1024 bytes, not %', what, o->'max_file_size'
-                USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Parts are split at max_file_size; use at least "1kB" (the default is "256MB").';
-        END IF;
-    END IF;
-    IF source NOT IN ('keep', 'delete', 'detach', 'drop') THEN
-        RAISE EXCEPTION 'unknown source action "%" for %', source, what
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'source is one of keep (default), delete, detach, drop.';
-    END IF;
+    -- format, max_file_size and source values: the registry (node_kinds.c)
     IF source <> 'keep' AND NOT o ? 'table' THEN
         RAISE EXCEPTION '"source": "%" of % needs option "table"', source, what
             USING ERRCODE = 'invalid_parameter_value',
@@ -572,125 +552,15 @@ RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    what    text := format('%s node "%s"', kind, node);
-    allowed text[];
-    k       text;
-    v       jsonb;
-    t       record;
-    iv      interval;
+    what  text := format('%s node "%s"', kind, node);
+    chk   text;
+    t     record;
 BEGIN
-    IF kind IS NULL OR NOT kind = ANY (taskflow._node_kinds()) THEN
-        RAISE EXCEPTION 'unknown node kind "%"', kind
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Node kinds are: ' || array_to_string(taskflow._node_kinds(), ', ') || '.';
+    -- the registry: kind, option grammar, the kind's own checks
+    chk := taskflow._kind_validate(kind, node, body, options);
+    IF chk IS NOT NULL THEN
+        EXECUTE format('SELECT taskflow.%I($1, $2, $3, $4)', chk) USING f, node, body, options;
     END IF;
-    IF options IS NULL OR jsonb_typeof(options) <> 'object' THEN
-        RAISE EXCEPTION 'options of % must be a JSON object', what
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = format('Got %s.', coalesce(options::text, 'NULL'));
-    END IF;
-    allowed := CASE kind
-        WHEN 'sql' THEN ARRAY['database', 'autocommit']
-        WHEN 'archive' THEN ARRAY['server', 'path', 'query', 'table', 'where', 'format',
-                                  'max_file_size', 'source']
-        WHEN 'wait' THEN ARRAY['poll_interval', 'delay']
-        ELSE ARRAY['channel', 'payload'] END;
-    FOR k, v IN SELECT o.key, o.value FROM jsonb_each(options) o ORDER BY o.key LOOP
-        IF NOT k = ANY (allowed) THEN
-            RAISE EXCEPTION 'unknown option "%" for %', k, what
-                USING ERRCODE = 'invalid_parameter_value',
-                      HINT = format('Options of %s nodes: %s.', kind, array_to_string(allowed, ', '));
-        END IF;
-        IF k = 'autocommit' THEN
-            IF NOT (jsonb_typeof(v) = 'boolean' OR v = '"true"' OR v = '"false"') THEN
-                RAISE EXCEPTION 'option "autocommit" of % must be a JSON boolean', what
-                    USING ERRCODE = 'invalid_parameter_value',
-                          DETAIL = format('Got %s %s.', jsonb_typeof(v), v),
-                          HINT = 'Use true or false (the strings "true" and "false" are accepted too).';
-            END IF;
-        ELSIF jsonb_typeof(v) <> 'string'
-           AND NOT (k = 'max_file_size' AND jsonb_typeof(v) = 'number') THEN
-            RAISE EXCEPTION 'option "%" of % must be a JSON %', k, what,
-                            CASE WHEN k = 'max_file_size' THEN 'number or string' ELSE 'string' END
-                USING ERRCODE = 'invalid_parameter_value',
-                      DETAIL = format('Got %s %s.', jsonb_typeof(v), v);
-        END IF;
-    END LOOP;
-
-    CASE kind
-    WHEN 'sql' THEN
-        IF coalesce(btrim(body), '') = '' THEN
-            RAISE EXCEPTION '% needs a body', what
-                USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'The body is the SQL script to run, e.g. body => ''ANALYZE orders''.';
-        END IF;
-        IF options ? 'database' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_database d
-                                                 WHERE d.datname = options->>'database') THEN
-            RAISE EXCEPTION 'database "%" of % does not exist', options->>'database', what
-                USING ERRCODE = 'invalid_catalog_name',
-                      HINT = 'Option "database" names another database of this cluster.';
-        END IF;
-    WHEN 'archive' THEN
-        PERFORM taskflow._validate_archive(f, node, body, options);
-    WHEN 'wait' THEN
-        IF options ? 'poll_interval' THEN
-            iv := taskflow._option_interval(format('option "poll_interval" of %s', what),
-                                            options->>'poll_interval');
-            IF iv <= interval '0' THEN
-                RAISE EXCEPTION 'option "poll_interval" of % must be positive', what
-                    USING ERRCODE = 'invalid_parameter_value';
-            END IF;
-            IF extract(epoch FROM iv) < 0.01 OR extract(epoch FROM iv) > 86400 THEN
-                RAISE EXCEPTION 'option "poll_interval" of % must be between 10 milliseconds and 1 day, not %',
-                                what, options->>'poll_interval'
-                    USING ERRCODE = 'invalid_parameter_value',
-                          HINT = 'poll_interval is the pause between two checks of the condition, e.g. "30 seconds".';
-            END IF;
-        END IF;
-        IF options ? 'delay' THEN
-            iv := taskflow._option_interval(format('option "delay" of %s', what), options->>'delay');
-            IF iv < interval '0' THEN
-                RAISE EXCEPTION 'option "delay" of % must not be negative', what
-                    USING ERRCODE = 'invalid_parameter_value';
-            END IF;
-            IF extract(epoch FROM iv) > 366 * 86400 THEN
-                RAISE EXCEPTION 'option "delay" of % must be at most 366 days, not %', what, options->>'delay'
-                    USING ERRCODE = 'invalid_parameter_value',
-                          HINT = 'delay is the time the node waits before it checks its condition, between 0 and 366 days.';
-            END IF;
-        END IF;
-        IF body IS NULL AND NOT options ? 'delay' THEN
-            RAISE EXCEPTION '% needs a body (a condition to wait for) or option "delay"', what
-                USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'e.g. body => ''EXISTS (SELECT 1 FROM loads WHERE day = ${bizdate:literal})'' or options => ''{"delay": "10 min"}''.';
-        END IF;
-    WHEN 'notify' THEN
-        IF body IS NOT NULL THEN
-            RAISE EXCEPTION '% takes no body', what
-                USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Put the message into option "payload".';
-        END IF;
-        IF coalesce(options->>'channel', '') = '' THEN
-            RAISE EXCEPTION '% needs option "channel"', what
-                USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'e.g. options => ''{"channel": "etl", "payload": "${flow} done for ${bizdate}"}''.';
-        END IF;
-        IF octet_length(options->>'channel') > 63 THEN
-            RAISE EXCEPTION 'channel name of % is too long', what
-                USING ERRCODE = 'name_too_long',
-                      DETAIL = 'A channel name has at most 63 bytes.';
-        END IF;
-        -- the fixed text alone (without the ${...} references)
-        IF octet_length(regexp_replace(options->>'payload',
-                                       '\$?\$\{[A-Za-z_][A-Za-z0-9_]*(:[A-Za-z_]*)?\}', '', 'g')) >= 8000 THEN
-            RAISE EXCEPTION 'option "payload" of % is too long', what
-                USING ERRCODE = 'invalid_parameter_value',
-                      DETAIL = format('Its fixed text has %s bytes; a NOTIFY payload must be shorter than 8000 bytes.',
-                                      octet_length(regexp_replace(options->>'payload',
-                                          '\$?\$\{[A-Za-z_][A-Za-z0-9_]*(:[A-Za-z_]*)?\}', '', 'g'))),
-                      HINT = 'Send a short message (e.g. a run id or a key) and keep the data in a table.';
-        END IF;
-    END CASE;
 
     -- variables referenced by the body and the string options
     FOR t IN SELECT * FROM taskflow._node_templates(node, body, options) LOOP
@@ -698,8 +568,8 @@ BEGIN
     END LOOP;
 
     -- the SQL parses (not run; see validate.c)
-    IF kind IN ('sql', 'wait') AND body IS NOT NULL THEN
-        PERFORM taskflow._check_sql(body, format('%s body', what), kind = 'wait');
+    IF taskflow._kind_body(kind) IS NOT NULL AND body IS NOT NULL THEN
+        PERFORM taskflow._check_sql(body, format('%s body', what), taskflow._kind_body(kind) = 'expression');
     END IF;
 END
 $$;
@@ -1471,17 +1341,10 @@ $$;
 -- render (dry run)
 ------------------------------------------------------------------------------
 
--- The options of each kind in the order render() shows them.
+-- The options of each kind in the order render() shows them (the registry,
+-- node_kinds.c).
 CREATE OR REPLACE FUNCTION taskflow._option_order(kind text) RETURNS text[]
-LANGUAGE sql IMMUTABLE
-SET search_path = pg_catalog, pg_temp AS $$
-    SELECT CASE kind
-        WHEN 'archive' THEN ARRAY['server', 'path', 'query', 'table', 'where', 'format',
-                                  'max_file_size', 'source']
-        WHEN 'notify' THEN ARRAY['channel', 'payload']
-        WHEN 'wait' THEN ARRAY['delay', 'poll_interval']
-        ELSE ARRAY['database'] END
-$$;
+LANGUAGE C IMMUTABLE AS 'MODULE_PATHNAME', 'tf_option_order_sql';
 
 CREATE OR REPLACE FUNCTION taskflow.render(flow text, node text,
                                 bizdate date DEFAULT current_date - 1,
@@ -1506,7 +1369,7 @@ BEGIN
     PERFORM taskflow._check_bizdate('bizdate', render.bizdate);
     vars := taskflow._variables(f.id, coalesce(render.bizdate, current_date - 1),
                                 NULL, 0, n.name, render.params);
-    IF n.kind IN ('sql', 'wait') AND n.body IS NOT NULL THEN
+    IF taskflow._kind_body(n.kind) IS NOT NULL AND n.body IS NOT NULL THEN
         RETURN taskflow._render_text(n.body, vars, format('node "%s" body', n.name));
     END IF;
     FOREACH k IN ARRAY taskflow._option_order(n.kind) LOOP

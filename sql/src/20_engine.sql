@@ -788,7 +788,7 @@ BEGIN
                                         interval '10 seconds')) * 1000)::bigint,
            (extract(epoch FROM coalesce(nullif(n.options->>'delay', '')::interval,
                                         interval '0')) * 1000)::bigint,
-           CASE WHEN n.kind = 'sql' THEN n.options->>'database' END,
+           n.options->>'database',     -- kinds with TF_KIND_CROSSDB (node_kinds.c)
            CASE WHEN nr.wait_since IS NULL THEN 0::bigint
                 ELSE greatest((extract(epoch FROM clock_timestamp() - nr.wait_since) * 1000)::bigint, 0) END,
            CASE WHEN nr.wait_since IS NULL THEN 0::bigint ELSE coalesce(nr.rows, 0) END

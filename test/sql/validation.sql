@@ -106,14 +106,14 @@ TABLE unchanged;
 -- 19 invalid node name
 SELECT regress.try($$ SELECT taskflow.add_node('val', 'a.b', 'sql', 'SELECT 1') $$);
 TABLE unchanged;
--- 20 unknown node kind (copy is not in 1.0)
-SELECT regress.try($$ SELECT taskflow.add_node('val', 'n', 'copy', 'SELECT 1') $$);
+-- 20 unknown node kind
+SELECT regress.try($$ SELECT taskflow.add_node('val', 'n', 'shell', 'SELECT 1') $$);
 TABLE unchanged;
 -- 21 sql node without body
 SELECT regress.try($$ SELECT taskflow.add_node('val', 'n', 'sql') $$);
 TABLE unchanged;
 -- 22 unknown option for the kind
-SELECT regress.try($$ SELECT taskflow.add_node('val', 'n', 'sql', 'SELECT 1', options => '{"server": "x"}') $$);
+SELECT regress.try($$ SELECT taskflow.add_node('val', 'n', 'sql', 'SELECT 1', options => '{"host": "x"}') $$);
 TABLE unchanged;
 -- 23 option of the wrong JSON type
 SELECT regress.try($$ SELECT taskflow.add_node('val', 'n', 'sql', 'SELECT 1', options => '{"database": 5}') $$);
