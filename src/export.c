@@ -936,6 +936,34 @@ tf_import_parts_from_listing(TfStorage *st, const char *prefix, TfFileFormat fmt
 	return parts;
 }
 
+/*
+ * A path that does not end in '/' and names an existing object is that one
+ * object (a file another tool put in the bucket, as aws_s3's
+ * table_import_from_s3 takes one key): a list of one part, read with the
+ * given format and a header line.  NIL when path is a prefix.
+ */
+static List *
+tf_import_single_object(TfStorage *st, const char *path, TfFileFormat fmt)
+{
+	TfObjectInfo info;
+	TfImportPart *p;
+	size_t		len = strlen(path);
+
+	if (len == 0 || path[len - 1] == '/' || !tf_storage_head(st, path, &info))
+		return NIL;
+	if (fmt == TF_FORMAT_CSV && len > 3 && strcmp(path + len - 3, ".gz") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("object %s looks gzip-compressed but format is csv",
+						tf_storage_describe(st, path)),
+				 errhint("Pass format => 'csv.gz'.")));
+	p = palloc0(sizeof(TfImportPart));
+	p->key = pstrdup(path);
+	p->bytes = info.size;
+	p->gz = (fmt == TF_FORMAT_CSV_GZ);
+	return list_make1(p);
+}
+
 static void
 tf_import_check_target(ParseState *pstate, Relation rel)
 {
@@ -1139,6 +1167,7 @@ Datum
 tf_import_sql(PG_FUNCTION_ARGS)
 {
 	char	   *server,
+			   *path,
 			   *prefix;
 	Oid			relid;
 	TfFileFormat fmt;
@@ -1158,7 +1187,8 @@ tf_import_sql(PG_FUNCTION_ARGS)
 					 errmsg("%s must not be null",
 							i == 0 ? "server" : i == 1 ? "path" : "target")));
 	server = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	prefix = tf_export_normalize_prefix(text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	path = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	prefix = tf_export_normalize_prefix(path);
 	relid = PG_GETARG_OID(2);
 	fmt = tf_format_parse(PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3)));
 
@@ -1178,9 +1208,13 @@ tf_import_sql(PG_FUNCTION_ARGS)
 	tf_import_check_target(pstate, rel);
 
 	st = tf_storage_open(server);
-	parts = tf_import_parts_from_manifest(st, prefix, fmt, &header, &have_manifest);
-	if (!have_manifest)
-		parts = tf_import_parts_from_listing(st, prefix, fmt);
+	parts = tf_import_single_object(st, path, fmt);
+	if (parts == NIL)
+	{
+		parts = tf_import_parts_from_manifest(st, prefix, fmt, &header, &have_manifest);
+		if (!have_manifest)
+			parts = tf_import_parts_from_listing(st, prefix, fmt);
+	}
 
 	foreach(lc, parts)
 		total += tf_import_part(pstate, rel, st, lfirst(lc), header);

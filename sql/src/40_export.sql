@@ -13,4 +13,4 @@ CREATE OR REPLACE FUNCTION taskflow.import(server text, path text, target regcla
     RETURNS bigint
     AS 'MODULE_PATHNAME', 'tf_import_sql' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION taskflow.import(text, text, regclass, text) IS
-    'load every part under path (by _manifest.json if present) into target through COPY FROM';
+    'load every part under path (by _manifest.json if present), or the one object path names, into target through COPY FROM';
