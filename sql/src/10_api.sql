@@ -1480,6 +1480,21 @@ SET search_path = pg_catalog, pg_temp AS $$
         'schedule', jsonb_build_object('required', false, 'default', '0 3 * * *', 'description', 'when to run; '''' for manual only'),
         'timezone', jsonb_build_object('required', false, 'default', null, 'description', 'time zone of the schedule; default: the current TimeZone'),
         'enabled', jsonb_build_object('required', false, 'default', true, 'description', 'create the flow enabled'))),
+    ('sync_table_daily',
+     'Every day, copy the rows of a table that are new since the last run (by a watermark '
+     'column) to a table in another database of the cluster or on a remote server (a copy '
+     'node named "sync", mode incremental; upserted on key when given).',
+     jsonb_build_object(
+        'table', jsonb_build_object('required', true, 'description', 'source table (may be schema-qualified)'),
+        'watermark', jsonb_build_object('required', true, 'description', 'ever-increasing column (timestamp, id) that selects the new rows'),
+        'key', jsonb_build_object('required', false, 'default', null, 'description', 'key columns (comma-separated): upsert on them; required when the target is in another database or server'),
+        'target', jsonb_build_object('required', false, 'default', null, 'description', 'target table; default: the source table''s schema-qualified name'),
+        'target_database', jsonb_build_object('required', false, 'default', null, 'description', 'database of this cluster to copy to'),
+        'target_server', jsonb_build_object('required', false, 'default', null, 'description', 'postgres_fdw server to copy to (the owner''s user mapping)'),
+        'lookback', jsonb_build_object('required', false, 'default', null, 'description', 'also copy again rows up to this far below the watermark (late arrivals; needs key)'),
+        'schedule', jsonb_build_object('required', false, 'default', '0 2 * * *', 'description', 'when to run; '''' for manual only'),
+        'timezone', jsonb_build_object('required', false, 'default', null, 'description', 'time zone of the schedule; default: the current TimeZone'),
+        'enabled', jsonb_build_object('required', false, 'default', true, 'description', 'create the flow enabled'))),
     ('sql_daily',
      'Run one SQL script every day (a single sql node named "sql").',
      jsonb_build_object(
@@ -1536,7 +1551,9 @@ BEGIN
                                           AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped) THEN
         RAISE EXCEPTION 'column "%" of relation "%" does not exist', col, tab
             USING ERRCODE = 'undefined_column',
-                  HINT = 'Parameter "date_column" is a column name as stored (case-sensitive, unquoted).';
+                  HINT = pg_catalog.format('Parameter "%s" is a column name as stored (case-sensitive, unquoted).',
+                                           CASE WHEN template OPERATOR(pg_catalog.=) 'sync_table_daily'
+                                                THEN 'watermark' ELSE 'date_column' END);
     END IF;
     SELECT pg_catalog.format('%I.%I', ns.nspname, c.relname), c.relname INTO qualified, relname
       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace ns ON ns.oid OPERATOR(pg_catalog.=) c.relnamespace
@@ -1661,6 +1678,26 @@ BEGIN
             body => pg_catalog.format('ANALYZE %s', t.qualified), after => ARRAY['purge']);
     WHEN 'sql_daily' THEN
         PERFORM taskflow.add_node(_create_flow_from_template.name, 'sql', 'sql', body => p->>'sql');
+    WHEN 'sync_table_daily' THEN
+        IF (p->>'target_database') IS NULL AND (p->>'target_server') IS NULL THEN
+            RAISE EXCEPTION 'template "%" needs parameter "target_database" or "target_server"', template
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Name a database of this cluster, or a postgres_fdw server with your user mapping.';
+        END IF;
+        SELECT * INTO t FROM taskflow._template_table(template,
+            coalesce(taskflow._regclass_in(p->>'table', caller_search_path)::text, p->>'table'),
+            p->>'watermark');
+        -- the copy node's own validation checks the rest (key, lookback, servers)
+        PERFORM taskflow.add_node(_create_flow_from_template.name, 'sync', 'copy',
+            options => pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+                'table', t.qualified,
+                'target', coalesce(p->>'target', t.qualified),
+                'target_database', p->>'target_database',
+                'target_server', p->>'target_server',
+                'mode', 'incremental',
+                'watermark', p->>'watermark',
+                'key', p->>'key',
+                'lookback', p->>'lookback')));
     END CASE;
     RETURN new_id;
 EXCEPTION WHEN OTHERS THEN
