@@ -832,7 +832,11 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                   THEN coalesce(nr.rows, 0) % 1000000 ELSE 0 END)::integer AS seq,
                r.scheduled_for
           FROM taskflow.runs r
-          JOIN taskflow.node_runs nr ON nr.run_id = r.id
+          -- (per running run, through the partial index on node_runs: the
+          -- node runs of queued runs are never read)
+          CROSS JOIN LATERAL (SELECT x.* FROM taskflow.node_runs x
+                               WHERE x.run_id = r.id AND x.state IN ('pending', 'retrying')
+                               OFFSET 0) nr
           JOIN taskflow.nodes n ON n.id = nr.node_id
           JOIN taskflow.flows f ON f.id = r.flow_id
           LEFT JOIN pg_authid a ON a.oid = f.owner
