@@ -2,29 +2,40 @@
  *
  * scheduler.c
  *	  The per-database scheduler: a dynamic background worker started by
- *	  the launcher.  It sleeps on its latch until the next due time (no fixed
- *	  tick; at most 60 s), and on each pass, in SQL functions of
- *	  sql/src/20_engine.sql:
+ *	  the launcher.  It sleeps on its latch until the next due time (the
+ *	  earliest flows.next_due; no fixed tick; at most 60 s), and on each
+ *	  pass, in SQL functions of sql/src/20_engine.sql, looks only at what is
+ *	  due or changed (incremental passes, docs/performance.md):
  *	    - marks node runs left 'running' by a dead worker failed/retrying
  *	      (taskflow._sched_tick -> _sched_recover; a worker is alive while
  *	      its shared-memory slot is in use),
- *	    - creates due runs (run + node runs + watermark in one transaction),
- *	    - promotes runs within max_active_runs, propagates upstream
- *	      failures, finishes runs with nothing left to do,
+ *	    - creates due runs of the flows whose next_due has come or is NULL
+ *	      (changed), at most TF_PASS_LIMIT flows per pass (run + node runs +
+ *	      watermark + next_due in one transaction),
+ *	    - advances the runs noted in taskflow.sched_queue (by triggers, in
+ *	      the transactions that changed them): propagates upstream failures,
+ *	      finishes runs with nothing left to do, promotes runs within
+ *	      max_active_runs; a safety sweep does it for every active run every
+ *	      TF_RUN_SWEEP_MS, and every flow is looked at once at start and
+ *	      after each SIGHUP (flow_sweep_from),
  *	    - starts a node worker for each ready node (taskflow._sched_ready),
  *	      up to taskflow.max_workers cluster-wide and the owner's
  *	      taskflow.max_workers_per_owner, fairly: owners with fewer running
  *	      workers first; ready nodes held back set this database's
  *	      "waiting" flag, so that any exiting worker wakes us, and other
  *	      databases leave the last free slots to a waiting database whose
- *	      owner has fewer running workers (tf_reserve_worker_slot),
- *	    - every taskflow.history_purge_interval (an hour), purges history
- *	      older than taskflow.history_retention.
+ *	      owner has fewer running workers (tf_reserve_worker_slot).
+ *	  A capped step (a backlog) makes the next pass follow at once.
+ *	  Between passes, while nothing is due and nothing woke it, it purges
+ *	  history older than taskflow.history_retention (every
+ *	  taskflow.history_purge_interval, in batches of TF_PURGE_BATCH runs,
+ *	  one transaction each; tf_purge_while_idle).
  *	  Per-row work runs in subtransactions (sql/src/20_engine.sql): one bad
  *	  flow, run or node run fails only itself.
- *	  It is woken by catalog changes and run operations (taskflow._wake(),
- *	  at commit), by finishing node workers (of any database, while we wait
- *	  for a slot), and by SIGHUP.
+ *	  It is woken by flow changes that may be due soon, run operations, node
+ *	  definitions deleted under a running run (triggers of part 51, at
+ *	  commit), by finishing node workers (of any database, while we wait for
+ *	  a slot), and by SIGHUP.
  *
  *	  "Now" for schedules is taskflow.test_clock when set (tests only).
  *
@@ -66,6 +77,7 @@
 									 * with dispatch in between */
 #define TF_RUN_SWEEP_MS		60000L	/* safety sweep over all active runs */
 #define TF_PURGE_BATCH		500		/* runs deleted per purge transaction */
+#define TF_PURGE_BUSY_MS	10000L	/* never idle: a purge batch this often */
 
 static int	my_slot = -1;
 static Oid	my_dboid = InvalidOid;
@@ -780,24 +792,37 @@ tf_purge_step(void)
 
 /*
  * Purge while idle: batches until the purge is done, the latch is set (work
- * came in) or sleep_ms have passed (work is due).  Returns how much of
- * sleep_ms is left.
+ * came in) or sleep_ms have passed (work is due).  A scheduler that is never
+ * idle (sleep_ms 0 pass after pass) still does one batch every
+ * TF_PURGE_BUSY_MS, so that a steady load cannot starve the purge.  Returns
+ * how much of sleep_ms is left.
  */
 static long
 tf_purge_while_idle(long sleep_ms)
 {
+	static TimestampTz last_step = 0;
 	TimestampTz deadline;
 
-	if (sleep_ms <= 0)
-		return sleep_ms;
-	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), sleep_ms);
 	tf_purge_begin();
+	if (purge_before == 0)
+		return sleep_ms;
+	if (sleep_ms <= 0)
+	{
+		if (TimestampDifferenceExceeds(last_step, GetCurrentTimestamp(), TF_PURGE_BUSY_MS))
+		{
+			last_step = GetCurrentTimestamp();
+			tf_purge_step();
+		}
+		return sleep_ms;
+	}
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), sleep_ms);
 	while (purge_before != 0)
 	{
 		CHECK_FOR_INTERRUPTS();
 		if (MyLatch->is_set || ConfigReloadPending || GetCurrentTimestamp() >= deadline)
 			break;
 		MemoryContextReset(pass_cxt);
+		last_step = GetCurrentTimestamp();
 		tf_purge_step();
 	}
 	return Max(TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline), 0);
