@@ -77,6 +77,7 @@ SELECT $FLOWS * ($DURATION / 10) AS runs_due,
        count(*) FILTER (WHERE state = 'succeeded' AND finished_at <= scheduled_for + interval '$GRACE s')
          AS done_within_${GRACE}s,
        count(*) FILTER (WHERE state = 'succeeded') AS done,
+       count(*) FILTER (WHERE state NOT IN ('succeeded', 'scheduled', 'running')) AS failed,
        $backlog AS backlog_at_window_end,
        round(extract(epoch FROM max(coalesce(finished_at, now()) - scheduled_for))::numeric, 1) AS worst_lateness_s,
        round(extract(epoch FROM percentile_cont(0.5) WITHIN GROUP (ORDER BY finished_at - scheduled_for))::numeric, 2) AS p50_lateness_s,
@@ -85,4 +86,10 @@ SELECT $FLOWS * ($DURATION / 10) AS runs_due,
        round(100.0 * $((c1 - c0)) / (1000 * ($DURATION + $GRACE)), 1) AS scheduler_cpu_pct
   FROM taskflow.runs r JOIN taskflow.flows f ON f.id = r.flow_id
  WHERE f.name LIKE 'soak_%' AND r.scheduled_for >= '$start' AND r.scheduled_for < '$stop';
+SELECT 'not succeeded: ' || r.state || ' ' || coalesce(r.message, '') || ' ' ||
+       coalesce((SELECT string_agg(nr.state || ' ' || coalesce(nr.message, ''), '; ') FROM taskflow.node_runs nr
+                  WHERE nr.run_id = r.id AND nr.state <> 'succeeded'), '')
+  FROM taskflow.runs r JOIN taskflow.flows f ON f.id = r.flow_id
+ WHERE f.name LIKE 'soak_%' AND r.scheduled_for >= '$start' AND r.scheduled_for < '$stop'
+   AND r.state <> 'succeeded' LIMIT 5 \g (tuples_only=on)
 SQL
