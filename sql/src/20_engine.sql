@@ -717,19 +717,30 @@ BEGIN
         RAISE WARNING 'taskflow: recovery of dead node runs failed: %', SQLERRM;
     END;
 
+    -- (two queries, each an index scan whatever plan the cache settles on:
+    -- the changed ones, then the due ones oldest first)
     FOR f IN SELECT * FROM taskflow.flows x
-              WHERE x.next_due IS NULL OR x.next_due <= p_now
-              ORDER BY x.next_due NULLS FIRST, x.id
+              WHERE x.next_due IS NULL
               LIMIT p_limit
                 FOR NO KEY UPDATE SKIP LOCKED LOOP
         n := n + 1;
-        IF f.next_due IS NULL THEN
-            changed := changed || f.id;     -- max_active_runs may have changed
-        END IF;
+        changed := changed || f.id;         -- max_active_runs may have changed
         IF taskflow._sched_one(f, p_now, p_max_new) <= p_now THEN
             more := true;                   -- more catch-up runs are due
         END IF;
     END LOOP;
+    IF n < p_limit THEN
+        FOR f IN SELECT * FROM taskflow.flows x
+                  WHERE x.next_due <= p_now
+                  ORDER BY x.next_due
+                  LIMIT p_limit - n
+                    FOR NO KEY UPDATE SKIP LOCKED LOOP
+            n := n + 1;
+            IF taskflow._sched_one(f, p_now, p_max_new) <= p_now THEN
+                more := true;
+            END IF;
+        END LOOP;
+    END IF;
     IF n >= p_limit THEN
         more := true;
     END IF;
@@ -788,8 +799,9 @@ BEGIN
     END IF;
     -- flows left due or changed (locked by a user's open transaction, or
     -- committed during this pass): look again in a second
-    IF NOT more AND EXISTS (SELECT 1 FROM taskflow.flows x
-                             WHERE x.next_due IS NULL OR x.next_due <= p_now) THEN
+    IF NOT more AND (EXISTS (SELECT 1 FROM taskflow.flows x WHERE x.next_due IS NULL)
+                     OR (SELECT x.next_due FROM taskflow.flows x WHERE x.next_due IS NOT NULL
+                          ORDER BY x.next_due LIMIT 1) <= p_now) THEN
         next_due := least(next_due, p_now + interval '1 second');
     END IF;
 

@@ -32,7 +32,7 @@ rm -rf "$DIR"; mkdir -p "$DIR"; chown postgres: "$DIR"
 as_pg "$BIN/initdb" -D "$DIR/data" -A trust -U postgres >/dev/null
 cat >> "$DIR/data/postgresql.conf" <<CONF
 shared_preload_libraries = 'taskflow'
-max_worker_processes = $((WORKERS + 8))
+max_worker_processes = $((WORKERS * 2 + 8))  # exited workers hold a slot until the postmaster reaps them
 max_connections = $((WORKERS + 50))
 taskflow.max_workers = $WORKERS
 port = $PORT
@@ -41,7 +41,7 @@ unix_socket_directories = '$DIR'
 timezone = 'UTC'
 CONF
 as_pg "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w start >/dev/null
-trap 'as_pg "$BIN/pg_ctl" -D "$DIR/data" -m fast stop >/dev/null' EXIT
+[ -n "${KEEP:-}" ] || trap 'as_pg "$BIN/pg_ctl" -D "$DIR/data" -m fast stop >/dev/null' EXIT
 psql_ -c "SET client_min_messages = warning" -c "CREATE EXTENSION taskflow" >/dev/null
 sleep 1
 
