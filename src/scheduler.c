@@ -2,15 +2,22 @@
  *
  * scheduler.c
  *	  The per-database scheduler: a dynamic background worker started by
- *	  the launcher.  It sleeps on its latch until the next due time (no fixed
- *	  tick; at most 60 s), and on each pass, in SQL functions of
- *	  sql/src/20_engine.sql:
+ *	  the launcher.  It sleeps on its latch until the next due time (the
+ *	  earliest flows.next_due; no fixed tick; at most 60 s), and on each
+ *	  pass, in SQL functions of sql/src/20_engine.sql, looks only at what is
+ *	  due or changed (incremental passes, docs/performance.md):
  *	    - marks node runs left 'running' by a dead worker failed/retrying
  *	      (taskflow._sched_tick -> _sched_recover; a worker is alive while
  *	      its shared-memory slot is in use),
- *	    - creates due runs (run + node runs + watermark in one transaction),
- *	    - promotes runs within max_active_runs, propagates upstream
- *	      failures, finishes runs with nothing left to do,
+ *	    - creates due runs of the flows whose next_due has come or is NULL
+ *	      (changed), at most TF_PASS_LIMIT flows per pass (run + node runs +
+ *	      watermark + next_due in one transaction),
+ *	    - advances the runs noted in taskflow.sched_queue (by triggers, in
+ *	      the transactions that changed them): propagates upstream failures,
+ *	      finishes runs with nothing left to do, promotes runs within
+ *	      max_active_runs; a safety sweep does it for every active run every
+ *	      TF_RUN_SWEEP_MS, and every flow is looked at once at start and
+ *	      after each SIGHUP (flow_sweep_from),
  *	    - hands each ready node (taskflow._sched_ready) to an idle warm
  *	      worker of the same database and owner, or starts a node worker
  *	      for it, or reclaims an idle worker of another owner/database when
@@ -20,14 +27,18 @@
  *	      workers first; ready nodes held back set this database's
  *	      "waiting" flag, so that any exiting worker wakes us, and other
  *	      databases leave the last free slots to a waiting database whose
- *	      owner has fewer running workers (tf_reserve_worker_slot),
- *	    - every taskflow.history_purge_interval (an hour), purges history
- *	      older than taskflow.history_retention.
+ *	      owner has fewer running workers (tf_reserve_worker_slot).
+ *	  A capped step (a backlog) makes the next pass follow at once.
+ *	  Between passes, while nothing is due and nothing woke it, it purges
+ *	  history older than taskflow.history_retention (every
+ *	  taskflow.history_purge_interval, in batches of TF_PURGE_BATCH runs,
+ *	  one transaction each; tf_purge_while_idle).
  *	  Per-row work runs in subtransactions (sql/src/20_engine.sql): one bad
  *	  flow, run or node run fails only itself.
- *	  It is woken by catalog changes and run operations (taskflow._wake(),
- *	  at commit), by finishing node workers (of any database, while we wait
- *	  for a slot), and by SIGHUP.
+ *	  It is woken by flow changes that may be due soon, run operations, node
+ *	  definitions deleted under a running run (triggers of part 51, at
+ *	  commit), by finishing node workers (of any database, while we wait for
+ *	  a slot), and by SIGHUP.
  *
  *	  "Now" for schedules is taskflow.test_clock when set (tests only).
  *
@@ -64,6 +75,12 @@
 #define TF_MAX_SLEEP_MS		60000L
 #define TF_MAX_NEW_RUNS		50		/* catch-up runs created per flow per pass */
 #define TF_MAX_DISPATCH_TRIES 3		/* worker never started the node: give up */
+#define TF_PASS_LIMIT		500		/* flows per pass (and 4 x 4 x this queue
+									 * entries): a backlog takes several passes,
+									 * with dispatch in between */
+#define TF_RUN_SWEEP_MS		60000L	/* safety sweep over all active runs */
+#define TF_PURGE_BATCH		500		/* runs deleted per purge transaction */
+#define TF_PURGE_BUSY_MS	10000L	/* never idle: a purge batch this often */
 
 static int	my_slot = -1;
 static Oid	my_dboid = InvalidOid;
@@ -86,6 +103,18 @@ typedef struct
 static TfDispatchTry dispatch_tries[TF_MAX_WORKERS * 2];
 
 static TimestampTz last_purge = 0;
+static TimestampTz purge_before = 0;	/* cut-off of the purge under way, or 0 */
+static int64 purge_total = 0;
+
+/*
+ * The safety sweeps.  Flows: every flow is looked at (in pages of
+ * TF_PASS_LIMIT by id, from flow_sweep_from) when the scheduler starts and
+ * after each SIGHUP (taskflow.test_clock may have moved); -1: none under way.
+ * Runs: every TF_RUN_SWEEP_MS, every running run is advanced and every flow
+ * with scheduled runs is promoted, whatever the change queue says.
+ */
+static int64 flow_sweep_from = 0;
+static TimestampTz last_run_sweep = 0;
 
 /* per-pass memory, reset at the top of each pass */
 static MemoryContext pass_cxt = NULL;
@@ -593,34 +622,61 @@ typedef struct TfReady
 } TfReady;
 
 /*
- * Recover, create due runs, advance runs.  Returns the next due time
- * (scheduler clock) in *next_due and the next retry (real clock) in
- * *next_retry; 0 when none.
+ * Recover, create due runs, advance what changed (taskflow._sched_tick).
+ * Returns the next due time (scheduler clock) in *next_due and the next retry
+ * (real clock) in *next_retry, 0 when none; true when work is left that the
+ * next pass should do at once.
  */
-static void
+static bool
 tf_pass_tick(TimestampTz now, TimestampTz *next_due, TimestampTz *next_retry)
 {
-	Oid			argtypes[3] = {TIMESTAMPTZOID, INT8ARRAYOID, INT4OID};
-	Datum		values[3];
+	Oid			argtypes[6] = {TIMESTAMPTZOID, INT8ARRAYOID, INT4OID, INT4OID, INT8OID, BOOLOID};
+	Datum		values[6];
+	char		nulls[6] = "      ";
+	bool		sweep_runs;
+	bool		more;
+	int64		swept_to;
 	bool		isnull;
 	Datum		d;
+	HeapTuple	tup;
+	TupleDesc	desc;
 
 	*next_due = *next_retry = 0;
+	sweep_runs = TimestampDifferenceExceeds(last_run_sweep, GetCurrentTimestamp(),
+											TF_RUN_SWEEP_MS);
 	tf_begin("taskflow scheduler: tick");
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = tf_live_node_runs();
 	values[2] = Int32GetDatum(TF_MAX_NEW_RUNS);
-	if (SPI_execute_with_args("SELECT next_due, next_retry FROM taskflow._sched_tick($1, $2, $3)",
-							  3, argtypes, values, NULL, false, 1) != SPI_OK_SELECT ||
+	values[3] = Int32GetDatum(TF_PASS_LIMIT);
+	values[4] = Int64GetDatum(flow_sweep_from);
+	if (flow_sweep_from < 0)
+		nulls[4] = 'n';
+	values[5] = BoolGetDatum(sweep_runs);
+	if (SPI_execute_with_args("SELECT next_due, next_retry, more, swept_to "
+							  "FROM taskflow._sched_tick($1, $2, $3, $4, $5, $6)",
+							  6, argtypes, values, nulls, false, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "taskflow._sched_tick failed");
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	d = SPI_getbinval(tup, desc, 1, &isnull);
 	if (!isnull)
 		*next_due = DatumGetTimestampTz(d);
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	d = SPI_getbinval(tup, desc, 2, &isnull);
 	if (!isnull)
 		*next_retry = DatumGetTimestampTz(d);
+	more = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+	d = SPI_getbinval(tup, desc, 4, &isnull);
+	swept_to = isnull ? -1 : DatumGetInt64(d);
 	tf_commit();
+
+	/* only once committed: an error retries the same sweep step */
+	if (flow_sweep_from >= 0)
+		flow_sweep_from = swept_to;
+	if (sweep_runs)
+		last_run_sweep = GetCurrentTimestamp();
+	return more || flow_sweep_from >= 0;
 }
 
 static void
@@ -762,21 +818,112 @@ tf_pass_dispatch(void)
 	return started;
 }
 
+/*
+ * History purge (taskflow.history_retention), off the dispatch path: every
+ * taskflow.history_purge_interval a purge starts with a fixed cut-off and
+ * goes on in batches of TF_PURGE_BATCH runs, one transaction each, only
+ * while the scheduler has nothing else to do: between batches it yields to
+ * a wake (a finishing node, a run operation, a catalog change) and to the
+ * next due time, and picks up again after the pass.
+ */
 static void
-tf_pass_purge(void)
+tf_purge_begin(void)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1];
+	bool		isnull;
+	Datum		d;
 
-	if (!TimestampDifferenceExceeds(last_purge, now, tf_history_purge_interval * 1000))
+	if (purge_before != 0 ||
+		!TimestampDifferenceExceeds(last_purge, now, tf_history_purge_interval * 1000))
 		return;
 	last_purge = now;
 	tf_begin("taskflow scheduler: purge");
 	values[0] = CStringGetTextDatum(tf_history_retention ? tf_history_retention : "");
-	SPI_execute_with_args("SELECT taskflow._purge(NULL, taskflow._retention_interval($1))",
-						  1, argtypes, values, NULL, false, 0);
+	if (SPI_execute_with_args("SELECT now() - taskflow._retention_interval($1)",
+							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "taskflow._retention_interval failed");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	tf_commit();
+	if (!isnull)
+	{
+		purge_before = DatumGetTimestampTz(d);
+		purge_total = 0;
+	}
+}
+
+/* one batch of the purge under way; false when it is done */
+static bool
+tf_purge_step(void)
+{
+	TimestampTz before = purge_before;
+	Oid			argtypes[2] = {TIMESTAMPTZOID, INT4OID};
+	Datum		values[2];
+	bool		isnull;
+	int			n;
+
+	/* an error abandons this purge (until the next interval) */
+	purge_before = 0;
+	tf_begin("taskflow scheduler: purge");
+	values[0] = TimestampTzGetDatum(before);
+	values[1] = Int32GetDatum(TF_PURGE_BATCH);
+	if (SPI_execute_with_args("SELECT taskflow._purge_batch($1, $2)",
+							  2, argtypes, values, NULL, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "taskflow._purge_batch failed");
+	n = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	tf_commit();
+	purge_total += n;
+	if (n >= TF_PURGE_BATCH)
+	{
+		purge_before = before;
+		return true;
+	}
+	if (purge_total > 0)
+		ereport(LOG,
+				(errmsg("taskflow: purged " INT64_FORMAT " run(s) finished before %s",
+						purge_total, timestamptz_to_str(before))));
+	return false;
+}
+
+/*
+ * Purge while idle: batches until the purge is done, the latch is set (work
+ * came in) or sleep_ms have passed (work is due).  A scheduler that is never
+ * idle (sleep_ms 0 pass after pass) still does one batch every
+ * TF_PURGE_BUSY_MS, so that a steady load cannot starve the purge.  Returns
+ * how much of sleep_ms is left.
+ */
+static long
+tf_purge_while_idle(long sleep_ms)
+{
+	static TimestampTz last_step = 0;
+	TimestampTz deadline;
+
+	tf_purge_begin();
+	if (purge_before == 0)
+		return sleep_ms;
+	if (sleep_ms <= 0)
+	{
+		if (TimestampDifferenceExceeds(last_step, GetCurrentTimestamp(), TF_PURGE_BUSY_MS))
+		{
+			last_step = GetCurrentTimestamp();
+			tf_purge_step();
+		}
+		return sleep_ms;
+	}
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), sleep_ms);
+	while (purge_before != 0)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (MyLatch->is_set || ConfigReloadPending || GetCurrentTimestamp() >= deadline)
+			break;
+		MemoryContextReset(pass_cxt);
+		last_step = GetCurrentTimestamp();
+		tf_purge_step();
+	}
+	return Max(TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline), 0);
 }
 
 /* one full pass; returns how long to sleep (ms) */
@@ -788,6 +935,7 @@ tf_scheduler_pass(void)
 	TimestampTz next_retry;
 	TimestampTz real_start;
 	long		sleep_ms = TF_MAX_SLEEP_MS;
+	bool		more;
 
 	tf_reap_workers();
 	tf_free_orphan_slots();
@@ -808,7 +956,7 @@ tf_scheduler_pass(void)
 	 * takes what the tick made ready (new runs, retries).
 	 */
 	tf_pass_dispatch();
-	tf_pass_tick(now, &next_due, &next_retry);
+	more = tf_pass_tick(now, &next_due, &next_retry);
 	if (tf_pass_dispatch())
 	{
 		/*
@@ -816,7 +964,10 @@ tf_scheduler_pass(void)
 		 * wakes us when it finishes anyway.
 		 */
 	}
-	tf_pass_purge();
+
+	/* a capped step left work (a backlog, a sweep): go on at once */
+	if (more)
+		return 0;
 
 	if (next_due != 0)
 	{
@@ -922,6 +1073,8 @@ tf_scheduler_main(Datum arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			/* taskflow.test_clock may have moved: look at every flow */
+			flow_sweep_from = 0;
 		}
 		present = tf_extension_present();
 		if (present == 0)
@@ -934,7 +1087,7 @@ tf_scheduler_main(Datum arg)
 
 		PG_TRY();
 		{
-			sleep_ms = present > 0 ? tf_scheduler_pass() : 5000;
+			sleep_ms = present > 0 ? tf_purge_while_idle(tf_scheduler_pass()) : 5000;
 		}
 		PG_CATCH();
 		{

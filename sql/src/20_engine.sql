@@ -37,12 +37,9 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE TRIGGER flows_wake AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON taskflow.flows
-    FOR EACH STATEMENT EXECUTE FUNCTION taskflow._wake_trigger();
-CREATE OR REPLACE TRIGGER nodes_wake AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON taskflow.nodes
-    FOR EACH STATEMENT EXECUTE FUNCTION taskflow._wake_trigger();
-CREATE OR REPLACE TRIGGER edges_wake AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON taskflow.edges
-    FOR EACH STATEMENT EXECUTE FUNCTION taskflow._wake_trigger();
+-- (The triggers that wake the scheduler on definition changes, flows_wake,
+-- nodes_wake and edges_wake, are in part 51: they wake it only when a change
+-- needs a pass soon.)
 
 -- The C gate for privileged run operations (see gate.c).
 CREATE OR REPLACE FUNCTION taskflow._gate(op text, args jsonb) RETURNS jsonb
@@ -78,11 +75,24 @@ $$;
 -- or time zone continues from the last period created, so no period of the
 -- new schedule after the last run is lost; start_date is a lower bound the
 -- scheduler applies itself (_sched_flow).
+-- It also resets flows.next_due (the scheduler's note of when to look at the
+-- flow next) when a column the scheduler reads changes.
 CREATE OR REPLACE FUNCTION taskflow._flows_watermark() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF OLD.schedule IS NULL AND NEW.schedule IS NOT NULL THEN
         NEW.scheduled_until := greatest(OLD.scheduled_until, taskflow._now());
+    END IF;
+    -- the scheduler looks at the flow again (flows.next_due, part 50) when
+    -- anything it reads to schedule or promote its runs changes, unless the
+    -- update sets next_due itself (the scheduler; users cannot write it)
+    IF NEW.next_due IS NOT DISTINCT FROM OLD.next_due
+       AND (NEW.schedule, NEW.timezone, NEW.enabled, NEW.catchup, NEW.start_date, NEW.end_date,
+            NEW.max_active_runs, NEW.scheduled_until)
+           IS DISTINCT FROM
+           (OLD.schedule, OLD.timezone, OLD.enabled, OLD.catchup, OLD.start_date, OLD.end_date,
+            OLD.max_active_runs, OLD.scheduled_until) THEN
+        NEW.next_due := NULL;
     END IF;
     RETURN NEW;
 END
@@ -435,12 +445,17 @@ BEGIN
         END IF;
     END IF;
     IF last IS NOT NULL THEN
-        UPDATE taskflow.flows SET scheduled_until = last WHERE id = f.id;
         base := last;
     END IF;
     SELECT x INTO nxt FROM taskflow.next_runs(f.schedule, base, 1, f.timezone) x;
     IF f.end_date IS NOT NULL AND nxt > f.end_date THEN
         nxt := NULL;
+    END IF;
+    IF last IS NOT NULL THEN
+        -- the watermark and the scheduler's next look in one row version
+        -- (setting next_due keeps flows_watermark from resetting it)
+        UPDATE taskflow.flows SET scheduled_until = last, next_due = coalesce(nxt, 'infinity')
+         WHERE id = f.id;
     END IF;
     RETURN nxt;
 END
@@ -493,78 +508,102 @@ BEGIN
 END
 $$;
 
--- Propagate upstream failures, finish runs with nothing left to do, promote
--- scheduled runs within max_active_runs (oldest period first).
--- With p_run: only propagate and finish in that run; with p_flow: only
--- promote that flow's runs (the row-by-row fallback of _sched_tick).
-CREATE OR REPLACE FUNCTION taskflow._sched_advance(p_run bigint DEFAULT NULL, p_flow bigint DEFAULT NULL)
+-- Advance the runs and flows that changed, set-based:
+--   * in the runs p_runs: a pending node whose upstream failed becomes
+--     upstream_failed (transitively); a running run with nothing pending,
+--     running or retrying is finished;
+--   * in the flows p_flows: scheduled runs become running, oldest period
+--     first, while the flow has fewer than max_active_runs running runs.
+-- Every query goes through an index from the given ids (O(what changed), not
+-- O(all queued runs)).  The state changes this makes are noted in
+-- taskflow.sched_queue by the triggers of part 51 (a finished run lets its
+-- flow promote the next one; a promoted run may finish at once): the
+-- scheduler's pass takes them in its next round.
+CREATE OR REPLACE FUNCTION taskflow._sched_advance_runs(p_runs bigint[], p_flows bigint[])
 RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF p_flow IS NULL THEN
+    IF cardinality(p_runs) > 0 THEN
         LOOP
             UPDATE taskflow.node_runs nr
                SET state = 'upstream_failed', finished_at = clock_timestamp(),
                    message = 'an upstream node did not succeed'
-             WHERE nr.state = 'pending'
-               AND (p_run IS NULL OR nr.run_id = p_run)
+              FROM taskflow.runs r
+             WHERE r.id = ANY (p_runs) AND r.state = 'running'
+               AND nr.run_id = r.id AND nr.state = 'pending'
                AND EXISTS (SELECT 1
                              FROM taskflow.edges e
                              JOIN taskflow.node_runs up
                                ON up.run_id = nr.run_id AND up.node_id = e.from_node
-                            WHERE e.to_node = nr.node_id
+                            WHERE e.flow_id = r.flow_id AND e.to_node = nr.node_id
                               AND up.state IN ('failed', 'upstream_failed', 'canceled'));
             EXIT WHEN NOT FOUND;
         END LOOP;
-    END IF;
-
-    FOR i IN 1..2 LOOP
-        IF p_flow IS NULL THEN
-            UPDATE taskflow.runs r
-               SET state = CASE
-                       WHEN EXISTS (SELECT 1 FROM taskflow.node_runs x WHERE x.run_id = r.id
-                                       AND x.state IN ('failed', 'upstream_failed')) THEN 'failed'
-                       WHEN EXISTS (SELECT 1 FROM taskflow.node_runs x WHERE x.run_id = r.id
-                                       AND x.state = 'canceled') THEN 'canceled'
-                       ELSE 'succeeded' END,
-                   started_at = coalesce(r.started_at, clock_timestamp()),
-                   finished_at = clock_timestamp()
-             WHERE r.state = 'running'
-               AND (p_run IS NULL OR r.id = p_run)
-               AND NOT EXISTS (SELECT 1 FROM taskflow.node_runs x WHERE x.run_id = r.id
-                                  AND x.state IN ('pending', 'running', 'retrying'));
-        END IF;
-        EXIT WHEN i = 2 OR p_run IS NOT NULL;
 
         UPDATE taskflow.runs r
+           SET state = CASE
+                   WHEN EXISTS (SELECT 1 FROM taskflow.node_runs x WHERE x.run_id = r.id
+                                   AND x.state IN ('failed', 'upstream_failed')) THEN 'failed'
+                   WHEN EXISTS (SELECT 1 FROM taskflow.node_runs x WHERE x.run_id = r.id
+                                   AND x.state = 'canceled') THEN 'canceled'
+                   ELSE 'succeeded' END,
+               started_at = coalesce(r.started_at, clock_timestamp()),
+               finished_at = clock_timestamp()
+         WHERE r.id = ANY (p_runs) AND r.state = 'running'
+           AND NOT EXISTS (SELECT 1 FROM taskflow.node_runs x WHERE x.run_id = r.id
+                              AND x.state IN ('pending', 'running', 'retrying'));
+    END IF;
+
+    IF cardinality(p_flows) > 0 THEN
+        UPDATE taskflow.runs r
            SET state = 'running', started_at = clock_timestamp()
-          FROM (SELECT s.id,
-                       row_number() OVER (PARTITION BY s.flow_id ORDER BY s.scheduled_for, s.id) AS rn,
-                       f.max_active_runs,
-                       (SELECT count(*) FROM taskflow.runs a
-                         WHERE a.flow_id = s.flow_id AND a.state = 'running') AS active
-                  FROM taskflow.runs s JOIN taskflow.flows f ON f.id = s.flow_id
-                 WHERE s.state = 'scheduled'
-                   AND (p_flow IS NULL OR s.flow_id = p_flow)) p
-         WHERE r.id = p.id AND p.rn + p.active <= p.max_active_runs;
-    END LOOP;
+          FROM (SELECT s.id
+                  FROM taskflow.flows f
+                 CROSS JOIN LATERAL (SELECT count(*) AS n FROM taskflow.runs a
+                                      WHERE a.flow_id = f.id AND a.state = 'running') a
+                 CROSS JOIN LATERAL (SELECT s.id FROM taskflow.runs s
+                                      WHERE s.flow_id = f.id AND s.state = 'scheduled'
+                                      ORDER BY s.scheduled_for, s.id
+                                      LIMIT greatest(f.max_active_runs - a.n, 0)) s
+                 WHERE f.id = ANY (p_flows)) p
+         WHERE r.id = p.id AND r.state = 'scheduled';
+    END IF;
 END
 $$;
 
--- _sched_advance() failed as a whole: the same, run by run (then flow by
--- flow for promotion), each in a subtransaction.  A run that cannot be
+-- The whole set (no argument: every running run, every flow with scheduled
+-- runs), one run (p_run) or one flow (p_flow).
+CREATE OR REPLACE FUNCTION taskflow._sched_advance(p_run bigint DEFAULT NULL, p_flow bigint DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF p_run IS NULL AND p_flow IS NULL THEN
+        PERFORM taskflow._sched_advance_runs(
+            ARRAY(SELECT r.id FROM taskflow.runs r WHERE r.state = 'running'),
+            ARRAY(SELECT DISTINCT r.flow_id FROM taskflow.runs r WHERE r.state = 'scheduled'));
+    ELSE
+        PERFORM taskflow._sched_advance_runs(array_remove(ARRAY[p_run], NULL),
+                                             array_remove(ARRAY[p_flow], NULL));
+    END IF;
+END
+$$;
+
+-- _sched_advance_runs() failed as a whole: the same, run by run (then flow
+-- by flow for promotion), each in a subtransaction.  A run that cannot be
 -- advanced is marked failed with the error (if even that fails, it is
 -- logged and left alone); the other runs go on.
-CREATE OR REPLACE FUNCTION taskflow._sched_advance_each() RETURNS void
+CREATE OR REPLACE FUNCTION taskflow._sched_advance_each(p_runs bigint[], p_flows bigint[])
+RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     x   record;
     err text;
     st  text;
 BEGIN
-    FOR x IN SELECT id FROM taskflow.runs WHERE state = 'running' ORDER BY id LOOP
+    FOR x IN SELECT id FROM taskflow.runs
+              WHERE id = ANY (p_runs) AND state = 'running' ORDER BY id LOOP
         BEGIN
-            PERFORM taskflow._sched_advance(x.id, NULL);
+            PERFORM taskflow._sched_advance_runs(ARRAY[x.id], '{}');
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE;
             err := format('the scheduler cannot advance this run: %s (SQLSTATE %s)', SQLERRM, st);
@@ -582,11 +621,13 @@ BEGIN
             END;
         END;
     END LOOP;
-    FOR x IN SELECT DISTINCT r.flow_id, f.name FROM taskflow.runs r
-               JOIN taskflow.flows f ON f.id = r.flow_id
-              WHERE r.state = 'scheduled' ORDER BY r.flow_id LOOP
+    FOR x IN SELECT f.id AS flow_id, f.name FROM taskflow.flows f
+              WHERE f.id = ANY (p_flows)
+                AND EXISTS (SELECT 1 FROM taskflow.runs r
+                             WHERE r.flow_id = f.id AND r.state = 'scheduled')
+              ORDER BY f.id LOOP
         BEGIN
-            PERFORM taskflow._sched_advance(NULL, x.flow_id);
+            PERFORM taskflow._sched_advance_runs('{}', ARRAY[x.flow_id]);
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE;
             err := format('the scheduler cannot start this run: %s (SQLSTATE %s)', SQLERRM, st);
@@ -607,57 +648,172 @@ BEGIN
 END
 $$;
 
--- One scheduler pass (everything but starting workers), in one transaction.
--- Each step, and each flow, runs in a subtransaction of its own: a flow
--- whose row cannot be scheduled (invalid schedule or time zone written into
--- the catalog, ...) gets its error in flows.schedule_error (logged once, when
--- it changes) and the other flows go on.
-CREATE OR REPLACE FUNCTION taskflow._sched_tick(p_now timestamptz, p_live bigint[], p_max_new integer,
-                                     OUT next_due timestamptz, OUT next_retry timestamptz)
+-- Schedule one flow (the row locked by the caller) in a subtransaction of
+-- its own and store when the scheduler must look at it next
+-- (flows.next_due: the next fire time, 'infinity' if it never fires again
+-- or is disabled or manual-only).  A flow whose row cannot be scheduled
+-- (invalid schedule or time zone written into the catalog, ...) gets its
+-- error in flows.schedule_error (logged once, when it changes) and is tried
+-- again 10 s later (scheduler clock; a repair resets next_due at once).
+-- Returns the new next_due.
+CREATE OR REPLACE FUNCTION taskflow._sched_one(f taskflow.flows, p_now timestamptz, p_max_new integer)
+RETURNS timestamptz
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    f   taskflow.flows;
     d   timestamptz;
     err text;
     st  text;
 BEGIN
     BEGIN
+        IF f.enabled AND f.schedule IS NOT NULL THEN
+            d := taskflow._sched_flow(f, p_now, p_max_new);
+        END IF;
+        d := coalesce(d, 'infinity');
+        UPDATE taskflow.flows SET next_due = d, schedule_error = NULL WHERE id = f.id;
+        IF f.schedule_error IS NOT NULL THEN
+            RAISE LOG 'taskflow: flow "%" schedules again', f.name;
+        END IF;
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE;
+        err := format('%s (SQLSTATE %s)', SQLERRM, st);
+        IF f.schedule_error IS DISTINCT FROM err THEN
+            RAISE WARNING 'taskflow: cannot schedule flow "%": %', f.name, err;
+        END IF;
+        d := p_now + interval '10 seconds';
+        BEGIN
+            UPDATE taskflow.flows SET schedule_error = err, next_due = d WHERE id = f.id;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'taskflow: cannot record the error of flow "%": %', f.name, SQLERRM;
+        END;
+    END;
+    RETURN d;
+END
+$$;
+
+-- One scheduler pass (everything but starting workers), in one transaction.
+-- Incremental: it looks only at what is due or changed, through indexes:
+--   1. node runs left 'running' by a dead worker (_sched_recover);
+--   2. flows with next_due <= now (due) or NULL (changed since the last
+--      look), at most p_limit of them, oldest due first; rows a user's open
+--      transaction holds locked are left for a later pass;
+--   3. with p_sweep_from (a flow id): also the next p_limit flows by id after
+--      it, whatever their next_due (the scheduler's periodic safety sweep);
+--      swept_to returns where to go on (NULL: the sweep is done);
+--   4. the runs noted in taskflow.sched_queue (and, with p_sweep_runs, every
+--      running run and every flow with scheduled runs): advanced in rounds
+--      until nothing is left, at most 4 rounds of 4 * p_limit entries.
+-- more: work is left that the next pass should do at once (a capped step,
+-- catch-up runs beyond p_max_new per flow).  next_due: the earliest next_due
+-- of any flow (scheduler clock); next_retry: the earliest retry (real clock).
+-- Each step, and each flow, runs in a subtransaction of its own: one bad row
+-- fails only itself.
+CREATE OR REPLACE FUNCTION taskflow._sched_tick(p_now timestamptz, p_live bigint[], p_max_new integer,
+                                     p_limit integer, p_sweep_from bigint, p_sweep_runs boolean,
+                                     OUT next_due timestamptz, OUT next_retry timestamptz,
+                                     OUT more boolean, OUT swept_to bigint)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    f       taskflow.flows;
+    n       integer := 0;
+    changed bigint[] := '{}';
+    r_ids   bigint[];
+    f_ids   bigint[];
+BEGIN
+    more := false;
+    BEGIN
         PERFORM taskflow._sched_recover(p_live);
     EXCEPTION WHEN OTHERS THEN
         RAISE WARNING 'taskflow: recovery of dead node runs failed: %', SQLERRM;
     END;
-    FOR f IN SELECT * FROM taskflow.flows
-              WHERE enabled AND schedule IS NOT NULL ORDER BY id LOOP
+
+    -- (two queries, each an index scan whatever plan the cache settles on:
+    -- the changed ones, then the due ones oldest first)
+    FOR f IN SELECT * FROM taskflow.flows x
+              WHERE x.next_due IS NULL
+              LIMIT p_limit
+                FOR NO KEY UPDATE SKIP LOCKED LOOP
+        n := n + 1;
+        changed := changed || f.id;         -- max_active_runs may have changed
+        IF taskflow._sched_one(f, p_now, p_max_new) <= p_now THEN
+            more := true;                   -- more catch-up runs are due
+        END IF;
+    END LOOP;
+    IF n < p_limit THEN
+        FOR f IN SELECT * FROM taskflow.flows x
+                  WHERE x.next_due <= p_now
+                  ORDER BY x.next_due
+                  LIMIT p_limit - n
+                    FOR NO KEY UPDATE SKIP LOCKED LOOP
+            n := n + 1;
+            IF taskflow._sched_one(f, p_now, p_max_new) <= p_now THEN
+                more := true;
+            END IF;
+        END LOOP;
+    END IF;
+    IF n >= p_limit THEN
+        more := true;
+    END IF;
+
+    IF p_sweep_from IS NOT NULL THEN
+        n := 0;
+        FOR f IN SELECT * FROM taskflow.flows x
+                  WHERE x.id > p_sweep_from ORDER BY x.id LIMIT p_limit
+                    FOR NO KEY UPDATE SKIP LOCKED LOOP
+            n := n + 1;
+            swept_to := f.id;
+            IF taskflow._sched_one(f, p_now, p_max_new) <= p_now THEN
+                more := true;
+            END IF;
+        END LOOP;
+        IF n < p_limit THEN
+            swept_to := NULL;
+        END IF;
+    END IF;
+
+    FOR i IN 1..4 LOOP
+        WITH q AS (
+            DELETE FROM taskflow.sched_queue
+             WHERE ctid = ANY (ARRAY(SELECT ctid FROM taskflow.sched_queue LIMIT 4 * p_limit))
+            RETURNING run_id)
+        SELECT coalesce(array_agg(DISTINCT r.id) FILTER (WHERE r.state = 'running'), '{}'),
+               coalesce(array_agg(DISTINCT r.flow_id) FILTER (WHERE r.flow_id IS NOT NULL), '{}')
+          INTO r_ids, f_ids
+          FROM q LEFT JOIN taskflow.runs r ON r.id = q.run_id;
+        IF i = 1 THEN
+            f_ids := f_ids || changed;
+            IF p_sweep_runs THEN
+                r_ids := r_ids || ARRAY(SELECT r.id FROM taskflow.runs r WHERE r.state = 'running');
+                f_ids := f_ids || ARRAY(SELECT DISTINCT r.flow_id FROM taskflow.runs r
+                                         WHERE r.state = 'scheduled');
+            END IF;
+        END IF;
+        EXIT WHEN cardinality(r_ids) = 0 AND cardinality(f_ids) = 0;
         BEGIN
-            d := taskflow._sched_flow(f, p_now, p_max_new);
-            next_due := least(next_due, d);
-            IF f.schedule_error IS NOT NULL THEN
-                UPDATE taskflow.flows SET schedule_error = NULL WHERE id = f.id;
-                RAISE LOG 'taskflow: flow "%" schedules again', f.name;
-            END IF;
+            PERFORM taskflow._sched_advance_runs(r_ids, f_ids);
         EXCEPTION WHEN OTHERS THEN
-            GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE;
-            err := format('%s (SQLSTATE %s)', SQLERRM, st);
-            IF f.schedule_error IS DISTINCT FROM err THEN
-                RAISE WARNING 'taskflow: cannot schedule flow "%": %', f.name, err;
-                BEGIN
-                    UPDATE taskflow.flows SET schedule_error = err WHERE id = f.id;
-                EXCEPTION WHEN OTHERS THEN
-                    RAISE WARNING 'taskflow: cannot record the error of flow "%": %', f.name, SQLERRM;
-                END;
-            END IF;
+            -- one bad run or flow: go one by one
+            BEGIN
+                PERFORM taskflow._sched_advance_each(r_ids, f_ids);
+            EXCEPTION WHEN OTHERS THEN
+                RAISE WARNING 'taskflow: advancing runs failed: %', SQLERRM;
+            END;
         END;
     END LOOP;
-    BEGIN
-        PERFORM taskflow._sched_advance();
-    EXCEPTION WHEN OTHERS THEN
-        -- one bad run: go run by run
-        BEGIN
-            PERFORM taskflow._sched_advance_each();
-        EXCEPTION WHEN OTHERS THEN
-            RAISE WARNING 'taskflow: advancing runs failed: %', SQLERRM;
-        END;
-    END;
+    more := more OR EXISTS (SELECT 1 FROM taskflow.sched_queue);
+
+    SELECT x.next_due INTO next_due FROM taskflow.flows x
+     WHERE x.next_due > p_now ORDER BY x.next_due LIMIT 1;
+    IF next_due = 'infinity' THEN
+        next_due := NULL;
+    END IF;
+    -- flows left due or changed (locked by a user's open transaction, or
+    -- committed during this pass): look again in a second
+    IF NOT more AND (EXISTS (SELECT 1 FROM taskflow.flows x WHERE x.next_due IS NULL)
+                     OR (SELECT x.next_due FROM taskflow.flows x WHERE x.next_due IS NOT NULL
+                          ORDER BY x.next_due LIMIT 1) <= p_now) THEN
+        next_due := least(next_due, p_now + interval '1 second');
+    END IF;
+
     SELECT min(nr.not_before) INTO next_retry
       FROM taskflow.node_runs nr JOIN taskflow.runs r ON r.id = nr.run_id
      WHERE nr.state = 'retrying' AND r.state = 'running';
@@ -696,20 +852,25 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                (nr.attempt + CASE WHEN nr.wait_since IS NOT NULL
                                   THEN coalesce(nr.rows, 0) % 1000000 ELSE 0 END)::integer AS seq,
                r.scheduled_for
-          FROM taskflow.node_runs nr
-          JOIN taskflow.runs r ON r.id = nr.run_id AND r.state = 'running'
+          FROM taskflow.runs r
+          -- (per running run, through the partial index on node_runs: the
+          -- node runs of queued runs are never read)
+          CROSS JOIN LATERAL (SELECT x.* FROM taskflow.node_runs x
+                               WHERE x.run_id = r.id AND x.state IN ('pending', 'retrying')
+                               OFFSET 0) nr
           JOIN taskflow.nodes n ON n.id = nr.node_id
           JOIN taskflow.flows f ON f.id = r.flow_id
           LEFT JOIN pg_authid a ON a.oid = f.owner
           JOIN pg_database d ON d.datname = current_database()
-         WHERE (nr.state = 'pending'
+         WHERE r.state = 'running'
+           AND (nr.state = 'pending'
                 OR (nr.state = 'retrying' AND nr.not_before <= clock_timestamp()))
            AND nr.id <> ALL (coalesce(p_exclude, '{}'))
            AND NOT EXISTS (SELECT 1
                              FROM taskflow.edges e
                              JOIN taskflow.node_runs up
                                ON up.run_id = nr.run_id AND up.node_id = e.from_node
-                            WHERE e.to_node = nr.node_id
+                            WHERE e.flow_id = r.flow_id AND e.to_node = nr.node_id
                               AND up.state NOT IN ('succeeded', 'skipped'))
     ), own AS (
         SELECT o.owner,
@@ -1079,6 +1240,26 @@ BEGIN
 END
 $$;
 
+-- The scheduler's history purge, one bounded batch per transaction: the at
+-- most p_limit oldest runs that finished before p_before (and their node
+-- runs).  The scheduler calls it between passes, only while nothing is due,
+-- until it returns fewer than p_limit (see tf_purge_step in scheduler.c).
+CREATE OR REPLACE FUNCTION taskflow._purge_batch(p_before timestamptz, p_limit integer) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n integer;
+BEGIN
+    DELETE FROM taskflow.runs r
+     WHERE r.id = ANY (ARRAY(SELECT x.id FROM taskflow.runs x
+                              WHERE x.finished_at < p_before
+                                AND x.state IN ('succeeded', 'failed', 'canceled')
+                              ORDER BY x.finished_at
+                              LIMIT p_limit));
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION taskflow._op_purge_history(caller regrole, args jsonb) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -1109,8 +1290,11 @@ REVOKE ALL ON FUNCTION
     taskflow._sched_flow(taskflow.flows, timestamptz, integer),
     taskflow._sched_recover(bigint[]),
     taskflow._sched_advance(bigint, bigint),
-    taskflow._sched_advance_each(),
-    taskflow._sched_tick(timestamptz, bigint[], integer),
+    taskflow._sched_advance_runs(bigint[], bigint[]),
+    taskflow._sched_advance_each(bigint[], bigint[]),
+    taskflow._sched_one(taskflow.flows, timestamptz, integer),
+    taskflow._sched_tick(timestamptz, bigint[], integer, integer, bigint, boolean),
+    taskflow._purge_batch(timestamptz, integer),
     taskflow._sched_ready(bigint[], integer, oid[]),
     taskflow._sched_give_up(bigint),
     taskflow._node_begin(bigint, integer),

@@ -23,7 +23,7 @@ SELECT taskflow.add_node('vb', 'tell', 'notify', options => '{"channel": "vb"}')
 -- the state every failing call must leave untouched (includes updated_at)
 CREATE TEMP VIEW vb_st AS
 SELECT md5(concat_ws('|',
-           (SELECT string_agg(f::text, ',' ORDER BY f.id) FROM taskflow.flows f),
+           (SELECT string_agg((to_jsonb(f) - 'next_due')::text, ',' ORDER BY f.id) FROM taskflow.flows f),
            (SELECT string_agg(n::text, ',' ORDER BY n.id) FROM taskflow.nodes n),
            (SELECT string_agg(e::text, ',' ORDER BY e.from_node, e.to_node) FROM taskflow.edges e),
            (SELECT string_agg(v::text, ',' ORDER BY v.flow_id, v.name) FROM taskflow.variables v),
