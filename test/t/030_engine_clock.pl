@@ -162,7 +162,10 @@ SELECT round(avg(extract(epoch FROM n1.started_at - n1.scheduled_for)) * 1000, 1
   FROM n n1 JOIN n n2 ON n2.run_id = n1.run_id AND n1.node = 'n1' AND n2.node = 'n2'});
 my ($due_avg, $due_max, $hop) = split / /, $lat;
 diag("latency: due time -> first node start avg $due_avg ms (max $due_max ms); node end -> next node start avg $hop ms");
-cmp_ok($due_max, '<', 1000, 'scheduled nodes start within 1 s of the due time');
+# typical figures are ~15 ms; the bounds leave room for a busy 2-core machine
+# (a run of an every-second flow that takes over a second delays the next one)
+cmp_ok($due_avg, '<', 500, 'scheduled nodes start on average within 0.5 s of the due time');
+cmp_ok($due_max, '<', 3000, 'and every one within 3 s');
 
 $node->stop;
 done_testing();
