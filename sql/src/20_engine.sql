@@ -1459,36 +1459,7 @@ $$;
 -- views (security_invoker: row level security applies to the reader)
 ------------------------------------------------------------------------------
 
-CREATE OR REPLACE VIEW taskflow.flow_status WITH (security_invoker = true) AS
-SELECT f.id AS flow_id,
-       f.name AS flow,
-       f.owner,
-       f.schedule,
-       f.timezone,
-       f.enabled,
-       lr.id AS last_run_id,
-       lr.state AS last_state,
-       lr.bizdate AS last_bizdate,
-       lr.finished_at AS last_finished_at,
-       (SELECT count(*) FROM taskflow.runs r
-         WHERE r.flow_id = f.id AND r.state = 'running') AS running_runs,
-       (SELECT count(*) FROM taskflow.runs r
-         WHERE r.flow_id = f.id AND r.state = 'failed'
-           AND r.id > coalesce((SELECT max(s.id) FROM taskflow.runs s
-                                 WHERE s.flow_id = f.id AND s.state = 'succeeded'), 0))
-         AS consecutive_failures,
-       CASE WHEN f.enabled AND f.schedule IS NOT NULL THEN
-           (SELECT x FROM taskflow._next_run_safe(f.schedule,
-                                                  greatest(f.scheduled_until, f.created_at,
-                                                           f.start_date - interval '1 microsecond',
-                                                           taskflow._now()),
-                                                  f.timezone) x
-             WHERE f.end_date IS NULL OR x <= f.end_date)
-       END AS next_run,
-       f.schedule_error
-  FROM taskflow.flows f
-  LEFT JOIN LATERAL (SELECT r.* FROM taskflow.runs r WHERE r.flow_id = f.id
-                      ORDER BY r.id DESC LIMIT 1) lr ON true;
+-- flow_status: part 90 (its columns come from part 90_ops.once too)
 
 CREATE OR REPLACE VIEW taskflow.run_history WITH (security_invoker = true) AS
 SELECT r.id AS run_id,
@@ -1551,7 +1522,7 @@ SELECT nr.id AS node_run_id,
   JOIN taskflow.flows f ON f.id = r.flow_id
   JOIN taskflow.nodes n ON n.id = nr.node_id;
 
-GRANT SELECT ON taskflow.flow_status, taskflow.run_history, taskflow.node_run_history TO PUBLIC;
+GRANT SELECT ON taskflow.run_history, taskflow.node_run_history TO PUBLIC;
 
 -- the launcher learns about this database when CREATE EXTENSION commits
 SELECT taskflow._wake_launcher();

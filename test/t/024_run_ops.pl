@@ -145,4 +145,52 @@ q1("SET ROLE alice; SELECT taskflow.set_node_success($tr, 'm2')");
 is(TaskflowTest->wait_run($node, $tr), 'succeeded', 'two: with m2 marked too the run succeeded');
 is(done_count('j'), '1', 'j ran once');
 
+# ---------------------------------------------------------------- auto-suspend
+q1(q{
+INSERT INTO public.flag VALUES ('f', false);
+SET ROLE alice;
+SELECT taskflow.create_flow('flaky', suspend_after_failures => 2);
+SELECT taskflow.add_node('flaky', 'f', 'sql', $$DO $d$ BEGIN IF NOT (SELECT ok FROM public.flag WHERE name = 'f') THEN RAISE EXCEPTION 'f not ready'; END IF; END $d$; $$);
+});
+my $st_sql = q{SELECT enabled || ':' || coalesce(suspend_after_failures::text, '-') || ':' || coalesce(suspended_reason, '-') FROM taskflow.flow_status WHERE flow = 'flaky'};
+is(q1($st_sql), 'true:2:-', 'flaky: enabled, suspends after 2 failures');
+
+# bad settings are refused and change nothing
+($ret, $out, $err) = $node->psql('postgres',
+	"\\set VERBOSITY verbose\nSET ROLE alice; SELECT taskflow.create_flow('bad_s', suspend_after_failures => -1)");
+like($err, qr/22023: invalid suspend_after_failures: -1/, 'create_flow refuses a negative count (22023)');
+($ret, $out, $err) = $node->psql('postgres',
+	"\\set VERBOSITY verbose\nSET ROLE alice; UPDATE taskflow.flows SET suspend_after_failures = 5000 WHERE name = 'flaky'");
+like($err, qr/22023: invalid suspend_after_failures: 5000/, 'the catalog guard refuses a direct write out of bounds');
+($ret, $out, $err) = $node->psql('postgres',
+	"SET ROLE alice; UPDATE taskflow.flows SET suspended_reason = 'x' WHERE name = 'flaky'");
+like($err, qr/permission denied/, 'users cannot write suspended_reason');
+($ret, $out, $err) = $node->psql('postgres', "SET ROLE bob; SELECT taskflow.alter_flow('flaky', suspend_after_failures => 1)");
+like($err, qr/flow "flaky" does not exist/, 'a stranger cannot change it');
+is(q1($st_sql), 'true:2:-', 'the refusals changed nothing');
+
+# failed, succeeded, failed: not 2 consecutive
+my $fl;
+($fl, $state) = TaskflowTest->run_and_wait($node, 'flaky', user => 'alice');
+is($state . ':' . q1($st_sql), 'failed:true:2:-', 'one failed run: still enabled');
+q1(q{UPDATE public.flag SET ok = true WHERE name = 'f'});
+($fl, $state) = TaskflowTest->run_and_wait($node, 'flaky', user => 'alice');
+q1(q{UPDATE public.flag SET ok = false WHERE name = 'f'});
+($fl, $state) = TaskflowTest->run_and_wait($node, 'flaky', user => 'alice');
+is($state . ':' . q1($st_sql), 'failed:true:2:-', 'a success between two failures: still enabled');
+($fl, $state) = TaskflowTest->run_and_wait($node, 'flaky', user => 'alice');
+is($state, 'failed', 'second consecutive failure');
+like(q1($st_sql), qr/^false:2:suspended at .* after 2 consecutive failed runs \(the last: run $fl\)$/,
+	'the flow is suspended, with the reason in flow_status');
+
+# enable_flow clears the reason and restarts the count
+q1(q{SET ROLE alice; SELECT taskflow.enable_flow('flaky')});
+is(q1($st_sql), 'true:2:-', 'enable_flow clears the reason');
+($fl, $state) = TaskflowTest->run_and_wait($node, 'flaky', user => 'alice');
+is($state . ':' . q1($st_sql), 'failed:true:2:-', 'one failure after enabling: still enabled');
+# 0 clears the setting: never suspended
+q1(q{SET ROLE alice; SELECT taskflow.alter_flow('flaky', suspend_after_failures => 0)});
+($fl, $state) = TaskflowTest->run_and_wait($node, 'flaky', user => 'alice');
+is($state . ':' . q1($st_sql), 'failed:true:-:-', 'suspend_after_failures => 0: never suspended');
+
 done_testing();
