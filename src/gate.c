@@ -2,8 +2,8 @@
  *
  * gate.c
  *	  The gate for privileged run operations.  Users may read runs and
- *	  node_runs but not write them; run_flow, cancel_run, rerun, backfill
- *	  and purge_history go through
+ *	  node_runs but not write them; run_flow, cancel_run, rerun, backfill,
+ *	  purge_history and set_node_success go through
  *
  *	      taskflow._gate(op text, args jsonb) RETURNS jsonb
  *
@@ -31,7 +31,8 @@
 PG_FUNCTION_INFO_V1(tf_sql_gate);
 
 static const char *const tf_gate_ops[] = {
-	"run_flow", "cancel_run", "rerun", "backfill", "purge_history", NULL
+	"run_flow", "cancel_run", "rerun", "backfill", "purge_history",
+	"set_node_success", NULL
 };
 
 /*
@@ -110,7 +111,7 @@ tf_gate_check_op(const char *op)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unknown taskflow operation \"%s\"", op),
-			 errhint("Operations: run_flow, cancel_run, rerun, backfill, purge_history.")));
+			 errhint("Operations: run_flow, cancel_run, rerun, backfill, purge_history, set_node_success.")));
 }
 
 Datum

@@ -702,7 +702,8 @@ CREATE OR REPLACE FUNCTION taskflow.create_flow(name text,
                                      enabled boolean DEFAULT true,
                                      start_date timestamptz DEFAULT NULL,
                                      end_date timestamptz DEFAULT NULL,
-                                     owner regrole DEFAULT NULL)
+                                     owner regrole DEFAULT NULL,
+                                     suspend_after_failures integer DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
@@ -721,13 +722,16 @@ BEGIN
     create_flow.end_date := taskflow._check_flow_date('end_date', create_flow.end_date);
     PERFORM taskflow._check_flow_settings(create_flow.max_active_runs,
                                           create_flow.start_date, create_flow.end_date);
+    create_flow.suspend_after_failures :=
+        taskflow._check_suspend_after(nullif(create_flow.suspend_after_failures, 0));
     BEGIN
         INSERT INTO taskflow.flows AS f (name, owner, schedule, timezone, description, enabled,
-                                         catchup, max_active_runs, start_date, end_date)
+                                         catchup, max_active_runs, start_date, end_date,
+                                         suspend_after_failures)
         VALUES (create_flow.name, create_flow.owner, create_flow.schedule, create_flow.timezone,
                 nullif(create_flow.description, ''), coalesce(create_flow.enabled, true),
                 coalesce(create_flow.catchup, true), coalesce(create_flow.max_active_runs, 1),
-                create_flow.start_date, create_flow.end_date)
+                create_flow.start_date, create_flow.end_date, create_flow.suspend_after_failures)
         RETURNING f.id INTO new_id;
         PERFORM taskflow._warn_never_fires(create_flow.name, create_flow.schedule, create_flow.timezone);
     EXCEPTION WHEN unique_violation THEN
@@ -756,7 +760,8 @@ CREATE OR REPLACE FUNCTION taskflow.alter_flow(name text,
                                     start_date timestamptz DEFAULT NULL,
                                     end_date timestamptz DEFAULT NULL,
                                     owner regrole DEFAULT NULL,
-                                    new_name text DEFAULT NULL)
+                                    new_name text DEFAULT NULL,
+                                    suspend_after_failures integer DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
@@ -795,12 +800,18 @@ BEGIN
         f.owner := taskflow._check_owner(alter_flow.owner);
     END IF;
     PERFORM taskflow._check_flow_settings(f.max_active_runs, f.start_date, f.end_date);
+    -- 0 clears it (never suspend)
+    IF alter_flow.suspend_after_failures IS NOT NULL THEN
+        f.suspend_after_failures :=
+            taskflow._check_suspend_after(nullif(alter_flow.suspend_after_failures, 0));
+    END IF;
     BEGIN
         UPDATE taskflow.flows x
            SET name = f.name, schedule = f.schedule, timezone = f.timezone,
                description = f.description, catchup = f.catchup,
                max_active_runs = f.max_active_runs, enabled = f.enabled,
                start_date = f.start_date, end_date = f.end_date, owner = f.owner,
+               suspend_after_failures = f.suspend_after_failures,
                updated_at = now()
          WHERE x.id = f.id;
         IF alter_flow.schedule IS NOT NULL OR alter_flow.timezone IS NOT NULL THEN

@@ -61,6 +61,9 @@ BEGIN
        OR NEW.end_date IS DISTINCT FROM OLD.end_date THEN
         PERFORM taskflow._check_flow_settings(NEW.max_active_runs, NEW.start_date, NEW.end_date);
     END IF;
+    IF TG_OP = 'INSERT' OR NEW.suspend_after_failures IS DISTINCT FROM OLD.suspend_after_failures THEN
+        PERFORM taskflow._check_suspend_after(NEW.suspend_after_failures);
+    END IF;
     RETURN NEW;
 END
 $$;

@@ -1148,6 +1148,10 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     old  taskflow.runs := taskflow._op_run(caller, (args->>'run_id')::bigint);
     only_f boolean := coalesce((args->>'only_failed')::boolean, true);
+    from_n text := args->>'from_node';
+    fid  bigint;
+    down bigint[];
+    bad  text;
     rid  bigint;
 BEGIN
     IF old.state IN ('scheduled', 'running') THEN
@@ -1155,16 +1159,53 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'Wait for it (taskflow.wait_run) or cancel it (taskflow.cancel_run) first.';
     END IF;
+    IF from_n IS NOT NULL THEN
+        SELECT n.id INTO fid FROM taskflow.nodes n WHERE n.flow_id = old.flow_id AND n.name = from_n;
+        IF fid IS NULL THEN
+            RAISE EXCEPTION 'node "%" does not exist in the flow of run %', from_n, old.id
+                USING ERRCODE = 'undefined_object',
+                      HINT = 'Give the name of a node of that flow (taskflow.nodes).';
+        END IF;
+        -- the node and everything downstream of it run again
+        WITH RECURSIVE d(id) AS (
+            SELECT fid
+            UNION
+            SELECT e.to_node FROM taskflow.edges e JOIN d ON e.from_node = d.id
+             WHERE e.flow_id = old.flow_id)
+        SELECT array_agg(id) INTO down FROM d;
+        -- everything upstream of it must have succeeded in the old run
+        WITH RECURSIVE u(id) AS (
+            SELECT e.from_node FROM taskflow.edges e
+             WHERE e.flow_id = old.flow_id AND e.to_node = fid
+            UNION
+            SELECT e.from_node FROM taskflow.edges e JOIN u ON e.to_node = u.id
+             WHERE e.flow_id = old.flow_id)
+        SELECT string_agg(format('%s (%s)', n.name, coalesce(o.state, 'not in that run')), ', '
+                          ORDER BY n.name)
+          INTO bad
+          FROM u JOIN taskflow.nodes n ON n.id = u.id
+          LEFT JOIN taskflow.node_runs o ON o.run_id = old.id AND o.node_id = u.id
+         WHERE o.state IS DISTINCT FROM 'succeeded' AND o.state IS DISTINCT FROM 'skipped';
+        IF bad IS NOT NULL THEN
+            RAISE EXCEPTION 'cannot rerun run % from node "%": upstream nodes did not succeed in that run', old.id, from_n
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = format('Upstream: %s.', bad),
+                      HINT = 'Rerun from an upstream node that failed, or rerun the failed nodes (taskflow.rerun(run_id)).';
+        END IF;
+    END IF;
     rid := taskflow._create_run(old.flow_id, clock_timestamp(), old.bizdate, 'rerun',
                                 old.params, caller, old.id);
-    IF only_f THEN
+    IF only_f OR from_n IS NOT NULL THEN
+        -- with from_node: every node outside it and its downstream that
+        -- succeeded in the old run; else: every node that succeeded
         UPDATE taskflow.node_runs nr
            SET state = 'skipped', started_at = clock_timestamp(), finished_at = clock_timestamp(),
                rows = o.rows, bytes = o.bytes,
                message = format('succeeded in run %s; not rerun', o.run_id)
           FROM taskflow.node_runs o
          WHERE nr.run_id = rid AND o.run_id = old.id AND o.node_id = nr.node_id
-           AND o.state IN ('succeeded', 'skipped');
+           AND o.state IN ('succeeded', 'skipped')
+           AND (down IS NULL OR nr.node_id <> ALL (down));
     END IF;
     PERFORM taskflow._wake();
     RETURN jsonb_build_object('run_id', rid);
@@ -1339,10 +1380,14 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
     SELECT NULL::void FROM taskflow._gate('cancel_run', jsonb_build_object('run_id', $1))
 $$;
 
--- A new run of the same flow, bizdate and params (trigger 'rerun').
-CREATE OR REPLACE FUNCTION taskflow.rerun(run_id bigint, only_failed boolean DEFAULT true) RETURNS bigint
+-- A new run of the same flow, bizdate and params (trigger 'rerun').  With
+-- from_node: that node and everything downstream of it run again, the other
+-- nodes that succeeded are skipped (only_failed is then ignored).
+CREATE OR REPLACE FUNCTION taskflow.rerun(run_id bigint, only_failed boolean DEFAULT true,
+                                          from_node text DEFAULT NULL) RETURNS bigint
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
-    SELECT (taskflow._gate('rerun', jsonb_build_object('run_id', $1, 'only_failed', $2))
+    SELECT (taskflow._gate('rerun', jsonb_build_object('run_id', $1, 'only_failed', $2,
+                                                       'from_node', $3))
             ->> 'run_id')::bigint
 $$;
 
@@ -1414,36 +1459,7 @@ $$;
 -- views (security_invoker: row level security applies to the reader)
 ------------------------------------------------------------------------------
 
-CREATE OR REPLACE VIEW taskflow.flow_status WITH (security_invoker = true) AS
-SELECT f.id AS flow_id,
-       f.name AS flow,
-       f.owner,
-       f.schedule,
-       f.timezone,
-       f.enabled,
-       lr.id AS last_run_id,
-       lr.state AS last_state,
-       lr.bizdate AS last_bizdate,
-       lr.finished_at AS last_finished_at,
-       (SELECT count(*) FROM taskflow.runs r
-         WHERE r.flow_id = f.id AND r.state = 'running') AS running_runs,
-       (SELECT count(*) FROM taskflow.runs r
-         WHERE r.flow_id = f.id AND r.state = 'failed'
-           AND r.id > coalesce((SELECT max(s.id) FROM taskflow.runs s
-                                 WHERE s.flow_id = f.id AND s.state = 'succeeded'), 0))
-         AS consecutive_failures,
-       CASE WHEN f.enabled AND f.schedule IS NOT NULL THEN
-           (SELECT x FROM taskflow._next_run_safe(f.schedule,
-                                                  greatest(f.scheduled_until, f.created_at,
-                                                           f.start_date - interval '1 microsecond',
-                                                           taskflow._now()),
-                                                  f.timezone) x
-             WHERE f.end_date IS NULL OR x <= f.end_date)
-       END AS next_run,
-       f.schedule_error
-  FROM taskflow.flows f
-  LEFT JOIN LATERAL (SELECT r.* FROM taskflow.runs r WHERE r.flow_id = f.id
-                      ORDER BY r.id DESC LIMIT 1) lr ON true;
+-- flow_status: part 90 (its columns come from part 90_ops.once too)
 
 CREATE OR REPLACE VIEW taskflow.run_history WITH (security_invoker = true) AS
 SELECT r.id AS run_id,
@@ -1506,7 +1522,7 @@ SELECT nr.id AS node_run_id,
   JOIN taskflow.flows f ON f.id = r.flow_id
   JOIN taskflow.nodes n ON n.id = nr.node_id;
 
-GRANT SELECT ON taskflow.flow_status, taskflow.run_history, taskflow.node_run_history TO PUBLIC;
+GRANT SELECT ON taskflow.run_history, taskflow.node_run_history TO PUBLIC;
 
 -- the launcher learns about this database when CREATE EXTENSION commits
 SELECT taskflow._wake_launcher();
