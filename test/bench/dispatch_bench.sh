@@ -18,27 +18,15 @@ JOBS=${JOBS:-10}
 MINUTES=${MINUTES:-3}
 DIR=${BENCH_DIR:-/tmp/taskflow-dispatch-bench}
 PORT=${BENCH_PORT:-54339}
-BIN=$(pg_config --bindir)
-as_pg() { runuser -u postgres -- "$@"; }
-psql_() { as_pg psql -X -q -At -h "$DIR" -p "$PORT" -d postgres "$@"; }
-
-scripts/build >/dev/null
-[ -f "$DIR/data/postmaster.pid" ] && as_pg "$BIN/pg_ctl" -D "$DIR/data" -m immediate stop >/dev/null 2>&1 || true
-rm -rf "$DIR"; mkdir -p "$DIR"; chown postgres: "$DIR"
-as_pg "$BIN/initdb" -D "$DIR/data" -A trust -U postgres >/dev/null
-cat >> "$DIR/data/postgresql.conf" <<CONF
+. test/bench/lib.sh
+bench_cluster_start <<CONF
 shared_preload_libraries = 'taskflow,pg_cron'
 cron.database_name = 'postgres'
 cron.use_background_workers = on
 max_worker_processes = 64
 taskflow.max_workers = 16
 cron.max_running_jobs = 16
-port = $PORT
-listen_addresses = ''
-unix_socket_directories = '$DIR'
 CONF
-as_pg "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w start >/dev/null
-trap 'as_pg "$BIN/pg_ctl" -D "$DIR/data" -m fast stop >/dev/null' EXIT
 
 psql_ >/dev/null <<SQL
 SET client_min_messages = warning;

@@ -24,25 +24,13 @@ DIR=${BENCH_DIR:-/tmp/taskflow-pool-bench}
 PORT=${BENCH_PORT:-54341}
 PG_CONFIG=${PG_CONFIG:-pg_config}
 export PG_CONFIG
-BIN=$("$PG_CONFIG" --bindir)
-as_pg() { runuser -u postgres -- "$@"; }
-psql_() { as_pg "$BIN/psql" -X -q -At -h "$DIR" -p "$PORT" -d postgres "$@"; }
-
-scripts/build >/dev/null
-[ -f "$DIR/data/postmaster.pid" ] && as_pg "$BIN/pg_ctl" -D "$DIR/data" -m immediate stop >/dev/null 2>&1 || true
-rm -rf "$DIR"; mkdir -p "$DIR"; chown postgres: "$DIR"
-as_pg "$BIN/initdb" -D "$DIR/data" -A trust -U postgres >/dev/null
-cat >> "$DIR/data/postgresql.conf" <<CONF
+. test/bench/lib.sh
+bench_cluster_start <<CONF
 shared_preload_libraries = 'taskflow'
 max_worker_processes = 64
 taskflow.max_workers = $MAX_WORKERS
-port = $PORT
-listen_addresses = ''
-unix_socket_directories = '$DIR'
 fsync = off
 CONF
-as_pg "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w start >/dev/null
-trap 'as_pg "$BIN/pg_ctl" -D "$DIR/data" -m fast stop >/dev/null' EXIT
 
 psql_ >/dev/null <<SQL
 SET client_min_messages = warning;

@@ -22,26 +22,14 @@ GRACE=${GRACE:-20}
 WORKERS=${WORKERS:-16}
 DIR=${BENCH_DIR:-/tmp/taskflow-soak-bench}
 PORT=${BENCH_PORT:-54369}
-BIN=$(pg_config --bindir)
-as_pg() { runuser -u postgres -- "$@"; }
-psql_() { as_pg "$BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$DIR" -p "$PORT" -d postgres "$@"; }
-
-scripts/build >/dev/null
-[ -f "$DIR/data/postmaster.pid" ] && as_pg "$BIN/pg_ctl" -D "$DIR/data" -m immediate stop >/dev/null 2>&1 || true
-rm -rf "$DIR"; mkdir -p "$DIR"; chown postgres: "$DIR"
-as_pg "$BIN/initdb" -D "$DIR/data" -A trust -U postgres >/dev/null
-cat >> "$DIR/data/postgresql.conf" <<CONF
+. test/bench/lib.sh
+bench_cluster_start <<CONF
 shared_preload_libraries = 'taskflow'
 max_worker_processes = $((WORKERS * 2 + 8))  # exited workers hold a slot until the postmaster reaps them
 max_connections = $((WORKERS + 50))
 taskflow.max_workers = $WORKERS
-port = $PORT
-listen_addresses = ''
-unix_socket_directories = '$DIR'
 timezone = 'UTC'
 CONF
-as_pg "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w start >/dev/null
-[ -n "${KEEP:-}" ] || trap 'as_pg "$BIN/pg_ctl" -D "$DIR/data" -m fast stop >/dev/null' EXIT
 psql_ -c "SET client_min_messages = warning" -c "CREATE EXTENSION taskflow" >/dev/null
 sleep 1
 

@@ -1,0 +1,26 @@
+# test/bench/lib.sh — the throwaway cluster of the benchmarks (sourced from the
+# repository root).  Needs DIR (its directory: data, socket, log) and PORT;
+# honours PG_CONFIG (the PostgreSQL installation) and KEEP (leave it running).
+#
+#   . test/bench/lib.sh
+#   bench_cluster_start <<CONF
+#   shared_preload_libraries = 'taskflow'
+#   CONF
+#   psql_ -c "CREATE EXTENSION taskflow"
+BIN=$("${PG_CONFIG:-pg_config}" --bindir)
+as_pg() { runuser -u postgres -- "$@"; }
+psql_() { as_pg "$BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$DIR" -p "$PORT" -d postgres "$@"; }
+
+# build and install taskflow, initdb a fresh cluster in $DIR with the settings
+# read from stdin (plus port and a Unix socket in $DIR only), start it, and
+# stop it when the script exits (unless KEEP is set)
+bench_cluster_start() {
+  scripts/build >/dev/null
+  [ -f "$DIR/data/postmaster.pid" ] && as_pg "$BIN/pg_ctl" -D "$DIR/data" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$DIR"; mkdir -p "$DIR"; chown postgres: "$DIR"
+  as_pg "$BIN/initdb" -D "$DIR/data" -A trust -U postgres >/dev/null
+  { cat; printf '%s\n' "port = $PORT" "listen_addresses = ''" "unix_socket_directories = '$DIR'"; } \
+      >> "$DIR/data/postgresql.conf"
+  as_pg "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w start >/dev/null
+  [ -n "${KEEP:-}" ] || trap 'as_pg "$BIN/pg_ctl" -D "$DIR/data" -m fast stop >/dev/null' EXIT
+}
