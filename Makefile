@@ -7,13 +7,15 @@
 # concern (catalog, definition API, engine, storage) keeps its own file.
 
 EXTENSION   = taskflow
-EXTVERSION  = 1.1.0
+EXTVERSION  = 1.2.0
+# the newest released version: the upgrade into EXTVERSION starts there
+PREVVERSION = 1.1.0
 MODULE_big  = taskflow
 OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 # released scripts are frozen files; the current version's script and the
 # upgrade script into it are assembled from sql/src (see sql/README.md)
-DATA        = sql/taskflow--1.0.0.sql
-DATA_built  = sql/taskflow--$(EXTVERSION).sql sql/taskflow--1.0.0--$(EXTVERSION).sql
+DATA        = sql/taskflow--1.0.0.sql sql/taskflow--1.1.0.sql sql/taskflow--1.0.0--1.1.0.sql
+DATA_built  = sql/taskflow--$(EXTVERSION).sql sql/taskflow--$(PREVVERSION)--$(EXTVERSION).sql
 SHLIB_LINK  = -lcurl -lz
 # libpq (copy nodes), the way contrib/dblink links it
 SHLIB_LINK_INTERNAL = $(libpq)
@@ -40,10 +42,11 @@ SQL_GUARD   = printf '%s\n' '\echo Use "CREATE EXTENSION taskflow" to load this 
 sql/taskflow--$(EXTVERSION).sql: $(SQL_PARTS)
 	{ $(SQL_GUARD); cat $^; } > $@
 
-sql/taskflow--1.0.0--$(EXTVERSION).sql: $(sort $(wildcard sql/upgrade/1.0.0--$(EXTVERSION)/*.sql)) $(SQL_REPLAY)
+UPGRADE_DIR = sql/upgrade/$(PREVVERSION)--$(EXTVERSION)
+sql/taskflow--$(PREVVERSION)--$(EXTVERSION).sql: $(sort $(wildcard $(UPGRADE_DIR)/*.sql)) $(SQL_REPLAY)
 	{ printf '%s\n' '\echo Use "ALTER EXTENSION taskflow UPDATE" to load this file. \quit'; \
-	  cat $(sort $(wildcard sql/upgrade/1.0.0--$(EXTVERSION)/pre_*.sql)) $(SQL_REPLAY) \
-	      $(sort $(wildcard sql/upgrade/1.0.0--$(EXTVERSION)/post_*.sql)); } > $@
+	  cat $(sort $(wildcard $(UPGRADE_DIR)/pre_*.sql)) $(SQL_REPLAY) \
+	      $(sort $(wildcard $(UPGRADE_DIR)/post_*.sql)); } > $@
 
 installcheck: test/out
 test/out:
@@ -63,3 +66,5 @@ prove:
 
 # every object depends on the project headers (shared-memory layouts must agree)
 $(OBJS): $(wildcard src/*.h)
+# the library compares TF_EXTVERSION with the installed catalog's version
+src/scheduler.o: Makefile

@@ -1,5 +1,7 @@
-# Release upgrade: install taskflow 1.0.0 (the frozen script), fill it with
-# flows and history, run ALTER EXTENSION taskflow UPDATE, and check that
+# Release upgrade: install every released taskflow version (the frozen
+# scripts: 1.0.0, 1.1.0) in a database of its own, fill each with flows and
+# history, run ALTER EXTENSION taskflow UPDATE (from 1.0.0 PostgreSQL chains
+# 1.0.0--1.1.0 and 1.1.0--<new>), and check that
 #   - the scheduler does not run flows while the catalog is older than the
 #     library (it logs a WARNING with a hint instead),
 #   - after the update, definitions and history are intact and flows run,
@@ -15,85 +17,11 @@ use Test::More;
 use TaskflowTest;
 
 my $node = TaskflowTest->start_node('upgrade', extension => 0);
+my $new = $node->safe_psql('postgres',
+	"SELECT default_version FROM pg_available_extensions WHERE name = 'taskflow'");
+my $newre = quotemeta($new);
+isnt($new, '1.1.0', 'the library is newer than the last release');
 
-$node->safe_psql('postgres', q{
-	CREATE EXTENSION taskflow VERSION '1.0.0';
-	CREATE ROLE alice LOGIN;
-	CREATE TABLE public.t (bizdate date, note text);
-	GRANT ALL ON public.t TO alice;
-});
-is($node->safe_psql('postgres', "SELECT extversion FROM pg_extension WHERE extname = 'taskflow'"),
-	'1.0.0', 'version 1.0.0 installed');
-
-# fill the 1.0.0 catalog: a flow with variables, a chain of nodes, history
-$node->safe_psql('postgres', q{
-	SET ROLE alice;
-	SELECT taskflow.create_flow('daily', schedule => '0 5 * * *', timezone => 'UTC');
-	SELECT taskflow.set_variable('daily', 'year', 'yyyy of bizdate');
-	SELECT taskflow.add_node('daily', 'a', 'sql', $$INSERT INTO public.t VALUES (${bizdate:literal}, 'a ${year}')$$);
-	SELECT taskflow.add_node('daily', 'b', 'sql', $$INSERT INTO public.t VALUES (${bizdate:literal}, 'b')$$, after => ARRAY['a']);
-	SELECT taskflow.create_flow('manual_only');
-	SELECT taskflow.add_node('manual_only', 'x', 'sql', 'SELECT 1');
-});
-# history of the 1.0.0 era (written as the 1.0.0 engine would have)
-$node->safe_psql('postgres', q{
-	INSERT INTO taskflow.runs (flow_id, scheduled_for, bizdate, trigger, state, created_by, started_at, finished_at)
-	SELECT id, date_trunc('day', now()) - interval '19 hours', '2020-06-01', 'schedule', 'succeeded',
-	       'alice'::regrole, now() - interval '19 hours', now() - interval '19 hours'
-	  FROM taskflow.flows WHERE name = 'daily';
-	INSERT INTO taskflow.node_runs (run_id, node_id, attempt, state, started_at, finished_at, rows, rendered)
-	SELECT r.id, n.id, 1, 'succeeded', r.started_at, r.finished_at, 1, 'INSERT ...'
-	  FROM taskflow.runs r JOIN taskflow.nodes n ON n.flow_id = r.flow_id;
-});
-
-# the new library does not run flows against the old catalog
-my $run = $node->safe_psql('postgres',
-	"SET ROLE alice; SELECT taskflow.run_flow('daily', '2020-06-05')");
-ok($node->wait_for_log(qr/has taskflow 1\.0\.0, the library is 1\.1\.0; no flow runs until the extension is updated/),
-	'scheduler warns about the version mismatch');
-sleep 2;
-is($node->safe_psql('postgres', "SELECT state FROM taskflow.runs WHERE id = $run"),
-	'scheduled', 'no run starts before ALTER EXTENSION UPDATE');
-
-$node->safe_psql('postgres', 'ALTER EXTENSION taskflow UPDATE');
-is($node->safe_psql('postgres', "SELECT extversion FROM pg_extension WHERE extname = 'taskflow'"),
-	'1.1.0', 'updated to 1.1.0');
-
-# the waiting run now runs, as alice
-is(TaskflowTest->wait_run($node, $run), 'succeeded', 'the run queued before the update succeeds after it');
-is($node->safe_psql('postgres', "SELECT string_agg(note, ',' ORDER BY note) FROM public.t WHERE bizdate = '2020-06-05'"),
-	'a 2020,b', 'both nodes ran with their variables');
-
-# definitions and history survived
-is($node->safe_psql('postgres', q{
-	SELECT string_agg(f.name || ':' || f.owner::text || ':' || coalesce(f.schedule, '-') || ':' ||
-	       (SELECT count(*) FROM taskflow.nodes n WHERE n.flow_id = f.id) || ':' ||
-	       (SELECT count(*) FROM taskflow.edges e WHERE e.flow_id = f.id) || ':' ||
-	       (SELECT count(*) FROM taskflow.variables v WHERE v.flow_id = f.id), ' ' ORDER BY f.name)
-	  FROM taskflow.flows f}),
-	'daily:alice:0 5 * * *:2:1:1 manual_only:alice:-:1:0:0', 'flows, nodes, edges, variables intact');
-is($node->safe_psql('postgres', q{
-	SET ROLE alice;
-	SELECT count(*) FILTER (WHERE bizdate = '2020-06-01' AND state = 'succeeded') || '/' || count(*)
-	  FROM taskflow.run_history WHERE flow = 'daily'}),
-	'1/2', 'the 1.0.0 history is visible to the owner through run_history');
-is($node->safe_psql('postgres', q{
-	SET ROLE alice;
-	SELECT rendered FROM taskflow.node_run_history
-	 WHERE flow = 'daily' AND bizdate = '2020-06-01' AND node = 'a'}),
-	'INSERT ...', 'old node run history intact');
-
-# the API of the new version works on the updated catalog
-my ($run2, $state2) = TaskflowTest->run_and_wait($node, 'manual_only', user => 'alice');
-is($state2, 'succeeded', 'a new run after the update succeeds');
-is($node->safe_psql('postgres', q{
-	SET ROLE alice;
-	SELECT taskflow.add_node('manual_only', 'y', 'sql', 'SELECT 2', after => ARRAY['x']) > 0}),
-	't', 'definitions can change after the update');
-
-# the updated schema equals a fresh install of the new version
-$node->safe_psql('postgres', 'CREATE DATABASE fresh');
-$node->safe_psql('fresh', 'CREATE EXTENSION taskflow');
 my $describe = q{
 	WITH ns AS (SELECT 'taskflow'::regnamespace AS oid)
 	SELECT string_agg(line, E'\n' ORDER BY line) FROM (
@@ -140,12 +68,99 @@ my $describe = q{
 	    FROM pg_depend WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
 	     AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'taskflow')
 	) s};
-my $upgraded = $node->safe_psql('postgres', $describe);
+
+$node->safe_psql('postgres', 'CREATE ROLE alice LOGIN');
+$node->safe_psql('postgres', 'CREATE DATABASE fresh');
+$node->safe_psql('fresh', 'CREATE EXTENSION taskflow');
 my $fresh = $node->safe_psql('fresh', $describe);
 ok(length($fresh) > 10000, 'the schema description is not empty');
+
+sub upgrade_from
+{
+my ($db, $from) = @_;
+$node->safe_psql('postgres', "CREATE DATABASE $db");
+
+$node->safe_psql($db, "CREATE EXTENSION taskflow VERSION '$from'");
+$node->safe_psql($db, q{
+	CREATE TABLE public.t (bizdate date, note text);
+	GRANT ALL ON public.t TO alice;
+});
+is($node->safe_psql($db, "SELECT extversion FROM pg_extension WHERE extname = 'taskflow'"),
+	$from, "$db: version $from installed");
+
+# fill the old catalog: a flow with variables, a chain of nodes, history
+$node->safe_psql($db, q{
+	SET ROLE alice;
+	SELECT taskflow.create_flow('daily', schedule => '0 5 * * *', timezone => 'UTC');
+	SELECT taskflow.set_variable('daily', 'year', 'yyyy of bizdate');
+	SELECT taskflow.add_node('daily', 'a', 'sql', $$INSERT INTO public.t VALUES (${bizdate:literal}, 'a ${year}')$$);
+	SELECT taskflow.add_node('daily', 'b', 'sql', $$INSERT INTO public.t VALUES (${bizdate:literal}, 'b')$$, after => ARRAY['a']);
+	SELECT taskflow.create_flow('manual_only');
+	SELECT taskflow.add_node('manual_only', 'x', 'sql', 'SELECT 1');
+});
+# history of the old era (written as the old engine would have)
+$node->safe_psql($db, q{
+	INSERT INTO taskflow.runs (flow_id, scheduled_for, bizdate, trigger, state, created_by, started_at, finished_at)
+	SELECT id, date_trunc('day', now()) - interval '19 hours', '2020-06-01', 'schedule', 'succeeded',
+	       'alice'::regrole, now() - interval '19 hours', now() - interval '19 hours'
+	  FROM taskflow.flows WHERE name = 'daily';
+	INSERT INTO taskflow.node_runs (run_id, node_id, attempt, state, started_at, finished_at, rows, rendered)
+	SELECT r.id, n.id, 1, 'succeeded', r.started_at, r.finished_at, 1, 'INSERT ...'
+	  FROM taskflow.runs r JOIN taskflow.nodes n ON n.flow_id = r.flow_id;
+});
+
+# the new library does not run flows against the old catalog
+my $run = $node->safe_psql($db,
+	"SET ROLE alice; SELECT taskflow.run_flow('daily', '2020-06-05')");
+my $fromre = quotemeta($from);
+ok($node->wait_for_log(qr/database "$db" has taskflow $fromre, the library is $newre; no flow runs until the extension is updated/),
+	"$db: scheduler warns about the version mismatch");
+sleep 2;
+is($node->safe_psql($db, "SELECT state FROM taskflow.runs WHERE id = $run"),
+	'scheduled', "$db: no run starts before ALTER EXTENSION UPDATE");
+
+$node->safe_psql($db, 'ALTER EXTENSION taskflow UPDATE');
+is($node->safe_psql($db, "SELECT extversion FROM pg_extension WHERE extname = 'taskflow'"),
+	$new, "$db: updated from $from to $new");
+
+# the waiting run now runs, as alice
+is(TaskflowTest->wait_run($node, $run, db => $db), 'succeeded', "$db: the run queued before the update succeeds after it");
+is($node->safe_psql($db, "SELECT string_agg(note, ',' ORDER BY note) FROM public.t WHERE bizdate = '2020-06-05'"),
+	'a 2020,b', "$db: both nodes ran with their variables");
+
+# definitions and history survived
+is($node->safe_psql($db, q{
+	SELECT string_agg(f.name || ':' || f.owner::text || ':' || coalesce(f.schedule, '-') || ':' ||
+	       (SELECT count(*) FROM taskflow.nodes n WHERE n.flow_id = f.id) || ':' ||
+	       (SELECT count(*) FROM taskflow.edges e WHERE e.flow_id = f.id) || ':' ||
+	       (SELECT count(*) FROM taskflow.variables v WHERE v.flow_id = f.id), ' ' ORDER BY f.name)
+	  FROM taskflow.flows f}),
+	'daily:alice:0 5 * * *:2:1:1 manual_only:alice:-:1:0:0', "$db: flows, nodes, edges, variables intact");
+is($node->safe_psql($db, q{
+	SET ROLE alice;
+	SELECT count(*) FILTER (WHERE bizdate = '2020-06-01' AND state = 'succeeded') || '/' || count(*)
+	  FROM taskflow.run_history WHERE flow = 'daily'}),
+	'1/2', "$db: the 1.0.0 history is visible to the owner through run_history");
+is($node->safe_psql($db, q{
+	SET ROLE alice;
+	SELECT rendered FROM taskflow.node_run_history
+	 WHERE flow = 'daily' AND bizdate = '2020-06-01' AND node = 'a'}),
+	'INSERT ...', "$db: old node run history intact");
+
+# the API of the new version works on the updated catalog
+my ($run2, $state2) = TaskflowTest->run_and_wait($node, 'manual_only', user => 'alice', db => $db);
+is($state2, 'succeeded', "$db: a new run after the update succeeds");
+is($node->safe_psql($db, q{
+	SET ROLE alice;
+	SELECT taskflow.add_node('manual_only', 'y', 'sql', 'SELECT 2', after => ARRAY['x']) > 0}),
+	't', "$db: definitions can change after the update");
+
+# the updated schema equals a fresh install of the new version
+
+my $upgraded = $node->safe_psql($db, $describe);
 if ($upgraded eq $fresh)
 {
-	pass('updated 1.0.0 schema equals a fresh 1.1.0 install');
+	pass("$db: the schema updated from $from equals a fresh $new install");
 }
 else
 {
@@ -153,8 +168,13 @@ else
 	my %f = map { $_ => 1 } split /\n/, $fresh;
 	diag("only after update: $_") for grep { !$f{$_} } sort keys %u;
 	diag("only in fresh install: $_") for grep { !$u{$_} } sort keys %f;
-	fail('updated 1.0.0 schema equals a fresh 1.1.0 install');
+	fail("$db: the schema updated from $from equals a fresh $new install");
 }
+
+}
+
+upgrade_from('v100', '1.0.0');
+upgrade_from('v110', '1.1.0');
 
 $node->stop;
 done_testing();
