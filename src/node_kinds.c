@@ -253,6 +253,10 @@ static const TfOptionDef copy_options[] = {
 	{NULL}
 };
 
+static const TfOptionDef branch_options[] = {
+	{NULL}
+};
+
 static const TfNodeKind tf_kinds[] = {
 	/* name, transaction mode, body, flags, options, render order, validate, sql_check, execute */
 	{"sql", TF_XACT_OWN, TF_BODY_SQL, TF_KIND_CROSSDB, sql_options, NULL,
@@ -265,6 +269,8 @@ static const TfNodeKind tf_kinds[] = {
 	tf_validate_notify_node, NULL, tf_exec_notify},
 	{"copy", TF_XACT_OWN, TF_BODY_NONE, 0, copy_options, NULL,
 	tf_validate_copy_node, NULL, tf_exec_copy},
+	{"branch", TF_XACT_ONE, TF_BODY_EXPR, 0, branch_options, NULL,
+	tf_validate_branch_node, NULL, tf_exec_branch},
 };
 
 const TfNodeKind *

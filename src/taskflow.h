@@ -33,6 +33,7 @@
  *	    node_kinds.c  the node-kind registry: kinds, option grammar,
  *	                  definition-time validation, the worker's dispatch
  *	    copy.c        the copy node kind (rows between databases)
+ *	    node_branch.c the branch node kind (a boolean that chooses the path)
  *	    pqclient.c    libpq client of node kinds: this cluster's databases,
  *	                  postgres_fdw servers + user mappings, interruptible
  *
@@ -198,6 +199,9 @@ extern char *tf_node_option(Jsonb *options, const char *key);
 extern void tf_exec_archive(TfNodeExec *x);
 extern void tf_exec_copy(TfNodeExec *x);
 extern void tf_validate_copy_node(const char *what, const char *body, Jsonb *options);
+/* node_branch.c: the branch node kind */
+extern void tf_exec_branch(TfNodeExec *x);
+extern void tf_validate_branch_node(const char *what, const char *body, Jsonb *options);
 
 /* append a timestamped line to x->log */
 extern void tf_node_log(TfNodeExec *x, const char *fmt,...) pg_attribute_printf(2, 3);

@@ -919,7 +919,10 @@ CREATE OR REPLACE FUNCTION taskflow.add_node(flow text,
                                   retries integer DEFAULT 0,
                                   retry_delay interval DEFAULT '1 min',
                                   timeout interval DEFAULT NULL,
-                                  after text[] DEFAULT NULL)
+                                  after text[] DEFAULT NULL,
+                                  trigger_rule text DEFAULT 'all_success',
+                                  finalizer boolean DEFAULT false,
+                                  branch boolean DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
@@ -949,15 +952,25 @@ BEGIN
         PERFORM taskflow._node(f, up);      -- upstream nodes must exist
     END LOOP;
 
-    INSERT INTO taskflow.nodes AS n (flow_id, name, kind, body, options, retries, retry_delay, timeout)
+    INSERT INTO taskflow.nodes AS n (flow_id, name, kind, body, options, retries, retry_delay, timeout,
+                                     trigger_rule, finalizer)
     VALUES (f.id, add_node.name, add_node.kind, add_node.body, add_node.options,
             coalesce(add_node.retries, 0), coalesce(add_node.retry_delay, interval '1 min'),
-            nullif(add_node.timeout, interval '0'))
+            nullif(add_node.timeout, interval '0'),
+            taskflow._fl_check_rule(add_node.name, coalesce(add_node.trigger_rule, 'all_success')),
+            coalesce(add_node.finalizer, false))
     RETURNING n.id INTO new_id;
 
     FOR up IN SELECT DISTINCT u FROM unnest(add_node.after) u ORDER BY u LOOP
         PERFORM taskflow._add_edge(f, up, add_node.name);
+        -- branch labels (part 19_flowlogic)
+        PERFORM taskflow._fl_label_edge(f, up, add_node.name, add_node.branch);
     END LOOP;
+    IF add_node.branch IS NOT NULL AND cardinality(add_node.after) IS DISTINCT FROM 1 THEN
+        RAISE EXCEPTION 'branch => % needs exactly one upstream node in after', add_node.branch
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give after => ARRAY[''<branch node>''], or label edges one by one with taskflow.add_edge(..., branch => true|false).';
+    END IF;
     RETURN new_id;
 EXCEPTION WHEN OTHERS THEN
     -- the error as the caller sees it: no frames of internal functions
@@ -975,7 +988,9 @@ CREATE OR REPLACE FUNCTION taskflow.alter_node(flow text,
                                     retries integer DEFAULT NULL,
                                     retry_delay interval DEFAULT NULL,
                                     timeout interval DEFAULT NULL,
-                                    new_name text DEFAULT NULL)
+                                    new_name text DEFAULT NULL,
+                                    trigger_rule text DEFAULT NULL,
+                                    finalizer boolean DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
@@ -1011,9 +1026,12 @@ BEGIN
     END IF;
     PERFORM taskflow._validate_node(f, n.name, n.kind, n.body, n.options);
 
+    -- trigger rule and finalizer: checked by trigger nodes_flowlogic (part 19)
     UPDATE taskflow.nodes x
        SET name = n.name, body = n.body, options = n.options, retries = n.retries,
-           retry_delay = n.retry_delay, timeout = n.timeout, updated_at = now()
+           retry_delay = n.retry_delay, timeout = n.timeout, updated_at = now(),
+           trigger_rule = taskflow._fl_check_rule(n.name, coalesce(alter_node.trigger_rule, x.trigger_rule)),
+           finalizer = coalesce(alter_node.finalizer, x.finalizer)
      WHERE x.id = n.id;
 EXCEPTION WHEN OTHERS THEN
     -- the error as the caller sees it: no frames of internal functions
@@ -1058,17 +1076,21 @@ $$;
 -- edges
 ------------------------------------------------------------------------------
 
-CREATE OR REPLACE FUNCTION taskflow.add_edge(flow text, from_node text, to_node text) RETURNS void
+CREATE OR REPLACE FUNCTION taskflow.add_edge(flow text, from_node text, to_node text,
+                                             branch boolean DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    f        taskflow.flows;
     e_state  text;
     e_msg    text;
     e_detail text;
     e_hint   text;
 BEGIN
-    PERFORM taskflow._add_edge(taskflow._flow_for_update(add_edge.flow),
-                               add_edge.from_node, add_edge.to_node);
+    f := taskflow._flow_for_update(add_edge.flow);
+    PERFORM taskflow._add_edge(f, add_edge.from_node, add_edge.to_node);
+    -- branch label (part 19_flowlogic)
+    PERFORM taskflow._fl_label_edge(f, add_edge.from_node, add_edge.to_node, add_edge.branch);
 EXCEPTION WHEN OTHERS THEN
     -- the error as the caller sees it: no frames of internal functions
     GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
@@ -1421,29 +1443,67 @@ BEGIN
     f := taskflow._flow(flow_graph.flow);
     IF fmt = 'dot' THEN
         lines := ARRAY[format('digraph "%s" {', f.name), '  rankdir=LR;', '  node [shape=box];'];
+        -- (flow logic, part 19: a branch is a diamond, a finalizer doubly
+        -- framed, a trigger rule other than all_success shown in brackets
+        -- with dashed edges into its node, branch edges labelled true/false,
+        -- dotted edges from the last nodes to the finalizer)
         lines := lines || ARRAY(
-            SELECT format('  "%s" [label="%s\n(%s)"];', n.name, n.name, n.kind)
+            SELECT format('  "%s" [label="%s\n(%s)%s"%s];', n.name, n.name,
+                          n.kind || CASE WHEN n.finalizer THEN ', finalizer' ELSE '' END,
+                          CASE WHEN n.trigger_rule <> 'all_success' THEN '\n[' || n.trigger_rule || ']' ELSE '' END,
+                          CASE WHEN n.kind = 'branch' THEN ', shape=diamond'
+                               WHEN n.finalizer THEN ', peripheries=2' ELSE '' END)
               FROM taskflow.nodes n WHERE n.flow_id = f.id ORDER BY n.name);
         lines := lines || ARRAY(
-            SELECT format('  "%s" -> "%s";', a.name, b.name)
+            SELECT format('  "%s" -> "%s"%s;', a.name, b.name,
+                          CASE WHEN e.branch IS NOT NULL OR b.trigger_rule <> 'all_success'
+                               THEN ' [' || concat_ws(', ',
+                                       CASE WHEN e.branch IS NOT NULL THEN format('label="%s"', e.branch) END,
+                                       CASE WHEN b.trigger_rule <> 'all_success' THEN 'style=dashed' END) || ']'
+                               ELSE '' END)
               FROM taskflow.edges e
               JOIN taskflow.nodes a ON a.id = e.from_node
               JOIN taskflow.nodes b ON b.id = e.to_node
              WHERE e.flow_id = f.id ORDER BY a.name, b.name);
+        lines := lines || ARRAY(
+            SELECT format('  "%s" -> "%s" [style=dotted, label="finally"];', a.name, z.name)
+              FROM taskflow.nodes z
+              JOIN taskflow.nodes a ON a.flow_id = z.flow_id AND a.id <> z.id
+             WHERE z.flow_id = f.id AND z.finalizer
+               AND NOT EXISTS (SELECT 1 FROM taskflow.edges e WHERE e.flow_id = f.id AND e.from_node = a.id)
+             ORDER BY a.name);
         lines := lines || '}'::text;
     ELSIF fmt = 'mermaid' THEN
         -- node ids n1, n2, ... in name order: names may be mermaid keywords
+        -- (flow logic as in dot: branch {diamond}, finalizer [[framed]],
+        -- -.-> into a node with a trigger rule, |true| / |false| labels)
         WITH ids AS (
-            SELECT n.id, n.name, n.kind, 'n' || row_number() OVER (ORDER BY n.name) AS mid
+            SELECT n.id, n.name, n.kind, n.trigger_rule, n.finalizer,
+                   'n' || row_number() OVER (ORDER BY n.name) AS mid
               FROM taskflow.nodes n WHERE n.flow_id = f.id)
         SELECT ARRAY['flowchart LR']
-               || ARRAY(SELECT format('    %s["%s<br/>(%s)"]', i.mid, i.name, i.kind)
+               || ARRAY(SELECT format(CASE WHEN i.kind = 'branch' THEN '    %s{"%s<br/>(%s)%s"}'
+                                           WHEN i.finalizer THEN '    %s[["%s<br/>(%s)%s"]]'
+                                           ELSE '    %s["%s<br/>(%s)%s"]' END,
+                                      i.mid, i.name,
+                                      i.kind || CASE WHEN i.finalizer THEN ', finalizer' ELSE '' END,
+                                      CASE WHEN i.trigger_rule <> 'all_success'
+                                           THEN '<br/>[' || i.trigger_rule || ']' ELSE '' END)
                           FROM ids i ORDER BY i.name)
-               || ARRAY(SELECT format('    %s --> %s', a.mid, b.mid)
+               || ARRAY(SELECT format('    %s %s%s %s', a.mid,
+                                      CASE WHEN b.trigger_rule <> 'all_success' THEN '-.->' ELSE '-->' END,
+                                      CASE WHEN e.branch IS NOT NULL THEN format('|%s|', e.branch) ELSE '' END,
+                                      b.mid)
                           FROM taskflow.edges e
                           JOIN ids a ON a.id = e.from_node
                           JOIN ids b ON b.id = e.to_node
                          ORDER BY a.name, b.name)
+               || ARRAY(SELECT format('    %s -.->|finally| %s', a.mid, z.mid)
+                          FROM ids z JOIN ids a ON a.id <> z.id
+                         WHERE z.finalizer
+                           AND NOT EXISTS (SELECT 1 FROM taskflow.edges e
+                                            WHERE e.flow_id = f.id AND e.from_node = a.id)
+                         ORDER BY a.name)
           INTO lines;
     ELSE
         RAISE EXCEPTION 'unknown graph format "%"', flow_graph.format

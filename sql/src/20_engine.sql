@@ -510,7 +510,8 @@ $$;
 
 -- Advance the runs and flows that changed, set-based:
 --   * in the runs p_runs: a pending node whose upstream failed becomes
---     upstream_failed (transitively); a running run with nothing pending,
+--     upstream_failed, one on a path not taken skipped, as its trigger rule
+--     says (transitively); a running run with nothing pending,
 --     running or retrying is finished;
 --   * in the flows p_flows: scheduled runs become running, oldest period
 --     first, while the flow has fewer than max_active_runs running runs.
@@ -524,20 +525,10 @@ RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF cardinality(p_runs) > 0 THEN
+        -- pending nodes that will not run: upstream_failed or skipped by
+        -- their trigger rule and branches (part 19_flowlogic)
         LOOP
-            UPDATE taskflow.node_runs nr
-               SET state = 'upstream_failed', finished_at = clock_timestamp(),
-                   message = 'an upstream node did not succeed'
-              FROM taskflow.runs r
-             WHERE r.id = ANY (p_runs) AND r.state = 'running'
-               AND nr.run_id = r.id AND nr.state = 'pending'
-               AND EXISTS (SELECT 1
-                             FROM taskflow.edges e
-                             JOIN taskflow.node_runs up
-                               ON up.run_id = nr.run_id AND up.node_id = e.from_node
-                            WHERE e.flow_id = r.flow_id AND e.to_node = nr.node_id
-                              AND up.state IN ('failed', 'upstream_failed', 'canceled'));
-            EXIT WHEN NOT FOUND;
+            EXIT WHEN taskflow._fl_settle(p_runs) = 0;
         END LOOP;
 
         UPDATE taskflow.runs r
@@ -821,7 +812,8 @@ END
 $$;
 
 -- Node runs ready to start: pending (or retrying and due) in a running run,
--- every upstream succeeded (or skipped), not already handed to a worker.
+-- its trigger rule met (taskflow._fl_ready: by default every upstream
+-- succeeded), not already handed to a worker.
 --
 -- Fair between owners: p_running holds the owner of every node worker
 -- running in the cluster (one entry per worker, all databases); an owner's
@@ -866,12 +858,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
            AND (nr.state = 'pending'
                 OR (nr.state = 'retrying' AND nr.not_before <= clock_timestamp()))
            AND nr.id <> ALL (coalesce(p_exclude, '{}'))
-           AND NOT EXISTS (SELECT 1
-                             FROM taskflow.edges e
-                             JOIN taskflow.node_runs up
-                               ON up.run_id = nr.run_id AND up.node_id = e.from_node
-                            WHERE e.flow_id = r.flow_id AND e.to_node = nr.node_id
-                              AND up.state NOT IN ('succeeded', 'skipped'))
+           AND taskflow._fl_ready(nr.run_id, nr.node_id)   -- trigger rules (part 19)
     ), own AS (
         SELECT o.owner,
                (SELECT count(*) FROM unnest(p_running) u WHERE u = o.owner) AS running,
@@ -1019,12 +1006,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
        AND (nr.state = 'pending'
             OR (nr.state = 'retrying' AND nr.not_before <= clock_timestamp()))
        AND nr.id <> ALL (coalesce(p_exclude, '{}'))
-       AND NOT EXISTS (SELECT 1
-                         FROM taskflow.edges e
-                         JOIN taskflow.node_runs up
-                           ON up.run_id = nr.run_id AND up.node_id = e.from_node
-                        WHERE e.to_node = nr.node_id
-                          AND up.state NOT IN ('succeeded', 'skipped'))
+       AND taskflow._fl_ready(nr.run_id, nr.node_id)   -- trigger rules (part 19)
      ORDER BY nr.id
      LIMIT p_limit
 $$;
@@ -1200,7 +1182,7 @@ BEGIN
         -- succeeded in the old run; else: every node that succeeded
         UPDATE taskflow.node_runs nr
            SET state = 'skipped', started_at = clock_timestamp(), finished_at = clock_timestamp(),
-               rows = o.rows, bytes = o.bytes,
+               rows = o.rows, bytes = o.bytes, skip_propagates = o.skip_propagates,
                message = format('succeeded in run %s; not rerun', o.run_id)
           FROM taskflow.node_runs o
          WHERE nr.run_id = rid AND o.run_id = old.id AND o.node_id = nr.node_id

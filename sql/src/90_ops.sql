@@ -68,6 +68,9 @@ BEGIN
       FROM d
      WHERE x.run_id = r.id AND x.node_id = d.id AND x.state = 'upstream_failed';
     GET DIAGNOSTICS n = ROW_COUNT;
+    IF n > 0 THEN
+        PERFORM taskflow._fl_reopen_finalizer(r.id);   -- part 19_flowlogic
+    END IF;
     UPDATE taskflow.runs
        SET state = 'running', finished_at = NULL,
            message = format('node "%s" %s', node, msg)
