@@ -1458,7 +1458,7 @@ BEGIN
             SELECT format('  "%s" -> "%s"%s;', a.name, b.name,
                           CASE WHEN e.branch IS NOT NULL OR b.trigger_rule <> 'all_success'
                                THEN ' [' || concat_ws(', ',
-                                       CASE WHEN e.branch IS NOT NULL THEN format('label="%s"', e.branch) END,
+                                       CASE WHEN e.branch IS NOT NULL THEN format('label="%s"', e.branch::text) END,
                                        CASE WHEN b.trigger_rule <> 'all_success' THEN 'style=dashed' END) || ']'
                                ELSE '' END)
               FROM taskflow.edges e
@@ -1492,7 +1492,7 @@ BEGIN
                           FROM ids i ORDER BY i.name)
                || ARRAY(SELECT format('    %s %s%s %s', a.mid,
                                       CASE WHEN b.trigger_rule <> 'all_success' THEN '-.->' ELSE '-->' END,
-                                      CASE WHEN e.branch IS NOT NULL THEN format('|%s|', e.branch) ELSE '' END,
+                                      CASE WHEN e.branch IS NOT NULL THEN format('|%s|', e.branch::text) ELSE '' END,
                                       b.mid)
                           FROM taskflow.edges e
                           JOIN ids a ON a.id = e.from_node

@@ -227,8 +227,8 @@ BEGIN
                   HINT = 'A finalizer runs once every other node is done, whatever happened; use a node with trigger_rule => ''all_done'' to follow given nodes.';
     END IF;
     IF NEW.branch IS NOT NULL AND a.kind IS DISTINCT FROM 'branch' THEN
-        RAISE EXCEPTION 'edge % -> % has a branch label, but "%" is % node, not a branch node',
-                        a.name, b.name, a.name, coalesce(a.kind, 'no')
+        RAISE EXCEPTION 'edge % -> % has a branch label, but "%" is a % node, not a branch node',
+                        a.name, b.name, a.name, a.kind
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Only edges out of a branch node carry branch => true or false.';
     END IF;
