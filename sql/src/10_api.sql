@@ -967,7 +967,7 @@ BEGIN
         PERFORM taskflow._fl_label_edge(f, up, add_node.name, add_node.branch);
     END LOOP;
     IF add_node.branch IS NOT NULL AND cardinality(add_node.after) IS DISTINCT FROM 1 THEN
-        RAISE EXCEPTION 'branch => % needs exactly one upstream node in after', add_node.branch
+        RAISE EXCEPTION 'branch => % needs exactly one upstream node in after', add_node.branch::text
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Give after => ARRAY[''<branch node>''], or label edges one by one with taskflow.add_edge(..., branch => true|false).';
     END IF;

@@ -183,19 +183,19 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value',
                       HINT = 'A finalizer runs once every other node of the run is done, whatever happened; leave trigger_rule at its default.';
         END IF;
-        SELECT x.name INTO other FROM taskflow.nodes x
-         WHERE x.flow_id = NEW.flow_id AND x.finalizer AND x.id IS DISTINCT FROM NEW.id;
-        IF other IS NOT NULL THEN
-            RAISE EXCEPTION 'flow already has a finalizer: node "%"', other
-                USING ERRCODE = 'duplicate_object',
-                      HINT = 'A flow has at most one finalizer; alter_node(..., finalizer => false) the other one first.';
-        END IF;
         IF TG_OP = 'UPDATE' AND EXISTS (SELECT 1 FROM taskflow.edges e
                                          WHERE e.flow_id = NEW.flow_id
                                            AND (e.from_node = NEW.id OR e.to_node = NEW.id)) THEN
             RAISE EXCEPTION 'node "%" has edges: it cannot be the finalizer', NEW.name
                 USING ERRCODE = 'invalid_parameter_value',
                       HINT = 'A finalizer has no upstream or downstream nodes (it follows every node); drop its edges (taskflow.drop_edge) first.';
+        END IF;
+        SELECT x.name INTO other FROM taskflow.nodes x
+         WHERE x.flow_id = NEW.flow_id AND x.finalizer AND x.id IS DISTINCT FROM NEW.id;
+        IF other IS NOT NULL THEN
+            RAISE EXCEPTION 'flow already has a finalizer: node "%"', other
+                USING ERRCODE = 'duplicate_object',
+                      HINT = 'A flow has at most one finalizer; alter_node(..., finalizer => false) the other one first.';
         END IF;
     END IF;
     IF TG_OP = 'UPDATE' AND OLD.kind = 'branch' AND NEW.kind IS DISTINCT FROM 'branch'

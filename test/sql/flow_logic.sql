@@ -47,31 +47,31 @@ SELECT (SELECT count(*) FROM taskflow.nodes) AS nodes,
 SELECT * FROM st \gset before_
 
 -- bad input: SQLSTATE + hint, nothing changed
-\set VERBOSITY verbose
-SELECT taskflow.add_node('fl', 'x', 'sql', 'SELECT 1', trigger_rule => 'one_success');
-SELECT taskflow.add_node('fl', 'x', 'sql', 'SELECT 1', trigger_rule => '', after => ARRAY['extract']);
-SELECT taskflow.alter_node('fl', 'cleanup', trigger_rule => 'sometimes');
+-- (regress.try, from 00_smoke: SQLSTATE, message, detail, hint)
+SELECT regress.try($q$SELECT taskflow.add_node('fl', 'x', 'sql', 'SELECT 1', trigger_rule => 'one_success')$q$);
+SELECT regress.try($q$SELECT taskflow.add_node('fl', 'x', 'sql', 'SELECT 1', trigger_rule => '', after => ARRAY['extract'])$q$);
+SELECT regress.try($q$SELECT taskflow.alter_node('fl', 'cleanup', trigger_rule => 'sometimes')$q$);
 -- a label only on edges out of a branch node
-SELECT taskflow.add_node('fl', 'x', 'sql', 'SELECT 1', after => ARRAY['extract'], branch => true);
-SELECT taskflow.add_edge('fl', 'extract', 'cleanup', branch => false);
+SELECT regress.try($q$SELECT taskflow.add_node('fl', 'x', 'sql', 'SELECT 1', after => ARRAY['extract'], branch => true)$q$);
+SELECT regress.try($q$SELECT taskflow.add_edge('fl', 'extract', 'cleanup', branch => false)$q$);
 -- branch => needs exactly one upstream
-SELECT taskflow.add_node('fl', 'x', 'sql', 'SELECT 1', branch => true);
+SELECT regress.try($q$SELECT taskflow.add_node('fl', 'x', 'sql', 'SELECT 1', branch => true)$q$);
 -- a branch needs its condition, which must parse as one expression
-SELECT taskflow.add_node('fl', 'x', 'branch');
-SELECT taskflow.add_node('fl', 'x', 'branch', 'SELECT 1; SELECT 2');
-SELECT taskflow.add_node('fl', 'x', 'branch', '${nope} > 0');
+SELECT regress.try($q$SELECT taskflow.add_node('fl', 'x', 'branch')$q$);
+SELECT regress.try($q$SELECT taskflow.add_node('fl', 'x', 'branch', 'SELECT 1; SELECT 2')$q$);
+SELECT regress.try($q$SELECT taskflow.add_node('fl', 'x', 'branch', '${nope} > 0')$q$);
 -- one finalizer per flow, without edges, without a trigger rule
-SELECT taskflow.add_node('fl', 'x', 'sql', 'SELECT 1', finalizer => true);
-SELECT taskflow.add_edge('fl', 'cleanup', 'report');
-SELECT taskflow.add_node('fl', 'x', 'sql', 'SELECT 1', after => ARRAY['report']);
-SELECT taskflow.alter_node('fl', 'cleanup', finalizer => true);
-SELECT taskflow.alter_node('fl', 'report', trigger_rule => 'all_done');
+SELECT regress.try($q$SELECT taskflow.add_node('fl', 'x', 'sql', 'SELECT 1', finalizer => true)$q$);
+SELECT regress.try($q$SELECT taskflow.add_edge('fl', 'cleanup', 'report')$q$);
+SELECT regress.try($q$SELECT taskflow.add_node('fl', 'x', 'sql', 'SELECT 1', after => ARRAY['report'])$q$);
+SELECT regress.try($q$SELECT taskflow.alter_node('fl', 'cleanup', finalizer => true)$q$);
+SELECT regress.try($q$SELECT taskflow.alter_node('fl', 'extract', finalizer => true)$q$);
+SELECT regress.try($q$SELECT taskflow.alter_node('fl', 'report', trigger_rule => 'all_done')$q$);
 -- direct writes get the same checks
-UPDATE taskflow.nodes SET trigger_rule = 'never' WHERE name = 'cleanup';
-UPDATE taskflow.edges SET branch = true
- WHERE from_node = (SELECT id FROM taskflow.nodes WHERE name = 'extract');
-UPDATE taskflow.nodes SET kind = 'sql' WHERE name = 'is_full';
-\set VERBOSITY default
+SELECT regress.try($q$UPDATE taskflow.nodes SET trigger_rule = 'never' WHERE name = 'cleanup'$q$);
+SELECT regress.try($q$UPDATE taskflow.edges SET branch = true
+ WHERE from_node = (SELECT id FROM taskflow.nodes WHERE name = 'extract')$q$);
+SELECT regress.try($q$UPDATE taskflow.nodes SET kind = 'sql' WHERE name = 'is_full'$q$);
 SELECT * FROM st \gset after_
 SELECT :'before_rules' = :'after_rules' AND :before_nodes = :after_nodes
        AND :before_edges = :after_edges AND :before_labelled = :after_labelled AS unchanged;
