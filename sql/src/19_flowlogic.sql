@@ -7,7 +7,7 @@
 --   * when a pending node run may start, must wait, is skipped or is
 --     upstream_failed, from its node's trigger rule and the outcomes of its
 --     upstream node runs along each edge (_fl_decide); the engine asks it in
---     _sched_ready / _node_next_in_run (ready: 'run') and settles pending
+--     _sched_ready / _node_next_in_run (_fl_ready_ids) and settles pending
 --     node runs with it in _sched_advance_runs (_fl_settle);
 --   * the finalizer: waits for every other node run of the run;
 --   * definition checks of trigger rules, finalizers and branch labels
@@ -99,20 +99,60 @@ END
 $$;
 REVOKE ALL ON FUNCTION taskflow._fl_decide(bigint, bigint) FROM PUBLIC;
 
--- May pending node run (p_run, p_node) start now?  (_sched_ready,
--- _node_next_in_run)
-CREATE OR REPLACE FUNCTION taskflow._fl_ready(p_run bigint, p_node bigint) RETURNS boolean
+-- The node runs that may start now as far as their upstream nodes go:
+-- pending or retrying node runs of running runs (of run p_run only, when
+-- given) whose trigger rule says 'run'.  Set-based: the engine asks it once
+-- per query (_sched_ready, _node_next_in_run: "nr.id IN (SELECT ...)"),
+-- not once per node run.  An all_success node (the common case) is judged
+-- inline: no upstream that did not succeed (a rerun's carried-over skip
+-- counts as success) and no labelled edge whose label is not its branch's
+-- result; the finalizer: no other node run of its run left to finish; the
+-- other rules through _fl_decide.
+CREATE OR REPLACE FUNCTION taskflow._fl_ready_ids(p_run bigint DEFAULT NULL)
+RETURNS SETOF bigint
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    RETURN taskflow._fl_decide(p_run, p_node) = 'run';
+    -- three queries, so that the planner can make the common one an anti-join
+    RETURN QUERY
+    WITH x AS MATERIALIZED (
+        SELECT nr.id, nr.run_id, nr.node_id, n.flow_id, n.trigger_rule, n.finalizer
+          FROM taskflow.runs r
+          CROSS JOIN LATERAL (SELECT y.id, y.run_id, y.node_id FROM taskflow.node_runs y
+                               WHERE y.run_id = r.id AND y.state IN ('pending', 'retrying')
+                              OFFSET 0) nr
+          JOIN taskflow.nodes n ON n.id = nr.node_id
+         WHERE r.state = 'running' AND (p_run IS NULL OR r.id = p_run))
+    SELECT x.id FROM x
+     WHERE x.trigger_rule = 'all_success' AND NOT x.finalizer
+       AND NOT EXISTS (SELECT 1
+                         FROM taskflow.edges e
+                         JOIN taskflow.node_runs up
+                           ON up.run_id = x.run_id AND up.node_id = e.from_node
+                        WHERE e.flow_id = x.flow_id AND e.to_node = x.node_id
+                          AND NOT ((up.state = 'succeeded'
+                                    OR (up.state = 'skipped' AND NOT up.skip_propagates))
+                                   AND (e.branch IS NULL
+                                        OR e.branch IS NOT DISTINCT FROM (up.rows = 1))))
+    UNION ALL
+    SELECT x.id FROM x
+     WHERE x.finalizer
+       AND NOT EXISTS (SELECT 1 FROM taskflow.node_runs o
+                        WHERE o.run_id = x.run_id AND o.node_id <> x.node_id
+                          AND o.state IN ('pending', 'running', 'retrying'))
+    UNION ALL
+    SELECT x.id FROM x
+     WHERE x.trigger_rule <> 'all_success' AND NOT x.finalizer
+       AND taskflow._fl_decide(x.run_id, x.node_id) = 'run';
 END
 $$;
-REVOKE ALL ON FUNCTION taskflow._fl_ready(bigint, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION taskflow._fl_ready_ids(bigint) FROM PUBLIC;
 
 -- One round of settling the pending node runs of the running runs p_runs:
 -- those whose rule says skipped or upstream_failed get that state.  The
 -- number of node runs changed (_sched_advance_runs repeats until 0, so that
--- skips and failures propagate transitively).
+-- skips and failures propagate transitively).  Set-based for all_success
+-- nodes (semi-joins, as in 1.1); only the node runs of other rules go
+-- through _fl_decide.
 CREATE OR REPLACE FUNCTION taskflow._fl_settle(p_runs bigint[]) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -127,11 +167,45 @@ BEGIN
                WHEN d.rule = 'one_failed' THEN 'skipped: trigger rule one_failed not met (no upstream node failed)'
                WHEN d.rule = 'all_failed' THEN 'skipped: trigger rule all_failed not met (an upstream node succeeded or was skipped)'
                ELSE format('skipped: trigger rule %s not met (every upstream node was skipped)', d.rule) END
-      FROM (SELECT x.id, n.trigger_rule AS rule, taskflow._fl_decide(x.run_id, x.node_id) AS decision
-              FROM taskflow.runs r
-              JOIN taskflow.node_runs x ON x.run_id = r.id AND x.state = 'pending'
-              JOIN taskflow.nodes n ON n.id = x.node_id
-             WHERE r.id = ANY (p_runs) AND r.state = 'running') d
+      FROM (WITH x AS MATERIALIZED (
+                SELECT y.id, y.run_id, y.node_id, n.flow_id, n.trigger_rule
+                  FROM taskflow.runs r
+                  JOIN taskflow.node_runs y ON y.run_id = r.id AND y.state = 'pending'
+                  JOIN taskflow.nodes n ON n.id = y.node_id
+                 WHERE r.id = ANY (p_runs) AND r.state = 'running'
+                   AND NOT n.finalizer)          -- (a finalizer only waits, then runs)
+            -- all_success: an upstream failed ...
+            SELECT x.id, x.trigger_rule AS rule, 'upstream_failed' AS decision FROM x
+             WHERE x.trigger_rule = 'all_success'
+               AND EXISTS (SELECT 1
+                             FROM taskflow.edges e
+                             JOIN taskflow.node_runs up
+                               ON up.run_id = x.run_id AND up.node_id = e.from_node
+                            WHERE e.flow_id = x.flow_id AND e.to_node = x.node_id
+                              AND up.state IN ('failed', 'upstream_failed', 'canceled'))
+            UNION ALL
+            -- ... else one was not taken (skipped, or the branch chose the other label)
+            SELECT x.id, x.trigger_rule, 'skipped' FROM x
+             WHERE x.trigger_rule = 'all_success'
+               AND EXISTS (SELECT 1
+                             FROM taskflow.edges e
+                             JOIN taskflow.node_runs up
+                               ON up.run_id = x.run_id AND up.node_id = e.from_node
+                            WHERE e.flow_id = x.flow_id AND e.to_node = x.node_id
+                              AND ((up.state = 'skipped' AND up.skip_propagates)
+                                   OR (e.branch IS NOT NULL
+                                       AND up.state IN ('succeeded', 'skipped')
+                                       AND e.branch IS DISTINCT FROM (up.rows = 1))))
+               AND NOT EXISTS (SELECT 1
+                                 FROM taskflow.edges e
+                                 JOIN taskflow.node_runs up
+                                   ON up.run_id = x.run_id AND up.node_id = e.from_node
+                                WHERE e.flow_id = x.flow_id AND e.to_node = x.node_id
+                                  AND up.state IN ('failed', 'upstream_failed', 'canceled'))
+            UNION ALL
+            -- the other rules
+            SELECT x.id, x.trigger_rule, taskflow._fl_decide(x.run_id, x.node_id) FROM x
+             WHERE x.trigger_rule <> 'all_success') d
      WHERE nr.id = d.id AND nr.state = 'pending'
        AND d.decision IN ('skipped', 'upstream_failed');
     GET DIAGNOSTICS k = ROW_COUNT;

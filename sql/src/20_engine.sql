@@ -812,7 +812,7 @@ END
 $$;
 
 -- Node runs ready to start: pending (or retrying and due) in a running run,
--- its trigger rule met (taskflow._fl_ready: by default every upstream
+-- its trigger rule met (taskflow._fl_ready_ids: by default every upstream
 -- succeeded), not already handed to a worker.
 --
 -- Fair between owners: p_running holds the owner of every node worker
@@ -858,7 +858,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
            AND (nr.state = 'pending'
                 OR (nr.state = 'retrying' AND nr.not_before <= clock_timestamp()))
            AND nr.id <> ALL (coalesce(p_exclude, '{}'))
-           AND taskflow._fl_ready(nr.run_id, nr.node_id)   -- trigger rules (part 19)
+           AND nr.id IN (SELECT taskflow._fl_ready_ids())   -- trigger rules (part 19)
     ), own AS (
         SELECT o.owner,
                (SELECT count(*) FROM unnest(p_running) u WHERE u = o.owner) AS running,
@@ -1006,7 +1006,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
        AND (nr.state = 'pending'
             OR (nr.state = 'retrying' AND nr.not_before <= clock_timestamp()))
        AND nr.id <> ALL (coalesce(p_exclude, '{}'))
-       AND taskflow._fl_ready(nr.run_id, nr.node_id)   -- trigger rules (part 19)
+       AND nr.id IN (SELECT taskflow._fl_ready_ids(p_run_id))   -- trigger rules (part 19)
      ORDER BY nr.id
      LIMIT p_limit
 $$;

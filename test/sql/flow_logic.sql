@@ -101,7 +101,8 @@ BEGIN;
 SELECT taskflow.run_flow('fl', bizdate => '2024-01-01') AS rid \gset
 UPDATE taskflow.runs SET state = 'running' WHERE id = :rid;
 CREATE TEMP VIEW rs AS
-SELECT n.name, nr.state, nr.skip_propagates, taskflow._fl_decide(nr.run_id, nr.node_id) AS decision
+SELECT n.name, nr.state, nr.skip_propagates, taskflow._fl_decide(nr.run_id, nr.node_id) AS decision,
+       nr.id IN (SELECT taskflow._fl_ready_ids(:rid)) AS ready
   FROM taskflow.node_runs nr JOIN taskflow.nodes n ON n.id = nr.node_id
  WHERE nr.run_id = :rid ORDER BY n.name;
 CREATE FUNCTION set_state(node text, st text, r bigint DEFAULT NULL) RETURNS void LANGUAGE sql AS $$
