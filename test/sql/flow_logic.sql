@@ -30,6 +30,9 @@ SELECT n.name, n.kind, n.trigger_rule, n.finalizer
 SELECT a.name AS from_node, b.name AS to_node, e.branch
   FROM taskflow.edges e JOIN taskflow.nodes a ON a.id = e.from_node JOIN taskflow.nodes b ON b.id = e.to_node
  ORDER BY 1, 2;
+-- a branch renders like any body
+SELECT taskflow.render('fl', 'is_full', '2024-01-01');
+SELECT taskflow.render('fl', 'is_full', '2024-01-01', params => '{"mode": "delta"}');
 SELECT taskflow.flow_graph('fl');
 SELECT taskflow.flow_graph('fl', 'mermaid');
 

@@ -57,6 +57,18 @@ SELECT taskflow.add_node('tr', 'fin', 'sql', $$INSERT INTO public.done VALUES ('
 SELECT taskflow.create_flow('fc');
 SELECT taskflow.add_node('fc', 'work', 'sql', $$INSERT INTO public.done VALUES ('work', ${run_id})$$);
 SELECT taskflow.add_node('fc', 'cleanup', 'sql', 'SELECT 1/0', after => ARRAY['work'], trigger_rule => 'all_done');
+-- a branch over a variable (a run parameter overrides it), and a branch that fails
+SELECT taskflow.create_flow('bx');
+SELECT taskflow.set_variable('bx', 'mode', 'full', constant => true);
+SELECT taskflow.add_node('bx', 'pick', 'branch', $$${mode:literal} = 'full'$$);
+SELECT taskflow.add_node('bx', 'f', 'sql', $$INSERT INTO public.done VALUES ('f', ${run_id})$$,
+    after => ARRAY['pick'], branch => true);
+SELECT taskflow.add_node('bx', 'd', 'sql', $$INSERT INTO public.done VALUES ('d', ${run_id})$$,
+    after => ARRAY['pick'], branch => false);
+SELECT taskflow.create_flow('bbad');
+SELECT taskflow.add_node('bbad', 'pick', 'branch', 'SELECT g > 0 FROM generate_series(1, 2) g');
+SELECT taskflow.add_node('bbad', 'f', 'sql', 'SELECT 1', after => ARRAY['pick'], branch => true);
+SELECT taskflow.add_node('bbad', 'd', 'sql', 'SELECT 1', after => ARRAY['pick'], branch => false);
 SELECT taskflow.create_flow('ff');
 SELECT taskflow.add_node('ff', 'work', 'sql', $$INSERT INTO public.done VALUES ('work', ${run_id})$$);
 SELECT taskflow.add_node('ff', 'fin', 'sql', $$SELECT 'x'::int$$, finalizer => true);
@@ -91,6 +103,19 @@ is(TaskflowTest->wait_run($node, $re), 'succeeded', 'rerun from the true path su
 is(TaskflowTest->node_states($node, $re),
 	'delta=skipped,full=succeeded,full_check=succeeded,is_full=skipped,join=succeeded,start=skipped,strict=skipped',
 	'rerun: the path not taken stays skipped and still propagates to strict');
+
+my ($bx, $bxs) = TaskflowTest->run_and_wait($node, 'bx', user => 'alice', params => '{"mode": "delta"}');
+is($bxs, 'succeeded', 'a branch over a variable: the run succeeded');
+is(TaskflowTest->node_states($node, $bx), 'd=succeeded,f=skipped,pick=succeeded',
+	'the run parameter chose the false path');
+is(q1("SELECT rendered FROM taskflow.node_run_history WHERE run_id = $bx AND node = 'pick'"),
+	q{'delta' = 'full'}, 'the rendered condition is recorded');
+my ($bb, $bbs) = TaskflowTest->run_and_wait($node, 'bbad', user => 'alice');
+is($bbs, 'failed', 'a branch whose query returns two rows fails the run');
+is(TaskflowTest->node_states($node, $bb), 'd=upstream_failed,f=upstream_failed,pick=failed',
+	'both paths are upstream_failed, not skipped');
+like(q1("SELECT sqlstate || ' ' || error FROM taskflow.node_run_history WHERE run_id = $bb AND node = 'pick'"),
+	qr/^21000 more than one row/, 'with the error of the condition');
 
 # ------------------------------------------------------------------ trigger rules
 my ($t1, $s1) = TaskflowTest->run_and_wait($node, 'tr', user => 'alice');
