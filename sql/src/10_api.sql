@@ -844,7 +844,7 @@ DECLARE
 BEGIN
     f := taskflow._flow_for_update(drop_flow.name);
     SELECT count(*) INTO active FROM taskflow.runs r
-     WHERE r.flow_id = f.id AND r.state IN ('scheduled', 'running');
+     WHERE r.flow_id = f.id AND r.state IN ('scheduled', 'running', 'suspended');
     IF active > 0 AND NOT coalesce(drop_flow.force, false) THEN
         RAISE EXCEPTION 'flow "%" has % active run(s)', f.name, active
             USING ERRCODE = 'object_in_use',
@@ -854,7 +854,7 @@ BEGIN
     -- force: stop the node workers of active runs before the rows go away
     PERFORM taskflow.cancel_run(r.id)
        FROM taskflow.runs r
-      WHERE r.flow_id = f.id AND r.state IN ('scheduled', 'running');
+      WHERE r.flow_id = f.id AND r.state IN ('scheduled', 'running', 'suspended');
     DELETE FROM taskflow.flows x WHERE x.id = f.id;
 EXCEPTION WHEN OTHERS THEN
     -- the error as the caller sees it: no frames of internal functions
