@@ -828,10 +828,9 @@ $$;
 -- running in the cluster (one entry per worker, all databases); an owner's
 -- k-th ready node ranks as (its running workers + k), so owners with fewer
 -- workers go first and ready nodes of several owners interleave
--- (within an owner, and between owners of the same rank: higher flow
--- priority first, then oldest period; priority never lets an owner pass
--- another owner with fewer running workers: part 93, docs/operations.md
--- "Priority").  An owner at its cap
+-- (within an owner: higher flow priority first, then oldest period;
+-- between owners priority counts for nothing, so that it never lets one
+-- owner pass another: part 93, docs/operations.md "Priority").  An owner at its cap
 -- (taskflow.max_workers_per_owner, per role or the server's) gets nothing.
 -- owner_cap goes back to the scheduler, which enforces it again in shared
 -- memory.  Rows of capped owners come last with eligible = false (at most
@@ -898,7 +897,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
            x.cap = 0 OR x.running + x.k <= x.cap, (x.running + x.k - 1)::integer
       FROM ranked x
      ORDER BY (x.cap = 0 OR x.running + x.k <= x.cap) DESC, x.running + x.k,
-              x.priority DESC, x.scheduled_for, x.run_id, x.id
+              x.scheduled_for, x.run_id, x.id
      LIMIT p_limit + 1
 $$;
 
