@@ -19,7 +19,8 @@ CREATE UNIQUE INDEX runs_event_once ON taskflow.runs (flow_id, bizdate) WHERE tr
 
 -- Dispatch priority 1 (lowest) .. 10 (highest) among the ready nodes of one
 -- owner when more nodes are due than workers are free (_sched_ready).
--- Written by users (set_priority, column grants below), re-checked by the
+-- Written by users (create_flow / alter_flow(..., priority => N), column
+-- grants below), re-checked by the
 -- trigger flows_guard_events (part 93) for direct DML.
 ALTER TABLE taskflow.flows ADD COLUMN priority integer NOT NULL DEFAULT 5
     CHECK (priority BETWEEN 1 AND 10);

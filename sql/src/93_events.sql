@@ -45,7 +45,8 @@ CREATE OR REPLACE VIEW taskflow._flow_dispatch AS
 SELECT f.id, f.name, f.owner, f.priority FROM taskflow.flows f;
 REVOKE ALL ON taskflow._flow_dispatch FROM PUBLIC;
 
--- direct DML on flows.priority gets the API's check (after flows_guard)
+-- create_flow / alter_flow (part 10) check priority with _check_priority;
+-- direct DML on flows.priority gets the same check (after flows_guard)
 CREATE OR REPLACE FUNCTION taskflow._flows_guard_events() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -61,27 +62,6 @@ $$;
 
 CREATE OR REPLACE TRIGGER flows_guard_events BEFORE INSERT OR UPDATE ON taskflow.flows
     FOR EACH ROW EXECUTE FUNCTION taskflow._flows_guard_events();
-
--- Set a flow's dispatch priority (1 lowest .. 10 highest, default 5).
-CREATE OR REPLACE FUNCTION taskflow.set_priority(flow text, priority integer) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    f taskflow.flows;
-    e_state  text;
-    e_msg    text;
-    e_detail text;
-    e_hint   text;
-BEGIN
-    PERFORM taskflow._check_priority(set_priority.priority);
-    f := taskflow._flow_for_update(set_priority.flow);
-    UPDATE taskflow.flows x SET priority = set_priority.priority WHERE x.id = f.id;
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
-                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-    PERFORM taskflow._raise(e_state, e_msg, e_detail, e_hint,
-                            format('taskflow.set_priority: flow "%s"', set_priority.flow));
-END
-$$;
 
 ------------------------------------------------------------------------------
 -- event triggers: permissions and links

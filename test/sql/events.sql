@@ -126,13 +126,17 @@ RESET ROLE;
 ------------------------------------------------------------------------------
 SET ROLE regress_ev_alice;
 SELECT name, priority FROM taskflow.flows WHERE name = 'ev_a1';
-SELECT taskflow.set_priority('ev_a1', 9);
-SELECT taskflow.set_priority('ev_a1', 10);
+SELECT taskflow.create_flow('ev_p', priority => 8) > 0 AS created;
+SELECT regress.try($$ SELECT taskflow.create_flow('ev_q', priority => 11) $$);
+SELECT name, priority FROM taskflow.flows WHERE name LIKE 'ev\_%' ORDER BY name;
+SELECT taskflow.alter_flow('ev_a1', priority => 9);
+SELECT taskflow.alter_flow('ev_a1', priority => 10);
 SELECT name, priority FROM taskflow.flows WHERE name = 'ev_a1';
-SELECT regress.try($$ SELECT taskflow.set_priority('ev_a1', 0) $$);
-SELECT regress.try($$ SELECT taskflow.set_priority('ev_a1', 11) $$);
-SELECT regress.try($$ SELECT taskflow.set_priority('ev_a1', NULL) $$);
-SELECT regress.try($$ SELECT taskflow.set_priority('nope', 5) $$);
+SELECT regress.try($$ SELECT taskflow.alter_flow('ev_a1', priority => 0) $$);
+SELECT regress.try($$ SELECT taskflow.alter_flow('ev_a1', priority => 11) $$);
+-- NULL: unchanged (like every alter_flow argument)
+SELECT taskflow.alter_flow('ev_a1', priority => NULL);
+SELECT regress.try($$ SELECT taskflow.alter_flow('nope', priority => 5) $$);
 -- direct DML gets the same check
 SELECT regress.try($$ UPDATE taskflow.flows SET priority = 42 WHERE name = 'ev_a1' $$);
 SELECT regress.try($$ INSERT INTO taskflow.flows (name, priority) VALUES ('ev_direct', -1) $$);
@@ -140,7 +144,7 @@ UPDATE taskflow.flows SET priority = 3 WHERE name = 'ev_a1';
 SELECT name, priority FROM taskflow.flows WHERE name = 'ev_a1';
 RESET ROLE;
 SET ROLE regress_ev_mallory;
-SELECT regress.try($$ SELECT taskflow.set_priority('ev_a1', 1) $$);
+SELECT regress.try($$ SELECT taskflow.alter_flow('ev_a1', priority => 1) $$);
 -- the dispatch's view of the flows is not for users
 SELECT regress.try($$ SELECT count(*) FROM taskflow._flow_dispatch $$);
 RESET ROLE;
@@ -151,7 +155,7 @@ SELECT taskflow.allow_trigger('ev_a2', 'regress_ev_bob');
 SELECT taskflow.drop_flow('ev_a2');
 SELECT count(*) AS links, (SELECT count(*) FROM taskflow.trigger_grants) AS grants
   FROM taskflow.flow_triggers;
-SELECT taskflow.drop_flow(n) FROM unnest(ARRAY['ev_a0', 'ev_a1', 'ev_a3']) n;
+SELECT taskflow.drop_flow(n) FROM unnest(ARRAY['ev_a0', 'ev_a1', 'ev_a3', 'ev_p']) n;
 RESET ROLE;
 SET ROLE regress_ev_bob;
 SELECT taskflow.drop_flow('ev_b1');

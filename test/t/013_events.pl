@@ -202,7 +202,8 @@ for my $i (1 .. 3)
 {
 	logging_flow("p_low$i");
 	logging_flow("p_high$i");
-	q1(qq{SELECT taskflow.set_priority('p_low$i', 2); SELECT taskflow.set_priority('p_high$i', 9)});
+	q1(qq{SELECT taskflow.alter_flow('p_low$i', priority => 2);
+	      SELECT taskflow.alter_flow('p_high$i', priority => 9)});
 }
 $locker = $node->background_psql('postgres');
 $locker->query_safe('SELECT pg_advisory_lock(999)');

@@ -1,5 +1,6 @@
 -- taskflow 1.1.0 -> 1.2.0: twin of sql/src/93_events.once.sql (event triggers,
--- suspended runs, flow priority).  Keep the statements identical.
+-- suspended runs, flow priority).  Keep the statements identical; then the
+-- DROPs of changed function signatures.
 ALTER TABLE taskflow.runs DROP CONSTRAINT runs_trigger_check;
 ALTER TABLE taskflow.runs ADD CONSTRAINT runs_trigger_check
     CHECK (trigger IN ('schedule', 'manual', 'backfill', 'rerun', 'event'));
@@ -12,7 +13,8 @@ CREATE UNIQUE INDEX runs_event_once ON taskflow.runs (flow_id, bizdate) WHERE tr
 
 -- Dispatch priority 1 (lowest) .. 10 (highest) among the ready nodes of one
 -- owner when more nodes are due than workers are free (_sched_ready).
--- Written by users (set_priority, column grants below), re-checked by the
+-- Written by users (create_flow / alter_flow(..., priority => N), column
+-- grants below), re-checked by the
 -- trigger flows_guard_events (part 93) for direct DML.
 ALTER TABLE taskflow.flows ADD COLUMN priority integer NOT NULL DEFAULT 5
     CHECK (priority BETWEEN 1 AND 10);
@@ -55,3 +57,10 @@ GRANT SELECT ON taskflow.flow_triggers, taskflow.trigger_grants TO PUBLIC;
 
 SELECT pg_catalog.pg_extension_config_dump('taskflow.flow_triggers', '');
 SELECT pg_catalog.pg_extension_config_dump('taskflow.trigger_grants', '');
+
+-- create_flow / alter_flow gained the argument priority (part 10): the old
+-- signatures go first (IF EXISTS: another delta may have dropped them too)
+DROP FUNCTION IF EXISTS taskflow.create_flow(text, text, text, text, boolean, integer, boolean,
+                                             timestamptz, timestamptz, regrole, integer);
+DROP FUNCTION IF EXISTS taskflow.alter_flow(text, text, text, text, boolean, integer, boolean,
+                                            timestamptz, timestamptz, regrole, text, integer);
