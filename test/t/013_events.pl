@@ -190,6 +190,17 @@ q1("SELECT taskflow.resume_run($sr)");
 is(TaskflowTest->wait_run($node, $sr), 'succeeded', 'after resume_run the run finishes');
 is(q1(q{SELECT count(*) FROM public.ev_log WHERE flow = 'susp'}), '2', 'its remaining nodes ran');
 $locker->quit;
+# a suspended run can be canceled
+$locker = $node->background_psql('postgres');
+$locker->query_safe('SELECT pg_advisory_lock(888)');
+$sr = TaskflowTest->run_flow($node, 'susp');
+ok(TaskflowTest->poll($node, 'postgres',
+	"SELECT state = 'running' FROM taskflow.node_run_history WHERE run_id = $sr AND node = 'a'", 30),
+	'node a runs again');
+q1("SELECT taskflow.suspend_run($sr)");
+q1("SELECT taskflow.cancel_run($sr)");
+is(TaskflowTest->wait_run($node, $sr), 'canceled', 'a suspended run can be canceled');
+$locker->quit;
 
 # ---------------------------------------------------------------- priority
 # one worker, held by a blocker; three older runs of low-priority flows and
@@ -228,5 +239,32 @@ diag("start order with one worker: $order");
 my @order = split / /, $order;
 is(scalar(grep { /^p_high/ } @order[0 .. 2]), 3, 'the three high-priority flows ran first');
 is(join(' ', @order[3 .. 5]), 'p_low1 p_low2 p_low3', 'then the low ones, oldest first');
+
+# priority orders an owner's own nodes, never one owner before another:
+# bob's older runs of priority 1 are not passed by alice's newer ones of 10
+logging_flow('o_bob', owner => 'bob');
+logging_flow('o_alice', owner => 'alice');
+q1(q{SELECT taskflow.alter_flow('o_bob', priority => 1, max_active_runs => 5);
+     SELECT taskflow.alter_flow('o_alice', priority => 10, max_active_runs => 5)});
+$locker = $node->background_psql('postgres');
+$locker->query_safe('SELECT pg_advisory_lock(999)');
+$br = TaskflowTest->run_flow($node, 'blocker');
+ok(TaskflowTest->poll($node, 'postgres',
+	"SELECT state = 'running' FROM taskflow.node_run_history WHERE run_id = $br", 30),
+	'the blocker holds the only worker again');
+TaskflowTest->run_flow($node, 'o_bob', bizdate => "2024-04-0$_", user => 'bob') for 1 .. 2;
+TaskflowTest->run_flow($node, 'o_alice', bizdate => "2024-04-0$_", user => 'alice') for 1 .. 2;
+ok(TaskflowTest->poll($node, 'postgres',
+	q{SELECT count(*) = 4 FROM taskflow.runs r JOIN taskflow.flows f ON f.id = r.flow_id
+	   WHERE f.name LIKE 'o\_%' AND r.state = 'running'}, 30),
+	'four runs of two owners wait for the worker');
+$locker->query_safe('SELECT pg_advisory_unlock(999)');
+$locker->quit;
+ok(TaskflowTest->poll($node, 'postgres',
+	q{SELECT count(*) = 4 FROM public.ev_log WHERE flow LIKE 'o\_%'}, 60),
+	'all four ran');
+$order = q1(q{SELECT string_agg(flow, ' ' ORDER BY seq) FROM public.ev_log WHERE flow LIKE 'o\_%'});
+diag("start order of two owners with one worker: $order");
+like($order, qr/^o_bob/, 'alice\'s priority 10 does not pass bob\'s older priority-1 node');
 
 done_testing();
