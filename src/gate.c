@@ -3,7 +3,9 @@
  * gate.c
  *	  The gate for privileged run operations.  Users may read runs and
  *	  node_runs but not write them; run_flow, cancel_run, rerun, backfill,
- *	  purge_history and set_node_success go through
+ *	  purge_history, set_node_success and the events operations
+ *	  (add/drop_flow_trigger, allow/disallow_trigger, suspend/resume_run)
+ *	  go through
  *
  *	      taskflow._gate(op text, args jsonb) RETURNS jsonb
  *
@@ -32,7 +34,18 @@ PG_FUNCTION_INFO_V1(tf_sql_gate);
 
 static const char *const tf_gate_ops[] = {
 	"run_flow", "cancel_run", "rerun", "backfill", "purge_history",
-	"set_node_success", NULL
+	"set_node_success",
+	/* events (sql/src/93_events.sql) */
+	"add_flow_trigger", "drop_flow_trigger", "allow_trigger", "disallow_trigger",
+	"suspend_run", "resume_run",
+	NULL
+};
+
+/* operations that only change definitions: fine without the scheduler */
+static const char *const tf_gate_definition_ops[] = {
+	"cancel_run", "purge_history",
+	"add_flow_trigger", "drop_flow_trigger", "allow_trigger", "disallow_trigger",
+	NULL
 };
 
 /*
@@ -111,7 +124,19 @@ tf_gate_check_op(const char *op)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unknown taskflow operation \"%s\"", op),
-			 errhint("Operations: run_flow, cancel_run, rerun, backfill, purge_history, set_node_success.")));
+			 errhint("Operations: run_flow, cancel_run, rerun, backfill, purge_history, set_node_success, "
+					 "add_flow_trigger, drop_flow_trigger, allow_trigger, disallow_trigger, suspend_run, resume_run.")));
+}
+
+static bool
+tf_gate_needs_scheduler(const char *op)
+{
+	int			i;
+
+	for (i = 0; tf_gate_definition_ops[i] != NULL; i++)
+		if (strcmp(op, tf_gate_definition_ops[i]) == 0)
+			return false;
+	return true;
 }
 
 Datum
@@ -134,7 +159,7 @@ tf_sql_gate(PG_FUNCTION_ARGS)
 	op = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	args = PG_GETARG_JSONB_P(1);
 	tf_gate_check_op(op);
-	if (!tf_preloaded && strcmp(op, "cancel_run") != 0 && strcmp(op, "purge_history") != 0)
+	if (!tf_preloaded && tf_gate_needs_scheduler(op))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("taskflow cannot run flows: the library is not loaded through shared_preload_libraries"),

@@ -703,7 +703,8 @@ CREATE OR REPLACE FUNCTION taskflow.create_flow(name text,
                                      start_date timestamptz DEFAULT NULL,
                                      end_date timestamptz DEFAULT NULL,
                                      owner regrole DEFAULT NULL,
-                                     suspend_after_failures integer DEFAULT NULL)
+                                     suspend_after_failures integer DEFAULT NULL,
+                                     priority integer DEFAULT 5)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
@@ -724,14 +725,17 @@ BEGIN
                                           create_flow.start_date, create_flow.end_date);
     create_flow.suspend_after_failures :=
         taskflow._check_suspend_after(nullif(create_flow.suspend_after_failures, 0));
+    -- (part 93_events)
+    create_flow.priority := taskflow._check_priority(coalesce(create_flow.priority, 5));
     BEGIN
         INSERT INTO taskflow.flows AS f (name, owner, schedule, timezone, description, enabled,
                                          catchup, max_active_runs, start_date, end_date,
-                                         suspend_after_failures)
+                                         suspend_after_failures, priority)
         VALUES (create_flow.name, create_flow.owner, create_flow.schedule, create_flow.timezone,
                 nullif(create_flow.description, ''), coalesce(create_flow.enabled, true),
                 coalesce(create_flow.catchup, true), coalesce(create_flow.max_active_runs, 1),
-                create_flow.start_date, create_flow.end_date, create_flow.suspend_after_failures)
+                create_flow.start_date, create_flow.end_date, create_flow.suspend_after_failures,
+                create_flow.priority)
         RETURNING f.id INTO new_id;
         PERFORM taskflow._warn_never_fires(create_flow.name, create_flow.schedule, create_flow.timezone);
     EXCEPTION WHEN unique_violation THEN
@@ -761,7 +765,8 @@ CREATE OR REPLACE FUNCTION taskflow.alter_flow(name text,
                                     end_date timestamptz DEFAULT NULL,
                                     owner regrole DEFAULT NULL,
                                     new_name text DEFAULT NULL,
-                                    suspend_after_failures integer DEFAULT NULL)
+                                    suspend_after_failures integer DEFAULT NULL,
+                                    priority integer DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
@@ -805,6 +810,9 @@ BEGIN
         f.suspend_after_failures :=
             taskflow._check_suspend_after(nullif(alter_flow.suspend_after_failures, 0));
     END IF;
+    IF alter_flow.priority IS NOT NULL THEN     -- (part 93_events)
+        f.priority := taskflow._check_priority(alter_flow.priority);
+    END IF;
     BEGIN
         UPDATE taskflow.flows x
            SET name = f.name, schedule = f.schedule, timezone = f.timezone,
@@ -812,6 +820,7 @@ BEGIN
                max_active_runs = f.max_active_runs, enabled = f.enabled,
                start_date = f.start_date, end_date = f.end_date, owner = f.owner,
                suspend_after_failures = f.suspend_after_failures,
+               priority = f.priority,
                updated_at = now()
          WHERE x.id = f.id;
         IF alter_flow.schedule IS NOT NULL OR alter_flow.timezone IS NOT NULL THEN
@@ -844,7 +853,7 @@ DECLARE
 BEGIN
     f := taskflow._flow_for_update(drop_flow.name);
     SELECT count(*) INTO active FROM taskflow.runs r
-     WHERE r.flow_id = f.id AND r.state IN ('scheduled', 'running');
+     WHERE r.flow_id = f.id AND r.state IN ('scheduled', 'running', 'suspended');
     IF active > 0 AND NOT coalesce(drop_flow.force, false) THEN
         RAISE EXCEPTION 'flow "%" has % active run(s)', f.name, active
             USING ERRCODE = 'object_in_use',
@@ -854,7 +863,7 @@ BEGIN
     -- force: stop the node workers of active runs before the rows go away
     PERFORM taskflow.cancel_run(r.id)
        FROM taskflow.runs r
-      WHERE r.flow_id = f.id AND r.state IN ('scheduled', 'running');
+      WHERE r.flow_id = f.id AND r.state IN ('scheduled', 'running', 'suspended');
     DELETE FROM taskflow.flows x WHERE x.id = f.id;
 EXCEPTION WHEN OTHERS THEN
     -- the error as the caller sees it: no frames of internal functions

@@ -551,7 +551,8 @@ BEGIN
           FROM (SELECT s.id
                   FROM taskflow.flows f
                  CROSS JOIN LATERAL (SELECT count(*) AS n FROM taskflow.runs a
-                                      WHERE a.flow_id = f.id AND a.state = 'running') a
+                                      WHERE a.flow_id = f.id
+                                        AND a.state IN ('running', 'suspended')) a
                  CROSS JOIN LATERAL (SELECT s.id FROM taskflow.runs s
                                       WHERE s.flow_id = f.id AND s.state = 'scheduled'
                                       ORDER BY s.scheduled_for, s.id
@@ -819,7 +820,9 @@ $$;
 -- running in the cluster (one entry per worker, all databases); an owner's
 -- k-th ready node ranks as (its running workers + k), so owners with fewer
 -- workers go first and ready nodes of several owners interleave
--- (oldest period first within an owner).  An owner at its cap
+-- (within an owner: higher flow priority first, then oldest period;
+-- between owners priority counts for nothing, so that it never lets one
+-- owner pass another: part 93, docs/operations.md "Priority").  An owner at its cap
 -- (taskflow.max_workers_per_owner, per role or the server's) gets nothing.
 -- owner_cap goes back to the scheduler, which enforces it again in shared
 -- memory.  Rows of capped owners come last with eligible = false (at most
@@ -830,6 +833,13 @@ $$;
 -- other databases' (see tf_reserve_worker_slot).
 -- dispatch_seq changes with every attempt and every poll of a wait node
 -- (the scheduler counts dispatches that never started per dispatch_seq).
+-- The flows as the dispatch reads them.  flows.priority comes with part
+-- 93_events.once, after this part: this placeholder (priority 5) lets
+-- _sched_ready be created; part 93_events replaces it with the real column.
+CREATE OR REPLACE VIEW taskflow._flow_dispatch AS
+SELECT f.id, f.name, f.owner, 5 AS priority FROM taskflow.flows f;
+REVOKE ALL ON taskflow._flow_dispatch FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION taskflow._sched_ready(p_exclude bigint[], p_limit integer, p_running oid[])
 RETURNS TABLE (node_run_id bigint, run_id bigint, owner oid, owner_login boolean,
                flow text, node text, dispatch_seq integer, owner_cap integer, eligible boolean,
@@ -843,7 +853,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                f.name AS flow, n.name AS node,
                (nr.attempt + CASE WHEN nr.wait_since IS NOT NULL
                                   THEN coalesce(nr.rows, 0) % 1000000 ELSE 0 END)::integer AS seq,
-               r.scheduled_for
+               r.scheduled_for, f.priority
           FROM taskflow.runs r
           -- (per running run, through the partial index on node_runs: the
           -- node runs of queued runs are never read)
@@ -851,7 +861,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                WHERE x.run_id = r.id AND x.state IN ('pending', 'retrying')
                                OFFSET 0) nr
           JOIN taskflow.nodes n ON n.id = nr.node_id
-          JOIN taskflow.flows f ON f.id = r.flow_id
+          JOIN taskflow._flow_dispatch f ON f.id = r.flow_id
           LEFT JOIN pg_authid a ON a.oid = f.owner
           JOIN pg_database d ON d.datname = current_database()
          WHERE r.state = 'running'
@@ -866,7 +876,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
           FROM (SELECT DISTINCT c.owner FROM cand c) o
     ), ranked AS (
         SELECT c.*, o.running, o.cap,
-               row_number() OVER (PARTITION BY c.owner ORDER BY c.scheduled_for, c.run_id, c.id) AS k
+               row_number() OVER (PARTITION BY c.owner
+                                  ORDER BY c.priority DESC, c.scheduled_for, c.run_id, c.id) AS k
           FROM cand c JOIN own o ON o.owner = c.owner
     )
     SELECT x.id, x.run_id, x.owner, x.login, x.flow, x.node, x.seq, x.cap,
@@ -1102,7 +1113,7 @@ DECLARE
 BEGIN
     -- lock the run; a concurrent finish is seen after the lock
     SELECT * INTO r FROM taskflow.runs WHERE id = r.id FOR UPDATE;
-    IF r.state NOT IN ('scheduled', 'running') THEN
+    IF r.state NOT IN ('scheduled', 'running', 'suspended') THEN
         RAISE NOTICE 'run % is already %', r.id, r.state;
         RETURN jsonb_build_object('state', r.state, 'canceled', 0);
     END IF;
@@ -1136,7 +1147,7 @@ DECLARE
     bad  text;
     rid  bigint;
 BEGIN
-    IF old.state IN ('scheduled', 'running') THEN
+    IF old.state IN ('scheduled', 'running', 'suspended') THEN
         RAISE EXCEPTION 'run % is still %', old.id, old.state
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'Wait for it (taskflow.wait_run) or cancel it (taskflow.cancel_run) first.';

@@ -204,7 +204,9 @@ SELECT f.id AS flow_id,
        END AS next_run,
        f.schedule_error,
        f.suspend_after_failures,
-       f.suspended_reason
+       f.suspended_reason,
+       (SELECT count(*) FROM taskflow.runs r
+         WHERE r.flow_id = f.id AND r.state = 'suspended') AS suspended_runs
   FROM taskflow.flows f
   LEFT JOIN LATERAL (SELECT r.* FROM taskflow.runs r WHERE r.flow_id = f.id
                       ORDER BY r.id DESC LIMIT 1) lr ON true;
