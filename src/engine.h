@@ -124,6 +124,10 @@ extern PGDLLEXPORT void tf_launcher_main(Datum arg);
 extern PGDLLEXPORT void tf_scheduler_main(Datum arg);
 extern PGDLLEXPORT void tf_worker_main(Datum arg);
 extern PGDLLEXPORT void tf_crossdb_main(Datum arg);
+extern PGDLLEXPORT void tf_alerts_main(Datum arg);
+
+/* alerts.c: the scheduler's alert step (SLA misses, delivery worker) */
+extern void tf_alerts_pass(TimestampTz now, TimestampTz *next_sla);
 
 /* scheduler.c: "now" as the scheduler sees it (taskflow.test_clock) */
 extern TimestampTz tf_scheduler_now(void);

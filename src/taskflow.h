@@ -35,6 +35,9 @@
  *	    copy.c        the copy node kind (rows between databases)
  *	    pqclient.c    libpq client of node kinds: this cluster's databases,
  *	                  postgres_fdw servers + user mappings, interruptible
+ *	    alerts.c      alerts: taskflow_webhook validator, the scheduler's
+ *	                  alert step (SLA misses), the delivery worker (NOTIFY,
+ *	                  webhook POST over libcurl, retries, outcome)
  *
  *-------------------------------------------------------------------------
  */
