@@ -244,9 +244,13 @@ tf_webhook_validator(PG_FUNCTION_ARGS)
 
 static BackgroundWorkerHandle *alerts_handle = NULL;
 
-/* start the delivery worker, or poke the running one */
+/*
+ * Start the delivery worker, or poke the running one (due: deliveries wait;
+ * otherwise only a delivery is 'sending': start a worker if none runs, so
+ * that one left by a worker that died is sent again).
+ */
 static void
-tf_alerts_kick(void)
+tf_alerts_kick(bool due)
 {
 	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle;
@@ -259,7 +263,8 @@ tf_alerts_kick(void)
 
 		if (st == BGWH_STARTED)
 		{
-			(void) kill(pid, SIGUSR1);	/* sets its latch */
+			if (due)
+				(void) kill(pid, SIGUSR1);	/* sets its latch */
 			return;
 		}
 		if (st == BGWH_NOT_YET_STARTED)
@@ -299,6 +304,7 @@ tf_alerts_pass(TimestampTz now, TimestampTz *next_sla)
 		Datum		values[1] = {TimestampTzGetDatum(now)};
 		bool		isnull;
 		bool		due;
+		bool		sending;
 		Datum		d;
 
 		SetCurrentStatementStartTimestamp();
@@ -306,7 +312,7 @@ tf_alerts_pass(TimestampTz now, TimestampTz *next_sla)
 		SPI_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		pgstat_report_activity(STATE_RUNNING, "taskflow scheduler: alerts");
-		if (SPI_execute_with_args("SELECT next_sla, due FROM taskflow._alerts_pass($1)",
+		if (SPI_execute_with_args("SELECT next_sla, due, sending FROM taskflow._alerts_pass($1)",
 								  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT ||
 			SPI_processed != 1)
 			elog(ERROR, "taskflow._alerts_pass failed");
@@ -315,8 +321,10 @@ tf_alerts_pass(TimestampTz now, TimestampTz *next_sla)
 			*next_sla = DatumGetTimestampTz(d);
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 		due = !isnull && DatumGetBool(d);
-		if (due)
-			tf_alerts_kick();
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+		sending = !isnull && DatumGetBool(d);
+		if (due || sending)
+			tf_alerts_kick(due);
 		SPI_finish();
 		PopActiveSnapshot();
 		CommitTransactionCommand();

@@ -137,9 +137,10 @@ CREATE OR REPLACE TRIGGER runs_alert AFTER UPDATE OF state ON taskflow.runs
 -- scheduled runs still active at their deadline (once per run: the outbox
 -- is unique per alert, run and target); next_sla: the earliest deadline
 -- still ahead (the scheduler wakes then); due: deliveries wait for the
--- delivery worker.  Cheap when there are no alerts: an index probe.
+-- delivery worker; sending: one is being sent (or its worker died).  Cheap when there are no alerts: an index probe.
 CREATE OR REPLACE FUNCTION taskflow._alerts_pass(now timestamptz,
-                                                 OUT next_sla timestamptz, OUT due boolean)
+                                                 OUT next_sla timestamptz, OUT due boolean,
+                                                 OUT sending boolean)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     c record;
@@ -171,8 +172,10 @@ BEGIN
         END LOOP;
     END IF;
     due := EXISTS (SELECT 1 FROM taskflow.alert_deliveries
-                    WHERE state IN ('pending', 'sending')
-                      AND next_attempt_at <= clock_timestamp());
+                    WHERE state = 'pending' AND next_attempt_at <= clock_timestamp());
+    -- being sent, or left so by a delivery worker that died
+    sending := EXISTS (SELECT 1 FROM taskflow.alert_deliveries
+                        WHERE state = 'sending' AND next_attempt_at <= clock_timestamp());
 END
 $$;
 
