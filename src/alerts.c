@@ -70,6 +70,7 @@
 #define TF_WEBHOOK_FDW		"taskflow_webhook"
 #define TF_ALERT_MAX_BODY	(64 * 1024)	/* response bytes read at most */
 #define TF_ALERT_MAX_WAIT_MS 10000L	/* worker: re-check the outbox this often */
+#define TF_ALERT_NOTIFY_RETRIES 5	/* a NOTIFY that failed (queue full) */
 
 /* ----------------------------------------------------------------
  * Options of webhook servers and user mappings
@@ -645,14 +646,32 @@ alerts_deliver_one(MemoryContext cxt, TimestampTz *next_at)
 		values[0] = CStringGetTextDatum(channel);
 		values[1] = CStringGetTextDatum(payload);
 		values[2] = Int64GetDatum(id);
-		alerts_begin("taskflow alerts: notify");
-		if (SPI_execute_with_args("SELECT pg_catalog.pg_notify($1, CASE WHEN octet_length($2) < 7900 THEN $2 "
-								  "ELSE (jsonb_build_object('delivery_id', $3, 'truncated', true) "
-								  "      || ($2::jsonb - 'failed_nodes' - 'message'))::text END), "
-								  "taskflow._alert_record($3, true, NULL::integer, NULL::text, 0, false)",
-								  3, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "pg_notify failed");
-		alerts_commit();
+		PG_TRY();
+		{
+			alerts_begin("taskflow alerts: notify");
+			if (SPI_execute_with_args("SELECT pg_catalog.pg_notify($1, CASE WHEN octet_length($2) < 7900 THEN $2 "
+									  "ELSE (jsonb_build_object('delivery_id', $3, 'truncated', true) "
+									  "      || ($2::jsonb - 'failed_nodes' - 'message'))::text END), "
+									  "taskflow._alert_record($3, true, NULL::integer, NULL::text, 0, false)",
+									  3, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+				elog(ERROR, "pg_notify failed");
+			alerts_commit();
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			/* e.g. the NOTIFY queue is full: retried like a webhook */
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			AbortCurrentTransaction();
+			alerts_record(id, false, 0, edata->message, TF_ALERT_NOTIFY_RETRIES, false);
+			ereport(LOG,
+					(errmsg("taskflow alerts: delivery " INT64_FORMAT " (NOTIFY %s), attempt %d of %d: %s",
+							id, channel, attempt, TF_ALERT_NOTIFY_RETRIES + 1, edata->message)));
+		}
+		PG_END_TRY();
 		return true;
 	}
 

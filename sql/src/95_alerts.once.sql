@@ -18,7 +18,7 @@ CREATE TABLE taskflow.alerts (
     id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     flow_id        bigint NOT NULL REFERENCES taskflow.flows(id) ON DELETE CASCADE,
     event          text NOT NULL CHECK (event IN ('failure', 'success', 'sla')),
-    notify_channel text CHECK (notify_channel ~ '^[A-Za-z_][A-Za-z0-9_$]{0,62}$'),
+    notify_channel text CHECK (notify_channel ~ '^[a-z_][a-z0-9_$]{0,62}$'),
     server         text,
     sla_time       time,
     sla_after      interval CHECK (sla_after > '0'),

@@ -109,18 +109,26 @@ DECLARE
     tz       text;
     deadline timestamptz;
 BEGIN
-    FOR a IN SELECT * FROM taskflow.alerts WHERE flow_id = NEW.flow_id ORDER BY id LOOP
-        IF a.event = 'failure' AND NEW.state = 'failed'
-           OR a.event = 'success' AND NEW.state = 'succeeded' THEN
-            PERFORM taskflow._alert_queue(a, NEW, a.event, NULL);
-        ELSIF a.event = 'sla' AND NEW.trigger = 'schedule' AND NEW.created_at >= a.created_at THEN
-            SELECT f.timezone INTO tz FROM taskflow.flows f WHERE f.id = NEW.flow_id;
-            deadline := taskflow._alert_deadline(a.sla_time, a.sla_after, NEW.scheduled_for, tz);
-            IF deadline <= taskflow._now() THEN
-                PERFORM taskflow._alert_queue(a, NEW, 'sla', deadline);
+    IF NOT EXISTS (SELECT 1 FROM taskflow.alerts WHERE flow_id = NEW.flow_id) THEN
+        RETURN NULL;
+    END IF;
+    -- an alert that cannot be queued must not keep the run from ending
+    BEGIN
+        FOR a IN SELECT * FROM taskflow.alerts WHERE flow_id = NEW.flow_id ORDER BY id LOOP
+            IF a.event = 'failure' AND NEW.state = 'failed'
+               OR a.event = 'success' AND NEW.state = 'succeeded' THEN
+                PERFORM taskflow._alert_queue(a, NEW, a.event, NULL);
+            ELSIF a.event = 'sla' AND NEW.trigger = 'schedule' AND NEW.created_at >= a.created_at THEN
+                SELECT f.timezone INTO tz FROM taskflow.flows f WHERE f.id = NEW.flow_id;
+                deadline := taskflow._alert_deadline(a.sla_time, a.sla_after, NEW.scheduled_for, tz);
+                IF deadline <= taskflow._now() THEN
+                    PERFORM taskflow._alert_queue(a, NEW, 'sla', deadline);
+                END IF;
             END IF;
-        END IF;
-    END LOOP;
+        END LOOP;
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'taskflow: alerts of run % not queued: %', NEW.id, SQLERRM;
+    END;
     RETURN NULL;
 END
 $$;
@@ -280,10 +288,10 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Give notify_channel => ''channel'' (NOTIFY), server => ''hooks'' (a taskflow_webhook server), or both.';
     END IF;
-    IF notify_channel IS NOT NULL AND notify_channel !~ '^[A-Za-z_][A-Za-z0-9_$]{0,62}$' THEN
+    IF notify_channel IS NOT NULL AND notify_channel !~ '^[a-z_][a-z0-9_$]{0,62}$' THEN
         RAISE EXCEPTION 'invalid notify channel: %', quote_literal(notify_channel)
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'A channel is a plain identifier of at most 63 characters (LISTEN it in lower case as written).';
+                  HINT = 'A channel is a lower-case identifier of at most 63 characters (what LISTEN name listens on).';
     END IF;
     IF server IS NOT NULL THEN
         SELECT s.oid, w.fdwname INTO srv

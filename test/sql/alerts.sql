@@ -68,6 +68,7 @@ SELECT pg_temp.try($$SELECT taskflow.add_alert('regress_al_flow', 'failed', noti
 SELECT pg_temp.try($$SELECT taskflow.add_alert('regress_al_flow', NULL, notify_channel => 'c')$$);
 SELECT pg_temp.try($$SELECT taskflow.add_alert('regress_al_flow', 'failure')$$);
 SELECT pg_temp.try($$SELECT taskflow.add_alert('regress_al_flow', 'failure', notify_channel => 'bad channel')$$);
+SELECT pg_temp.try($$SELECT taskflow.add_alert('regress_al_flow', 'failure', notify_channel => 'OpsAlerts')$$);
 SELECT pg_temp.try($$SELECT taskflow.add_alert('regress_al_flow', 'failure', server => 'regress_missing')$$);
 SELECT pg_temp.try($$SELECT taskflow.add_alert('regress_al_flow', 'failure', server => 'regress_store')$$);
 SELECT pg_temp.try($$SELECT taskflow.add_alert('regress_al_flow', 'failure', server => 'regress_nohooks')$$);

@@ -191,6 +191,23 @@ my $pj = eval { decode_json($payload) } // {};
 is($pj->{run_id}, $run, 'NOTIFY payload: the JSON body (run id)');
 is($pj->{failed_nodes}[0]{sqlstate}, '22012', 'NOTIFY payload: failed node SQLSTATE');
 
+# a NOTIFY payload over the limit: sent shortened, the whole body kept
+q1(q{SET ROLE alice;
+SELECT taskflow.create_flow('loud');
+SELECT taskflow.add_node('loud', 'n' || i, 'sql', $$SELECT repeat('x', 3000)::int$$)
+  FROM generate_series(1, 5) i;
+SELECT taskflow.add_alert('loud', 'failure', notify_channel => 'tf_alerts');});
+my ($loud) = TaskflowTest->run_and_wait($node, 'loud');
+ok(poll("SELECT state = 'delivered' FROM taskflow.alert_deliveries WHERE run_id = $loud"),
+	'a large NOTIFY alert is delivered');
+$out = $listen->query_safe('SELECT 1');
+($payload) = $out =~ /with payload "(.*)" received/;
+$pj = eval { decode_json($payload // '') } // {};
+ok($pj->{truncated} && $pj->{run_id} == $loud && !exists $pj->{failed_nodes},
+	'... shortened (truncated, no failed_nodes)');
+is(q1("SELECT jsonb_array_length(payload->'failed_nodes') FROM taskflow.alert_deliveries WHERE run_id = $loud"),
+	'5', '... and the whole body is kept in alert_deliveries');
+
 # the owner sees the outcome; another role does not
 q1(q{CREATE ROLE bob LOGIN});
 is($node->safe_psql('postgres', "SET ROLE alice; SELECT delivered FROM taskflow.alerts_status WHERE flow = 'nightly'"),
