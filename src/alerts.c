@@ -714,6 +714,32 @@ alerts_deliver_one(MemoryContext cxt, TimestampTz *next_at)
 	return true;
 }
 
+/* the delivery worker's pid in its database's slot (DROP DATABASE ends it) */
+static void
+alerts_set_pid(Oid dboid, pid_t pid, pid_t expected)
+{
+	int			i;
+
+	SpinLockAcquire(&tf_shared->mutex);
+	for (i = 0; i < TF_MAX_DBS; i++)
+	{
+		TfDbSlot   *d = &tf_shared->dbs[i];
+
+		if (d->state != TF_DB_FREE && d->dboid == dboid && d->alerts_pid == expected)
+		{
+			d->alerts_pid = pid;
+			break;
+		}
+	}
+	SpinLockRelease(&tf_shared->mutex);
+}
+
+static void
+alerts_detach(int code, Datum arg)
+{
+	alerts_set_pid(DatumGetObjectId(arg), 0, MyProcPid);
+}
+
 void
 tf_alerts_main(Datum arg)
 {
@@ -723,6 +749,8 @@ tf_alerts_main(Datum arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
+	alerts_set_pid(dboid, MyProcPid, 0);
+	before_shmem_exit(alerts_detach, ObjectIdGetDatum(dboid));
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	SetConfigOption("application_name", "taskflow alerts", PGC_USERSET, PGC_S_SESSION);
 	pgstat_report_appname("taskflow alerts");

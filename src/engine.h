@@ -59,6 +59,8 @@ typedef struct TfDbSlot
 	Oid			waiting_owner;	/* that owner (InvalidOid: several tie);
 								 * its warm workers may go on with their
 								 * run (worker.c, tf_worker_next_in_run) */
+	pid_t		alerts_pid;		/* alert delivery worker (alerts.c), 0 if
+								 * none; terminated by DROP DATABASE */
 } TfDbSlot;
 
 typedef struct TfWorkerSlot

@@ -272,6 +272,26 @@ ok(poll("SELECT state = 'failed' FROM taskflow.alert_deliveries WHERE run_id = $
 like(q1("SELECT attempts || ' ' || last_error FROM taskflow.alert_deliveries WHERE run_id = $run AND target = 'webhook'"),
 	qr/^3 timeout after 3 s$/, 'recorded: 3 attempts, timeout');
 q1(q{SET ROLE alice; SELECT taskflow.drop_flow('ticker')});
+
+# DROP DATABASE is not held up by a delivery worker waiting for a receiver
+q1(q{CREATE DATABASE hookdb});
+$node->safe_psql('hookdb', qq{CREATE EXTENSION taskflow;
+SET log_statement = 'none';
+CREATE SERVER hooks2 FOREIGN DATA WRAPPER taskflow_webhook
+    OPTIONS (url 'http://127.0.0.1:$port/hook', timeout '30', retries '0');
+CREATE USER MAPPING FOR alice SERVER hooks2 OPTIONS (secret '$secret');
+GRANT USAGE ON FOREIGN SERVER hooks2 TO alice;
+SET ROLE alice;
+SELECT taskflow.create_flow('doomed');
+SELECT taskflow.add_node('doomed', 'x', 'sql', 'SELECT 1/0');
+SELECT taskflow.add_alert('doomed', 'failure', server => 'hooks2');});
+TaskflowTest->wait_scheduler($node, 'hookdb');
+my $doomed = TaskflowTest->run_flow($node, 'doomed', db => 'hookdb');
+TaskflowTest->wait_run($node, $doomed, db => 'hookdb');
+ok(TaskflowTest->poll($node, 'hookdb', "SELECT state = 'sending' FROM taskflow.alert_deliveries WHERE run_id = $doomed"),
+	'hookdb: its delivery worker waits for the hanging receiver');
+my ($drc, $dout, $derr) = $node->psql('postgres', 'DROP DATABASE hookdb');
+is($drc, 0, 'DROP DATABASE succeeds meanwhile (the delivery worker is terminated)') or diag($derr);
 set_mode('200');
 
 # ---- USAGE revoked: recorded, nothing sent -------------------------------------------
