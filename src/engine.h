@@ -59,6 +59,8 @@ typedef struct TfDbSlot
 	Oid			waiting_owner;	/* that owner (InvalidOid: several tie);
 								 * its warm workers may go on with their
 								 * run (worker.c, tf_worker_next_in_run) */
+	pid_t		alerts_pid;		/* alert delivery worker (alerts.c), 0 if
+								 * none; terminated by DROP DATABASE */
 } TfDbSlot;
 
 typedef struct TfWorkerSlot
@@ -124,6 +126,10 @@ extern PGDLLEXPORT void tf_launcher_main(Datum arg);
 extern PGDLLEXPORT void tf_scheduler_main(Datum arg);
 extern PGDLLEXPORT void tf_worker_main(Datum arg);
 extern PGDLLEXPORT void tf_crossdb_main(Datum arg);
+extern PGDLLEXPORT void tf_alerts_main(Datum arg);
+
+/* alerts.c: the scheduler's alert step (SLA misses, delivery worker) */
+extern void tf_alerts_pass(TimestampTz now, TimestampTz *next_sla);
 
 /* scheduler.c: "now" as the scheduler sees it (taskflow.test_clock) */
 extern TimestampTz tf_scheduler_now(void);

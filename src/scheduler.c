@@ -965,6 +965,15 @@ tf_scheduler_pass(void)
 		 */
 	}
 
+	/* alerts: SLA misses, start the delivery worker (alerts.c) */
+	{
+		TimestampTz next_sla;
+
+		tf_alerts_pass(now, &next_sla);
+		if (next_sla != 0 && (next_due == 0 || next_sla < next_due))
+			next_due = next_sla;
+	}
+
 	/* a capped step left work (a backlog, a sweep): go on at once */
 	if (more)
 		return 0;

@@ -331,8 +331,8 @@ tf_sql_wake_launcher(PG_FUNCTION_ARGS)
 /*
  * DROP DATABASE (and CREATE DATABASE from a template) fail while other
  * sessions are connected to that database.  Block the launcher from
- * (re)starting a scheduler there for a while, terminate the scheduler and
- * the node workers of that database (and the second workers of
+ * (re)starting a scheduler there for a while, terminate the scheduler, the
+ * alert delivery worker and the node workers of that database (and the second workers of
  * cross-database nodes running there, crossdb.c), and wait (up to 5 s)
  * until they are gone.  tf_unblock_db() lifts the block once the command is done; if the
  * backend dies in between, the block expires after 30 s.
@@ -347,7 +347,7 @@ tf_evict_db(Oid dboid)
 
 	for (waited = 0; waited < 500; waited++)
 	{
-		pid_t		pids[TF_MAX_WORKERS + 1];
+		pid_t		pids[TF_MAX_WORKERS + 2];
 		int			npids = 0;
 		int			i;
 
@@ -362,6 +362,8 @@ tf_evict_db(Oid dboid)
 														   30000);
 			if (d->pid != 0)
 				pids[npids++] = d->pid;
+			if (d->alerts_pid != 0)
+				pids[npids++] = d->alerts_pid;	/* alerts.c */
 		}
 		for (i = 0; i < TF_MAX_WORKERS && npids <= TF_MAX_WORKERS; i++)
 		{

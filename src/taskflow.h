@@ -36,6 +36,9 @@
  *	    node_branch.c the branch node kind (a boolean that chooses the path)
  *	    pqclient.c    libpq client of node kinds: this cluster's databases,
  *	                  postgres_fdw servers + user mappings, interruptible
+ *	    alerts.c      alerts: taskflow_webhook validator, the scheduler's
+ *	                  alert step (SLA misses), the delivery worker (NOTIFY,
+ *	                  webhook POST over libcurl, retries, outcome)
  *
  *-------------------------------------------------------------------------
  */
