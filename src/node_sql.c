@@ -20,6 +20,8 @@
  *-------------------------------------------------------------------------
  */
 #include "engine.h"
+
+#include <ctype.h>
 #include "pqclient.h"
 
 #include "access/xact.h"
@@ -36,6 +38,7 @@
 #include "utils/builtins.h"
 #include "utils/elog.h"
 #include "utils/guc.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/portal.h"
@@ -133,6 +136,106 @@ tf_render_sql(TfNodeExec *x)
 	x->rendered = tf_keep(tf_render(x->body, x->vars, what));
 }
 
+/* ---- output variables (docs/variables.md, "Output variables") ---- */
+
+#define TF_OUTPUT_MAX_VALUE (64 * 1024)		/* bytes of one value */
+#define TF_OUTPUT_MAX_TOTAL (1024 * 1024)	/* bytes of all values of a node */
+
+static bool
+tf_output_name_ok(const char *name)
+{
+	const char *p = name;
+
+	if (!(isalpha((unsigned char) *p) || *p == '_'))
+		return false;
+	for (p++; *p; p++)
+		if (!(isalnum((unsigned char) *p) || *p == '_'))
+			return false;
+	return true;
+}
+
+/*
+ * The outputs of an sql node: the first row of the last statement of its
+ * script (when that statement returns rows), as a JSON object of text
+ * values (SQL NULL -> JSON null; no row: every column null, the way
+ * PL/pgSQL's SELECT INTO without STRICT assigns).  Values are the columns'
+ * text output, computed here as the owner.  Columns whose name is no
+ * variable name, repeated names and values past the size limits are left
+ * out, each with a line in the node's log.  Kept in tf_node_memory: the
+ * worker records it with the node's success, in the same transaction.
+ */
+void
+tf_capture_outputs(TfNodeExec *x, SPITupleTable *tt, uint64 processed)
+{
+	TupleDesc	desc = tt->tupdesc;
+	StringInfoData buf;
+	List	   *seen = NIL;
+	int64		total = 0;
+	int			n = 0;
+	MemoryContext old = MemoryContextSwitchTo(tf_node_memory ? tf_node_memory : TopMemoryContext);
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		const char *name = NameStr(att->attname);
+		char	   *value = NULL;
+		ListCell   *lc;
+		bool		dup = false;
+
+		if (att->attisdropped)
+			continue;
+		if (!tf_output_name_ok(name))
+		{
+			tf_node_log(x, "output column \"%s\" not recorded: not a variable name (give it an alias such as AS total)", name);
+			continue;
+		}
+		foreach(lc, seen)
+			if (strcmp((char *) lfirst(lc), name) == 0)
+				dup = true;
+		if (dup)
+		{
+			tf_node_log(x, "output column \"%s\" not recorded again: the first column of that name counts", name);
+			continue;
+		}
+		seen = lappend(seen, (char *) name);
+		if (processed > 0)
+			value = SPI_getvalue(tt->vals[0], desc, i + 1);
+		if (value && strlen(value) > TF_OUTPUT_MAX_VALUE)
+		{
+			tf_node_log(x, "output column \"%s\" not recorded: its value has %zu bytes, more than %d",
+						name, strlen(value), TF_OUTPUT_MAX_VALUE);
+			continue;
+		}
+		if (value && total + (int64) strlen(value) > TF_OUTPUT_MAX_TOTAL)
+		{
+			tf_node_log(x, "output column \"%s\" not recorded: the outputs would exceed %d bytes",
+						name, TF_OUTPUT_MAX_TOTAL);
+			continue;
+		}
+		if (n++ > 0)
+			appendStringInfoString(&buf, ", ");
+		escape_json(&buf, name);
+		appendStringInfoString(&buf, ": ");
+		if (value)
+		{
+			escape_json(&buf, value);
+			total += strlen(value);
+		}
+		else
+			appendStringInfoString(&buf, "null");
+	}
+	appendStringInfoChar(&buf, '}');
+	x->outputs = buf.data;
+	if (processed == 0)
+		tf_node_log(x, "outputs: no row, %d column(s) recorded as null", n);
+	else if (processed > 1)
+		tf_node_log(x, "outputs: the first of " UINT64_FORMAT " rows, %d column(s)", processed, n);
+	list_free(seen);
+	MemoryContextSwitchTo(old);
+}
+
 /* sql: run x->rendered through SPI; rows = rows of its last statement */
 void
 tf_exec_sql(TfNodeExec *x)
@@ -147,6 +250,8 @@ tf_exec_sql(TfNodeExec *x)
 	x->rows = (int64) SPI_processed;
 	tf_node_log(x, "%s, " UINT64_FORMAT " row(s)", SPI_result_code_string(rc),
 				SPI_processed);
+	if (SPI_tuptable != NULL)
+		tf_capture_outputs(x, SPI_tuptable, SPI_processed);
 }
 
 /*

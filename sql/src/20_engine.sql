@@ -1200,7 +1200,7 @@ BEGIN
         -- succeeded in the old run; else: every node that succeeded
         UPDATE taskflow.node_runs nr
            SET state = 'skipped', started_at = clock_timestamp(), finished_at = clock_timestamp(),
-               rows = o.rows, bytes = o.bytes,
+               rows = o.rows, bytes = o.bytes, outputs = o.outputs,  -- output variables (part 91)
                message = format('succeeded in run %s; not rerun', o.run_id)
           FROM taskflow.node_runs o
          WHERE nr.run_id = rid AND o.run_id = old.id AND o.node_id = nr.node_id
