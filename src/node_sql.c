@@ -28,6 +28,7 @@
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "parser/analyze.h"
@@ -164,10 +165,9 @@ tf_output_name_ok(const char *name)
  * out, each with a line in the node's log.  Kept in tf_node_memory: the
  * worker records it with the node's success, in the same transaction.
  */
-void
-tf_capture_outputs(TfNodeExec *x, SPITupleTable *tt, uint64 processed)
+static void
+tf_outputs_build(TfNodeExec *x, TupleDesc desc, HeapTuple row, uint64 processed)
 {
-	TupleDesc	desc = tt->tupdesc;
 	StringInfoData buf;
 	List	   *seen = NIL;
 	int64		total = 0;
@@ -200,8 +200,8 @@ tf_capture_outputs(TfNodeExec *x, SPITupleTable *tt, uint64 processed)
 			continue;
 		}
 		seen = lappend(seen, (char *) name);
-		if (processed > 0)
-			value = SPI_getvalue(tt->vals[0], desc, i + 1);
+		if (row != NULL)
+			value = SPI_getvalue(row, desc, i + 1);
 		if (value && strlen(value) > TF_OUTPUT_MAX_VALUE)
 		{
 			tf_node_log(x, "output column \"%s\" not recorded: its value has %zu bytes, more than %d",
@@ -234,6 +234,73 @@ tf_capture_outputs(TfNodeExec *x, SPITupleTable *tt, uint64 processed)
 		tf_node_log(x, "outputs: the first of " UINT64_FORMAT " rows, %d column(s)", processed, n);
 	list_free(seen);
 	MemoryContextSwitchTo(old);
+}
+
+/* the outputs of the last statement run through SPI (tf_exec_sql) */
+void
+tf_capture_outputs(TfNodeExec *x, SPITupleTable *tt, uint64 processed)
+{
+	tf_outputs_build(x, tt->tupdesc, processed > 0 ? tt->vals[0] : NULL, processed);
+}
+
+/*
+ * Autocommit mode: a DestReceiver for a statement that returns rows; the
+ * first row becomes the outputs (converted to text while the statement
+ * runs, as the owner), the others are only counted by the portal.
+ */
+typedef struct TfOutputReceiver
+{
+	DestReceiver pub;
+	TfNodeExec *x;
+	TupleDesc	desc;
+	bool		got;
+} TfOutputReceiver;
+
+static bool
+tf_output_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	TfOutputReceiver *r = (TfOutputReceiver *) self;
+
+	if (!r->got)
+	{
+		HeapTuple	tup = ExecCopySlotHeapTuple(slot);
+
+		r->got = true;
+		tf_outputs_build(r->x, r->desc, tup, 1);
+		heap_freetuple(tup);
+	}
+	return true;
+}
+
+static void
+tf_output_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	((TfOutputReceiver *) self)->desc = typeinfo;
+}
+
+static void
+tf_output_shutdown(DestReceiver *self)
+{
+}
+
+static void
+tf_output_destroy(DestReceiver *self)
+{
+	pfree(self);
+}
+
+static TfOutputReceiver *
+tf_output_receiver(TfNodeExec *x)
+{
+	TfOutputReceiver *r = palloc0(sizeof(TfOutputReceiver));
+
+	r->pub.receiveSlot = tf_output_receive;
+	r->pub.rStartup = tf_output_startup;
+	r->pub.rShutdown = tf_output_shutdown;
+	r->pub.rDestroy = tf_output_destroy;
+	r->pub.mydest = DestNone;
+	r->x = x;
+	return r;
 }
 
 /* sql: run x->rendered through SPI; rows = rows of its last statement */
@@ -418,6 +485,7 @@ tf_autocommit_statement(TfNodeExec *x, RawStmt *raw, const char *script,
 	List	   *plans;
 	Portal		portal;
 	DestReceiver *dest;
+	TfOutputReceiver *out;
 	QueryCompletion qc;
 
 	CHECK_FOR_INTERRUPTS();
@@ -437,9 +505,16 @@ tf_autocommit_statement(TfNodeExec *x, RawStmt *raw, const char *script,
 	portal->visible = false;
 	PortalDefineQuery(portal, NULL, script, tag, plans, NULL);
 	PortalStart(portal, NULL, 0, InvalidSnapshot);
-	dest = CreateDestReceiver(DestNone);
+	/* output variables: those of the last statement (none if it returns no rows) */
+	x->outputs = NULL;
+	out = portal->tupDesc ? tf_output_receiver(x) : NULL;
+	dest = out ? (DestReceiver *) out : CreateDestReceiver(DestNone);
 	InitializeQueryCompletion(&qc);
 	(void) PortalRun(portal, FETCH_ALL, true, true, dest, dest, &qc);
+	if (out && !out->got)
+		tf_outputs_build(x, portal->tupDesc, NULL, 0);
+	else if (out && qc.nprocessed > 1)
+		tf_node_log(x, "outputs: the first of " UINT64_FORMAT " rows", qc.nprocessed);
 	dest->rDestroy(dest);
 	PortalDrop(portal, false);
 	CommitTransactionCommand();

@@ -77,6 +77,10 @@ DECLARE
     ups    text[];
     names  text;
 BEGIN
+    -- most nodes use no output variables: a cheap test first
+    IF coalesce(body, '') || coalesce(options::text, '') !~ '\$\{[A-Za-z_][A-Za-z0-9_-]*\.' THEN
+        RETURN;
+    END IF;
     FOR r IN SELECT t.what, x.ref, x.node AS up
                FROM taskflow._node_templates(node, body, options) t,
                     LATERAL taskflow._output_refs(t.template) x

@@ -111,6 +111,22 @@ like(q1("SELECT error FROM taskflow.node_run_history WHERE run_id = $run AND nod
 	qr/output variable "b.n" has no value.*no outputs/s,
 	'an INSERT records no outputs: the downstream reference fails clearly');
 
+# autocommit mode: the last statement's first row, recorded after the script
+$node->safe_psql('postgres', q{
+SET ROLE alice;
+SELECT taskflow.create_flow('ov3');
+SELECT taskflow.add_node('ov3', 'ac', 'sql', $$SELECT 1 AS a; SELECT 'it''s' AS b, 2 AS c FROM generate_series(1, 3)$$,
+  options => '{"autocommit": true}');
+SELECT taskflow.add_node('ov3', 'use', 'sql', $$INSERT INTO public.sink VALUES ('ac', ${ac.b:literal}, ${ac.c})$$,
+  after => ARRAY['ac']);
+});
+($run, $state) = TaskflowTest->run_and_wait($node, 'ov3', user => 'alice');
+is($state, 'succeeded', 'autocommit run succeeded');
+is(q1("SELECT outputs::text FROM taskflow.node_run_history WHERE run_id = $run AND node = 'ac'"),
+	'{"b": "it\'s", "c": "2"}', 'autocommit mode: outputs of the last statement');
+is(q1("SELECT v || '|' || n FROM public.sink WHERE node = 'ac'"), "it's|2",
+	'autocommit outputs reach the downstream node');
+
 # ---------------------------------------------------------------- check nodes
 $node->safe_psql('postgres', q{
 CREATE TABLE public.loads (day date, n int);
