@@ -92,7 +92,7 @@ BEGIN
         END IF;
         IF NOT EXISTS (SELECT 1 FROM taskflow.nodes n WHERE n.flow_id = f.id AND n.name = r.up) THEN
             SELECT string_agg(n.name, ', ' ORDER BY n.name) INTO names
-              FROM taskflow.nodes n WHERE n.flow_id = f.id AND n.name <> node;
+              FROM taskflow.nodes n WHERE n.flow_id = f.id AND (culprit IS NOT NULL OR n.name <> node);
             RAISE EXCEPTION '%unknown node "%" in output variable ${%} in %',
                             CASE WHEN culprit IS NULL THEN '' ELSE culprit || ' would leave an ' END,
                             r.up, r.ref, r.what
@@ -224,3 +224,49 @@ SELECT nr.id AS node_run_id,
   JOIN taskflow.runs r ON r.id = nr.run_id
   JOIN taskflow.flows f ON f.id = r.flow_id
   JOIN taskflow.nodes n ON n.id = nr.node_id;
+
+------------------------------------------------------------------------------
+-- the catalog guard for output variables (direct DELETE/UPDATE)
+------------------------------------------------------------------------------
+
+-- Users may DELETE edges and nodes and UPDATE edges and node names
+-- directly (part 00 grants); after such a write, the nodes of the flow that
+-- use output variables must still name upstream nodes, as after drop_edge,
+-- drop_node and alter_node(new_name => ...).  Superusers are trusted (part
+-- 15); rows deleted with their flow (drop_flow) or edges deleted with their
+-- node (drop_node: the node's own check covers them) are skipped.
+CREATE OR REPLACE FUNCTION taskflow._outputs_guard() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    f taskflow.flows;
+    a text;
+    b text;
+BEGIN
+    IF taskflow._guard_trusted() THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO f FROM taskflow.flows x WHERE x.id = OLD.flow_id;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF TG_TABLE_NAME = 'edges' THEN
+        SELECT n.name INTO a FROM taskflow.nodes n WHERE n.id = OLD.from_node;
+        SELECT n.name INTO b FROM taskflow.nodes n WHERE n.id = OLD.to_node;
+        IF a IS NOT NULL AND b IS NOT NULL THEN
+            PERFORM taskflow._check_flow_outputs(f, format('dropping edge %s -> %s', a, b));
+        END IF;
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM taskflow._check_flow_outputs(f, format('dropping node "%s"', OLD.name), OLD.name);
+    ELSIF NEW.name IS DISTINCT FROM OLD.name THEN
+        PERFORM taskflow._check_flow_outputs(f, format('renaming node "%s" to "%s"', OLD.name, NEW.name),
+                                             OLD.name);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER edges_outputs_guard AFTER DELETE OR UPDATE ON taskflow.edges
+    FOR EACH ROW EXECUTE FUNCTION taskflow._outputs_guard();
+CREATE OR REPLACE TRIGGER nodes_outputs_guard AFTER DELETE OR UPDATE OF name ON taskflow.nodes
+    FOR EACH ROW EXECUTE FUNCTION taskflow._outputs_guard();

@@ -130,6 +130,18 @@ INSERT INTO taskflow.nodes (flow_id, name, kind, body)
 SELECT id, 'direct', 'sql', 'SELECT ${ghost.x}' FROM taskflow.flows WHERE name = 'alices';
 UPDATE taskflow.nodes SET body = 'SELECT ${a.x} + 1'
  WHERE name = 'c' AND flow_id = (SELECT id FROM taskflow.flows WHERE name = 'alices');
+-- direct DELETE / UPDATE of edges and nodes: the same checks as drop_edge, drop_node, rename
+DELETE FROM taskflow.edges WHERE flow_id = (SELECT id FROM taskflow.flows WHERE name = 'alices');
+DELETE FROM taskflow.nodes WHERE name = 'a' AND flow_id = (SELECT id FROM taskflow.flows WHERE name = 'alices');
+UPDATE taskflow.nodes SET name = 'a2' WHERE name = 'a' AND flow_id = (SELECT id FROM taskflow.flows WHERE name = 'alices');
+SELECT count(*) AS edges_left FROM taskflow.edges WHERE flow_id = (SELECT id FROM taskflow.flows WHERE name = 'alices');
+-- a node that uses no outputs may go; so may a flow with its nodes
+DELETE FROM taskflow.nodes WHERE name = 'b' AND flow_id = (SELECT id FROM taskflow.flows WHERE name = 'alices');
+SELECT taskflow.create_flow('alices2') > 0 AS ok;
+SELECT taskflow.add_node('alices2', 'a', 'sql', 'SELECT 1 AS x') > 0 AS ok;
+SELECT taskflow.add_node('alices2', 'c', 'sql', 'SELECT ${a.x}', after => ARRAY['a']) > 0 AS ok;
+SELECT taskflow.drop_node('alices2', 'a');
+SELECT taskflow.drop_flow('alices2');
 -- at run time (as the owner), a stranger's flow looks like no flow
 SELECT taskflow._check_flow('alices', '2026-03-01');
 SELECT taskflow._check_flow('bobs', '2026-03-01');
