@@ -38,10 +38,13 @@ CREATE OR REPLACE FUNCTION taskflow._output_variables(p_run_id bigint, p_node_id
 RETURNS jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
-    WITH RECURSIVE up(id) AS (
-        SELECT e.from_node FROM taskflow.edges e WHERE e.to_node = p_node_id
+    WITH RECURSIVE fl AS (SELECT n.flow_id FROM taskflow.nodes n WHERE n.id = p_node_id),
+    up(id) AS (
+        SELECT e.from_node FROM taskflow.edges e, fl
+         WHERE e.flow_id = fl.flow_id AND e.to_node = p_node_id
         UNION
-        SELECT e.from_node FROM taskflow.edges e JOIN up ON e.to_node = up.id)
+        SELECT e.from_node FROM taskflow.edges e JOIN up ON e.to_node = up.id, fl
+         WHERE e.flow_id = fl.flow_id)
     SELECT coalesce(jsonb_object_agg(n.name || '.' || o.key, o.value), '{}')
       FROM up
       JOIN taskflow.nodes n ON n.id = up.id
@@ -54,7 +57,7 @@ $$;
 -- The output variable references (node.column) of a template.
 CREATE OR REPLACE FUNCTION taskflow._output_refs(template text)
 RETURNS TABLE (ref text, node text, col text)
-LANGUAGE sql IMMUTABLE
+LANGUAGE sql IMMUTABLE ROWS 3
 SET search_path = pg_catalog, pg_temp AS $$
     SELECT v, split_part(v, '.', 1), split_part(v, '.', 2)
       FROM taskflow._template_vars(template) v
@@ -73,18 +76,23 @@ RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    r      record;
-    ups    text[];
-    names  text;
+    t        record;
+    r        record;
+    need     text[] := '{}';
+    frontier bigint[];
+    seen     bigint[];
+    nxt      bigint[];
+    names    text;
 BEGIN
     -- most nodes use no output variables: a cheap test first
     IF coalesce(body, '') || coalesce(options::text, '') !~ '\$\{[A-Za-z_][A-Za-z0-9_-]*\.' THEN
         RETURN;
     END IF;
-    FOR r IN SELECT t.what, x.ref, x.node AS up
-               FROM taskflow._node_templates(node, body, options) t,
-                    LATERAL taskflow._output_refs(t.template) x
-              ORDER BY 1, 2 LOOP
+    -- (one template at a time: a join of the two set-returning functions
+    -- is estimated at a million rows, which would start JIT compilation)
+    FOR t IN SELECT * FROM taskflow._node_templates(node, body, options) LOOP
+    FOR r IN SELECT t.what, o.ref, o.node AS up
+               FROM taskflow._output_refs(t.template) o ORDER BY o.ref LOOP
         IF r.up = node THEN
             RAISE EXCEPTION 'node "%" cannot use its own output ${%} in %', node, r.ref, r.what
                 USING ERRCODE = 'invalid_parameter_value',
@@ -103,30 +111,47 @@ BEGIN
                                   THEN 'Write ${node.column} with the name of an upstream node.'
                                   ELSE format('Change or drop node "%s" first (taskflow.alter_node / taskflow.drop_node).', node) END;
         END IF;
-        IF p_node_id IS NOT NULL THEN
-            IF ups IS NULL THEN
-                WITH RECURSIVE up(id) AS (
-                    SELECT e.from_node FROM taskflow.edges e WHERE e.to_node = p_node_id
-                    UNION
-                    SELECT e.from_node FROM taskflow.edges e JOIN up ON e.to_node = up.id)
-                SELECT coalesce(array_agg(n.name), '{}') INTO ups
-                  FROM up JOIN taskflow.nodes n ON n.id = up.id;
-            END IF;
-            IF r.up <> ALL (ups) THEN
-                IF culprit IS NULL THEN
-                    RAISE EXCEPTION 'node "%" is not upstream of node "%": ${%} in %', r.up, node, r.ref, r.what
-                        USING ERRCODE = 'invalid_parameter_value',
-                              DETAIL = 'A node sees the outputs of the nodes it depends on (directly or through other nodes).',
-                              HINT = format('Add the edge first: taskflow.add_edge(%L, %L, %L), or add_node(..., after => ARRAY[%L]).',
-                                            f.name, r.up, node, r.up);
-                ELSE
-                    RAISE EXCEPTION '% would leave ${%} in % without its upstream node "%"', culprit, r.ref, r.what, r.up
-                        USING ERRCODE = 'dependent_objects_still_exist',
-                              DETAIL = format('Node "%s" would no longer depend on node "%s".', node, r.up),
-                              HINT = format('Change node "%s" first (taskflow.alter_node), or keep a path from "%s" to it.', node, r.up);
-                END IF;
-            END IF;
+        IF r.up <> ALL (need) THEN
+            need := need || r.up;
         END IF;
+    END LOOP;
+    END LOOP;
+    IF p_node_id IS NULL OR cardinality(need) = 0 THEN
+        RETURN;
+    END IF;
+
+    -- upward from the node, level by level, until every referenced node is
+    -- found (edges (flow_id, to_node) index)
+    frontier := ARRAY[p_node_id];
+    seen := frontier;
+    WHILE cardinality(need) > 0 AND cardinality(frontier) > 0 LOOP
+        SELECT array_agg(DISTINCT e.from_node) INTO nxt
+          FROM taskflow.edges e
+         WHERE e.flow_id = f.id AND e.to_node = ANY (frontier) AND e.from_node <> ALL (seen);
+        EXIT WHEN nxt IS NULL;
+        seen := seen || nxt;
+        need := ARRAY(SELECT x FROM unnest(need) x
+                       WHERE x NOT IN (SELECT n.name FROM taskflow.nodes n WHERE n.id = ANY (nxt)));
+        frontier := nxt;
+    END LOOP;
+
+    FOR t IN SELECT * FROM taskflow._node_templates(node, body, options) LOOP
+    FOR r IN SELECT t.what, o.ref, o.node AS up
+               FROM taskflow._output_refs(t.template) o
+              WHERE o.node = ANY (need) ORDER BY o.ref LOOP
+        IF culprit IS NULL THEN
+            RAISE EXCEPTION 'node "%" is not upstream of node "%": ${%} in %', r.up, node, r.ref, r.what
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'A node sees the outputs of the nodes it depends on (directly or through other nodes).',
+                      HINT = format('Add the edge first: taskflow.add_edge(%L, %L, %L), or add_node(..., after => ARRAY[%L]).',
+                                    f.name, r.up, node, r.up);
+        ELSE
+            RAISE EXCEPTION '% would leave ${%} in % without its upstream node "%"', culprit, r.ref, r.what, r.up
+                USING ERRCODE = 'dependent_objects_still_exist',
+                      DETAIL = format('Node "%s" would no longer depend on node "%s".', node, r.up),
+                      HINT = format('Change node "%s" first (taskflow.alter_node), or keep a path from "%s" to it.', node, r.up);
+        END IF;
+    END LOOP;
     END LOOP;
 END
 $$;
