@@ -127,6 +127,24 @@ is(q1("SELECT outputs::text FROM taskflow.node_run_history WHERE run_id = $run A
 is(q1("SELECT v || '|' || n FROM public.sink WHERE node = 'ac'"), "it's|2",
 	'autocommit outputs reach the downstream node');
 
+# a retried node: the downstream node sees the outputs of the attempt that succeeded
+$node->safe_psql('postgres', q{
+CREATE SEQUENCE public.tries;
+GRANT USAGE ON SEQUENCE public.tries TO alice;
+SET ROLE alice;
+SELECT taskflow.create_flow('ov4');
+SELECT taskflow.add_node('ov4', 'flaky', 'sql', $$SELECT 7 * (1 / (nextval('public.tries') - 1))::int AS v$$,
+  retries => 1, retry_delay => '1 second');
+SELECT taskflow.add_node('ov4', 'use', 'sql', $$INSERT INTO public.sink VALUES ('retry', ${flaky.v:literal}, ${flaky.v})$$,
+  after => ARRAY['flaky']);
+});
+($run, $state) = TaskflowTest->run_and_wait($node, 'ov4', user => 'alice');
+is($state, 'succeeded', 'run with a retried upstream node succeeded');
+is(q1("SELECT attempts || ':' || outputs::text FROM taskflow.node_run_history WHERE run_id = $run AND node = 'flaky'"),
+	'2:{"v": "7"}', 'outputs of the second (succeeded) attempt recorded');
+is(q1("SELECT v || '|' || n FROM public.sink WHERE node = 'retry'"), '7|7',
+	'the downstream node used them');
+
 # ---------------------------------------------------------------- check nodes
 $node->safe_psql('postgres', q{
 CREATE TABLE public.loads (day date, n int);
