@@ -166,7 +166,8 @@ tf_output_name_ok(const char *name)
  * worker records it with the node's success, in the same transaction.
  */
 static void
-tf_outputs_build(TfNodeExec *x, TupleDesc desc, HeapTuple row, uint64 processed)
+tf_outputs_build(TfNodeExec *x, int ncols, char *const *names, char *const *values,
+				 uint64 processed)
 {
 	StringInfoData buf;
 	List	   *seen = NIL;
@@ -176,15 +177,14 @@ tf_outputs_build(TfNodeExec *x, TupleDesc desc, HeapTuple row, uint64 processed)
 
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
-	for (int i = 0; i < desc->natts; i++)
+	for (int i = 0; i < ncols; i++)
 	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-		const char *name = NameStr(att->attname);
-		char	   *value = NULL;
+		const char *name = names[i];
+		char	   *value = values ? values[i] : NULL;
 		ListCell   *lc;
 		bool		dup = false;
 
-		if (att->attisdropped)
+		if (name == NULL)
 			continue;
 		if (!tf_output_name_ok(name))
 		{
@@ -200,8 +200,6 @@ tf_outputs_build(TfNodeExec *x, TupleDesc desc, HeapTuple row, uint64 processed)
 			continue;
 		}
 		seen = lappend(seen, (char *) name);
-		if (row != NULL)
-			value = SPI_getvalue(row, desc, i + 1);
 		if (value && strlen(value) > TF_OUTPUT_MAX_VALUE)
 		{
 			tf_node_log(x, "output column \"%s\" not recorded: its value has %zu bytes, more than %d",
@@ -236,11 +234,51 @@ tf_outputs_build(TfNodeExec *x, TupleDesc desc, HeapTuple row, uint64 processed)
 	MemoryContextSwitchTo(old);
 }
 
+/* outputs from a row (NULL: none) of desc; text values as the owner */
+static void
+tf_outputs_from_tuple(TfNodeExec *x, TupleDesc desc, HeapTuple row, uint64 processed)
+{
+	MemoryContext old = MemoryContextSwitchTo(tf_node_memory ? tf_node_memory : TopMemoryContext);
+	char	  **names = palloc0(sizeof(char *) * Max(desc->natts, 1));
+	char	  **values = row ? palloc0(sizeof(char *) * Max(desc->natts, 1)) : NULL;
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		if (TupleDescAttr(desc, i)->attisdropped)
+			continue;
+		names[i] = NameStr(TupleDescAttr(desc, i)->attname);
+		if (row)
+			values[i] = SPI_getvalue(row, desc, i + 1);
+	}
+	MemoryContextSwitchTo(old);
+	tf_outputs_build(x, desc->natts, names, values, processed);
+}
+
 /* the outputs of the last statement run through SPI (tf_exec_sql) */
 void
 tf_capture_outputs(TfNodeExec *x, SPITupleTable *tt, uint64 processed)
 {
-	tf_outputs_build(x, tt->tupdesc, processed > 0 ? tt->vals[0] : NULL, processed);
+	tf_outputs_from_tuple(x, tt->tupdesc, processed > 0 ? tt->vals[0] : NULL, processed);
+}
+
+/* the outputs of a remote script's last result (option "server") */
+static void
+tf_outputs_from_pgresult(TfNodeExec *x, PGresult *r)
+{
+	int			ncols = PQnfields(r);
+	int			ntuples = PQntuples(r);
+	MemoryContext old = MemoryContextSwitchTo(tf_node_memory ? tf_node_memory : TopMemoryContext);
+	char	  **names = palloc0(sizeof(char *) * Max(ncols, 1));
+	char	  **values = ntuples > 0 ? palloc0(sizeof(char *) * Max(ncols, 1)) : NULL;
+
+	for (int i = 0; i < ncols; i++)
+	{
+		names[i] = pstrdup(PQfname(r, i));
+		if (values && !PQgetisnull(r, 0, i))
+			values[i] = pstrdup(PQgetvalue(r, 0, i));
+	}
+	MemoryContextSwitchTo(old);
+	tf_outputs_build(x, ncols, names, values, (uint64) ntuples);
 }
 
 /*
@@ -266,7 +304,7 @@ tf_output_receive(TupleTableSlot *slot, DestReceiver *self)
 		HeapTuple	tup = ExecCopySlotHeapTuple(slot);
 
 		r->got = true;
-		tf_outputs_build(r->x, r->desc, tup, 1);
+		tf_outputs_from_tuple(r->x, r->desc, tup, 1);
 		heap_freetuple(tup);
 	}
 	return true;
@@ -512,7 +550,7 @@ tf_autocommit_statement(TfNodeExec *x, RawStmt *raw, const char *script,
 	InitializeQueryCompletion(&qc);
 	(void) PortalRun(portal, FETCH_ALL, true, true, dest, dest, &qc);
 	if (out && !out->got)
-		tf_outputs_build(x, portal->tupDesc, NULL, 0);
+		tf_outputs_from_tuple(x, portal->tupDesc, NULL, 0);
 	else if (out && qc.nprocessed > 1)
 		tf_node_log(x, "outputs: the first of " UINT64_FORMAT " rows", qc.nprocessed);
 	dest->rDestroy(dest);
@@ -690,6 +728,9 @@ tf_exec_sql_remote(TfNodeExec *x, const char *server)
 		r = tf_pq_exec(c, x->rendered, cp->label, "running the script");
 		tag = r ? PQcmdTuples(r) : NULL;
 		x->rows = tag && *tag ? strtoll(tag, NULL, 10) : 0;
+		/* output variables: the last statement's first row, if it returned rows */
+		if (r && PQresultStatus(r) == PGRES_TUPLES_OK)
+			tf_outputs_from_pgresult(x, r);
 		if (r)
 			PQclear(r);
 		PQclear(tf_pq_exec(c, "COMMIT", cp->label, "committing"));

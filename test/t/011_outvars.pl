@@ -145,6 +145,30 @@ is(q1("SELECT attempts || ':' || outputs::text FROM taskflow.node_run_history WH
 is(q1("SELECT v || '|' || n FROM public.sink WHERE node = 'retry'"), '7|7',
 	'the downstream node used them');
 
+# option "server": the remote script's last statement's first row (a
+# loopback postgres_fdw server: this cluster, as alice)
+my ($host, $port) = ($node->host, $node->port);
+$node->safe_psql('postgres', qq{
+CREATE EXTENSION postgres_fdw;
+CREATE SERVER loop FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '$host', port '$port', dbname 'postgres');
+GRANT USAGE ON FOREIGN SERVER loop TO alice;
+CREATE USER MAPPING FOR alice SERVER loop OPTIONS (user 'alice', password_required 'false');
+});
+$node->safe_psql('postgres', q{
+SET ROLE alice;
+SELECT taskflow.create_flow('ov5');
+SELECT taskflow.add_node('ov5', 'remote', 'sql', $$SELECT 1 AS first; SELECT current_user AS who, NULL::int AS z, 'O''Hara' AS q$$,
+  options => '{"server": "loop"}');
+SELECT taskflow.add_node('ov5', 'use', 'sql', $$INSERT INTO public.sink VALUES ('remote', ${remote.who:literal} || '/' || ${remote.q:literal}, ${remote.z:literal})$$,
+  after => ARRAY['remote']);
+});
+($run, $state) = TaskflowTest->run_and_wait($node, 'ov5', user => 'alice');
+is($state, 'succeeded', 'run with a remote sql node succeeded');
+is(q1("SELECT outputs::text FROM taskflow.node_run_history WHERE run_id = $run AND node = 'remote'"),
+	'{"q": "O\'Hara", "z": null, "who": "alice"}', 'option "server": outputs of the remote script');
+is(q1("SELECT v || '|' || coalesce(n::text, 'null') FROM public.sink WHERE node = 'remote'"), "alice/O'Hara|null",
+	'remote outputs reach the downstream node');
+
 # ---------------------------------------------------------------- check nodes
 $node->safe_psql('postgres', q{
 CREATE TABLE public.loads (day date, n int);
