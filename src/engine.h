@@ -140,6 +140,8 @@ extern void tf_bgworker_init(BackgroundWorker *worker, const char *function,
 							 const char *type, const char *name);
 
 extern void tf_exec_sql(TfNodeExec *x);
+#define TF_OUTPUT_MAX_VALUE (64 * 1024)	/* output variables: bytes of one value */
+#define TF_OUTPUT_MAX_TOTAL (1024 * 1024)	/* ... of all values of a node */
 struct SPITupleTable;
 extern void tf_capture_outputs(TfNodeExec *x, struct SPITupleTable *tt, uint64 processed);
 /* sql nodes in autocommit mode (option "autocommit", or VACUUM & co.) */

@@ -139,8 +139,6 @@ tf_render_sql(TfNodeExec *x)
 
 /* ---- output variables (docs/variables.md, "Output variables") ---- */
 
-#define TF_OUTPUT_MAX_VALUE (64 * 1024)		/* bytes of one value */
-#define TF_OUTPUT_MAX_TOTAL (1024 * 1024)	/* bytes of all values of a node */
 
 static bool
 tf_output_name_ok(const char *name)

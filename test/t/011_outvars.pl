@@ -169,6 +169,23 @@ is(q1("SELECT outputs::text FROM taskflow.node_run_history WHERE run_id = $run A
 is(q1("SELECT v || '|' || coalesce(n::text, 'null') FROM public.sink WHERE node = 'remote'"), "alice/O'Hara|null",
 	'remote outputs reach the downstream node');
 
+# option "database": run in another database of the cluster, recorded here
+$node->safe_psql('postgres', 'CREATE DATABASE other');
+$node->safe_psql('postgres', q{
+SET ROLE alice;
+SELECT taskflow.create_flow('ov6');
+SELECT taskflow.add_node('ov6', 'there', 'sql', $$SELECT current_database() AS db, 6 AS n$$,
+  options => '{"database": "other"}');
+SELECT taskflow.add_node('ov6', 'use', 'sql', $$INSERT INTO public.sink VALUES ('xdb', ${there.db:literal}, ${there.n})$$,
+  after => ARRAY['there']);
+});
+($run, $state) = TaskflowTest->run_and_wait($node, 'ov6', user => 'alice');
+is($state, 'succeeded', 'run with a cross-database sql node succeeded');
+is(q1("SELECT outputs::text FROM taskflow.node_run_history WHERE run_id = $run AND node = 'there'"),
+	'{"n": "6", "db": "other"}', 'option "database": outputs passed back and recorded');
+is(q1("SELECT v || '|' || n FROM public.sink WHERE node = 'xdb'"), 'other|6',
+	'cross-database outputs reach the downstream node');
+
 # ---------------------------------------------------------------- check nodes
 $node->safe_psql('postgres', q{
 CREATE TABLE public.loads (day date, n int);
