@@ -643,8 +643,8 @@ tf_wait_timed_out(TfAttempt *a)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_QUERY_CANCELED),
-			 errmsg("wait node \"%s\" timed out after " INT64_FORMAT " ms",
-					a->node, a->timeout_ms)));
+			 errmsg("%s node \"%s\" timed out after " INT64_FORMAT " ms",
+					a->kind, a->node, a->timeout_ms)));
 }
 
 /*

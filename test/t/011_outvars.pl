@@ -233,8 +233,8 @@ SELECT taskflow.add_node('chk2', 'flow', 'check_flow',
 like($err, qr/flow "bobs" does not exist/, 'check_flow on a stranger\'s flow: "does not exist"');
 ($run, $state) = TaskflowTest->run_and_wait($node, 'chk2', bizdate => '2026-03-09', user => 'alice');
 is($state, 'failed', 'checks that never hold fail');
-is(q1("SELECT string_agg(node || '=' || state || ':' || (error LIKE '%timed out%'), ',' ORDER BY node) FROM taskflow.node_run_history WHERE run_id = $run"),
-	'flow=failed:true,rows=failed:true', 'both check nodes timed out');
+is(q1("SELECT string_agg(node || '=' || state || ':' || (error ~ ('^' || kind || ' node \"' || node || '\" timed out after 2000 ms')), ',' ORDER BY node) FROM taskflow.node_run_history WHERE run_id = $run"),
+	'flow=failed:true,rows=failed:true', 'both check nodes timed out (the error names the kind)');
 # the flow check at run time runs as the owner: a flow that became
 # invisible (owner changed to bob) is "does not exist", not a hang
 $node->safe_psql('postgres', q{
