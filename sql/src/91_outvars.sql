@@ -210,6 +210,11 @@ RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    IF o->>'flow' = f.name THEN
+        RAISE EXCEPTION 'check_flow node "%" waits for its own flow "%"', node, f.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'A run cannot wait for a run of its own flow to succeed; name another flow.';
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM taskflow.flows y
                     WHERE y.name = o->>'flow'
                       AND pg_has_role(f.owner, y.owner, 'MEMBER')) THEN

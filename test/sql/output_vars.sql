@@ -117,7 +117,9 @@ SELECT taskflow.create_flow('bobs', owner => 'ov_bob') > 0 AS ok;
 SELECT taskflow.create_flow('alices', owner => 'ov_alice') > 0 AS ok;
 SELECT taskflow.add_node('alices', 'bad', 'check_flow', options => '{"flow": "bobs"}');
 SELECT taskflow.add_node('alices', 'bad', 'check_flow', options => '{"flow": "nosuch"}');
-SELECT taskflow.add_node('alices', 'own', 'check_flow', options => '{"flow": "alices"}') > 0 AS ok;
+SELECT taskflow.add_node('alices', 'self', 'check_flow', options => '{"flow": "alices"}');
+SELECT taskflow.create_flow('alices_load', owner => 'ov_alice') > 0 AS ok;
+SELECT taskflow.add_node('alices', 'own', 'check_flow', options => '{"flow": "alices_load"}') > 0 AS ok;
 SELECT taskflow.add_node('alices', 'a', 'sql', 'SELECT 1 AS x') > 0 AS ok;
 SELECT taskflow.add_node('alices', 'b', 'sql', 'SELECT 2 AS y') > 0 AS ok;
 SELECT taskflow.add_node('alices', 'c', 'sql', 'SELECT ${a.x}', after => ARRAY['a']) > 0 AS ok;
@@ -143,13 +145,13 @@ SELECT taskflow.add_node('alices2', 'c', 'sql', 'SELECT ${a.x}', after => ARRAY[
 SELECT taskflow.drop_node('alices2', 'a');
 SELECT taskflow.drop_flow('alices2');
 -- at run time (as the owner), a stranger's flow looks like no flow
-SELECT taskflow._check_flow('alices', '2026-03-01');
+SELECT taskflow._check_flow('alices_load', '2026-03-01');
 SELECT taskflow._check_flow('bobs', '2026-03-01');
 SELECT taskflow._check_flow('nosuch', '2026-03-01');
 RESET ROLE;
 SELECT taskflow._check_flow('ov', '2026-03-02') AS ov_succeeded, taskflow._check_flow('ov', '2026-03-03') AS not_that_day;
 
-SELECT taskflow.drop_flow(x, force => true) FROM unnest(ARRAY['ov', 'chk', 'bobs', 'alices']) x;
+SELECT taskflow.drop_flow(x, force => true) FROM unnest(ARRAY['ov', 'chk', 'bobs', 'alices', 'alices_load']) x;
 DROP TABLE loads;
 DROP ROLE ov_alice;
 DROP ROLE ov_bob;
