@@ -49,6 +49,8 @@
 
 #define TF_XDB_MSG		8192
 #define TF_XDB_LOG		(72 * 1024)
+/* room for the output variables (JSON text) after the body */
+#define TF_XDB_OUTPUTS	(TF_OUTPUT_MAX_TOTAL + TF_OUTPUT_MAX_TOTAL / 2)
 
 /* the segment shared by phase 1 and phase 2 */
 typedef struct TfCrossDbShared
@@ -73,6 +75,7 @@ typedef struct TfCrossDbShared
 	char		message[TF_XDB_MSG];
 	char		detail[TF_XDB_MSG];
 	char		log[TF_XDB_LOG];
+	bool		has_outputs;	/* outputs (JSON text) at body + body_len + 1 */
 	char		body[FLEXIBLE_ARRAY_MEMBER];
 } TfCrossDbShared;
 
@@ -156,7 +159,8 @@ tf_crossdb_segment(TfNodeExec *x, const TfCrossDbTarget *t, int64 timeout_ms,
 	dsm_segment *seg;
 	TfCrossDbShared *sh;
 
-	seg = dsm_create(add_size(offsetof(TfCrossDbShared, body), body_len + 1), 0);
+	seg = dsm_create(add_size(add_size(offsetof(TfCrossDbShared, body), body_len + 1),
+							  TF_XDB_OUTPUTS), 0);
 	dsm_pin_mapping(seg);		/* outlives transactions / resource owners */
 	sh = dsm_segment_address(seg);
 	memset(sh, 0, offsetof(TfCrossDbShared, body));
@@ -223,6 +227,9 @@ tf_crossdb_collect(TfNodeExec *x, TfCrossDbShared *sh, const char *dbname)
 				 sh->detail[0] ? errdetail("%s", sh->detail) : 0));
 	}
 	x->rows = sh->rows;
+	if (sh->has_outputs)
+		x->outputs = MemoryContextStrdup(tf_node_memory ? tf_node_memory : TopMemoryContext,
+										 sh->body + sh->body_len + 1);
 }
 
 /*
@@ -393,6 +400,14 @@ tf_crossdb_main(Datum arg)
 		tf_crossdb_execute(sh, x);
 		sh->ok = true;
 		sh->rows = x->rows;
+		/* output variables, for phase 1 to record */
+		if (x->outputs && strlen(x->outputs) < TF_XDB_OUTPUTS)
+		{
+			strlcpy(sh->body + sh->body_len + 1, x->outputs, TF_XDB_OUTPUTS);
+			sh->has_outputs = true;
+		}
+		else if (x->outputs)
+			tf_node_log(x, "outputs not recorded: more than %d bytes of JSON", TF_XDB_OUTPUTS);
 	}
 	PG_CATCH();
 	{

@@ -146,6 +146,10 @@ extern void tf_bgworker_init(BackgroundWorker *worker, const char *function,
 							 const char *type, const char *name);
 
 extern void tf_exec_sql(TfNodeExec *x);
+#define TF_OUTPUT_MAX_VALUE (64 * 1024)	/* output variables: bytes of one value */
+#define TF_OUTPUT_MAX_TOTAL (1024 * 1024)	/* ... of all values of a node */
+struct SPITupleTable;
+extern void tf_capture_outputs(TfNodeExec *x, struct SPITupleTable *tt, uint64 processed);
 /* sql nodes in autocommit mode (option "autocommit", or VACUUM & co.) */
 #define TF_AUTOCOMMIT_AUTO	(-1)	/* option absent: the script decides */
 #define TF_AUTOCOMMIT_OFF	0
@@ -176,6 +180,14 @@ extern void tf_node_disarm_timeout(void);
 /* worker.c: the executors of sql and wait nodes */
 extern void tf_worker_run_sql(TfNodeExec *x);
 extern void tf_worker_run_wait(TfNodeExec *x);
+extern void tf_worker_run_wait_on(TfNodeExec *x, const char *condition);
+
+/* node_check.c: check_rows / check_flow (the wait executor on a condition) */
+extern void tf_validate_check_rows(const char *what, const char *body, Jsonb *options);
+extern void tf_validate_check_flow(const char *what, const char *body, Jsonb *options);
+extern void tf_exec_check_rows(TfNodeExec *x);
+extern void tf_exec_check_flow(TfNodeExec *x);
+extern Datum tf_check_sql(PG_FUNCTION_ARGS);	/* validate.c */
 
 /* crossdb.c: sql nodes with option "database" */
 typedef struct TfCrossDbTarget

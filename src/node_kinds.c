@@ -42,7 +42,6 @@ PG_FUNCTION_INFO_V1(tf_option_order_sql);
 PG_FUNCTION_INFO_V1(tf_kind_validate_sql);
 PG_FUNCTION_INFO_V1(tf_kind_body_sql);
 
-extern Datum tf_check_sql(PG_FUNCTION_ARGS);
 static JsonbValue *tf_find_option(Jsonb *options, const char *key);
 
 /* ---- definition-time checks of the built-in kinds ---- */
@@ -131,7 +130,7 @@ tf_var_ref_len(const char *s)
 		p += 2;
 		if (!(isalpha((unsigned char) *p) || *p == '_'))
 			continue;
-		while (isalnum((unsigned char) *p) || *p == '_')
+		while (isalnum((unsigned char) *p) || *p == '_' || *p == '-' || *p == '.')
 			p++;
 		if (*p == ':')
 		{
@@ -212,6 +211,28 @@ static const TfOptionDef wait_options[] = {
 };
 static const char *const wait_render[] = {"delay", "poll_interval", NULL};
 
+static const TfOptionDef check_rows_options[] = {
+	{"table", TF_OPT_TEXT},
+	{"where", TF_OPT_TEXT},
+	{"column", TF_OPT_TEXT},
+	{"min_rows", TF_OPT_INT, 1, 1000000000, NULL, NULL, NULL,
+	"min_rows is how many rows must be there, at least 1 (the default)."},
+	{"poll_interval", TF_OPT_INTERVAL, 0.01, 86400, "between 10 milliseconds and 1 day", NULL, NULL,
+	"poll_interval is the pause between two checks of the condition, e.g. \"30 seconds\"."},
+	{"delay", TF_OPT_INTERVAL, 0, 366 * 86400.0, "at most 366 days", NULL, NULL,
+	"delay is the time the node waits before it checks its condition, between 0 and 366 days."},
+	{NULL}
+};
+
+static const TfOptionDef check_flow_options[] = {
+	{"flow", TF_OPT_TEXT},
+	{"poll_interval", TF_OPT_INTERVAL, 0.01, 86400, "between 10 milliseconds and 1 day", NULL, NULL,
+	"poll_interval is the pause between two checks of the condition, e.g. \"30 seconds\"."},
+	{"delay", TF_OPT_INTERVAL, 0, 366 * 86400.0, "at most 366 days", NULL, NULL,
+	"delay is the time the node waits before it checks its condition, between 0 and 366 days."},
+	{NULL}
+};
+
 static const TfOptionDef notify_options[] = {
 	{"channel", TF_OPT_TEXT},
 	{"payload", TF_OPT_TEXT},
@@ -271,6 +292,10 @@ static const TfNodeKind tf_kinds[] = {
 	tf_validate_copy_node, NULL, tf_exec_copy},
 	{"branch", TF_XACT_ONE, TF_BODY_EXPR, 0, branch_options, NULL,
 	tf_validate_branch_node, NULL, tf_exec_branch},
+	{"check_rows", TF_XACT_OWN, TF_BODY_NONE, TF_KIND_OWN_TIMEOUT, check_rows_options, NULL,
+	tf_validate_check_rows, NULL, tf_exec_check_rows},
+	{"check_flow", TF_XACT_OWN, TF_BODY_NONE, TF_KIND_OWN_TIMEOUT, check_flow_options, NULL,
+	tf_validate_check_flow, "_validate_check_flow", tf_exec_check_flow},
 };
 
 const TfNodeKind *

@@ -20,12 +20,15 @@
  *-------------------------------------------------------------------------
  */
 #include "engine.h"
+
+#include <ctype.h>
 #include "pqclient.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "parser/analyze.h"
@@ -36,6 +39,7 @@
 #include "utils/builtins.h"
 #include "utils/elog.h"
 #include "utils/guc.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/portal.h"
@@ -133,6 +137,208 @@ tf_render_sql(TfNodeExec *x)
 	x->rendered = tf_keep(tf_render(x->body, x->vars, what));
 }
 
+/* ---- output variables (docs/variables.md, "Output variables") ---- */
+
+
+static bool
+tf_output_name_ok(const char *name)
+{
+	const char *p = name;
+
+	if (!(isalpha((unsigned char) *p) || *p == '_'))
+		return false;
+	for (p++; *p; p++)
+		if (!(isalnum((unsigned char) *p) || *p == '_'))
+			return false;
+	return true;
+}
+
+/*
+ * The outputs of an sql node: the first row of the last statement of its
+ * script (when that statement returns rows), as a JSON object of text
+ * values (SQL NULL -> JSON null; no row: every column null, the way
+ * PL/pgSQL's SELECT INTO without STRICT assigns).  Values are the columns'
+ * text output, computed here as the owner.  Columns whose name is no
+ * variable name, repeated names and values past the size limits are left
+ * out, each with a line in the node's log.  Kept in tf_node_memory: the
+ * worker records it with the node's success, in the same transaction.
+ */
+static void
+tf_outputs_build(TfNodeExec *x, int ncols, char *const *names, char *const *values,
+				 uint64 processed)
+{
+	StringInfoData buf;
+	List	   *seen = NIL;
+	int64		total = 0;
+	int			n = 0;
+	MemoryContext old = MemoryContextSwitchTo(tf_node_memory ? tf_node_memory : TopMemoryContext);
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (int i = 0; i < ncols; i++)
+	{
+		const char *name = names[i];
+		char	   *value = values ? values[i] : NULL;
+		ListCell   *lc;
+		bool		dup = false;
+
+		if (name == NULL)
+			continue;
+		if (!tf_output_name_ok(name))
+		{
+			tf_node_log(x, "output column \"%s\" not recorded: not a variable name (give it an alias such as AS total)", name);
+			continue;
+		}
+		foreach(lc, seen)
+			if (strcmp((char *) lfirst(lc), name) == 0)
+				dup = true;
+		if (dup)
+		{
+			tf_node_log(x, "output column \"%s\" not recorded again: the first column of that name counts", name);
+			continue;
+		}
+		seen = lappend(seen, (char *) name);
+		if (value && strlen(value) > TF_OUTPUT_MAX_VALUE)
+		{
+			tf_node_log(x, "output column \"%s\" not recorded: its value has %zu bytes, more than %d",
+						name, strlen(value), TF_OUTPUT_MAX_VALUE);
+			continue;
+		}
+		if (value && total + (int64) strlen(value) > TF_OUTPUT_MAX_TOTAL)
+		{
+			tf_node_log(x, "output column \"%s\" not recorded: the outputs would exceed %d bytes",
+						name, TF_OUTPUT_MAX_TOTAL);
+			continue;
+		}
+		if (n++ > 0)
+			appendStringInfoString(&buf, ", ");
+		escape_json(&buf, name);
+		appendStringInfoString(&buf, ": ");
+		if (value)
+		{
+			escape_json(&buf, value);
+			total += strlen(value);
+		}
+		else
+			appendStringInfoString(&buf, "null");
+	}
+	appendStringInfoChar(&buf, '}');
+	x->outputs = buf.data;
+	if (processed == 0)
+		tf_node_log(x, "outputs: no row, %d column(s) recorded as null", n);
+	else if (processed > 1)
+		tf_node_log(x, "outputs: the first of " UINT64_FORMAT " rows, %d column(s)", processed, n);
+	list_free(seen);
+	MemoryContextSwitchTo(old);
+}
+
+/* outputs from a row (NULL: none) of desc; text values as the owner */
+static void
+tf_outputs_from_tuple(TfNodeExec *x, TupleDesc desc, HeapTuple row, uint64 processed)
+{
+	MemoryContext old = MemoryContextSwitchTo(tf_node_memory ? tf_node_memory : TopMemoryContext);
+	char	  **names = palloc0(sizeof(char *) * Max(desc->natts, 1));
+	char	  **values = row ? palloc0(sizeof(char *) * Max(desc->natts, 1)) : NULL;
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		if (TupleDescAttr(desc, i)->attisdropped)
+			continue;
+		names[i] = NameStr(TupleDescAttr(desc, i)->attname);
+		if (row)
+			values[i] = SPI_getvalue(row, desc, i + 1);
+	}
+	MemoryContextSwitchTo(old);
+	tf_outputs_build(x, desc->natts, names, values, processed);
+}
+
+/* the outputs of the last statement run through SPI (tf_exec_sql) */
+void
+tf_capture_outputs(TfNodeExec *x, SPITupleTable *tt, uint64 processed)
+{
+	tf_outputs_from_tuple(x, tt->tupdesc, processed > 0 ? tt->vals[0] : NULL, processed);
+}
+
+/* the outputs of a remote script's last result (option "server") */
+static void
+tf_outputs_from_pgresult(TfNodeExec *x, PGresult *r)
+{
+	int			ncols = PQnfields(r);
+	int			ntuples = PQntuples(r);
+	MemoryContext old = MemoryContextSwitchTo(tf_node_memory ? tf_node_memory : TopMemoryContext);
+	char	  **names = palloc0(sizeof(char *) * Max(ncols, 1));
+	char	  **values = ntuples > 0 ? palloc0(sizeof(char *) * Max(ncols, 1)) : NULL;
+
+	for (int i = 0; i < ncols; i++)
+	{
+		names[i] = pstrdup(PQfname(r, i));
+		if (values && !PQgetisnull(r, 0, i))
+			values[i] = pstrdup(PQgetvalue(r, 0, i));
+	}
+	MemoryContextSwitchTo(old);
+	tf_outputs_build(x, ncols, names, values, (uint64) ntuples);
+}
+
+/*
+ * Autocommit mode: a DestReceiver for a statement that returns rows; the
+ * first row becomes the outputs (converted to text while the statement
+ * runs, as the owner), the others are only counted by the portal.
+ */
+typedef struct TfOutputReceiver
+{
+	DestReceiver pub;
+	TfNodeExec *x;
+	TupleDesc	desc;
+	bool		got;
+} TfOutputReceiver;
+
+static bool
+tf_output_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	TfOutputReceiver *r = (TfOutputReceiver *) self;
+
+	if (!r->got)
+	{
+		HeapTuple	tup = ExecCopySlotHeapTuple(slot);
+
+		r->got = true;
+		tf_outputs_from_tuple(r->x, r->desc, tup, 1);
+		heap_freetuple(tup);
+	}
+	return true;
+}
+
+static void
+tf_output_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	((TfOutputReceiver *) self)->desc = typeinfo;
+}
+
+static void
+tf_output_shutdown(DestReceiver *self)
+{
+}
+
+static void
+tf_output_destroy(DestReceiver *self)
+{
+	pfree(self);
+}
+
+static TfOutputReceiver *
+tf_output_receiver(TfNodeExec *x)
+{
+	TfOutputReceiver *r = palloc0(sizeof(TfOutputReceiver));
+
+	r->pub.receiveSlot = tf_output_receive;
+	r->pub.rStartup = tf_output_startup;
+	r->pub.rShutdown = tf_output_shutdown;
+	r->pub.rDestroy = tf_output_destroy;
+	r->pub.mydest = DestNone;
+	r->x = x;
+	return r;
+}
+
 /* sql: run x->rendered through SPI; rows = rows of its last statement */
 void
 tf_exec_sql(TfNodeExec *x)
@@ -147,6 +353,8 @@ tf_exec_sql(TfNodeExec *x)
 	x->rows = (int64) SPI_processed;
 	tf_node_log(x, "%s, " UINT64_FORMAT " row(s)", SPI_result_code_string(rc),
 				SPI_processed);
+	if (SPI_tuptable != NULL)
+		tf_capture_outputs(x, SPI_tuptable, SPI_processed);
 }
 
 /*
@@ -313,6 +521,7 @@ tf_autocommit_statement(TfNodeExec *x, RawStmt *raw, const char *script,
 	List	   *plans;
 	Portal		portal;
 	DestReceiver *dest;
+	TfOutputReceiver *out;
 	QueryCompletion qc;
 
 	CHECK_FOR_INTERRUPTS();
@@ -332,9 +541,16 @@ tf_autocommit_statement(TfNodeExec *x, RawStmt *raw, const char *script,
 	portal->visible = false;
 	PortalDefineQuery(portal, NULL, script, tag, plans, NULL);
 	PortalStart(portal, NULL, 0, InvalidSnapshot);
-	dest = CreateDestReceiver(DestNone);
+	/* output variables: those of the last statement (none if it returns no rows) */
+	x->outputs = NULL;
+	out = portal->tupDesc ? tf_output_receiver(x) : NULL;
+	dest = out ? (DestReceiver *) out : CreateDestReceiver(DestNone);
 	InitializeQueryCompletion(&qc);
 	(void) PortalRun(portal, FETCH_ALL, true, true, dest, dest, &qc);
+	if (out && !out->got)
+		tf_outputs_from_tuple(x, portal->tupDesc, NULL, 0);
+	else if (out && qc.nprocessed > 1)
+		tf_node_log(x, "outputs: the first of " UINT64_FORMAT " rows", qc.nprocessed);
 	dest->rDestroy(dest);
 	PortalDrop(portal, false);
 	CommitTransactionCommand();
@@ -510,6 +726,9 @@ tf_exec_sql_remote(TfNodeExec *x, const char *server)
 		r = tf_pq_exec(c, x->rendered, cp->label, "running the script");
 		tag = r ? PQcmdTuples(r) : NULL;
 		x->rows = tag && *tag ? strtoll(tag, NULL, 10) : 0;
+		/* output variables: the last statement's first row, if it returned rows */
+		if (r && PQresultStatus(r) == PGRES_TUPLES_OK)
+			tf_outputs_from_pgresult(x, r);
 		if (r)
 			PQclear(r);
 		PQclear(tf_pq_exec(c, "COMMIT", cp->label, "committing"));

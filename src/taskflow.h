@@ -13,7 +13,10 @@
  *	    launcher.c    per-cluster launcher bgworker, engine GUCs
  *	    scheduler.c   per-database scheduler bgworker
  *	    worker.c      node worker bgworker (node attempts; warm: one owner, many nodes)
- *	    node_sql.c    the sql, wait and notify node kinds, NOTICE capture
+ *	    node_sql.c    the sql, wait and notify node kinds, NOTICE capture,
+ *	                  output variables of sql nodes (first row captured)
+ *	    node_check.c  check_rows / check_flow node kinds (conditions
+ *	                  generated from options, run by the wait executor)
  *	    crossdb.c     sql nodes run in another database of the cluster
  *	    gate.c        privileged run operations (run_flow, cancel, ...)
  *	    s3.c          S3 client over libcurl (SigV4, multipart, retries), S3 GUCs
@@ -122,6 +125,9 @@ typedef struct TfNodeExec
 	const struct TfNodeKind *def;	/* registry entry of 'kind' */
 	int64		timeout_ms;		/* node timeout, 0: none */
 	void	   *worker_attempt;	/* worker.c's private view of the attempt */
+
+	/* sql: its output variables as a JSON object text, NULL: none */
+	char	   *outputs;
 } TfNodeExec;
 
 /* ---- node-kind registry (node_kinds.c) ---- */

@@ -2,8 +2,10 @@
  *
  * variables.c
  *	  ${var} substitution in node bodies and options.  Owns tf_render() and
- *	  the SQL functions taskflow._render_text(template, vars, what) and
- *	  taskflow._template_vars(template).
+ *	  the SQL functions taskflow._render_text(template, vars, what),
+ *	  _render_text_dry() and taskflow._template_vars(template).
+ *	  Output variables ${node.column} are keys "node.column" of the vars
+ *	  (taskflow._output_variables(), sql/src/91_outvars.sql).
  *
  *	  Syntax (see docs/variables.md):
  *	    ${name}          the value as text
@@ -33,6 +35,7 @@
 #include "utils/tuplestore.h"
 
 PG_FUNCTION_INFO_V1(tf_render_text);
+PG_FUNCTION_INFO_V1(tf_render_text_dry);
 PG_FUNCTION_INFO_V1(tf_template_vars);
 
 typedef enum VarForm
@@ -267,6 +270,24 @@ scan_template_map(const char *tmpl, const char *what, StringInfo out,
 		}
 		while (isalnum((unsigned char) *p) || *p == '_')
 			p++;
+		if (*p == '.' || *p == '-')
+		{
+			/*
+			 * an output variable ${node.column}: node names may also hold
+			 * "-", column names are variable names; anything else is left
+			 * to the "unexpected character" error below
+			 */
+			const char *q = p;
+
+			while (isalnum((unsigned char) *q) || *q == '_' || *q == '-')
+				q++;
+			if (*q == '.' && (isalpha((unsigned char) q[1]) || q[1] == '_'))
+			{
+				p = q + 1;
+				while (isalnum((unsigned char) *p) || *p == '_')
+					p++;
+			}
+		}
 		name_end = p;
 		if (*p == ':')
 		{
@@ -349,6 +370,7 @@ typedef struct RenderState
 {
 	Jsonb	   *vars;
 	const char *what;
+	bool		keep_outputs;	/* leave ${node.column} as written (dry run) */
 } RenderState;
 
 static int
@@ -420,6 +442,34 @@ jsonb_value_text(JsonbValue *v)
 	return tf_jsonb_scalar_text(v, "variable value");
 }
 
+/* "a.x, a.y": the sorted output variables of node in vars, or NULL */
+static char *
+known_outputs(Jsonb *vars, const char *node)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	List	   *names = NIL;
+	StringInfoData buf;
+	ListCell   *lc;
+	size_t		len = strlen(node);
+
+	if (vars == NULL || !JB_ROOT_IS_OBJECT(vars))
+		return NULL;
+	it = JsonbIteratorInit(&vars->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		if (tok == WJB_KEY && v.val.string.len > len &&
+			strncmp(v.val.string.val, node, len) == 0 && v.val.string.val[len] == '.')
+			names = lappend(names, pnstrdup(v.val.string.val, v.val.string.len));
+	if (names == NIL)
+		return NULL;
+	list_sort(names, cmp_cstring_cell);
+	initStringInfo(&buf);
+	foreach(lc, names)
+		appendStringInfo(&buf, "%s%s", buf.len ? ", " : "", (char *) lfirst(lc));
+	return buf.data;
+}
+
 static const char *
 render_var(const char *name, VarForm form, const char *at, void *arg)
 {
@@ -430,6 +480,21 @@ render_var(const char *name, VarForm form, const char *at, void *arg)
 	if (st->vars != NULL && JB_ROOT_IS_OBJECT(st->vars))
 		v = getKeyJsonValueFromContainer(&st->vars->root, name, strlen(name),
 										 NULL);
+	if (v == NULL && strchr(name, '.') != NULL)
+	{
+		const char *dot = strchr(name, '.');
+		char	   *node = pnstrdup(name, dot - name);
+
+		if (st->keep_outputs)
+			return pnstrdup(at, strchr(at, '}') - at + 1);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("output variable \"%s\" has no value in %s", name, st->what),
+				 errdetail("Node \"%s\" recorded %s.", node,
+						   known_outputs(st->vars, node) ? psprintf("the outputs %s", known_outputs(st->vars, node))
+						   : "no outputs in this run"),
+				 errhint("An sql node records the first row of its last statement when that statement returns rows (SELECT, VALUES, ... RETURNING); each column named like a variable becomes ${node.column}.")));
+	}
 	if (v == NULL)
 	{
 		char	   *known = known_names(st->vars);
@@ -459,8 +524,8 @@ render_var(const char *name, VarForm form, const char *at, void *arg)
 	return NULL;
 }
 
-char *
-tf_render(const char *tmpl, Jsonb *vars, const char *what)
+static char *
+render_template(const char *tmpl, Jsonb *vars, const char *what, bool keep_outputs)
 {
 	StringInfoData out;
 	RenderState st;
@@ -475,9 +540,16 @@ tf_render(const char *tmpl, Jsonb *vars, const char *what)
 				 errmsg("variables must be a jsonb object")));
 	st.vars = vars;
 	st.what = what;
+	st.keep_outputs = keep_outputs;
 	initStringInfo(&out);
 	scan_template(tmpl, what, &out, render_var, &st);
 	return out.data;
+}
+
+char *
+tf_render(const char *tmpl, Jsonb *vars, const char *what)
+{
+	return render_template(tmpl, vars, what, false);
 }
 
 /* ---- SQL functions ---- */
@@ -494,6 +566,24 @@ tf_render_text(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	tmpl = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	PG_RETURN_TEXT_P(cstring_to_text(tf_render(tmpl, vars, what)));
+}
+
+/*
+ * taskflow._render_text_dry(template text, vars jsonb, what text) RETURNS
+ * text: as _render_text, but output variables without a value stay as
+ * written (render() without a run: their values exist only in a run).
+ */
+Datum
+tf_render_text_dry(PG_FUNCTION_ARGS)
+{
+	char	   *tmpl;
+	Jsonb	   *vars = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
+	char	   *what = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	tmpl = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	PG_RETURN_TEXT_P(cstring_to_text(render_template(tmpl, vars, what, true)));
 }
 
 static const char *

@@ -417,6 +417,18 @@ tf_node_succeeded(TfNodeExec *x, bool atomic, const char *where)
 		elog(ERROR, "taskflow._node_succeeded failed");
 	recorded = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 										  1, &isnull));
+	if (!isnull && recorded && x->outputs != NULL)
+	{
+		/* output variables: with the success, in its transaction */
+		Oid			otypes[2] = {INT8OID, TEXTOID};
+		Datum		ovalues[2];
+
+		ovalues[0] = Int64GetDatum(x->node_run_id);
+		ovalues[1] = CStringGetTextDatum(x->outputs);
+		if (SPI_execute_with_args("SELECT taskflow._node_outputs($1, $2::jsonb)",
+								  2, otypes, ovalues, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "taskflow._node_outputs failed");
+	}
 	SetUserIdAndSecContext(save_userid, save_sec);
 	if (!isnull && recorded)
 		return;
@@ -455,8 +467,8 @@ tf_node_failed(TfNodeExec *x, const char *message, const char *sqlstate)
 static Jsonb *
 tf_node_variables(TfAttempt *a)
 {
-	Oid			argtypes[6] = {INT8OID, DATEOID, TIMESTAMPTZOID, INT8OID, TEXTOID, JSONBOID};
-	Datum		values[6];
+	Oid			argtypes[7] = {INT8OID, DATEOID, TIMESTAMPTZOID, INT8OID, TEXTOID, JSONBOID, INT8OID};
+	Datum		values[7];
 	bool		isnull;
 	Datum		d;
 
@@ -472,8 +484,11 @@ tf_node_variables(TfAttempt *a)
 	values[3] = Int64GetDatum(a->run_id);
 	values[4] = CStringGetTextDatum(a->node);
 	values[5] = DirectFunctionCall1(jsonb_in, CStringGetDatum(a->params));
-	if (SPI_execute_with_args("SELECT taskflow._variables($1, $2, $3, $4, $5, $6)",
-							  6, argtypes, values, NULL, false, 1) != SPI_OK_SELECT ||
+	values[6] = Int64GetDatum(a->node_id);
+	/* output variables ${node.column} of upstream nodes (91_outvars.sql) */
+	if (SPI_execute_with_args("SELECT taskflow._variables($1, $2, $3, $4, $5, $6)"
+							  " || taskflow._output_variables($4, $7)",
+							  7, argtypes, values, NULL, false, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "taskflow._variables failed");
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -628,8 +643,8 @@ tf_wait_timed_out(TfAttempt *a)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_QUERY_CANCELED),
-			 errmsg("wait node \"%s\" timed out after " INT64_FORMAT " ms",
-					a->node, a->timeout_ms)));
+			 errmsg("%s node \"%s\" timed out after " INT64_FORMAT " ms",
+					a->kind, a->node, a->timeout_ms)));
 }
 
 /*
@@ -757,6 +772,19 @@ tf_worker_run_wait(TfNodeExec *x)
 		if (!tf_wait_pause(x, TimestampDifferenceMilliseconds(now, next) + 1, polls))
 			return;
 	}
+}
+
+/*
+ * Check nodes (node_check.c): the wait executor on a condition made from
+ * the node's options instead of a body.
+ */
+void
+tf_worker_run_wait_on(TfNodeExec *x, const char *condition)
+{
+	TfAttempt  *a = (TfAttempt *) x->worker_attempt;
+
+	a->body = MemoryContextStrdup(tf_node_memory, condition);
+	tf_worker_run_wait(x);
 }
 
 /* ---- services for the executors of TF_XACT_OWN kinds (engine.h) ---- */

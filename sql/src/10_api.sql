@@ -364,6 +364,7 @@ BEGIN
     SELECT v INTO unknown
       FROM taskflow._template_vars(template) v
      WHERE v <> ALL (taskflow._system_variables())
+       AND strpos(v, '.') = 0       -- ${node.column}: taskflow._check_node_outputs
        AND NOT EXISTS (SELECT 1 FROM taskflow.variables x
                         WHERE x.flow_id = _check_vars.flow_id AND x.name = v)
      ORDER BY v LIMIT 1;
@@ -980,6 +981,8 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Give after => ARRAY[''<branch node>''], or label edges one by one with taskflow.add_edge(..., branch => true|false).';
     END IF;
+    -- output variables ${node.column} name upstream nodes (part 91)
+    PERFORM taskflow._check_node_outputs(f, new_id, add_node.name, add_node.body, add_node.options);
     RETURN new_id;
 EXCEPTION WHEN OTHERS THEN
     -- the error as the caller sees it: no frames of internal functions
@@ -1042,6 +1045,12 @@ BEGIN
            trigger_rule = taskflow._fl_check_rule(n.name, coalesce(alter_node.trigger_rule, x.trigger_rule)),
            finalizer = coalesce(alter_node.finalizer, x.finalizer)
      WHERE x.id = n.id;
+    -- output variables ${node.column} name upstream nodes (part 91)
+    PERFORM taskflow._check_node_outputs(f, n.id, n.name, n.body, n.options);
+    IF n.name <> alter_node.name THEN
+        PERFORM taskflow._check_flow_outputs(f, format('renaming node "%s" to "%s"', alter_node.name, n.name),
+                                             alter_node.name);
+    END IF;
 EXCEPTION WHEN OTHERS THEN
     -- the error as the caller sees it: no frames of internal functions
     GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
@@ -1072,6 +1081,7 @@ BEGIN
     END IF;
     -- its edges go with it (ON DELETE CASCADE)
     DELETE FROM taskflow.nodes x WHERE x.id = n.id;
+    PERFORM taskflow._check_flow_outputs(f, format('dropping node "%s"', n.name), n.name);
 EXCEPTION WHEN OTHERS THEN
     -- the error as the caller sees it: no frames of internal functions
     GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
@@ -1129,6 +1139,7 @@ BEGIN
         RAISE EXCEPTION 'edge % -> % does not exist in flow "%"', a.name, b.name, f.name
             USING ERRCODE = 'undefined_object';
     END IF;
+    PERFORM taskflow._check_flow_outputs(f, format('dropping edge %s -> %s', a.name, b.name));
 EXCEPTION WHEN OTHERS THEN
     -- the error as the caller sees it: no frames of internal functions
     GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
@@ -1388,16 +1399,22 @@ $$;
 CREATE OR REPLACE FUNCTION taskflow._option_order(kind text) RETURNS text[]
 LANGUAGE C IMMUTABLE AS 'MODULE_PATHNAME', 'tf_option_order_sql';
 
+-- With run_id: as that run saw it (its bizdate, cyctime and params, and the
+-- output variables recorded in it); else a dry run in which output
+-- variables ${node.column} stay as written.
 CREATE OR REPLACE FUNCTION taskflow.render(flow text, node text,
                                 bizdate date DEFAULT current_date - 1,
-                                params jsonb DEFAULT '{}')
+                                params jsonb DEFAULT '{}',
+                                run_id bigint DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     f    taskflow.flows;
     n    taskflow.nodes;
+    r    taskflow.runs;
     vars jsonb;
+    dry  boolean := true;
     lines text[] := '{}';
     k    text;
     v    jsonb;
@@ -1408,19 +1425,35 @@ DECLARE
 BEGIN
     f := taskflow._flow(render.flow);
     n := taskflow._node(f, render.node);
-    PERFORM taskflow._check_bizdate('bizdate', render.bizdate);
-    vars := taskflow._variables(f.id, coalesce(render.bizdate, current_date - 1),
-                                NULL, 0, n.name, render.params);
+    IF render.run_id IS NOT NULL THEN
+        SELECT * INTO r FROM taskflow.runs x WHERE x.id = render.run_id AND x.flow_id = f.id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'run % of flow "%" does not exist', render.run_id, f.name
+                USING ERRCODE = 'undefined_object',
+                      HINT = format('SELECT run_id FROM taskflow.run_history WHERE flow = %L;', f.name);
+        END IF;
+        vars := taskflow._variables(f.id, r.bizdate, r.scheduled_for, r.id, n.name, r.params)
+                || taskflow._output_variables(r.id, n.id);
+        dry := false;
+    ELSE
+        PERFORM taskflow._check_bizdate('bizdate', render.bizdate);
+        vars := taskflow._variables(f.id, coalesce(render.bizdate, current_date - 1),
+                                    NULL, 0, n.name, render.params);
+    END IF;
     IF taskflow._kind_body(n.kind) IS NOT NULL AND n.body IS NOT NULL THEN
-        RETURN taskflow._render_text(n.body, vars, format('node "%s" body', n.name));
+        RETURN CASE WHEN dry THEN taskflow._render_text_dry(n.body, vars, format('node "%s" body', n.name))
+                    ELSE taskflow._render_text(n.body, vars, format('node "%s" body', n.name)) END;
     END IF;
     FOREACH k IN ARRAY taskflow._option_order(n.kind) LOOP
         v := n.options->k;
         CONTINUE WHEN v IS NULL;
         lines := lines || (k || ': ' ||
             CASE WHEN jsonb_typeof(v) = 'string'
-                 THEN taskflow._render_text(v #>> '{}', vars,
-                                            format('node "%s" option "%s"', n.name, k))
+                 THEN CASE WHEN dry
+                           THEN taskflow._render_text_dry(v #>> '{}', vars,
+                                                          format('node "%s" option "%s"', n.name, k))
+                           ELSE taskflow._render_text(v #>> '{}', vars,
+                                                      format('node "%s" option "%s"', n.name, k)) END
                  ELSE v::text END);
     END LOOP;
     RETURN array_to_string(lines, E'\n');

@@ -105,6 +105,9 @@ BEGIN
     IF TG_OP = 'INSERT' OR NEW.kind IS DISTINCT FROM OLD.kind OR NEW.body IS DISTINCT FROM OLD.body
        OR NEW.options IS DISTINCT FROM OLD.options THEN
         PERFORM taskflow._validate_node(f, NEW.name, NEW.kind, NEW.body, NEW.options);
+        -- ${node.column}: the node exists (and, on UPDATE, is upstream)
+        PERFORM taskflow._check_node_outputs(f, CASE WHEN TG_OP = 'UPDATE' THEN NEW.id END,
+                                             NEW.name, NEW.body, NEW.options);
     END IF;
     RETURN NEW;
 END

@@ -1194,6 +1194,7 @@ BEGIN
         UPDATE taskflow.node_runs nr
            SET state = 'skipped', started_at = clock_timestamp(), finished_at = clock_timestamp(),
                rows = o.rows, bytes = o.bytes, skip_propagates = o.skip_propagates,
+               outputs = o.outputs,  -- output variables (part 91)
                message = format('succeeded in run %s; not rerun', o.run_id)
           FROM taskflow.node_runs o
          WHERE nr.run_id = rid AND o.run_id = old.id AND o.node_id = nr.node_id
