@@ -58,26 +58,68 @@ CREATE OR REPLACE FUNCTION taskflow._defhist_row() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    kind  text := CASE TG_TABLE_NAME WHEN 'flows' THEN 'flow' WHEN 'nodes' THEN 'node'
-                                     WHEN 'edges' THEN 'edge' ELSE 'variable' END;
+    kind  text;
     ro    jsonb;
     rn    jsonb;
+    io    jsonb;
+    inew  jsonb;
+    ko    text;
+    kn    text;
     fid   bigint;
     v     integer;
     vx    xid8;
-    me    xid8 := pg_current_xact_id();
-    who   name := coalesce(pg_get_userbyid(taskflow._defhist_caller()::oid), current_user);
+    me    xid8;
+    who   name;
+    drop_keys text[];
 BEGIN
+    -- (the images and keys of _defhist_image / _defhist_key, inline: this
+    -- runs for every change and a SQL function call is planned anew in
+    -- every transaction)
+    CASE TG_TABLE_NAME
+    WHEN 'flows' THEN
+        kind := 'flow';
+        drop_keys := '{id,created_at,updated_at,scheduled_until,next_due,schedule_error,suspended_reason,resumed_at}';
+    WHEN 'nodes' THEN
+        kind := 'node';
+        drop_keys := '{id,flow_id,created_at,updated_at}';
+    WHEN 'edges' THEN
+        kind := 'edge';
+        drop_keys := '{flow_id}';
+    ELSE
+        kind := 'variable';
+        drop_keys := '{flow_id,pattern,base,shift}';
+    END CASE;
     IF TG_OP <> 'INSERT' THEN
         ro := to_jsonb(OLD);
+        io := ro - drop_keys;
     END IF;
     IF TG_OP <> 'DELETE' THEN
         rn := to_jsonb(NEW);
+        inew := rn - drop_keys;
     END IF;
-    IF taskflow._defhist_image(kind, ro) IS NOT DISTINCT FROM taskflow._defhist_image(kind, rn) THEN
+    IF io IS NOT DISTINCT FROM inew THEN
         RETURN NULL;
     END IF;
-    fid := (coalesce(rn, ro)->>CASE kind WHEN 'flow' THEN 'id' ELSE 'flow_id' END)::bigint;
+    CASE kind
+    WHEN 'flow' THEN
+        fid := (rn->>'id')::bigint;
+        ko := 'flow';
+        kn := 'flow';
+    WHEN 'node' THEN
+        fid := (coalesce(rn, ro)->>'flow_id')::bigint;
+        ko := ro->>'id';
+        kn := rn->>'id';
+    WHEN 'edge' THEN
+        fid := (coalesce(rn, ro)->>'flow_id')::bigint;
+        ko := (ro->>'from_node') || '>' || (ro->>'to_node');
+        kn := (rn->>'from_node') || '>' || (rn->>'to_node');
+    ELSE
+        fid := (coalesce(rn, ro)->>'flow_id')::bigint;
+        ko := ro->>'name';
+        kn := rn->>'name';
+    END CASE;
+    me := pg_current_xact_id();
+    who := coalesce(pg_get_userbyid(taskflow._defhist_caller()::oid), current_user);
     SELECT x.version, x.xid INTO v, vx
       FROM taskflow.flow_versions x WHERE x.flow_id = fid ORDER BY x.version DESC LIMIT 1;
     IF vx IS DISTINCT FROM me THEN
@@ -93,20 +135,16 @@ BEGIN
         INSERT INTO taskflow.flow_versions (flow_id, version, changed_at, session_role, changed_by, xid)
         VALUES (fid, v, now(), session_user, who, me);
     END IF;
-    IF TG_OP = 'UPDATE' AND taskflow._defhist_key(kind, ro) <> taskflow._defhist_key(kind, rn) THEN
+    IF TG_OP = 'UPDATE' AND ko <> kn THEN
         -- a renamed variable, a moved edge: the old object goes, a new one comes
         INSERT INTO taskflow.definition_changes
                (flow_id, version, kind, op, object_key, old, new, session_role, changed_by)
-        VALUES (fid, v, kind, 'delete', taskflow._defhist_key(kind, ro),
-                taskflow._defhist_image(kind, ro), NULL, session_user, who),
-               (fid, v, kind, 'insert', taskflow._defhist_key(kind, rn),
-                NULL, taskflow._defhist_image(kind, rn), session_user, who);
+        VALUES (fid, v, kind, 'delete', ko, io, NULL, session_user, who),
+               (fid, v, kind, 'insert', kn, NULL, inew, session_user, who);
     ELSE
         INSERT INTO taskflow.definition_changes
                (flow_id, version, kind, op, object_key, old, new, session_role, changed_by)
-        VALUES (fid, v, kind, lower(TG_OP), taskflow._defhist_key(kind, coalesce(rn, ro)),
-                taskflow._defhist_image(kind, ro), taskflow._defhist_image(kind, rn),
-                session_user, who);
+        VALUES (fid, v, kind, lower(TG_OP), coalesce(kn, ko), io, inew, session_user, who);
     END IF;
     RETURN NULL;
 END
