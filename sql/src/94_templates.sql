@@ -295,9 +295,21 @@ BEGIN
         SELECT * INTO t FROM taskflow._template_table(template,
             coalesce(taskflow._regclass_in(p->>'table', caller_search_path)::text, p->>'table'),
             p->>'time_column');
-        PERFORM taskflow._template_table(template, t.qualified, p->>'user_column');
+        IF NOT EXISTS (SELECT 1 FROM pg_attribute a
+                        WHERE a.attrelid = to_regclass(t.qualified) AND a.attname = p->>'user_column'
+                          AND a.attnum > 0 AND NOT a.attisdropped) THEN
+            RAISE EXCEPTION 'column "%" of relation "%" does not exist', p->>'user_column', t.qualified
+                USING ERRCODE = 'undefined_column',
+                      HINT = 'Parameter "user_column" is a column name as stored (case-sensitive, unquoted).';
+        END IF;
         IF p ? 'target' THEN
-            tgt := taskflow._regclass_in(p->>'target', caller_search_path);
+            BEGIN
+                tgt := taskflow._regclass_in(p->>'target', caller_search_path);
+            EXCEPTION WHEN feature_not_supported THEN   -- a.b.c
+                RAISE EXCEPTION 'invalid target table name "%"', p->>'target'
+                    USING ERRCODE = 'invalid_name',
+                          HINT = 'Parameter "target" is a table name, optionally schema-qualified.';
+            END;
             IF tgt IS NULL THEN
                 BEGIN
                     parts := parse_ident(p->>'target');
@@ -419,6 +431,14 @@ BEGIN
             USING ERRCODE = 'invalid_name',
                   HINT = 'A template name starts with a letter or _, then letters, digits, _, . or -, at most 63 characters.';
     END IF;
+    -- a built-in template's name (listed by templates(), not as one of the
+    -- user templates the caller sees; a user template of that name would
+    -- also decide the owner of the built-in template's flows)
+    IF EXISTS (SELECT 1 FROM taskflow.templates() x WHERE x.name = _check_user_template.name)
+       AND NOT EXISTS (SELECT 1 FROM taskflow.user_templates u WHERE u.name = _check_user_template.name) THEN
+        RAISE EXCEPTION 'template "%" is built in', name
+            USING ERRCODE = 'duplicate_object', HINT = 'Choose another name.';
+    END IF;
     IF jsonb_typeof(parameters) IS DISTINCT FROM 'object' THEN
         RAISE EXCEPTION 'parameters of template "%" must be a JSON object', name
             USING ERRCODE = 'invalid_parameter_value',
@@ -491,11 +511,6 @@ DECLARE
 BEGIN
     PERFORM taskflow._check_user_template(name, definition, parameters);
     o := taskflow._check_owner(o);
-    IF name IN (SELECT x.name FROM taskflow.templates() x
-                 WHERE NOT EXISTS (SELECT 1 FROM taskflow.user_templates u WHERE u.name = x.name)) THEN
-        RAISE EXCEPTION 'template "%" is built in', name
-            USING ERRCODE = 'duplicate_object', HINT = 'Choose another name.';
-    END IF;
     -- stored complete: {"required", "default" (if any), "description"}
     SELECT coalesce(jsonb_object_agg(x.key, jsonb_build_object('required', coalesce((x.value->>'required')::boolean, false),
                                                                'description', coalesce(x.value->>'description', ''))
@@ -521,6 +536,29 @@ BEGIN
     END;
 END
 $$;
+
+-- Direct writes to user_templates get the same checks (a built-in name
+-- included): the catalog guard's way (part 15).
+CREATE OR REPLACE FUNCTION taskflow._user_templates_guard() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_OP = 'INSERT' OR NEW.name IS DISTINCT FROM OLD.name
+       OR NEW.definition IS DISTINCT FROM OLD.definition OR NEW.parameters IS DISTINCT FROM OLD.parameters THEN
+        PERFORM taskflow._check_user_template(NEW.name, NEW.definition, NEW.parameters);
+    END IF;
+    IF TG_OP = 'INSERT' OR NEW.owner IS DISTINCT FROM OLD.owner THEN
+        NEW.owner := taskflow._check_owner(NEW.owner);
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        NEW.created_at := now();
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER user_templates_guard BEFORE INSERT OR UPDATE ON taskflow.user_templates
+    FOR EACH ROW EXECUTE FUNCTION taskflow._user_templates_guard();
 
 CREATE OR REPLACE FUNCTION taskflow.drop_template(name text) RETURNS void
 LANGUAGE plpgsql
