@@ -117,4 +117,5 @@ SELECT count(*) AS changes_left FROM taskflow.definition_changes c
  WHERE NOT EXISTS (SELECT 1 FROM taskflow.flows f WHERE f.id = c.flow_id);
 SELECT count(*) AS versions_left FROM taskflow.flow_versions v
  WHERE NOT EXISTS (SELECT 1 FROM taskflow.flows f WHERE f.id = v.flow_id);
+DROP FUNCTION pg_temp.dh_bump();
 DROP ROLE regress_dh_member, regress_dh_owner, regress_dh_stranger;
