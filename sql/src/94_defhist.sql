@@ -12,7 +12,7 @@
 -- define: engine-owned columns (ids, created_at, updated_at, the
 -- scheduler's and auto-suspend's columns, the parsed variable columns) are
 -- left out, and an UPDATE that changes only those records nothing (the
--- triggers' WHEN clauses; the list is _defhist_image's).  A run records the
+-- triggers' WHEN clauses and _defhist_row keep the same lists of columns).  A run records the
 -- version it was created from (runs.flow_version, set by _create_run).
 -- A dropped flow's history is deleted with it, like its runs; history is
 -- otherwise kept (taskflow.history_retention applies to runs only).
@@ -26,31 +26,6 @@ LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'tf_defhist_caller';
 
 CREATE OR REPLACE FUNCTION taskflow._defhist_trigger() RETURNS trigger
 LANGUAGE c AS 'MODULE_PATHNAME', 'tf_defhist_trigger';
-
--- What users define of a catalog row (kind: flow, node, edge, variable).
--- Keep in step with the WHEN clauses of the *_defhist_upd triggers below.
-CREATE OR REPLACE FUNCTION taskflow._defhist_image(kind text, r jsonb) RETURNS jsonb
-LANGUAGE sql IMMUTABLE
-SET search_path = pg_catalog, pg_temp AS $$
-    SELECT CASE kind
-        WHEN 'flow' THEN r - '{id,created_at,updated_at,scheduled_until,next_due,schedule_error,suspended_reason,resumed_at}'::text[]
-        WHEN 'node' THEN r - '{id,flow_id,created_at,updated_at}'::text[]
-        WHEN 'edge' THEN r - '{flow_id}'::text[]
-        WHEN 'variable' THEN r - '{flow_id,pattern,base,shift}'::text[]
-    END
-$$;
-
--- The key of an object within its flow (from the whole row as jsonb).
-CREATE OR REPLACE FUNCTION taskflow._defhist_key(kind text, r jsonb) RETURNS text
-LANGUAGE sql IMMUTABLE
-SET search_path = pg_catalog, pg_temp AS $$
-    SELECT CASE kind
-        WHEN 'flow' THEN 'flow'
-        WHEN 'node' THEN r->>'id'
-        WHEN 'edge' THEN (r->>'from_node') || '>' || (r->>'to_node')
-        WHEN 'variable' THEN r->>'name'
-    END
-$$;
 
 -- The trigger body, called by taskflow._defhist_trigger() (C) as the
 -- bootstrap superuser with the changing role in taskflow._defhist_caller().
@@ -72,9 +47,9 @@ DECLARE
     who   name;
     drop_keys text[];
 BEGIN
-    -- (the images and keys of _defhist_image / _defhist_key, inline: this
-    -- runs for every change and a SQL function call is planned anew in
-    -- every transaction)
+    -- What users define of each kind: the row without these columns (keep in
+    -- step with the WHEN clauses of the *_defhist_upd triggers below; a SQL
+    -- helper would be planned anew in every transaction: this is inline)
     CASE TG_TABLE_NAME
     WHEN 'flows' THEN
         kind := 'flow';
