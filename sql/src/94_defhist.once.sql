@@ -53,3 +53,12 @@ GRANT SELECT ON taskflow.flow_versions, taskflow.definition_changes TO PUBLIC;
 
 SELECT pg_catalog.pg_extension_config_dump('taskflow.flow_versions', '');
 SELECT pg_catalog.pg_extension_config_dump('taskflow.definition_changes', '');
+-- The identity sequences too: without them a restored database hands out ids
+-- that the restored rows already have (a restored flow's history, and any
+-- new flow, node or run, would collide).  (flows, nodes, runs, node_runs:
+-- the same fix for the tables of part 00.)
+SELECT pg_catalog.pg_extension_config_dump('taskflow.definition_changes_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('taskflow.flows_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('taskflow.nodes_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('taskflow.runs_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('taskflow.node_runs_id_seq', '');
