@@ -12,7 +12,7 @@
 -- flow owner under the owner's search_path); tables are resolved on the
 -- caller's search_path (C lookup only, _regclass_in) and stored qualified.
 
-CREATE OR REPLACE FUNCTION taskflow._tpl_param(kind text, required boolean, dflt jsonb, descr text)
+CREATE OR REPLACE FUNCTION taskflow._tpl_param(required boolean, dflt jsonb, descr text)
 RETURNS jsonb
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp AS $$
@@ -25,9 +25,9 @@ CREATE OR REPLACE FUNCTION taskflow._tpl_common(schedule text, timezone text DEF
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp AS $$
     SELECT jsonb_build_object(
-        'schedule', taskflow._tpl_param('', false, to_jsonb(schedule), 'when to run; '''' for manual only'),
-        'timezone', taskflow._tpl_param('', false, to_jsonb(timezone), 'time zone of the schedule; default: the current TimeZone'),
-        'enabled', taskflow._tpl_param('', false, 'true', 'create the flow enabled'))
+        'schedule', taskflow._tpl_param(false, to_jsonb(schedule), 'when to run; '''' for manual only'),
+        'timezone', taskflow._tpl_param(false, to_jsonb(timezone), 'time zone of the schedule; default: the current TimeZone'),
+        'enabled', taskflow._tpl_param(false, 'true', 'create the flow enabled'))
 $$;
 
 CREATE OR REPLACE FUNCTION taskflow._templates_more()
@@ -39,25 +39,25 @@ SET search_path = pg_catalog, pg_temp AS $$
      'Every day, VACUUM (ANALYZE) — or only ANALYZE — a list of tables (one sql node "maintain", '
      'autocommit mode: each table in a transaction of its own).',
      jsonb_build_object(
-        'tables', taskflow._tpl_param('', true, NULL, 'tables, comma-separated (may be schema-qualified)'),
-        'vacuum', taskflow._tpl_param('', false, 'true', 'VACUUM (ANALYZE) the tables; false: only ANALYZE')
+        'tables', taskflow._tpl_param(true, NULL, 'tables, comma-separated (may be schema-qualified)'),
+        'vacuum', taskflow._tpl_param(false, 'true', 'VACUUM (ANALYZE) the tables; false: only ANALYZE')
      ) || taskflow._tpl_common('30 3 * * *')),
     ('refresh_matviews',
      'Every day, refresh materialized views in dependency order: one sql node per view, an edge '
      'from each view to the views that read it (also through plain views); CONCURRENTLY when the '
      'view has a unique index and is populated.',
      jsonb_build_object(
-        'views', taskflow._tpl_param('', false, NULL, 'materialized views, comma-separated (or: schema)'),
-        'schema', taskflow._tpl_param('', false, NULL, 'every materialized view of this schema (or: views)')
+        'views', taskflow._tpl_param(false, NULL, 'materialized views, comma-separated (or: schema)'),
+        'schema', taskflow._tpl_param(false, NULL, 'every materialized view of this schema (or: views)')
      ) || taskflow._tpl_common('0 4 * * *')),
     ('rollup_daily_users',
      'Every day, count the distinct users and the rows of a table for bizdate into a summary '
      'table (bizdate, unique_users, events), replacing that day''s row: idempotent per bizdate.',
      jsonb_build_object(
-        'table', taskflow._tpl_param('', true, NULL, 'table of events (may be schema-qualified)'),
-        'time_column', taskflow._tpl_param('', true, NULL, 'date or timestamp column; a day is [bizdate, bizdate + 1)'),
-        'user_column', taskflow._tpl_param('', true, NULL, 'column identifying the user'),
-        'target', taskflow._tpl_param('', false, NULL, 'summary table; created when missing; default: <table>_daily_users beside the table')
+        'table', taskflow._tpl_param(true, NULL, 'table of events (may be schema-qualified)'),
+        'time_column', taskflow._tpl_param(true, NULL, 'date or timestamp column; a day is [bizdate, bizdate + 1)'),
+        'user_column', taskflow._tpl_param(true, NULL, 'column identifying the user'),
+        'target', taskflow._tpl_param(false, NULL, 'summary table; created when missing; default: <table>_daily_users beside the table')
      ) || taskflow._tpl_common('15 0 * * *'))
     UNION ALL
     SELECT u.name, u.description,
