@@ -97,7 +97,8 @@ BEGIN
         END IF;
         IF (SELECT c.relkind::text FROM pg_class c WHERE c.oid = rel) <> ALL (string_to_array(kinds, ',')) THEN
             RAISE EXCEPTION '"%" is not one of the % that parameter "%" of template "%" lists', item, what, param, template
-                USING ERRCODE = 'wrong_object_type';
+                USING ERRCODE = 'wrong_object_type',
+                      HINT = format('Parameter "%s" lists %s only.', param, what);
         END IF;
         IF NOT rel::oid = ANY (res) THEN
             res := res || rel::oid;
@@ -214,7 +215,8 @@ BEGIN
             vac := (p->>'vacuum')::boolean;
         EXCEPTION WHEN invalid_text_representation THEN
             RAISE EXCEPTION 'parameter "vacuum" of template "%" must be true or false', template
-                USING ERRCODE = 'invalid_parameter_value';
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'false runs only ANALYZE.';
         END;
         SELECT string_agg(format(CASE WHEN vac THEN 'VACUUM (ANALYZE) %s' ELSE 'ANALYZE %s' END,
                                  taskflow._template_qualified(x.rel)), E';\n' ORDER BY x.n)
