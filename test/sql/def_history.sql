@@ -55,13 +55,22 @@ BEGIN;
 SELECT taskflow.alter_node('dh', 'load', body => 'SELECT 2');
 SELECT taskflow.drop_variable('dh', 'day');
 COMMIT;
+-- 10: a node renamed by direct DML (matched by id: a changed name), a
+-- variable renamed (its key: the old one removed, the new one added)
+SELECT taskflow.set_variable('dh', 'region', 'eu', constant => true);
+BEGIN;
+UPDATE taskflow.nodes SET name = 'load_all' WHERE name = 'load'
+   AND flow_id = (SELECT id FROM taskflow.flows WHERE name = 'dh');
+UPDATE taskflow.variables SET name = 'zone' WHERE name = 'region';
+COMMIT;
+SELECT * FROM taskflow.flow_diff('dh', 10);
 -- changes that define nothing record nothing: the scheduler's columns, a
 -- failed change (rolled back), an update to the same values
 RESET ROLE;
 UPDATE taskflow.flows SET next_due = now(), updated_at = now() WHERE name = 'dh';
 SET ROLE regress_dh_owner;
-SELECT regress.try($$ SELECT taskflow.alter_node('dh', 'load', retries => -1) $$);
-UPDATE taskflow.nodes SET body = body WHERE name = 'load';
+SELECT regress.try($$ SELECT taskflow.alter_node('dh', 'load_all', retries => -1) $$);
+UPDATE taskflow.nodes SET body = body WHERE name = 'load_all';
 SELECT * FROM changes;
 
 -- one version per transaction and flow
