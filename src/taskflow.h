@@ -33,6 +33,7 @@
  *	    archive.c     the archive node kind
  *	    run_call.c    CALL taskflow.run(): run, commit, wait, report
  *	    api.c         C entry points of the definition API (templates)
+ *	    defhist.c     the definition history's trigger (records the changing role)
  *	    node_kinds.c  the node-kind registry: kinds, option grammar,
  *	                  definition-time validation, the worker's dispatch
  *	    copy.c        the copy node kind (rows between databases)

@@ -1566,10 +1566,13 @@ $$;
 -- templates
 ------------------------------------------------------------------------------
 
+-- (more templates and the users' own: taskflow._templates_more(), part 94)
 CREATE OR REPLACE FUNCTION taskflow.templates()
 RETURNS TABLE (name text, description text, parameters jsonb)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN QUERY
     VALUES
     ('archive_table_daily',
      'Every day, archive the previous day''s rows of a table (date_column = bizdate) to object '
@@ -1590,6 +1593,7 @@ SET search_path = pg_catalog, pg_temp AS $$
         'table', jsonb_build_object('required', true, 'description', 'table to purge (may be schema-qualified)'),
         'date_column', jsonb_build_object('required', true, 'description', 'date or timestamp column'),
         'keep', jsonb_build_object('required', true, 'description', 'interval of rows to keep, e.g. 90 days'),
+        'batch_size', jsonb_build_object('required', false, 'default', null, 'description', 'delete in batches of this many rows, each committed on its own (default: one DELETE)'),
         'schedule', jsonb_build_object('required', false, 'default', '0 3 * * *', 'description', 'when to run; '''' for manual only'),
         'timezone', jsonb_build_object('required', false, 'default', null, 'description', 'time zone of the schedule; default: the current TimeZone'),
         'enabled', jsonb_build_object('required', false, 'default', true, 'description', 'create the flow enabled'))),
@@ -1614,7 +1618,9 @@ SET search_path = pg_catalog, pg_temp AS $$
         'sql', jsonb_build_object('required', true, 'description', 'the SQL script (may use ${bizdate} and the other system variables)'),
         'schedule', jsonb_build_object('required', false, 'default', '0 5 * * *', 'description', 'when to run; '''' for manual only'),
         'timezone', jsonb_build_object('required', false, 'default', null, 'description', 'time zone of the schedule; default: the current TimeZone'),
-        'enabled', jsonb_build_object('required', false, 'default', true, 'description', 'create the flow enabled')))
+        'enabled', jsonb_build_object('required', false, 'default', true, 'description', 'create the flow enabled')));
+    RETURN QUERY SELECT * FROM taskflow._templates_more();
+END
 $$;
 
 -- A relation name resolved under a given search_path (the caller's, see
@@ -1744,7 +1750,8 @@ BEGIN
                                    schedule => coalesce(p->>'schedule', ''),
                                    timezone => coalesce(p->>'timezone', pg_catalog.current_setting('TimeZone')),
                                    description => pg_catalog.format('created from template %s', template),
-                                   enabled => enabled);
+                                   enabled => enabled,
+                                   owner => taskflow._template_owner(template));  -- part 94
     CASE template
     WHEN 'archive_table_daily' THEN
         SELECT * INTO t FROM taskflow._template_table(template,
@@ -1783,10 +1790,14 @@ BEGIN
                       DETAIL = 'Parameter "keep" is at most 100 years.',
                       HINT = 'Use a positive PostgreSQL interval such as ''90 days'' or ''1 year''.';
         END IF;
+        IF p ? 'batch_size' THEN    -- part 94
+            PERFORM taskflow._template_purge_batched(_create_flow_from_template.name, t.qualified, p);
+        ELSE
         PERFORM taskflow.add_node(_create_flow_from_template.name, 'purge', 'sql',
             body => pg_catalog.format('DELETE FROM %s WHERE %I OPERATOR(pg_catalog.<) '
                                       '(${bizdate:literal}::pg_catalog.date OPERATOR(pg_catalog.-) %L::pg_catalog.interval)',
                            t.qualified, p->>'date_column', p->>'keep'));
+        END IF;
         PERFORM taskflow.add_node(_create_flow_from_template.name, 'analyze', 'sql',
             body => pg_catalog.format('ANALYZE %s', t.qualified), after => ARRAY['purge']);
     WHEN 'sql_daily' THEN
@@ -1811,6 +1822,10 @@ BEGIN
                 'watermark', p->>'watermark',
                 'key', p->>'key',
                 'lookback', p->>'lookback')));
+    ELSE
+        -- more templates and the users' own (part 94)
+        PERFORM taskflow._create_flow_more(template, _create_flow_from_template.name, p,
+                                           caller_search_path);
     END CASE;
     RETURN new_id;
 EXCEPTION WHEN OTHERS THEN

@@ -281,9 +281,9 @@ DECLARE
     rid bigint;
 BEGIN
     INSERT INTO taskflow.runs (flow_id, scheduled_for, bizdate, trigger, params,
-                               created_by, rerun_of)
+                               created_by, rerun_of, flow_version)
     VALUES (p_flow_id, p_scheduled_for, p_bizdate, p_trigger, coalesce(p_params, '{}'),
-            p_created_by, p_rerun_of)
+            p_created_by, p_rerun_of, taskflow._defhist_current(p_flow_id))  -- part 94
     ON CONFLICT (flow_id, scheduled_for) DO NOTHING
     RETURNING id INTO rid;
     IF rid IS NULL THEN

@@ -208,7 +208,9 @@ SELECT f.id AS flow_id,
        (SELECT count(*) FROM taskflow.runs r
          WHERE r.flow_id = f.id AND r.state = 'suspended') AS suspended_runs
   FROM taskflow.flows f
-  LEFT JOIN LATERAL (SELECT r.* FROM taskflow.runs r WHERE r.flow_id = f.id
-                      ORDER BY r.id DESC LIMIT 1) lr ON true;
+  -- (named columns, not r.*: a column added to runs by a later once part
+  -- would otherwise be in the updated view only)
+  LEFT JOIN LATERAL (SELECT r.id, r.state, r.bizdate, r.finished_at FROM taskflow.runs r
+                      WHERE r.flow_id = f.id ORDER BY r.id DESC LIMIT 1) lr ON true;
 
 GRANT SELECT ON taskflow.flow_status TO PUBLIC;
