@@ -113,12 +113,12 @@ SELECT taskflow.run_flow('ev_a0', bizdate => '2024-01-01') AS rid \gset
 RESET ROLE;
 SELECT taskflow.wait_run(:rid, '60 s');
 SET ROLE regress_ev_mallory;
-SELECT replace(regress.try(format('SELECT taskflow.suspend_run(%s)', :rid)), :'rid', 'N');
-SELECT replace(regress.try(format('SELECT taskflow.resume_run(%s)', :rid)), :'rid', 'N');
+SELECT regexp_replace(regress.try(format('SELECT taskflow.suspend_run(%s)', :rid)), 'run [0-9]+', 'run N');
+SELECT regexp_replace(regress.try(format('SELECT taskflow.resume_run(%s)', :rid)), 'run [0-9]+', 'run N');
 RESET ROLE;
 SET ROLE regress_ev_alice;
-SELECT replace(regress.try(format('SELECT taskflow.suspend_run(%s)', :rid)), :'rid', 'N');
-SELECT replace(regress.try(format('SELECT taskflow.resume_run(%s)', :rid)), :'rid', 'N');
+SELECT regexp_replace(regress.try(format('SELECT taskflow.suspend_run(%s)', :rid)), 'run [0-9]+', 'run N');
+SELECT regexp_replace(regress.try(format('SELECT taskflow.resume_run(%s)', :rid)), 'run [0-9]+', 'run N');
 RESET ROLE;
 
 ------------------------------------------------------------------------------
