@@ -1,58 +1,69 @@
 #!/bin/bash
-# Export benchmark: taskflow.export() vs COPY, on a table of the orders shape.
+# Export benchmark: taskflow.export() vs COPY and vs a hand-made pipeline.
 #
-#   test/bench/export_bench.sh              10M rows (takes a few minutes)
+#   test/bench/export_bench.sh              10M rows (several minutes)
 #   N=1000000 test/bench/export_bench.sh    quicker run
-#   KEEP=1 ...                              keep the cluster and files in $BENCH_DIR
+#   KEEP=1 ...                              keep the cluster in $DIR
 #
-# Starts a throwaway cluster (as postgres when run as root), loads N rows,
-# then times, each in a fresh session:
-#   COPY (SELECT ...) TO '/tmp/.../copy.csv' (FORMAT csv, HEADER)     baseline csv
-#   taskflow.export(..., 'csv')  to a file:// server
-#   COPY (SELECT ...) TO PROGRAM 'gzip > ...' (FORMAT csv, HEADER)     baseline csv.gz
-#   taskflow.export(..., 'csv.gz')
-# and prints seconds, rows/s, output MB, the ratio vs the baseline, and the
-# exporting backend's memory from /proc/<pid>/status: VmHWM (peak RSS; it
-# includes the shared buffers the backend touched, so compare against the
-# COPY line) and RssAnon after the statement (private heap, which malloc
-# keeps, so it reflects the peak of palloc'd memory).
-# Not part of the test suite.
+# Run as root from anywhere (the cluster runs as postgres, see lib.sh).
+# Starts a throwaway cluster and the local S3 server (test/s3/server.js, a
+# node.js process: it may itself be the bottleneck, so its raw PUT
+# throughput is measured too), loads N rows of the orders shape, then times,
+# each statement in a fresh session:
+#   file://  COPY (...) TO 'file' (FORMAT csv, HEADER)        baseline csv
+#            taskflow.export csv    to a file:// server
+#            COPY (...) TO PROGRAM 'gzip > file'               baseline csv.gz
+#            taskflow.export csv.gz to a file:// server
+#   S3       curl PUT of the COPY output file (the server's raw throughput)
+#            psql \copy | curl --aws-sigv4 -T -                baseline csv
+#            taskflow.export csv    to S3
+#            psql \copy | gzip | curl --aws-sigv4 -T -         baseline csv.gz
+#            taskflow.export csv.gz to S3
+# and prints seconds, rows/s, output MB, speed vs the baseline of its group
+# (baseline seconds / seconds: > 1 is faster), and the exporting backend's
+# memory sampled every 0.1 s DURING the statement from /proc/<pid>/status:
+# peak VmRSS (includes the shared buffers it touched) and peak RssAnon
+# (private memory: buffers, libcurl, compressor).  The load average is
+# printed before and after (2 cores shared with others: read ratios, not
+# absolute seconds).  Not part of the test suite.
 set -eu
+cd "$(dirname "$0")/../.."
 N=${N:-10000000}
 PORT=${PORT:-54987}
-BASE=${BENCH_DIR:-/tmp/tf_export_bench}
-BIN=$(pg_config --bindir)
-SELF=$(readlink -f "$0")
+DIR=${DIR:-/tmp/tf_export_bench}
+. test/bench/lib.sh
+AK=benchkey SK=benchsecret0123456789
 
-if [ "$(id -u)" = 0 ]; then
-  rm -rf "$BASE"; mkdir -p "$BASE"; chown postgres: "$BASE"
-  exec runuser -u postgres -- env N="$N" PORT="$PORT" BENCH_DIR="$BASE" BENCH_AS_USER=1 KEEP="${KEEP:-}" "$SELF"
-fi
-[ -n "${BENCH_AS_USER:-}" ] || { rm -rf "$BASE"; mkdir -p "$BASE"; }
-
-DATA=$BASE/data
-OUT=$BASE/out
-mkdir -p "$OUT"
-export PGHOST=$BASE PGPORT=$PORT PGDATABASE=postgres
-
-"$BIN/initdb" -D "$DATA" -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
-cat >> "$DATA/postgresql.conf" <<EOF
-port = $PORT
-listen_addresses = ''
-unix_socket_directories = '$BASE'
+bench_cluster_start <<CONF
+shared_preload_libraries = 'taskflow'
 shared_buffers = 256MB
 max_wal_size = 4GB
-shared_preload_libraries = 'taskflow'
-EOF
-"$BIN/pg_ctl" -D "$DATA" -l "$BASE/server.log" -w start >/dev/null
-trap '"$BIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null 2>&1 || true; [ -n "${KEEP:-}" ] || rm -rf "$DATA" "$OUT"' EXIT
+CONF
+OUT=$DIR/out S3DIR=$DIR/s3
+mkdir -p "$OUT/objects" "$S3DIR"; chown -R postgres: "$OUT"
 
-psql() { "$BIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
+# the local S3 server, stopped at exit with the cluster
+S3_PORT=0 S3_DIR=$S3DIR S3_ACCESS_KEY=$AK S3_SECRET_KEY=$SK S3_BUCKETS=bench \
+  node --openssl-legacy-provider test/s3/server.js > "$DIR/s3.out" 2> "$DIR/s3.log" &
+S3PID=$!
+cleanup() {
+  kill "$S3PID" 2>/dev/null || true
+  [ -n "${KEEP:-}" ] || { as_pg "$BIN/pg_ctl" -D "$DIR/data" -m fast stop >/dev/null 2>&1 || true; rm -rf "$OUT" "$S3DIR"; }
+}
+trap cleanup EXIT
+for _ in $(seq 100); do grep -q 'listening on' "$DIR/s3.out" 2>/dev/null && break; sleep 0.1; done
+S3PORT=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\).*/\1/p' "$DIR/s3.out")
+[ -n "$S3PORT" ] || { echo "S3 server did not start"; cat "$DIR/s3.log"; exit 1; }
+EP=http://127.0.0.1:$S3PORT
 
 echo "loading $N rows ..."
-psql <<EOF
+psql_ >/dev/null <<EOF
 CREATE EXTENSION taskflow;
 CREATE SERVER bench FOREIGN DATA WRAPPER taskflow_storage OPTIONS (url 'file://$OUT/objects');
+CREATE SERVER bench_s3 FOREIGN DATA WRAPPER taskflow_storage
+  OPTIONS (url 's3://bench/tf', endpoint '$EP', region 'us-east-1', url_style 'path');
+CREATE USER MAPPING FOR PUBLIC SERVER bench_s3
+  OPTIONS (access_key_id '$AK', secret_access_key '$SK');
 CREATE TABLE orders (order_id bigint, product_name varchar(32), price double precision,
                      total_amount double precision, created_date date);
 INSERT INTO orders
@@ -63,40 +74,79 @@ VACUUM (FREEZE, ANALYZE) orders;
 SELECT count(*) FROM orders;
 EOF
 
-# run one statement in a fresh session; print "seconds vmhwm_kB"
-measure() {
-  local sql=$1 out
-  out=$(psql -At <<EOF
-SELECT pg_backend_pid() AS pid \gset
-SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
-$sql;
-SELECT extract(epoch FROM clock_timestamp()) - :t0,
-       (regexp_match(pg_read_file('/proc/' || :pid || '/status'), 'VmHWM:\s+(\d+)'))[1],
-       (regexp_match(pg_read_file('/proc/' || :pid || '/status'), 'RssAnon:\s+(\d+)'))[1];
-EOF
-)
-  echo "$out" | tail -n 1 | tr '|' ' '
+now() { date +%s.%N; }
+# peak VmRSS / RssAnon (kB) of pid, sampled until the file $2 appears
+sample() {
+  local pid=$1 stop=$2 rss=0 anon=0 r a
+  while [ ! -e "$stop" ] && [ -r "/proc/$pid/status" ]; do
+    r=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+    a=$(awk '/^RssAnon:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+    [ "${r:-0}" -gt "$rss" ] && rss=$r
+    [ "${a:-0}" -gt "$anon" ] && anon=$a
+    sleep 0.1
+  done
+  echo "$rss $anon"
 }
-
-Q="SELECT * FROM orders"
-printf '\n%-34s %9s %12s %9s %8s %11s %12s\n' method seconds rows/s MB ratio VmHWM_MB RssAnon_MB
-line() { # name secs hwm anon bytes base_secs
-  awk -v n="$1" -v s="$2" -v h="$3" -v a="$4" -v b="$5" -v base="$6" -v rows="$N" 'BEGIN {
-    printf "%-34s %9.2f %12.0f %9.1f %8.2f %11.1f %12.1f\n", n, s, rows / s, b / 1048576, s / base, h / 1024, a / 1024 }'
+# run one statement in a fresh session; print "seconds peak_rss_kB peak_anon_kB"
+n=0
+measure() {
+  local sql=$1 t0 t1 pidf=$DIR/pid.$n stop=$DIR/stop.$n pid mem
+  n=$((n + 1))
+  rm -f "$pidf" "$stop"
+  as_pg "$BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$DIR" -p "$PORT" -d postgres \
+     -c "SELECT pg_backend_pid()" -c "SELECT pg_sleep(0.3)" -c "$sql" > "$pidf.out" &
+  local job=$!
+  for _ in $(seq 100); do [ -s "$pidf.out" ] && break; sleep 0.05; done
+  pid=$(head -n 1 "$pidf.out")
+  t0=$(now)
+  sample "$pid" "$stop" > "$pidf.mem" &
+  local sp=$!
+  wait "$job"; t1=$(now); touch "$stop"; wait "$sp"
+  mem=$(cat "$pidf.mem")
+  echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a - 0.3}') $mem"
+}
+# time a shell pipeline; print "seconds 0 0"
+measure_sh() {
+  local t0 t1
+  t0=$(now); bash -o pipefail -c "$1" > /dev/null; t1=$(now)
+  echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}') 0 0"
 }
 size_of() { du -cb "$@" | tail -n 1 | cut -f1; }
+s3_size() { size_of "$S3DIR/bench/$1"; }
 
-read -r s_copy h_copy a_copy < <(measure "COPY ($Q) TO '$OUT/copy.csv' (FORMAT csv, HEADER)")
-line "COPY TO file (csv)" "$s_copy" "$h_copy" "$a_copy" "$(size_of "$OUT/copy.csv")" "$s_copy"
+Q="SELECT * FROM orders"
+CURL="curl -sS --fail --aws-sigv4 aws:amz:us-east-1:s3 --user $AK:$SK -H x-amz-content-sha256:UNSIGNED-PAYLOAD"
+COPYOUT="$BIN/psql -X -q -h $DIR -p $PORT -U postgres -d postgres -c '\\copy ($Q) TO STDOUT (FORMAT csv, HEADER)'"
 
-read -r s_exp h_exp a_exp < <(measure "SELECT * FROM taskflow.export('$Q', 'bench', 'csv/', 'csv')")
-line "taskflow.export csv" "$s_exp" "$h_exp" "$a_exp" "$(size_of "$OUT"/objects/csv/part-*)" "$s_copy"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '\n%-38s %8s %11s %8s %10s %9s %10s\n' method seconds rows/s MB speed peakRSS_MB peakAnon_MB
+line() { # name secs rss anon bytes base_secs
+  awk -v n="$1" -v s="$2" -v h="$3" -v a="$4" -v b="$5" -v base="$6" -v rows="$N" 'BEGIN {
+    printf "%-38s %8.2f %11.0f %8.1f %9.2fx %9.1f %10.1f\n", n, s, rows / s, b / 1048576, base / s, h / 1024, a / 1024 }'
+}
 
-read -r s_copyz h_copyz a_copyz < <(measure "COPY ($Q) TO PROGRAM 'gzip > $OUT/copy.csv.gz' (FORMAT csv, HEADER)")
-line "COPY TO PROGRAM gzip (csv.gz)" "$s_copyz" "$h_copyz" "$a_copyz" "$(size_of "$OUT/copy.csv.gz")" "$s_copyz"
+echo "-- file:// (speed vs COPY TO)"
+read -r s_copy h a < <(measure "COPY ($Q) TO '$OUT/copy.csv' (FORMAT csv, HEADER)")
+line "COPY TO file (csv)" "$s_copy" "$h" "$a" "$(size_of "$OUT/copy.csv")" "$s_copy"
+read -r s h a < <(measure "SELECT * FROM taskflow.export('$Q', 'bench', 'csv/', 'csv')")
+line "taskflow.export csv -> file://" "$s" "$h" "$a" "$(size_of "$OUT"/objects/csv/part-*)" "$s_copy"
+read -r s_copyz h a < <(measure "COPY ($Q) TO PROGRAM 'gzip > $OUT/copy.csv.gz' (FORMAT csv, HEADER)")
+line "COPY TO PROGRAM gzip (csv.gz)" "$s_copyz" "$h" "$a" "$(size_of "$OUT/copy.csv.gz")" "$s_copyz"
+read -r s h a < <(measure "SELECT * FROM taskflow.export('$Q', 'bench', 'gz/', 'csv.gz')")
+line "taskflow.export csv.gz -> file://" "$s" "$h" "$a" "$(size_of "$OUT"/objects/gz/part-*)" "$s_copyz"
 
-read -r s_expz h_expz a_expz < <(measure "SELECT * FROM taskflow.export('$Q', 'bench', 'gz/', 'csv.gz')")
-line "taskflow.export csv.gz" "$s_expz" "$h_expz" "$a_expz" "$(size_of "$OUT"/objects/gz/part-*)" "$s_copyz"
+echo "-- S3, local node.js server (speed vs psql | [gzip |] curl)"
+read -r s_put h a < <(measure_sh "$CURL -T '$OUT/copy.csv' $EP/bench/raw/copy.csv")
+line "raw curl PUT of the csv (server limit)" "$s_put" 0 0 "$(size_of "$OUT/copy.csv")" "$s_put"
+read -r s_pipe h a < <(measure_sh "$COPYOUT | $CURL -T - $EP/bench/pipe/copy.csv")
+line "psql \\copy | curl (csv)" "$s_pipe" 0 0 "$(s3_size pipe)" "$s_pipe"
+read -r s h a < <(measure "SELECT * FROM taskflow.export('$Q', 'bench_s3', 'csv/', 'csv')")
+line "taskflow.export csv -> S3" "$s" "$h" "$a" "$(s3_size tf/csv)" "$s_pipe"
+read -r s_pipez h a < <(measure_sh "$COPYOUT | gzip | $CURL -T - $EP/bench/pipez/copy.csv.gz")
+line "psql \\copy | gzip | curl (csv.gz)" "$s_pipez" 0 0 "$(s3_size pipez)" "$s_pipez"
+read -r s h a < <(measure "SELECT * FROM taskflow.export('$Q', 'bench_s3', 'gz/', 'csv.gz')")
+line "taskflow.export csv.gz -> S3" "$s" "$h" "$a" "$(s3_size tf/gz)" "$s_pipez"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # the csv export is byte-identical to COPY's output (parts concatenated minus repeated headers)
 first=1; : > "$OUT/joined.csv"
@@ -104,5 +154,7 @@ for f in "$OUT"/objects/csv/part-*.csv; do
   if [ $first = 1 ]; then cat "$f" >> "$OUT/joined.csv"; first=0; else tail -n +2 "$f" >> "$OUT/joined.csv"; fi
 done
 if cmp -s "$OUT/joined.csv" "$OUT/copy.csv"; then echo "csv parts == COPY output: yes"; else echo "csv parts == COPY output: NO"; fi
+# the gzip parts (concatenated gzip members) decompress to the same rows
+if [ "$(zcat "$OUT"/objects/gz/part-*.csv.gz | grep -vc '^order_id,')" = "$N" ]; then
+  echo "csv.gz parts: zcat reads $N rows: yes"; else echo "csv.gz parts: zcat row count: NO"; fi
 echo "parts: csv $(ls "$OUT"/objects/csv/part-* | wc -l), csv.gz $(ls "$OUT"/objects/gz/part-* | wc -l)"
-rm -rf "$OUT"
