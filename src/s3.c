@@ -3,8 +3,10 @@
  * s3.c
  *	  S3 client over libcurl: AWS SigV4 signing (CURLOPT_AWS_SIGV4 plus an
  *	  explicit x-amz-content-sha256 header), path-style or virtual-host
- *	  addressing, PUT / HEAD / DELETE, multipart upload with a bounded part
- *	  buffer, a streaming reader made of ranged GETs, ListObjectsV2 with
+ *	  addressing, PUT / HEAD / DELETE, multipart upload with two part
+ *	  buffers (part N is sent by a curl multi handle, driven between the
+ *	  writes that fill part N+1, so uploading overlaps producing; no
+ *	  threads), a streaming reader made of ranged GETs, ListObjectsV2 with
  *	  continuation tokens, and retries with exponential backoff + jitter.
  *
  *	  Rules kept here:
@@ -42,6 +44,7 @@
 #define BACKOFF_BASE_MS 100
 #define BACKOFF_MAX_MS 20000
 #define CLEANUP_TIMEOUT_S 10
+#define UPLOAD_BUFFER_SIZE (1024 * 1024)	/* curl's send chunk for large bodies */
 
 /* GUCs (tf_s3_init registers them) */
 int			tf_s3_max_retries = 5;
@@ -586,6 +589,15 @@ setup_common(CURL *curl, TfS3Config *cfg, const char *sigv4, S3Req *req,
 	{
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req->body ? req->body : "");
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body_len);
+		if (req->body_len >= UPLOAD_BUFFER_SIZE)
+		{
+			/*
+			 * Large bodies (parts): bigger send chunks (the default 64 kB
+			 * moves one chunk per curl_multi_perform of an overlapped part),
+			 * and no "Expect: 100-continue" round trip before the body.
+			 */
+			curl_easy_setopt(curl, CURLOPT_UPLOAD_BUFFERSIZE, (long) UPLOAD_BUFFER_SIZE);
+		}
 		if (strcmp(req->method, "PUT") == 0)
 			curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "PUT");
 	}
@@ -603,6 +615,8 @@ build_headers(TfS3Config *cfg, S3Req *req, const char *payload_sha)
 
 	snprintf(line, sizeof(line), "x-amz-content-sha256: %s", payload_sha);
 	h = curl_slist_append(h, line);
+	if (req->body_len >= UPLOAD_BUFFER_SIZE)
+		h = curl_slist_append(h, "Expect:");
 	if (req->content_type)
 	{
 		snprintf(line, sizeof(line), "Content-Type: %s", req->content_type);
