@@ -23,7 +23,9 @@
 # (baseline seconds / seconds: > 1 is faster), and the exporting backend's
 # memory sampled every 0.1 s DURING the statement from /proc/<pid>/status:
 # peak VmRSS (includes the shared buffers it touched) and peak RssAnon
-# (private memory: buffers, libcurl, compressor).  The load average is
+# (private memory: buffers, libcurl, compressor); then the same exports as
+# archive nodes run by a taskflow worker (timed from run_flow to wait_run,
+# so including dispatch), the worker sampled the same way.  The load average is
 # printed before and after (2 cores shared with others: read ratios, not
 # absolute seconds).  Not part of the test suite.
 set -eu
@@ -146,6 +148,48 @@ read -r s_pipez h a < <(measure_sh "$COPYOUT | gzip | $CURL -T - $EP/bench/pipez
 line "psql \\copy | gzip | curl (csv.gz)" "$s_pipez" 0 0 "$(s3_size pipez)" "$s_pipez"
 read -r s h a < <(measure "SELECT * FROM taskflow.export('$Q', 'bench_s3', 'gz/', 'csv.gz')")
 line "taskflow.export csv.gz -> S3" "$s" "$h" "$a" "$(s3_size tf/gz)" "$s_pipez"
+
+echo "-- archive node (a taskflow worker, not a client backend) to S3, one run over all N rows"
+psql_ >/dev/null <<EOF
+SELECT taskflow.create_flow('bench_arch');
+SELECT taskflow.add_node('bench_arch', 'archive', 'archive',
+  options => '{"server": "bench_s3", "path": "arch/", "table": "orders", "format": "csv"}');
+SELECT taskflow.create_flow('bench_archz');
+SELECT taskflow.add_node('bench_archz', 'archive', 'archive',
+  options => '{"server": "bench_s3", "path": "archz/", "table": "orders", "format": "csv.gz"}');
+EOF
+# peak VmRSS / RssAnon (kB) over the taskflow node workers, until $1 appears
+sample_workers() {
+  local stop=$1 rss=0 anon=0 pm p r a cmd
+  pm=$(head -n 1 "$DIR/data/postmaster.pid")
+  while [ ! -e "$stop" ]; do
+    for p in $(pgrep -P "$pm"); do
+      cmd=$( { tr '\0' ' ' < "/proc/$p/cmdline"; } 2>/dev/null || true)
+      case $cmd in *launcher*|*scheduler*) continue ;; *taskflow*) ;; *) continue ;; esac
+      read -r r a < <(awk '/^VmRSS:/ {r = $2} /^RssAnon:/ {a = $2} END {print r + 0, a + 0}' "/proc/$p/status" 2>/dev/null || echo "0 0")
+      [ "${r:-0}" -gt "$rss" ] && rss=$r
+      [ "${a:-0}" -gt "$anon" ] && anon=$a
+    done
+    sleep 0.1
+  done
+  echo "$rss $anon"
+}
+measure_arch() { # flow -> "seconds rss anon"
+  local stop=$DIR/stop.$1 t0 t1 run st sp
+  rm -f "$stop"
+  sample_workers "$stop" > "$DIR/$1.mem" &
+  sp=$!
+  t0=$(now)
+  run=$(psql_ -c "SELECT taskflow.run_flow('$1')")
+  st=$(psql_ -c "SELECT taskflow.wait_run($run, '30 minutes')")
+  t1=$(now); touch "$stop"; wait "$sp"
+  [ "$st" = succeeded ] || { echo "archive run $run: $st" >&2; psql_ -c "SELECT error FROM taskflow.node_run_history WHERE run_id = $run" >&2; }
+  echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}') $(cat "$DIR/$1.mem")"
+}
+read -r s h a < <(measure_arch bench_arch)
+line "archive node csv -> S3" "$s" "$h" "$a" "$(s3_size tf/arch)" "$s_pipe"
+read -r s h a < <(measure_arch bench_archz)
+line "archive node csv.gz -> S3" "$s" "$h" "$a" "$(s3_size tf/archz)" "$s_pipez"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # the csv export is byte-identical to COPY's output (parts concatenated minus repeated headers)
