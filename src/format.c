@@ -35,6 +35,7 @@
 #include "postgres.h"
 
 #include <libdeflate.h>
+#include <zstd.h>
 
 #include "access/htup_details.h"
 #include "common/cryptohash.h"
@@ -53,6 +54,7 @@
 #define TF_INBUF_SIZE	(64 * 1024)	/* csv: bytes buffered before writing */
 #define TF_GZ_BLOCK		(256 * 1024)	/* csv.gz: bytes per gzip member */
 #define TF_GZ_DEFAULT_LEVEL	6		/* as gzip's and zlib's default */
+#define TF_ZST_DEFAULT_LEVEL	3		/* as zstd's default */
 
 /* one part being written */
 typedef struct TfPart
@@ -82,7 +84,8 @@ typedef struct TfCsvDest
 
 	StringInfoData inbuf;		/* formatted, not yet written/compressed */
 	struct libdeflate_compressor *gz;	/* csv.gz (malloc'd) */
-	char	   *outbuf;			/* csv.gz: one compressed block */
+	ZSTD_CCtx  *zst;			/* csv.zst (malloc'd) */
+	char	   *outbuf;			/* csv.gz, csv.zst: compressed bytes */
 	size_t		outcap;
 	double		gz_ratio;		/* compressed / input bytes so far, 0 unknown */
 	TfPart	   *part;			/* open part or NULL */
@@ -95,20 +98,21 @@ typedef struct TfCsvDest
 
 static void tf_part_open(TfCsvDest *d);
 static void tf_part_close(TfCsvDest *d);
-static void tf_part_flush_input(TfCsvDest *d);
+static void tf_part_flush_input(TfCsvDest *d, bool end_frame);
+static void tf_part_emit(TfCsvDest *d, const char *data, size_t len);
 
 /* ---------- small helpers ---------- */
 
 const char *
 tf_format_name(TfFileFormat f)
 {
-	return f == TF_FORMAT_CSV_GZ ? "csv.gz" : "csv";
+	return f == TF_FORMAT_CSV_GZ ? "csv.gz" : f == TF_FORMAT_CSV_ZST ? "csv.zst" : "csv";
 }
 
 const char *
 tf_format_extension(TfFileFormat f)
 {
-	return f == TF_FORMAT_CSV_GZ ? ".csv.gz" : ".csv";
+	return f == TF_FORMAT_CSV_GZ ? ".csv.gz" : f == TF_FORMAT_CSV_ZST ? ".csv.zst" : ".csv";
 }
 
 TfFileFormat
@@ -118,10 +122,12 @@ tf_format_parse(const char *s)
 		return TF_FORMAT_CSV;
 	if (pg_strcasecmp(s, "csv.gz") == 0 || pg_strcasecmp(s, "csv+gzip") == 0)
 		return TF_FORMAT_CSV_GZ;
+	if (pg_strcasecmp(s, "csv.zst") == 0 || pg_strcasecmp(s, "csv+zstd") == 0)
+		return TF_FORMAT_CSV_ZST;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unsupported export format \"%s\"", s),
-			 errhint("Supported formats are \"csv\" and \"csv.gz\".")));
+			 errhint("Supported formats are \"csv\", \"csv.gz\" and \"csv.zst\".")));
 	return TF_FORMAT_CSV;		/* keep compiler quiet */
 }
 
@@ -131,7 +137,7 @@ tf_export_options_init(TfExportOptions *o)
 	o->format = TF_FORMAT_CSV;
 	o->max_file_size = TF_DEFAULT_MAX_FILE_SIZE;
 	o->header = true;
-	o->compression_level = TF_GZ_DEFAULT_LEVEL;
+	o->compression_level = 0;	/* the format's default */
 	o->checksum = TF_CHECKSUM_MD5;
 	o->staged = false;
 }
@@ -184,6 +190,34 @@ tf_dest_reset_callback(void *arg)
 	if (d->gz)
 		libdeflate_free_compressor(d->gz);
 	d->gz = NULL;
+	if (d->zst)
+		ZSTD_freeCCtx(d->zst);
+	d->zst = NULL;
+}
+
+/*
+ * csv.zst: compress inbuf into the part's zstd frame (flushed, so every
+ * block's bytes are written at once; end_frame closes the frame).
+ */
+static void
+tf_zst_compress(TfCsvDest *d, bool end_frame)
+{
+	ZSTD_inBuffer in = {d->inbuf.data, (size_t) d->inbuf.len, 0};
+
+	for (;;)
+	{
+		ZSTD_outBuffer out = {d->outbuf, d->outcap, 0};
+		size_t		rem = ZSTD_compressStream2(d->zst, &out, &in,
+											   end_frame ? ZSTD_e_end : ZSTD_e_flush);
+
+		if (ZSTD_isError(rem))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("zstd compression failed: %s", ZSTD_getErrorName(rem))));
+		tf_part_emit(d, d->outbuf, out.pos);
+		if (rem == 0 && in.pos == in.size)
+			break;
+	}
 }
 
 /* ---------- CSV formatting, identical to COPY TO (FORMAT csv) ---------- */
@@ -263,7 +297,7 @@ tf_part_emit(TfCsvDest *d, const char *data, size_t len)
  * member (a part is a concatenation of members, itself a gzip file).
  */
 static void
-tf_part_flush_input(TfCsvDest *d)
+tf_part_flush_input(TfCsvDest *d, bool end_frame)
 {
 	TfPart	   *p = d->part;
 	size_t		n;
@@ -271,6 +305,21 @@ tf_part_flush_input(TfCsvDest *d)
 	if (d->opts.format == TF_FORMAT_CSV)
 	{
 		tf_part_emit(d, d->inbuf.data, d->inbuf.len);
+		resetStringInfo(&d->inbuf);
+		return;
+	}
+	if (d->opts.format == TF_FORMAT_CSV_ZST)
+	{
+		int64		before = p->info->bytes;
+
+		tf_zst_compress(d, end_frame);
+		CHECK_FOR_INTERRUPTS();
+		if (d->inbuf.len >= 512)
+		{
+			double		r = (double) (p->info->bytes - before) / d->inbuf.len;
+
+			d->gz_ratio = d->gz_ratio > 0 ? (d->gz_ratio + r) / 2 : r;
+		}
 		resetStringInfo(&d->inbuf);
 		return;
 	}
@@ -330,6 +379,32 @@ tf_part_open(TfCsvDest *d)
 		d->outcap = libdeflate_gzip_compress_bound(d->gz, TF_GZ_BLOCK);
 		d->outbuf = palloc(d->outcap);
 	}
+	if (d->opts.format == TF_FORMAT_CSV_ZST)
+	{
+		size_t		rc;
+
+		if (d->zst == NULL)
+		{
+			d->zst = ZSTD_createCCtx();
+			if (d->zst == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_OUT_OF_MEMORY),
+						 errmsg("could not allocate a zstd compressor")));
+			d->outcap = ZSTD_CStreamOutSize();
+			d->outbuf = palloc(d->outcap);
+		}
+		/* a new frame per part; the context keeps its memory */
+		rc = ZSTD_CCtx_reset(d->zst, ZSTD_reset_session_and_parameters);
+		if (!ZSTD_isError(rc))
+			rc = ZSTD_CCtx_setParameter(d->zst, ZSTD_c_compressionLevel,
+										d->opts.compression_level);
+		if (!ZSTD_isError(rc))
+			rc = ZSTD_CCtx_setParameter(d->zst, ZSTD_c_checksumFlag, 1);
+		if (ZSTD_isError(rc))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not set up zstd: %s", ZSTD_getErrorName(rc))));
+	}
 
 	p->w = d->opts.staged
 		? tf_storage_writer_begin_staged(d->st, info->key)
@@ -350,7 +425,7 @@ tf_part_close(TfCsvDest *d)
 	int64		size = -1;
 	char	   *etag = NULL;
 
-	tf_part_flush_input(d);
+	tf_part_flush_input(d, true);
 
 	tf_hash_final(p->md5, MD5_DIGEST_LENGTH, p->info->md5);
 	pg_cryptohash_free(p->md5);
@@ -497,7 +572,7 @@ tf_dest_receive(TupleTableSlot *slot, DestReceiver *self)
 		: (d->inbuf.len >= TF_GZ_BLOCK ||
 		   /* learn the ratio early when parts are small */
 		   (d->gz_ratio == 0 && d->inbuf.len >= d->opts.max_file_size)))
-		tf_part_flush_input(d);
+		tf_part_flush_input(d, false);
 	if (tf_part_estimate(d) >= d->opts.max_file_size)
 		tf_part_close(d);
 	return true;
@@ -534,6 +609,9 @@ tf_dest_create(TfStorage *st, const char *prefix, const TfExportOptions *o)
 	d->st = st;
 	d->prefix = MemoryContextStrdup(cxt, prefix);
 	d->opts = *o;
+	if (d->opts.compression_level <= 0)
+		d->opts.compression_level = o->format == TF_FORMAT_CSV_ZST
+			? TF_ZST_DEFAULT_LEVEL : TF_GZ_DEFAULT_LEVEL;
 	d->cxt = cxt;
 	d->rowcxt = AllocSetContextCreate(cxt, "taskflow export row",
 									  ALLOCSET_DEFAULT_SIZES);
@@ -542,7 +620,7 @@ tf_dest_create(TfStorage *st, const char *prefix, const TfExportOptions *o)
 
 		initStringInfo(&d->inbuf);
 		enlargeStringInfo(&d->inbuf,
-						  (o->format == TF_FORMAT_CSV_GZ ? TF_GZ_BLOCK : TF_INBUF_SIZE) + 1024);
+						  (o->format == TF_FORMAT_CSV ? TF_INBUF_SIZE : TF_GZ_BLOCK) + 1024);
 		MemoryContextSwitchTo(old);
 	}
 	d->res = MemoryContextAllocZero(cxt, sizeof(TfExportResult));

@@ -13,12 +13,16 @@
 #   file://  COPY (...) TO 'file' (FORMAT csv, HEADER)        baseline csv
 #            taskflow.export csv    to a file:// server
 #            COPY (...) TO PROGRAM 'gzip > file'               baseline csv.gz
-#            taskflow.export csv.gz to a file:// server
+#            taskflow.export csv.gz to a file:// server (level 6, then 1)
+#            COPY (...) TO PROGRAM 'zstd -o file'              baseline csv.zst
+#            taskflow.export csv.zst to a file:// server
 #   S3       curl PUT of the COPY output file (the server's raw throughput)
 #            psql \copy | curl --aws-sigv4 -T -                baseline csv
 #            taskflow.export csv    to S3
 #            psql \copy | gzip | curl --aws-sigv4 -T -         baseline csv.gz
 #            taskflow.export csv.gz to S3
+#            psql \copy | zstd | curl --aws-sigv4 -T -         baseline csv.zst
+#            taskflow.export csv.zst to S3
 # and prints seconds, rows/s, output MB, speed vs the baseline of its group
 # (baseline seconds / seconds: > 1 is faster), and the exporting backend's
 # memory sampled every 0.1 s DURING the statement from /proc/<pid>/status:
@@ -136,6 +140,12 @@ read -r s_copyz h a < <(measure "COPY ($Q) TO PROGRAM 'gzip > $OUT/copy.csv.gz' 
 line "COPY TO PROGRAM gzip (csv.gz)" "$s_copyz" "$h" "$a" "$(size_of "$OUT/copy.csv.gz")" "$s_copyz"
 read -r s h a < <(measure "SELECT * FROM taskflow.export('$Q', 'bench', 'gz/', 'csv.gz')")
 line "taskflow.export csv.gz -> file://" "$s" "$h" "$a" "$(size_of "$OUT"/objects/gz/part-*)" "$s_copyz"
+read -r s h a < <(measure "SELECT * FROM taskflow.export('$Q', 'bench', 'gz1/', 'csv.gz', '{\"compression_level\": 1}')")
+line "taskflow.export csv.gz level 1 -> file://" "$s" "$h" "$a" "$(size_of "$OUT"/objects/gz1/part-*)" "$s_copyz"
+read -r s_copyzst h a < <(measure "COPY ($Q) TO PROGRAM 'zstd -q -o $OUT/copy.csv.zst' (FORMAT csv, HEADER)")
+line "COPY TO PROGRAM zstd (csv.zst)" "$s_copyzst" "$h" "$a" "$(size_of "$OUT/copy.csv.zst")" "$s_copyzst"
+read -r s h a < <(measure "SELECT * FROM taskflow.export('$Q', 'bench', 'zst/', 'csv.zst')")
+line "taskflow.export csv.zst -> file://" "$s" "$h" "$a" "$(size_of "$OUT"/objects/zst/part-*)" "$s_copyzst"
 
 echo "-- S3, local node.js server (speed vs psql | [gzip |] curl)"
 read -r s_put h a < <(measure_sh "$CURL -T '$OUT/copy.csv' $EP/bench/raw/copy.csv")
@@ -148,6 +158,10 @@ read -r s_pipez h a < <(measure_sh "$COPYOUT | gzip | $CURL -T - $EP/bench/pipez
 line "psql \\copy | gzip | curl (csv.gz)" "$s_pipez" 0 0 "$(s3_size pipez)" "$s_pipez"
 read -r s h a < <(measure "SELECT * FROM taskflow.export('$Q', 'bench_s3', 'gz/', 'csv.gz')")
 line "taskflow.export csv.gz -> S3" "$s" "$h" "$a" "$(s3_size tf/gz)" "$s_pipez"
+read -r s_pipezst h a < <(measure_sh "$COPYOUT | zstd -q | $CURL -T - $EP/bench/pipezst/copy.csv.zst")
+line "psql \\copy | zstd | curl (csv.zst)" "$s_pipezst" 0 0 "$(s3_size pipezst)" "$s_pipezst"
+read -r s h a < <(measure "SELECT * FROM taskflow.export('$Q', 'bench_s3', 'zst/', 'csv.zst')")
+line "taskflow.export csv.zst -> S3" "$s" "$h" "$a" "$(s3_size tf/zst)" "$s_pipezst"
 
 echo "-- archive node (a taskflow worker, not a client backend) to S3, one run over all N rows"
 psql_ >/dev/null <<EOF
@@ -201,4 +215,6 @@ if cmp -s "$OUT/joined.csv" "$OUT/copy.csv"; then echo "csv parts == COPY output
 # the gzip parts (concatenated gzip members) decompress to the same rows
 if [ "$(zcat "$OUT"/objects/gz/part-*.csv.gz | grep -vc '^order_id,')" = "$N" ]; then
   echo "csv.gz parts: zcat reads $N rows: yes"; else echo "csv.gz parts: zcat row count: NO"; fi
-echo "parts: csv $(ls "$OUT"/objects/csv/part-* | wc -l), csv.gz $(ls "$OUT"/objects/gz/part-* | wc -l)"
+if [ "$(zstd -dcq "$OUT"/objects/zst/part-*.csv.zst | grep -vc '^order_id,')" = "$N" ]; then
+  echo "csv.zst parts: zstd -d reads $N rows: yes"; else echo "csv.zst parts: zstd -d row count: NO"; fi
+echo "parts: csv $(ls "$OUT"/objects/csv/part-* | wc -l), csv.gz $(ls "$OUT"/objects/gz/part-* | wc -l), csv.zst $(ls "$OUT"/objects/zst/part-* | wc -l)"

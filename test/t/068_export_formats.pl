@@ -1,4 +1,6 @@
 # Export formats and the overlapped S3 upload (format.c, s3.c):
+# - csv.zst parts (one zstd frame each): zstd -d, DuckDB, import and a
+#   foreign table read them back, rows and content equal to the source;
 # - csv.gz parts are concatenations of gzip members (libdeflate blocks):
 #   zcat / gzip -t, DuckDB and taskflow.import read them back, rows and
 #   content equal to the source, at several compression levels;
@@ -94,6 +96,46 @@ is(sprintf('%.2f', $d->{sum}), $src_sum, 'DuckDB: total_amount sum equals the so
 q1(q{SELECT * FROM taskflow.export('SELECT * FROM src WHERE false', 'fmt_s3', 'gzempty', 'csv.gz')});
 is(`zcat '@{[obj_file('gzempty/part-00000.csv.gz')]}'`,
 	"order_id,product_name,price,total_amount,created_date,note\n", 'empty csv.gz: header only');
+
+# ---- csv.zst: one zstd frame per part
+for my $level (1, 3, 9)
+{
+	q1('TRUNCATE back');
+	my $p = "zst$level/y=2020/m=01/d=01";
+	my $r = q1(qq{SELECT objects || '|' || rows FROM taskflow.export('SELECT * FROM src', 'fmt_s3', '$p', 'csv.zst',
+	             '{"max_file_size": "1MB", "compression_level": $level}')});
+	like($r, qr/^\d+\|200000$/, "csv.zst level $level: export ($r objects|rows)");
+	my ($nobj) = split /\|/, $r;
+	cmp_ok($nobj, '>', 1, "csv.zst level $level: several parts");
+	is(q1(qq{SELECT bool_and(size <= 1024 * 1024 + 64 * 1024) FROM taskflow.list_objects('fmt_s3', '$p/') WHERE key LIKE '%part-%.csv.zst'}),
+		't', "csv.zst level $level: parts stay near max_file_size");
+	is(q1(qq{SELECT taskflow.import('fmt_s3', '$p/', 'back', 'csv.zst')}), '200000',
+		"csv.zst level $level: import reads every row");
+	is(q1($diff_sql), '0', "csv.zst level $level: round trip is exact");
+	my $lines = 0;
+	for my $part (glob($s3->dir . "/fmt/base/$p/part-*.csv.zst._S3rver_object"))
+	{
+		my $txt = `zstd -dcq '$part'`;
+		is($?, 0, "csv.zst level $level: zstd -d " . ($part =~ m{(part-\d+)})[0]);
+		$lines += () = $txt =~ /\n/g;
+	}
+	my $expect = q1(q{SELECT count(*) + count(*) FILTER (WHERE note LIKE E'%\n%') FROM src}) + $nobj;
+	is($lines, $expect, "csv.zst level $level: zstd -d gives every line");
+}
+my $m = decode_json(q1(q{SELECT convert_from(taskflow.get_object('fmt_s3', 'zst3/y=2020/m=01/d=01/_manifest.json'), 'UTF8')}));
+is("$m->{format} $m->{compression}", 'csv.zst zstd', 'csv.zst manifest: format and compression');
+$d = duck($s3->dir . '/fmt/base/zst3');
+is($d->{rows}, 200000, 'DuckDB reads every row of the csv.zst parts');
+is(sprintf('%.2f', $d->{sum}), $src_sum, 'DuckDB (csv.zst): total_amount sum equals the source');
+q1(q{CREATE FOREIGN TABLE zst_ft (order_id bigint, product_name varchar(32), price float8,
+        total_amount float8, created_date date, note text, y text, m text, d text) SERVER fmt_s3 OPTIONS (path 'zst9/', format 'csv.zst', partition_columns 'y,m,d')});
+is(q1(q{SELECT count(*) || ' ' || round(sum(total_amount)::numeric, 2) FROM zst_ft}), "200000 $src_sum",
+	'csv.zst read through a foreign table');
+q1(q{SELECT * FROM taskflow.export('SELECT * FROM src WHERE false', 'fmt_s3', 'zstempty', 'csv.zst')});
+is(`zstd -dcq '@{[obj_file('zstempty/part-00000.csv.zst')]}'`,
+	"order_id,product_name,price,total_amount,created_date,note\n", 'empty csv.zst: header only');
+my ($zrc, $zout, $zerr) = $node->psql('postgres', q{SELECT taskflow.import('fmt_s3', 'zst1/y=2020/m=01/d=01/part-00000.csv.zst', 'back')});
+like($zerr, qr/looks zstd-compressed but format is csv/, 'a .zst object read as csv is refused');
 
 # ---- csv: one object of >= 3 multipart parts, overlapped
 q1('TRUNCATE back');
