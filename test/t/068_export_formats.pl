@@ -7,6 +7,7 @@
 # - a csv object of several multipart parts, each uploaded while the next
 #   one is produced (two part buffers): content equal to the source, parts
 #   in order, read back by DuckDB;
+# - an archive node writing csv.zst, read back by import;
 # - an S3 5xx on an overlapped part: retried (max_retries 1) and the export
 #   is whole; with no retry left the export fails, nothing is completed and
 #   the multipart upload is aborted.
@@ -197,6 +198,24 @@ like($err, qr/canceling statement due to statement timeout/, 'statement timeout 
 $s3->clear_faults;
 for (1 .. 300) { last if $s3->pending_uploads('fmt') == 0; select(undef, undef, undef, 0.1); }
 is($s3->pending_uploads('fmt'), 0, 'the canceled upload was aborted');
+
+# ---- an archive node writes csv.zst (and deletes what it archived)
+q1(q{ALTER SERVER fmt_s3 OPTIONS (SET max_retries '1')});
+q1(q{CREATE TABLE arch AS SELECT * FROM src WHERE order_id <= 50000});
+q1(q{SELECT taskflow.create_flow('zst_arch')});
+q1(q{SELECT taskflow.add_node('zst_arch', 'archive', 'archive', options => '{"server": "fmt_s3",
+       "path": "arch/", "table": "arch", "format": "csv.zst", "source": "delete"}')});
+my ($run, $state) = TaskflowTest->run_and_wait($node, 'zst_arch', timeout => 120);
+is($state, 'succeeded', 'archive node with format csv.zst succeeded')
+  or diag(q1("SELECT error FROM taskflow.node_run_history WHERE run_id = $run"));
+is(q1(q{SELECT count(*) FROM arch}), '0', 'archive node: the archived rows were deleted');
+is(q1(q{SELECT string_agg(key, ',' ORDER BY key) FROM taskflow.list_objects('fmt_s3', 'arch/')}),
+	'arch/_SUCCESS,arch/_manifest.json,arch/part-00000.csv.zst', 'archive node: one csv.zst part, manifest, _SUCCESS');
+q1(q{CREATE TABLE arch_back (LIKE src)});
+is(q1(q{SELECT taskflow.import('fmt_s3', 'arch/', 'arch_back', 'csv.zst')}), '50000', 'archive node: import reads the csv.zst part');
+is(q1(q{SELECT count(*) FROM ((SELECT * FROM src WHERE order_id <= 50000 EXCEPT ALL TABLE arch_back)
+                          UNION ALL (TABLE arch_back EXCEPT ALL SELECT * FROM src WHERE order_id <= 50000)) s}),
+	'0', 'archive node: csv.zst content equals the archived rows');
 
 $s3->stop;
 $node->stop;
