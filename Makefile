@@ -16,7 +16,7 @@ OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 # upgrade script into it are assembled from sql/src (see sql/README.md)
 DATA        = sql/taskflow--1.0.0.sql sql/taskflow--1.1.0.sql sql/taskflow--1.0.0--1.1.0.sql
 DATA_built  = sql/taskflow--$(EXTVERSION).sql sql/taskflow--$(PREVVERSION)--$(EXTVERSION).sql
-SHLIB_LINK  = -lcurl -lz
+SHLIB_LINK  = -lcurl -lz -ldeflate -lzstd
 # libpq (copy nodes), the way contrib/dblink links it
 SHLIB_LINK_INTERNAL = $(libpq)
 PG_CPPFLAGS = -I$(srcdir)/src -I$(libpq_srcdir) -DTF_EXTVERSION='"$(EXTVERSION)"'

@@ -10,14 +10,15 @@
  *	  taskflow.export() and taskflow.import().
  *
  *	  import() feeds each part through COPY FROM (BeginCopyFrom with a data
- *	  source callback, CSV HEADER mode), gunzipping .gz parts on the fly and
- *	  checking each part's size and md5 against the manifest when present.
+ *	  source callback, CSV HEADER mode), gunzipping .gz parts (and
+ *	  decompressing .zst ones) on the fly and checking each part's size and md5 against the manifest when present.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include <zlib.h>
+#include <zstd.h>
 
 #include "access/sysattr.h"
 #include "access/table.h"
@@ -369,7 +370,8 @@ tf_manifest_json(const TfExportOptions *o, TfExportResult *res)
 					 "  \"delimiter\": \",\",\n  \"quote\": \"\\\"\",\n"
 					 "  \"null\": \"\",\n  \"encoding\": ",
 					 tf_format_name(o->format),
-					 o->format == TF_FORMAT_CSV_GZ ? "\"gzip\"" : "null",
+					 o->format == TF_FORMAT_CSV_GZ ? "\"gzip\"" :
+					 o->format == TF_FORMAT_CSV_ZST ? "\"zstd\"" : "null",
 					 o->header ? "true" : "false");
 	escape_json(&b, GetDatabaseEncodingName());
 	appendStringInfo(&b, ",\n  \"created_at\": \"%s\",\n  \"rows\": " INT64_FORMAT
@@ -607,6 +609,8 @@ typedef struct TfImportSource
 	bool		zs_active;
 	bool		eof;			/* raw object fully read */
 	z_stream	zs;
+	ZSTD_DCtx  *zst;			/* csv.zst (malloc'd) */
+	ZSTD_inBuffer zin;			/* csv.zst: raw bytes not yet decompressed */
 	char	   *raw;
 	pg_cryptohash_ctx *md5;
 	int64		raw_bytes;
@@ -627,6 +631,39 @@ tf_import_reset_callback(void *arg)
 		inflateEnd(&s->zs);
 		s->zs_active = false;
 	}
+	if (s->zst)
+		ZSTD_freeDCtx(s->zst);
+	s->zst = NULL;
+}
+
+static size_t tf_import_raw(TfImportSource *s, char *buf, size_t len);
+
+/* csv.zst: decompress into outbuf until minread bytes (or the end) */
+static int
+tf_import_read_zst(TfImportSource *s, char *outbuf, int minread, int maxread)
+{
+	ZSTD_outBuffer out = {outbuf, (size_t) maxread, 0};
+
+	while ((int) out.pos < minread)
+	{
+		size_t		rc;
+
+		if (s->zin.pos == s->zin.size && !s->eof)
+		{
+			s->zin.src = s->raw;
+			s->zin.size = tf_import_raw(s, s->raw, TF_IMPORT_BUF);
+			s->zin.pos = 0;
+		}
+		if (s->zin.pos == s->zin.size && s->eof)
+			break;
+		rc = ZSTD_decompressStream(s->zst, &out, &s->zin);
+		if (ZSTD_isError(rc))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("could not decompress zstd data: %s",
+							ZSTD_getErrorName(rc))));
+	}
+	return (int) out.pos;
 }
 
 static size_t
@@ -655,6 +692,8 @@ tf_import_read_cb(void *outbuf, int minread, int maxread)
 	int			got = 0;
 
 	CHECK_FOR_INTERRUPTS();
+	if (s->zst)
+		return tf_import_read_zst(s, (char *) outbuf, minread, maxread);
 	if (!s->gz)
 	{
 		while (got < minread)
@@ -823,6 +862,7 @@ tf_import_parts_from_manifest(TfStorage *st, const char *prefix,
 							 errmsg("manifest \"%s\" has a part without a name",
 									tf_storage_describe(st, mkey))));
 				cur->gz = (fmt == TF_FORMAT_CSV_GZ);
+				cur->zst = (fmt == TF_FORMAT_CSV_ZST);
 				parts = lappend(parts, cur);
 				cur = NULL;
 			}
@@ -902,6 +942,7 @@ tf_import_parts_from_listing(TfStorage *st, const char *prefix, TfFileFormat fmt
 	const char *ext = tf_format_extension(fmt);
 	size_t		elen = strlen(ext);
 	int			other = 0;
+	const char *other_fmt = "csv";
 	ListCell   *lc;
 
 	foreach(lc, objs)
@@ -916,13 +957,17 @@ tf_import_parts_from_listing(TfStorage *st, const char *prefix, TfFileFormat fmt
 		nlen = strlen(name);
 		if (nlen < elen || strcmp(name + nlen - elen, ext) != 0)
 		{
-			other++;
+			/* remember which format the first foreign part has, for the hint */
+			if (other++ == 0)
+				other_fmt = (nlen > 3 && strcmp(name + nlen - 3, ".gz") == 0) ? "csv.gz"
+					: (nlen > 4 && strcmp(name + nlen - 4, ".zst") == 0) ? "csv.zst" : "csv";
 			continue;
 		}
 		p = palloc0(sizeof(TfImportPart));
 		p->key = pstrdup(o->key);
 		p->bytes = -1;
 		p->gz = (fmt == TF_FORMAT_CSV_GZ);
+		p->zst = (fmt == TF_FORMAT_CSV_ZST);
 		parts = lappend(parts, p);
 	}
 	if (parts == NIL)
@@ -931,7 +976,7 @@ tf_import_parts_from_listing(TfStorage *st, const char *prefix, TfFileFormat fmt
 				 errmsg("no %s parts found under \"%s\"", tf_format_name(fmt),
 						tf_storage_describe(st, prefix)),
 				 other > 0 ? errhint("There are part-* objects in another format; pass format => '%s'.",
-									 fmt == TF_FORMAT_CSV ? "csv.gz" : "csv") : 0));
+									 other_fmt) : 0));
 	/* tf_storage_list returns keys in order; part numbers are zero-padded */
 	return parts;
 }
@@ -957,10 +1002,17 @@ tf_import_single_object(TfStorage *st, const char *path, TfFileFormat fmt)
 				 errmsg("object %s looks gzip-compressed but format is csv",
 						tf_storage_describe(st, path)),
 				 errhint("Pass format => 'csv.gz'.")));
+	if (fmt == TF_FORMAT_CSV && len > 4 && strcmp(path + len - 4, ".zst") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("object %s looks zstd-compressed but format is csv",
+						tf_storage_describe(st, path)),
+				 errhint("Pass format => 'csv.zst'.")));
 	p = palloc0(sizeof(TfImportPart));
 	p->key = pstrdup(path);
 	p->bytes = info.size;
 	p->gz = (fmt == TF_FORMAT_CSV_GZ);
+	p->zst = (fmt == TF_FORMAT_CSV_ZST);
 	return list_make1(p);
 }
 
@@ -1018,6 +1070,14 @@ tf_import_source_begin(TfStorage *st, TfImportPart *p)
 					(errcode(ERRCODE_OUT_OF_MEMORY),
 					 errmsg("could not initialize zlib")));
 		s->zs_active = true;
+	}
+	else if (p->zst)
+	{
+		s->zst = ZSTD_createDCtx();
+		if (s->zst == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("could not allocate a zstd decompressor")));
 	}
 	s->r = tf_storage_reader_begin(st, p->key);
 	return s;

@@ -11,22 +11,31 @@
  *	  value quoted when it holds a delimiter, quote, CR or LF (or is "\."
  *	  alone in a single-column row).  Output is in the server encoding.
  *
- *	  Bytes go to a TfObjectWriter (storage.h), optionally through zlib
- *	  deflate with a gzip wrapper, through bounded buffers.  The output is
- *	  split into parts part-00000.csv[.gz], part-00001... when a part reaches
- *	  max_file_size written (compressed) bytes; each part is a complete CSV
- *	  file (with header) and a complete gzip stream.  Per part we record
- *	  rows, bytes, md5 (and optionally sha256) of the bytes written.
+ *	  Formatting (rows -> bytes) and the part sink (bytes -> objects) are
+ *	  kept apart: the receiver appends CSV lines to inbuf; tf_part_flush_input
+ *	  turns inbuf into output bytes (as is for csv; for csv.gz each block of
+ *	  up to TF_GZ_BLOCK bytes becomes one gzip member, compressed in one call
+ *	  by libdeflate, 2-3x faster than zlib's deflate at the same level); the
+ *	  sink (tf_part_emit) counts, hashes and writes them to a TfObjectWriter
+ *	  (storage.h).  A concatenation of gzip members is one valid gzip file
+ *	  (RFC 1952; gzip, zcat, DuckDB, Spark, Trino, and our own import read
+ *	  it).  The output is split into parts part-00000.csv[.gz],
+ *	  part-00001... when a part reaches max_file_size written (compressed)
+ *	  bytes; each part is a complete CSV file (with header) and a complete
+ *	  gzip file.  Per part we record rows, bytes, md5 (and optionally sha256)
+ *	  of the bytes written.
  *
- *	  Resources: zlib streams are ended by a memory context reset callback
- *	  (so also on ERROR); an unfinished object writer is aborted in PG_CATCH;
- *	  cryptohash contexts belong to the resource owner.
+ *	  Resources: the libdeflate compressor (malloc'd) is freed by a memory
+ *	  context reset callback (so also on ERROR); an unfinished object writer
+ *	  is aborted in PG_CATCH; cryptohash contexts belong to the resource
+ *	  owner.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include <zlib.h>
+#include <libdeflate.h>
+#include <zstd.h>
 
 #include "access/htup_details.h"
 #include "common/cryptohash.h"
@@ -42,16 +51,17 @@
 
 #include "format.h"
 
-#define TF_INBUF_SIZE	(64 * 1024)	/* uncompressed bytes buffered */
-#define TF_OUTBUF_SIZE	(64 * 1024)	/* compressed bytes buffered */
+#define TF_INBUF_SIZE	(64 * 1024)	/* csv: bytes buffered before writing */
+#define TF_GZ_BLOCK		(256 * 1024)	/* csv.gz: bytes per gzip member */
+#define TF_GZ_DEFAULT_LEVEL	6		/* as gzip's and zlib's default */
+#define TF_ZST_DEFAULT_LEVEL	3		/* as zstd's default */
 
 /* one part being written */
 typedef struct TfPart
 {
 	TfPartInfo *info;
 	TfObjectWriter *w;
-	bool		zs_active;
-	z_stream	zs;
+	int64		gz_in;			/* csv.gz: bytes compressed into this part */
 	pg_cryptohash_ctx *md5;
 	pg_cryptohash_ctx *sha;
 } TfPart;
@@ -73,7 +83,11 @@ typedef struct TfCsvDest
 	StringInfoData header;
 
 	StringInfoData inbuf;		/* formatted, not yet written/compressed */
-	char	   *outbuf;			/* deflate output */
+	struct libdeflate_compressor *gz;	/* csv.gz (malloc'd) */
+	ZSTD_CCtx  *zst;			/* csv.zst (malloc'd) */
+	char	   *outbuf;			/* csv.gz, csv.zst: compressed bytes */
+	size_t		outcap;
+	double		gz_ratio;		/* compressed / input bytes so far, 0 unknown */
 	TfPart	   *part;			/* open part or NULL */
 	int			nparts;
 	TfExportResult *res;
@@ -84,20 +98,21 @@ typedef struct TfCsvDest
 
 static void tf_part_open(TfCsvDest *d);
 static void tf_part_close(TfCsvDest *d);
-static void tf_part_flush_input(TfCsvDest *d, int zflush);
+static void tf_part_flush_input(TfCsvDest *d, bool end_frame);
+static void tf_part_emit(TfCsvDest *d, const char *data, size_t len);
 
 /* ---------- small helpers ---------- */
 
 const char *
 tf_format_name(TfFileFormat f)
 {
-	return f == TF_FORMAT_CSV_GZ ? "csv.gz" : "csv";
+	return f == TF_FORMAT_CSV_GZ ? "csv.gz" : f == TF_FORMAT_CSV_ZST ? "csv.zst" : "csv";
 }
 
 const char *
 tf_format_extension(TfFileFormat f)
 {
-	return f == TF_FORMAT_CSV_GZ ? ".csv.gz" : ".csv";
+	return f == TF_FORMAT_CSV_GZ ? ".csv.gz" : f == TF_FORMAT_CSV_ZST ? ".csv.zst" : ".csv";
 }
 
 TfFileFormat
@@ -107,10 +122,12 @@ tf_format_parse(const char *s)
 		return TF_FORMAT_CSV;
 	if (pg_strcasecmp(s, "csv.gz") == 0 || pg_strcasecmp(s, "csv+gzip") == 0)
 		return TF_FORMAT_CSV_GZ;
+	if (pg_strcasecmp(s, "csv.zst") == 0 || pg_strcasecmp(s, "csv+zstd") == 0)
+		return TF_FORMAT_CSV_ZST;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unsupported export format \"%s\"", s),
-			 errhint("Supported formats are \"csv\" and \"csv.gz\".")));
+			 errhint("Supported formats are \"csv\", \"csv.gz\" and \"csv.zst\".")));
 	return TF_FORMAT_CSV;		/* keep compiler quiet */
 }
 
@@ -120,7 +137,7 @@ tf_export_options_init(TfExportOptions *o)
 	o->format = TF_FORMAT_CSV;
 	o->max_file_size = TF_DEFAULT_MAX_FILE_SIZE;
 	o->header = true;
-	o->compression_level = Z_DEFAULT_COMPRESSION;
+	o->compression_level = 0;	/* the format's default */
 	o->checksum = TF_CHECKSUM_MD5;
 	o->staged = false;
 }
@@ -164,31 +181,43 @@ tf_hash_final(pg_cryptohash_ctx *c, int len, char *hexout)
 	tf_hex(buf, len, hexout);
 }
 
-/* zlib streams are not palloc'd memory: end them when the context goes */
+/* the compressor is not palloc'd memory: free it when the context goes */
 static void
 tf_dest_reset_callback(void *arg)
 {
 	TfCsvDest  *d = (TfCsvDest *) arg;
 
-	if (d->part && d->part->zs_active)
-	{
-		deflateEnd(&d->part->zs);
-		d->part->zs_active = false;
-	}
+	if (d->gz)
+		libdeflate_free_compressor(d->gz);
+	d->gz = NULL;
+	if (d->zst)
+		ZSTD_freeCCtx(d->zst);
+	d->zst = NULL;
 }
 
-static void *
-tf_zalloc(void *opaque, unsigned items, unsigned size)
-{
-	return MemoryContextAllocExtended((MemoryContext) opaque,
-									  (Size) items * size,
-									  MCXT_ALLOC_NO_OOM);
-}
-
+/*
+ * csv.zst: compress inbuf into the part's zstd frame (flushed, so every
+ * block's bytes are written at once; end_frame closes the frame).
+ */
 static void
-tf_zfree(void *opaque, void *ptr)
+tf_zst_compress(TfCsvDest *d, bool end_frame)
 {
-	pfree(ptr);
+	ZSTD_inBuffer in = {d->inbuf.data, (size_t) d->inbuf.len, 0};
+
+	for (;;)
+	{
+		ZSTD_outBuffer out = {d->outbuf, d->outcap, 0};
+		size_t		rem = ZSTD_compressStream2(d->zst, &out, &in,
+											   end_frame ? ZSTD_e_end : ZSTD_e_flush);
+
+		if (ZSTD_isError(rem))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("zstd compression failed: %s", ZSTD_getErrorName(rem))));
+		tf_part_emit(d, d->outbuf, out.pos);
+		if (rem == 0 && in.pos == in.size)
+			break;
+	}
 }
 
 /* ---------- CSV formatting, identical to COPY TO (FORMAT csv) ---------- */
@@ -264,13 +293,14 @@ tf_part_emit(TfCsvDest *d, const char *data, size_t len)
 }
 
 /*
- * Push buffered CSV bytes out: directly for csv, through deflate for csv.gz.
- * zflush is Z_NO_FLUSH normally, Z_FINISH to end the gzip stream.
+ * Push buffered CSV bytes out: as they are for csv; for csv.gz as one gzip
+ * member (a part is a concatenation of members, itself a gzip file).
  */
 static void
-tf_part_flush_input(TfCsvDest *d, int zflush)
+tf_part_flush_input(TfCsvDest *d, bool end_frame)
 {
 	TfPart	   *p = d->part;
+	size_t		n;
 
 	if (d->opts.format == TF_FORMAT_CSV)
 	{
@@ -278,28 +308,46 @@ tf_part_flush_input(TfCsvDest *d, int zflush)
 		resetStringInfo(&d->inbuf);
 		return;
 	}
-
-	p->zs.next_in = (Bytef *) d->inbuf.data;
-	p->zs.avail_in = d->inbuf.len;
-	for (;;)
+	if (d->opts.format == TF_FORMAT_CSV_ZST)
 	{
-		int			rc;
+		int64		before = p->info->bytes;
 
-		rc = deflate(&p->zs, zflush);
-		if (rc == Z_STREAM_ERROR)
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("zlib deflate failed: %s",
-							p->zs.msg ? p->zs.msg : "stream error")));
-		if (p->zs.avail_out == 0)
+		tf_zst_compress(d, end_frame);
+		CHECK_FOR_INTERRUPTS();
+		if (d->inbuf.len >= 512)
 		{
-			tf_part_emit(d, d->outbuf, TF_OUTBUF_SIZE);
-			p->zs.next_out = (Bytef *) d->outbuf;
-			p->zs.avail_out = TF_OUTBUF_SIZE;
-			continue;
+			double		r = (double) (p->info->bytes - before) / d->inbuf.len;
+
+			d->gz_ratio = d->gz_ratio > 0 ? (d->gz_ratio + r) / 2 : r;
 		}
-		if (zflush == Z_FINISH ? rc == Z_STREAM_END : p->zs.avail_in == 0)
-			break;
+		resetStringInfo(&d->inbuf);
+		return;
+	}
+	/* an empty member only where the part would otherwise be empty */
+	if (d->inbuf.len == 0 && p->info->bytes > 0)
+		return;
+	n = libdeflate_gzip_compress_bound(d->gz, d->inbuf.len);
+	if (n > d->outcap)
+	{
+		/* a block longer than TF_GZ_BLOCK: a row that was longer still */
+		d->outbuf = repalloc(d->outbuf, n);
+		d->outcap = n;
+	}
+	n = libdeflate_gzip_compress(d->gz, d->inbuf.data, d->inbuf.len,
+								 d->outbuf, d->outcap);
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("gzip compression of %d bytes failed", d->inbuf.len)));
+	CHECK_FOR_INTERRUPTS();
+	tf_part_emit(d, d->outbuf, n);
+	p->gz_in += d->inbuf.len;
+	if (d->inbuf.len >= 512)
+	{
+		/* the ratio of the last sizeable block predicts the next ones */
+		double		r = (double) n / d->inbuf.len;
+
+		d->gz_ratio = d->gz_ratio > 0 ? (d->gz_ratio + r) / 2 : r;
 	}
 	resetStringInfo(&d->inbuf);
 }
@@ -321,23 +369,41 @@ tf_part_open(TfCsvDest *d)
 	if (d->opts.checksum == TF_CHECKSUM_SHA256)
 		p->sha = tf_hash_create(PG_SHA256);
 
-	if (d->opts.format == TF_FORMAT_CSV_GZ)
+	if (d->opts.format == TF_FORMAT_CSV_GZ && d->gz == NULL)
 	{
-		int			rc;
-
-		p->zs.zalloc = tf_zalloc;
-		p->zs.zfree = tf_zfree;
-		p->zs.opaque = (voidpf) d->cxt;
-		rc = deflateInit2(&p->zs, d->opts.compression_level, Z_DEFLATED,
-						  15 + 16, 8, Z_DEFAULT_STRATEGY);
-		if (rc != Z_OK)
+		d->gz = libdeflate_alloc_compressor(d->opts.compression_level);
+		if (d->gz == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("could not initialize zlib: %s",
-							p->zs.msg ? p->zs.msg : "out of memory")));
-		p->zs_active = true;
-		p->zs.next_out = (Bytef *) d->outbuf;
-		p->zs.avail_out = TF_OUTBUF_SIZE;
+					 errmsg("could not allocate a gzip compressor")));
+		d->outcap = libdeflate_gzip_compress_bound(d->gz, TF_GZ_BLOCK);
+		d->outbuf = palloc(d->outcap);
+	}
+	if (d->opts.format == TF_FORMAT_CSV_ZST)
+	{
+		size_t		rc;
+
+		if (d->zst == NULL)
+		{
+			d->zst = ZSTD_createCCtx();
+			if (d->zst == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_OUT_OF_MEMORY),
+						 errmsg("could not allocate a zstd compressor")));
+			d->outcap = ZSTD_CStreamOutSize();
+			d->outbuf = palloc(d->outcap);
+		}
+		/* a new frame per part; the context keeps its memory */
+		rc = ZSTD_CCtx_reset(d->zst, ZSTD_reset_session_and_parameters);
+		if (!ZSTD_isError(rc))
+			rc = ZSTD_CCtx_setParameter(d->zst, ZSTD_c_compressionLevel,
+										d->opts.compression_level);
+		if (!ZSTD_isError(rc))
+			rc = ZSTD_CCtx_setParameter(d->zst, ZSTD_c_checksumFlag, 1);
+		if (ZSTD_isError(rc))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not set up zstd: %s", ZSTD_getErrorName(rc))));
 	}
 
 	p->w = d->opts.staged
@@ -359,16 +425,7 @@ tf_part_close(TfCsvDest *d)
 	int64		size = -1;
 	char	   *etag = NULL;
 
-	if (d->opts.format == TF_FORMAT_CSV_GZ)
-	{
-		tf_part_flush_input(d, Z_FINISH);
-		/* whatever is left in the output buffer */
-		tf_part_emit(d, d->outbuf, TF_OUTBUF_SIZE - p->zs.avail_out);
-		deflateEnd(&p->zs);
-		p->zs_active = false;
-	}
-	else
-		tf_part_flush_input(d, Z_NO_FLUSH);
+	tf_part_flush_input(d, true);
 
 	tf_hash_final(p->md5, MD5_DIGEST_LENGTH, p->info->md5);
 	pg_cryptohash_free(p->md5);
@@ -404,26 +461,19 @@ tf_part_close(TfCsvDest *d)
 
 /*
  * Estimated written size of the open part if it were closed now.  For
- * csv.gz we scale the input not yet turned into output by the compression
- * ratio seen so far (1.0 until deflate has produced real output), so a part
- * closes close to max_file_size compressed bytes.
+ * csv.gz we scale the input not yet compressed by the compression ratio
+ * seen so far (1.0 until a first block was compressed), so a part closes
+ * close to max_file_size compressed bytes.
  */
 static int64
 tf_part_estimate(TfCsvDest *d)
 {
 	TfPart	   *p = d->part;
-	double		produced,
-				consumed,
-				ratio = 1.0;
 
 	if (d->opts.format == TF_FORMAT_CSV)
 		return p->info->bytes + d->inbuf.len;
-
-	produced = (double) p->info->bytes + (TF_OUTBUF_SIZE - p->zs.avail_out);
-	consumed = (double) p->zs.total_in;
-	if (produced >= 4096 && consumed > 0)
-		ratio = produced / consumed;
-	return (int64) ((consumed + d->inbuf.len) * ratio);
+	return p->info->bytes +
+		(int64) (d->inbuf.len * (d->gz_ratio > 0 ? d->gz_ratio : 1.0));
 }
 
 /* ---------- DestReceiver ---------- */
@@ -518,8 +568,11 @@ tf_dest_receive(TupleTableSlot *slot, DestReceiver *self)
 		return true;
 	d->part->info->rows++;
 
-	if (d->inbuf.len >= TF_INBUF_SIZE)
-		tf_part_flush_input(d, Z_NO_FLUSH);
+	if (d->opts.format == TF_FORMAT_CSV ? d->inbuf.len >= TF_INBUF_SIZE
+		: (d->inbuf.len >= TF_GZ_BLOCK ||
+		   /* learn the ratio early when parts are small */
+		   (d->gz_ratio == 0 && d->inbuf.len >= d->opts.max_file_size)))
+		tf_part_flush_input(d, false);
 	if (tf_part_estimate(d) >= d->opts.max_file_size)
 		tf_part_close(d);
 	return true;
@@ -556,15 +609,18 @@ tf_dest_create(TfStorage *st, const char *prefix, const TfExportOptions *o)
 	d->st = st;
 	d->prefix = MemoryContextStrdup(cxt, prefix);
 	d->opts = *o;
+	if (d->opts.compression_level <= 0)
+		d->opts.compression_level = o->format == TF_FORMAT_CSV_ZST
+			? TF_ZST_DEFAULT_LEVEL : TF_GZ_DEFAULT_LEVEL;
 	d->cxt = cxt;
 	d->rowcxt = AllocSetContextCreate(cxt, "taskflow export row",
 									  ALLOCSET_DEFAULT_SIZES);
-	d->outbuf = MemoryContextAlloc(cxt, TF_OUTBUF_SIZE);
 	{
 		MemoryContext old = MemoryContextSwitchTo(cxt);
 
 		initStringInfo(&d->inbuf);
-		enlargeStringInfo(&d->inbuf, TF_INBUF_SIZE + 1024);
+		enlargeStringInfo(&d->inbuf,
+						  (o->format == TF_FORMAT_CSV ? TF_INBUF_SIZE : TF_GZ_BLOCK) + 1024);
 		MemoryContextSwitchTo(old);
 	}
 	d->res = MemoryContextAllocZero(cxt, sizeof(TfExportResult));
@@ -688,11 +744,6 @@ tf_format_write(TfStorage *st, const char *prefix, const char *query,
 		if (d->part && d->part->w)
 			tf_storage_writer_abort(d->part->w);
 		tf_format_abort_staged(d->res);
-		if (d->part && d->part->zs_active)
-		{
-			deflateEnd(&d->part->zs);
-			d->part->zs_active = false;
-		}
 		PG_RE_THROW();
 	}
 	PG_END_TRY();

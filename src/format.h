@@ -25,7 +25,8 @@
 typedef enum TfFileFormat
 {
 	TF_FORMAT_CSV,
-	TF_FORMAT_CSV_GZ
+	TF_FORMAT_CSV_GZ,			/* gzip members (libdeflate) */
+	TF_FORMAT_CSV_ZST			/* one zstd frame per part */
 } TfFileFormat;
 
 typedef enum TfChecksumKind
@@ -39,7 +40,7 @@ typedef struct TfExportOptions
 	TfFileFormat format;
 	int64		max_file_size;	/* bytes written per part (compressed) */
 	bool		header;			/* header line in every part */
-	int			compression_level;	/* zlib level 1..9 (csv.gz) */
+	int			compression_level;	/* 1..9 (csv.gz, csv.zst), 0: the format's default */
 	TfChecksumKind checksum;
 	bool		staged;			/* parts stay invisible until published */
 } TfExportOptions;
@@ -188,6 +189,7 @@ typedef struct TfImportPart
 	int64		bytes;			/* -1 if unknown */
 	char	   *md5;			/* NULL if unknown */
 	bool		gz;
+	bool		zst;
 } TfImportPart;
 
 typedef struct TfImportSource TfImportSource;

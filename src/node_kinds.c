@@ -239,7 +239,7 @@ static const TfOptionDef notify_options[] = {
 	{NULL}
 };
 
-static const char *const archive_formats[] = {"csv", "csv.gz", NULL};
+static const char *const archive_formats[] = {"csv", "csv.gz", "csv.zst", NULL};
 static const char *const archive_sources[] = {"keep", "delete", "detach", "drop", NULL};
 static const TfOptionDef archive_options[] = {
 	{"server", TF_OPT_TEXT},
@@ -248,7 +248,7 @@ static const TfOptionDef archive_options[] = {
 	{"table", TF_OPT_TEXT},
 	{"where", TF_OPT_TEXT},
 	{"format", TF_OPT_ENUM, 0, 0, NULL, archive_formats, "unknown format \"%s\" for %s",
-	"Formats: csv, csv.gz."},
+	"Formats: csv, csv.gz, csv.zst."},
 	{"max_file_size", TF_OPT_SIZE, (double) TF_MIN_MAX_FILE_SIZE, 0, NULL, NULL, NULL,
 	"Parts are split at max_file_size; use at least \"1kB\" (the default is \"256MB\")."},
 	{"source", TF_OPT_ENUM, 0, 0, NULL, archive_sources, "unknown source action \"%s\" for %s",

@@ -3,8 +3,10 @@
  * s3.c
  *	  S3 client over libcurl: AWS SigV4 signing (CURLOPT_AWS_SIGV4 plus an
  *	  explicit x-amz-content-sha256 header), path-style or virtual-host
- *	  addressing, PUT / HEAD / DELETE, multipart upload with a bounded part
- *	  buffer, a streaming reader made of ranged GETs, ListObjectsV2 with
+ *	  addressing, PUT / HEAD / DELETE, multipart upload with two part
+ *	  buffers (part N is sent by a curl multi handle, driven between the
+ *	  writes that fill part N+1, so uploading overlaps producing; no
+ *	  threads), a streaming reader made of ranged GETs, ListObjectsV2 with
  *	  continuation tokens, and retries with exponential backoff + jitter.
  *
  *	  Rules kept here:
@@ -42,6 +44,7 @@
 #define BACKOFF_BASE_MS 100
 #define BACKOFF_MAX_MS 20000
 #define CLEANUP_TIMEOUT_S 10
+#define UPLOAD_BUFFER_SIZE (1024 * 1024)	/* curl's send chunk for large bodies */
 
 /* GUCs (tf_s3_init registers them) */
 int			tf_s3_max_retries = 5;
@@ -108,6 +111,24 @@ struct TfS3Writer
 	bool		done;
 	bool		staged;			/* finish uploads, publish completes */
 	bool		finished;		/* staged: every byte uploaded */
+
+	/*
+	 * Overlapped upload (see async_start): while part N is sent by a curl
+	 * multi handle, driven between the writes that fill part N+1, the
+	 * writer fills the other of two part buffers.  abuf is the buffer being
+	 * sent (it must not change until the transfer ends), spare the free one.
+	 */
+	char	   *spare;
+	CURLM	   *multi;
+	CURL	   *acurl;
+	struct curl_slist *aheaders;
+	S3Req		areq;
+	char	   *aurl;
+	const char *abuf;
+	size_t		alen;
+	int			apartno;
+	bool		arunning;		/* a part is in flight */
+
 	/*
 	 * The abort request is prepared in advance, in the writer's own memory:
 	 * the reset callback must not palloc, nor rely on the client's memory.
@@ -568,6 +589,15 @@ setup_common(CURL *curl, TfS3Config *cfg, const char *sigv4, S3Req *req,
 	{
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req->body ? req->body : "");
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body_len);
+		if (req->body_len >= UPLOAD_BUFFER_SIZE)
+		{
+			/*
+			 * Large bodies (parts): bigger send chunks (the default 64 kB
+			 * moves one chunk per curl_multi_perform of an overlapped part),
+			 * and no "Expect: 100-continue" round trip before the body.
+			 */
+			curl_easy_setopt(curl, CURLOPT_UPLOAD_BUFFERSIZE, (long) UPLOAD_BUFFER_SIZE);
+		}
 		if (strcmp(req->method, "PUT") == 0)
 			curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "PUT");
 	}
@@ -585,6 +615,8 @@ build_headers(TfS3Config *cfg, S3Req *req, const char *payload_sha)
 
 	snprintf(line, sizeof(line), "x-amz-content-sha256: %s", payload_sha);
 	h = curl_slist_append(h, line);
+	if (req->body_len >= UPLOAD_BUFFER_SIZE)
+		h = curl_slist_append(h, "Expect:");
 	if (req->content_type)
 	{
 		snprintf(line, sizeof(line), "Content-Type: %s", req->content_type);
@@ -684,10 +716,9 @@ attempt_problem(S3Req *req)
  */
 static void
 perform_loop(TfS3 *s3, S3Req *req, const char *desc, const char *url,
-			 struct curl_slist *headers)
+			 struct curl_slist *headers, int attempt)
 {
 	TfS3Config *cfg = s3->cfg;
-	int			attempt = 0;
 
 	for (;;)
 	{
@@ -768,7 +799,7 @@ s3_perform(TfS3 *s3, S3Req *req, const char *desc)
 	headers = build_headers(s3->cfg, req, sha);
 	PG_TRY();
 	{
-		perform_loop(s3, req, desc, url, headers);
+		perform_loop(s3, req, desc, url, headers, 0);
 	}
 	PG_CATCH();
 	{
@@ -1063,6 +1094,29 @@ tf_s3_list(TfS3 *s3, const char *prefix, int strip_len)
  * Best-effort AbortMultipartUpload on a fresh curl handle, without palloc,
  * interrupts or ERROR: runs from a memory context reset callback.
  */
+/*
+ * Stop a part in flight and free the overlapped upload's curl handles.
+ * Never ERRORs, no palloc: runs from the reset callback too.
+ */
+static void
+async_release(TfS3Writer *w)
+{
+	if (w->multi && w->acurl && w->arunning)
+		curl_multi_remove_handle(w->multi, w->acurl);
+	w->arunning = false;
+	if (w->acurl)
+		curl_easy_cleanup(w->acurl);
+	w->acurl = NULL;
+	if (w->multi)
+		curl_multi_cleanup(w->multi);
+	w->multi = NULL;
+	curl_slist_free_all(w->aheaders);
+	w->aheaders = NULL;
+	free(w->areq.resp);
+	w->areq.resp = NULL;
+	w->areq.resp_len = w->areq.resp_cap = 0;
+}
+
 static void
 abort_upload_noerror(TfS3Writer *w)
 {
@@ -1073,6 +1127,7 @@ abort_upload_noerror(TfS3Writer *w)
 	CURLcode	cc;
 	char		line[128];
 
+	async_release(w);
 	if (w->abort_url == NULL || w->done)
 		return;
 	w->done = true;
@@ -1196,6 +1251,182 @@ upload_part(TfS3Writer *w, const char *data, size_t len)
 	req_reset_response(&req);
 }
 
+/*
+ * Overlapped UploadPart: start sending part w->nparts + 1 from data (which
+ * must stay untouched until async_wait) on the writer's multi handle and
+ * return at once.  async_progress (called by every write) moves bytes
+ * without blocking; async_wait finishes the transfer, retries it the usual
+ * way if it failed retryably, and records the part's ETag.  At most one
+ * part is in flight, so parts complete in order.
+ */
+static void
+async_start(TfS3Writer *w, const char *data, size_t len)
+{
+	TfS3	   *s3 = w->s3;
+	int			partno = w->nparts + 1;
+	char		sha[65];
+	int			still = 0;
+
+	Assert(!w->arunning);
+	if (partno > tf_s3_max_parts)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("object %s is too large for part size %d: at most %d parts are allowed",
+						w->desc, s3->cfg->part_size, tf_s3_max_parts),
+				 errhint("Raise the server's part_size option (or taskflow.s3_part_size), or write smaller objects.")));
+	if (w->multi == NULL)
+	{
+		w->multi = curl_multi_init();
+		if (w->multi == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("could not create a libcurl multi handle")));
+	}
+	if (w->acurl == NULL)
+	{
+		w->acurl = curl_easy_init();
+		if (w->acurl == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("could not create a libcurl handle")));
+	}
+	curl_slist_free_all(w->aheaders);
+	w->aheaders = NULL;
+	free(w->areq.resp);
+	memset(&w->areq, 0, sizeof(S3Req));
+	w->areq.method = "PUT";
+	w->areq.key = w->key;
+	w->areq.query = psprintf("partNumber=%d&uploadId=%s", partno,
+							 uri_encode(w->upload_id, false));
+	w->areq.body = data;
+	w->areq.body_len = len;
+	w->areq.attempts = 1;
+	w->abuf = data;
+	w->alen = len;
+	w->apartno = partno;
+	/* SigV4 signs the payload: its sha256, now that the buffer is full */
+	sha256_hex(data, len, sha);
+	w->aheaders = build_headers(s3->cfg, &w->areq, sha);
+	if (w->aurl)
+		pfree(w->aurl);
+	w->aurl = s3_url(s3, w->key, w->areq.query);
+
+	curl_easy_reset(w->acurl);
+	setup_common(w->acurl, s3->cfg, s3->sigv4, &w->areq, w->aurl, w->aheaders);
+	w->areq.stall_ms = (long) s3->cfg->timeout * 1000L;
+	w->areq.last_progress = GetCurrentTimestamp();
+	curl_easy_setopt(w->acurl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(w->acurl, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+	curl_easy_setopt(w->acurl, CURLOPT_XFERINFODATA, &w->areq);
+	if (curl_multi_add_handle(w->multi, w->acurl) != CURLM_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not start the upload of part %d of %s", partno, w->desc)));
+	w->arunning = true;
+	(void) curl_multi_perform(w->multi, &still);
+}
+
+/*
+ * Move the part in flight along without blocking.  The time spent producing
+ * rows between two calls is not a stall of the store: only waits count.
+ */
+static void
+async_progress(TfS3Writer *w)
+{
+	int			still = 0;
+
+	if (!w->arunning)
+		return;
+	w->areq.last_progress = GetCurrentTimestamp();
+	(void) curl_multi_perform(w->multi, &still);
+}
+
+/* wait for the part in flight, retry it if needed, record its ETag */
+static void
+async_wait(TfS3Writer *w)
+{
+	TfS3	   *s3 = w->s3;
+	S3Req	   *req = &w->areq;
+	CURLMsg    *msg;
+	int			still = 1;
+	int			left;
+
+	if (!w->arunning)
+		return;
+	w->areq.last_progress = GetCurrentTimestamp();
+	for (;;)
+	{
+		CURLMcode	mc = curl_multi_perform(w->multi, &still);
+
+		if (mc != CURLM_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("S3 PUT %s part %d: %s", w->desc, w->apartno,
+							curl_multi_strerror(mc))));
+		if (still == 0)
+			break;
+		CHECK_FOR_INTERRUPTS();
+		pgstat_report_wait_start(PG_WAIT_EXTENSION);
+		(void) curl_multi_poll(w->multi, NULL, 0, 100, NULL);
+		pgstat_report_wait_end();
+	}
+	req->cc = CURLE_OK;
+	while ((msg = curl_multi_info_read(w->multi, &left)) != NULL)
+		if (msg->msg == CURLMSG_DONE && msg->easy_handle == w->acurl)
+			req->cc = msg->data.result;
+	curl_multi_remove_handle(w->multi, w->acurl);
+	w->arunning = false;
+	if (req->cc == CURLE_OK)
+		curl_easy_getinfo(w->acurl, CURLINFO_RESPONSE_CODE, &req->status);
+	if (req->cc == CURLE_ABORTED_BY_CALLBACK && req->stalled)
+	{
+		req->cc = CURLE_OPERATION_TIMEDOUT;
+		snprintf(req->errbuf, sizeof(req->errbuf),
+				 "no progress for %d s", s3->cfg->timeout);
+	}
+	if (req->cc == CURLE_ABORTED_BY_CALLBACK)
+	{
+		CHECK_FOR_INTERRUPTS();
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("S3 PUT %s interrupted", w->desc)));
+	}
+	if (req->cc == CURLE_WRITE_ERROR && req->overflow)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("S3 PUT %s failed: response larger than expected", w->desc)));
+	if (((req->cc != CURLE_OK && curl_retryable(req->cc)) ||
+		 (req->cc == CURLE_OK && status_retryable(req->status))) &&
+		s3->cfg->max_retries > 0)
+	{
+		/* the overlapped attempt was attempt 1: go on as perform_loop does */
+		req->attempts = 2;
+		ereport(LOG,
+				(errmsg("S3 %s %s: %s, retrying (%d of %d)", req->method, w->desc,
+						attempt_problem(req), 1, s3->cfg->max_retries)));
+		req_reset_response(req);
+		backoff_sleep(1);
+		perform_loop(s3, req, w->desc, w->aurl, w->aheaders, 1);
+	}
+	else if (req->cc != CURLE_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("S3 %s %s failed: %s", req->method, w->desc, attempt_problem(req)),
+				 errhint("Check the server's endpoint and the taskflow.s3_* timeouts.")));
+	if (req->status != 200)
+		s3_fail(req, w->desc);
+	if (req->etag[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("S3 PUT %s part %d: answer has no ETag", w->desc, w->apartno)));
+	w->etags = lappend(w->etags, pstrdup(req->etag));
+	w->nparts = w->apartno;
+	req_reset_response(req);
+	curl_slist_free_all(w->aheaders);
+	w->aheaders = NULL;
+	w->abuf = NULL;
+}
+
 static void
 flush_parts(TfS3Writer *w)
 {
@@ -1219,6 +1450,7 @@ flush_parts(TfS3Writer *w)
 void
 tf_s3_writer_write(TfS3Writer *w, const char *data, size_t len)
 {
+	async_progress(w);
 	while (len > 0)
 	{
 		size_t		n;
@@ -1228,7 +1460,26 @@ tf_s3_writer_write(TfS3Writer *w, const char *data, size_t len)
 			/* the upload id and part ETags must outlive the caller's context */
 			MemoryContext old = MemoryContextSwitchTo(w->mcxt);
 
-			flush_parts(w);
+			if (w->bufcap == (size_t) w->s3->cfg->part_size)
+			{
+				/*
+				 * One full part: send it in the background and fill the
+				 * other buffer meanwhile (two part buffers at most).
+				 */
+				char	   *full = w->buf;
+
+				if (w->upload_id == NULL)
+					create_upload(w);
+				async_wait(w);
+				if (w->spare == NULL)
+					w->spare = palloc(w->bufcap);
+				w->buf = w->spare;
+				w->spare = full;
+				w->buflen = 0;
+				async_start(w, full, w->bufcap);
+			}
+			else
+				flush_parts(w);
 			MemoryContextSwitchTo(old);
 		}
 		n = Min(len, w->bufcap - w->buflen);
@@ -1284,6 +1535,12 @@ tf_s3_writer_finish(TfS3Writer *w, int64 *size, char **etag)
 {
 	MemoryContext old = MemoryContextSwitchTo(w->mcxt);
 
+	/* the part in flight first: parts complete in order */
+	async_wait(w);
+	async_release(w);
+	if (w->spare)
+		pfree(w->spare);
+	w->spare = NULL;
 	if (w->staged)
 	{
 		/*

@@ -42,7 +42,7 @@ extern TfStorage *tf_storage_open_server(Oid serverid, Oid userid);
 /* human-readable location of a key, e.g. s3://bucket/prefix/key (no secrets) */
 extern char *tf_storage_describe(TfStorage *st, const char *key);
 
-/* streaming upload of one object; memory bounded by the multipart part size */
+/* streaming upload of one object; memory bounded by two multipart part sizes */
 extern TfObjectWriter *tf_storage_writer_begin(TfStorage *st, const char *key);
 extern void tf_storage_writer_write(TfObjectWriter *w, const char *data, size_t len);
 /* completes the object; returns its size and etag (palloc'd, may be NULL) */

@@ -7,7 +7,7 @@
  *
  *	  A foreign table's path is a key prefix ('dla_demo/') under which
  *	  partitions are directories col=value/... in partition_columns order,
- *	  each holding parts (*.csv / *.csv.gz), maybe a _manifest.json and a
+ *	  each holding parts (*.csv / *.csv.gz / *.csv.zst), maybe a _manifest.json and a
  *	  _SUCCESS written last.  A scan:
  *	  - lists the objects under the longest prefix fixed by equality
  *	    conditions on the leading partition columns ('dla_demo/y=2020/m=06/'),
@@ -553,10 +553,10 @@ tfGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 			: (double) mrows * ((double) ps->nbytes / (double) mbytes);
 	else
 	{
-		/* no manifest: guess from the data width (csv.gz about 4:1) */
+		/* no manifest: guess from the data width (csv.gz, csv.zst about 4:1) */
 		int			width = Max(baserel->reltarget->width, 8) + 8;
 
-		rows = (double) ps->nbytes * (o.format == TF_FORMAT_CSV_GZ ? 4 : 1) / width;
+		rows = (double) ps->nbytes * (o.format != TF_FORMAT_CSV ? 4 : 1) / width;
 	}
 	baserel->tuples = Max(rows, 1);
 	baserel->rows = clamp_row_est(rows * clauselist_selectivity(root, rest, 0,
@@ -836,6 +836,7 @@ partition_parts(TfFdwScanState *ss, TfFdwPartition *p, bool *header)
 		ip->key = info->key;
 		ip->bytes = info->size;
 		ip->gz = ss->opts.format == TF_FORMAT_CSV_GZ;
+		ip->zst = ss->opts.format == TF_FORMAT_CSV_ZST;
 		parts = lappend(parts, ip);
 	}
 	return parts;

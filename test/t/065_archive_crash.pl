@@ -99,7 +99,7 @@ sub visible_ids
 	for my $f (sort glob($pat))
 	{
 		my $csv;
-		gunzip($f => \$csv) or die "gunzip $f: $GunzipError";
+		gunzip($f => \$csv, MultiStream => 1) or die "gunzip $f: $GunzipError";
 		my @lines = split /\n/, $csv;
 		shift @lines;    # header
 		push @ids, map { (split /,/)[0] } @lines;
