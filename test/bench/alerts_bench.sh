@@ -29,8 +29,7 @@ perl -MIO::Socket::INET -e '
   my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => $ARGV[0],
                                 Listen => 128, ReuseAddr => 1) or die "listen: $!";
   my @held; while (my $c = $s->accept) { push @held, $c; }' "$HOOK_PORT" &
-HOOK_PID=$!
-trap 'kill $HOOK_PID 2>/dev/null; [ -n "${KEEP:-}" ] || as_pg "$BIN/pg_ctl" -D "$DIR/data" -m fast stop >/dev/null' EXIT
+bench_at_exit "kill $! 2>/dev/null"
 
 psql_ >/dev/null <<SQL
 SET client_min_messages = warning;
