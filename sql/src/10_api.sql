@@ -1719,7 +1719,7 @@ BEGIN
                                                   FROM pg_catalog.jsonb_object_keys(spec) s) || '.';
         END IF;
         IF pg_catalog.jsonb_typeof(p->k) NOT IN ('string', 'number', 'boolean') THEN
-            RAISE EXCEPTION 'parameter "%" of template "%" must be a string', k, template
+            RAISE EXCEPTION 'parameter "%" of template "%" must be a string, number or boolean', k, template
                 USING ERRCODE = 'invalid_parameter_value',
                       DETAIL = pg_catalog.format('Got %s.', p->k);
         END IF;

@@ -260,6 +260,55 @@ REVOKE ALL ON FUNCTION taskflow._runs_alert(), taskflow._alerts_pass(timestamptz
 -- API
 ------------------------------------------------------------------------------
 
+-- The webhook server of an alert: exists, is a taskflow_webhook server, and
+-- the flow's owner has USAGE on it (alerts are sent with the owner's rights).
+-- Used by add_alert and by the guard on direct INSERTs into taskflow.alerts.
+CREATE OR REPLACE FUNCTION taskflow._alert_check_server(p_owner regrole, p_server text)
+RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    srv record;
+BEGIN
+    IF p_server IS NOT NULL THEN
+        SELECT s.oid, w.fdwname INTO srv
+          FROM pg_catalog.pg_foreign_server s
+          JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw
+         WHERE s.srvname = p_server;
+        IF srv.oid IS NULL THEN
+            RAISE EXCEPTION 'webhook server "%" does not exist', p_server
+                USING ERRCODE = 'undefined_object',
+                      HINT = 'A superuser creates it: CREATE SERVER ... FOREIGN DATA WRAPPER taskflow_webhook OPTIONS (url ''https://...'').';
+        END IF;
+        IF srv.fdwname <> 'taskflow_webhook' THEN
+            RAISE EXCEPTION 'server "%" is not a taskflow webhook server', p_server
+                USING ERRCODE = 'wrong_object_type',
+                      DETAIL = format('It uses the foreign-data wrapper "%s", not taskflow_webhook.', srv.fdwname);
+        END IF;
+        IF NOT pg_catalog.has_server_privilege(p_owner::oid, srv.oid, 'USAGE') THEN
+            RAISE EXCEPTION 'permission denied for webhook server "%"', p_server
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = format('Alerts are sent with the rights of the flow''s owner %s.', p_owner),
+                      HINT = format('A superuser or the server''s owner can run: GRANT USAGE ON FOREIGN SERVER %I TO %I;',
+                                    p_server, p_owner::text);
+        END IF;
+    END IF;
+END
+$$;
+
+-- Direct INSERTs (column INSERT is granted so that RLS, not the API, is the
+-- gate) get the checks of add_alert that the table's CHECK constraints
+-- cannot express: the webhook server and the owner's USAGE on it.
+CREATE OR REPLACE FUNCTION taskflow._alerts_guard() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM taskflow._alert_check_server(
+        (SELECT f.owner FROM taskflow.flows f WHERE f.id = NEW.flow_id), NEW.server);
+    RETURN NEW;
+END
+$$;
+CREATE OR REPLACE TRIGGER alerts_guard BEFORE INSERT ON taskflow.alerts
+    FOR EACH ROW EXECUTE FUNCTION taskflow._alerts_guard();
+
 -- add_alert(flow, event, notify_channel, server, sla): what to send when a
 -- run of the flow fails ('failure'), succeeds ('success') or is not done
 -- by its deadline ('sla').  sla: a time of day 'HH:MM[:SS]' (the first such
@@ -273,7 +322,6 @@ RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     f     taskflow.flows := taskflow._flow(flow);
-    srv   record;
     stime time;
     safter interval;
     id    bigint;
@@ -292,29 +340,6 @@ BEGIN
         RAISE EXCEPTION 'invalid notify channel: %', quote_literal(notify_channel)
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'A channel is a lower-case identifier of at most 63 characters (what LISTEN name listens on).';
-    END IF;
-    IF server IS NOT NULL THEN
-        SELECT s.oid, w.fdwname INTO srv
-          FROM pg_catalog.pg_foreign_server s
-          JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw
-         WHERE s.srvname = add_alert.server;
-        IF srv.oid IS NULL THEN
-            RAISE EXCEPTION 'webhook server "%" does not exist', server
-                USING ERRCODE = 'undefined_object',
-                      HINT = 'A superuser creates it: CREATE SERVER ... FOREIGN DATA WRAPPER taskflow_webhook OPTIONS (url ''https://...'').';
-        END IF;
-        IF srv.fdwname <> 'taskflow_webhook' THEN
-            RAISE EXCEPTION 'server "%" is not a taskflow webhook server', server
-                USING ERRCODE = 'wrong_object_type',
-                      DETAIL = format('It uses the foreign-data wrapper "%s", not taskflow_webhook.', srv.fdwname);
-        END IF;
-        IF NOT pg_catalog.has_server_privilege(f.owner::oid, srv.oid, 'USAGE') THEN
-            RAISE EXCEPTION 'permission denied for webhook server "%"', server
-                USING ERRCODE = 'insufficient_privilege',
-                      DETAIL = format('Alerts are sent with the rights of the flow''s owner %s.', f.owner),
-                      HINT = format('A superuser or the server''s owner can run: GRANT USAGE ON FOREIGN SERVER %I TO %I;',
-                                    server, f.owner::text);
-        END IF;
     END IF;
     IF event = 'sla' THEN
         IF sla IS NULL THEN
@@ -342,6 +367,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Add a separate alert with event => ''sla''.';
     END IF;
+    -- the server is checked by the guard trigger alerts_guard
     INSERT INTO taskflow.alerts (flow_id, event, notify_channel, server, sla_time, sla_after)
     VALUES (f.id, event, notify_channel, server, stime, safter)
     RETURNING alerts.id INTO id;

@@ -90,6 +90,12 @@ SELECT flow, event, notify_channel, server, sla, delivered, failed, pending, las
 SELECT pg_temp.try($$INSERT INTO taskflow.alerts (flow_id, event) SELECT id, 'failure' FROM taskflow.flows$$);
 SELECT pg_temp.try($$INSERT INTO taskflow.alert_deliveries (alert_id, flow_id, run_id, event, target, payload) VALUES (1, 1, 1, 'failure', 'notify', '{}')$$);
 SELECT pg_temp.try($$UPDATE taskflow.alert_deliveries SET state = 'delivered'$$);
+-- direct INSERTs get add_alert's server checks (guard alerts_guard), nothing is written
+SELECT count(*) AS alerts_before FROM taskflow.alerts \gset
+SELECT pg_temp.try($$INSERT INTO taskflow.alerts (flow_id, event, server) SELECT id, 'failure', 'regress_missing' FROM taskflow.flows$$);
+SELECT pg_temp.try($$INSERT INTO taskflow.alerts (flow_id, event, server) SELECT id, 'failure', 'regress_store' FROM taskflow.flows$$);
+SELECT pg_temp.try($$INSERT INTO taskflow.alerts (flow_id, event, server) SELECT id, 'failure', 'regress_nohooks' FROM taskflow.flows$$);
+SELECT count(*) = :alerts_before AS nothing_written FROM taskflow.alerts;
 
 -- the SLA deadline: the first 06:30 Shanghai at or after the scheduled time
 -- (same day, or the next day when the run is scheduled later in the day)
