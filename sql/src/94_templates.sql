@@ -413,7 +413,10 @@ BEGIN
                                   coalesce((n->>'retry_delay')::interval, '1 min'),
                                   (n->>'timeout')::interval,
                                   (SELECT array_agg(a ORDER BY o) FROM jsonb_array_elements_text(n->'after')
-                                          WITH ORDINALITY AS y(a, o)));
+                                          WITH ORDINALITY AS y(a, o)),
+                                  coalesce(n->>'trigger_rule', 'all_success'),
+                                  coalesce((n->>'finalizer')::boolean, false),
+                                  (n->>'branch')::boolean);
     END LOOP;
 END
 $$;
@@ -475,10 +478,11 @@ BEGIN
                    WHERE jsonb_typeof(x) <> 'object' OR NOT x ? 'name' OR NOT x ? 'kind'
                       OR EXISTS (SELECT 1 FROM jsonb_object_keys(x) y
                                   WHERE y NOT IN ('name', 'kind', 'body', 'options', 'retries',
-                                                  'retry_delay', 'timeout', 'after'))) THEN
+                                                  'retry_delay', 'timeout', 'after', 'trigger_rule',
+                                                  'finalizer', 'branch'))) THEN
         RAISE EXCEPTION 'template "%" needs "nodes": a non-empty array of nodes', name
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'A node is {"name", "kind", "body", "options", "retries", "retry_delay", "timeout", "after": [...]}, as add_node takes them.';
+                  HINT = 'A node is {"name", "kind", "body", "options", "retries", "retry_delay", "timeout", "after": [...], "trigger_rule", "finalizer", "branch"}, as add_node takes them.';
     END IF;
     IF definition ? 'variables' AND (jsonb_typeof(definition->'variables') <> 'object'
         OR EXISTS (SELECT 1 FROM jsonb_each(definition->'variables') x WHERE jsonb_typeof(x.value) <> 'string')) THEN

@@ -141,6 +141,25 @@ SELECT taskflow.register_template('t_badnode', '{"nodes": [{"name": "a", "kind":
 SELECT regress.try($$ SELECT taskflow.create_flow_from_template('t_badnode', 'x', '{}') $$);
 SELECT count(*) AS x_flows FROM taskflow.flows WHERE name = 'x';
 SELECT taskflow.drop_template('t_badnode');
+-- flow logic in a template: a branch, labelled edges, a trigger rule, a finalizer
+SELECT taskflow.register_template('t_logic', '{"nodes": [
+    {"name": "is_weekday", "kind": "branch", "body": "extract(isodow FROM ${bizdate:literal}::date) < 6"},
+    {"name": "load", "kind": "sql", "body": "SELECT 1", "after": ["is_weekday"], "branch": true},
+    {"name": "rest", "kind": "sql", "body": "SELECT 2", "after": ["is_weekday"], "branch": false},
+    {"name": "cleanup", "kind": "sql", "body": "SELECT 3", "after": ["load", "rest"], "trigger_rule": "all_done"},
+    {"name": "last", "kind": "sql", "body": "SELECT 4", "finalizer": true}]}');
+SELECT taskflow.create_flow_from_template('t_logic', 'tm_logic', '{"schedule": ""}') > 0 AS created;
+SELECT n.name, n.kind, n.trigger_rule, n.finalizer,
+       (SELECT string_agg(u.name || coalesce(':' || e.branch::text, ''), ',' ORDER BY u.name)
+          FROM taskflow.edges e JOIN taskflow.nodes u ON u.id = e.from_node WHERE e.to_node = n.id) AS after
+  FROM taskflow.nodes n JOIN taskflow.flows f ON f.id = n.flow_id
+ WHERE f.name = 'tm_logic' ORDER BY n.name;
+-- values are checked by add_node when a flow is made from it: nothing is created
+SELECT taskflow.register_template('t_badrule', '{"nodes": [{"name": "a", "kind": "sql", "body": "SELECT 1", "trigger_rule": "sometimes"}]}');
+SELECT regress.try($$ SELECT taskflow.create_flow_from_template('t_badrule', 'tm_badrule', '{"schedule": ""}') $$);
+SELECT count(*) AS badrule_flows FROM taskflow.flows WHERE name = 'tm_badrule';
+SELECT taskflow.drop_template('t_badrule');
+SELECT taskflow.drop_template('t_logic');
 -- replace
 SELECT taskflow.register_template('copy_day', '{"nodes": [{"name": "only", "kind": "sql", "body": "SELECT 1"}]}',
                                   description => 'v2', replace => true);
