@@ -513,8 +513,13 @@ RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    o regrole := coalesce(owner, current_user::regrole);
+    e_state  text;
+    e_msg    text;
+    e_detail text;
+    e_hint   text;
+    o regrole;
 BEGIN
+    o := coalesce(owner, current_user::regrole);
     PERFORM taskflow._check_user_template(name, definition, parameters);
     o := taskflow._check_owner(o);
     -- stored complete: {"required", "default" (if any), "description"}
@@ -540,6 +545,12 @@ BEGIN
             USING ERRCODE = 'duplicate_object',
                   HINT = 'Pass replace => true to change your own template, or choose another name.';
     END;
+EXCEPTION WHEN OTHERS THEN
+    -- the error as the caller sees it: no frames of internal functions
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    PERFORM taskflow._raise(e_state, e_msg, e_detail, e_hint,
+                            format('taskflow.register_template: template "%s"', register_template.name));
 END
 $$;
 
@@ -569,6 +580,11 @@ CREATE OR REPLACE TRIGGER user_templates_guard BEFORE INSERT OR UPDATE ON taskfl
 CREATE OR REPLACE FUNCTION taskflow.drop_template(name text) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    e_state  text;
+    e_msg    text;
+    e_detail text;
+    e_hint   text;
 BEGIN
     DELETE FROM taskflow.user_templates u WHERE u.name = drop_template.name;
     IF NOT FOUND THEN
@@ -576,5 +592,11 @@ BEGIN
             USING ERRCODE = 'undefined_object',
                   HINT = 'Only your own templates (of roles you are a member of) can be dropped; SELECT name FROM taskflow.user_templates lists them.';
     END IF;
+EXCEPTION WHEN OTHERS THEN
+    -- the error as the caller sees it: no frames of internal functions
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    PERFORM taskflow._raise(e_state, e_msg, e_detail, e_hint,
+                            format('taskflow.drop_template: template "%s"', drop_template.name));
 END
 $$;

@@ -321,11 +321,16 @@ CREATE OR REPLACE FUNCTION taskflow.add_alert(flow text, event text,
 RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    f     taskflow.flows := taskflow._flow(flow);
+    e_state  text;
+    e_msg    text;
+    e_detail text;
+    e_hint   text;
+    f     taskflow.flows;
     stime time;
     safter interval;
     id    bigint;
 BEGIN
+    f := taskflow._flow(flow);
     IF event IS NULL OR event NOT IN ('failure', 'success', 'sla') THEN
         RAISE EXCEPTION 'invalid alert event: %', coalesce(quote_literal(event), 'NULL')
             USING ERRCODE = 'invalid_parameter_value',
@@ -372,6 +377,12 @@ BEGIN
     VALUES (f.id, event, notify_channel, server, stime, safter)
     RETURNING alerts.id INTO id;
     RETURN id;
+EXCEPTION WHEN OTHERS THEN
+    -- the error as the caller sees it: no frames of internal functions
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    PERFORM taskflow._raise(e_state, e_msg, e_detail, e_hint,
+                            format('taskflow.add_alert: flow "%s", event %s', add_alert.flow, add_alert.event));
 END
 $$;
 COMMENT ON FUNCTION taskflow.add_alert(text, text, text, text, text) IS
@@ -379,6 +390,11 @@ COMMENT ON FUNCTION taskflow.add_alert(text, text, text, text, text) IS
 
 CREATE OR REPLACE FUNCTION taskflow.drop_alert(alert_id bigint) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    e_state  text;
+    e_msg    text;
+    e_detail text;
+    e_hint   text;
 BEGIN
     DELETE FROM taskflow.alerts WHERE id = alert_id;
     IF NOT FOUND THEN
@@ -386,6 +402,12 @@ BEGIN
             USING ERRCODE = 'undefined_object',
                   HINT = 'SELECT alert_id, flow, event FROM taskflow.alerts_status lists the alerts you can use.';
     END IF;
+EXCEPTION WHEN OTHERS THEN
+    -- the error as the caller sees it: no frames of internal functions
+    GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+    PERFORM taskflow._raise(e_state, e_msg, e_detail, e_hint,
+                            format('taskflow.drop_alert: alert %s', drop_alert.alert_id));
 END
 $$;
 COMMENT ON FUNCTION taskflow.drop_alert(bigint) IS
