@@ -30,6 +30,7 @@
  *	    archive.c     the archive node kind
  *	    run_call.c    CALL taskflow.run(): run, commit, wait, report
  *	    api.c         C entry points of the definition API (templates)
+ *	    define_fast.c C helpers of the definition path's hot checks (guard, row lock)
  *	    node_kinds.c  the node-kind registry: kinds, option grammar,
  *	                  definition-time validation, the worker's dispatch
  *	    copy.c        the copy node kind (rows between databases)
