@@ -1101,6 +1101,35 @@ tf_worker_next_in_run(void)
 }
 
 /*
+ * Is a flow of our owner due within the next idle period
+ * (taskflow._owner_due_soon, one index range scan of flows.next_due)?
+ */
+static bool
+tf_worker_due_soon(void)
+{
+	Oid			argtypes[2] = {OIDOID, INT4OID};
+	Datum		values[2];
+	bool		soon = false;
+	bool		isnull;
+	MemoryContext old = CurrentMemoryContext;
+
+	tf_xact_begin(false);
+	tf_as_superuser();
+	values[0] = ObjectIdGetDatum(my_owner);
+	values[1] = Int32GetDatum(tf_worker_idle_timeout);
+	if (SPI_execute_with_args("SELECT taskflow._owner_due_soon($1, $2)",
+							  2, argtypes, values, NULL, true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+		soon = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+										  &isnull)) && !isnull;
+	tf_xact_commit();
+	/* the identity of an idle worker (tf_worker_reset_session) */
+	SetUserIdAndSecContext(my_owner_login ? my_owner : BOOTSTRAP_SUPERUSERID, 0);
+	MemoryContextSwitchTo(old);
+	return soon;
+}
+
+/*
  * Idle: mark the slot idle, wake the scheduler (and the schedulers waiting
  * for a slot elsewhere: this one can be reclaimed), reset the session and
  * wait on the latch for the next node run.  Returns true with my_node_run_id set when the
@@ -1163,7 +1192,7 @@ tf_worker_wait_next(void)
 			handed = true;
 			my_node_run_id = w->node_run_id;
 		}
-		else if (now >= deadline || !tf_worker_reuse)
+		else if (!tf_worker_reuse)
 		{
 			/* never handed anything from now on */
 			w->exit_requested = true;
@@ -1174,6 +1203,38 @@ tf_worker_wait_next(void)
 			return true;
 		if (leave)
 			return false;
+		if (now >= deadline)
+		{
+			/*
+			 * Idle long enough: stay for another period only if a flow of
+			 * our owner is due within it (a minute schedule then always
+			 * finds a warm worker instead of one that left a moment
+			 * before); else leave.  The scheduler can still ask us to
+			 * leave (exit_requested) when another owner needs the slot.
+			 */
+			bool		stay = tf_worker_due_soon();
+
+			SpinLockAcquire(&tf_shared->mutex);
+			if (!w->in_use || w->generation != my_gen || w->exit_requested)
+				leave = true;
+			else if (!w->idle)
+			{
+				handed = true;
+				my_node_run_id = w->node_run_id;
+			}
+			else if (!stay)
+			{
+				w->exit_requested = true;
+				leave = true;
+			}
+			SpinLockRelease(&tf_shared->mutex);
+			if (handed)
+				return true;
+			if (leave)
+				return false;
+			idle_since = now;
+			continue;
+		}
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 TimestampDifferenceMilliseconds(now, deadline) + 1,
