@@ -22,3 +22,29 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                       AND f.owner = p_owner AND f.enabled)
 $$;
 REVOKE ALL ON FUNCTION taskflow._owner_due_soon(oid, integer) FROM PUBLIC;
+
+-- A warm worker's next node run when its own run has none ready: the oldest
+-- ready node runs of the other running runs of the same owner (worker.c,
+-- tf_worker_next_in_run), so that 100 flows due at once or a backlog of one
+-- owner flow through its warm workers without a scheduler pass per node.
+-- Readiness is _node_next_in_run's (one definition); the runs are the
+-- running ones with a pending or retrying node run (partial indexes).
+CREATE OR REPLACE FUNCTION taskflow._node_next_for_owner(p_owner oid, p_exclude bigint[],
+                                                        p_limit integer)
+RETURNS SETOF bigint
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN QUERY
+    SELECT x.x
+      FROM (SELECT r.id, r.scheduled_for
+              FROM taskflow.runs r
+              JOIN taskflow.flows f ON f.id = r.flow_id
+             WHERE r.state = 'running' AND f.owner = p_owner
+               AND EXISTS (SELECT 1 FROM taskflow.node_runs nr
+                            WHERE nr.run_id = r.id AND nr.state IN ('pending', 'retrying'))
+             ORDER BY r.scheduled_for, r.id) rr
+     CROSS JOIN LATERAL taskflow._node_next_in_run(rr.id, p_exclude, p_limit) x(x)
+     LIMIT p_limit;
+END
+$$;
+REVOKE ALL ON FUNCTION taskflow._node_next_for_owner(oid, bigint[], integer) FROM PUBLIC;
