@@ -27,8 +27,11 @@ REVOKE ALL ON FUNCTION taskflow._owner_due_soon(oid, integer) FROM PUBLIC;
 -- ready node runs of the other running runs of the same owner (worker.c,
 -- tf_worker_next_in_run), so that 100 flows due at once or a backlog of one
 -- owner flow through its warm workers without a scheduler pass per node.
--- Readiness is _node_next_in_run's (one definition); the runs are the
--- running ones with a pending or retrying node run (partial indexes).
+-- Readiness is _node_next_in_run's (one definition); the runs are the 8
+-- oldest running ones with a pending or retrying node run (partial
+-- indexes): a bounded cost per node; when none of them has a ready node
+-- (chains waiting on running upstreams) the worker goes idle and the
+-- scheduler's ranking decides, as before.
 CREATE OR REPLACE FUNCTION taskflow._node_next_for_owner(p_owner oid, p_exclude bigint[],
                                                         p_limit integer)
 RETURNS SETOF bigint
@@ -42,7 +45,8 @@ BEGIN
              WHERE r.state = 'running' AND f.owner = p_owner
                AND EXISTS (SELECT 1 FROM taskflow.node_runs nr
                             WHERE nr.run_id = r.id AND nr.state IN ('pending', 'retrying'))
-             ORDER BY r.scheduled_for, r.id) rr
+             ORDER BY r.scheduled_for, r.id
+             LIMIT 8) rr
      CROSS JOIN LATERAL taskflow._node_next_in_run(rr.id, p_exclude, p_limit) x(x)
      LIMIT p_limit;
 END
