@@ -119,6 +119,12 @@ static TimestampTz last_run_sweep = 0;
 /* per-pass memory, reset at the top of each pass */
 static MemoryContext pass_cxt = NULL;
 
+/*
+ * The last sleep ended by its timeout, not by the latch: no worker finished
+ * meanwhile, so the pass goes straight to the tick (a due time came).
+ */
+static bool woke_by_timeout = false;
+
 TimestampTz
 tf_scheduler_now(void)
 {
@@ -628,7 +634,7 @@ typedef struct TfReady
  * next pass should do at once.
  */
 static bool
-tf_pass_tick(TimestampTz now, TimestampTz *next_due, TimestampTz *next_retry)
+tf_pass_tick(TimestampTz now, TimestampTz *next_due, TimestampTz *next_retry, int limit)
 {
 	Oid			argtypes[6] = {TIMESTAMPTZOID, INT8ARRAYOID, INT4OID, INT4OID, INT8OID, BOOLOID};
 	Datum		values[6];
@@ -648,7 +654,7 @@ tf_pass_tick(TimestampTz now, TimestampTz *next_due, TimestampTz *next_retry)
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = tf_live_node_runs();
 	values[2] = Int32GetDatum(TF_MAX_NEW_RUNS);
-	values[3] = Int32GetDatum(TF_PASS_LIMIT);
+	values[3] = Int32GetDatum(limit);
 	values[4] = Int64GetDatum(flow_sweep_from);
 	if (flow_sweep_from < 0)
 		nulls[4] = 'n';
@@ -940,10 +946,10 @@ tf_scheduler_pass(void)
 	tf_reap_workers();
 	tf_free_orphan_slots();
 
-	real_start = GetCurrentTimestamp();
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	now = tf_scheduler_now();
+	real_start = GetCurrentTimestamp();	/* the real time of 'now' (or just after) */
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(pass_cxt);
 	elog(DEBUG2, "taskflow scheduler: pass at %s", timestamptz_to_str(now));
@@ -955,8 +961,17 @@ tf_scheduler_pass(void)
 	 * for one query instead of a whole pass.  The dispatch after the tick
 	 * takes what the tick made ready (new runs, retries).
 	 */
-	tf_pass_dispatch();
-	more = tf_pass_tick(now, &next_due, &next_retry);
+	/*
+	 * Woken by a due time: the first batch of due flows small (as many as
+	 * there are workers), committed and dispatched before the rest, so that
+	 * with 100 flows due at once the first nodes start after a few run
+	 * creations, not after all of them (the rest follow at once: 'more').
+	 */
+	if (!woke_by_timeout)
+		tf_pass_dispatch();
+	more = tf_pass_tick(now, &next_due, &next_retry,
+						woke_by_timeout ? Max(Min(tf_max_workers, TF_PASS_LIMIT), 8) : TF_PASS_LIMIT);
+	woke_by_timeout = false;
 	if (tf_pass_dispatch())
 	{
 		/*
@@ -984,14 +999,19 @@ tf_scheduler_pass(void)
 		 * The pass itself took time: measure the wait from now, not from the
 		 * pass start, or every run would start late by a pass's duration.
 		 * (Distances, so that this also holds under taskflow.test_clock.)
+		 * Aimed at the microsecond and rounded up to the next millisecond
+		 * (TimestampDifferenceMilliseconds): the wake comes at most 1 ms
+		 * after the due time, never before it (which would cost a pass).
 		 */
-		long		elapsed = TimestampDifferenceMilliseconds(real_start, GetCurrentTimestamp());
-		long		until_due = TimestampDifferenceMilliseconds(now, next_due);
-
-		if (next_due <= now || until_due <= elapsed)
+		if (next_due <= now)
 			sleep_ms = 0;
 		else
-			sleep_ms = Min(sleep_ms, until_due - elapsed + 1);
+		{
+			TimestampTz wake_at = real_start + (next_due - now);
+
+			sleep_ms = Min(sleep_ms,
+						   TimestampDifferenceMilliseconds(GetCurrentTimestamp(), wake_at));
+		}
 	}
 	/* the next purge (real clock) */
 	{
@@ -1112,9 +1132,12 @@ tf_scheduler_main(Datum arg)
 
 		if (sleep_ms > 0)
 		{
+			int			rc;
+
 			elog(DEBUG2, "taskflow scheduler: sleeping %ld ms", sleep_ms);
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 sleep_ms, PG_WAIT_EXTENSION);
+			rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						   sleep_ms, PG_WAIT_EXTENSION);
+			woke_by_timeout = (rc & WL_TIMEOUT) != 0 && (rc & WL_LATCH_SET) == 0;
 			ResetLatch(MyLatch);
 		}
 	}

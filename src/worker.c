@@ -8,15 +8,17 @@
  *	  one database and one owner, connected the same way (see Identity), for
  *	  life.  After a node run it resets its session as DISCARD ALL does
  *	  (portals, session authorization, RESET ALL, prepared statements,
- *	  LISTEN, advisory locks, plan cache, temporary objects, sequence
- *	  caches), marks its slot idle, wakes the scheduler and waits on its
- *	  latch; the scheduler hands it the next node run of the same owner
+ *	  LISTEN, advisory locks, temporary objects, sequence caches;
+ *	  cached plans are kept), marks its slot idle, wakes the scheduler
+ *	  and waits on its latch; the scheduler hands it the next node run of the same owner
  *	  through the slot (scheduler.c, tf_reserve_worker_slot) or tells it to
  *	  exit (exit_requested: its slot is needed by another owner or database,
  *	  or cancel_run terminates it).  While no scheduler waits for a slot, it
  *	  takes the next ready node run of the same run itself (a chain's next
  *	  node; tf_worker_next_in_run) without going idle.  It exits after
- *	  taskflow.worker_idle_timeout idle, after taskflow.worker_max_nodes node
+ *	  taskflow.worker_idle_timeout idle (unless a flow of its owner is due
+ *	  within another such period: tf_worker_due_soon), after
+ *	  taskflow.worker_max_nodes node
  *	  runs, and after any node run that failed (an error path may leave state
  *	  behind), was refused, or ran in another database.  The owner checks,
  *	  the identity switches, application_name and the ps title are redone
@@ -1007,7 +1009,13 @@ tf_worker_reset_session(void)
 	DropAllPreparedStatements();
 	Async_UnlistenAll();
 	LockReleaseAll(USER_LOCKMETHOD, true);
-	ResetPlanCache();
+	/*
+	 * No ResetPlanCache(): the cached plans are taskflow's own book-keeping
+	 * queries (_node_begin, _node_next_in_run, ...: re-planning them cost
+	 * ~3 ms of every node run) and the owner's PL/pgSQL plans; PostgreSQL
+	 * revalidates cached plans itself on DDL, search_path and role changes,
+	 * and this process serves one owner only.
+	 */
 	ResetTempTableNamespace();
 	ResetSequenceCaches();
 	CommitTransactionCommand();
@@ -1016,8 +1024,10 @@ tf_worker_reset_session(void)
 
 /*
  * The fast path of a chain or a fan-out: the next node run of the run that
- * just ran here (ready as _sched_ready judges it), claimed in our slot
- * without a scheduler pass.  Only while no scheduler waits for a worker slot
+ * just ran here (ready as _sched_ready judges it), or, with none ready
+ * there, of another running run of the same owner (many flows due at once:
+ * taskflow._node_next_for_owner), claimed in our slot without a scheduler
+ * pass.  Only while no scheduler waits for a worker slot
  * for another owner, or another database (the ready nodes held back for
  * want of a slot rank our owner first, or only owners at their own cap
  * wait): otherwise the worker goes back to the scheduler, whose ranking
@@ -1038,11 +1048,10 @@ tf_worker_next_in_run(void)
 	int			n = 0;
 	bool		waiting = false;
 	bool		ok = false;
+	bool		other_run = false;
 	int			i;
 	int			c;
 
-	if (my_run_id == 0)
-		return false;
 	SpinLockAcquire(&tf_shared->mutex);
 	for (i = 0; i < TF_MAX_DBS; i++)
 	{
@@ -1075,9 +1084,26 @@ tf_worker_next_in_run(void)
 	values[1] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL,
 												TYPALIGN_DOUBLE));
 	values[2] = Int32GetDatum(n + 2);
-	if (SPI_execute_with_args("SELECT * FROM taskflow._node_next_in_run($1, $2, $3)",
+	if (my_run_id != 0 &&
+		SPI_execute_with_args("SELECT * FROM taskflow._node_next_in_run($1, $2, $3)",
 							  3, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "taskflow._node_next_in_run failed");
+	if (my_run_id == 0 || SPI_processed == 0)
+	{
+		/*
+		 * Nothing more in this run: the oldest ready node run of another
+		 * running run of the same owner (100 flows due at once, a backlog),
+		 * without waiting for a scheduler pass.  The scheduler is woken
+		 * all the same (below): it finishes the runs whose last node ran.
+		 */
+		Oid			oargtypes[3] = {OIDOID, INT8ARRAYOID, INT4OID};
+
+		values[0] = ObjectIdGetDatum(my_owner);
+		other_run = true;
+		if (SPI_execute_with_args("SELECT * FROM taskflow._node_next_for_owner($1, $2, $3)",
+								  3, oargtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "taskflow._node_next_for_owner failed");
+	}
 	cand = MemoryContextAlloc(tf_node_memory, sizeof(int64) * (SPI_processed + 1));
 	for (i = 0; i < (int) SPI_processed; i++)
 	{
@@ -1123,9 +1149,38 @@ tf_worker_next_in_run(void)
 	 * More ready in this run (a fan-out): the scheduler hands out the rest,
 	 * if it has a worker to give (not when every slot is busy).
 	 */
-	if (c < ncand && tf_workers_busy() < tf_max_workers)
+	if (other_run || (c < ncand && tf_workers_busy() < tf_max_workers))
 		tf_wake_scheduler_now(my_dboid);
 	return true;
+}
+
+/*
+ * Is a flow of our owner due within the next idle period
+ * (taskflow._owner_due_soon, one index range scan of flows.next_due)?
+ */
+static bool
+tf_worker_due_soon(void)
+{
+	Oid			argtypes[2] = {OIDOID, INT4OID};
+	Datum		values[2];
+	bool		soon = false;
+	bool		isnull;
+	MemoryContext old = CurrentMemoryContext;
+
+	tf_xact_begin(false);
+	tf_as_superuser();
+	values[0] = ObjectIdGetDatum(my_owner);
+	values[1] = Int32GetDatum(tf_worker_idle_timeout);
+	if (SPI_execute_with_args("SELECT taskflow._owner_due_soon($1, $2)",
+							  2, argtypes, values, NULL, true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+		soon = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+										  &isnull)) && !isnull;
+	tf_xact_commit();
+	/* the identity of an idle worker (tf_worker_reset_session) */
+	SetUserIdAndSecContext(my_owner_login ? my_owner : BOOTSTRAP_SUPERUSERID, 0);
+	MemoryContextSwitchTo(old);
+	return soon;
 }
 
 /*
@@ -1191,7 +1246,7 @@ tf_worker_wait_next(void)
 			handed = true;
 			my_node_run_id = w->node_run_id;
 		}
-		else if (now >= deadline || !tf_worker_reuse)
+		else if (!tf_worker_reuse)
 		{
 			/* never handed anything from now on */
 			w->exit_requested = true;
@@ -1202,6 +1257,38 @@ tf_worker_wait_next(void)
 			return true;
 		if (leave)
 			return false;
+		if (now >= deadline)
+		{
+			/*
+			 * Idle long enough: stay for another period only if a flow of
+			 * our owner is due within it (a minute schedule then always
+			 * finds a warm worker instead of one that left a moment
+			 * before); else leave.  The scheduler can still ask us to
+			 * leave (exit_requested) when another owner needs the slot.
+			 */
+			bool		stay = tf_worker_due_soon();
+
+			SpinLockAcquire(&tf_shared->mutex);
+			if (!w->in_use || w->generation != my_gen || w->exit_requested)
+				leave = true;
+			else if (!w->idle)
+			{
+				handed = true;
+				my_node_run_id = w->node_run_id;
+			}
+			else if (!stay)
+			{
+				w->exit_requested = true;
+				leave = true;
+			}
+			SpinLockRelease(&tf_shared->mutex);
+			if (handed)
+				return true;
+			if (leave)
+				return false;
+			idle_since = now;
+			continue;
+		}
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 TimestampDifferenceMilliseconds(now, deadline) + 1,

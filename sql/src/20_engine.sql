@@ -140,16 +140,19 @@ $$;
 -- for all databases; NULL when none.  Only superusers can store the
 -- settings read this way (they are PGC_SUSET parameters).
 CREATE OR REPLACE FUNCTION taskflow._role_setting(p_role oid, p_name text) RETURNS text
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT substr(c, length(p_name) + 2)
-      FROM pg_db_role_setting s
-     CROSS JOIN LATERAL unnest(s.setconfig) c
-     WHERE s.setrole = p_role
-       AND s.setdatabase IN (0, (SELECT d.oid FROM pg_database d
-                                  WHERE d.datname = current_database()))
-       AND left(c, length(p_name) + 1) = p_name || '='
-     ORDER BY s.setdatabase DESC
-     LIMIT 1
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+-- (PL/pgSQL for its plan cache: read per owner by every dispatch)
+BEGIN
+    RETURN (SELECT substr(c, length(p_name) + 2)
+              FROM pg_db_role_setting s
+             CROSS JOIN LATERAL unnest(s.setconfig) c
+             WHERE s.setrole = p_role
+               AND s.setdatabase IN (0, (SELECT d.oid FROM pg_database d
+                                          WHERE d.datname = current_database()))
+               AND left(c, length(p_name) + 1) = p_name || '='
+             ORDER BY s.setdatabase DESC
+             LIMIT 1);
+END
 $$;
 
 -- The per-owner cap on running node workers (0: none): the owner's
@@ -833,18 +836,18 @@ $$;
 -- other databases' (see tf_reserve_worker_slot).
 -- dispatch_seq changes with every attempt and every poll of a wait node
 -- (the scheduler counts dispatches that never started per dispatch_seq).
--- The flows as the dispatch reads them.  flows.priority comes with part
--- 93_events.once, after this part: this placeholder (priority 5) lets
--- _sched_ready be created; part 93_events replaces it with the real column.
-CREATE OR REPLACE VIEW taskflow._flow_dispatch AS
-SELECT f.id, f.name, f.owner, 5 AS priority FROM taskflow.flows f;
-REVOKE ALL ON taskflow._flow_dispatch FROM PUBLIC;
-
+-- (flows.priority comes with part 93_events.once, after this part: a
+-- PL/pgSQL body is checked when it first runs, not when it is created.)
 CREATE OR REPLACE FUNCTION taskflow._sched_ready(p_exclude bigint[], p_limit integer, p_running oid[])
 RETURNS TABLE (node_run_id bigint, run_id bigint, owner oid, owner_login boolean,
                flow text, node text, dispatch_seq integer, owner_cap integer, eligible boolean,
                owner_running integer)
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+-- (PL/pgSQL for its plan cache: a LANGUAGE sql function that is not inlined
+-- is planned again on every call, ~1 ms of every dispatch)
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     WITH cand AS (
         SELECT nr.id, nr.run_id, f.owner::oid AS owner,
                CASE WHEN a.oid IS NULL THEN false  -- a dropped owner: refused by the worker
@@ -861,7 +864,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                WHERE x.run_id = r.id AND x.state IN ('pending', 'retrying')
                                OFFSET 0) nr
           JOIN taskflow.nodes n ON n.id = nr.node_id
-          JOIN taskflow._flow_dispatch f ON f.id = r.flow_id
+          JOIN taskflow.flows f ON f.id = r.flow_id
           LEFT JOIN pg_authid a ON a.oid = f.owner
           JOIN pg_database d ON d.datname = current_database()
          WHERE r.state = 'running'
@@ -885,7 +888,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
       FROM ranked x
      ORDER BY (x.cap = 0 OR x.running + x.k <= x.cap) DESC, x.running + x.k,
               x.scheduled_for, x.run_id, x.id
-     LIMIT p_limit + 1
+     LIMIT p_limit + 1;
+END
 $$;
 
 -- A node run whose worker repeatedly failed to even start (e.g. the owner

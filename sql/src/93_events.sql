@@ -39,12 +39,6 @@ BEGIN
 END
 $$;
 
--- The dispatch's view of a flow (see _sched_ready, part 20, where a
--- placeholder with priority 5 is created before this part's column exists).
-CREATE OR REPLACE VIEW taskflow._flow_dispatch AS
-SELECT f.id, f.name, f.owner, f.priority FROM taskflow.flows f;
-REVOKE ALL ON taskflow._flow_dispatch FROM PUBLIC;
-
 -- create_flow / alter_flow (part 10) check priority with _check_priority;
 -- direct DML on flows.priority gets the same check (after flows_guard)
 CREATE OR REPLACE FUNCTION taskflow._flows_guard_events() RETURNS trigger

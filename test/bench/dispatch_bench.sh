@@ -1,76 +1,126 @@
 #!/bin/bash
-# test/bench/dispatch_bench.sh — dispatch latency of taskflow against pg_cron, measured
-# in the same run on the same throwaway cluster (both preloaded).  Not a timed test.
+# test/bench/dispatch_bench.sh — due time → first statement, taskflow against pg_cron in
+# both of its modes, measured in the same run on the same throwaway cluster (both
+# preloaded).  Not a timed test.
 #
-# Workload: JOBS jobs scheduled '* * * * *' in each system (first pg_cron alone, then
-# taskflow alone, so they never compete for the 2 cores), each running
-# `INSERT INTO bench_log VALUES ('<system>', clock_timestamp())`, observed for MINUTES
-# minute boundaries.  Latency = the moment the job's SQL runs minus its due time (the
-# minute boundary), measured the same way for both systems.
-# pg_cron runs in background-worker mode (cron.use_background_workers = on), the same
-# process model as taskflow.  Prints mean / p95 / max per system and the ratio
-# taskflow / pg_cron (lower is better for taskflow).
+# For each N in COUNTS (1 10 100), N jobs due at the same second, each running
+# `INSERT INTO bench_log VALUES (<system>, N, clock_timestamp())`; latency = the moment
+# that statement runs minus the job's due time, measured the same way for every system:
+#   pg_cron   N jobs '* * * * *' for MINUTES minute boundaries (due = the minute);
+#             first in background-worker mode (cron.use_background_workers = on, the
+#             process model of taskflow), then, after a restart, in libpq mode (off)
+#   taskflow  N flows of one sql node, 'every 5 seconds' over one minute in which no
+#             pg_cron job is scheduled (start_date/end_date: 11 due times per flow,
+#             :05 .. :55; due = the 5-second boundary), warm node workers (the default)
+# Never both at once, so they never compete for the cores.  Same caps on both sides:
+# taskflow.max_workers = cron.max_running_jobs = WORKERS.
+# Prints p50 / p99 / max per system and N, and the ratio p50 taskflow / pg_cron per mode
+# (below 1: taskflow dispatches sooner).
 #
-#   sudo test/bench/dispatch_bench.sh            # JOBS=10 MINUTES=3
+#   sudo test/bench/dispatch_bench.sh            # COUNTS="1 10 100" MINUTES=3 WORKERS=16
 set -eu
 cd "$(dirname "$0")/../.."
-JOBS=${JOBS:-10}
+COUNTS=${COUNTS:-1 10 100}
 MINUTES=${MINUTES:-3}
+WORKERS=${WORKERS:-16}
 DIR=${BENCH_DIR:-/tmp/taskflow-dispatch-bench}
 PORT=${BENCH_PORT:-54339}
+PG_CONFIG=${PG_CONFIG:-pg_config}
+export PG_CONFIG
 . test/bench/lib.sh
+KEEP_SAVED=${KEEP:-}
+KEEP=1	# restarted below (pg_cron's mode is a server setting); stopped at the end
 bench_cluster_start <<CONF
 shared_preload_libraries = 'taskflow,pg_cron'
 cron.database_name = 'postgres'
 cron.use_background_workers = on
+cron.host = '$DIR'
 max_worker_processes = 64
-taskflow.max_workers = 16
-cron.max_running_jobs = 16
+max_connections = 200
+taskflow.max_workers = $WORKERS
+cron.max_running_jobs = $WORKERS
 CONF
+[ -n "$KEEP_SAVED" ] || trap 'as_pg "$BIN/pg_ctl" -D "$DIR/data" -m fast stop >/dev/null' EXIT
 
 psql_ >/dev/null <<SQL
 SET client_min_messages = warning;
 CREATE EXTENSION pg_cron;
 CREATE EXTENSION taskflow;
-CREATE TABLE bench_log (system text, at timestamptz);
-SELECT cron.schedule('cron_' || g, '* * * * *',
-                     \$\$INSERT INTO bench_log VALUES ('pg_cron', clock_timestamp())\$\$)
-  FROM generate_series(1, $JOBS) g;
+CREATE TABLE bench_log (system text, n int, at timestamptz);
 SQL
-# phase 1: pg_cron alone; phase 2: taskflow alone (so they never compete for the CPUs)
-wait_boundaries() {
+
+# sleep until SECS seconds after the minute boundary that is MIN minutes ahead
+sleep_until() {
   local left
-  left=$(psql_ -c "SELECT ceil(extract(epoch FROM date_trunc('minute', now()) + interval '$MINUTES min' + interval '5 s' - now()))")
+  left=$(psql_ -c "SELECT greatest(0, extract(epoch FROM date_trunc('minute', clock_timestamp()) + interval '$1 min' + interval '$2 s' - clock_timestamp()))")
   sleep "$left"
 }
-start=$(psql_ -c "SELECT now()")
-echo "dispatch bench: $JOBS jobs per system, '* * * * *', $MINUTES minute boundaries each, one system at a time"
-wait_boundaries
-psql_ -c "SELECT count(cron.unschedule(jobid)) FROM cron.job" >/dev/null
-# flows created now: nothing before this moment is due (no catch-up)
-psql_ >/dev/null <<SQL
-SELECT taskflow.create_flow('tf_' || g, schedule => '* * * * *', timezone => 'UTC', catchup => false)
-  FROM generate_series(1, $JOBS) g;
-SELECT taskflow.add_node('tf_' || g, 'n', 'sql',
-                         \$\$INSERT INTO bench_log VALUES ('taskflow', clock_timestamp())\$\$)
-  FROM generate_series(1, $JOBS) g;
+
+pg_cron_phase() {	# label
+  local n
+  for n in $COUNTS; do
+    psql_ >/dev/null <<SQL
+SELECT cron.schedule('cron_' || g, '* * * * *',
+                     \$\$INSERT INTO bench_log VALUES ('$1', $n, clock_timestamp())\$\$)
+  FROM generate_series(1, $n) g;
 SQL
-wait_boundaries
+    sleep_until "$MINUTES" 10
+    psql_ -c "SELECT count(cron.unschedule(jobid)) FROM cron.job" >/dev/null
+    echo "  $1: $n job(s) done"
+  done
+}
+
+taskflow_phase() {
+  local n from
+  for n in $COUNTS; do
+    # one whole minute ahead, away from any pg_cron boundary: :05 .. :55
+    from=$(psql_ -c "SELECT date_trunc('minute', clock_timestamp()) + interval '1 min'")
+    psql_ >/dev/null <<SQL
+SELECT taskflow.create_flow('tf_' || g, schedule => 'every 5 seconds', timezone => 'UTC',
+                            catchup => false,
+                            start_date => timestamptz '$from' + interval '5 s',
+                            end_date => timestamptz '$from' + interval '56 s')
+  FROM generate_series(1, $n) g;
+SELECT taskflow.add_node('tf_' || g, 'n', 'sql',
+                         \$\$INSERT INTO bench_log VALUES ('taskflow', $n, clock_timestamp())\$\$)
+  FROM generate_series(1, $n) g;
+SQL
+    sleep_until 1 59
+    psql_ -c "SELECT taskflow.drop_flow(name) FROM taskflow.flows" >/dev/null
+    echo "  taskflow: $n flow(s) done"
+  done
+}
+
+echo "dispatch bench: $COUNTS job(s) due at once; pg_cron $MINUTES minute boundaries per count and mode, taskflow 11 due times per count; max_workers = cron.max_running_jobs = $WORKERS; $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
+sleep_until 1 2
+pg_cron_phase pg_cron_bgw
+taskflow_phase
+as_pg "$BIN/psql" -X -q -h "$DIR" -p "$PORT" -d postgres \
+  -c "ALTER SYSTEM SET cron.use_background_workers = off" >/dev/null
+as_pg "$BIN/pg_ctl" -D "$DIR/data" -m fast -w restart -l "$DIR/server.log" >/dev/null
+sleep_until 1 2
+pg_cron_phase pg_cron_libpq
 
 psql_ <<SQL
 \pset footer off
 \pset format aligned
 \pset tuples_only off
 WITH l AS (
-  SELECT system, extract(epoch FROM at - date_trunc('minute', at)) * 1000 AS ms
-  FROM bench_log WHERE at > '$start'),
+  SELECT system, n,
+         extract(epoch FROM at - CASE WHEN system = 'taskflow'
+                                      THEN to_timestamp(floor(extract(epoch FROM at) / 5) * 5)
+                                      ELSE date_trunc('minute', at) END) * 1000 AS ms
+  FROM bench_log),
 s AS (
-  SELECT system, count(*) AS samples, round(avg(ms)::numeric, 1) AS mean_ms,
-         round(percentile_cont(0.95) WITHIN GROUP (ORDER BY ms)::numeric, 1) AS p95_ms,
+  SELECT system, n AS jobs, count(*) AS samples,
+         round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1) AS p50_ms,
+         round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1) AS p99_ms,
          round(max(ms)::numeric, 1) AS max_ms
-  FROM l GROUP BY system)
-SELECT *, round(mean_ms / nullif((SELECT mean_ms FROM s WHERE system = 'pg_cron'), 0), 2)
-         AS ratio_vs_pg_cron
-FROM s ORDER BY system;
-SELECT 'expected samples per system: ' || $JOBS * $MINUTES;
+  FROM l GROUP BY system, n)
+SELECT s.*,
+       round(s.p50_ms / nullif((SELECT p50_ms FROM s b WHERE b.system = 'pg_cron_bgw' AND b.jobs = s.jobs), 0), 2)
+         AS p50_vs_bgw,
+       round(s.p50_ms / nullif((SELECT p50_ms FROM s b WHERE b.system = 'pg_cron_libpq' AND b.jobs = s.jobs), 0), 2)
+         AS p50_vs_libpq
+FROM s ORDER BY jobs, system;
 SQL

@@ -1,0 +1,55 @@
+-- taskflow extension script, part 97: helpers of the dispatch/definition
+-- fast paths (replayable).  Owner: dispatch (issue 11).  See
+-- docs/performance.md.
+
+-- Did the current transaction (or one of its subtransactions) write the row
+-- version with this xmin?  Then it holds the row's lock already (C,
+-- define_fast.c).  The definition API locks a flow and bumps updated_at
+-- once per transaction with it, not once per node and edge.
+CREATE OR REPLACE FUNCTION taskflow._row_is_mine(xmin xid) RETURNS boolean
+LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'tf_row_is_mine';
+
+-- Is a flow of this owner due within the next 'within' seconds?  An idle
+-- warm worker of the owner asks when its idle timeout is up, and stays for
+-- another period if so (worker.c, tf_worker_due_soon): a flow due every
+-- minute finds a warm worker instead of forking one.  One range scan of
+-- the index on flows.next_due (next_due: the flow's next fire time).
+CREATE OR REPLACE FUNCTION taskflow._owner_due_soon(p_owner oid, p_within integer)
+RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT EXISTS (SELECT 1 FROM taskflow.flows f
+                    WHERE f.next_due <= now() + make_interval(secs => p_within * 2)
+                      AND f.owner = p_owner AND f.enabled)
+$$;
+REVOKE ALL ON FUNCTION taskflow._owner_due_soon(oid, integer) FROM PUBLIC;
+
+-- A warm worker's next node run when its own run has none ready: the oldest
+-- ready node runs of the other running runs of the same owner (worker.c,
+-- tf_worker_next_in_run), so that 100 flows due at once or a backlog of one
+-- owner flow through its warm workers without a scheduler pass per node.
+-- Readiness is _node_next_in_run's (one definition); the runs are the 8
+-- oldest running ones with a pending or retrying node run (partial
+-- indexes): a bounded cost per node; when none of them has a ready node
+-- (chains waiting on running upstreams) the worker goes idle and the
+-- scheduler's ranking decides, as before.
+CREATE OR REPLACE FUNCTION taskflow._node_next_for_owner(p_owner oid, p_exclude bigint[],
+                                                        p_limit integer)
+RETURNS SETOF bigint
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN QUERY
+    SELECT x.x
+      FROM (SELECT r.id, r.scheduled_for
+              FROM taskflow.runs r
+              JOIN taskflow.flows f ON f.id = r.flow_id
+             WHERE r.state = 'running' AND f.owner = p_owner
+               AND EXISTS (SELECT 1 FROM taskflow.node_runs nr
+                            WHERE nr.run_id = r.id AND nr.state IN ('pending', 'retrying'))
+             -- within one owner, as _sched_ready: higher flow priority first
+             ORDER BY f.priority DESC, r.scheduled_for, r.id
+             LIMIT 8) rr
+     CROSS JOIN LATERAL taskflow._node_next_in_run(rr.id, p_exclude, p_limit) x(x)
+     LIMIT p_limit;
+END
+$$;
+REVOKE ALL ON FUNCTION taskflow._node_next_for_owner(oid, bigint[], integer) FROM PUBLIC;
