@@ -11,7 +11,7 @@
 --   * run operations: run_flow, wait_run, cancel_run, rerun, backfill,
 --     purge_history; the privileged part goes through the C gate _gate()
 --     into _op_* functions (revoked from PUBLIC)
---   * views: flow_status, run_history, node_run_history (security_invoker,
+--   * views: run_history (node_run_history: part 91; security_invoker,
 --     so the row level security of part 00 applies)
 --
 -- Internal functions pin search_path so that a caller's (or a node script's)
@@ -1495,32 +1495,8 @@ SELECT r.id AS run_id,
                count(*) FILTER (WHERE nr.state = 'canceled') AS canceled
           FROM taskflow.node_runs nr WHERE nr.run_id = r.id) c ON true;
 
-CREATE OR REPLACE VIEW taskflow.node_run_history WITH (security_invoker = true) AS
-SELECT nr.id AS node_run_id,
-       nr.run_id,
-       f.name AS flow,
-       n.name AS node,
-       n.kind,
-       r.bizdate,
-       nr.state,
-       nr.attempt AS attempts,
-       nr.started_at,
-       nr.finished_at,
-       nr.finished_at - nr.started_at AS duration,
-       nr.not_before,
-       nr.rows,
-       nr.bytes,
-       nr.message AS error,
-       nr.sqlstate,
-       nr.rendered,
-       nr.log,
-       nr.worker_pid
-  FROM taskflow.node_runs nr
-  JOIN taskflow.runs r ON r.id = nr.run_id
-  JOIN taskflow.flows f ON f.id = r.flow_id
-  JOIN taskflow.nodes n ON n.id = nr.node_id;
-
-GRANT SELECT ON taskflow.run_history, taskflow.node_run_history TO PUBLIC;
+-- node_run_history: part 91_outvars (it shows node_runs.outputs, a 1.2 column)
+GRANT SELECT ON taskflow.run_history TO PUBLIC;
 
 -- the launcher learns about this database when CREATE EXTENSION commits
 SELECT taskflow._wake_launcher();

@@ -226,7 +226,8 @@ END
 $$;
 
 ------------------------------------------------------------------------------
--- history: node_run_history with the outputs (appended column)
+-- history: node_run_history (defined here, after part 91_outvars.once adds
+-- node_runs.outputs, its last column)
 ------------------------------------------------------------------------------
 
 CREATE OR REPLACE VIEW taskflow.node_run_history WITH (security_invoker = true) AS
@@ -254,6 +255,7 @@ SELECT nr.id AS node_run_id,
   JOIN taskflow.runs r ON r.id = nr.run_id
   JOIN taskflow.flows f ON f.id = r.flow_id
   JOIN taskflow.nodes n ON n.id = nr.node_id;
+GRANT SELECT ON taskflow.node_run_history TO PUBLIC;
 
 ------------------------------------------------------------------------------
 -- the catalog guard for output variables (direct DELETE/UPDATE)
