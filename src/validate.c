@@ -242,7 +242,7 @@ tf_check_sql(PG_FUNCTION_ARGS)
 				 errmsg("%s in %s at position %d (line %d)",
 						edata->message, what, pos, line_of(body, pos)),
 				 errhint(expression
-						 ? "The body of a wait or branch node is one SQL boolean expression; it runs as SELECT (<body>)::boolean."
+						 ? "A condition (wait, branch, check_rows where) is one SQL boolean expression; it runs as SELECT (<condition>)::boolean."
 						 : "The body is checked with every ${...} replaced by a stand-in ('x' for :literal, \"x\" for :ident); fix the SQL or the variable reference.")));
 	}
 
@@ -250,7 +250,7 @@ tf_check_sql(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_SYNTAX_ERROR),
 				 errmsg("%s is not a single expression", what),
-				 errhint("The body of a wait or branch node is one SQL boolean expression; it runs as SELECT (<body>)::boolean.")));
+				 errhint("A condition (wait, branch, check_rows where) is one SQL boolean expression; it runs as SELECT (<condition>)::boolean.")));
 	foreach(lc, raw)
 	{
 		RawStmt    *rs = lfirst_node(RawStmt, lc);
