@@ -1005,6 +1005,39 @@ parse_iso_time(const char *s)
 												   Int32GetDatum(-1)));
 }
 
+/*
+ * The answer of one page of a listing (ListObjectsV2, ListMultipartUploads):
+ * an error unless 200, copied out of libcurl's malloc'd memory into a
+ * NUL-terminated palloc'd string before anything can ERROR, and checked for
+ * its closing root element — a 200 cut short would otherwise look like a
+ * complete, shorter listing.  'what' names the request in messages.
+ */
+static char *
+s3_list_page(S3Req *req, const char *desc, const char *what, const char *root,
+			 size_t *body_len)
+{
+	char	   *body;
+	char	   *closing;
+
+	if (req->status != 200)
+		s3_fail(req, desc);
+	*body_len = req->resp_len;
+	body = palloc(*body_len + 1);
+	if (*body_len)
+		memcpy(body, req->resp, *body_len);
+	body[*body_len] = '\0';
+	req_reset_response(req);
+
+	closing = psprintf("</%s>", root);
+	if (strstr(body, closing) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("S3 %s %s: incomplete answer (no closing %s)", what, desc, closing),
+				 errhint("The connection may have been cut; retry the operation.")));
+	pfree(closing);
+	return body;
+}
+
 List *
 tf_s3_list(TfS3 *s3, const char *prefix, int strip_len)
 {
@@ -1036,22 +1069,7 @@ tf_s3_list(TfS3 *s3, const char *prefix, int strip_len)
 		req.method = "GET";
 		req.query = q.data;
 		s3_perform(s3, &req, desc);
-		if (req.status != 200)
-			s3_fail(&req, desc);
-		/* copy out of malloc'd memory before anything can ERROR */
-		body_len = req.resp_len;
-		body = palloc(body_len + 1);
-		if (body_len)
-			memcpy(body, req.resp, body_len);
-		body[body_len] = '\0';
-		req_reset_response(&req);
-
-		/* a 200 cut short would look like a complete, shorter listing */
-		if (strstr(body, "</ListBucketResult>") == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROTOCOL_VIOLATION),
-					 errmsg("S3 list %s: incomplete answer (no closing </ListBucketResult>)", desc),
-					 errhint("The connection may have been cut; retry the operation.")));
+		body = s3_list_page(&req, desc, "list", "ListBucketResult", &body_len);
 
 		p = body;
 		end = body + body_len;
@@ -1661,19 +1679,7 @@ tf_s3_list_uploads(TfS3 *s3, const char *prefix, int strip_len, long *refused)
 			req_reset_response(&req);
 			return result;
 		}
-		if (req.status != 200)
-			s3_fail(&req, desc);
-		body_len = req.resp_len;
-		body = palloc(body_len + 1);
-		if (body_len)
-			memcpy(body, req.resp, body_len);
-		body[body_len] = '\0';
-		req_reset_response(&req);
-		if (strstr(body, "</ListMultipartUploadsResult>") == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROTOCOL_VIOLATION),
-					 errmsg("S3 list uploads %s: incomplete answer (no closing </ListMultipartUploadsResult>)", desc),
-					 errhint("The connection may have been cut; retry the operation.")));
+		body = s3_list_page(&req, desc, "list uploads", "ListMultipartUploadsResult", &body_len);
 
 		p = body;
 		end = body + body_len;
