@@ -121,8 +121,10 @@ for my $i (1 .. 3)
 	push @lat2, $lat;
 }
 diag("B start latency while A hogs: same database @lat ms; other database @lat2 ms");
-cmp_ok((sort { $b <=> $a } @lat)[0], '<', 5000, "B starts within 5 s in A's database");
-cmp_ok((sort { $b <=> $a } @lat2)[0], '<', 5000, 'B starts within 5 s in another database');
+# A's hog never ends by itself: without fairness B would not start at all, so
+# the bound is only there to fail fast; it is loose for a busy 2-core machine
+cmp_ok((sort { $b <=> $a } @lat)[0], '<', 10000, "B starts within 10 s in A's database");
+cmp_ok((sort { $b <=> $a } @lat2)[0], '<', 10000, 'B starts within 10 s in another database');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM taskflow.run_history WHERE flow = 'hog' AND state = 'running'}),
 	'100', 'the hog runs are still running (waiting)');
 $node->safe_psql('postgres', q{SELECT taskflow.cancel_run(run_id) FROM taskflow.run_history WHERE flow = 'hog' AND state = 'running'});
@@ -133,7 +135,7 @@ ok(TaskflowTest->poll($node, 'postgres', q{SELECT count(*) = 0 FROM pg_stat_acti
 # free slot, ahead of A's queue, in A's database and in another one
 $node->safe_psql('postgres', q{
 SELECT taskflow.create_flow('backlog', owner => 'a');
-SELECT taskflow.add_node('backlog', 'n' || i, 'sql', 'SELECT pg_sleep(0.5)') FROM generate_series(1, 60) i;
+SELECT taskflow.add_node('backlog', 'n' || i, 'sql', 'SELECT pg_sleep(1)') FROM generate_series(1, 60) i;
 });
 my $rbl = TaskflowTest->run_flow($node, 'backlog');
 ok(TaskflowTest->poll($node, 'postgres', q{SELECT count(*) = 4 FROM pg_stat_activity WHERE backend_type = 'taskflow node' AND state = 'active' AND usename = 'a'}, 30),
@@ -143,8 +145,11 @@ my ($sb2, $lb2) = b_latency('db2', 'bflow2');
 my $left = $node->safe_psql('postgres', "SELECT count(*) FROM taskflow.node_runs WHERE run_id = $rbl AND state = 'pending'");
 diag("B start latency behind A's busy backlog: same database $lb1 ms, other database $lb2 ms; A still had $left nodes queued");
 is("$sb1,$sb2", 'succeeded,succeeded', "B's runs succeeded behind A's backlog");
-cmp_ok($lb1, '<', 3000, "B jumps A's queue in A's database");
-cmp_ok($lb2, '<', 3000, "B jumps A's queue from another database");
+# A's backlog takes 15 s to drain through 4 workers (60 x 1 s); behind it B
+# would wait about that long. B finishing while A still has nodes queued (the
+# next assertion) is the proof; the bounds are loose for a busy machine.
+cmp_ok($lb1, '<', 7000, "B jumps A's queue in A's database");
+cmp_ok($lb2, '<', 7000, "B jumps A's queue from another database");
 cmp_ok($left, '>', 0, "A's backlog was still queued when B finished");
 $node->safe_psql('postgres', "SELECT taskflow.cancel_run($rbl)");
 
