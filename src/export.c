@@ -190,14 +190,17 @@ tf_export_options_apply(TfExportOptions *o, Jsonb *options)
 		}
 		else if (strcmp(key, "parallel") == 0)
 		{
-			int			n = pg_strtoint32(val);
+			char	   *end;
+			long		n;
 
-			if (n < 0 || n > TF_PARALLEL_MAX)
+			errno = 0;
+			n = strtol(val, &end, 10);
+			if (end == val || *end != '\0' || errno != 0 || n < 0 || n > TF_PARALLEL_MAX)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("parallel must be between 0 and %d", TF_PARALLEL_MAX),
+						 errmsg("parallel must be an integer between 0 and %d, not \"%s\"", TF_PARALLEL_MAX, val),
 						 errhint("0 or 1 exports serially; omit the option (or pass null) for the automatic choice.")));
-			o->parallel = n;
+			o->parallel = (int) n;
 		}
 		else
 			ereport(ERROR,

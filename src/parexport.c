@@ -124,6 +124,23 @@ PGDLLEXPORT void tf_parexport_worker_main(dsm_segment *seg, shm_toc *toc);
 
 /* ---------- the query and its chunks ---------- */
 
+/* errors in the query look as they do from SPI (the serial export) */
+static void
+tf_par_error_callback(void *arg)
+{
+	const char *query = (const char *) arg;
+	int			syntaxerrposition = geterrposition();
+
+	if (syntaxerrposition > 0)
+	{
+		errposition(0);
+		internalerrposition(syntaxerrposition);
+		internalerrquery(query);
+	}
+	else
+		errcontext("SQL statement \"%s\"", query);
+}
+
 /*
  * Parse, analyze and rewrite query; if it reads exactly one plain heap
  * table in a form that can be split by block ranges, return the Query and
@@ -132,7 +149,8 @@ PGDLLEXPORT void tf_parexport_worker_main(dsm_segment *seg, shm_toc *toc);
 static Query *
 tf_par_analyze(const char *query, Oid *relid, const char **why)
 {
-	List	   *raw = raw_parser(query, RAW_PARSE_DEFAULT);
+	ErrorContextCallback errcb;
+	List	   *raw;
 	List	   *qs;
 	Query	   *q;
 	RangeTblEntry *rte;
@@ -141,13 +159,22 @@ tf_par_analyze(const char *query, Oid *relid, const char **why)
 	bool		ok;
 
 	*relid = InvalidOid;
-	if (list_length(raw) != 1)
+	errcb.callback = tf_par_error_callback;
+	errcb.arg = unconstify(char *, query);
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+	raw = raw_parser(query, RAW_PARSE_DEFAULT);
+	/* only a SELECT is analyzed here (no lock taken for anything else) */
+	if (list_length(raw) != 1 ||
+		!IsA(linitial_node(RawStmt, raw)->stmt, SelectStmt))
 	{
-		*why = "not a single statement";
+		error_context_stack = errcb.previous;
+		*why = "not a single SELECT statement";
 		return NULL;
 	}
 	qs = pg_analyze_and_rewrite_fixedparams(linitial_node(RawStmt, raw), query,
 											NULL, 0, NULL);
+	error_context_stack = errcb.previous;
 	if (list_length(qs) != 1)
 	{
 		*why = "the query is rewritten into several";

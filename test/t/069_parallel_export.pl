@@ -158,7 +158,7 @@ for my $be ([ 'file', 'par_files' ], [ 's3', 'par_s3' ])
 # option validation
 {
 	my ($ret, $out, $err) = $node->psql('postgres', q{SELECT * FROM taskflow.export('SELECT 1', 'par_files', 'v', 'csv', '{"parallel": 65}')});
-	like($err, qr/parallel must be between 0 and 64/, 'export: parallel is bounded');
+	like($err, qr/parallel must be an integer between 0 and 64/, 'export: parallel is bounded');
 	($ret, $out, $err) = $node->psql('postgres', q{SELECT taskflow.create_flow('bad_par'); SELECT taskflow.add_node('bad_par', 'a', 'archive', options => '{"server": "par_files", "path": "x/", "table": "src", "parallel": -1}')});
 	like($err, qr/parallel/, 'archive node: parallel is validated when the node is added');
 }
