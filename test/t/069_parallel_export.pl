@@ -56,7 +56,7 @@ sub export_dbg
 {
 	my ($sql, %o) = @_;
 	my ($ret, $out, $err) = $node->psql('postgres',
-		"SET client_min_messages = debug1; "
+		($o{quiet} ? '' : "SET client_min_messages = debug1; ")
 		  . ($o{pause} ? "SET taskflow.test_pause_at = '$o{pause}'; " : '')
 		  . $sql);
 	return ($ret, $out, $err);
@@ -138,9 +138,10 @@ for my $be ([ 'file', 'par_files' ], [ 's3', 'par_s3' ])
 {
 	my ($name, $server) = @$be;
 	my ($ret, $out, $err) = export_dbg(qq{SELECT rows FROM taskflow.export('SELECT * FROM src', '$server', '$name/fail', 'csv', '{"parallel": 3, "max_file_size": "1MB"}')},
-		pause => 'parallel_worker_error');
+		pause => 'parallel_worker_error', quiet => 1);
 	isnt($ret, 0, "$name: the export fails when a worker fails");
-	like($err, qr/taskflow test error in parallel export worker/, "$name: the worker's error is reported");
+	like($err, qr/taskflow test error in parallel export worker/, "$name: the worker's error is reported")
+	  or diag(join('', grep { /ERROR|FATAL|parallel|exited/ } split /^/, slurp_file($node->logfile)));
 	is(listing($server, "$name/fail"), '', "$name: no object is visible");
 	is(q1('SELECT count(*) FROM src'), '200000', "$name: the rows are still there");
 	if ($name eq 's3')
