@@ -72,6 +72,7 @@ typedef struct TfArchiveOpts
 	char	   *where;
 	char	   *format;
 	char	   *max_file_size;
+	char	   *parallel;		/* processes (parexport.c), NULL: automatic */
 	TfSourceAction source;
 } TfArchiveOpts;
 
@@ -131,11 +132,13 @@ tf_archive_parse(TfNodeExec *x, TfArchiveOpts *o)
 			o->max_file_size = val;
 		else if (strcmp(key, "source") == 0)
 			source = val;
+		else if (strcmp(key, "parallel") == 0)
+			o->parallel = val;
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown option \"%s\" for archive node \"%s\"", key, x->node_name),
-					 errhint("Archive options are server, path, query, table, where, format, max_file_size and source.")));
+					 errhint("Archive options are server, path, query, table, where, format, max_file_size, source and parallel.")));
 	}
 
 	/* render every string option */
@@ -146,6 +149,7 @@ tf_archive_parse(TfNodeExec *x, TfArchiveOpts *o)
 	o->where = tf_archive_render(x, o->where, "where");
 	o->format = tf_archive_render(x, o->format, "format");
 	o->max_file_size = tf_archive_render(x, o->max_file_size, "max_file_size");
+	o->parallel = tf_archive_render(x, o->parallel, "parallel");
 	source = tf_archive_render(x, source, "source");
 
 	o->source = TF_SOURCE_KEEP;
@@ -560,6 +564,21 @@ tf_exec_archive(TfNodeExec *x)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("max_file_size must be at least %lld bytes",
 							(long long) TF_MIN_MAX_FILE_SIZE)));
+	}
+	if (o.parallel)
+	{
+		char	   *end;
+		long		n;
+
+		errno = 0;
+		n = strtol(o.parallel, &end, 10);
+		if (end == o.parallel || *end != '\0' || errno != 0 || n < 0 || n > TF_PARALLEL_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("option \"parallel\" of archive node \"%s\" must be an integer between 0 and %d, not %s",
+							x->node_name, TF_PARALLEL_MAX, o.parallel),
+					 errhint("0 or 1 archives serially; leave the option out for the automatic choice.")));
+		eo.parallel = (int) n;
 	}
 	prefix = tf_export_normalize_prefix(o.path);
 

@@ -188,11 +188,25 @@ tf_export_options_apply(TfExportOptions *o, Jsonb *options)
 						 errmsg("unsupported checksum \"%s\"", val),
 						 errhint("Use \"md5\" or \"sha256\".")));
 		}
+		else if (strcmp(key, "parallel") == 0)
+		{
+			char	   *end;
+			long		n;
+
+			errno = 0;
+			n = strtol(val, &end, 10);
+			if (end == val || *end != '\0' || errno != 0 || n < 0 || n > TF_PARALLEL_MAX)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("parallel must be an integer between 0 and %d, not \"%s\"", TF_PARALLEL_MAX, val),
+						 errhint("0 or 1 exports serially; omit the option (or pass null) for the automatic choice.")));
+			o->parallel = (int) n;
+		}
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown export option \"%s\"", key),
-					 errhint("Valid options are max_file_size, header, compression_level and checksum.")));
+					 errhint("Valid options are max_file_size, header, compression_level, checksum and parallel.")));
 	}
 }
 
@@ -457,11 +471,14 @@ tf_export_stage(TfStorage *st, const char *prefix, const char *query,
 	tf_test_pause("before_upload");
 
 	so.staged = true;
-	res = tf_format_write(st, prefix, query, &so);
-	tf_log(x, "uploaded %d object(s) to %s (not yet visible): %lld rows, %lld bytes (%s)",
+	res = tf_parexport_write(st, prefix, query, &so);
+	if (res == NULL)
+		res = tf_format_write(st, prefix, query, &so);
+	tf_log(x, "uploaded %d object(s) to %s (not yet visible): %lld rows, %lld bytes (%s%s)",
 		   list_length(res->parts), tf_storage_describe(st, prefix),
 		   (long long) res->rows, (long long) res->bytes,
-		   tf_format_name(o->format));
+		   tf_format_name(o->format),
+		   res->participants > 1 ? psprintf(", %d processes", res->participants) : "");
 	return res;
 }
 

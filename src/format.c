@@ -92,6 +92,8 @@ typedef struct TfCsvDest
 	int			nparts;
 	TfExportResult *res;
 	bool		digest_only;	/* format and digest rows, write nothing */
+	bool		multi_run;		/* tf_format_begin: several queries, one tupdesc */
+	pg_atomic_uint32 *partno;	/* shared part number counter, or NULL */
 	uint64		sum1;			/* row digest sums (see format.h) */
 	uint64		sum2;
 } TfCsvDest;
@@ -140,6 +142,7 @@ tf_export_options_init(TfExportOptions *o)
 	o->compression_level = 0;	/* the format's default */
 	o->checksum = TF_CHECKSUM_MD5;
 	o->staged = false;
+	o->parallel = -1;			/* automatic */
 }
 
 static void
@@ -359,7 +362,8 @@ tf_part_open(TfCsvDest *d)
 	TfPart	   *p = palloc0(sizeof(TfPart));
 	TfPartInfo *info = palloc0(sizeof(TfPartInfo));
 
-	info->name = psprintf("part-%05d%s", d->nparts,
+	info->name = psprintf("part-%05d%s",
+						  d->partno ? (int) pg_atomic_fetch_add_u32(d->partno, 1) : d->nparts,
 						  tf_format_extension(d->opts.format));
 	info->key = psprintf("%s%s", d->prefix, info->name);
 	p->info = info;
@@ -485,6 +489,15 @@ tf_dest_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 	MemoryContext old = MemoryContextSwitchTo(d->cxt);
 	int			nlive = 0;
 
+	if (d->out_functions != NULL && d->multi_run)
+	{
+		/* the next query of a participant: the same columns */
+		if (typeinfo->natts != d->natts)
+			elog(ERROR, "parallel export: a chunk query returned %d columns, not %d",
+				 typeinfo->natts, d->natts);
+		MemoryContextSwitchTo(old);
+		return;
+	}
 	if (d->out_functions != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -632,11 +645,20 @@ tf_dest_create(TfStorage *st, const char *prefix, const TfExportOptions *o)
 	return d;
 }
 
+void
+tf_format_digest_hex(uint64 sum1, uint64 sum2, char *out)
+{
+	snprintf(out, 33, "%016llx%016llx",
+			 (unsigned long long) sum1, (unsigned long long) sum2);
+}
+
 static void
 tf_digest_hex(TfCsvDest *d)
 {
-	snprintf(d->res->digest, sizeof(d->res->digest), "%016llx%016llx",
-			 (unsigned long long) d->sum1, (unsigned long long) d->sum2);
+	d->res->sum1 = d->sum1;
+	d->res->sum2 = d->sum2;
+	d->res->participants = 1;
+	tf_format_digest_hex(d->sum1, d->sum2, d->res->digest);
 }
 
 /* abort every staged, unpublished part (best effort, never ERRORs) */
@@ -749,4 +771,46 @@ tf_format_write(TfStorage *st, const char *prefix, const char *query,
 	PG_END_TRY();
 
 	return d->res;
+}
+
+/* ---------- in steps: one participant of a parallel export ---------- */
+
+TfFormatState *
+tf_format_begin(TfStorage *st, const char *prefix, const TfExportOptions *o,
+				pg_atomic_uint32 *partno)
+{
+	TfCsvDest  *d = tf_dest_create(st, prefix, o);
+
+	d->multi_run = true;
+	d->partno = partno;
+	return d;
+}
+
+DestReceiver *
+tf_format_receiver(TfFormatState *f)
+{
+	return &f->pub;
+}
+
+TfExportResult *
+tf_format_finish(TfFormatState *f, bool empty_part)
+{
+	if (f->part == NULL && f->nparts == 0 && empty_part)
+	{
+		if (f->out_functions == NULL)
+			elog(ERROR, "export query did not return a result");
+		tf_part_open(f);
+	}
+	if (f->part != NULL)
+		tf_part_close(f);
+	tf_digest_hex(f);
+	return f->res;
+}
+
+void
+tf_format_abort(TfFormatState *f)
+{
+	if (f->part && f->part->w)
+		tf_storage_writer_abort(f->part->w);
+	tf_format_abort_staged(f->res);
 }

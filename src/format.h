@@ -14,6 +14,8 @@
 #include "postgres.h"
 #include "commands/copy.h"
 #include "nodes/pg_list.h"
+#include "port/atomics.h"
+#include "tcop/dest.h"
 #include "utils/jsonb.h"
 
 #include "storage.h"
@@ -21,6 +23,7 @@
 
 #define TF_DEFAULT_MAX_FILE_SIZE	(INT64CONST(256) * 1024 * 1024)
 #define TF_MIN_MAX_FILE_SIZE		INT64CONST(1024)
+#define TF_PARALLEL_MAX			64	/* bound of the option "parallel" */
 
 typedef enum TfFileFormat
 {
@@ -43,6 +46,7 @@ typedef struct TfExportOptions
 	int			compression_level;	/* 1..9 (csv.gz, csv.zst), 0: the format's default */
 	TfChecksumKind checksum;
 	bool		staged;			/* parts stay invisible until published */
+	int			parallel;		/* processes: -1 automatic, 0/1 serial, N (parexport.c) */
 } TfExportOptions;
 
 typedef struct TfPartInfo
@@ -71,6 +75,9 @@ typedef struct TfExportResult
 	int64		bytes;
 	int			removed;		/* stale objects removed */
 	char		digest[33];		/* order-independent digest of the rows */
+	uint64		sum1;			/* the digest's two sums (see below) */
+	uint64		sum2;
+	int			participants;	/* processes that exported (1 = serial) */
 } TfExportResult;
 
 /*
@@ -97,6 +104,25 @@ extern void tf_export_options_init(TfExportOptions *o);
 extern TfExportResult *tf_format_write(TfStorage *st, const char *prefix,
 									   const char *query,
 									   const TfExportOptions *o);
+
+/*
+ * The same in steps, for one participant of a parallel export
+ * (parexport.c): begin, then run any number of queries returning the same
+ * columns into tf_format_receiver() (their rows continue the open part),
+ * then finish (closes the open part; with empty_part an export that wrote
+ * no part writes one holding the header) or, in PG_CATCH, abort (the open
+ * and the staged parts).  With partno the part numbers come from that
+ * shared counter (distinct names across processes), else 0, 1, ...
+ */
+typedef struct TfCsvDest TfFormatState;
+extern TfFormatState *tf_format_begin(TfStorage *st, const char *prefix,
+									  const TfExportOptions *o,
+									  pg_atomic_uint32 *partno);
+extern DestReceiver *tf_format_receiver(TfFormatState *f);
+extern TfExportResult *tf_format_finish(TfFormatState *f, bool empty_part);
+extern void tf_format_abort(TfFormatState *f);
+/* the digest's hex form from its two sums */
+extern void tf_format_digest_hex(uint64 sum1, uint64 sum2, char *out);
 
 /*
  * Run 'query' and compute only its row count and row digest, formatting the
@@ -208,6 +234,18 @@ extern copy_data_source_cb tf_import_source_activate(TfImportSource *s);
 extern void tf_import_source_end(TfStorage *st, TfImportSource *s, TfImportPart *p);
 /* stop before the end: close, free, verify nothing (not for error paths) */
 extern void tf_import_source_close(TfImportSource *s);
+
+/*
+ * parexport.c: the parallel export of the rows of a query over one table
+ * (docs/archive.md "Parallel export").  Returns NULL when the export runs
+ * serially (o->parallel 0/1, or the automatic choice, or a query that cannot
+ * be split); otherwise the staged parts of every participant (adopted by
+ * this process, so publish / abort work as for a serial export), the row
+ * count and the digest of all rows.
+ */
+extern TfExportResult *tf_parexport_write(TfStorage *st, const char *prefix,
+										  const char *query,
+										  const TfExportOptions *o);
 
 /* the empty _SUCCESS object, written last */
 extern void tf_export_write_success(TfStorage *st, const char *prefix,

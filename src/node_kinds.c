@@ -253,6 +253,8 @@ static const TfOptionDef archive_options[] = {
 	"Parts are split at max_file_size; use at least \"1kB\" (the default is \"256MB\")."},
 	{"source", TF_OPT_ENUM, 0, 0, NULL, archive_sources, "unknown source action \"%s\" for %s",
 	"source is one of keep (default), delete, detach, drop."},
+	{"parallel", TF_OPT_INT, 0, TF_PARALLEL_MAX, NULL, NULL, NULL,
+	"parallel is the number of processes that export (0 or 1: serial); leave it out for the automatic choice."},
 	{NULL}
 };
 

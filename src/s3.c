@@ -1211,6 +1211,18 @@ tf_s3_writer_begin(TfS3 *s3, const char *key)
 	return w;
 }
 
+/* the abort request of w's upload, prepared in the writer's own memory */
+static void
+prepare_abort(TfS3Writer *w)
+{
+	w->abort_url = s3_url(w->s3, w->key, psprintf("uploadId=%s", uri_encode(w->upload_id, false)));
+	w->abort_cfg = *w->s3->cfg;
+	w->abort_cfg.access_key_id = w->s3->cfg->access_key_id ? pstrdup(w->s3->cfg->access_key_id) : NULL;
+	w->abort_cfg.secret_access_key = w->s3->cfg->secret_access_key ? pstrdup(w->s3->cfg->secret_access_key) : NULL;
+	w->abort_cfg.session_token = w->s3->cfg->session_token ? pstrdup(w->s3->cfg->session_token) : NULL;
+	w->abort_sigv4 = pstrdup(w->s3->sigv4);
+}
+
 static void
 create_upload(TfS3Writer *w)
 {
@@ -1231,12 +1243,7 @@ create_upload(TfS3Writer *w)
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
 				 errmsg("S3 POST %s: CreateMultipartUpload answer has no UploadId", w->desc)));
 	w->upload_id = id;
-	w->abort_url = s3_url(w->s3, w->key, psprintf("uploadId=%s", uri_encode(id, false)));
-	w->abort_cfg = *w->s3->cfg;
-	w->abort_cfg.access_key_id = w->s3->cfg->access_key_id ? pstrdup(w->s3->cfg->access_key_id) : NULL;
-	w->abort_cfg.secret_access_key = w->s3->cfg->secret_access_key ? pstrdup(w->s3->cfg->secret_access_key) : NULL;
-	w->abort_cfg.session_token = w->s3->cfg->session_token ? pstrdup(w->s3->cfg->session_token) : NULL;
-	w->abort_sigv4 = pstrdup(w->s3->sigv4);
+	prepare_abort(w);
 	elog(DEBUG1, "S3 multipart upload of %s started", w->desc);
 }
 
@@ -1626,6 +1633,59 @@ tf_s3_writer_publish(TfS3Writer *w, char **etag)
 	elog(DEBUG1, "S3 multipart upload of %s completed: %d parts, " INT64_FORMAT " bytes",
 		 w->desc, w->nparts, w->total);
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Parallel export (storage.h): the token of a finished staged upload is its
+ * upload id and the etags of its parts, one a line; the writer is disowned
+ * (done), so neither an ERROR nor the exit of this process aborts it.
+ */
+char *
+tf_s3_writer_handoff(TfS3Writer *w)
+{
+	StringInfoData b;
+	ListCell   *lc;
+
+	if (!w->staged || !w->finished || w->done || w->upload_id == NULL)
+		elog(ERROR, "S3 upload of %s cannot be handed off", w->desc);
+	initStringInfo(&b);
+	appendStringInfoString(&b, w->upload_id);
+	foreach(lc, w->etags)
+		appendStringInfo(&b, "\n%s", (char *) lfirst(lc));
+	w->done = true;
+	return b.data;
+}
+
+/* a finished staged writer of key from a token of tf_s3_writer_handoff */
+TfS3Writer *
+tf_s3_writer_adopt(TfS3 *s3, const char *key, const char *token, int64 size)
+{
+	TfS3Writer *w = palloc0(sizeof(TfS3Writer));
+	char	   *t = pstrdup(token);
+	char	   *line;
+	char	   *save = NULL;
+
+	w->mcxt = CurrentMemoryContext;
+	w->s3 = s3;
+	w->key = pstrdup(key);
+	w->desc = s3_describe(s3, key);
+	w->staged = true;
+	w->finished = true;
+	w->total = size;
+	line = strtok_r(t, "\n", &save);
+	if (line == NULL || *line == '\0')
+		elog(ERROR, "invalid handoff token for S3 upload of %s", w->desc);
+	w->upload_id = pstrdup(line);
+	while ((line = strtok_r(NULL, "\n", &save)) != NULL)
+	{
+		w->etags = lappend(w->etags, pstrdup(line));
+		w->nparts++;
+	}
+	prepare_abort(w);
+	w->cb.func = writer_cleanup;
+	w->cb.arg = w;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &w->cb);
+	return w;
 }
 
 /*

@@ -76,6 +76,10 @@ extern void tf_s3_writer_abort(TfS3Writer *w);
  */
 extern TfS3Writer *tf_s3_writer_begin_staged(TfS3 *s3, const char *key);
 extern void tf_s3_writer_publish(TfS3Writer *w, char **etag);
+/* parallel export: hand a finished staged upload to another process */
+extern char *tf_s3_writer_handoff(TfS3Writer *w);
+extern TfS3Writer *tf_s3_writer_adopt(TfS3 *s3, const char *key,
+									  const char *token, int64 size);
 
 /* an in-progress multipart upload */
 typedef struct TfS3Upload

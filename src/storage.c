@@ -462,6 +462,12 @@ check_key(const char *key, bool is_prefix)
 }
 
 
+const char *
+tf_storage_name(TfStorage *st)
+{
+	return st->server_name;
+}
+
 char *
 tf_storage_describe(TfStorage *st, const char *key)
 {
@@ -505,6 +511,20 @@ void
 tf_storage_writer_publish(TfObjectWriter *w, char **etag)
 {
 	w->st->backend->writer_publish(w, etag);
+}
+
+char *
+tf_storage_writer_handoff(TfObjectWriter *w)
+{
+	Assert(w->staged);
+	return w->st->backend->writer_handoff(w);
+}
+
+TfObjectWriter *
+tf_storage_writer_adopt(TfStorage *st, const char *key, const char *token, int64 size)
+{
+	check_key(key, false);
+	return st->backend->writer_adopt(st, key, token, size);
 }
 
 void

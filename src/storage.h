@@ -39,6 +39,9 @@ extern TfStorage *tf_storage_open(const char *server_name);
 /* the same for a server given by OID, for role userid (foreign tables) */
 extern TfStorage *tf_storage_open_server(Oid serverid, Oid userid);
 
+/* the foreign server's name (parallel export workers open it again) */
+extern const char *tf_storage_name(TfStorage *st);
+
 /* human-readable location of a key, e.g. s3://bucket/prefix/key (no secrets) */
 extern char *tf_storage_describe(TfStorage *st, const char *key);
 
@@ -58,6 +61,19 @@ extern void tf_storage_writer_abort(TfObjectWriter *w);
  */
 extern TfObjectWriter *tf_storage_writer_begin_staged(TfStorage *st, const char *key);
 extern void tf_storage_writer_publish(TfObjectWriter *w, char **etag);
+
+/*
+ * Parallel export: a staged object finished by one process is published (or
+ * aborted) by another.  handoff, after finish, returns a token naming the
+ * staged object (file://: its hidden temporary file; S3: the upload id and
+ * the part etags) and disowns it: neither an ERROR nor the exit of this
+ * process removes it any more.  adopt recreates, in the calling process, a
+ * finished staged writer of key (size bytes) from that token: publish,
+ * abort and an ERROR (memory context reset) act as on the original.
+ */
+extern char *tf_storage_writer_handoff(TfObjectWriter *w);
+extern TfObjectWriter *tf_storage_writer_adopt(TfStorage *st, const char *key,
+											   const char *token, int64 size);
 
 /*
  * Remove leftovers of crashed attempts under a prefix ending in '/': S3

@@ -90,6 +90,11 @@ struct TfStorageBackend
 	void		(*writer_publish) (TfObjectWriter *w, char **etag);
 	/* best effort cleanup; never ERRORs */
 	void		(*writer_abort) (TfObjectWriter *w);
+	/* staged writer, finished: a token naming it, and disown it (storage.h) */
+	char	   *(*writer_handoff) (TfObjectWriter *w);
+	/* a finished staged writer of key from a handoff token */
+	TfObjectWriter *(*writer_adopt) (TfStorage *st, const char *key,
+									 const char *token, int64 size);
 	/* small object in one request */
 	void		(*put) (TfStorage *st, const char *key, const char *data, size_t len);
 

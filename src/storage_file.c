@@ -609,6 +609,57 @@ file_be_writer_abort(TfObjectWriter *w)
 	file_writer_cleanup(w);
 }
 
+/* parallel export (storage.h): the token is the hidden temporary name */
+static char *
+file_be_writer_handoff(TfObjectWriter *wh)
+{
+	FileWriter *w = (FileWriter *) wh;
+	char	   *token;
+
+	if (!w->hdr.staged || !w->finished || w->done)
+		elog(ERROR, "object \"%s\" cannot be handed off", w->path);
+	token = pstrdup(w->tmpname);
+	w->done = true;				/* disowned: cleanup leaves the file */
+	if (w->dirfd >= 0)
+		close(w->dirfd);
+	w->dirfd = -1;
+	return token;
+}
+
+static TfObjectWriter *
+file_be_writer_adopt(TfStorage *st, const char *key, const char *token, int64 size)
+{
+	FileWriter *w = palloc0(sizeof(FileWriter));
+	const char *base;
+	const char *slash;
+	size_t		blen;
+
+	w->hdr.st = st;
+	w->hdr.staged = true;
+	w->key = pstrdup(key);
+	w->path = file_path(st, key);
+	w->fd = -1;
+	w->dirfd = -1;
+	w->finished = true;
+	w->size = size;
+	w->cb.func = file_writer_cleanup;
+	w->cb.arg = w;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &w->cb);
+	w->dirfd = file_open_parent(st, key, false, &base);
+	w->name = pstrdup(base);
+	/* only ".<name>.tmp.<pid>" in the key's own directory */
+	blen = strlen(base);
+	if (token[0] != '.' || strncmp(token + 1, base, blen) != 0 ||
+		strncmp(token + 1 + blen, ".tmp.", 5) != 0 ||
+		token[6 + blen] == '\0' ||
+		strspn(token + 6 + blen, "0123456789") != strlen(token + 6 + blen))
+		elog(ERROR, "invalid handoff token for \"%s\"", w->path);
+	w->tmpname = pstrdup(token);
+	slash = strrchr(w->path, '/');
+	w->tmppath = psprintf("%.*s%s", slash ? (int) (slash - w->path + 1) : 0, w->path, token);
+	return &w->hdr;
+}
+
 static void
 file_put(TfStorage *st, const char *key, const char *data, size_t len)
 {
@@ -750,6 +801,8 @@ const TfStorageBackend tf_storage_file_backend = {
 	.writer_stage = file_be_writer_stage,
 	.writer_publish = file_be_writer_publish,
 	.writer_abort = file_be_writer_abort,
+	.writer_handoff = file_be_writer_handoff,
+	.writer_adopt = file_be_writer_adopt,
 	.put = file_put,
 	.reader_begin = file_be_reader_begin,
 	.reader_read = file_be_reader_read,

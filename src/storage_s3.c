@@ -159,6 +159,23 @@ s3_writer_abort(TfObjectWriter *w)
 	tf_s3_writer_abort(((S3Writer *) w)->w);
 }
 
+static char *
+s3_writer_handoff(TfObjectWriter *w)
+{
+	return tf_s3_writer_handoff(((S3Writer *) w)->w);
+}
+
+static TfObjectWriter *
+s3_writer_adopt(TfStorage *st, const char *key, const char *token, int64 size)
+{
+	S3Writer   *w = palloc0(sizeof(S3Writer));
+
+	w->hdr.st = st;
+	w->hdr.staged = true;
+	w->w = tf_s3_writer_adopt(get_s3(st), full_key(st, key), token, size);
+	return &w->hdr;
+}
+
 static void
 s3_put(TfStorage *st, const char *key, const char *data, size_t len)
 {
@@ -269,6 +286,8 @@ const TfStorageBackend tf_storage_s3_backend = {
 	.writer_stage = s3_writer_finish,
 	.writer_publish = s3_writer_publish,
 	.writer_abort = s3_writer_abort,
+	.writer_handoff = s3_writer_handoff,
+	.writer_adopt = s3_writer_adopt,
 	.put = s3_put,
 	.reader_begin = s3_reader_begin,
 	.reader_read = s3_reader_read,

@@ -30,6 +30,8 @@
  *	                  handler: pruning, streaming reads, EXPLAIN, IMPORT)
  *	    format.c      CSV / CSV.gz writers fed by a DestReceiver
  *	    export.c      export() / import() SQL functions, manifests
+ *	    parexport.c   parallel export of one table: a parallel context,
+ *	                  block ranges per participant, parts handed to the leader
  *	    archive.c     the archive node kind
  *	    run_call.c    CALL taskflow.run(): run, commit, wait, report
  *	    api.c         C entry points of the definition API (templates)

@@ -26,11 +26,15 @@
 #            taskflow.export csv.gz to S3
 #            psql \copy | zstd | curl --aws-sigv4 -T -         baseline csv.zst
 #            taskflow.export csv.zst to S3
+# every taskflow export twice: serial ('{"parallel": 1}') and parallel (the
+# automatic choice, PAR='{"parallel": N}' to force N processes: the leader
+# and N-1 parallel workers, see docs/archive.md "Parallel export"),
 # and prints seconds, rows/s, output MB, speed vs the baseline of its group
 # (baseline seconds / seconds: > 1 is faster), and the exporting backend's
-# memory sampled every 0.1 s DURING the statement from /proc/<pid>/status:
-# peak VmRSS (includes the shared buffers it touched) and peak RssAnon
-# (private memory: buffers, libcurl, compressor); then the same exports as
+# memory sampled every 0.1 s DURING the statement from /proc/<pid>/status
+# (of the backend and of its parallel workers; the highest of any one
+# process): peak VmRSS (includes the shared buffers it touched) and peak
+# RssAnon (private memory: buffers, libcurl, compressor); then the same exports as
 # archive nodes run by a taskflow worker (timed from run_flow to wait_run,
 # so including dispatch), the worker sampled the same way.  The load average is
 # printed before and after (2 cores shared with others: read ratios, not
@@ -41,6 +45,8 @@ N=${N:-10000000}
 REPEAT=${REPEAT:-1}
 PORT=${PORT:-54987}
 DIR=${DIR:-/tmp/tf_export_bench}
+PAR=${PAR:-'{}'}          # options of the parallel runs ('{}': automatic)
+SER='{"parallel": 1}'    # options of the serial runs
 . test/bench/lib.sh
 AK=benchkey SK=benchsecret0123456789
 
@@ -85,14 +91,17 @@ SELECT count(*) FROM orders;
 EOF
 
 now() { date +%s.%N; }
-# peak VmRSS / RssAnon (kB) of pid, sampled until the file $2 appears
+# peak VmRSS / RssAnon (kB) of pid and of its parallel workers (the highest
+# of any one process), sampled until the file $2 appears
 sample() {
-  local pid=$1 stop=$2 rss=0 anon=0 r a
+  local pid=$1 stop=$2 rss=0 anon=0 r a p pm
+  pm=$(head -n 1 "$DIR/data/postmaster.pid")
   while [ ! -e "$stop" ] && [ -r "/proc/$pid/status" ]; do
-    r=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
-    a=$(awk '/^RssAnon:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
-    [ "${r:-0}" -gt "$rss" ] && rss=$r
-    [ "${a:-0}" -gt "$anon" ] && anon=$a
+    for p in $pid $(pgrep -P "$pm" -f "parallel worker for PID $pid" || true); do
+      read -r r a < <(awk '/^VmRSS:/ {r = $2} /^RssAnon:/ {a = $2} END {print r + 0, a + 0}' "/proc/$p/status" 2>/dev/null || echo "0 0")
+      [ "${r:-0}" -gt "$rss" ] && rss=$r
+      [ "${a:-0}" -gt "$anon" ] && anon=$a
+    done
     sleep 0.1
   done
   echo "$rss $anon"
@@ -135,7 +144,7 @@ sample_workers() {
   while [ ! -e "$stop" ]; do
     for p in $(pgrep -P "$pm"); do
       cmd=$( { tr '\0' ' ' < "/proc/$p/cmdline"; } 2>/dev/null || true)
-      case $cmd in *launcher*|*scheduler*) continue ;; *taskflow*) ;; *) continue ;; esac
+      case $cmd in *launcher*|*scheduler*) continue ;; *taskflow*|*"parallel worker"*) ;; *) continue ;; esac
       read -r r a < <(awk '/^VmRSS:/ {r = $2} /^RssAnon:/ {a = $2} END {print r + 0, a + 0}' "/proc/$p/status" 2>/dev/null || echo "0 0")
       [ "${r:-0}" -gt "$rss" ] && rss=$r
       [ "${a:-0}" -gt "$anon" ] && anon=$a
@@ -159,10 +168,16 @@ measure_arch() { # flow -> "seconds rss anon"
 psql_ >/dev/null <<EOF
 SELECT taskflow.create_flow('bench_arch');
 SELECT taskflow.add_node('bench_arch', 'archive', 'archive',
-  options => '{"server": "bench_s3", "path": "arch/", "table": "orders", "format": "csv"}');
+  options => '{"server": "bench_s3", "path": "arch/", "table": "orders", "format": "csv", "parallel": 1}');
 SELECT taskflow.create_flow('bench_archz');
 SELECT taskflow.add_node('bench_archz', 'archive', 'archive',
-  options => '{"server": "bench_s3", "path": "archz/", "table": "orders", "format": "csv.gz"}');
+  options => '{"server": "bench_s3", "path": "archz/", "table": "orders", "format": "csv.gz", "parallel": 1}');
+SELECT taskflow.create_flow('bench_parch');
+SELECT taskflow.add_node('bench_parch', 'archive', 'archive',
+  options => '{"server": "bench_s3", "path": "parch/", "table": "orders", "format": "csv"}'::jsonb || '$PAR'::jsonb);
+SELECT taskflow.create_flow('bench_parchz');
+SELECT taskflow.add_node('bench_parchz', 'archive', 'archive',
+  options => '{"server": "bench_s3", "path": "parchz/", "table": "orders", "format": "csv.gz"}'::jsonb || '$PAR'::jsonb);
 EOF
 
 # every method REPEAT times, round after round (so a burst of load hits one
@@ -194,19 +209,26 @@ for round in $(seq "$REPEAT"); do
   read -r fs _ < <(measure_sh "sync '$OUT/copy.csv'")
   rec "COPY TO file, then fsync (csv)" "COPY TO file (csv)" \
     "$(echo "$r" | awk -v f="$fs" '{print $1 + f, $2, $3}')" "$(size_of "$OUT/copy.csv")"
-  r=$(measure "SELECT * FROM taskflow.export('$Q', 'bench', 'csv/', 'csv')")
+  r=$(measure "SELECT * FROM taskflow.export('$Q', 'bench', 'csv/', 'csv', '$SER')")
   rec "taskflow.export csv -> file://" "COPY TO file (csv)" "$r" "$(size_of "$OUT"/objects/csv/part-*)"
   rec "  the same, vs COPY TO file + fsync" "COPY TO file, then fsync (csv)" "$r" "$(size_of "$OUT"/objects/csv/part-*)"
+  r=$(measure "SELECT * FROM taskflow.export('$Q', 'bench', 'pcsv/', 'csv', '$PAR')")
+  rec "  parallel export csv -> file://" "COPY TO file (csv)" "$r" "$(size_of "$OUT"/objects/pcsv/part-*)"
+  rec "  parallel, vs COPY TO file + fsync" "COPY TO file, then fsync (csv)" "$r" "$(size_of "$OUT"/objects/pcsv/part-*)"
   rec "COPY TO PROGRAM gzip (csv.gz)" "COPY TO PROGRAM gzip (csv.gz)" \
     "$(measure "COPY ($Q) TO PROGRAM 'gzip > $OUT/copy.csv.gz' (FORMAT csv, HEADER)")" "$(size_of "$OUT/copy.csv.gz")"
   rec "taskflow.export csv.gz -> file://" "COPY TO PROGRAM gzip (csv.gz)" \
-    "$(measure "SELECT * FROM taskflow.export('$Q', 'bench', 'gz/', 'csv.gz')")" "$(size_of "$OUT"/objects/gz/part-*)"
+    "$(measure "SELECT * FROM taskflow.export('$Q', 'bench', 'gz/', 'csv.gz', '$SER')")" "$(size_of "$OUT"/objects/gz/part-*)"
+  rec "  parallel export csv.gz -> file://" "COPY TO PROGRAM gzip (csv.gz)" \
+    "$(measure "SELECT * FROM taskflow.export('$Q', 'bench', 'pgz/', 'csv.gz', '$PAR')")" "$(size_of "$OUT"/objects/pgz/part-*)"
   rec "taskflow.export csv.gz level 1 -> file://" "COPY TO PROGRAM gzip (csv.gz)" \
-    "$(measure "SELECT * FROM taskflow.export('$Q', 'bench', 'gz1/', 'csv.gz', '{\"compression_level\": 1}')")" "$(size_of "$OUT"/objects/gz1/part-*)"
+    "$(measure "SELECT * FROM taskflow.export('$Q', 'bench', 'gz1/', 'csv.gz', '{\"compression_level\": 1, \"parallel\": 1}')")" "$(size_of "$OUT"/objects/gz1/part-*)"
   rec "COPY TO PROGRAM zstd (csv.zst)" "COPY TO PROGRAM zstd (csv.zst)" \
     "$(measure "COPY ($Q) TO PROGRAM 'zstd -q -f -o $OUT/copy.csv.zst' (FORMAT csv, HEADER)")" "$(size_of "$OUT/copy.csv.zst")"
   rec "taskflow.export csv.zst -> file://" "COPY TO PROGRAM zstd (csv.zst)" \
-    "$(measure "SELECT * FROM taskflow.export('$Q', 'bench', 'zst/', 'csv.zst')")" "$(size_of "$OUT"/objects/zst/part-*)"
+    "$(measure "SELECT * FROM taskflow.export('$Q', 'bench', 'zst/', 'csv.zst', '$SER')")" "$(size_of "$OUT"/objects/zst/part-*)"
+  rec "  parallel export csv.zst -> file://" "COPY TO PROGRAM zstd (csv.zst)" \
+    "$(measure "SELECT * FROM taskflow.export('$Q', 'bench', 'pzst/', 'csv.zst', '$PAR')")" "$(size_of "$OUT"/objects/pzst/part-*)"
 
   group "-- S3, local node.js server (speed vs psql | [gzip |] curl)"
   rec "raw curl PUT of the csv (server limit)" "raw curl PUT of the csv (server limit)" \
@@ -214,19 +236,25 @@ for round in $(seq "$REPEAT"); do
   rec "psql \\copy | curl (csv)" "psql \\copy | curl (csv)" \
     "$(measure_sh "$COPYOUT | $CURL -T - $EP/bench/pipe/copy.csv")" "$(s3_size pipe)"
   rec "taskflow.export csv -> S3" "psql \\copy | curl (csv)" \
-    "$(measure "SELECT * FROM taskflow.export('$Q', 'bench_s3', 'csv/', 'csv')")" "$(s3_size tf/csv)"
+    "$(measure "SELECT * FROM taskflow.export('$Q', 'bench_s3', 'csv/', 'csv', '$SER')")" "$(s3_size tf/csv)"
+  rec "  parallel export csv -> S3" "psql \\copy | curl (csv)" \
+    "$(measure "SELECT * FROM taskflow.export('$Q', 'bench_s3', 'pcsv/', 'csv', '$PAR')")" "$(s3_size tf/pcsv)"
   rec "psql \\copy | gzip | curl (csv.gz)" "psql \\copy | gzip | curl (csv.gz)" \
     "$(measure_sh "$COPYOUT | gzip | $CURL -T - $EP/bench/pipez/copy.csv.gz")" "$(s3_size pipez)"
   rec "taskflow.export csv.gz -> S3" "psql \\copy | gzip | curl (csv.gz)" \
-    "$(measure "SELECT * FROM taskflow.export('$Q', 'bench_s3', 'gz/', 'csv.gz')")" "$(s3_size tf/gz)"
+    "$(measure "SELECT * FROM taskflow.export('$Q', 'bench_s3', 'gz/', 'csv.gz', '$SER')")" "$(s3_size tf/gz)"
+  rec "  parallel export csv.gz -> S3" "psql \\copy | gzip | curl (csv.gz)" \
+    "$(measure "SELECT * FROM taskflow.export('$Q', 'bench_s3', 'pgz/', 'csv.gz', '$PAR')")" "$(s3_size tf/pgz)"
   rec "psql \\copy | zstd | curl (csv.zst)" "psql \\copy | zstd | curl (csv.zst)" \
     "$(measure_sh "$COPYOUT | zstd -q | $CURL -T - $EP/bench/pipezst/copy.csv.zst")" "$(s3_size pipezst)"
   rec "taskflow.export csv.zst -> S3" "psql \\copy | zstd | curl (csv.zst)" \
-    "$(measure "SELECT * FROM taskflow.export('$Q', 'bench_s3', 'zst/', 'csv.zst')")" "$(s3_size tf/zst)"
+    "$(measure "SELECT * FROM taskflow.export('$Q', 'bench_s3', 'zst/', 'csv.zst', '$SER')")" "$(s3_size tf/zst)"
 
   group "-- archive node (a taskflow worker) to S3, one run over all N rows (speed vs the pipeline)"
   rec "archive node csv -> S3" "psql \\copy | curl (csv)" "$(measure_arch bench_arch)" "$(s3_size tf/arch)"
+  rec "  parallel archive node csv -> S3" "psql \\copy | curl (csv)" "$(measure_arch bench_parch)" "$(s3_size tf/parch)"
   rec "archive node csv.gz -> S3" "psql \\copy | gzip | curl (csv.gz)" "$(measure_arch bench_archz)" "$(s3_size tf/archz)"
+  rec "  parallel archive node csv.gz -> S3" "psql \\copy | gzip | curl (csv.gz)" "$(measure_arch bench_parchz)" "$(s3_size tf/parchz)"
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -246,9 +274,13 @@ for f in "$OUT"/objects/csv/part-*.csv; do
   if [ $first = 1 ]; then cat "$f" >> "$OUT/joined.csv"; first=0; else tail -n +2 "$f" >> "$OUT/joined.csv"; fi
 done
 if cmp -s "$OUT/joined.csv" "$OUT/copy.csv"; then echo "csv parts == COPY output: yes"; else echo "csv parts == COPY output: NO"; fi
+# the parallel csv parts hold the same rows (in another order)
+if [ "$( { for f in "$OUT"/objects/pcsv/part-*.csv; do tail -n +2 "$f"; done; } | sort | md5sum)" = "$(tail -n +2 "$OUT/copy.csv" | sort | md5sum)" ]; then
+  echo "parallel csv parts: same rows as COPY: yes"; else echo "parallel csv parts: same rows as COPY: NO"; fi
 # the gzip parts (concatenated gzip members) decompress to the same rows
 if [ "$(zcat "$OUT"/objects/gz/part-*.csv.gz | grep -vc '^order_id,')" = "$N" ]; then
   echo "csv.gz parts: zcat reads $N rows: yes"; else echo "csv.gz parts: zcat row count: NO"; fi
 if [ "$(zstd -dcq "$OUT"/objects/zst/part-*.csv.zst | grep -vc '^order_id,')" = "$N" ]; then
   echo "csv.zst parts: zstd -d reads $N rows: yes"; else echo "csv.zst parts: zstd -d row count: NO"; fi
+echo "parts: parallel csv $(ls "$OUT"/objects/pcsv/part-* | wc -l), csv.gz $(ls "$OUT"/objects/pgz/part-* | wc -l)"
 echo "parts: csv $(ls "$OUT"/objects/csv/part-* | wc -l), csv.gz $(ls "$OUT"/objects/gz/part-* | wc -l), csv.zst $(ls "$OUT"/objects/zst/part-* | wc -l)"
