@@ -79,6 +79,7 @@ DECLARE
     pending text[];
     added   text[] := '{}';
     progress boolean;
+    created  boolean := false;  -- a new flow: nothing to compare, change or drop
     ekey    text;
     -- alter_flow arguments (NULL: unchanged)
     a_sched text; a_tz text; a_desc text; a_catchup boolean; a_mar integer;
@@ -157,6 +158,7 @@ BEGIN
     SELECT * INTO f FROM taskflow.flows x WHERE x.name = fname;     -- (row level security)
     IF NOT FOUND THEN
         what := 'creating the flow';
+        created := true;
         fid := taskflow.create_flow(fname,
                    schedule => fd->>'schedule',
                    timezone => coalesce(fd->>'timezone', current_setting('TimeZone')),
@@ -238,7 +240,7 @@ BEGIN
     ------------------------------------------------------------------
     -- nodes whose kind changes are replaced
     ------------------------------------------------------------------
-    FOR k, v IN SELECT * FROM jsonb_each(nd) LOOP
+    FOR k, v IN SELECT * FROM jsonb_each(nd) WHERE NOT created LOOP
         IF cn ? k AND v->>'kind' IS NOT NULL AND lower(btrim(v->>'kind')) <> cn->k->>'kind' THEN
             what := format('node "%s"', k);
             PERFORM taskflow.drop_node(fname, k);
@@ -313,7 +315,8 @@ BEGIN
     ------------------------------------------------------------------
     -- missing edges; changed branch labels
     ------------------------------------------------------------------
-    FOR ekey, lbl IN SELECT * FROM jsonb_each(te) ORDER BY 1 LOOP
+    FOR ekey, lbl IN SELECT x.key, x.value FROM jsonb_each(te) x
+                      WHERE NOT (ce ? x.key AND ce->x.key = x.value) ORDER BY 1 LOOP
         what := format('edge %s -> %s', split_part(ekey, '>', 1), split_part(ekey, '>', 2));
         IF NOT ce ? ekey THEN
             PERFORM taskflow.add_edge(fname, split_part(ekey, '>', 1), split_part(ekey, '>', 2),
@@ -330,7 +333,7 @@ BEGIN
     ------------------------------------------------------------------
     -- changed nodes (after the edges: ${node.column} needs its upstream)
     ------------------------------------------------------------------
-    FOR k, n IN SELECT * FROM jsonb_each(nd) LOOP
+    FOR k, n IN SELECT * FROM jsonb_each(nd) WHERE NOT created LOOP
         cur := cn->k;
         IF k = ANY (added) THEN
             CONTINUE;           -- added above
@@ -358,6 +361,9 @@ BEGIN
     -- what the definition no longer has: edges, nodes (downstream
     -- first), variables
     ------------------------------------------------------------------
+    IF created THEN
+        RETURN 1;               -- (all of it is the flow's first version)
+    END IF;
     FOR ekey IN SELECT x FROM jsonb_object_keys(ce) x WHERE NOT te ? x ORDER BY 1 LOOP
         IF cn ? split_part(ekey, '>', 1) AND nd ? split_part(ekey, '>', 1)
            AND nd ? split_part(ekey, '>', 2) THEN
