@@ -11,6 +11,12 @@
  *	      (sql/src/15_guard.sql) trusts superusers; this was a query of
  *	      pg_roles per guarded row.
  *
+ *	  taskflow._now() -> timestamptz
+ *	      "now" as the scheduler sees it: taskflow.test_clock when set (tests
+ *	      only), else now() (the transaction's start).  Was a SQL function
+ *	      with a pinned search_path (not inlinable: ~20 us a call), called
+ *	      twice per create_flow (the wake trigger, the never-fires warning).
+ *
  *	  taskflow._row_is_mine(xid) -> boolean
  *	      did the current transaction (or one of its subtransactions) write
  *	      the row version with this xmin?  Then it already holds the row's
@@ -20,14 +26,17 @@
  *-------------------------------------------------------------------------
  */
 #include "taskflow.h"
+#include "engine.h"
 
 #include "access/xact.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(tf_guard_trusted);
 PG_FUNCTION_INFO_V1(tf_row_is_mine);
+PG_FUNCTION_INFO_V1(tf_now);
 
 Datum
 tf_guard_trusted(PG_FUNCTION_ARGS)
@@ -45,4 +54,15 @@ tf_row_is_mine(PG_FUNCTION_ARGS)
 	xmin = DatumGetTransactionId(PG_GETARG_DATUM(0));
 	PG_RETURN_BOOL(TransactionIdIsNormal(xmin) &&
 				   TransactionIdIsCurrentTransactionId(xmin));
+}
+
+Datum
+tf_now(PG_FUNCTION_ARGS)
+{
+	if (tf_test_clock != NULL && tf_test_clock[0] != '\0')
+		PG_RETURN_DATUM(DirectFunctionCall3(timestamptz_in,
+											CStringGetDatum(tf_test_clock),
+											ObjectIdGetDatum(InvalidOid),
+											Int32GetDatum(-1)));
+	PG_RETURN_TIMESTAMPTZ(GetCurrentTransactionStartTimestamp());
 }

@@ -972,13 +972,24 @@ tf_next_runs(PG_FUNCTION_ARGS)
  * time zone name of pg_timezone_names (case-insensitive, blanks trimmed), or
  * NULL when there is no such zone.  pg_timezone_names loads every zone file
  * on each query (44-60 ms); the names are read once per backend instead, so
- * create_flow/alter_flow validate a zone in microseconds.  An exact-case
- * match wins over other case-insensitive matches, then the smallest name.
+ * create_flow/alter_flow validate a zone in microseconds (sorted: a binary
+ * search).  An exact-case match wins over other case-insensitive matches,
+ * then the smallest name.
  */
 PG_FUNCTION_INFO_V1(tf_tz_canonical);
 
 static char **tz_names = NULL;
 static int	tz_count = 0;
+
+static int
+tz_name_cmp(const void *a, const void *b)
+{
+	const char *x = *(const char *const *) a;
+	const char *y = *(const char *const *) b;
+	int			c = pg_strcasecmp(x, y);
+
+	return c != 0 ? c : strcmp(x, y);
+}
 
 static void
 tf_tz_load(void)
@@ -1001,6 +1012,8 @@ tf_tz_load(void)
 	}
 	pg_tzenumerate_end(e);
 	MemoryContextSwitchTo(old);
+	/* case-insensitive order, the exact spellings of one name in strcmp order */
+	qsort(names, n, sizeof(char *), tz_name_cmp);
 	tz_names = names;
 	tz_count = n;
 }
@@ -1013,6 +1026,8 @@ tf_tz_canonical(PG_FUNCTION_ARGS)
 	char	   *end;
 	const char *best = NULL;
 	int			i;
+	int			lo;
+	int			hi;
 
 	while (*start == ' ' || *start == '\t' || *start == '\n' || *start == '\r')
 		start++;
@@ -1021,17 +1036,31 @@ tf_tz_canonical(PG_FUNCTION_ARGS)
 		*--end = '\0';
 	if (tz_names == NULL)
 		tf_tz_load();
-	for (i = 0; i < tz_count; i++)
+	/*
+	 * binary search for the first name equal to it ignoring case (a linear
+	 * scan of the ~600 names cost 60-80 us per create_flow); the names equal
+	 * ignoring case follow in strcmp order, so the first is the smallest
+	 */
+	lo = 0;
+	hi = tz_count;
+	while (lo < hi)
 	{
-		if (pg_strcasecmp(tz_names[i], start) != 0)
-			continue;
+		int			mid = lo + (hi - lo) / 2;
+
+		if (pg_strcasecmp(tz_names[mid], start) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (i = lo; i < tz_count && pg_strcasecmp(tz_names[i], start) == 0; i++)
+	{
+		if (best == NULL)
+			best = tz_names[i];
 		if (strcmp(tz_names[i], start) == 0)
 		{
 			best = tz_names[i];
 			break;
 		}
-		if (best == NULL || strcmp(tz_names[i], best) < 0)
-			best = tz_names[i];
 	}
 	if (best == NULL)
 		PG_RETURN_NULL();

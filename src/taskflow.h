@@ -36,7 +36,7 @@
  *	    run_call.c    CALL taskflow.run(): run, commit, wait, report
  *	    api.c         C entry points of the definition API (templates)
  *	    defhist.c     the definition history's trigger (records the changing role)
- *	    define_fast.c C helpers of the definition path's hot checks (guard, row lock)
+ *	    define_fast.c C helpers of the definition path's hot checks (guard, row lock, _now)
  *	    node_kinds.c  the node-kind registry: kinds, option grammar,
  *	                  definition-time validation, the worker's dispatch
  *	    copy.c        the copy node kind (rows between databases)

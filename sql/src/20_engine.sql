@@ -58,11 +58,10 @@ REVOKE ALL ON FUNCTION taskflow._terminate_run_workers(bigint) FROM PUBLIC;
 -- helpers
 ------------------------------------------------------------------------------
 
--- "now" as the scheduler sees it: taskflow.test_clock when set (tests only).
+-- "now" as the scheduler sees it: taskflow.test_clock when set (tests only),
+-- else now().  C (define_fast.c): ~20 us a call as a SQL function.
 CREATE OR REPLACE FUNCTION taskflow._now() RETURNS timestamptz
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce(nullif(current_setting('taskflow.test_clock', true), '')::timestamptz, now())
-$$;
+LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'tf_now';
 
 -- The scheduler's watermark when a manual-only flow gets a schedule.
 -- Users cannot write flows.scheduled_until (column privileges), but a
