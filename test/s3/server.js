@@ -56,9 +56,12 @@ const pipelineP = promisify(pipeline);
 // Content-MD5 (checkBody below puts the header and the "corrupt" fault on the
 // request stream): the body goes to a temporary file, renamed into place only
 // if its md5 matches the header, so a refused body leaves any previous object
-// or part untouched, as on S3.
-async function writeHashed(content, file) {
-  await fs.promises.mkdir(path.dirname(file), { recursive: true });
+// or part untouched, as on S3.  A part is written only into an existing
+// upload directory: a part that arrives after AbortMultipartUpload (e.g. the
+// in-flight part of an aborted writer, already received) is answered
+// NoSuchUpload as on S3, instead of recreating the aborted upload.
+async function writeHashed(content, file, mkdir = true) {
+  if (mkdir) await fs.promises.mkdir(path.dirname(file), { recursive: true });
   const md5 = crypto.createHash('md5');
   let size = 0;
   let corrupt = Boolean(content && content.tfCorrupt);
@@ -88,9 +91,15 @@ FilesystemStore.prototype.putObject = async function (object) {
 };
 FilesystemStore.prototype.putPart = async function (bucket, uploadId, partNumber, content) {
   const partPath = path.join(this.getResourcePath(bucket, undefined, 'uploads'), uploadId, partNumber.toString());
-  const r = await writeHashed(content, partPath);
-  await fs.promises.writeFile(`${partPath}.md5`, r.md5);
-  return r;
+  try {
+    const r = await writeHashed(content, partPath, false);
+    await fs.promises.writeFile(`${partPath}.md5`, r.md5);
+    return r;
+  } catch (e) {
+    if (e.code === 'ENOENT')
+      throw new S3Error('NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.');
+    throw e;
+  }
 };
 
 // replace the hardcoded S3RVER/S3RVER pair with ours
