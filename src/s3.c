@@ -2,7 +2,9 @@
  *
  * s3.c
  *	  S3 client over libcurl: AWS SigV4 signing (CURLOPT_AWS_SIGV4 plus an
- *	  explicit x-amz-content-sha256 header), path-style or virtual-host
+ *	  explicit x-amz-content-sha256 header: the body's SHA-256, or, with
+ *	  payload signing off, UNSIGNED-PAYLOAD and a signed Content-MD5 on the
+ *	  PUTs that carry data), path-style or virtual-host
  *	  addressing, PUT / HEAD / DELETE, multipart upload with two part
  *	  buffers (part N is sent by a curl multi handle, driven between the
  *	  writes that fill part N+1, so uploading overlaps producing; no
@@ -27,7 +29,9 @@
 
 #include <curl/curl.h>
 
+#include "common/base64.h"
 #include "common/cryptohash.h"
+#include "common/md5.h"
 #include "common/pg_prng.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -213,6 +217,26 @@ sha256_hex(const char *data, size_t len, char *out)
 	pg_cryptohash_free(ctx);
 	for (i = 0; i < 32; i++)
 		sprintf(out + 2 * i, "%02x", digest[i]);
+}
+
+/* base64 of the MD5 of [data, data+len): the Content-MD5 header value */
+static void
+md5_base64(const char *data, size_t len, char *out, int outlen)
+{
+	pg_cryptohash_ctx *ctx;
+	uint8		digest[MD5_DIGEST_LENGTH];
+	int			n;
+
+	ctx = pg_cryptohash_create(PG_MD5);
+	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0 ||
+		pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
+		elog(ERROR, "could not compute MD5: %s", pg_cryptohash_error(ctx));
+	pg_cryptohash_free(ctx);
+	n = pg_b64_encode((const char *) digest, MD5_DIGEST_LENGTH, out, outlen - 1);
+	if (n < 0)
+		elog(ERROR, "could not base64-encode an MD5 digest");
+	out[n] = '\0';
 }
 
 /* XML entity decoding of [s, s+len) */
@@ -608,13 +632,20 @@ setup_common(CURL *curl, TfS3Config *cfg, const char *sigv4, S3Req *req,
 }
 
 static struct curl_slist *
-build_headers(TfS3Config *cfg, S3Req *req, const char *payload_sha)
+build_headers(TfS3Config *cfg, S3Req *req, const char *payload_sha,
+			  const char *content_md5)
 {
 	struct curl_slist *h = NULL;
 	char		line[512];
 
 	snprintf(line, sizeof(line), "x-amz-content-sha256: %s", payload_sha);
 	h = curl_slist_append(h, line);
+	if (content_md5)
+	{
+		/* CURLOPT_AWS_SIGV4 signs it, like every header passed here */
+		snprintf(line, sizeof(line), "Content-MD5: %s", content_md5);
+		h = curl_slist_append(h, line);
+	}
 	if (req->body_len >= UPLOAD_BUFFER_SIZE)
 		h = curl_slist_append(h, "Expect:");
 	if (req->content_type)
@@ -639,6 +670,28 @@ build_headers(TfS3Config *cfg, S3Req *req, const char *payload_sha)
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory building S3 request headers")));
 	return h;
+}
+
+/*
+ * The headers of req, with its payload hash.  A PUT carrying data (PUT
+ * object, UploadPart) with payload signing off skips the SHA-256 of the
+ * body: UNSIGNED-PAYLOAD plus a signed Content-MD5, which S3 checks against
+ * the body (BadDigest), so a body changed in transit is still refused.
+ * Everything else signs its (empty or small XML) payload.
+ */
+static struct curl_slist *
+payload_headers(TfS3Config *cfg, S3Req *req)
+{
+	char		sha[65];
+	char		md5[32];
+
+	if (!cfg->sign_payload && strcmp(req->method, "PUT") == 0)
+	{
+		md5_base64(req->body, req->body_len, md5, sizeof(md5));
+		return build_headers(cfg, req, "UNSIGNED-PAYLOAD", md5);
+	}
+	sha256_hex(req->body, req->body_len, sha);
+	return build_headers(cfg, req, sha, NULL);
 }
 
 static bool
@@ -790,13 +843,11 @@ perform_loop(TfS3 *s3, S3Req *req, const char *desc, const char *url,
 static void
 s3_perform(TfS3 *s3, S3Req *req, const char *desc)
 {
-	char		sha[65];
 	char	   *url = s3_url(s3, req->key, req->query);
 	struct curl_slist *headers;
 
 	req->attempts = 1;
-	sha256_hex(req->body, req->body_len, sha);
-	headers = build_headers(s3->cfg, req, sha);
+	headers = payload_headers(s3->cfg, req);
 	PG_TRY();
 	{
 		perform_loop(s3, req, desc, url, headers, 0);
@@ -1289,7 +1340,6 @@ async_start(TfS3Writer *w, const char *data, size_t len)
 {
 	TfS3	   *s3 = w->s3;
 	int			partno = w->nparts + 1;
-	char		sha[65];
 	int			still = 0;
 
 	Assert(!w->arunning);
@@ -1329,9 +1379,8 @@ async_start(TfS3Writer *w, const char *data, size_t len)
 	w->abuf = data;
 	w->alen = len;
 	w->apartno = partno;
-	/* SigV4 signs the payload: its sha256, now that the buffer is full */
-	sha256_hex(data, len, sha);
-	w->aheaders = build_headers(s3->cfg, &w->areq, sha);
+	/* the payload's sha256 or Content-MD5, now that the buffer is full */
+	w->aheaders = payload_headers(s3->cfg, &w->areq);
 	if (w->aurl)
 		pfree(w->aurl);
 	w->aurl = s3_url(s3, w->key, w->areq.query);

@@ -30,6 +30,8 @@ typedef struct TfS3Config
 	char	   *endpoint;		/* scheme://host[:port], no trailing slash */
 	char	   *region;
 	bool		path_style;
+	bool		sign_payload;	/* false: PUT bodies go UNSIGNED-PAYLOAD +
+								 * signed Content-MD5 */
 	char	   *access_key_id;
 	char	   *secret_access_key;
 	char	   *session_token;	/* may be NULL */

@@ -69,6 +69,7 @@ static const TfOption tf_options[] = {
 	{"part_size", ForeignServerRelationId},
 	{"multipart_threshold", ForeignServerRelationId},
 	{"list_page_size", ForeignServerRelationId},
+	{"payload_signing", ForeignServerRelationId},
 	{"access_key_id", UserMappingRelationId},
 	{"secret_access_key", UserMappingRelationId},
 	{"session_token", UserMappingRelationId},
@@ -249,6 +250,14 @@ parse_server_options(List *options, TfServerOpts *o)
 													  TF_S3_MIN_PART_SIZE, TF_S3_MAX_PART_SIZE);
 		else if (strcmp(def->defname, "list_page_size") == 0)
 			o->list_page_size = parse_int_option(def->defname, val, 0, 1, 1000);
+		else if (strcmp(def->defname, "payload_signing") == 0)
+		{
+			if (strcmp(val, "auto") != 0 && strcmp(val, "on") != 0 &&
+				strcmp(val, "off") != 0)
+				bad_value("payload_signing", val,
+						  "Valid values are \"auto\" (off over https, on over http), \"on\" (sign the SHA-256 of every uploaded body) and \"off\" (UNSIGNED-PAYLOAD with a signed Content-MD5).");
+			o->payload_signing = val;
+		}
 		else
 			unknown_option_error(def->defname, ForeignServerRelationId);
 	}
@@ -266,6 +275,8 @@ parse_server_options(List *options, TfServerOpts *o)
 		o->url_style = o->endpoint ? "path" : "virtual";
 	if (o->endpoint == NULL)
 		o->endpoint = psprintf("https://s3.%s.amazonaws.com", o->region);
+	if (o->payload_signing == NULL)
+		o->payload_signing = "auto";
 }
 
 /* user mapping options: check names only; values are secrets, never echoed */

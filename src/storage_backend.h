@@ -33,6 +33,7 @@ typedef struct TfServerOpts
 	char	   *endpoint;
 	char	   *region;
 	char	   *url_style;
+	char	   *payload_signing;	/* "auto", "on" or "off" */
 	int			max_retries;
 	int			connect_timeout;
 	int			timeout;

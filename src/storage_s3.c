@@ -105,6 +105,10 @@ s3_open(TfStorage *st, const TfServerOpts *o, List *um_options)
 	c->endpoint = o->endpoint;
 	c->region = o->region;
 	c->path_style = strcmp(o->url_style, "path") == 0;
+	/* auto: TLS already protects the body over https, as the AWS SDKs assume */
+	c->sign_payload = strcmp(o->payload_signing, "on") == 0 ||
+		(strcmp(o->payload_signing, "auto") == 0 &&
+		 strncmp(o->endpoint, "http://", 7) == 0);
 	c->max_retries = o->max_retries;
 	c->connect_timeout = o->connect_timeout;
 	c->timeout = o->timeout;

@@ -5,6 +5,8 @@
 #   N=1000000 test/bench/export_bench.sh    quicker run
 #   REPEAT=3 ...                            every method 3 times, best time kept
 #   KEEP=1 ...                              keep the cluster in $DIR
+#   ONLY=s3 ...                             only COPY TO file (csv) and the
+#                                           csv exports to S3 (quicker)
 #
 # Run as root from anywhere (the cluster runs as postgres, see lib.sh).
 # Starts a throwaway cluster and the local S3 server (test/s3/server.js, a
@@ -21,7 +23,9 @@
 #            taskflow.export csv.zst to a file:// server
 #   S3       curl PUT of the COPY output file (the server's raw throughput)
 #            psql \copy | curl --aws-sigv4 -T -                baseline csv
-#            taskflow.export csv    to S3
+#            taskflow.export csv    to S3 (payload_signing 'off': the
+#            pipeline's own mode, UNSIGNED-PAYLOAD + signed Content-MD5;
+#            one line each, serial and parallel, with 'on' for comparison)
 #            psql \copy | gzip | curl --aws-sigv4 -T -         baseline csv.gz
 #            taskflow.export csv.gz to S3
 #            psql \copy | zstd | curl --aws-sigv4 -T -         baseline csv.zst
@@ -38,7 +42,10 @@
 # archive nodes run by a taskflow worker (timed from run_flow to wait_run,
 # so including dispatch), the worker sampled the same way.  The load average is
 # printed before and after (2 cores shared with others: read ratios, not
-# absolute seconds).  Not part of the test suite.
+# absolute seconds).  For the S3 methods the CPU seconds the node.js S3
+# server spent meanwhile are printed too (srvCPU_s, utime + stime from
+# /proc/<pid>/stat): the single-process server is the limit of csv to S3.
+# Not part of the test suite.
 set -eu
 cd "$(dirname "$0")/../.."
 N=${N:-10000000}
@@ -47,6 +54,7 @@ PORT=${PORT:-54987}
 DIR=${DIR:-/tmp/tf_export_bench}
 PAR=${PAR:-'{}'}          # options of the parallel runs ('{}': automatic)
 SER='{"parallel": 1}'    # options of the serial runs
+ONLY=${ONLY:-}
 . test/bench/lib.sh
 AK=benchkey SK=benchsecret0123456789
 
@@ -77,8 +85,14 @@ psql_ >/dev/null <<EOF
 CREATE EXTENSION taskflow;
 CREATE SERVER bench FOREIGN DATA WRAPPER taskflow_storage OPTIONS (url 'file://$OUT/objects');
 CREATE SERVER bench_s3 FOREIGN DATA WRAPPER taskflow_storage
-  OPTIONS (url 's3://bench/tf', endpoint '$EP', region 'us-east-1', url_style 'path');
+  OPTIONS (url 's3://bench/tf', endpoint '$EP', region 'us-east-1', url_style 'path',
+           payload_signing 'off');
 CREATE USER MAPPING FOR PUBLIC SERVER bench_s3
+  OPTIONS (access_key_id '$AK', secret_access_key '$SK');
+CREATE SERVER bench_s3_on FOREIGN DATA WRAPPER taskflow_storage
+  OPTIONS (url 's3://bench/tfon', endpoint '$EP', region 'us-east-1', url_style 'path',
+           payload_signing 'on');
+CREATE USER MAPPING FOR PUBLIC SERVER bench_s3_on
   OPTIONS (access_key_id '$AK', secret_access_key '$SK');
 CREATE TABLE orders (order_id bigint, product_name varchar(32), price double precision,
                      total_amount double precision, created_date date);
@@ -131,6 +145,17 @@ measure_sh() {
   echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}') 0 0"
 }
 size_of() { du -cb "$@" | tail -n 1 | cut -f1; }
+# CPU seconds (utime + stime) of the S3 server so far
+srv_cpu() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$S3PID/stat"; }
+# an S3 method: "seconds rss anon" of the measure* command, and the server's
+# CPU seconds meanwhile into $DIR/srvcpu (rec ... s3 keeps it)
+declare -A C
+s3m() { # measure-function argument
+  local c0 r
+  c0=$(srv_cpu); r=$("$1" "$2")
+  awk -v a="$c0" -v b="$(srv_cpu)" 'BEGIN {print b - a}' > "$DIR/srvcpu"
+  echo "$r"
+}
 s3_size() { size_of "$S3DIR/bench/$1"; }
 
 Q="SELECT * FROM orders"
@@ -184,13 +209,14 @@ EOF
 # round, not one method); per method the fastest time and the highest memory
 declare -A S H A B BASE
 ORDER=()
-rec() { # label base_label "secs rss anon" bytes
-  local l=$1 s h a
+rec() { # label base_label "secs rss anon" bytes [s3: keep the server's CPU]
+  local l=$1 s h a c=
   read -r s h a <<< "$3"
+  [ "${5:-}" = s3 ] && c=$(cat "$DIR/srvcpu")
   if [ -z "${S[$l]:-}" ]; then
-    ORDER+=("$l"); S[$l]=$s; H[$l]=$h; A[$l]=$a
+    ORDER+=("$l"); S[$l]=$s; H[$l]=$h; A[$l]=$a; C[$l]=$c
   else
-    if awk -v x="$s" -v y="${S[$l]}" 'BEGIN {exit !(x < y)}'; then S[$l]=$s; fi
+    if awk -v x="$s" -v y="${S[$l]}" 'BEGIN {exit !(x < y)}'; then S[$l]=$s; C[$l]=$c; fi
     [ "$h" -gt "${H[$l]}" ] && H[$l]=$h
     [ "$a" -gt "${A[$l]}" ] && A[$l]=$a
   fi
@@ -204,6 +230,7 @@ for round in $(seq "$REPEAT"); do
   group "-- file:// (speed vs COPY TO)"
   r=$(measure "COPY ($Q) TO '$OUT/copy.csv' (FORMAT csv, HEADER)")
   rec "COPY TO file (csv)" "COPY TO file (csv)" "$r" "$(size_of "$OUT/copy.csv")"
+  if [ "$ONLY" != s3 ]; then
   # export() fsyncs every part before it counts as written (the archive
   # deletes the source after that): the like-for-like baseline syncs too
   read -r fs _ < <(measure_sh "sync '$OUT/copy.csv'")
@@ -229,26 +256,32 @@ for round in $(seq "$REPEAT"); do
     "$(measure "SELECT * FROM taskflow.export('$Q', 'bench', 'zst/', 'csv.zst', '$SER')")" "$(size_of "$OUT"/objects/zst/part-*)"
   rec "  parallel export csv.zst -> file://" "COPY TO PROGRAM zstd (csv.zst)" \
     "$(measure "SELECT * FROM taskflow.export('$Q', 'bench', 'pzst/', 'csv.zst', '$PAR')")" "$(size_of "$OUT"/objects/pzst/part-*)"
+  fi
 
-  group "-- S3, local node.js server (speed vs psql | [gzip |] curl)"
+  group "-- S3, local node.js server (speed vs psql | [gzip |] curl; taskflow: payload_signing 'off')"
   rec "raw curl PUT of the csv (server limit)" "raw curl PUT of the csv (server limit)" \
-    "$(measure_sh "$CURL -T '$OUT/copy.csv' $EP/bench/raw/copy.csv")" "$(size_of "$OUT/copy.csv")"
+    "$(s3m measure_sh "$CURL -T '$OUT/copy.csv' $EP/bench/raw/copy.csv")" "$(size_of "$OUT/copy.csv")" s3
   rec "psql \\copy | curl (csv)" "psql \\copy | curl (csv)" \
-    "$(measure_sh "$COPYOUT | $CURL -T - $EP/bench/pipe/copy.csv")" "$(s3_size pipe)"
+    "$(s3m measure_sh "$COPYOUT | $CURL -T - $EP/bench/pipe/copy.csv")" "$(s3_size pipe)" s3
   rec "taskflow.export csv -> S3" "psql \\copy | curl (csv)" \
-    "$(measure "SELECT * FROM taskflow.export('$Q', 'bench_s3', 'csv/', 'csv', '$SER')")" "$(s3_size tf/csv)"
+    "$(s3m measure "SELECT * FROM taskflow.export('$Q', 'bench_s3', 'csv/', 'csv', '$SER')")" "$(s3_size tf/csv)" s3
+  rec "  the same, payload_signing on" "psql \\copy | curl (csv)" \
+    "$(s3m measure "SELECT * FROM taskflow.export('$Q', 'bench_s3_on', 'csv/', 'csv', '$SER')")" "$(s3_size tfon/csv)" s3
   rec "  parallel export csv -> S3" "psql \\copy | curl (csv)" \
-    "$(measure "SELECT * FROM taskflow.export('$Q', 'bench_s3', 'pcsv/', 'csv', '$PAR')")" "$(s3_size tf/pcsv)"
+    "$(s3m measure "SELECT * FROM taskflow.export('$Q', 'bench_s3', 'pcsv/', 'csv', '$PAR')")" "$(s3_size tf/pcsv)" s3
+  rec "  parallel, payload_signing on" "psql \\copy | curl (csv)" \
+    "$(s3m measure "SELECT * FROM taskflow.export('$Q', 'bench_s3_on', 'pcsv/', 'csv', '$PAR')")" "$(s3_size tfon/pcsv)" s3
+  [ "$ONLY" = s3 ] && continue
   rec "psql \\copy | gzip | curl (csv.gz)" "psql \\copy | gzip | curl (csv.gz)" \
-    "$(measure_sh "$COPYOUT | gzip | $CURL -T - $EP/bench/pipez/copy.csv.gz")" "$(s3_size pipez)"
+    "$(s3m measure_sh "$COPYOUT | gzip | $CURL -T - $EP/bench/pipez/copy.csv.gz")" "$(s3_size pipez)" s3
   rec "taskflow.export csv.gz -> S3" "psql \\copy | gzip | curl (csv.gz)" \
-    "$(measure "SELECT * FROM taskflow.export('$Q', 'bench_s3', 'gz/', 'csv.gz', '$SER')")" "$(s3_size tf/gz)"
+    "$(s3m measure "SELECT * FROM taskflow.export('$Q', 'bench_s3', 'gz/', 'csv.gz', '$SER')")" "$(s3_size tf/gz)" s3
   rec "  parallel export csv.gz -> S3" "psql \\copy | gzip | curl (csv.gz)" \
-    "$(measure "SELECT * FROM taskflow.export('$Q', 'bench_s3', 'pgz/', 'csv.gz', '$PAR')")" "$(s3_size tf/pgz)"
+    "$(s3m measure "SELECT * FROM taskflow.export('$Q', 'bench_s3', 'pgz/', 'csv.gz', '$PAR')")" "$(s3_size tf/pgz)" s3
   rec "psql \\copy | zstd | curl (csv.zst)" "psql \\copy | zstd | curl (csv.zst)" \
-    "$(measure_sh "$COPYOUT | zstd -q | $CURL -T - $EP/bench/pipezst/copy.csv.zst")" "$(s3_size pipezst)"
+    "$(s3m measure_sh "$COPYOUT | zstd -q | $CURL -T - $EP/bench/pipezst/copy.csv.zst")" "$(s3_size pipezst)" s3
   rec "taskflow.export csv.zst -> S3" "psql \\copy | zstd | curl (csv.zst)" \
-    "$(measure "SELECT * FROM taskflow.export('$Q', 'bench_s3', 'zst/', 'csv.zst', '$SER')")" "$(s3_size tf/zst)"
+    "$(s3m measure "SELECT * FROM taskflow.export('$Q', 'bench_s3', 'zst/', 'csv.zst', '$SER')")" "$(s3_size tf/zst)" s3
 
   group "-- archive node (a taskflow worker) to S3, one run over all N rows (speed vs the pipeline)"
   rec "archive node csv -> S3" "psql \\copy | curl (csv)" "$(measure_arch bench_arch)" "$(s3_size tf/arch)"
@@ -258,16 +291,23 @@ for round in $(seq "$REPEAT"); do
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-line() { # name secs rss_kB anon_kB bytes base_secs
-  awk -v n="$1" -v s="$2" -v h="$3" -v a="$4" -v b="$5" -v base="$6" -v rows="$N" 'BEGIN {
-    printf "%-42s %8.2f %11.0f %8.1f %9.2fx %9.1f %10.1f\n", n, s, rows / s, b / 1048576, base / s, h / 1024, a / 1024 }'
+line() { # name secs rss_kB anon_kB bytes base_secs [server_cpu_s]
+  awk -v n="$1" -v s="$2" -v h="$3" -v a="$4" -v b="$5" -v base="$6" -v c="${7:-}" -v rows="$N" 'BEGIN {
+    printf "%-42s %8.2f %11.0f %8.1f %9.2fx %9.1f %10.1f", n, s, rows / s, b / 1048576, base / s, h / 1024, a / 1024
+    if (c != "") printf " %9.2f", c
+    printf "\n" }'
 }
-printf '\n%-42s %8s %11s %8s %10s %9s %10s\n' "method (best of $REPEAT)" seconds rows/s MB speed peakRSS_MB peakAnon_MB
+echo
+echo "S3: taskflow's exports to bench_s3 use payload_signing 'off' (x-amz-content-sha256: UNSIGNED-PAYLOAD,"
+echo "    signed Content-MD5 per PUT, like the curl pipeline's UNSIGNED-PAYLOAD); 'payload_signing on' lines sign"
+echo "    the SHA-256 of every body.  srvCPU_s: CPU seconds of the node.js S3 server during the method."
+printf '%-42s %8s %11s %8s %10s %9s %10s %9s\n' "method (best of $REPEAT)" seconds rows/s MB speed peakRSS_MB peakAnon_MB srvCPU_s
 for l in "${ORDER[@]}"; do
   case $l in "-- "*) echo "$l"; continue ;; esac
-  line "$l" "${S[$l]}" "${H[$l]}" "${A[$l]}" "${B[$l]}" "${S[${BASE[$l]}]}"
+  line "$l" "${S[$l]}" "${H[$l]}" "${A[$l]}" "${B[$l]}" "${S[${BASE[$l]}]}" "${C[$l]:-}"
 done
 
+[ "$ONLY" = s3 ] && exit 0
 # the csv export is byte-identical to COPY's output (parts concatenated minus repeated headers)
 first=1; : > "$OUT/joined.csv"
 for f in "$OUT"/objects/csv/part-*.csv; do

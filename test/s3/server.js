@@ -1,6 +1,8 @@
 // taskflow test S3 server: s3rver 3.7.1 wrapped to
 //  - verify AWS SigV4 (header auth) for real, with our own key pair and buckets;
 //  - flush objects/parts to disk before answering (s3rver 3.7.1 answers early);
+//  - check Content-MD5 like S3 does (400 InvalidDigest / BadDigest, and the
+//    object or part is not kept; plain s3rver ignores the header);
 //  - implement AbortMultipartUpload (plain s3rver answers 405) and
 //    ListMultipartUploads (GET /bucket?uploads&prefix=P; plain s3rver: NotImplemented);
 //  - inject faults at run time through an admin endpoint that needs no auth:
@@ -11,10 +13,15 @@
 //        status (503 -> SlowDown XML), or delay them D ms (then answer normally,
 //        or with the status if given), or destroy the socket without answering
 //        (drop: N is shorthand for count N), or answer normally but cut the
-//        body to T bytes ("truncate": T).  Several rules may be active.
+//        body to T bytes ("truncate": T), or flip the first byte of the
+//        request body as it is stored ("corrupt": true: a body damaged in
+//        transit, caught by Content-MD5 -> 400 BadDigest).  Several rules may
+//        be active.
 //      DELETE /__faults          clear all rules
 //      GET /__stats              {"methods": {"PUT": n, ...}, "total": n, "faults": n,
-//                                 "aborts": n, "log": ["PUT /b/k?partNumber=1... 200", ...]}
+//                                 "aborts": n, "log": ["PUT /b/k?partNumber=1... 200", ...],
+//                                 "auth": [{"req": "PUT /b/k...", "payload": "UNSIGNED-PAYLOAD" | hex,
+//                                           "signed": "content-md5;host;...", "md5": "<Content-MD5>"}, ...]}
 //      DELETE /__stats           reset the counters
 //
 // Usage: S3_PORT=0 S3_DIR=./s3data S3_ACCESS_KEY=k S3_SECRET_KEY=s S3_BUCKETS=b1,b2 \
@@ -31,6 +38,7 @@ const { promisify } = require('util');
 const S3rver = require('s3rver');
 const AWSAccount = require('s3rver/lib/models/account');
 const FilesystemStore = require('s3rver/lib/stores/filesystem');
+const S3Error = require('s3rver/lib/models/error');
 
 const port = Number(process.env.S3_PORT || 45680);
 const dir = path.resolve(process.env.S3_DIR || './s3data');
@@ -44,14 +52,37 @@ const allowAnon = process.env.S3_ALLOW_ANON === '1';
 // not when the file is flushed, so a GET right after a PUT can read a short
 // file.  Wait for the write stream instead.
 const pipelineP = promisify(pipeline);
-async function writeHashed(content, file) {
-  await fs.promises.mkdir(path.dirname(file), { recursive: true });
+//
+// Content-MD5 (checkBody below puts the header and the "corrupt" fault on the
+// request stream): the body goes to a temporary file, renamed into place only
+// if its md5 matches the header, so a refused body leaves any previous object
+// or part untouched, as on S3.  A part is written only into an existing
+// upload directory: a part that arrives after AbortMultipartUpload (e.g. the
+// in-flight part of an aborted writer, already received) is answered
+// NoSuchUpload as on S3, instead of recreating the aborted upload.
+async function writeHashed(content, file, mkdir = true) {
+  if (mkdir) await fs.promises.mkdir(path.dirname(file), { recursive: true });
   const md5 = crypto.createHash('md5');
   let size = 0;
+  let corrupt = Boolean(content && content.tfCorrupt);
+  const want = content && content.tfContentMd5;
   const src = Buffer.isBuffer(content) ? Readable.from([content]) : content;
-  await pipelineP(src, new Transform({ transform(c, e, cb) { md5.update(c); size += c.length; cb(null, c); } }),
-    fs.createWriteStream(file));
-  return { size, md5: md5.digest('hex') };
+  const tmp = `${file}.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+  try {
+    await pipelineP(src, new Transform({
+      transform(c, e, cb) {
+        if (corrupt && c.length > 0) { c = Buffer.from(c); c[0] ^= 0xff; corrupt = false; }
+        md5.update(c); size += c.length; cb(null, c);
+      },
+    }), fs.createWriteStream(tmp));
+    const hex = md5.digest('hex');
+    if (want && Buffer.from(hex, 'hex').toString('base64') !== want)
+      throw new S3Error('BadDigest', 'The Content-MD5 you specified did not match what we received.');
+    await fs.promises.rename(tmp, file);
+    return { size, md5: hex };
+  } finally {
+    await fs.promises.rm(tmp, { force: true });
+  }
 }
 FilesystemStore.prototype.putObject = async function (object) {
   const r = await writeHashed(object.content, this.getResourcePath(object.bucket, object.key, 'object'));
@@ -60,9 +91,15 @@ FilesystemStore.prototype.putObject = async function (object) {
 };
 FilesystemStore.prototype.putPart = async function (bucket, uploadId, partNumber, content) {
   const partPath = path.join(this.getResourcePath(bucket, undefined, 'uploads'), uploadId, partNumber.toString());
-  const r = await writeHashed(content, partPath);
-  await fs.promises.writeFile(`${partPath}.md5`, r.md5);
-  return r;
+  try {
+    const r = await writeHashed(content, partPath, false);
+    await fs.promises.writeFile(`${partPath}.md5`, r.md5);
+    return r;
+  } catch (e) {
+    if (e.code === 'ENOENT')
+      throw new S3Error('NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.');
+    throw e;
+  }
 };
 
 // replace the hardcoded S3RVER/S3RVER pair with ours
@@ -89,7 +126,7 @@ const sleep = ms => new Promise(r => setTimeout(r, ms));
 // admin endpoint, stats and fault injection (runs before authentication)
 let rules = [];
 let stats;
-function resetStats() { stats = { methods: {}, total: 0, faults: 0, aborts: 0, log: [] }; }
+function resetStats() { stats = { methods: {}, total: 0, faults: 0, aborts: 0, log: [], auth: [] }; }
 resetStats();
 
 const faultBodies = {
@@ -100,6 +137,11 @@ const faultBodies = {
   403: ['AccessDenied', 'Access Denied'],
   404: ['NoSuchKey', 'The specified key does not exist.'],
 };
+
+function logAuth(ctx, payload, signed) {
+  stats.auth.push({ req: `${ctx.method} ${ctx.req.url}`, payload, signed, md5: ctx.get('content-md5') || null });
+  if (stats.auth.length > 500) stats.auth.shift();
+}
 
 function ruleMatches(rule, ctx) {
   if (!rule.match) return true;
@@ -126,6 +168,7 @@ async function admin(ctx, next) {
         delay_ms: f.delay_ms ? Number(f.delay_ms) : 0,
         drop: Boolean(f.drop),
         truncate: f.truncate ? Number(f.truncate) : 0,
+        corrupt: Boolean(f.corrupt),
         count: Number(f.count || f.drop || 1),
         after: Number(f.after || 0),
       };
@@ -156,6 +199,7 @@ async function admin(ctx, next) {
     rule.count--;
     rules = rules.filter(r => r.count > 0);
     stats.faults++;
+    if (rule.corrupt) ctx.state.tfCorrupt = true;
     if (rule.drop) {
       logIt('dropped');
       ctx.respond = false;
@@ -196,6 +240,7 @@ async function sigv4(ctx, next) {
   const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(auth);
   if (!m) return s3error(ctx, 400, 'AuthorizationHeaderMalformed', 'Unsupported Authorization header');
   const [, akid, date, region, service, signedHeaders, sig] = m;
+  logAuth(ctx, ctx.get('x-amz-content-sha256'), signedHeaders);
   if (akid !== AK) return s3error(ctx, 403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.');
   const payloadHash = ctx.get('x-amz-content-sha256');
   if (!payloadHash) return s3error(ctx, 400, 'InvalidRequest', 'Missing required header for this request: x-amz-content-sha256');
@@ -247,6 +292,22 @@ async function sigv4(ctx, next) {
     for (const k of ['headers', 'method', 'url', 'httpVersion', 'socket', 'connection']) r[k] = ctx.req[k];
     ctx.req = ctx.request.req = ctx.response.req = r;
   }
+  return next();
+}
+
+// ---------------------------------------------------------------------------
+// Content-MD5: a malformed header is refused here; the body is checked as it
+// is stored (writeHashed), where the "corrupt" fault also acts.
+async function checkBody(ctx, next) {
+  const cmd5 = ctx.get('content-md5');
+  if (cmd5 && ctx.method === 'PUT') {
+    if (!/^[A-Za-z0-9+/]{22}==$/.test(cmd5)) {
+      await drain(ctx.req);
+      return s3error(ctx, 400, 'InvalidDigest', 'The Content-MD5 you specified was invalid.');
+    }
+    ctx.req.tfContentMd5 = cmd5;
+  }
+  if (ctx.state.tfCorrupt) ctx.req.tfCorrupt = true;
   return next();
 }
 
@@ -303,7 +364,7 @@ const server = new S3rver({
   configureBuckets: buckets.map(name => ({ name })),
 });
 // before s3rver's own (non-verifying) auth: admin/faults, then signatures
-server.middleware.unshift(admin, sigv4);
+server.middleware.unshift(admin, sigv4, checkBody);
 // just before the router (the last middleware)
 server.middleware.splice(server.middleware.length - 1, 0, abortMultipart, listMultipart);
 server.run().then(addr => console.log(`s3server listening on ${addr.address}:${addr.port} buckets=${buckets}`));
