@@ -651,6 +651,21 @@ tf_pass_tick(TimestampTz now, TimestampTz *next_due, TimestampTz *next_retry, in
 	sweep_runs = TimestampDifferenceExceeds(last_run_sweep, GetCurrentTimestamp(),
 											TF_RUN_SWEEP_MS);
 	tf_begin("taskflow scheduler: tick");
+
+	/*
+	 * The tick commits without waiting for its WAL flush (an fsync, the
+	 * larger part of due -> first statement for one job).  Safe because a
+	 * crash that loses this commit loses all of it: the runs it created and
+	 * the schedule advance (flows.next_due, scheduled_until) are in this one
+	 * transaction, so the restarted scheduler creates the same runs for the
+	 * same scheduled_for; and nothing outside the database acts on it before
+	 * a synchronous commit that follows it in the WAL (a node worker's
+	 * _node_begin, forced synchronous in worker.c; the alert worker's claim),
+	 * and WAL is flushed in order.  docs/performance.md, "Durability of the
+	 * tick".
+	 */
+	(void) set_config_option("synchronous_commit", "off", PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = tf_live_node_runs();
 	values[2] = Int32GetDatum(TF_MAX_NEW_RUNS);

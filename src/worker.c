@@ -279,6 +279,17 @@ tf_node_begin(TfAttempt *a, MemoryContext cxt)
 
 	tf_xact_begin(false);
 	tf_as_superuser();
+
+	/*
+	 * This commit is durable before any of the node's work starts, whatever
+	 * the owner's or database's synchronous_commit: cancel_run, crash
+	 * recovery and retries = 0 rely on it, and so does the scheduler's tick,
+	 * which commits asynchronously (scheduler.c, tf_pass_tick): flushing
+	 * this commit flushes the tick's before it.
+	 */
+	if (synchronous_commit < SYNCHRONOUS_COMMIT_LOCAL_FLUSH)
+		(void) set_config_option("synchronous_commit", "local", PGC_SUSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
 	if (SPI_execute_with_args("SELECT flow_id, flow, node_id, node, kind, body, options, "
 							  "run_id, attempt, bizdate, cyctime, params, timeout_ms, "
 							  "poll_ms, delay_ms, database, wait_ms, polls "
