@@ -840,6 +840,102 @@ tf_pass_dispatch(void)
 }
 
 /*
+ * Warm workers started ahead of a due time.  A flow due within the next
+ * taskflow.worker_idle_timeout whose owner has no node worker in this
+ * database gets one now, idle (node_run_id 0, it connects and waits on its
+ * latch: worker.c), so that its first run is handed to a warm process
+ * instead of waiting for a fork and a connection (10-20 ms here).  The idle
+ * worker counts as a process of the pool, not as a busy one: the caps
+ * (taskflow.max_workers, max_workers_per_owner) are checked when a node run
+ * is handed to it, as for any warm worker, and the scheduler reclaims it for
+ * another owner when the pool is full.  Only where a process slot is free;
+ * an idle worker with nothing due within its next idle period leaves
+ * (tf_worker_due_soon).  One query per new next due time.
+ */
+static void
+tf_prestart_workers(TimestampTz now, TimestampTz next_due)
+{
+	static TimestampTz last_due = 0;
+	Oid			argtypes[1] = {TIMESTAMPTZOID};
+	Datum		values[1];
+	uint64		i;
+
+	if (!tf_worker_reuse || tf_worker_idle_timeout <= 0 || next_due == 0 ||
+		next_due == last_due ||
+		next_due > TimestampTzPlusMilliseconds(now, (int64) tf_worker_idle_timeout * 1000))
+		return;
+	last_due = next_due;
+
+	tf_begin("taskflow scheduler: warm workers ahead");
+	values[0] = TimestampTzGetDatum(TimestampTzPlusMilliseconds(now, (int64) tf_worker_idle_timeout * 1000));
+	/* 'login' as taskflow._sched_ready computes it (the warm worker must match) */
+	if (SPI_execute_with_args("SELECT DISTINCT f.owner::oid, "
+							  "a.rolcanlogin AND a.rolconnlimit < 0 AND d.datconnlimit < 0 "
+							  "AND has_database_privilege(f.owner::oid, d.oid, 'CONNECT') "
+							  "FROM (SELECT x.owner FROM taskflow.flows x "
+							  "WHERE x.next_due <= $1 AND x.enabled "
+							  "ORDER BY x.next_due LIMIT 64) f "
+							  "JOIN pg_catalog.pg_authid a ON a.oid = f.owner "
+							  "JOIN pg_catalog.pg_database d ON d.datname = pg_catalog.current_database()",
+							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "taskflow scheduler: reading the owners of due flows failed");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Oid			owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+														   SPI_tuptable->tupdesc, 1, &isnull));
+		bool		login = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i],
+													   SPI_tuptable->tupdesc, 2, &isnull));
+		int			procs = 0;
+		int			freeslot = -1;
+		bool		have = false;
+		int			j;
+
+		SpinLockAcquire(&tf_shared->mutex);
+		for (j = 0; j < TF_MAX_WORKERS; j++)
+		{
+			TfWorkerSlot *w = &tf_shared->workers[j];
+
+			if (!w->in_use)
+			{
+				if (freeslot < 0)
+					freeslot = j;
+				continue;
+			}
+			procs++;
+			if (w->dboid == my_dboid && w->owner == owner && w->owner_login == login &&
+				!w->exit_requested)
+				have = true;
+		}
+		if (!have && freeslot >= 0 && procs < tf_max_workers)
+		{
+			TfWorkerSlot *w = &tf_shared->workers[freeslot];
+			uint32		gen = w->generation + 1;
+
+			memset(w, 0, sizeof(TfWorkerSlot));
+			w->in_use = true;
+			w->generation = gen;
+			w->dboid = my_dboid;
+			w->owner = owner;
+			w->owner_login = login;
+			w->scheduler_pid = MyProcPid;
+			w->idle = true;		/* handed nothing until it set its latch */
+			w->reserved_at = GetCurrentTimestamp();
+			worker_gen[freeslot] = gen;
+		}
+		else
+			freeslot = -1;
+		SpinLockRelease(&tf_shared->mutex);
+		if (freeslot >= 0 && !tf_start_worker(freeslot, "", "", 0))
+		{
+			tf_release_worker_slot(freeslot);
+			break;
+		}
+	}
+	tf_commit();
+}
+
+/*
  * History purge (taskflow.history_retention), off the dispatch path: every
  * taskflow.history_purge_interval a purge starts with a fixed cut-off and
  * goes on in batches of TF_PURGE_BATCH runs, one transaction each, only
@@ -994,6 +1090,9 @@ tf_scheduler_pass(void)
 		 * wakes us when it finishes anyway.
 		 */
 	}
+
+	/* a warm worker for the owners of flows due soon that have none */
+	tf_prestart_workers(now, next_due);
 
 	/* alerts: SLA misses, start the delivery worker (alerts.c) */
 	{

@@ -1353,6 +1353,13 @@ tf_worker_main(Datum arg)
 	tf_node_memory = AllocSetContextCreate(TopMemoryContext, "taskflow node run",
 										   ALLOCSET_DEFAULT_SIZES);
 
+	/*
+	 * Started ahead of a due time (scheduler.c, tf_prestart_workers): no node
+	 * run yet, wait idle for the first one.
+	 */
+	if (my_node_run_id == 0 && !tf_worker_wait_next())
+		proc_exit(0);
+
 	for (;;)
 	{
 		bool		again;

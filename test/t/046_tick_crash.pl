@@ -30,7 +30,7 @@ CREATE TABLE public.fired (flow text, cyctime timestamptz, run_id bigint);
 SELECT taskflow.create_flow('blocker');
 SELECT taskflow.add_node('blocker', 'hang', 'sql', $$SELECT pg_sleep(300)$$);
 SELECT taskflow.create_flow('hourly', schedule => '0 * * * *', timezone => 'UTC',
-                            start_date => '2030-01-01 00:00+00');
+                            start_date => '2030-01-01 00:45+00');
 SELECT taskflow.add_node('hourly', 'n', 'sql',
   $$INSERT INTO public.fired VALUES ('${flow}', '${cyctime}', ${run_id})$$);
 SELECT taskflow.create_flow('slow', schedule => '0 * * * *', timezone => 'UTC',
@@ -71,6 +71,7 @@ sub runs_for
 }
 
 # A. the blocker takes the owner's only slot; 'hourly' becomes due at 01:00
+is($node->safe_psql('postgres', 'SELECT count(*) FROM taskflow.runs'), '0', 'nothing due before 01:00');
 my $blocker = TaskflowTest->run_flow($node, 'blocker');
 ok(node_running('blocker'), 'blocker holds the owner\'s only worker slot');
 TaskflowTest->set_clock($node, '2030-01-01 01:00:01+00');
