@@ -1355,10 +1355,22 @@ tf_worker_main(Datum arg)
 
 	/*
 	 * Started ahead of a due time (scheduler.c, tf_prestart_workers): no node
-	 * run yet, wait idle for the first one.
+	 * run yet.  Warm the caches the first node run needs (catalog caches,
+	 * _node_begin's compiled body: node run 0 does not exist, so nothing is
+	 * written), then wait idle for it.
 	 */
-	if (my_node_run_id == 0 && !tf_worker_wait_next())
-		proc_exit(0);
+	if (my_node_run_id == 0)
+	{
+		TfAttempt	a;
+
+		memset(&a, 0, sizeof(a));
+		MemoryContextSwitchTo(tf_node_memory);
+		(void) tf_node_begin(&a, tf_node_memory);
+		MemoryContextSwitchTo(TopMemoryContext);
+		MemoryContextReset(tf_node_memory);
+		if (!tf_worker_wait_next())
+			proc_exit(0);
+	}
 
 	for (;;)
 	{
