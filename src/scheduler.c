@@ -125,6 +125,9 @@ static MemoryContext pass_cxt = NULL;
  */
 static bool woke_by_timeout = false;
 
+/* the passes after a due wake that left due flows for later (a burst) */
+static bool in_burst = false;
+
 TimestampTz
 tf_scheduler_now(void)
 {
@@ -651,6 +654,21 @@ tf_pass_tick(TimestampTz now, TimestampTz *next_due, TimestampTz *next_retry, in
 	sweep_runs = TimestampDifferenceExceeds(last_run_sweep, GetCurrentTimestamp(),
 											TF_RUN_SWEEP_MS);
 	tf_begin("taskflow scheduler: tick");
+
+	/*
+	 * The tick commits without waiting for its WAL flush (an fsync, the
+	 * larger part of due -> first statement for one job).  Safe because a
+	 * crash that loses this commit loses all of it: the runs it created and
+	 * the schedule advance (flows.next_due, scheduled_until) are in this one
+	 * transaction, so the restarted scheduler creates the same runs for the
+	 * same scheduled_for; and nothing outside the database acts on it before
+	 * a synchronous commit that follows it in the WAL (a node worker's
+	 * _node_begin, forced synchronous in worker.c; the alert worker's claim),
+	 * and WAL is flushed in order.  docs/performance.md, "Durability of the
+	 * tick".
+	 */
+	(void) set_config_option("synchronous_commit", "off", PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = tf_live_node_runs();
 	values[2] = Int32GetDatum(TF_MAX_NEW_RUNS);
@@ -825,6 +843,102 @@ tf_pass_dispatch(void)
 }
 
 /*
+ * Warm workers started ahead of a due time.  A flow due within the next
+ * taskflow.worker_idle_timeout whose owner has no node worker in this
+ * database gets one now, idle (node_run_id 0, it connects and waits on its
+ * latch: worker.c), so that its first run is handed to a warm process
+ * instead of waiting for a fork and a connection (10-20 ms here).  The idle
+ * worker counts as a process of the pool, not as a busy one: the caps
+ * (taskflow.max_workers, max_workers_per_owner) are checked when a node run
+ * is handed to it, as for any warm worker, and the scheduler reclaims it for
+ * another owner when the pool is full.  Only where a process slot is free;
+ * an idle worker with nothing due within its next idle period leaves
+ * (tf_worker_due_soon).  One query per new next due time.
+ */
+static void
+tf_prestart_workers(TimestampTz now, TimestampTz next_due)
+{
+	static TimestampTz last_due = 0;
+	Oid			argtypes[1] = {TIMESTAMPTZOID};
+	Datum		values[1];
+	uint64		i;
+
+	if (!tf_worker_reuse || tf_worker_idle_timeout <= 0 || next_due == 0 ||
+		next_due == last_due ||
+		next_due > TimestampTzPlusMilliseconds(now, (int64) tf_worker_idle_timeout * 1000))
+		return;
+	last_due = next_due;
+
+	tf_begin("taskflow scheduler: warm workers ahead");
+	values[0] = TimestampTzGetDatum(TimestampTzPlusMilliseconds(now, (int64) tf_worker_idle_timeout * 1000));
+	/* 'login' as taskflow._sched_ready computes it (the warm worker must match) */
+	if (SPI_execute_with_args("SELECT DISTINCT f.owner::oid, "
+							  "a.rolcanlogin AND a.rolconnlimit < 0 AND d.datconnlimit < 0 "
+							  "AND has_database_privilege(f.owner::oid, d.oid, 'CONNECT') "
+							  "FROM (SELECT x.owner FROM taskflow.flows x "
+							  "WHERE x.next_due <= $1 AND x.enabled "
+							  "ORDER BY x.next_due LIMIT 64) f "
+							  "JOIN pg_catalog.pg_authid a ON a.oid = f.owner "
+							  "JOIN pg_catalog.pg_database d ON d.datname = pg_catalog.current_database()",
+							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "taskflow scheduler: reading the owners of due flows failed");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Oid			owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+														   SPI_tuptable->tupdesc, 1, &isnull));
+		bool		login = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i],
+													   SPI_tuptable->tupdesc, 2, &isnull));
+		int			procs = 0;
+		int			freeslot = -1;
+		bool		have = false;
+		int			j;
+
+		SpinLockAcquire(&tf_shared->mutex);
+		for (j = 0; j < TF_MAX_WORKERS; j++)
+		{
+			TfWorkerSlot *w = &tf_shared->workers[j];
+
+			if (!w->in_use)
+			{
+				if (freeslot < 0)
+					freeslot = j;
+				continue;
+			}
+			procs++;
+			if (w->dboid == my_dboid && w->owner == owner && w->owner_login == login &&
+				!w->exit_requested)
+				have = true;
+		}
+		if (!have && freeslot >= 0 && procs < tf_max_workers)
+		{
+			TfWorkerSlot *w = &tf_shared->workers[freeslot];
+			uint32		gen = w->generation + 1;
+
+			memset(w, 0, sizeof(TfWorkerSlot));
+			w->in_use = true;
+			w->generation = gen;
+			w->dboid = my_dboid;
+			w->owner = owner;
+			w->owner_login = login;
+			w->scheduler_pid = MyProcPid;
+			w->idle = true;		/* handed nothing until it set its latch */
+			w->reserved_at = GetCurrentTimestamp();
+			worker_gen[freeslot] = gen;
+		}
+		else
+			freeslot = -1;
+		SpinLockRelease(&tf_shared->mutex);
+		if (freeslot >= 0 && !tf_start_worker(freeslot, "", "", 0))
+		{
+			tf_release_worker_slot(freeslot);
+			break;
+		}
+	}
+	tf_commit();
+}
+
+/*
  * History purge (taskflow.history_retention), off the dispatch path: every
  * taskflow.history_purge_interval a purge starts with a fixed cut-off and
  * goes on in batches of TF_PURGE_BATCH runs, one transaction each, only
@@ -967,10 +1081,23 @@ tf_scheduler_pass(void)
 	 * with 100 flows due at once the first nodes start after a few run
 	 * creations, not after all of them (the rest follow at once: 'more').
 	 */
+	/*
+	 * The rest of such a burst goes on in batches of twice that, each
+	 * committed (and its nodes handed out) before the next: the warm workers
+	 * run the first nodes while the scheduler creates the next runs, instead
+	 * of waiting idle for one long tick (100 flows: ~70 ms here).  Not while
+	 * a safety sweep is under way (it goes by TF_PASS_LIMIT).
+	 */
 	if (!woke_by_timeout)
 		tf_pass_dispatch();
-	more = tf_pass_tick(now, &next_due, &next_retry,
-						woke_by_timeout ? Max(Min(tf_max_workers, TF_PASS_LIMIT), 8) : TF_PASS_LIMIT);
+	{
+		int			batch = Max(Min(tf_max_workers, TF_PASS_LIMIT), 8);
+		bool		small = woke_by_timeout || in_burst;
+
+		more = tf_pass_tick(now, &next_due, &next_retry,
+							woke_by_timeout ? batch : in_burst ? 2 * batch : TF_PASS_LIMIT);
+		in_burst = small && more && flow_sweep_from < 0;
+	}
 	woke_by_timeout = false;
 	if (tf_pass_dispatch())
 	{
@@ -979,6 +1106,9 @@ tf_scheduler_pass(void)
 		 * wakes us when it finishes anyway.
 		 */
 	}
+
+	/* a warm worker for the owners of flows due soon that have none */
+	tf_prestart_workers(now, next_due);
 
 	/* alerts: SLA misses, start the delivery worker (alerts.c) */
 	{

@@ -279,6 +279,17 @@ tf_node_begin(TfAttempt *a, MemoryContext cxt)
 
 	tf_xact_begin(false);
 	tf_as_superuser();
+
+	/*
+	 * This commit is durable before any of the node's work starts, whatever
+	 * the owner's or database's synchronous_commit: cancel_run, crash
+	 * recovery and retries = 0 rely on it, and so does the scheduler's tick,
+	 * which commits asynchronously (scheduler.c, tf_pass_tick): flushing
+	 * this commit flushes the tick's before it.
+	 */
+	if (synchronous_commit < SYNCHRONOUS_COMMIT_LOCAL_FLUSH)
+		(void) set_config_option("synchronous_commit", "local", PGC_SUSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
 	if (SPI_execute_with_args("SELECT flow_id, flow, node_id, node, kind, body, options, "
 							  "run_id, attempt, bizdate, cyctime, params, timeout_ms, "
 							  "poll_ms, delay_ms, database, wait_ms, polls "
@@ -1341,6 +1352,25 @@ tf_worker_main(Datum arg)
 	SetConfigOption("log_min_messages", "info", PGC_SUSET, PGC_S_OVERRIDE);
 	tf_node_memory = AllocSetContextCreate(TopMemoryContext, "taskflow node run",
 										   ALLOCSET_DEFAULT_SIZES);
+
+	/*
+	 * Started ahead of a due time (scheduler.c, tf_prestart_workers): no node
+	 * run yet.  Warm the caches the first node run needs (catalog caches,
+	 * _node_begin's compiled body: node run 0 does not exist, so nothing is
+	 * written), then wait idle for it.
+	 */
+	if (my_node_run_id == 0)
+	{
+		TfAttempt	a;
+
+		memset(&a, 0, sizeof(a));
+		MemoryContextSwitchTo(tf_node_memory);
+		(void) tf_node_begin(&a, tf_node_memory);
+		MemoryContextSwitchTo(TopMemoryContext);
+		MemoryContextReset(tf_node_memory);
+		if (!tf_worker_wait_next())
+			proc_exit(0);
+	}
 
 	for (;;)
 	{
