@@ -607,6 +607,17 @@ alerts_deliver_one(MemoryContext cxt, TimestampTz *next_at)
 
 	*next_at = 0;
 	alerts_begin("taskflow alerts: claim");
+
+	/*
+	 * The claim is durable before the alert is sent, whatever the database's
+	 * synchronous_commit: the scheduler's tick that queued it commits
+	 * asynchronously (scheduler.c, tf_pass_tick), and flushing this commit
+	 * flushes the tick's before it (docs/performance.md, "Durability of the
+	 * tick").
+	 */
+	if (synchronous_commit < SYNCHRONOUS_COMMIT_LOCAL_FLUSH)
+		(void) set_config_option("synchronous_commit", "local", PGC_SUSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
 	if (SPI_execute("SELECT * FROM taskflow._alert_claim()", false, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "taskflow._alert_claim failed");

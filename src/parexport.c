@@ -10,7 +10,7 @@
  *	  the leader's transaction and active snapshots, user and GUCs, and an
  *	  ERROR in a worker is re-raised in the leader.
  *
- *	  Splitting: the query must read exactly one plain heap table (no join,
+ *	  Splitting: the query must read exactly one plain heap table (no join, sub-select,
  *	  aggregate, ORDER BY, LIMIT, DISTINCT, set operation, CTE, row lock,
  *	  inheritance child, temporary table or parallel-unsafe function).  Its
  *	  blocks [0, nblocks) are handed out in chunks through an atomic counter
@@ -213,6 +213,15 @@ tf_par_analyze(const char *query, Oid *relid, const char **why)
 		*why = "the table has inheritance children";
 		return NULL;
 	}
+	/*
+	 * A sub-select (in the where clause or a row security policy) may read a
+	 * temporary table, which parallel workers cannot: serial.
+	 */
+	if (q->hasSubLinks)
+	{
+		*why = "the query or a row security policy of its table has a sub-select";
+		return NULL;
+	}
 	if (max_parallel_hazard(q) != PROPARALLEL_SAFE)
 	{
 		*why = "the query uses a function that is not parallel safe";
@@ -375,10 +384,18 @@ tf_par_participate(TfParShared *sh, TfStorage *st, const char *prefix,
 					sh->arena_used += len;
 				SpinLockRelease(&sh->mutex);
 				if (off + len > sh->arena_size)
+				{
+					/*
+					 * Not reported, so the leader cannot abort it: take it
+					 * back and abort it here (the parts reported before it
+					 * are the leader's to abort).
+					 */
+					tf_storage_writer_abort(tf_storage_writer_adopt(st, p->key, token, p->bytes));
 					ereport(ERROR,
 							(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 							 errmsg("parallel export: too many parts to report"),
 							 errhint("Raise max_file_size or set the option parallel to 1.")));
+				}
 				r = (TfParRecord *) (TF_PAR_ARENA(sh) + off);
 				r->rows = p->rows;
 				r->bytes = p->bytes;

@@ -867,7 +867,6 @@ tf_prestart_workers(TimestampTz now, TimestampTz next_due)
 		next_due == last_due ||
 		next_due > TimestampTzPlusMilliseconds(now, (int64) tf_worker_idle_timeout * 1000))
 		return;
-	last_due = next_due;
 
 	tf_begin("taskflow scheduler: warm workers ahead");
 	values[0] = TimestampTzGetDatum(TimestampTzPlusMilliseconds(now, (int64) tf_worker_idle_timeout * 1000));
@@ -936,6 +935,8 @@ tf_prestart_workers(TimestampTz now, TimestampTz next_due)
 		}
 	}
 	tf_commit();
+	/* done for this due time (a failed query is tried again next pass) */
+	last_due = next_due;
 }
 
 /*

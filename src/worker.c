@@ -1211,6 +1211,18 @@ tf_worker_wait_next(void)
 	SpinLockAcquire(&tf_shared->mutex);
 	if (w->in_use && w->generation == my_gen && !w->exit_requested)
 	{
+		/*
+		 * A worker started ahead (my_node_run_id 0) publishes its latch when
+		 * it attaches, so the scheduler may have handed it a node run while
+		 * it connected and warmed up: take that one, do not mark the slot
+		 * idle over it.
+		 */
+		if (my_node_run_id == 0 && !w->idle && w->node_run_id != 0)
+		{
+			my_node_run_id = w->node_run_id;
+			SpinLockRelease(&tf_shared->mutex);
+			return true;
+		}
 		w->idle = true;
 		w->node_run_id = 0;
 		w->run_id = 0;

@@ -20,6 +20,9 @@ SELECT objects, rows FROM taskflow.export('SELECT * FROM parexp_src', 'regress_p
 -- a query that cannot be split runs serially, with a notice
 SELECT objects, rows FROM taskflow.export('SELECT id, count(*) FROM parexp_src GROUP BY id', 'regress_parexp_srv', 'agg', 'csv', '{"parallel": 4}');
 SELECT objects, rows FROM taskflow.export('SELECT * FROM parexp_src a JOIN parexp_src b USING (id)', 'regress_parexp_srv', 'join', 'csv', '{"parallel": 4}');
+-- a sub-select may read a temporary table, which parallel workers cannot: serial
+CREATE TEMP TABLE parexp_ids AS SELECT g AS id FROM generate_series(1, 5000, 2) g;
+SELECT objects, rows FROM taskflow.export('SELECT * FROM parexp_src WHERE id IN (SELECT id FROM parexp_ids)', 'regress_parexp_srv', 'sub', 'csv', '{"parallel": 4}');
 -- split: every row once
 SELECT rows FROM taskflow.export('SELECT * FROM parexp_src', 'regress_parexp_srv', 'par', 'csv', '{"parallel": 2, "max_file_size": "4kB"}');
 CREATE TABLE parexp_back (LIKE parexp_src);
