@@ -843,12 +843,14 @@ tf_pass_dispatch(void)
 }
 
 /*
- * Warm workers started ahead of a due time.  A flow due within the next
- * taskflow.worker_idle_timeout whose owner has no node worker in this
- * database gets one now, idle (node_run_id 0, it connects and waits on its
- * latch: worker.c), so that its first run is handed to a warm process
- * instead of waiting for a fork and a connection (10-20 ms here).  The idle
- * worker counts as a process of the pool, not as a busy one: the caps
+ * Warm workers started ahead of a due time.  The owner of flows due within
+ * the next taskflow.worker_idle_timeout gets as many node workers in this
+ * database as it has such flows (at most taskflow.max_workers and the
+ * server-wide taskflow.max_workers_per_owner; of the 64 soonest), started
+ * now, idle (node_run_id 0, it connects and waits on its latch: worker.c),
+ * so that the first runs of flows due at the same time are handed to warm
+ * processes instead of waiting for a fork and a connection (10-20 ms here).
+ * The idle worker counts as a process of the pool, not as a busy one: the caps
  * (taskflow.max_workers, max_workers_per_owner) are checked when a node run
  * is handed to it, as for any warm worker, and the scheduler reclaims it for
  * another owner when the pool is full.  Only where a process slot is free;
@@ -871,14 +873,16 @@ tf_prestart_workers(TimestampTz now, TimestampTz next_due)
 	tf_begin("taskflow scheduler: warm workers ahead");
 	values[0] = TimestampTzGetDatum(TimestampTzPlusMilliseconds(now, (int64) tf_worker_idle_timeout * 1000));
 	/* 'login' as taskflow._sched_ready computes it (the warm worker must match) */
-	if (SPI_execute_with_args("SELECT DISTINCT f.owner::oid, "
+	if (SPI_execute_with_args("SELECT f.owner::oid, "
 							  "a.rolcanlogin AND a.rolconnlimit < 0 AND d.datconnlimit < 0 "
-							  "AND has_database_privilege(f.owner::oid, d.oid, 'CONNECT') "
+							  "AND has_database_privilege(f.owner::oid, d.oid, 'CONNECT'), "
+							  "pg_catalog.count(*)::int4 "
 							  "FROM (SELECT x.owner FROM taskflow.flows x "
 							  "WHERE x.next_due <= $1 AND x.enabled "
 							  "ORDER BY x.next_due LIMIT 64) f "
 							  "JOIN pg_catalog.pg_authid a ON a.oid = f.owner "
-							  "JOIN pg_catalog.pg_database d ON d.datname = pg_catalog.current_database()",
+							  "JOIN pg_catalog.pg_database d ON d.datname = pg_catalog.current_database() "
+							  "GROUP BY 1, 2",
 							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "taskflow scheduler: reading the owners of due flows failed");
 	for (i = 0; i < SPI_processed; i++)
@@ -888,51 +892,70 @@ tf_prestart_workers(TimestampTz now, TimestampTz next_due)
 														   SPI_tuptable->tupdesc, 1, &isnull));
 		bool		login = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i],
 													   SPI_tuptable->tupdesc, 2, &isnull));
-		int			procs = 0;
-		int			freeslot = -1;
-		bool		have = false;
-		int			j;
+		int			want = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+													   SPI_tuptable->tupdesc, 3, &isnull));
+		bool		full = false;
 
-		SpinLockAcquire(&tf_shared->mutex);
-		for (j = 0; j < TF_MAX_WORKERS; j++)
+		/* one per flow due (they may be due at the same second), within the caps */
+		want = Min(want, tf_max_workers);
+		if (tf_max_workers_per_owner > 0)
+			want = Min(want, tf_max_workers_per_owner);
+		for (;;)
 		{
-			TfWorkerSlot *w = &tf_shared->workers[j];
+			int			procs = 0;
+			int			freeslot = -1;
+			int			have = 0;
+			int			j;
 
-			if (!w->in_use)
+			SpinLockAcquire(&tf_shared->mutex);
+			for (j = 0; j < TF_MAX_WORKERS; j++)
 			{
-				if (freeslot < 0)
-					freeslot = j;
-				continue;
-			}
-			procs++;
-			if (w->dboid == my_dboid && w->owner == owner && w->owner_login == login &&
-				!w->exit_requested)
-				have = true;
-		}
-		if (!have && freeslot >= 0 && procs < tf_max_workers)
-		{
-			TfWorkerSlot *w = &tf_shared->workers[freeslot];
-			uint32		gen = w->generation + 1;
+				TfWorkerSlot *w = &tf_shared->workers[j];
 
-			memset(w, 0, sizeof(TfWorkerSlot));
-			w->in_use = true;
-			w->generation = gen;
-			w->dboid = my_dboid;
-			w->owner = owner;
-			w->owner_login = login;
-			w->scheduler_pid = MyProcPid;
-			w->idle = true;		/* handed nothing until it set its latch */
-			w->reserved_at = GetCurrentTimestamp();
-			worker_gen[freeslot] = gen;
+				if (!w->in_use)
+				{
+					if (freeslot < 0)
+						freeslot = j;
+					continue;
+				}
+				procs++;
+				if (w->dboid == my_dboid && w->owner == owner && w->owner_login == login &&
+					!w->exit_requested)
+					have++;
+			}
+			if (have < want && freeslot >= 0 && procs < tf_max_workers)
+			{
+				TfWorkerSlot *w = &tf_shared->workers[freeslot];
+				uint32		gen = w->generation + 1;
+
+				memset(w, 0, sizeof(TfWorkerSlot));
+				w->in_use = true;
+				w->generation = gen;
+				w->dboid = my_dboid;
+				w->owner = owner;
+				w->owner_login = login;
+				w->scheduler_pid = MyProcPid;
+				w->idle = true;		/* handed nothing until it set its latch */
+				w->reserved_at = GetCurrentTimestamp();
+				worker_gen[freeslot] = gen;
+			}
+			else
+			{
+				full = (have < want);
+				freeslot = -1;
+			}
+			SpinLockRelease(&tf_shared->mutex);
+			if (freeslot < 0)
+				break;
+			if (!tf_start_worker(freeslot, "", "", 0))
+			{
+				tf_release_worker_slot(freeslot);
+				full = true;
+				break;
+			}
 		}
-		else
-			freeslot = -1;
-		SpinLockRelease(&tf_shared->mutex);
-		if (freeslot >= 0 && !tf_start_worker(freeslot, "", "", 0))
-		{
-			tf_release_worker_slot(freeslot);
-			break;
-		}
+		if (full)
+			break;				/* no process slot left for the next owners */
 	}
 	tf_commit();
 	/* done for this due time (a failed query is tried again next pass) */
