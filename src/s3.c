@@ -33,6 +33,7 @@
 #include "common/cryptohash.h"
 #include "common/md5.h"
 #include "common/pg_prng.h"
+#include "common/sha2.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
@@ -197,42 +198,43 @@ uri_encode(const char *s, bool keep_slash)
 	return buf.data;
 }
 
+/* the one-shot digest of [data, data+len) into digest (size bytes) */
+static void
+s3_digest(pg_cryptohash_type type, const char *data, size_t len,
+		  uint8 *digest, size_t size)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(type);
+
+	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0 ||
+		pg_cryptohash_final(ctx, digest, size) < 0)
+		elog(ERROR, "could not compute %s: %s",
+			 type == PG_MD5 ? "MD5" : "SHA-256", pg_cryptohash_error(ctx));
+	pg_cryptohash_free(ctx);
+}
+
 static void
 sha256_hex(const char *data, size_t len, char *out)
 {
-	pg_cryptohash_ctx *ctx;
-	uint8		digest[32];
-	int			i;
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
 
 	if (len == 0)
 	{
 		strcpy(out, EMPTY_SHA256);
 		return;
 	}
-	ctx = pg_cryptohash_create(PG_SHA256);
-	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
-		pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0 ||
-		pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
-		elog(ERROR, "could not compute SHA-256: %s", pg_cryptohash_error(ctx));
-	pg_cryptohash_free(ctx);
-	for (i = 0; i < 32; i++)
-		sprintf(out + 2 * i, "%02x", digest[i]);
+	s3_digest(PG_SHA256, data, len, digest, sizeof(digest));
+	out[hex_encode((const char *) digest, sizeof(digest), out)] = '\0';
 }
 
 /* base64 of the MD5 of [data, data+len): the Content-MD5 header value */
 static void
 md5_base64(const char *data, size_t len, char *out, int outlen)
 {
-	pg_cryptohash_ctx *ctx;
 	uint8		digest[MD5_DIGEST_LENGTH];
 	int			n;
 
-	ctx = pg_cryptohash_create(PG_MD5);
-	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
-		pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0 ||
-		pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
-		elog(ERROR, "could not compute MD5: %s", pg_cryptohash_error(ctx));
-	pg_cryptohash_free(ctx);
+	s3_digest(PG_MD5, data, len, digest, sizeof(digest));
 	n = pg_b64_encode((const char *) digest, MD5_DIGEST_LENGTH, out, outlen - 1);
 	if (n < 0)
 		elog(ERROR, "could not base64-encode an MD5 digest");
