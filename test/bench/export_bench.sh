@@ -145,8 +145,9 @@ measure_sh() {
   echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}') 0 0"
 }
 size_of() { du -cb "$@" | tail -n 1 | cut -f1; }
-# CPU seconds (utime + stime) of the S3 server so far
-srv_cpu() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$S3PID/stat"; }
+# CPU seconds (utime + stime) of the S3 server so far, with its reaped
+# children (cutime + cstime: the cat(1) that assembles multipart objects)
+srv_cpu() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15 + $16 + $17) / hz}' "/proc/$S3PID/stat"; }
 # an S3 method: "seconds rss anon" of the measure* command, and the server's
 # CPU seconds meanwhile into $DIR/srvcpu (rec ... s3 keeps it)
 declare -A C

@@ -30,6 +30,7 @@
 // "s3server listening on 127.0.0.1:<port> ..." once ready.  Virtual-host style
 // works with endpoint http://s3.localhost:<port> (bucket.s3.localhost).
 'use strict';
+const { spawn } = require('child_process');
 const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
@@ -46,6 +47,8 @@ const AK = process.env.S3_ACCESS_KEY || 'testkey';
 const SK = process.env.S3_SECRET_KEY || 'testsecret';
 const buckets = (process.env.S3_BUCKETS || 'testbkt').split(',').filter(Boolean);
 const allowAnon = process.env.S3_ALLOW_ANON === '1';
+// S3_TIMING=1: one line on stderr per request (wall ms, server CPU ms meanwhile)
+const timing = process.env.S3_TIMING === '1';
 
 // ---------------------------------------------------------------------------
 // s3rver 3.7.1 bug: putObject/putPart resolve when the md5 Transform finishes,
@@ -100,6 +103,95 @@ FilesystemStore.prototype.putPart = async function (bucket, uploadId, partNumber
       throw new S3Error('NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.');
     throw e;
   }
+};
+
+// CompleteMultipartUpload as S3 does it, and cheaply.  s3rver 3.7.1 reads
+// every part back through a stream, md5s all the bytes again and writes the
+// object through a stream of 64 kB chunks (about 1.5 s of this one-threaded
+// server's CPU per 431 MB, on top of what the parts cost as they arrived),
+// and gives the object the md5 of its bytes as ETag.  S3 instead checks the
+// list (ascending part numbers, every part present with the ETag the client
+// names: InvalidPartOrder / InvalidPart; every part but the last at least
+// 5 MiB: EntityTooSmall), assembles the object from the stored parts
+// without the client re-sending or the store re-hashing anything, and
+// answers the multipart ETag "<md5 of the parts' binary md5s>-<N>".  Here:
+// the same checks, the parts' md5s from their .md5 files (computed as they
+// arrived, where Content-MD5 was checked), and a plain copy of the part
+// files into the object (cat, below: no hashing, no copy through this
+// process), then the object appears by rename as before.
+const MIN_PART = 5 * 1024 * 1024;
+const CAT_BATCH = 256;			// part files per cat process
+// append files to the open file fd with cat(1): coreutils >= 9 copies with
+// copy_file_range, in the kernel, at about a fifth of the CPU of a read /
+// write loop here (measured: 144 MB in 65 ms instead of 350 ms); an older
+// cat still copies correctly.  Its CPU counts in this process's cutime.
+function catInto(files, fd) {
+  return new Promise((resolve, reject) => {
+    const child = spawn('cat', ['--', ...files], { stdio: ['ignore', fd, 'pipe'] });
+    let err = '';
+    child.stderr.on('data', d => { err += d; });
+    child.on('error', reject);
+    child.on('close', code => (code === 0 ? resolve() : reject(new Error(`cat exited with ${code}: ${err}`))));
+  });
+}
+FilesystemStore.prototype.putObjectMultipart = async function (bucket, uploadId, parts) {
+  const uploadDir = path.join(this.getResourcePath(bucket, undefined, 'uploads'), uploadId);
+  let key;
+  let metadata;
+  try {
+    key = (await fs.promises.readFile(path.join(uploadDir, 'key'))).toString();
+    metadata = JSON.parse(await fs.promises.readFile(path.join(uploadDir, 'metadata')));
+  } catch (e) {
+    if (e.code === 'ENOENT')
+      throw new S3Error('NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.');
+    throw e;
+  }
+  const md5s = [];
+  const sizes = [];
+  for (let i = 0; i < parts.length; i++) {
+    const n = parts[i].number;
+    if (!Number.isInteger(n) || n < 1 || (i > 0 && n <= parts[i - 1].number))
+      throw new S3Error('InvalidPartOrder', 'The list of parts was not in ascending order. Parts must be ordered by part number.');
+    const p = path.join(uploadDir, String(n));
+    let md5;
+    let st;
+    try {
+      md5 = (await fs.promises.readFile(`${p}.md5`)).toString();
+      st = await fs.promises.stat(p);
+    } catch (e) {
+      if (e.code !== 'ENOENT') throw e;
+    }
+    if (!md5 || parts[i].etag.toLowerCase() !== md5)
+      throw new S3Error('InvalidPart', "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.");
+    md5s.push(Buffer.from(md5, 'hex'));
+    sizes.push(st.size);
+  }
+  for (let i = 0; i < sizes.length - 1; i++)
+    if (sizes[i] < MIN_PART)
+      throw new S3Error('EntityTooSmall', 'Your proposed upload is smaller than the minimum allowed object size.');
+  const file = this.getResourcePath(bucket, key, 'object');
+  await fs.promises.mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+  const size = sizes.reduce((a, b) => a + b, 0);
+  try {
+    const out = await fs.promises.open(tmp, 'w');
+    try {
+      const files = parts.map(p => path.join(uploadDir, String(p.number)));
+      for (let i = 0; i < files.length; i += CAT_BATCH)
+        await catInto(files.slice(i, i + CAT_BATCH), out.fd);
+    } finally {
+      await out.close();
+    }
+    const st = await fs.promises.stat(tmp);
+    if (st.size !== size) throw new Error(`assembled ${st.size} bytes, the parts hold ${size}`);
+    await fs.promises.rename(tmp, file);
+  } finally {
+    await fs.promises.rm(tmp, { force: true });
+  }
+  const etag = `${crypto.createHash('md5').update(Buffer.concat(md5s)).digest('hex')}-${parts.length}`;
+  await this.putMetadata(bucket, key, metadata, etag);
+  await fs.promises.rm(uploadDir, { recursive: true, force: true });
+  return { size, md5: etag };
 };
 
 // replace the hardcoded S3RVER/S3RVER pair with ours
@@ -192,7 +284,18 @@ async function admin(ctx, next) {
   stats.total++;
   stats.methods[ctx.method] = (stats.methods[ctx.method] || 0) + 1;
   const entry = `${ctx.method} ${url}`;
-  const logIt = st => { stats.log.push(`${entry} ${st}`); if (stats.log.length > 500) stats.log.shift(); };
+  const t0 = timing ? process.hrtime.bigint() : 0n;
+  const c0 = timing ? process.cpuUsage() : null;
+  const logIt = st => {
+    stats.log.push(`${entry} ${st}`);
+    if (stats.log.length > 500) stats.log.shift();
+    if (timing) {
+      // wall time of the request, and the server's CPU meanwhile (all
+      // requests in flight together: exact only for a request alone)
+      const c = process.cpuUsage(c0);
+      console.error(`timing ${entry} ${st} ${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(1)} ms, cpu ${((c.user + c.system) / 1000).toFixed(1)} ms`);
+    }
+  };
 
   const rule = rules.find(r => r.count > 0 && ruleMatches(r, ctx) && (r.after-- <= 0));
   if (rule) {
