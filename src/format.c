@@ -286,7 +286,7 @@ tf_part_emit(TfCsvDest *d, const char *data, size_t len)
 
 	if (len == 0)
 		return;
-	if (pg_cryptohash_update(p->md5, (const uint8 *) data, len) < 0 ||
+	if ((p->md5 && pg_cryptohash_update(p->md5, (const uint8 *) data, len) < 0) ||
 		(p->sha && pg_cryptohash_update(p->sha, (const uint8 *) data, len) < 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
@@ -369,7 +369,6 @@ tf_part_open(TfCsvDest *d)
 	p->info = info;
 	d->part = p;
 
-	p->md5 = tf_hash_create(PG_MD5);
 	if (d->opts.checksum == TF_CHECKSUM_SHA256)
 		p->sha = tf_hash_create(PG_SHA256);
 
@@ -413,6 +412,9 @@ tf_part_open(TfCsvDest *d)
 	p->w = d->opts.staged
 		? tf_storage_writer_begin_staged(d->st, info->key)
 		: tf_storage_writer_begin(d->st, info->key);
+	/* the md5 of the part's bytes: the writer's, where it is cheaper */
+	if (!tf_storage_writer_track_md5(p->w))
+		p->md5 = tf_hash_create(PG_MD5);
 	d->nparts++;
 	MemoryContextSwitchTo(old);
 
@@ -428,12 +430,16 @@ tf_part_close(TfCsvDest *d)
 	MemoryContext old = MemoryContextSwitchTo(d->cxt);
 	int64		size = -1;
 	char	   *etag = NULL;
+	bool		writer_md5 = (p->md5 == NULL);	/* the writer hashes */
 
 	tf_part_flush_input(d, true);
 
-	tf_hash_final(p->md5, MD5_DIGEST_LENGTH, p->info->md5);
-	pg_cryptohash_free(p->md5);
-	p->md5 = NULL;
+	if (p->md5)
+	{
+		tf_hash_final(p->md5, MD5_DIGEST_LENGTH, p->info->md5);
+		pg_cryptohash_free(p->md5);
+		p->md5 = NULL;
+	}
 	if (p->sha)
 	{
 		tf_hash_final(p->sha, PG_SHA256_DIGEST_LENGTH, p->info->sha256);
@@ -442,6 +448,8 @@ tf_part_close(TfCsvDest *d)
 	}
 
 	tf_storage_writer_finish(p->w, &size, &etag);
+	if (writer_md5)
+		tf_storage_writer_md5(p->w, p->info->md5);
 	if (d->opts.staged)
 		p->info->staged = p->w;
 	p->w = NULL;

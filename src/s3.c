@@ -42,6 +42,7 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "md5x2.h"
 #include "s3.h"
 
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -78,6 +79,8 @@ typedef struct S3Req
 	const char *range;			/* "a-b" or NULL */
 	const char *content_type;
 	const char *if_match;
+	const char *content_md5;	/* precomputed Content-MD5 (payload signing
+								 * off), or NULL: computed when needed */
 	/* GET into a caller buffer (2xx answers only) */
 	char	   *dest;
 	size_t		dest_cap;
@@ -116,6 +119,8 @@ struct TfS3Writer
 	bool		done;
 	bool		staged;			/* finish uploads, publish completes */
 	bool		finished;		/* staged: every byte uploaded */
+	bool		track_md5;		/* omd5: the MD5 of every byte written */
+	TfMd5		omd5;
 
 	/*
 	 * Overlapped upload (see async_start): while part N is sent by a curl
@@ -689,6 +694,8 @@ payload_headers(TfS3Config *cfg, S3Req *req)
 
 	if (!cfg->sign_payload && strcmp(req->method, "PUT") == 0)
 	{
+		if (req->content_md5)
+			return build_headers(cfg, req, "UNSIGNED-PAYLOAD", req->content_md5);
 		md5_base64(req->body, req->body_len, md5, sizeof(md5));
 		return build_headers(cfg, req, "UNSIGNED-PAYLOAD", md5);
 	}
@@ -973,8 +980,9 @@ s3_fail(S3Req *req, const char *desc)
  * simple operations
  * ----------------------------------------------------------------
  */
-void
-tf_s3_put(TfS3 *s3, const char *key, const char *data, size_t len, char **etag)
+static void
+s3_put(TfS3 *s3, const char *key, const char *data, size_t len, char **etag,
+	   const char *content_md5)
 {
 	S3Req		req = {0};
 	char	   *desc = s3_describe(s3, key);
@@ -984,6 +992,7 @@ tf_s3_put(TfS3 *s3, const char *key, const char *data, size_t len, char **etag)
 	req.body = data;
 	req.body_len = len;
 	req.content_type = "application/octet-stream";
+	req.content_md5 = content_md5;
 	s3_perform(s3, &req, desc);
 	if (req.status != 200)
 		s3_fail(&req, desc);
@@ -991,6 +1000,12 @@ tf_s3_put(TfS3 *s3, const char *key, const char *data, size_t len, char **etag)
 		*etag = req.etag[0] ? pstrdup(strip_quotes(req.etag)) : NULL;
 	req_reset_response(&req);
 	elog(DEBUG1, "S3 PUT %s: %zu bytes", desc, len);
+}
+
+void
+tf_s3_put(TfS3 *s3, const char *key, const char *data, size_t len, char **etag)
+{
+	s3_put(s3, key, data, len, etag, NULL);
 }
 
 bool
@@ -1300,11 +1315,44 @@ create_upload(TfS3Writer *w)
 	elog(DEBUG1, "S3 multipart upload of %s started", w->desc);
 }
 
+/*
+ * A request body leaves the writer (bodies leave in order: parts in part
+ * order, or the one PUT): with track_md5, the object's MD5 takes its bytes,
+ * and with payload signing off, its Content-MD5 is computed in the same pass
+ * (md5x2.c) into out (base64, 25 bytes at least) and set on req.  Otherwise
+ * nothing: payload_headers hashes the body as it always did.
+ */
+static void
+writer_hash_body(TfS3Writer *w, S3Req *req, const char *data, size_t len,
+				 char *out, int outlen)
+{
+	TfMd5		part;
+	uint8		digest[TF_MD5_DIGEST_LENGTH];
+	int			n;
+
+	if (!w->track_md5)
+		return;
+	if (w->s3->cfg->sign_payload)
+	{
+		tf_md5_update(&w->omd5, data, len);
+		return;
+	}
+	tf_md5_init(&part);
+	tf_md5_update2(&w->omd5, &part, data, len);
+	tf_md5_final(&part, digest);
+	n = pg_b64_encode((const char *) digest, TF_MD5_DIGEST_LENGTH, out, outlen - 1);
+	if (n < 0)
+		elog(ERROR, "could not base64-encode an MD5 digest");
+	out[n] = '\0';
+	req->content_md5 = out;
+}
+
 static void
 upload_part(TfS3Writer *w, const char *data, size_t len)
 {
 	S3Req		req = {0};
 	int			partno = w->nparts + 1;
+	char		md5[32];
 
 	if (partno > tf_s3_max_parts)
 		ereport(ERROR,
@@ -1317,6 +1365,7 @@ upload_part(TfS3Writer *w, const char *data, size_t len)
 	req.query = psprintf("partNumber=%d&uploadId=%s", partno, uri_encode(w->upload_id, false));
 	req.body = data;
 	req.body_len = len;
+	writer_hash_body(w, &req, data, len, md5, sizeof(md5));
 	s3_perform(w->s3, &req, w->desc);
 	if (req.status != 200)
 		s3_fail(&req, w->desc);
@@ -1343,6 +1392,7 @@ async_start(TfS3Writer *w, const char *data, size_t len)
 	TfS3	   *s3 = w->s3;
 	int			partno = w->nparts + 1;
 	int			still = 0;
+	char		md5[32];
 
 	Assert(!w->arunning);
 	if (partno > tf_s3_max_parts)
@@ -1382,7 +1432,9 @@ async_start(TfS3Writer *w, const char *data, size_t len)
 	w->alen = len;
 	w->apartno = partno;
 	/* the payload's sha256 or Content-MD5, now that the buffer is full */
+	writer_hash_body(w, &w->areq, data, len, md5, sizeof(md5));
 	w->aheaders = payload_headers(s3->cfg, &w->areq);
+	w->areq.content_md5 = NULL;	/* md5 is about to go out of scope */
 	if (w->aurl)
 		pfree(w->aurl);
 	w->aurl = s3_url(s3, w->key, w->areq.query);
@@ -1642,7 +1694,13 @@ tf_s3_writer_finish(TfS3Writer *w, int64 *size, char **etag)
 		return;
 	}
 	if (w->upload_id == NULL)
-		tf_s3_put(w->s3, w->key, w->buf, w->buflen, etag);
+	{
+		S3Req		dummy = {0};
+		char		md5[32];
+
+		writer_hash_body(w, &dummy, w->buf, w->buflen, md5, sizeof(md5));
+		s3_put(w->s3, w->key, w->buf, w->buflen, etag, dummy.content_md5);
+	}
 	else
 	{
 		flush_parts(w);
@@ -1668,6 +1726,32 @@ tf_s3_writer_begin_staged(TfS3 *s3, const char *key)
 
 	w->staged = true;
 	return w;
+}
+
+/*
+ * Have the writer compute the MD5 of every byte written (before the first
+ * write), in the pass that computes each part's Content-MD5 anyway.
+ */
+void
+tf_s3_writer_track_md5(TfS3Writer *w)
+{
+	if (w->total > 0 || w->nparts > 0)
+		elog(ERROR, "S3 upload of %s: MD5 tracking must start before the first write", w->desc);
+	w->track_md5 = true;
+	tf_md5_init(&w->omd5);
+}
+
+/* after finish: the hex MD5 of every byte written (33 bytes) */
+void
+tf_s3_writer_md5(TfS3Writer *w, char *hex)
+{
+	uint8		digest[TF_MD5_DIGEST_LENGTH];
+
+	if (!w->track_md5 || w->buf != NULL)
+		elog(ERROR, "S3 upload of %s: no MD5 tracked, or not finished", w->desc);
+	tf_md5_final(&w->omd5, digest);
+	hex[hex_encode((const char *) digest, TF_MD5_DIGEST_LENGTH, hex)] = '\0';
+	w->track_md5 = false;
 }
 
 void

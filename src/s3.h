@@ -70,6 +70,9 @@ extern TfS3Writer *tf_s3_writer_begin(TfS3 *s3, const char *key);
 extern void tf_s3_writer_write(TfS3Writer *w, const char *data, size_t len);
 extern void tf_s3_writer_finish(TfS3Writer *w, int64 *size, char **etag);
 extern void tf_s3_writer_abort(TfS3Writer *w);
+/* the MD5 of every byte written: track before the first write, read after finish */
+extern void tf_s3_writer_track_md5(TfS3Writer *w);
+extern void tf_s3_writer_md5(TfS3Writer *w, char *hex);
 
 /*
  * Staged writer: finish uploads every byte as parts of a multipart upload

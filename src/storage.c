@@ -518,6 +518,20 @@ tf_storage_writer_finish(TfObjectWriter *w, int64 *size, char **etag)
 		w->st->backend->writer_finish(w, size, etag);
 }
 
+bool
+tf_storage_writer_track_md5(TfObjectWriter *w)
+{
+	return w->st->backend->writer_track_md5 != NULL &&
+		w->st->backend->writer_track_md5(w);
+}
+
+void
+tf_storage_writer_md5(TfObjectWriter *w, char *hex)
+{
+	Assert(w->st->backend->writer_md5 != NULL);
+	w->st->backend->writer_md5(w, hex);
+}
+
 void
 tf_storage_writer_publish(TfObjectWriter *w, char **etag)
 {

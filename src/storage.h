@@ -54,6 +54,16 @@ extern void tf_storage_writer_finish(TfObjectWriter *w, int64 *size, char **etag
 extern void tf_storage_writer_abort(TfObjectWriter *w);
 
 /*
+ * The MD5 of every byte written, computed by the backend where that is
+ * cheaper than by the caller (S3 with payload signing off hashes each part
+ * for its Content-MD5 anyway: both digests in one pass).  track, before the
+ * first write: true if the backend will compute it; then, after finish,
+ * md5 gives it (hex, 33 bytes).
+ */
+extern bool tf_storage_writer_track_md5(TfObjectWriter *w);
+extern void tf_storage_writer_md5(TfObjectWriter *w, char *hex);
+
+/*
  * Staged writer: finish makes the bytes durable but invisible (an S3
  * multipart upload not yet completed, a hidden temporary file on file://);
  * publish makes the object appear (CompleteMultipartUpload, rename).  An

@@ -91,6 +91,10 @@ struct TfStorageBackend
 	void		(*writer_publish) (TfObjectWriter *w, char **etag);
 	/* best effort cleanup; never ERRORs */
 	void		(*writer_abort) (TfObjectWriter *w);
+	/* optional (NULL: not offered): compute the MD5 of every byte written? */
+	bool		(*writer_track_md5) (TfObjectWriter *w);
+	/* after finish, if track_md5 said yes: that MD5, hex */
+	void		(*writer_md5) (TfObjectWriter *w, char *hex);
 	/* staged writer, finished: a token naming it, and disown it (storage.h) */
 	char	   *(*writer_handoff) (TfObjectWriter *w);
 	/* a finished staged writer of key from a handoff token */

@@ -163,6 +163,28 @@ s3_writer_abort(TfObjectWriter *w)
 	tf_s3_writer_abort(((S3Writer *) w)->w);
 }
 
+/*
+ * With payload signing off every part's MD5 is computed for its Content-MD5:
+ * the object's MD5 comes in the same pass (md5x2.c).  With it on, the parts
+ * are hashed with SHA-256, and the caller's own MD5 (OpenSSL) is as good.
+ */
+static bool
+s3_writer_track_md5(TfObjectWriter *w)
+{
+	S3Storage  *s = S3ST(w->st);
+
+	if (s->cfg.sign_payload || s->cfg.part_size % 64 != 0)
+		return false;
+	tf_s3_writer_track_md5(((S3Writer *) w)->w);
+	return true;
+}
+
+static void
+s3_writer_md5(TfObjectWriter *w, char *hex)
+{
+	tf_s3_writer_md5(((S3Writer *) w)->w, hex);
+}
+
 static char *
 s3_writer_handoff(TfObjectWriter *w)
 {
@@ -290,6 +312,8 @@ const TfStorageBackend tf_storage_s3_backend = {
 	.writer_stage = s3_writer_finish,
 	.writer_publish = s3_writer_publish,
 	.writer_abort = s3_writer_abort,
+	.writer_track_md5 = s3_writer_track_md5,
+	.writer_md5 = s3_writer_md5,
 	.writer_handoff = s3_writer_handoff,
 	.writer_adopt = s3_writer_adopt,
 	.put = s3_put,

@@ -20,6 +20,8 @@
  *	    crossdb.c     sql nodes run in another database of the cluster
  *	    gate.c        privileged run operations (run_flow, cancel, ...)
  *	    s3.c          S3 client over libcurl (SigV4, multipart, retries), S3 GUCs
+ *	    md5x2.c       MD5 of two streams over the same bytes in one pass (a
+ *	                  part's Content-MD5 and its object's md5)
  *	    storage.c     storage servers: FDW validator, options, user mappings,
  *	                  permission checks, dispatch to a backend,
  *	                  list/put/get/delete_object()
