@@ -5,6 +5,10 @@
 //    object or part is not kept; plain s3rver ignores the header);
 //  - implement AbortMultipartUpload (plain s3rver answers 405) and
 //    ListMultipartUploads (GET /bucket?uploads&prefix=P; plain s3rver: NotImplemented);
+//  - complete a multipart upload as S3 does (part list checks, multipart ETag
+//    "<md5 of the part md5s>-<N>") without re-reading or re-hashing the parts
+//    (putObjectMultipart below);
+//  - S3_TIMING=1: one stderr line per request (wall ms, server CPU ms);
 //  - inject faults at run time through an admin endpoint that needs no auth:
 //      POST /__faults  {"status": 500|503|429|..., "count": N, "after": M,
 //                       "match": "PUT" | "<substring of 'METHOD url'>",
