@@ -44,7 +44,8 @@
 # printed before and after (2 cores shared with others: read ratios, not
 # absolute seconds).  For the S3 methods the CPU seconds the node.js S3
 # server spent meanwhile are printed too (srvCPU_s, utime + stime from
-# /proc/<pid>/stat): the single-process server is the limit of csv to S3.
+# /proc/<pid>/stat, with its reaped children: the cat(1) that assembles a
+# completed multipart upload): the single-process server shares the 2 cores.
 # Not part of the test suite.
 set -eu
 cd "$(dirname "$0")/../.."
