@@ -529,7 +529,7 @@ tf_node_variables(TfAttempt *a)
 	values[6] = Int64GetDatum(a->node_id);
 	/* output variables ${node.column} of upstream nodes (91_outvars.sql) */
 	if (SPI_execute_with_args("SELECT taskflow._variables($1, $2, $3, $4, $5, $6)"
-							  " || taskflow._output_variables($4, $7)",
+							  " OPERATOR(pg_catalog.||) taskflow._output_variables($4, $7)",
 							  7, argtypes, values, NULL, false, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "taskflow._variables failed");
