@@ -467,7 +467,7 @@ tf_node_succeeded(TfNodeExec *x, bool atomic, const char *where)
 
 		ovalues[0] = Int64GetDatum(x->node_run_id);
 		ovalues[1] = CStringGetTextDatum(x->outputs);
-		if (SPI_execute_with_args("SELECT taskflow._node_outputs($1, $2::jsonb)",
+		if (SPI_execute_with_args("SELECT taskflow._node_outputs($1, $2::pg_catalog.jsonb)",
 								  2, otypes, ovalues, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "taskflow._node_outputs failed");
 	}

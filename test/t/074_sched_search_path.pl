@@ -7,7 +7,8 @@
 # at every due time; a schema put before pg_catalog on the database's
 # search_path took over now() and <= too.  (1.4 review: a database owner
 # became superuser.)  Now the scheduler and the alert worker pin
-# search_path = pg_catalog, pg_temp and the query is qualified.
+# search_path = pg_catalog, pg_temp and the query is qualified.  Last, the
+# same kind of attack on a node worker's book-keeping (see below).
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -72,5 +73,34 @@ ok(TaskflowTest->poll($node, 'evildb',
 is($node->safe_psql('evildb', q{SELECT coalesce(string_agg(DISTINCT who || ': ' || what, ', '), '') FROM public.pwned WHERE who <> 'dbo'}),
 	'', "nothing of the database owner's ran as another role (the scheduler's superuser)");
 is($node->safe_psql('evildb', q{SELECT rolsuper FROM pg_roles WHERE rolname = 'dbo'}), 'f', 'dbo is no superuser');
+
+# A node worker records an sql node's outputs as superuser, in the node's
+# transaction, under the search_path the node left: a flow owner's node
+# that put its own schema before pg_catalog got its domain "jsonb" (CHECK
+# calling its function) for the cast $2::jsonb of that call, run as
+# superuser.  The cast is qualified now.
+$node->safe_psql('postgres', q{
+CREATE ROLE eve LOGIN;
+CREATE SCHEMA evil AUTHORIZATION eve;
+CREATE TABLE public.pwned (who name);
+GRANT INSERT ON public.pwned TO PUBLIC;
+SET ROLE eve;
+CREATE FUNCTION evil.trap(pg_catalog.jsonb) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO public.pwned VALUES (current_user); RETURN true; END $$;
+CREATE DOMAIN evil.jsonb AS pg_catalog.jsonb CHECK (evil.trap(VALUE));
+SELECT taskflow.create_flow('dom');
+SELECT taskflow.add_node('dom', 'n', 'sql', 'SET search_path = evil, pg_catalog; SELECT 1 AS x');
+});
+is($node->safe_psql('postgres', q{SET ROLE eve; SET search_path = evil, pg_catalog; SELECT '{}'::jsonb; RESET ROLE; SELECT string_agg(who, ',') FROM public.pwned}),
+	"{}
+eve", 'the domain trap fires in a session with that search_path');
+$node->safe_psql('postgres', 'TRUNCATE public.pwned');
+my ($run, $state) = TaskflowTest->run_and_wait($node, 'dom', user => 'eve');
+is($state, 'succeeded', 'the node ran');
+is($node->safe_psql('postgres', q{SELECT outputs FROM taskflow.node_runs WHERE run_id = } . $run),
+	'{"x": "1"}', 'its outputs were recorded');
+is($node->safe_psql('postgres', q{SELECT coalesce(string_agg(who, ','), '') FROM public.pwned}),
+	'', "the owner's domain check did not run as superuser (nor at all)");
+is($node->safe_psql('postgres', q{SELECT rolsuper FROM pg_roles WHERE rolname = 'eve'}), 'f', 'eve is no superuser');
 
 done_testing();
