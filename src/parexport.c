@@ -342,7 +342,8 @@ tf_par_participate(TfParShared *sh, TfStorage *st, const char *prefix,
 				 errmsg("parallel export: a worker sees another query than the leader")));
 	/* tests: worker 2 keeps running until it is terminated (at most 60 s) */
 	if (slot == 2 && tf_test_pause_at &&
-		strcmp(tf_test_pause_at, "parallel_leader_error") == 0)
+		(strcmp(tf_test_pause_at, "parallel_leader_error") == 0 ||
+		 strcmp(tf_test_pause_at, "parallel_leader") == 0))
 		for (int i = 0; i < 6000; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
@@ -534,6 +535,43 @@ tf_par_abort_reported(TfParShared *sh, TfStorage *st, const char *prefix, Size d
 	}
 }
 
+/*
+ * The leader's note of what it adopted, for tf_par_on_detach: when the
+ * leader's transaction ends without its PG_CATCH (a FATAL: the backend
+ * terminated, cancel_run of an archive node), the parallel context is
+ * destroyed during the abort and its segment detached; the parts the
+ * workers reported and the leader had not adopted yet are aborted then.
+ */
+typedef struct TfParLeader
+{
+	ParallelContext *pcxt;
+	TfParShared *sh;
+	TfStorage  *st;
+	const char *prefix;
+	Size		done;			/* arena offset adopted (or aborted) up to */
+	bool		armed;
+} TfParLeader;
+
+static void
+tf_par_on_detach(dsm_segment *seg, Datum arg)
+{
+	TfParLeader *ls = (TfParLeader *) DatumGetPointer(arg);
+
+	if (!ls->armed)
+		return;
+	ls->armed = false;
+	HOLD_INTERRUPTS();
+	/* (terminated already: wait, so that none reports a part after this) */
+	for (int i = 0; i < ls->pcxt->nworkers_launched; i++)
+		if (ls->pcxt->worker[i].bgwhandle)
+		{
+			TerminateBackgroundWorker(ls->pcxt->worker[i].bgwhandle);
+			(void) WaitForBackgroundWorkerShutdown(ls->pcxt->worker[i].bgwhandle);
+		}
+	tf_par_abort_reported(ls->sh, ls->st, ls->prefix, ls->done);
+	RESUME_INTERRUPTS();
+}
+
 static int
 tf_par_part_cmp(const ListCell *a, const ListCell *b)
 {
@@ -582,7 +620,7 @@ tf_parexport_write(TfStorage *st, const char *prefix, const char *query,
 	char	   *text;
 	TfExportResult *res = NULL;
 	TfExportResult *volatile lres = NULL;
-	volatile Size adopted = 0;
+	TfParLeader *ls;
 	MemoryContext oldcxt = CurrentMemoryContext;
 
 	if (o->parallel == 0 || o->parallel == 1)
@@ -658,6 +696,16 @@ tf_parexport_write(TfStorage *st, const char *prefix, const char *query,
 	strcpy(text + strlen(server) + strlen(prefix) + 2, query);
 	shm_toc_insert(pcxt->toc, TF_PAR_KEY_TEXT, text);
 
+	ls = palloc0(sizeof(TfParLeader));
+	ls->pcxt = pcxt;
+	ls->sh = sh;
+	ls->st = st;
+	ls->prefix = prefix;
+	ls->done = 0;
+	ls->armed = pcxt->seg != NULL;	/* (no segment: no workers either) */
+	if (ls->armed)
+		on_dsm_detach(pcxt->seg, tf_par_on_detach, PointerGetDatum(ls));
+
 	LaunchParallelWorkers(pcxt);
 
 	PG_TRY();
@@ -672,13 +720,16 @@ tf_parexport_write(TfStorage *st, const char *prefix, const char *query,
 		 * tests: the leader fails once worker 1 has reported its parts,
 		 * while worker 2 is still running (tf_par_participate)
 		 */
-		if (tf_test_pause_at && strcmp(tf_test_pause_at, "parallel_leader_error") == 0)
+		if (tf_test_pause_at && (strcmp(tf_test_pause_at, "parallel_leader_error") == 0 ||
+								 strcmp(tf_test_pause_at, "parallel_leader") == 0))
 		{
 			for (int i = 0; i < 6000 && pcxt->nworkers_launched > 0 && !sh->slots[1].done; i++)
 			{
 				CHECK_FOR_INTERRUPTS();
 				pg_usleep(10000L);
 			}
+			/* (parallel_leader: the test terminates this backend here) */
+			tf_test_pause("parallel_leader");
 			ereport(ERROR,
 					(errcode(ERRCODE_INTERNAL_ERROR),
 					 errmsg("taskflow test error in the parallel export leader")));
@@ -691,7 +742,7 @@ tf_parexport_write(TfStorage *st, const char *prefix, const char *query,
 						 errmsg("parallel export worker %d did not finish its share", i + 1)));
 
 		res = lres;
-		tf_par_adopt(sh, st, prefix, res, unvolatize(Size *, &adopted));
+		tf_par_adopt(sh, st, prefix, res, &ls->done);
 		for (int i = 1; i <= pcxt->nworkers_launched; i++)
 		{
 			res->rows += sh->slots[i].rows;
@@ -768,12 +819,14 @@ tf_parexport_write(TfStorage *st, const char *prefix, const char *query,
 				TerminateBackgroundWorker(pcxt->worker[i].bgwhandle);
 				(void) WaitForBackgroundWorkerShutdown(pcxt->worker[i].bgwhandle);
 			}
-		tf_par_abort_reported(sh, st, prefix, adopted);
+		ls->armed = false;
+		tf_par_abort_reported(sh, st, prefix, ls->done);
 		RESUME_INTERRUPTS();
 		ReThrowError(edata);
 	}
 	PG_END_TRY();
 
+	ls->armed = false;			/* every reported part is adopted */
 	DestroyParallelContext(pcxt);
 	ExitParallelMode();
 	PopActiveSnapshot();

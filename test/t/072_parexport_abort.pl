@@ -106,6 +106,38 @@ for my $be ([ 'file', 'pab_files' ], [ 's3', 'pab_s3' ])
 	}
 }
 
+# The leader is terminated (pg_terminate_backend; cancel_run does the same
+# to an archive node's worker) while worker 1 has reported its parts and
+# worker 2 still runs: a FATAL, no PG_CATCH runs.  The parts the workers
+# reported are aborted all the same, when the transaction abort detaches
+# the parallel context's segment (were left pending until the next attempt).
+for my $be ([ 'file', 'pab_files' ], [ 's3', 'pab_s3' ])
+{
+	my ($name, $server) = @$be;
+	my $logpos = -s $node->logfile;
+	my $bg = $node->background_psql('postgres');
+	$bg->query_until(qr/started/, "\\echo started\nSET taskflow.test_pause_at = 'parallel_leader';\n"
+		  . qq{SELECT rows FROM taskflow.export('SELECT * FROM src', '$server', '$name/kl', 'csv', '{"parallel": 3, "max_file_size": "1MB"}');\n});
+	$node->wait_for_log(qr/taskflow test pause at parallel_leader \(pid \d+\)/, $logpos);
+	my ($pid) = substr(slurp_file($node->logfile), $logpos) =~ /taskflow test pause at parallel_leader \(pid (\d+)\)/;
+	is(q1("SELECT pg_terminate_backend($pid)"), 't', "$name, leader terminated: pg_terminate_backend");
+	ok(TaskflowTest->poll($node, 'postgres',
+		"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $pid OR backend_type = 'parallel worker'", 60),
+		"$name, leader terminated: the leader and its workers are gone");
+	eval { $bg->quit; };    # (psql has exited with the lost connection)
+	is(listing($server, "$name/kl"), '', "$name, leader terminated: no object is visible");
+	if ($name eq 's3')
+	{
+		is($s3->pending_uploads('pab'), 0, 's3, leader terminated: no multipart upload is left pending');
+	}
+	else
+	{
+		my @tmp = glob("$fdir/file/kl/.* $fdir/file/kl/*");
+		@tmp = grep { !m{/\.\.?$} } @tmp;
+		is(scalar(@tmp), 0, 'file, leader terminated: no temporary file is left') or diag(join(' ', @tmp));
+	}
+}
+
 # Identity and row level security in the parallel workers: a plain role
 # whose policy shows it a third of the rows (who = current_user) exports
 # exactly those rows in parallel (the workers run as the leader's user,
