@@ -290,35 +290,6 @@ tf_node_begin(TfAttempt *a, MemoryContext cxt)
 	if (synchronous_commit < SYNCHRONOUS_COMMIT_LOCAL_FLUSH)
 		(void) set_config_option("synchronous_commit", "local", PGC_SUSET, PGC_S_SESSION,
 								 GUC_ACTION_LOCAL, true, 0, false);
-	/*
-	 * The flow must still belong to this worker's owner (the owner can change
-	 * between the hand-off and now, or between two node runs of one run that
-	 * a warm worker takes): otherwise the node run stays pending and the
-	 * scheduler hands it to a worker of the new owner.  The flow's row stays
-	 * locked (FOR SHARE) until this transaction has read the node's body.
-	 */
-	if (my_node_run_id != 0)
-	{
-		Oid			owner_type[1] = {INT8OID};
-		Datum		owner_value[1] = {Int64GetDatum(my_node_run_id)};
-		bool		isnull = true;
-		Oid			owner = InvalidOid;
-
-		if (SPI_execute_with_args("SELECT taskflow._node_owner_lock($1)",
-								  1, owner_type, owner_value, NULL, false, 1) != SPI_OK_SELECT ||
-			SPI_processed != 1)
-			elog(ERROR, "taskflow._node_owner_lock failed");
-		owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
-											   SPI_tuptable->tupdesc, 1, &isnull));
-		if (!isnull && owner != my_owner)
-		{
-			ereport(LOG,
-					(errmsg("taskflow node worker: node run " INT64_FORMAT " belongs to another owner now (role %u, this worker serves role %u): left to the scheduler",
-							my_node_run_id, owner, my_owner)));
-			tf_xact_commit();
-			return TF_BEGIN_GONE;
-		}
-	}
 	if (SPI_execute_with_args("SELECT flow_id, flow, node_id, node, kind, body, options, "
 							  "run_id, attempt, bizdate, cyctime, params, timeout_ms, "
 							  "poll_ms, delay_ms, database, wait_ms, polls "
@@ -347,6 +318,40 @@ tf_node_begin(TfAttempt *a, MemoryContext cxt)
 		a->database = tf_copy_value(tup, desc, 16, cxt);
 		a->wait_ms = tf_int8_value(tup, desc, 17);
 		a->polls = tf_int8_value(tup, desc, 18);
+
+		/*
+		 * The flow must still belong to this worker's owner: it can change
+		 * owner between the hand-off and now, or between two node runs of
+		 * one run that a warm worker takes.  Checked after the body was read,
+		 * with a newer snapshot (taskflow._node_owner, 99_review.sql); on a
+		 * mismatch the begin is rolled back, the node run stays pending and
+		 * the scheduler hands it to a worker of the new owner.
+		 */
+		{
+			Oid			owner_type[1] = {INT8OID};
+			Datum		owner_value[1] = {Int64GetDatum(my_node_run_id)};
+			bool		isnull = true;
+			Oid			owner = InvalidOid;
+
+			if (SPI_execute_with_args("SELECT taskflow._node_owner($1)",
+									  1, owner_type, owner_value, NULL, false, 1) != SPI_OK_SELECT ||
+				SPI_processed != 1)
+				elog(ERROR, "taskflow._node_owner failed");
+			owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+												   SPI_tuptable->tupdesc, 1, &isnull));
+			if (isnull || owner != my_owner)
+			{
+				ereport(LOG,
+						(errmsg("taskflow node worker: node run " INT64_FORMAT " belongs to another owner now (role %u, this worker serves role %u): left to the scheduler",
+								my_node_run_id, isnull ? InvalidOid : owner, my_owner)));
+				SPI_finish();
+				PopActiveSnapshot();
+				AbortCurrentTransaction();
+				if (tf_node_memory != NULL)
+					MemoryContextSwitchTo(tf_node_memory);
+				return TF_BEGIN_GONE;
+			}
+		}
 		result = tf_owner_refused(a) ? TF_BEGIN_REFUSED : TF_BEGIN_RUN;
 	}
 	tf_xact_commit();

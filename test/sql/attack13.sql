@@ -86,7 +86,7 @@ SELECT p.oid::regprocedure AS definer,
  WHERE p.pronamespace = 'taskflow'::regnamespace AND p.prosecdef
  ORDER BY 1;
 -- the worker's owner check is internal
-SELECT has_function_privilege('regress_a13_mallory', 'taskflow._node_owner_lock(bigint)', 'EXECUTE') AS mallory_may_lock;
+SELECT has_function_privilege('regress_a13_mallory', 'taskflow._node_owner(bigint)', 'EXECUTE') AS mallory_may_call;
 
 RESET ROLE;
 SELECT taskflow.drop_flow(name) FROM taskflow.flows WHERE name LIKE 'a13\_%' ORDER BY name;

@@ -5,9 +5,9 @@
 # owner meanwhile (alter_flow(owner => ...)), a member of the new owner may
 # already have changed the next node's body: run by the old owner's worker,
 # that body would run with the old owner's privileges.  The worker checks
-# the flow's owner (row locked) before it marks the node run running; a
-# mismatch leaves it pending and the scheduler hands it to a worker of the
-# new owner.
+# the flow's owner after it read the node's body (newer snapshot, no row
+# lock) and rolls the begin back on a mismatch: the node run stays pending
+# and the scheduler hands it to a worker of the new owner.
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -65,5 +65,16 @@ my ($run2, $state2) = TaskflowTest->run_and_wait($node, 'oc', user => 'bob');
 is($state2, 'succeeded', 'a later run succeeds');
 is($node->safe_psql('postgres', q{SELECT string_agg(node || ' ' || who, ',' ORDER BY node) FROM public.log}),
 	'n1 team,n2 team', 'a later run runs as the team');
+
+# The check takes no row lock: a member keeping the flow's row locked in an
+# open transaction does not make the workers of its runs wait (they would
+# hold pool slots: starving other owners).
+my $locker = $node->background_psql('postgres');
+$locker->query_safe(q{SET ROLE bob; BEGIN; UPDATE taskflow.flows SET description = 'locked' WHERE name = 'oc'});
+$node->safe_psql('postgres', 'TRUNCATE public.log');
+my ($run3, $state3) = TaskflowTest->run_and_wait($node, 'oc', user => 'bob', timeout => 60);
+is($state3, 'succeeded', "a run succeeds while a member holds the flow's row");
+$locker->query_safe('ROLLBACK');
+$locker->quit;
 
 done_testing();
