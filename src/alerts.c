@@ -763,6 +763,8 @@ tf_alerts_main(Datum arg)
 	alerts_set_pid(dboid, MyProcPid, 0);
 	before_shmem_exit(alerts_detach, ObjectIdGetDatum(dboid));
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	/* a superuser session running no user code: pg_catalog names only (as the scheduler) */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("application_name", "taskflow alerts", PGC_USERSET, PGC_S_SESSION);
 	pgstat_report_appname("taskflow alerts");
 

@@ -340,6 +340,15 @@ tf_par_participate(TfParShared *sh, TfStorage *st, const char *prefix,
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("parallel export: a worker sees another query than the leader")));
+	/* tests: worker 2 keeps running until it is terminated (at most 60 s) */
+	if (slot == 2 && tf_test_pause_at &&
+		(strcmp(tf_test_pause_at, "parallel_leader_error") == 0 ||
+		 strcmp(tf_test_pause_at, "parallel_leader") == 0))
+		for (int i = 0; i < 6000; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			pg_usleep(10000L);
+		}
 	PG_TRY();
 	{
 		bool		first = true;
@@ -436,13 +445,22 @@ tf_parexport_worker_main(dsm_segment *seg, shm_toc *toc)
 
 /* ---------- the leader ---------- */
 
+/* tests: a failure in the leader's adoption of reported parts */
+static bool
+tf_par_test_adopt_error(void)
+{
+	return tf_test_pause_at && strcmp(tf_test_pause_at, "parallel_adopt_error") == 0;
+}
+
 /*
  * Adopt the parts the workers reported, appending them to res->parts;
- * from *done on (records before it were adopted already).
+ * from *done on (records before it were adopted already).  *done moves past
+ * a record only once its part is in res->parts (so the caller's abort of
+ * res covers it and the abort pass below does not adopt it again).
  */
 static void
 tf_par_adopt(TfParShared *sh, TfStorage *st, const char *prefix,
-			 TfExportResult *res, Size *done, bool abort_them)
+			 TfExportResult *res, Size *done)
 {
 	while (*done < sh->arena_used)
 	{
@@ -452,7 +470,10 @@ tf_par_adopt(TfParShared *sh, TfStorage *st, const char *prefix,
 		pg_read_barrier();
 		if (r->size == 0)
 			break;				/* reserved, never written */
-		*done += r->size;
+		if (*done > 0 && tf_par_test_adopt_error())
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("taskflow test error adopting a part of a parallel export")));
 		p = palloc0(sizeof(TfPartInfo));
 		p->name = pstrdup(r->name);
 		p->key = psprintf("%s%s", prefix, r->name);
@@ -461,14 +482,94 @@ tf_par_adopt(TfParShared *sh, TfStorage *st, const char *prefix,
 		memcpy(p->md5, r->md5, sizeof(p->md5));
 		memcpy(p->sha256, r->sha256, sizeof(p->sha256));
 		p->staged = tf_storage_writer_adopt(st, p->key, r->token, r->bytes);
-		if (abort_them)
-		{
-			tf_storage_writer_abort(p->staged);
-			continue;
-		}
 		res->parts = lappend(res->parts, p);
 		res->bytes += p->bytes;
+		*done += r->size;
 	}
+}
+
+/*
+ * On an ERROR: abort every reported part from done on, each on its own;
+ * a failure (logged) does not stop the others.
+ */
+static void
+tf_par_abort_reported(TfParShared *sh, TfStorage *st, const char *prefix, Size done)
+{
+	bool		first = true;
+	uint32		holdoff = InterruptHoldoffCount;
+
+	while (done < sh->arena_used)
+	{
+		TfParRecord *r = (TfParRecord *) (TF_PAR_ARENA(sh) + done);
+		MemoryContext cxt = CurrentMemoryContext;
+
+		pg_read_barrier();
+		if (r->size == 0)
+			break;				/* reserved, never written */
+		done += r->size;
+		PG_TRY();
+		{
+			tf_storage_writer_abort(tf_storage_writer_adopt(st, psprintf("%s%s", prefix, r->name),
+															r->token, r->bytes));
+			if (first && tf_par_test_adopt_error())
+				ereport(ERROR,
+						(errcode(ERRCODE_INTERNAL_ERROR),
+						 errmsg("taskflow test error aborting a part of a parallel export")));
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			/* (an ERROR resets the holdoff count: the caller holds interrupts) */
+			InterruptHoldoffCount = holdoff;
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			ereport(LOG,
+					(errmsg("parallel export: could not abort part \"%s%s\": %s",
+							prefix, r->name, edata->message)));
+			FreeErrorData(edata);
+		}
+		PG_END_TRY();
+		first = false;
+	}
+}
+
+/*
+ * The leader's note of what it adopted, for tf_par_on_detach: when the
+ * leader's transaction ends without its PG_CATCH (a FATAL: the backend
+ * terminated, cancel_run of an archive node), the parallel context is
+ * destroyed during the abort and its segment detached; the parts the
+ * workers reported and the leader had not adopted yet are aborted then.
+ */
+typedef struct TfParLeader
+{
+	ParallelContext *pcxt;
+	TfParShared *sh;
+	TfStorage  *st;
+	const char *prefix;
+	Size		done;			/* arena offset adopted (or aborted) up to */
+	bool		armed;
+} TfParLeader;
+
+static void
+tf_par_on_detach(dsm_segment *seg, Datum arg)
+{
+	TfParLeader *ls = (TfParLeader *) DatumGetPointer(arg);
+
+	if (!ls->armed)
+		return;
+	ls->armed = false;
+	HOLD_INTERRUPTS();
+	/* (terminated already: wait, so that none reports a part after this) */
+	for (int i = 0; i < ls->pcxt->nworkers_launched; i++)
+		if (ls->pcxt->worker[i].bgwhandle)
+		{
+			TerminateBackgroundWorker(ls->pcxt->worker[i].bgwhandle);
+			(void) WaitForBackgroundWorkerShutdown(ls->pcxt->worker[i].bgwhandle);
+		}
+	tf_par_abort_reported(ls->sh, ls->st, ls->prefix, ls->done);
+	RESUME_INTERRUPTS();
 }
 
 static int
@@ -519,7 +620,7 @@ tf_parexport_write(TfStorage *st, const char *prefix, const char *query,
 	char	   *text;
 	TfExportResult *res = NULL;
 	TfExportResult *volatile lres = NULL;
-	volatile Size adopted = 0;
+	TfParLeader *ls;
 	MemoryContext oldcxt = CurrentMemoryContext;
 
 	if (o->parallel == 0 || o->parallel == 1)
@@ -595,6 +696,16 @@ tf_parexport_write(TfStorage *st, const char *prefix, const char *query,
 	strcpy(text + strlen(server) + strlen(prefix) + 2, query);
 	shm_toc_insert(pcxt->toc, TF_PAR_KEY_TEXT, text);
 
+	ls = palloc0(sizeof(TfParLeader));
+	ls->pcxt = pcxt;
+	ls->sh = sh;
+	ls->st = st;
+	ls->prefix = prefix;
+	ls->done = 0;
+	ls->armed = pcxt->seg != NULL;	/* (no segment: no workers either) */
+	if (ls->armed)
+		on_dsm_detach(pcxt->seg, tf_par_on_detach, PointerGetDatum(ls));
+
 	LaunchParallelWorkers(pcxt);
 
 	PG_TRY();
@@ -605,6 +716,24 @@ tf_parexport_write(TfStorage *st, const char *prefix, const char *query,
 			 strcmp(tf_test_pause_at, "parallel_worker_error") == 0))
 			WaitForParallelWorkersToAttach(pcxt);
 		lres = tf_par_participate(sh, st, prefix, query, 0);
+		/*
+		 * tests: the leader fails once worker 1 has reported its parts,
+		 * while worker 2 is still running (tf_par_participate)
+		 */
+		if (tf_test_pause_at && (strcmp(tf_test_pause_at, "parallel_leader_error") == 0 ||
+								 strcmp(tf_test_pause_at, "parallel_leader") == 0))
+		{
+			for (int i = 0; i < 6000 && pcxt->nworkers_launched > 0 && !sh->slots[1].done; i++)
+			{
+				CHECK_FOR_INTERRUPTS();
+				pg_usleep(10000L);
+			}
+			/* (parallel_leader: the test terminates this backend here) */
+			tf_test_pause("parallel_leader");
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("taskflow test error in the parallel export leader")));
+		}
 		WaitForParallelWorkersToFinish(pcxt);
 		for (int i = 0; i < pcxt->nworkers_launched; i++)
 			if (!sh->slots[i + 1].done)
@@ -613,12 +742,7 @@ tf_parexport_write(TfStorage *st, const char *prefix, const char *query,
 						 errmsg("parallel export worker %d did not finish its share", i + 1)));
 
 		res = lres;
-		{
-			Size		done = 0;
-
-			tf_par_adopt(sh, st, prefix, res, &done, false);
-			adopted = done;
-		}
+		tf_par_adopt(sh, st, prefix, res, &ls->done);
 		for (int i = 1; i <= pcxt->nworkers_launched; i++)
 		{
 			res->rows += sh->slots[i].rows;
@@ -654,39 +778,55 @@ tf_parexport_write(TfStorage *st, const char *prefix, const char *query,
 	PG_CATCH();
 	{
 		ErrorData  *edata;
+		uint32		holdoff;
 
 		/*
 		 * Stop the workers (their unreported staged parts go with their
-		 * memory), then abort what they reported; best effort, the first
-		 * error is the one reported.
+		 * memory), then abort what they reported and the leader did not
+		 * adopt yet; best effort, each part on its own, the first error is
+		 * the one reported.
 		 */
 		MemoryContextSwitchTo(oldcxt);
 		edata = CopyErrorData();
 		FlushErrorState();
+		/*
+		 * Interrupts are held throughout, as during a transaction abort: the
+		 * terminated workers' messages ("terminating background worker",
+		 * "lost connection to parallel worker") or a cancel would otherwise
+		 * be raised at the next CHECK_FOR_INTERRUPTS (any LOG line) in the
+		 * middle of the aborts and stop them; they are moot now, the first
+		 * error is the one reported.  Each abort is bounded (S3: a 10 s
+		 * timeout per request).
+		 */
+		HOLD_INTERRUPTS();
+		holdoff = InterruptHoldoffCount;
+		/* the leader's own parts and the adopted ones */
 		PG_TRY();
 		{
-			Size		done = adopted;
-
 			tf_export_abort(lres);
-			HOLD_INTERRUPTS();
-			for (int i = 0; i < pcxt->nworkers_launched; i++)
-				if (pcxt->worker[i].bgwhandle)
-				{
-					TerminateBackgroundWorker(pcxt->worker[i].bgwhandle);
-					(void) WaitForBackgroundWorkerShutdown(pcxt->worker[i].bgwhandle);
-				}
-			RESUME_INTERRUPTS();
-			tf_par_adopt(sh, st, prefix, NULL, &done, true);
 		}
 		PG_CATCH();
 		{
+			/* (an ERROR resets the holdoff count) */
+			InterruptHoldoffCount = holdoff;
+			MemoryContextSwitchTo(oldcxt);
 			FlushErrorState();
 		}
 		PG_END_TRY();
+		for (int i = 0; i < pcxt->nworkers_launched; i++)
+			if (pcxt->worker[i].bgwhandle)
+			{
+				TerminateBackgroundWorker(pcxt->worker[i].bgwhandle);
+				(void) WaitForBackgroundWorkerShutdown(pcxt->worker[i].bgwhandle);
+			}
+		ls->armed = false;
+		tf_par_abort_reported(sh, st, prefix, ls->done);
+		RESUME_INTERRUPTS();
 		ReThrowError(edata);
 	}
 	PG_END_TRY();
 
+	ls->armed = false;			/* every reported part is adopted */
 	DestroyParallelContext(pcxt);
 	ExitParallelMode();
 	PopActiveSnapshot();

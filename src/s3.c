@@ -1220,6 +1220,14 @@ abort_upload_noerror(TfS3Writer *w)
 	curl = curl_easy_init();
 	if (curl == NULL)
 		return;
+
+	/*
+	 * No ERROR from here on: the LOG/DEBUG1 lines below end in errfinish's
+	 * CHECK_FOR_INTERRUPTS, which would raise a pending cancel or a parallel
+	 * worker's message (parexport.c aborts parts after terminating its
+	 * workers) past the curl cleanup and into the caller's abort loop.
+	 */
+	HOLD_INTERRUPTS();
 	memset(&req, 0, sizeof(req));
 	req.method = "DELETE";
 	h = curl_slist_append(h, "x-amz-content-sha256: " EMPTY_SHA256);
@@ -1254,6 +1262,7 @@ abort_upload_noerror(TfS3Writer *w)
 	curl_slist_free_all(h);
 	curl_easy_cleanup(curl);
 	free(req.resp);
+	RESUME_INTERRUPTS();
 }
 
 static void

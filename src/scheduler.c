@@ -873,15 +873,19 @@ tf_prestart_workers(TimestampTz now, TimestampTz next_due)
 	tf_begin("taskflow scheduler: warm workers ahead");
 	values[0] = TimestampTzGetDatum(TimestampTzPlusMilliseconds(now, (int64) tf_worker_idle_timeout * 1000));
 	/* 'login' as taskflow._sched_ready computes it (the warm worker must match) */
-	if (SPI_execute_with_args("SELECT f.owner::oid, "
-							  "a.rolcanlogin AND a.rolconnlimit < 0 AND d.datconnlimit < 0 "
-							  "AND has_database_privilege(f.owner::oid, d.oid, 'CONNECT'), "
-							  "pg_catalog.count(*)::int4 "
+	/* (every operator and function qualified: runs as superuser) */
+	if (SPI_execute_with_args("SELECT f.owner::pg_catalog.oid, "
+							  "a.rolcanlogin AND a.rolconnlimit OPERATOR(pg_catalog.<) 0 "
+							  "AND d.datconnlimit OPERATOR(pg_catalog.<) 0 "
+							  "AND pg_catalog.has_database_privilege(f.owner::pg_catalog.oid, d.oid, "
+							  "'CONNECT'::pg_catalog.text), "
+							  "pg_catalog.count(*)::pg_catalog.int4 "
 							  "FROM (SELECT x.owner FROM taskflow.flows x "
-							  "WHERE x.next_due <= $1 AND x.enabled "
+							  "WHERE x.next_due OPERATOR(pg_catalog.<=) $1 AND x.enabled "
 							  "ORDER BY x.next_due LIMIT 64) f "
-							  "JOIN pg_catalog.pg_authid a ON a.oid = f.owner "
-							  "JOIN pg_catalog.pg_database d ON d.datname = pg_catalog.current_database() "
+							  "JOIN pg_catalog.pg_authid a ON a.oid OPERATOR(pg_catalog.=) f.owner::pg_catalog.oid "
+							  "JOIN pg_catalog.pg_database d "
+							  "ON d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database() "
 							  "GROUP BY 1, 2",
 							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "taskflow scheduler: reading the owners of due flows failed");
@@ -985,7 +989,7 @@ tf_purge_begin(void)
 	last_purge = now;
 	tf_begin("taskflow scheduler: purge");
 	values[0] = CStringGetTextDatum(tf_history_retention ? tf_history_retention : "");
-	if (SPI_execute_with_args("SELECT now() - taskflow._retention_interval($1)",
+	if (SPI_execute_with_args("SELECT pg_catalog.now() OPERATOR(pg_catalog.-) taskflow._retention_interval($1)",
 							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "taskflow._retention_interval failed");
@@ -1228,6 +1232,14 @@ tf_scheduler_main(Datum arg)
 	MemoryContextSwitchTo(pass_cxt);
 
 	BackgroundWorkerInitializeConnectionByOid(my_dboid, InvalidOid, 0);
+
+	/*
+	 * This session is the bootstrap superuser and runs no user code: its own
+	 * queries resolve names in pg_catalog only, whatever search_path the
+	 * database's owner set for it (ALTER DATABASE ... SET search_path, or an
+	 * operator of their own in public): see docs/security.md.
+	 */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 	{
 		char		appname[NAMEDATALEN];
 

@@ -629,34 +629,44 @@ file_be_writer_handoff(TfObjectWriter *wh)
 static TfObjectWriter *
 file_be_writer_adopt(TfStorage *st, const char *key, const char *token, int64 size)
 {
-	FileWriter *w = palloc0(sizeof(FileWriter));
+	FileWriter *w;
 	const char *base;
 	const char *slash;
 	size_t		blen;
+	char	   *path = file_path(st, key);
 
-	w->hdr.st = st;
-	w->hdr.staged = true;
-	w->key = pstrdup(key);
-	w->path = file_path(st, key);
-	w->fd = -1;
-	w->dirfd = -1;
-	w->finished = true;
-	w->size = size;
-	w->cb.func = file_writer_cleanup;
-	w->cb.arg = w;
-	MemoryContextRegisterResetCallback(CurrentMemoryContext, &w->cb);
-	w->dirfd = file_open_parent(st, key, false, &base);
-	w->name = pstrdup(base);
-	/* only ".<name>.tmp.<pid>" in the key's own directory */
+	/*
+	 * The token first: only ".<name>.tmp.<pid>" in the key's own directory.
+	 * Nothing is opened and no cleanup (which unlinks the temporary name) is
+	 * registered for a token that does not name the key's own hidden file.
+	 */
+	base = strrchr(key, '/');
+	base = base ? base + 1 : key;
 	blen = strlen(base);
 	if (token[0] != '.' || strncmp(token + 1, base, blen) != 0 ||
 		strncmp(token + 1 + blen, ".tmp.", 5) != 0 ||
 		token[6 + blen] == '\0' ||
 		strspn(token + 6 + blen, "0123456789") != strlen(token + 6 + blen))
-		elog(ERROR, "invalid handoff token for \"%s\"", w->path);
+		elog(ERROR, "invalid handoff token for \"%s\"", path);
+
+	w = palloc0(sizeof(FileWriter));
+	w->hdr.st = st;
+	w->hdr.staged = true;
+	w->key = pstrdup(key);
+	w->path = path;
+	w->fd = -1;
+	w->dirfd = -1;
+	w->finished = true;
+	w->size = size;
 	w->tmpname = pstrdup(token);
 	slash = strrchr(w->path, '/');
 	w->tmppath = psprintf("%.*s%s", slash ? (int) (slash - w->path + 1) : 0, w->path, token);
+	w->dirfd = file_open_parent(st, key, false, &base);
+	/* from here on the hidden file is ours: an ERROR removes it */
+	w->cb.func = file_writer_cleanup;
+	w->cb.arg = w;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &w->cb);
+	w->name = pstrdup(base);
 	return &w->hdr;
 }
 

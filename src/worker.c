@@ -318,6 +318,40 @@ tf_node_begin(TfAttempt *a, MemoryContext cxt)
 		a->database = tf_copy_value(tup, desc, 16, cxt);
 		a->wait_ms = tf_int8_value(tup, desc, 17);
 		a->polls = tf_int8_value(tup, desc, 18);
+
+		/*
+		 * The flow must still belong to this worker's owner: it can change
+		 * owner between the hand-off and now, or between two node runs of
+		 * one run that a warm worker takes.  Checked after the body was read,
+		 * with a newer snapshot (taskflow._node_owner, 99_review.sql); on a
+		 * mismatch the begin is rolled back, the node run stays pending and
+		 * the scheduler hands it to a worker of the new owner.
+		 */
+		{
+			Oid			owner_type[1] = {INT8OID};
+			Datum		owner_value[1] = {Int64GetDatum(my_node_run_id)};
+			bool		isnull = true;
+			Oid			owner = InvalidOid;
+
+			if (SPI_execute_with_args("SELECT taskflow._node_owner($1)",
+									  1, owner_type, owner_value, NULL, false, 1) != SPI_OK_SELECT ||
+				SPI_processed != 1)
+				elog(ERROR, "taskflow._node_owner failed");
+			owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+												   SPI_tuptable->tupdesc, 1, &isnull));
+			if (isnull || owner != my_owner)
+			{
+				ereport(LOG,
+						(errmsg("taskflow node worker: node run " INT64_FORMAT " belongs to another owner now (role %u, this worker serves role %u): left to the scheduler",
+								my_node_run_id, isnull ? InvalidOid : owner, my_owner)));
+				SPI_finish();
+				PopActiveSnapshot();
+				AbortCurrentTransaction();
+				if (tf_node_memory != NULL)
+					MemoryContextSwitchTo(tf_node_memory);
+				return TF_BEGIN_GONE;
+			}
+		}
 		result = tf_owner_refused(a) ? TF_BEGIN_REFUSED : TF_BEGIN_RUN;
 	}
 	tf_xact_commit();
@@ -438,7 +472,7 @@ tf_node_succeeded(TfNodeExec *x, bool atomic, const char *where)
 
 		ovalues[0] = Int64GetDatum(x->node_run_id);
 		ovalues[1] = CStringGetTextDatum(x->outputs);
-		if (SPI_execute_with_args("SELECT taskflow._node_outputs($1, $2::jsonb)",
+		if (SPI_execute_with_args("SELECT taskflow._node_outputs($1, $2::pg_catalog.jsonb)",
 								  2, otypes, ovalues, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "taskflow._node_outputs failed");
 	}
@@ -500,7 +534,7 @@ tf_node_variables(TfAttempt *a)
 	values[6] = Int64GetDatum(a->node_id);
 	/* output variables ${node.column} of upstream nodes (91_outvars.sql) */
 	if (SPI_execute_with_args("SELECT taskflow._variables($1, $2, $3, $4, $5, $6)"
-							  " || taskflow._output_variables($4, $7)",
+							  " OPERATOR(pg_catalog.||) taskflow._output_variables($4, $7)",
 							  7, argtypes, values, NULL, false, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "taskflow._variables failed");

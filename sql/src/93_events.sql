@@ -236,8 +236,11 @@ $$;
 -- upstream's name (also another owner's flow, which you named) and whether
 -- the link may fire now (the same test as _trigger_allowed).  Not
 -- security_invoker: it reads the names of other owners' upstream flows;
--- rows are filtered by membership of the downstream flow's owner.
-CREATE OR REPLACE VIEW taskflow.event_triggers AS
+-- rows are filtered by membership of the downstream flow's owner.  A
+-- security barrier: a reader's own (leaky) function in a WHERE clause on the
+-- view must not see rows before that filter (it would be pushed down to the
+-- scan of all flows and see every flow's name and owner).
+CREATE OR REPLACE VIEW taskflow.event_triggers WITH (security_barrier) AS
 SELECT d.name AS flow,
        u.name AS upstream,
        u.owner AS upstream_owner,

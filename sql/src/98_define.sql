@@ -128,6 +128,8 @@ BEGIN
                 RAISE EXCEPTION '"after" of node "%" must be an array of node names', k
                     USING ERRCODE = 'invalid_parameter_value';
             END IF;
+            -- (a name is checked here: "a>b" would split into another edge)
+            PERFORM taskflow._check_name('node', e #>> '{}');
             te := te || jsonb_build_object((e #>> '{}') || '>' || k, 'null'::jsonb);
         END LOOP;
     END LOOP;
@@ -138,6 +140,8 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value',
                       HINT = 'e.g. "edges": [{"from": "extract", "to": "load"}].';
         END IF;
+        PERFORM taskflow._check_name('node', e->>'from');
+        PERFORM taskflow._check_name('node', e->>'to');
         te := te || jsonb_build_object((e->>'from') || '>' || (e->>'to'), coalesce(e->'branch', 'null'));
     END LOOP;
     vd := coalesce(apply_flow.definition->'variables', '{}');
