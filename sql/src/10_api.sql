@@ -19,6 +19,14 @@
 -- small validation helpers
 ------------------------------------------------------------------------------
 
+-- Is the running statement one of apply_flow's own catalog INSERTs (its C
+-- create path, src/define_create.c)?  A flag of that C code, set only around
+-- those statements (rows it checked before; it writes their history and wake
+-- itself); nothing a user can set.  The definition's per-row triggers (guard,
+-- flow logic, cycle check, history, wake) skip those rows WHEN it is true.
+CREATE OR REPLACE FUNCTION taskflow._define_internal() RETURNS boolean
+LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'tf_define_internal';
+
 -- Names of system variables; they cannot be declared or overridden.
 CREATE OR REPLACE FUNCTION taskflow._system_variables() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -683,7 +691,8 @@ END
 $$;
 
 CREATE OR REPLACE TRIGGER edges_no_cycle BEFORE INSERT OR UPDATE ON taskflow.edges
-    FOR EACH ROW EXECUTE FUNCTION taskflow._edges_check();
+    FOR EACH ROW WHEN (NOT taskflow._define_internal())
+    EXECUTE FUNCTION taskflow._edges_check();
 
 -- add an edge between two nodes of flow f (already locked)
 CREATE OR REPLACE FUNCTION taskflow._add_edge(f taskflow.flows, from_node text, to_node text) RETURNS void

@@ -1,0 +1,1082 @@
+/*-------------------------------------------------------------------------
+ *
+ * define_create.c
+ *	  The C create path of taskflow.apply_flow() (issue 11: defining 10,000
+ *	  flows in no more time than pg_cron defining 10,000 jobs).  See
+ *	  docs/performance.md ("Defining flows") and docs/reference.md
+ *	  ("apply_flow").
+ *
+ *	  taskflow.apply_flow(definition jsonb, name text) -> integer
+ *	      creates a new flow of a plain definition directly: it checks the
+ *	      definition once, with the same checks as the API (names, schedule,
+ *	      time zone, settings, the node-kind registry, the SQL parse of
+ *	      bodies, trigger rules, edges between known nodes, no cycle), then
+ *	      inserts the flow, its nodes and its edges as the caller (privileges
+ *	      and row level security apply as to any INSERT), writes the flow's
+ *	      first definition version (one flow_versions row and one
+ *	      definition_changes row per object, as the history trigger would,
+ *	      in the same order) and decides the scheduler wake once.
+ *	      Everything else -- an existing flow, variables, ${...} in a body or
+ *	      option, kinds with catalog checks (archive, ...), branch nodes,
+ *	      finalizers, labelled edges, owner/start_date/end_date, a schedule
+ *	      that never fires (a WARNING), and any definition this path finds
+ *	      wrong -- goes to the PL/pgSQL path through the public API
+ *	      (taskflow._apply_flow_api, sql/src/98_define.sql), which gives the
+ *	      errors, hints and warnings.  The fast path runs in a subtransaction:
+ *	      whatever it did is rolled back before the API path runs, so a bad
+ *	      definition changes nothing and gets exactly the API's error.
+ *
+ *	  taskflow._define_internal() -> boolean
+ *	      true only while this file's own INSERTs into the catalog run (a
+ *	      static flag, set and reset here around those statements, also on
+ *	      error; no GUC, nothing a user can set).  The per-row triggers of
+ *	      the definition (the catalog guard, the flow-logic and cycle checks,
+ *	      the history trigger, the wake) have WHEN (NOT
+ *	      taskflow._define_internal()): the rows this path writes were
+ *	      checked before, their history and wake are written here once.  A
+ *	      user's own INSERT/UPDATE never runs with the flag set, so it is
+ *	      validated by the guard as before.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "taskflow.h"
+#include "engine.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_func.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+#include "utils/varlena.h"
+
+PG_FUNCTION_INFO_V1(tf_apply_flow);
+PG_FUNCTION_INFO_V1(tf_define_internal);
+
+/* node_kinds.c, validate.c (SQL-callable C functions of this library) */
+extern PGDLLEXPORT Datum tf_kind_validate_sql(PG_FUNCTION_ARGS);
+extern PGDLLEXPORT Datum tf_kind_body_sql(PG_FUNCTION_ARGS);
+extern PGDLLEXPORT Datum tf_tz_canonical(PG_FUNCTION_ARGS);
+
+/* set only around this file's catalog INSERTs (see the banner) */
+static bool define_internal = false;
+
+/* saved plans (search_path pinned when prepared; the plan cache keeps it) */
+static SPIPlanPtr plan_flow = NULL;
+static SPIPlanPtr plan_nodes = NULL;
+static SPIPlanPtr plan_edges = NULL;
+static SPIPlanPtr plan_history = NULL;
+static SPIPlanPtr plan_node_settings = NULL;
+
+/* the trigger rules of taskflow._fl_rules() (another rule: the API path) */
+static const char *const known_rules[] = {
+	"all_success", "all_done", "one_failed", "all_failed", "always",
+	"none_failed_min_one_success"
+};
+
+typedef struct DefNode
+{
+	char	   *name;
+	JsonbContainer *nc;			/* its JSON object */
+	char	   *kind;
+	char	   *body;			/* NULL: none */
+	Jsonb	   *options;
+	bool		has_retries;
+	int32		retries;
+	bool		has_retry_delay;
+	Datum		retry_delay;
+	bool		has_timeout;	/* a non-null timeout given */
+	Datum		timeout;		/* NULL when 0 */
+	bool		timeout_null;
+	char	   *trigger_rule;
+	bool		added;
+	int64		id;
+} DefNode;
+
+typedef struct DefEdge
+{
+	int			from;			/* index into nodes */
+	int			to;
+} DefEdge;
+
+Datum
+tf_define_internal(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(define_internal);
+}
+
+/* ---------------------------------------------------------------------
+ * small helpers
+ * ---------------------------------------------------------------------
+ */
+
+/* a key of a JSON object, or NULL when absent or JSON null */
+static JsonbValue *
+jfield(JsonbContainer *c, const char *key, JsonbValue *buf)
+{
+	JsonbValue *v = getKeyJsonValueFromContainer(c, key, strlen(key), buf);
+
+	if (v == NULL || v->type == jbvNull)
+		return NULL;
+	return v;
+}
+
+/* the container of an object/array value, or NULL */
+static JsonbContainer *
+jcontainer(JsonbValue *v, bool object)
+{
+	if (v == NULL || v->type != jbvBinary)
+		return NULL;
+	if (object ? !JsonContainerIsObject(v->val.binary.data)
+		: !JsonContainerIsArray(v->val.binary.data))
+		return NULL;
+	return v->val.binary.data;
+}
+
+static char *
+jstring(JsonbValue *v)
+{
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/*
+ * Does every key of object c name one of keys[], with a value of the type
+ * types[] gives ('s'tring, 'n'umber, 'b'oolean, 'o'bject, 'a'rray, or '0':
+ * JSON null only), or JSON null (not for an upper-case type: apply_flow
+ * turns JSON null there into an error)?  (What _apply_check_object
+ * accepts, minus what this path leaves to the API.)
+ */
+static bool
+keys_ok(JsonbContainer *c, const char *const *keys, const char *types)
+{
+	JsonbIterator *it = JsonbIteratorInit(c);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			want = -1;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			want = -1;
+			for (int i = 0; keys[i] != NULL; i++)
+				if (strlen(keys[i]) == v.val.string.len &&
+					memcmp(keys[i], v.val.string.val, v.val.string.len) == 0)
+					want = i;
+			if (want < 0)
+				return false;
+		}
+		else if (tok == WJB_VALUE)
+		{
+			char		t = types[want];
+
+			if (v.type == jbvNull)
+			{
+				/* (upper case: JSON null is an error of the API path) */
+				if (t >= 'A' && t <= 'Z')
+					return false;
+				continue;
+			}
+			t = pg_ascii_tolower((unsigned char) t);
+			if ((t == 's' && v.type != jbvString) ||
+				(t == 'n' && v.type != jbvNumeric) ||
+				(t == 'b' && v.type != jbvBool) ||
+				(t == 'o' && jcontainer(&v, true) == NULL) ||
+				(t == 'a' && jcontainer(&v, false) == NULL) ||
+				t == '0')
+				return false;
+		}
+	}
+	return true;
+}
+
+/* (x->>'key')::integer of a JSON number (errors as the cast's) */
+static int32
+jint(JsonbValue *v)
+{
+	char	   *s = DatumGetCString(DirectFunctionCall1(numeric_out,
+														NumericGetDatum(v->val.numeric)));
+
+	return DatumGetInt32(DirectFunctionCall1(int4in, CStringGetDatum(s)));
+}
+
+/* a name of _check_name's rule: [A-Za-z_][A-Za-z0-9_<extra>]{0,62} */
+static bool
+name_ok(const char *s, const char *extra)
+{
+	int			n = strlen(s);
+
+	if (n < 1 || n > 63)
+		return false;
+	for (int i = 0; i < n; i++)
+	{
+		unsigned char c = s[i];
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_')
+			continue;
+		if (i > 0 && ((c >= '0' && c <= '9') || strchr(extra, c) != NULL) && c != '\0')
+			continue;
+		return false;
+	}
+	return true;
+}
+
+/* btrim(s) (spaces only, as SQL's btrim) */
+static char *
+trim_spaces(const char *s)
+{
+	const char *e = s + strlen(s);
+
+	while (*s == ' ')
+		s++;
+	while (e > s && e[-1] == ' ')
+		e--;
+	return pnstrdup(s, e - s);
+}
+
+/* call a C function of this library that may return NULL */
+static Datum
+call_nullable(PGFunction fn, int nargs, Datum *args, bool *nulls, bool *isnull)
+{
+	LOCAL_FCINFO(fcinfo, 4);
+	Datum		result;
+
+	InitFunctionCallInfoData(*fcinfo, NULL, nargs, DEFAULT_COLLATION_OID, NULL, NULL);
+	for (int i = 0; i < nargs; i++)
+	{
+		fcinfo->args[i].value = args[i];
+		fcinfo->args[i].isnull = nulls[i];
+	}
+	result = (*fn) (fcinfo);
+	*isnull = fcinfo->isnull;
+	return result;
+}
+
+/* "now" as the scheduler sees it: taskflow._now() (define_fast.c) */
+static TimestampTz
+sched_now(void)
+{
+	if (tf_test_clock != NULL && tf_test_clock[0] != '\0')
+		return DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
+													   CStringGetDatum(tf_test_clock),
+													   ObjectIdGetDatum(InvalidOid),
+													   Int32GetDatum(-1)));
+	return GetCurrentTransactionStartTimestamp();
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	const char *x = *(const char *const *) a;
+	const char *y = *(const char *const *) b;
+
+	/* ORDER BY of a text column: the database's default collation */
+	return varstr_cmp(x, strlen(x), y, strlen(y), DEFAULT_COLLATION_OID);
+}
+
+static SPIPlanPtr
+prepare(const char *sql, int nargs, Oid *types)
+{
+	int			nest = NewGUCNestLevel();
+	SPIPlanPtr	plan;
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	plan = SPI_prepare(sql, nargs, types);
+	if (plan == NULL)
+		elog(ERROR, "taskflow: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	SPI_keepplan(plan);
+	AtEOXact_GUC(true, nest);
+	return plan;
+}
+
+static void
+prepare_plans(void)
+{
+	if (plan_flow == NULL)
+	{
+		Oid			t[] = {TEXTOID, REGROLEOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID, BOOLOID,
+		INT4OID, INT4OID, INT4OID};
+
+		/* the columns create_flow inserts */
+		plan_flow = prepare("INSERT INTO taskflow.flows AS f (name, owner, schedule, timezone, "
+							"description, enabled, catchup, max_active_runs, start_date, end_date, "
+							"suspend_after_failures, priority) "
+							"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, $9, $10) "
+							"RETURNING f.id", lengthof(t), t);
+	}
+	if (plan_nodes == NULL)
+	{
+		Oid			t[] = {INT8OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+			get_array_type(JSONBOID), INT4ARRAYOID, get_array_type(INTERVALOID),
+		get_array_type(INTERVALOID), TEXTARRAYOID};
+
+		/* the columns add_node inserts, one row per node in the API's order */
+		plan_nodes = prepare("INSERT INTO taskflow.nodes AS n (flow_id, name, kind, body, options, "
+							 "retries, retry_delay, timeout, trigger_rule, finalizer) "
+							 "SELECT $1, x.name, x.kind, x.body, x.options, x.retries, x.retry_delay, "
+							 "x.timeout, x.trigger_rule, false "
+							 "FROM unnest($2, $3, $4, $5, $6, $7, $8, $9) WITH ORDINALITY "
+							 "AS x(name, kind, body, options, retries, retry_delay, timeout, trigger_rule, ord) "
+							 "ORDER BY x.ord RETURNING n.id", lengthof(t), t);
+	}
+	if (plan_edges == NULL)
+	{
+		Oid			t[] = {INT8OID, INT8ARRAYOID, INT8ARRAYOID};
+
+		plan_edges = prepare("INSERT INTO taskflow.edges (flow_id, from_node, to_node) "
+							 "SELECT $1, x.a, x.b FROM unnest($2, $3) WITH ORDINALITY AS x(a, b, ord) "
+							 "ORDER BY x.ord", lengthof(t), t);
+	}
+	if (plan_history == NULL)
+	{
+		Oid			t[] = {INT8OID, NAMEOID, TEXTARRAYOID, TEXTARRAYOID};
+
+		/*
+		 * what taskflow._defhist_row() writes for these inserts: the images
+		 * leave out the same engine-owned columns
+		 */
+		plan_history = prepare("WITH v AS (INSERT INTO taskflow.flow_versions "
+							   "(flow_id, version, changed_at, session_role, changed_by, xid) "
+							   "VALUES ($1, 1, now(), session_user, $2, pg_current_xact_id()) "
+							   "RETURNING version) "
+							   "INSERT INTO taskflow.definition_changes "
+							   "(flow_id, version, kind, op, object_key, old, new, session_role, changed_by) "
+							   "SELECT $1, v.version, k.kind, 'insert', k.key, NULL, "
+							   "CASE k.kind "
+							   "WHEN 'flow' THEN (SELECT to_jsonb(f) - '{id,created_at,updated_at,scheduled_until,next_due,schedule_error,suspended_reason,resumed_at}'::text[] "
+							   "FROM taskflow.flows f WHERE f.id = $1) "
+							   "WHEN 'node' THEN (SELECT to_jsonb(n) - '{id,flow_id,created_at,updated_at}'::text[] "
+							   "FROM taskflow.nodes n WHERE n.id = k.key::bigint) "
+							   "ELSE (SELECT to_jsonb(e) - '{flow_id}'::text[] FROM taskflow.edges e "
+							   "WHERE e.flow_id = $1 AND e.from_node = split_part(k.key, '>', 1)::bigint "
+							   "AND e.to_node = split_part(k.key, '>', 2)::bigint) END, "
+							   "session_user, $2 "
+							   "FROM v, unnest($3, $4) WITH ORDINALITY AS k(kind, key, ord) "
+							   "ORDER BY k.ord", lengthof(t), t);
+	}
+	if (plan_node_settings == NULL)
+	{
+		Oid			t[] = {TEXTOID, INT4OID, INTERVALOID, INTERVALOID};
+
+		plan_node_settings = prepare("SELECT taskflow._check_node_settings($1, $2, $3, $4)",
+									 lengthof(t), t);
+	}
+}
+
+static ArrayType *
+text_array(char **v, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * (n + 1));
+	bool	   *nulls = palloc(sizeof(bool) * (n + 1));
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	for (int i = 0; i < n; i++)
+	{
+		nulls[i] = v[i] == NULL;
+		d[i] = v[i] ? CStringGetTextDatum(v[i]) : (Datum) 0;
+	}
+	return construct_md_array(d, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT);
+}
+
+static ArrayType *
+datum_array(Datum *d, bool *nulls, int n, Oid type)
+{
+	int16		len;
+	bool		byval;
+	char		align;
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	get_typlenbyvalalign(type, &len, &byval, &align);
+	return construct_md_array(d, nulls, 1, dims, lbs, type, len, byval, align);
+}
+
+/* run a saved plan; the catalog inserts with the triggers' flag set */
+static void
+run_plan(SPIPlanPtr plan, Datum *values, char *nulls, bool internal, int expect)
+{
+	int			rc;
+	bool		save = define_internal;
+
+	define_internal = internal;
+	PG_TRY();
+	{
+		rc = SPI_execute_plan(plan, values, nulls, false, 0);
+	}
+	PG_FINALLY();
+	{
+		define_internal = save;
+	}
+	PG_END_TRY();
+	if (rc != expect)
+		elog(ERROR, "taskflow: unexpected SPI result %d", rc);
+}
+
+/* ---------------------------------------------------------------------
+ * the create path
+ * ---------------------------------------------------------------------
+ */
+
+/* this definition is not for this path: the API path takes it (DEBUG2) */
+#define NOT_TAKEN() \
+	do { \
+		elog(DEBUG2, "taskflow.apply_flow: the API path (define_create.c:%d)", __LINE__); \
+		return false; \
+	} while (0)
+
+static int
+node_index(DefNode *nodes, int nn, const char *name)
+{
+	for (int i = 0; i < nn; i++)
+		if (strcmp(nodes[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+/* add edge from -> to unless there (the API path keys edges by "from>to") */
+static bool
+add_edge(DefEdge **edges, int *ne, int *emax, int from, int to)
+{
+	if (from < 0 || to < 0 || from == to)
+		return false;			/* unknown node, a self-loop: the API's error */
+	for (int i = 0; i < *ne; i++)
+		if ((*edges)[i].from == from && (*edges)[i].to == to)
+			return true;
+	if (*ne == *emax)
+		*edges = repalloc(*edges, sizeof(DefEdge) * (*emax *= 2));
+	(*edges)[*ne].from = from;
+	(*edges)[*ne].to = to;
+	(*ne)++;
+	return true;
+}
+
+/* check one node as add_node (and the guard) would; false: the API path */
+static bool
+check_node(DefNode *n)
+{
+	static const char *const node_keys[] = {"kind", "body", "options", "retries", "retry_delay",
+	"timeout", "trigger_rule", "finalizer", "after", NULL};
+	JsonbValue	buf;
+	JsonbValue *v;
+	char	   *what;
+	Datum		args[4];
+	bool		nulls[4] = {false, false, false, false};
+	bool		isnull;
+	Datum		res;
+
+	if (!keys_ok(n->nc, node_keys, "ssOnsssbA") || !name_ok(n->name, "_-"))
+		NOT_TAKEN();
+	if ((v = jfield(n->nc, "kind", &buf)) == NULL)
+		NOT_TAKEN();
+	/* lower(btrim(kind)): a kind given in lower case (else the API path) */
+	n->kind = trim_spaces(jstring(v));
+	for (char *p = n->kind; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+			NOT_TAKEN();
+	/* branch nodes: edge labels and their warnings, the API path */
+	if (strcmp(n->kind, "branch") == 0)
+		NOT_TAKEN();
+	if ((v = jfield(n->nc, "body", &buf)) != NULL)
+	{
+		n->body = jstring(v);
+		if (*n->body == '\0')
+			n->body = NULL;
+	}
+	if ((v = jfield(n->nc, "options", &buf)) != NULL)
+		n->options = JsonbValueToJsonb(v);
+	else
+		n->options = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
+	/* variables, output variables ${node.column}: the API path */
+	if ((n->body != NULL && strstr(n->body, "${") != NULL) ||
+		strstr(JsonbToCString(NULL, &n->options->root, VARSIZE(n->options)), "${") != NULL)
+		NOT_TAKEN();
+	if ((v = jfield(n->nc, "finalizer", &buf)) != NULL && v->val.boolean)
+		NOT_TAKEN();			/* a finalizer: the API path */
+	n->trigger_rule = "all_success";
+	if ((v = jfield(n->nc, "trigger_rule", &buf)) != NULL)
+	{
+		bool		known = false;
+
+		n->trigger_rule = jstring(v);
+		for (int r = 0; r < lengthof(known_rules); r++)
+			known |= strcmp(known_rules[r], n->trigger_rule) == 0;
+		if (!known)
+			NOT_TAKEN();
+	}
+	n->retries = 0;
+	if ((v = jfield(n->nc, "retries", &buf)) != NULL)
+	{
+		n->has_retries = true;
+		n->retries = jint(v);
+	}
+	n->retry_delay = DirectFunctionCall3(interval_in, CStringGetDatum("1 min"),
+										 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	if ((v = jfield(n->nc, "retry_delay", &buf)) != NULL)
+	{
+		n->has_retry_delay = true;
+		n->retry_delay = DirectFunctionCall3(interval_in, CStringGetDatum(jstring(v)),
+											 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	}
+	n->timeout_null = true;
+	if ((v = jfield(n->nc, "timeout", &buf)) != NULL)
+	{
+		n->has_timeout = true;
+		n->timeout = DirectFunctionCall3(interval_in, CStringGetDatum(jstring(v)),
+										 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	}
+	/* retries, retry_delay, timeout given: add_node's own check */
+	if (n->has_retries || n->has_retry_delay || n->has_timeout)
+	{
+		Datum		sv[4];
+		char		sn[4] = {' ', n->has_retries ? ' ' : 'n', n->has_retry_delay ? ' ' : 'n',
+		n->has_timeout ? ' ' : 'n'};
+
+		sv[0] = CStringGetTextDatum(n->name);
+		sv[1] = Int32GetDatum(n->retries);
+		sv[2] = n->retry_delay;
+		sv[3] = n->timeout;
+		run_plan(plan_node_settings, sv, sn, false, SPI_OK_SELECT);
+	}
+	/* nullif(timeout, '0') */
+	if (n->has_timeout)
+	{
+		Datum		zero = DirectFunctionCall3(interval_in, CStringGetDatum("0"),
+											   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+
+		n->timeout_null = DatumGetBool(DirectFunctionCall2(interval_eq, n->timeout, zero));
+	}
+
+	/* _validate_node: the registry (kind, options, the kind's own check) */
+	what = psprintf("%s node \"%s\"", n->kind, n->name);
+	args[0] = CStringGetTextDatum(n->kind);
+	args[1] = CStringGetTextDatum(n->name);
+	args[2] = n->body ? CStringGetTextDatum(n->body) : (Datum) 0;
+	nulls[2] = n->body == NULL;
+	args[3] = JsonbPGetDatum(n->options);
+	(void) call_nullable(tf_kind_validate_sql, 4, args, nulls, &isnull);
+	if (!isnull)
+		NOT_TAKEN();			/* a further check in SQL (archive, ...): the API path */
+	/* the SQL parses (not run) */
+	res = call_nullable(tf_kind_body_sql, 1, args, nulls, &isnull);
+	if (!isnull && n->body != NULL)
+	{
+		Datum		cargs[3];
+		bool		cnulls[3] = {false, false, false};
+
+		cargs[0] = CStringGetTextDatum(n->body);
+		cargs[1] = CStringGetTextDatum(psprintf("%s body", what));
+		cargs[2] = BoolGetDatum(strcmp(TextDatumGetCString(res), "expression") == 0);
+		(void) call_nullable(tf_check_sql, 3, cargs, cnulls, &isnull);
+	}
+	return true;
+}
+
+/*
+ * Create the flow of 'def' (named name_arg, or "flow"."name").  false: this
+ * path does not take the definition (the caller rolls back what it did and
+ * runs the API path); an error: the same.
+ */
+static bool
+define_create(Jsonb *def, text *name_arg)
+{
+	static const char *const top_keys[] = {"version", "flow", "nodes", "edges", "variables", NULL};
+	static const char *const flow_keys[] = {"name", "owner", "schedule", "timezone", "description",
+		"enabled", "catchup", "max_active_runs", "start_date", "end_date",
+	"suspend_after_failures", "priority", NULL};
+	static const char *const edge_keys[] = {"from", "to", "branch", NULL};
+	JsonbValue	buf;
+	JsonbValue *v;
+	JsonbContainer *fd = NULL;
+	JsonbContainer *nd = NULL;
+	JsonbContainer *ed = NULL;
+	char	   *fname;
+	char	   *schedule = NULL;
+	char	   *tz;
+	char	   *description = NULL;
+	bool		enabled = true;
+	bool		catchup = true;
+	int32		mar = 1;
+	int32		saf = 0;
+	int32		prio = 5;
+	TimestampTz next;
+	DefNode    *nodes;
+	int			nn = 0;
+	DefEdge    *edges;
+	int			ne = 0;
+	int			emax = 16;
+	int		   *order;			/* node indexes in the order the API adds them */
+	int			norder = 0;
+	char	  **hkind;			/* history rows: kind, key */
+	char	  **hkey;
+	int			nh = 0;
+	int64		fid;
+	Oid			who = GetUserId();
+
+	/* ---- the shape (anything else: the API path and its errors) ---- */
+	if (!JB_ROOT_IS_OBJECT(def) || !keys_ok(&def->root, top_keys, "noOAO"))
+		NOT_TAKEN();
+	if ((v = jfield(&def->root, "flow", &buf)) != NULL)
+		fd = jcontainer(v, true);
+	if ((v = jfield(&def->root, "nodes", &buf)) != NULL)
+		nd = jcontainer(v, true);
+	if ((v = jfield(&def->root, "edges", &buf)) != NULL)
+		ed = jcontainer(v, false);
+	if ((v = jfield(&def->root, "variables", &buf)) != NULL &&
+		JsonContainerSize(jcontainer(v, true)) > 0)
+		NOT_TAKEN();			/* variables: the API path */
+	/* owner, start_date, end_date: the API path ('0': JSON null only) */
+	if (fd != NULL && !keys_ok(fd, flow_keys, "s0sssbbn00nn"))
+		NOT_TAKEN();
+
+	/* ---- the flow's settings, as create_flow checks them ---- */
+	if (name_arg != NULL)
+		fname = text_to_cstring(name_arg);
+	else if (fd != NULL && (v = jfield(fd, "name", &buf)) != NULL)
+		fname = jstring(v);
+	else
+		NOT_TAKEN();
+	if (!name_ok(fname, "_.-"))
+		NOT_TAKEN();
+	if (fd != NULL && (v = jfield(fd, "schedule", &buf)) != NULL)
+	{
+		schedule = trim_spaces(jstring(v));
+		if (*schedule == '\0')
+			schedule = NULL;
+		else
+			tf_schedule_validate(schedule);
+	}
+	tz = GetConfigOptionByName("TimeZone", NULL, false);
+	if (fd != NULL && (v = jfield(fd, "timezone", &buf)) != NULL)
+	{
+		char	   *given = jstring(v);
+
+		if (strcmp(given, tz) != 0)
+		{
+			Datum		arg = CStringGetTextDatum(given);
+			bool		argnull = false;
+			bool		isnull;
+			Datum		canon = call_nullable(tf_tz_canonical, 1, &arg, &argnull, &isnull);
+
+			if (isnull)
+				NOT_TAKEN();	/* an invalid time zone: the API's error */
+			tz = TextDatumGetCString(canon);
+		}
+		else
+			tz = given;
+	}
+	if (fd != NULL && (v = jfield(fd, "description", &buf)) != NULL)
+	{
+		description = jstring(v);
+		if (*description == '\0')
+			description = NULL;
+	}
+	if (fd != NULL && (v = jfield(fd, "enabled", &buf)) != NULL)
+		enabled = v->val.boolean;
+	if (fd != NULL && (v = jfield(fd, "catchup", &buf)) != NULL)
+		catchup = v->val.boolean;
+	if (fd != NULL && (v = jfield(fd, "max_active_runs", &buf)) != NULL)
+		mar = jint(v);
+	if (fd != NULL && (v = jfield(fd, "suspend_after_failures", &buf)) != NULL)
+		saf = jint(v);
+	if (fd != NULL && (v = jfield(fd, "priority", &buf)) != NULL)
+		prio = jint(v);
+	if (mar < 1 || (saf != 0 && (saf < 1 || saf > 1000)) || prio < 1 || prio > 10)
+		NOT_TAKEN();
+	/* a schedule that never fires: the API path warns */
+	if (schedule != NULL && !tf_schedule_next(schedule, tz, sched_now(), &next))
+		NOT_TAKEN();
+
+	/* ---- the flow (first: an existing name fails here, cheaply) ---- */
+	prepare_plans();
+	{
+		Datum		fv[10];
+		char		fn[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+		bool		isnull;
+
+		fv[0] = CStringGetTextDatum(fname);
+		fv[1] = ObjectIdGetDatum(who);
+		fv[2] = schedule ? CStringGetTextDatum(schedule) : (Datum) 0;
+		fn[2] = schedule ? ' ' : 'n';
+		fv[3] = CStringGetTextDatum(tz);
+		fv[4] = description ? CStringGetTextDatum(description) : (Datum) 0;
+		fn[4] = description ? ' ' : 'n';
+		fv[5] = BoolGetDatum(enabled);
+		fv[6] = BoolGetDatum(catchup);
+		fv[7] = Int32GetDatum(mar);
+		fv[8] = Int32GetDatum(saf);
+		fn[8] = saf == 0 ? 'n' : ' ';
+		fv[9] = Int32GetDatum(prio);
+		run_plan(plan_flow, fv, fn, true, SPI_OK_INSERT_RETURNING);
+		if (SPI_processed != 1)
+			NOT_TAKEN();
+		fid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+
+	/* ---- the nodes and edges ---- */
+	if (nd != NULL)
+	{
+		JsonbIterator *it = JsonbIteratorInit(nd);
+		JsonbValue	jv;
+		JsonbIteratorToken tok;
+
+		nodes = palloc0(sizeof(DefNode) * (JsonContainerSize(nd) + 1));
+		while ((tok = JsonbIteratorNext(&it, &jv, true)) != WJB_DONE)
+		{
+			if (tok == WJB_KEY)
+				nodes[nn].name = jstring(&jv);
+			else if (tok == WJB_VALUE)
+			{
+				if ((nodes[nn].nc = jcontainer(&jv, true)) == NULL)
+					NOT_TAKEN();
+				nn++;
+			}
+		}
+	}
+	else
+		nodes = palloc0(sizeof(DefNode));
+	edges = palloc(sizeof(DefEdge) * emax);
+	for (int i = 0; i < nn; i++)
+	{
+		if (!check_node(&nodes[i]))
+			NOT_TAKEN();
+		if ((v = jfield(nodes[i].nc, "after", &buf)) != NULL)
+		{
+			JsonbIterator *it = JsonbIteratorInit(jcontainer(v, false));
+			JsonbValue	av;
+			JsonbIteratorToken tok;
+
+			while ((tok = JsonbIteratorNext(&it, &av, true)) != WJB_DONE)
+			{
+				if (tok != WJB_ELEM)
+					continue;
+				if (av.type != jbvString ||
+					!add_edge(&edges, &ne, &emax, node_index(nodes, nn, jstring(&av)), i))
+					NOT_TAKEN();
+			}
+		}
+	}
+	if (ed != NULL)
+	{
+		JsonbIterator *it = JsonbIteratorInit(ed);
+		JsonbValue	ev;
+		JsonbIteratorToken tok;
+
+		while ((tok = JsonbIteratorNext(&it, &ev, true)) != WJB_DONE)
+		{
+			JsonbContainer *ec;
+			JsonbValue *a;
+			JsonbValue *b;
+			JsonbValue	abuf;
+			JsonbValue	bbuf;
+
+			if (tok != WJB_ELEM)
+				continue;
+			/* labelled edges: the API path */
+			if ((ec = jcontainer(&ev, true)) == NULL || !keys_ok(ec, edge_keys, "ss0") ||
+				(a = jfield(ec, "from", &abuf)) == NULL || (b = jfield(ec, "to", &bbuf)) == NULL ||
+				!add_edge(&edges, &ne, &emax, node_index(nodes, nn, jstring(a)),
+						  node_index(nodes, nn, jstring(b))))
+				NOT_TAKEN();
+		}
+	}
+
+	/*
+	 * The order apply_flow adds them in: passes over the names in collation
+	 * order, each adding the nodes whose upstream nodes are all there; no
+	 * progress: a cycle (the API path reports it).
+	 */
+	order = palloc(sizeof(int) * (nn + 1));
+	{
+		char	  **names = palloc(sizeof(char *) * (nn + 1));
+
+		for (int i = 0; i < nn; i++)
+			names[i] = nodes[i].name;
+		qsort(names, nn, sizeof(char *), name_cmp);
+		while (norder < nn)
+		{
+			bool		progress = false;
+
+			for (int s = 0; s < nn; s++)
+			{
+				int			k = node_index(nodes, nn, names[s]);
+				bool		ready = !nodes[k].added;
+
+				for (int e = 0; e < ne && ready; e++)
+					if (edges[e].to == k && !nodes[edges[e].from].added)
+						ready = false;
+				if (ready)
+				{
+					nodes[k].added = true;
+					order[norder++] = k;
+					progress = true;
+				}
+			}
+			if (!progress)
+				NOT_TAKEN();
+		}
+	}
+
+	if (nn > 0)
+	{
+		char	  **nname = palloc(sizeof(char *) * nn);
+		char	  **nkind = palloc(sizeof(char *) * nn);
+		char	  **nbody = palloc(sizeof(char *) * nn);
+		char	  **nrule = palloc(sizeof(char *) * nn);
+		Datum	   *nopt = palloc(sizeof(Datum) * nn);
+		Datum	   *nret = palloc(sizeof(Datum) * nn);
+		Datum	   *ndelay = palloc(sizeof(Datum) * nn);
+		Datum	   *ntimeout = palloc(sizeof(Datum) * nn);
+		bool	   *nonull = palloc0(sizeof(bool) * nn);
+		bool	   *tnull = palloc0(sizeof(bool) * nn);
+		Datum		pv[9];
+		char		pn[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+		for (int i = 0; i < nn; i++)
+		{
+			DefNode    *n = &nodes[order[i]];
+
+			nname[i] = n->name;
+			nkind[i] = n->kind;
+			nbody[i] = n->body;
+			nrule[i] = n->trigger_rule;
+			nopt[i] = JsonbPGetDatum(n->options);
+			nret[i] = Int32GetDatum(n->retries);
+			ndelay[i] = n->retry_delay;
+			ntimeout[i] = n->timeout_null ? (Datum) 0 : n->timeout;
+			tnull[i] = n->timeout_null;
+		}
+		pv[0] = Int64GetDatum(fid);
+		pv[1] = PointerGetDatum(text_array(nname, nn));
+		pv[2] = PointerGetDatum(text_array(nkind, nn));
+		pv[3] = PointerGetDatum(text_array(nbody, nn));
+		pv[4] = PointerGetDatum(datum_array(nopt, nonull, nn, JSONBOID));
+		pv[5] = PointerGetDatum(datum_array(nret, nonull, nn, INT4OID));
+		pv[6] = PointerGetDatum(datum_array(ndelay, nonull, nn, INTERVALOID));
+		pv[7] = PointerGetDatum(datum_array(ntimeout, tnull, nn, INTERVALOID));
+		pv[8] = PointerGetDatum(text_array(nrule, nn));
+		run_plan(plan_nodes, pv, pn, true, SPI_OK_INSERT_RETURNING);
+		if (SPI_processed != (uint64) nn)
+			NOT_TAKEN();
+		/* RETURNING gives the rows in the order inserted */
+		for (int i = 0; i < nn; i++)
+		{
+			bool		isnull;
+
+			nodes[order[i]].id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+															 SPI_tuptable->tupdesc, 1, &isnull));
+		}
+	}
+
+	/*
+	 * Edges as add_node(after => ...) adds them, after each node its
+	 * incoming edges in the order of the upstream names; the history rows
+	 * in the order the trigger would have written them.
+	 */
+	hkind = palloc(sizeof(char *) * (1 + nn + ne));
+	hkey = palloc(sizeof(char *) * (1 + nn + ne));
+	hkind[nh] = "flow";
+	hkey[nh++] = "flow";
+	if (nn > 0)
+	{
+		Datum	   *ea = palloc(sizeof(Datum) * (ne + 1));
+		Datum	   *eb = palloc(sizeof(Datum) * (ne + 1));
+		bool	   *enull = palloc0(sizeof(bool) * (ne + 1));
+		int			nedge = 0;
+		int		   *ups = palloc(sizeof(int) * (nn + 1));
+
+		for (int i = 0; i < nn; i++)
+		{
+			int			k = order[i];
+			int			nup = 0;
+
+			hkind[nh] = "node";
+			hkey[nh++] = psprintf(INT64_FORMAT, nodes[k].id);
+			for (int e = 0; e < ne; e++)
+				if (edges[e].to == k)
+					ups[nup++] = edges[e].from;
+			/* by upstream name (insertion sort: few) */
+			for (int a = 1; a < nup; a++)
+				for (int b = a; b > 0 && name_cmp(&nodes[ups[b - 1]].name, &nodes[ups[b]].name) > 0; b--)
+				{
+					int			t = ups[b];
+
+					ups[b] = ups[b - 1];
+					ups[b - 1] = t;
+				}
+			for (int u = 0; u < nup; u++)
+			{
+				ea[nedge] = Int64GetDatum(nodes[ups[u]].id);
+				eb[nedge] = Int64GetDatum(nodes[k].id);
+				nedge++;
+				hkind[nh] = "edge";
+				hkey[nh++] = psprintf(INT64_FORMAT ">" INT64_FORMAT, nodes[ups[u]].id, nodes[k].id);
+			}
+		}
+		if (nedge > 0)
+		{
+			Datum		pv[3];
+			char		pn[3] = {' ', ' ', ' '};
+
+			pv[0] = Int64GetDatum(fid);
+			pv[1] = PointerGetDatum(datum_array(ea, enull, nedge, INT8OID));
+			pv[2] = PointerGetDatum(datum_array(eb, enull, nedge, INT8OID));
+			run_plan(plan_edges, pv, pn, true, SPI_OK_INSERT);
+		}
+	}
+
+	/*
+	 * The definition history: version 1, written as the history trigger
+	 * writes it (as the bootstrap superuser: users cannot write history),
+	 * recording the changing role.
+	 */
+	{
+		Datum		hv[4];
+		char		hn[4] = {' ', ' ', ' ', ' '};
+		Oid			save_userid;
+		int			save_sec;
+		Name		whoname = palloc0(NAMEDATALEN);
+
+		namestrcpy(whoname, GetUserNameFromId(who, false));
+		hv[0] = Int64GetDatum(fid);
+		hv[1] = NameGetDatum(whoname);
+		hv[2] = PointerGetDatum(text_array(hkind, nh));
+		hv[3] = PointerGetDatum(text_array(hkey, nh));
+		GetUserIdAndSecContext(&save_userid, &save_sec);
+		SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+		PG_TRY();
+		{
+			run_plan(plan_history, hv, hn, false, SPI_OK_INSERT);
+		}
+		PG_FINALLY();
+		{
+			SetUserIdAndSecContext(save_userid, save_sec);
+		}
+		PG_END_TRY();
+	}
+
+	/*
+	 * The wake (taskflow._flows_wake on a new flow): wake the scheduler at
+	 * commit when the flow may fire within 2 minutes; a later one is looked
+	 * at by its next pass.
+	 */
+	if (enabled && schedule != NULL)
+	{
+		TimestampTz created = GetCurrentTransactionStartTimestamp();
+
+		if (!tf_schedule_next(schedule, tz, created, &next) ||
+			next <= sched_now() + 2 * 60 * USECS_PER_SEC)
+			tf_wake_at_commit(false, true);
+	}
+	return true;
+}
+
+/*
+ * Errors the fast path passes on instead of handing the definition to the
+ * API path: cancel, shutdown, resources, serialization and internal errors.
+ */
+static bool
+must_rethrow(int code)
+{
+	switch (ERRCODE_TO_CATEGORY(code))
+	{
+		case ERRCODE_TO_CATEGORY(ERRCODE_QUERY_CANCELED):	/* 57 */
+		case ERRCODE_TO_CATEGORY(ERRCODE_T_R_SERIALIZATION_FAILURE):	/* 40 */
+		case ERRCODE_TO_CATEGORY(ERRCODE_INSUFFICIENT_RESOURCES):	/* 53 */
+		case ERRCODE_TO_CATEGORY(ERRCODE_PROGRAM_LIMIT_EXCEEDED):	/* 54 */
+		case ERRCODE_TO_CATEGORY(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE):	/* 55 */
+		case ERRCODE_TO_CATEGORY(ERRCODE_SYSTEM_ERROR):	/* 58 */
+		case ERRCODE_TO_CATEGORY(ERRCODE_INTERNAL_ERROR):	/* XX */
+		case ERRCODE_TO_CATEGORY(ERRCODE_CONNECTION_EXCEPTION):	/* 08 */
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * taskflow.apply_flow(definition jsonb, name text DEFAULT NULL) RETURNS
+ * integer: the new flow's version 1 through the create path above, in a
+ * subtransaction; otherwise (not taken, or any error of a definition) the
+ * subtransaction is rolled back and taskflow._apply_flow_api does it.
+ */
+Datum
+tf_apply_flow(PG_FUNCTION_ARGS)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool done = false;
+	Oid			api;
+	FmgrInfo	flinfo;
+	Datum		result;
+
+	LOCAL_FCINFO(inner, 2);
+
+	if (!PG_ARGISNULL(0))
+	{
+		Jsonb	   *def = PG_GETARG_JSONB_P(0);
+		text	   *name = PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1);
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(cxt);
+		PG_TRY();
+		{
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "taskflow: SPI_connect failed");
+			done = define_create(def, name);
+			SPI_finish();
+			if (done)
+				ReleaseCurrentSubTransaction();
+			else
+				RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+			if (must_rethrow(edata->sqlerrcode))
+				ReThrowError(edata);
+			elog(DEBUG2, "taskflow.apply_flow: the API path (%s)", edata->message);
+			FreeErrorData(edata);
+			done = false;
+		}
+		PG_END_TRY();
+		if (done)
+			PG_RETURN_INT32(1);
+	}
+
+	/* the API path: taskflow._apply_flow_api(definition, name) */
+	api = LookupFuncName(list_make2(makeString(TASKFLOW_SCHEMA), makeString("_apply_flow_api")),
+						 2, (Oid[]) {JSONBOID, TEXTOID}, false);
+	fmgr_info(api, &flinfo);
+	InitFunctionCallInfoData(*inner, &flinfo, 2, PG_GET_COLLATION(), NULL, NULL);
+	inner->args[0] = fcinfo->args[0];
+	inner->args[1] = fcinfo->args[1];
+	result = FunctionCallInvoke(inner);
+	if (inner->isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(result);
+}
