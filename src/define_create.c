@@ -296,7 +296,8 @@ prepare(const char *sql, int nargs, Oid *types)
 
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	plan = SPI_prepare(sql, nargs, types);
+	/* generic plans: planned once, not for every call's parameters */
+	plan = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
 		elog(ERROR, "taskflow: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	SPI_keepplan(plan);
