@@ -65,6 +65,8 @@
 #include "utils/varlena.h"
 
 PG_FUNCTION_INFO_V1(tf_apply_flow);
+PG_FUNCTION_INFO_V1(tf_add_node);
+PG_FUNCTION_INFO_V1(tf_create_flow);
 PG_FUNCTION_INFO_V1(tf_define_internal);
 
 /* node_kinds.c, validate.c (SQL-callable C functions of this library) */
@@ -81,6 +83,9 @@ static SPIPlanPtr plan_nodes = NULL;
 static SPIPlanPtr plan_edges = NULL;
 static SPIPlanPtr plan_history = NULL;
 static SPIPlanPtr plan_node_settings = NULL;
+static SPIPlanPtr plan_flow_mine = NULL;
+static SPIPlanPtr plan_flow_bump = NULL;
+static SPIPlanPtr plan_upstream = NULL;
 
 /* the trigger rules of taskflow._fl_rules() (another rule: the API path) */
 static const char *const known_rules[] = {
@@ -348,13 +353,20 @@ prepare_plans(void)
 		Oid			t[] = {INT8OID, NAMEOID, TEXTARRAYOID, TEXTARRAYOID};
 
 		/*
-		 * what taskflow._defhist_row() writes for these inserts: the images
-		 * leave out the same engine-owned columns
+		 * what taskflow._defhist_row() writes for these inserts: the first
+		 * change of the transaction to the flow makes a new version (the
+		 * caller holds the flow's row lock), the later ones reuse it; the
+		 * images leave out the same engine-owned columns
 		 */
-		plan_history = prepare("WITH v AS (INSERT INTO taskflow.flow_versions "
+		plan_history = prepare("WITH cur AS (SELECT x.version, x.xid = pg_current_xact_id() AS mine "
+							   "FROM taskflow.flow_versions x WHERE x.flow_id = $1 "
+							   "ORDER BY x.version DESC LIMIT 1), "
+							   "nv AS (INSERT INTO taskflow.flow_versions "
 							   "(flow_id, version, changed_at, session_role, changed_by, xid) "
-							   "VALUES ($1, 1, now(), session_user, $2, pg_current_xact_id()) "
-							   "RETURNING version) "
+							   "SELECT $1, coalesce((SELECT cur.version FROM cur), 0) + 1, now(), session_user, $2, "
+							   "pg_current_xact_id() WHERE NOT EXISTS (SELECT 1 FROM cur WHERE cur.mine) "
+							   "RETURNING version), "
+							   "v AS (SELECT nv.version FROM nv UNION ALL SELECT cur.version FROM cur WHERE cur.mine) "
 							   "INSERT INTO taskflow.definition_changes "
 							   "(flow_id, version, kind, op, object_key, old, new, session_role, changed_by) "
 							   "SELECT $1, v.version, k.kind, 'insert', k.key, NULL, "
@@ -376,6 +388,30 @@ prepare_plans(void)
 
 		plan_node_settings = prepare("SELECT taskflow._check_node_settings($1, $2, $3, $4)",
 									 lengthof(t), t);
+	}
+	if (plan_flow_mine == NULL)
+	{
+		Oid			t[] = {TEXTOID};
+
+		/* taskflow._flow_for_update: this transaction wrote the row already */
+		plan_flow_mine = prepare("SELECT x.id FROM taskflow.flows x WHERE x.name = $1 "
+								 "AND x.updated_at = now() AND taskflow._row_is_mine(x.xmin)",
+								 lengthof(t), t);
+	}
+	if (plan_flow_bump == NULL)
+	{
+		Oid			t[] = {TEXTOID};
+
+		plan_flow_bump = prepare("UPDATE taskflow.flows SET updated_at = now() "
+								 "WHERE flows.name = $1 RETURNING flows.id", lengthof(t), t);
+	}
+	if (plan_upstream == NULL)
+	{
+		Oid			t[] = {INT8OID, TEXTARRAYOID};
+
+		plan_upstream = prepare("SELECT n.id, n.name, n.finalizer OR n.kind = 'branch' "
+								"FROM taskflow.nodes n WHERE n.flow_id = $1 AND n.name = ANY ($2)",
+								lengthof(t), t);
 	}
 }
 
@@ -429,6 +465,39 @@ run_plan(SPIPlanPtr plan, Datum *values, char *nulls, bool internal, int expect)
 		elog(ERROR, "taskflow: unexpected SPI result %d", rc);
 }
 
+/*
+ * The definition history of the inserts of flow fid (kinds and keys in the
+ * order the history trigger would have seen them), written as that trigger
+ * writes it: as the bootstrap superuser (users cannot write history),
+ * recording the changing role (GetUserId()).
+ */
+static void
+write_history(int64 fid, char **hkind, char **hkey, int nh)
+{
+	Datum		hv[4];
+	char		hn[4] = {' ', ' ', ' ', ' '};
+	Oid			save_userid;
+	int			save_sec;
+	Name		whoname = palloc0(NAMEDATALEN);
+
+	namestrcpy(whoname, GetUserNameFromId(GetUserId(), false));
+	hv[0] = Int64GetDatum(fid);
+	hv[1] = NameGetDatum(whoname);
+	hv[2] = PointerGetDatum(text_array(hkind, nh));
+	hv[3] = PointerGetDatum(text_array(hkey, nh));
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		run_plan(plan_history, hv, hn, false, SPI_OK_INSERT);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+}
+
 /* ---------------------------------------------------------------------
  * the create path
  * ---------------------------------------------------------------------
@@ -467,94 +536,76 @@ add_edge(DefEdge **edges, int *ne, int *emax, int from, int to)
 	return true;
 }
 
-/* check one node as add_node (and the guard) would; false: the API path */
+/*
+ * Check one node as add_node (and the guard) would: n has its name, kind
+ * (as given), body, options, trigger rule (NULL: the default) and the
+ * settings given.  false: the API path.
+ */
 static bool
-check_node(DefNode *n)
+validate_node(DefNode *n)
 {
-	static const char *const node_keys[] = {"kind", "body", "options", "retries", "retry_delay",
-	"timeout", "trigger_rule", "finalizer", "after", NULL};
-	JsonbValue	buf;
-	JsonbValue *v;
 	char	   *what;
 	Datum		args[4];
 	bool		nulls[4] = {false, false, false, false};
 	bool		isnull;
 	Datum		res;
+	Interval   *d;
 
-	if (!keys_ok(n->nc, node_keys, "ssOnsssbA") || !name_ok(n->name, "_-"))
-		NOT_TAKEN();
-	if ((v = jfield(n->nc, "kind", &buf)) == NULL)
+	if (n->kind == NULL || !name_ok(n->name, "_-"))
 		NOT_TAKEN();
 	/* lower(btrim(kind)): a kind given in lower case (else the API path) */
-	n->kind = trim_spaces(jstring(v));
+	n->kind = trim_spaces(n->kind);
 	for (char *p = n->kind; *p; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
 			NOT_TAKEN();
 	/* branch nodes: edge labels and their warnings, the API path */
 	if (strcmp(n->kind, "branch") == 0)
 		NOT_TAKEN();
-	if ((v = jfield(n->nc, "body", &buf)) != NULL)
-	{
-		n->body = jstring(v);
-		if (*n->body == '\0')
-			n->body = NULL;
-	}
-	if ((v = jfield(n->nc, "options", &buf)) != NULL)
-		n->options = JsonbValueToJsonb(v);
-	else
+	if (n->body != NULL && *n->body == '\0')
+		n->body = NULL;
+	if (n->options == NULL)
 		n->options = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
 	/* variables, output variables ${node.column}: the API path */
 	if ((n->body != NULL && strstr(n->body, "${") != NULL) ||
 		strstr(JsonbToCString(NULL, &n->options->root, VARSIZE(n->options)), "${") != NULL)
 		NOT_TAKEN();
-	if ((v = jfield(n->nc, "finalizer", &buf)) != NULL && v->val.boolean)
-		NOT_TAKEN();			/* a finalizer: the API path */
-	n->trigger_rule = "all_success";
-	if ((v = jfield(n->nc, "trigger_rule", &buf)) != NULL)
+	if (n->trigger_rule == NULL)
+		n->trigger_rule = "all_success";
+	else
 	{
 		bool		known = false;
 
-		n->trigger_rule = jstring(v);
 		for (int r = 0; r < lengthof(known_rules); r++)
 			known |= strcmp(known_rules[r], n->trigger_rule) == 0;
 		if (!known)
 			NOT_TAKEN();
 	}
-	n->retries = 0;
-	if ((v = jfield(n->nc, "retries", &buf)) != NULL)
-	{
-		n->has_retries = true;
-		n->retries = jint(v);
-	}
-	n->retry_delay = DirectFunctionCall3(interval_in, CStringGetDatum("1 min"),
-										 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-	if ((v = jfield(n->nc, "retry_delay", &buf)) != NULL)
-	{
-		n->has_retry_delay = true;
-		n->retry_delay = DirectFunctionCall3(interval_in, CStringGetDatum(jstring(v)),
+	if (!n->has_retries)
+		n->retries = 0;
+	else if (n->retries < 0 || n->retries > 100)
+		NOT_TAKEN();
+	if (!n->has_retry_delay)
+		n->retry_delay = DirectFunctionCall3(interval_in, CStringGetDatum("1 min"),
 											 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-	}
-	n->timeout_null = true;
-	if ((v = jfield(n->nc, "timeout", &buf)) != NULL)
-	{
-		n->has_timeout = true;
-		n->timeout = DirectFunctionCall3(interval_in, CStringGetDatum(jstring(v)),
-										 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-	}
-	/* retries, retry_delay, timeout given: add_node's own check */
-	if (n->has_retries || n->has_retry_delay || n->has_timeout)
+	/*
+	 * add_node's own check of retry_delay and timeout (not needed for the
+	 * default delay, exactly 1 minute)
+	 */
+	d = DatumGetIntervalP(n->retry_delay);
+	if (n->has_timeout || (n->has_retry_delay && !(d->month == 0 && d->day == 0 &&
+												   d->time == 60 * USECS_PER_SEC)))
 	{
 		Datum		sv[4];
-		char		sn[4] = {' ', n->has_retries ? ' ' : 'n', n->has_retry_delay ? ' ' : 'n',
-		n->has_timeout ? ' ' : 'n'};
+		char		sn[4] = {' ', ' ', ' ', n->has_timeout ? ' ' : 'n'};
 
 		sv[0] = CStringGetTextDatum(n->name);
 		sv[1] = Int32GetDatum(n->retries);
 		sv[2] = n->retry_delay;
-		sv[3] = n->timeout;
+		sv[3] = n->has_timeout ? n->timeout : (Datum) 0;
 		run_plan(plan_node_settings, sv, sn, false, SPI_OK_SELECT);
 	}
 	/* nullif(timeout, '0') */
+	n->timeout_null = true;
 	if (n->has_timeout)
 	{
 		Datum		zero = DirectFunctionCall3(interval_in, CStringGetDatum("0"),
@@ -588,6 +639,143 @@ check_node(DefNode *n)
 	return true;
 }
 
+/* a node of a definition ("nodes": {name: {...}}), as apply_flow reads it */
+static bool
+check_node(DefNode *n)
+{
+	static const char *const node_keys[] = {"kind", "body", "options", "retries", "retry_delay",
+	"timeout", "trigger_rule", "finalizer", "after", NULL};
+	JsonbValue	buf;
+	JsonbValue *v;
+
+	if (!keys_ok(n->nc, node_keys, "ssOnsssbA"))
+		NOT_TAKEN();
+	if ((v = jfield(n->nc, "kind", &buf)) != NULL)
+		n->kind = jstring(v);
+	if ((v = jfield(n->nc, "body", &buf)) != NULL)
+		n->body = jstring(v);
+	if ((v = jfield(n->nc, "options", &buf)) != NULL)
+		n->options = JsonbValueToJsonb(v);
+	if ((v = jfield(n->nc, "finalizer", &buf)) != NULL && v->val.boolean)
+		NOT_TAKEN();			/* a finalizer: the API path */
+	if ((v = jfield(n->nc, "trigger_rule", &buf)) != NULL)
+		n->trigger_rule = jstring(v);
+	if ((v = jfield(n->nc, "retries", &buf)) != NULL)
+	{
+		n->has_retries = true;
+		n->retries = jint(v);
+	}
+	if ((v = jfield(n->nc, "retry_delay", &buf)) != NULL)
+	{
+		n->has_retry_delay = true;
+		n->retry_delay = DirectFunctionCall3(interval_in, CStringGetDatum(jstring(v)),
+											 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	}
+	if ((v = jfield(n->nc, "timeout", &buf)) != NULL)
+	{
+		n->has_timeout = true;
+		n->timeout = DirectFunctionCall3(interval_in, CStringGetDatum(jstring(v)),
+										 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	}
+	return validate_node(n);
+}
+
+/* a new flow's settings (create_flow's arguments) */
+typedef struct DefFlow
+{
+	char	   *name;
+	char	   *schedule;		/* as given (NULL: none) */
+	char	   *tz;				/* as given (NULL: the session's) */
+	char	   *description;
+	bool		enabled;
+	bool		catchup;
+	int32		mar;
+	int32		saf;			/* 0: none */
+	int32		prio;
+} DefFlow;
+
+/*
+ * Check the settings of a new flow as create_flow does (schedule trimmed,
+ * time zone canonical) and insert it as the caller (privileges, row level
+ * security).  false: the API path.
+ */
+static bool
+insert_flow(DefFlow *df, int64 *fid)
+{
+	char	   *session_tz = GetConfigOptionByName("TimeZone", NULL, false);
+	TimestampTz next;
+	Datum		fv[10];
+	char		fn[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	bool		isnull;
+
+	if (df->name == NULL || !name_ok(df->name, "_.-"))
+		NOT_TAKEN();
+	if (df->schedule != NULL)
+	{
+		df->schedule = trim_spaces(df->schedule);
+		if (*df->schedule == '\0')
+			df->schedule = NULL;
+		else
+			tf_schedule_validate(df->schedule);
+	}
+	/* _check_timezone */
+	if (df->tz == NULL)
+		df->tz = session_tz;
+	else if (strcmp(df->tz, session_tz) != 0)
+	{
+		Datum		arg = CStringGetTextDatum(df->tz);
+		bool		argnull = false;
+		Datum		canon = call_nullable(tf_tz_canonical, 1, &arg, &argnull, &isnull);
+
+		if (isnull)
+			NOT_TAKEN();		/* an invalid time zone: the API's error */
+		df->tz = TextDatumGetCString(canon);
+	}
+	if (df->description != NULL && *df->description == '\0')
+		df->description = NULL;
+	if (df->mar < 1 || (df->saf != 0 && (df->saf < 1 || df->saf > 1000)) ||
+		df->prio < 1 || df->prio > 10)
+		NOT_TAKEN();
+	/* a schedule that never fires: the API path warns */
+	if (df->schedule != NULL && !tf_schedule_next(df->schedule, df->tz, sched_now(), &next))
+		NOT_TAKEN();
+
+	fv[0] = CStringGetTextDatum(df->name);
+	fv[1] = ObjectIdGetDatum(GetUserId());
+	fv[2] = df->schedule ? CStringGetTextDatum(df->schedule) : (Datum) 0;
+	fn[2] = df->schedule ? ' ' : 'n';
+	fv[3] = CStringGetTextDatum(df->tz);
+	fv[4] = df->description ? CStringGetTextDatum(df->description) : (Datum) 0;
+	fn[4] = df->description ? ' ' : 'n';
+	fv[5] = BoolGetDatum(df->enabled);
+	fv[6] = BoolGetDatum(df->catchup);
+	fv[7] = Int32GetDatum(df->mar);
+	fv[8] = Int32GetDatum(df->saf);
+	fn[8] = df->saf == 0 ? 'n' : ' ';
+	fv[9] = Int32GetDatum(df->prio);
+	run_plan(plan_flow, fv, fn, true, SPI_OK_INSERT_RETURNING);
+	if (SPI_processed != 1)
+		NOT_TAKEN();
+	*fid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	return true;
+}
+
+/*
+ * The wake of a new flow (taskflow._flows_wake): wake the scheduler at
+ * commit when the flow may fire within 2 minutes; a later one is looked at
+ * by its next pass.
+ */
+static void
+wake_flow(DefFlow *df)
+{
+	TimestampTz next;
+
+	if (df->enabled && df->schedule != NULL &&
+		(!tf_schedule_next(df->schedule, df->tz, GetCurrentTransactionStartTimestamp(), &next) ||
+		 next <= sched_now() + 2 * 60 * USECS_PER_SEC))
+		tf_wake_at_commit(false, true);
+}
+
 /*
  * Create the flow of 'def' (named name_arg, or "flow"."name").  false: this
  * path does not take the definition (the caller rolls back what it did and
@@ -606,16 +794,6 @@ define_create(Jsonb *def, text *name_arg)
 	JsonbContainer *fd = NULL;
 	JsonbContainer *nd = NULL;
 	JsonbContainer *ed = NULL;
-	char	   *fname;
-	char	   *schedule = NULL;
-	char	   *tz;
-	char	   *description = NULL;
-	bool		enabled = true;
-	bool		catchup = true;
-	int32		mar = 1;
-	int32		saf = 0;
-	int32		prio = 5;
-	TimestampTz next;
 	DefNode    *nodes;
 	int			nn = 0;
 	DefEdge    *edges;
@@ -627,7 +805,7 @@ define_create(Jsonb *def, text *name_arg)
 	char	  **hkey;
 	int			nh = 0;
 	int64		fid;
-	Oid			who = GetUserId();
+	DefFlow		df;
 
 	/* ---- the shape (anything else: the API path and its errors) ---- */
 	if (!JB_ROOT_IS_OBJECT(def) || !keys_ok(&def->root, top_keys, "noOAO"))
@@ -645,89 +823,36 @@ define_create(Jsonb *def, text *name_arg)
 	if (fd != NULL && !keys_ok(fd, flow_keys, "s0sssbbn00nn"))
 		NOT_TAKEN();
 
-	/* ---- the flow's settings, as create_flow checks them ---- */
+	/* ---- the flow's settings, as apply_flow passes them to create_flow ---- */
+	memset(&df, 0, sizeof(df));
+	df.enabled = df.catchup = true;
+	df.mar = 1;
+	df.prio = 5;
 	if (name_arg != NULL)
-		fname = text_to_cstring(name_arg);
+		df.name = text_to_cstring(name_arg);
 	else if (fd != NULL && (v = jfield(fd, "name", &buf)) != NULL)
-		fname = jstring(v);
+		df.name = jstring(v);
 	else
 		NOT_TAKEN();
-	if (!name_ok(fname, "_.-"))
-		NOT_TAKEN();
 	if (fd != NULL && (v = jfield(fd, "schedule", &buf)) != NULL)
-	{
-		schedule = trim_spaces(jstring(v));
-		if (*schedule == '\0')
-			schedule = NULL;
-		else
-			tf_schedule_validate(schedule);
-	}
-	tz = GetConfigOptionByName("TimeZone", NULL, false);
+		df.schedule = jstring(v);
 	if (fd != NULL && (v = jfield(fd, "timezone", &buf)) != NULL)
-	{
-		char	   *given = jstring(v);
-
-		if (strcmp(given, tz) != 0)
-		{
-			Datum		arg = CStringGetTextDatum(given);
-			bool		argnull = false;
-			bool		isnull;
-			Datum		canon = call_nullable(tf_tz_canonical, 1, &arg, &argnull, &isnull);
-
-			if (isnull)
-				NOT_TAKEN();	/* an invalid time zone: the API's error */
-			tz = TextDatumGetCString(canon);
-		}
-		else
-			tz = given;
-	}
+		df.tz = jstring(v);
 	if (fd != NULL && (v = jfield(fd, "description", &buf)) != NULL)
-	{
-		description = jstring(v);
-		if (*description == '\0')
-			description = NULL;
-	}
+		df.description = jstring(v);
 	if (fd != NULL && (v = jfield(fd, "enabled", &buf)) != NULL)
-		enabled = v->val.boolean;
+		df.enabled = v->val.boolean;
 	if (fd != NULL && (v = jfield(fd, "catchup", &buf)) != NULL)
-		catchup = v->val.boolean;
+		df.catchup = v->val.boolean;
 	if (fd != NULL && (v = jfield(fd, "max_active_runs", &buf)) != NULL)
-		mar = jint(v);
+		df.mar = jint(v);
 	if (fd != NULL && (v = jfield(fd, "suspend_after_failures", &buf)) != NULL)
-		saf = jint(v);
+		df.saf = jint(v);
 	if (fd != NULL && (v = jfield(fd, "priority", &buf)) != NULL)
-		prio = jint(v);
-	if (mar < 1 || (saf != 0 && (saf < 1 || saf > 1000)) || prio < 1 || prio > 10)
-		NOT_TAKEN();
-	/* a schedule that never fires: the API path warns */
-	if (schedule != NULL && !tf_schedule_next(schedule, tz, sched_now(), &next))
-		NOT_TAKEN();
-
+		df.prio = jint(v);
 	/* ---- the flow (first: an existing name fails here, cheaply) ---- */
-	prepare_plans();
-	{
-		Datum		fv[10];
-		char		fn[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
-		bool		isnull;
-
-		fv[0] = CStringGetTextDatum(fname);
-		fv[1] = ObjectIdGetDatum(who);
-		fv[2] = schedule ? CStringGetTextDatum(schedule) : (Datum) 0;
-		fn[2] = schedule ? ' ' : 'n';
-		fv[3] = CStringGetTextDatum(tz);
-		fv[4] = description ? CStringGetTextDatum(description) : (Datum) 0;
-		fn[4] = description ? ' ' : 'n';
-		fv[5] = BoolGetDatum(enabled);
-		fv[6] = BoolGetDatum(catchup);
-		fv[7] = Int32GetDatum(mar);
-		fv[8] = Int32GetDatum(saf);
-		fn[8] = saf == 0 ? 'n' : ' ';
-		fv[9] = Int32GetDatum(prio);
-		run_plan(plan_flow, fv, fn, true, SPI_OK_INSERT_RETURNING);
-		if (SPI_processed != 1)
-			NOT_TAKEN();
-		fid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	}
+	if (!insert_flow(&df, &fid))
+		return false;
 
 	/* ---- the nodes and edges ---- */
 	if (nd != NULL)
@@ -941,49 +1066,10 @@ define_create(Jsonb *def, text *name_arg)
 		}
 	}
 
-	/*
-	 * The definition history: version 1, written as the history trigger
-	 * writes it (as the bootstrap superuser: users cannot write history),
-	 * recording the changing role.
-	 */
-	{
-		Datum		hv[4];
-		char		hn[4] = {' ', ' ', ' ', ' '};
-		Oid			save_userid;
-		int			save_sec;
-		Name		whoname = palloc0(NAMEDATALEN);
+	/* the definition history: the flow's first version */
+	write_history(fid, hkind, hkey, nh);
 
-		namestrcpy(whoname, GetUserNameFromId(who, false));
-		hv[0] = Int64GetDatum(fid);
-		hv[1] = NameGetDatum(whoname);
-		hv[2] = PointerGetDatum(text_array(hkind, nh));
-		hv[3] = PointerGetDatum(text_array(hkey, nh));
-		GetUserIdAndSecContext(&save_userid, &save_sec);
-		SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-		PG_TRY();
-		{
-			run_plan(plan_history, hv, hn, false, SPI_OK_INSERT);
-		}
-		PG_FINALLY();
-		{
-			SetUserIdAndSecContext(save_userid, save_sec);
-		}
-		PG_END_TRY();
-	}
-
-	/*
-	 * The wake (taskflow._flows_wake on a new flow): wake the scheduler at
-	 * commit when the flow may fire within 2 minutes; a later one is looked
-	 * at by its next pass.
-	 */
-	if (enabled && schedule != NULL)
-	{
-		TimestampTz created = GetCurrentTransactionStartTimestamp();
-
-		if (!tf_schedule_next(schedule, tz, created, &next) ||
-			next <= sched_now() + 2 * 60 * USECS_PER_SEC)
-			tf_wake_at_commit(false, true);
-	}
+	wake_flow(&df);
 	return true;
 }
 
@@ -1010,74 +1096,334 @@ must_rethrow(int code)
 	}
 }
 
+/* a fast path: true and *result when it did the call's work */
+typedef bool (*FastPath) (FunctionCallInfo fcinfo, Datum *result);
+
 /*
- * taskflow.apply_flow(definition jsonb, name text DEFAULT NULL) RETURNS
- * integer: the new flow's version 1 through the create path above, in a
- * subtransaction; otherwise (not taken, or any error of a definition) the
- * subtransaction is rolled back and taskflow._apply_flow_api does it.
+ * Run a fast path in a subtransaction: released when it did the work;
+ * rolled back when it did not take the call or raised an error (which the
+ * API path then reports as always; cancels and the like pass on).
  */
-Datum
-tf_apply_flow(PG_FUNCTION_ARGS)
+static bool
+run_fast(FastPath fn, FunctionCallInfo fcinfo, Datum *result)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
 	volatile bool done = false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "taskflow: SPI_connect failed");
+		prepare_plans();
+		done = fn(fcinfo, result);
+		SPI_finish();
+		if (done)
+			ReleaseCurrentSubTransaction();
+		else
+			RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (must_rethrow(edata->sqlerrcode))
+			ReThrowError(edata);
+		elog(DEBUG2, "taskflow: the API path (%s)", edata->message);
+		FreeErrorData(edata);
+		done = false;
+	}
+	PG_END_TRY();
+	return done;
+}
+
+/* call taskflow.<name> (the PL/pgSQL API path) with this call's arguments */
+static Datum
+call_api(FunctionCallInfo fcinfo, const char *name)
+{
+	Oid		   *types;
+	int			nargs;
 	Oid			api;
 	FmgrInfo	flinfo;
+	FunctionCallInfo inner;
 	Datum		result;
 
-	LOCAL_FCINFO(inner, 2);
+	(void) get_func_signature(fcinfo->flinfo->fn_oid, &types, &nargs);
+	api = LookupFuncName(list_make2(makeString(TASKFLOW_SCHEMA), makeString(unconstify(char *, name))),
+						 nargs, types, false);
+	fmgr_info(api, &flinfo);
+	inner = palloc0(SizeForFunctionCallInfo(nargs));
+	InitFunctionCallInfoData(*inner, &flinfo, nargs, PG_GET_COLLATION(), NULL, NULL);
+	for (int i = 0; i < nargs; i++)
+		inner->args[i] = fcinfo->args[i];
+	result = FunctionCallInvoke(inner);
+	fcinfo->isnull = inner->isnull;
+	return result;
+}
 
-	if (!PG_ARGISNULL(0))
+static bool
+apply_fast(FunctionCallInfo fcinfo, Datum *result)
+{
+	if (!define_create(PG_GETARG_JSONB_P(0), PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1)))
+		return false;
+	*result = Int32GetDatum(1);
+	return true;
+}
+
+/*
+ * taskflow.apply_flow(definition jsonb, name text DEFAULT NULL) RETURNS
+ * integer: a new flow through the create path above (its version 1);
+ * otherwise taskflow._apply_flow_api.
+ */
+Datum
+tf_apply_flow(PG_FUNCTION_ARGS)
+{
+	Datum		result;
+
+	if (!PG_ARGISNULL(0) && run_fast(apply_fast, fcinfo, &result))
+		PG_RETURN_DATUM(result);
+	return call_api(fcinfo, "_apply_flow_api");
+}
+
+/*
+ * add_node of a plain node (see the banner) to an existing flow, as
+ * taskflow._add_node_api does it: the flow locked and its updated_at bumped
+ * (once per transaction), the node checked, inserted, its edges from the
+ * upstream nodes inserted (no cycle possible: the new node has no
+ * downstream), the history recorded in the transaction's version of the
+ * flow.
+ */
+static bool
+add_node_fast(FunctionCallInfo fcinfo, Datum *result)
+{
+	DefNode		n;
+	char	   *fname;
+	int64		fid = 0;
+	int			nup = 0;
+	char	  **ups = NULL;
+	int64	   *upid = NULL;
+	char	  **hkind;
+	char	  **hkey;
+	int			nh = 0;
+	bool		isnull;
+
+	/* flow, name, kind; after, trigger_rule, finalizer, branch */
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || !PG_ARGISNULL(11) ||
+		(!PG_ARGISNULL(10) && PG_GETARG_BOOL(10)))
+		NOT_TAKEN();
+	memset(&n, 0, sizeof(n));
+	fname = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	n.name = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	n.kind = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	n.body = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	n.options = PG_ARGISNULL(4) ? NULL : PG_GETARG_JSONB_P(4);
+	n.has_retries = !PG_ARGISNULL(5);
+	n.retries = n.has_retries ? PG_GETARG_INT32(5) : 0;
+	n.has_retry_delay = !PG_ARGISNULL(6);
+	n.retry_delay = n.has_retry_delay ? PG_GETARG_DATUM(6) : (Datum) 0;
+	n.has_timeout = !PG_ARGISNULL(7);
+	n.timeout = n.has_timeout ? PG_GETARG_DATUM(7) : (Datum) 0;
+	n.trigger_rule = PG_ARGISNULL(9) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(9));
+	if (!validate_node(&n))
+		return false;
+	/* the upstream nodes: distinct, in name order (the API adds the edges so) */
+	if (!PG_ARGISNULL(8))
 	{
-		Jsonb	   *def = PG_GETARG_JSONB_P(0);
-		text	   *name = PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1);
+		ArrayType  *a = PG_GETARG_ARRAYTYPE_P(8);
+		Datum	   *d;
+		bool	   *dn;
+		int			cnt;
 
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(cxt);
-		PG_TRY();
+		if (ARR_NDIM(a) > 1)
+			NOT_TAKEN();
+		deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &d, &dn, &cnt);
+		ups = palloc(sizeof(char *) * (cnt + 1));
+		for (int i = 0; i < cnt; i++)
 		{
-			if (SPI_connect() != SPI_OK_CONNECT)
-				elog(ERROR, "taskflow: SPI_connect failed");
-			done = define_create(def, name);
-			SPI_finish();
-			if (done)
-				ReleaseCurrentSubTransaction();
-			else
-				RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(cxt);
-			CurrentResourceOwner = owner;
-		}
-		PG_CATCH();
-		{
-			ErrorData  *edata;
+			bool		dup = false;
+			char	   *u;
 
-			MemoryContextSwitchTo(cxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(cxt);
-			CurrentResourceOwner = owner;
-			if (must_rethrow(edata->sqlerrcode))
-				ReThrowError(edata);
-			elog(DEBUG2, "taskflow.apply_flow: the API path (%s)", edata->message);
-			FreeErrorData(edata);
-			done = false;
+			if (dn[i])
+				NOT_TAKEN();
+			u = TextDatumGetCString(d[i]);
+			for (int j = 0; j < nup; j++)
+				dup |= strcmp(ups[j], u) == 0;
+			if (!dup)
+				ups[nup++] = u;
 		}
-		PG_END_TRY();
-		if (done)
-			PG_RETURN_INT32(1);
+		qsort(ups, nup, sizeof(char *), name_cmp);
 	}
 
-	/* the API path: taskflow._apply_flow_api(definition, name) */
-	api = LookupFuncName(list_make2(makeString(TASKFLOW_SCHEMA), makeString("_apply_flow_api")),
-						 2, (Oid[]) {JSONBOID, TEXTOID}, false);
-	fmgr_info(api, &flinfo);
-	InitFunctionCallInfoData(*inner, &flinfo, 2, PG_GET_COLLATION(), NULL, NULL);
-	inner->args[0] = fcinfo->args[0];
-	inner->args[1] = fcinfo->args[1];
-	result = FunctionCallInvoke(inner);
-	if (inner->isnull)
-		PG_RETURN_NULL();
-	PG_RETURN_DATUM(result);
+	/* the flow, as _flow_for_update: locked, updated_at bumped once per transaction */
+	{
+		Datum		fv[1];
+		char		fn[1] = {' '};
+
+		fv[0] = CStringGetTextDatum(fname);
+		run_plan(plan_flow_mine, fv, fn, false, SPI_OK_SELECT);
+		if (SPI_processed != 1)
+		{
+			/*
+			 * (only updated_at changes: the guard and watermark triggers,
+			 * skipped under the flag, would change and check nothing)
+			 */
+			run_plan(plan_flow_bump, fv, fn, true, SPI_OK_UPDATE_RETURNING);
+			if (SPI_processed != 1)
+				NOT_TAKEN();	/* no such flow (to the caller) */
+		}
+		fid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	/* the upstream nodes exist; none a finalizer or a branch node */
+	if (nup > 0)
+	{
+		Datum		uv[2];
+		char		un[2] = {' ', ' '};
+
+		uv[0] = Int64GetDatum(fid);
+		uv[1] = PointerGetDatum(text_array(ups, nup));
+		run_plan(plan_upstream, uv, un, false, SPI_OK_SELECT);
+		if (SPI_processed != (uint64) nup)
+			NOT_TAKEN();
+		upid = palloc(sizeof(int64) * nup);
+		for (int i = 0; i < nup; i++)
+		{
+			HeapTuple	t = SPI_tuptable->vals[i];
+			TupleDesc	td = SPI_tuptable->tupdesc;
+			char	   *uname = TextDatumGetCString(SPI_getbinval(t, td, 2, &isnull));
+			int			j;
+
+			if (DatumGetBool(SPI_getbinval(t, td, 3, &isnull)))
+				NOT_TAKEN();
+			for (j = 0; j < nup && strcmp(ups[j], uname) != 0; j++)
+				;
+			if (j == nup)
+				NOT_TAKEN();
+			upid[j] = DatumGetInt64(SPI_getbinval(t, td, 1, &isnull));
+		}
+	}
+
+	/* the node */
+	{
+		Datum		pv[9];
+		char		pn[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+		bool		f = false;
+		bool		t = true;
+		Datum		tmo = n.timeout_null ? (Datum) 0 : n.timeout;
+
+		pv[0] = Int64GetDatum(fid);
+		pv[1] = PointerGetDatum(text_array(&n.name, 1));
+		pv[2] = PointerGetDatum(text_array(&n.kind, 1));
+		pv[3] = PointerGetDatum(text_array(&n.body, 1));
+		pv[4] = PointerGetDatum(datum_array((Datum[]) {JsonbPGetDatum(n.options)}, &f, 1, JSONBOID));
+		pv[5] = PointerGetDatum(datum_array((Datum[]) {Int32GetDatum(n.retries)}, &f, 1, INT4OID));
+		pv[6] = PointerGetDatum(datum_array(&n.retry_delay, &f, 1, INTERVALOID));
+		pv[7] = PointerGetDatum(datum_array(&tmo, n.timeout_null ? &t : &f, 1, INTERVALOID));
+		pv[8] = PointerGetDatum(text_array(&n.trigger_rule, 1));
+		run_plan(plan_nodes, pv, pn, true, SPI_OK_INSERT_RETURNING);
+		if (SPI_processed != 1)
+			NOT_TAKEN();
+		n.id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	hkind = palloc(sizeof(char *) * (nup + 1));
+	hkey = palloc(sizeof(char *) * (nup + 1));
+	hkind[nh] = "node";
+	hkey[nh++] = psprintf(INT64_FORMAT, n.id);
+	/* its edges */
+	if (nup > 0)
+	{
+		Datum	   *ea = palloc(sizeof(Datum) * nup);
+		Datum	   *eb = palloc(sizeof(Datum) * nup);
+		bool	   *enull = palloc0(sizeof(bool) * nup);
+		Datum		pv[3];
+		char		pn[3] = {' ', ' ', ' '};
+
+		for (int i = 0; i < nup; i++)
+		{
+			ea[i] = Int64GetDatum(upid[i]);
+			eb[i] = Int64GetDatum(n.id);
+			hkind[nh] = "edge";
+			hkey[nh++] = psprintf(INT64_FORMAT ">" INT64_FORMAT, upid[i], n.id);
+		}
+		pv[0] = Int64GetDatum(fid);
+		pv[1] = PointerGetDatum(datum_array(ea, enull, nup, INT8OID));
+		pv[2] = PointerGetDatum(datum_array(eb, enull, nup, INT8OID));
+		run_plan(plan_edges, pv, pn, true, SPI_OK_INSERT);
+	}
+	write_history(fid, hkind, hkey, nh);
+	*result = Int64GetDatum(n.id);
+	return true;
+}
+
+/*
+ * taskflow.add_node(flow, name, kind, body, options, retries, retry_delay,
+ * timeout, after, trigger_rule, finalizer, branch) RETURNS bigint: a plain
+ * node through the path above; otherwise taskflow._add_node_api.
+ */
+Datum
+tf_add_node(PG_FUNCTION_ARGS)
+{
+	Datum		result;
+
+	if (run_fast(add_node_fast, fcinfo, &result))
+		PG_RETURN_DATUM(result);
+	return call_api(fcinfo, "_add_node_api");
+}
+
+/*
+ * create_flow of a flow owned by the caller without start or end date, as
+ * taskflow._create_flow_api does it: checked, inserted, its first version
+ * recorded, the scheduler woken when it may fire soon.
+ */
+static bool
+create_flow_fast(FunctionCallInfo fcinfo, Datum *result)
+{
+	DefFlow		df;
+	int64		fid;
+	char	   *flow = "flow";
+
+	/* name; start_date, end_date, owner: the API path */
+	if (PG_ARGISNULL(0) || !PG_ARGISNULL(7) || !PG_ARGISNULL(8) || !PG_ARGISNULL(9))
+		NOT_TAKEN();
+	memset(&df, 0, sizeof(df));
+	df.name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	df.schedule = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	df.tz = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	df.description = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	df.catchup = PG_ARGISNULL(4) ? true : PG_GETARG_BOOL(4);
+	df.mar = PG_ARGISNULL(5) ? 1 : PG_GETARG_INT32(5);
+	df.enabled = PG_ARGISNULL(6) ? true : PG_GETARG_BOOL(6);
+	df.saf = PG_ARGISNULL(10) ? 0 : PG_GETARG_INT32(10);
+	df.prio = PG_ARGISNULL(11) ? 5 : PG_GETARG_INT32(11);
+	if (!insert_flow(&df, &fid))
+		return false;
+	write_history(fid, &flow, &flow, 1);
+	wake_flow(&df);
+	*result = Int64GetDatum(fid);
+	return true;
+}
+
+/*
+ * taskflow.create_flow(name, schedule, timezone, description, catchup,
+ * max_active_runs, enabled, start_date, end_date, owner,
+ * suspend_after_failures, priority) RETURNS bigint: through the path
+ * above; otherwise taskflow._create_flow_api.
+ */
+Datum
+tf_create_flow(PG_FUNCTION_ARGS)
+{
+	Datum		result;
+
+	if (run_fast(create_flow_fast, fcinfo, &result))
+		PG_RETURN_DATUM(result);
+	return call_api(fcinfo, "_create_flow_api");
 }
