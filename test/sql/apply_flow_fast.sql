@@ -14,7 +14,7 @@ SET intervalstyle = 'postgres';
 SET track_functions = 'all';
 CREATE FUNCTION pg_temp.api_calls() RETURNS bigint LANGUAGE sql AS $$
     SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions
-     WHERE schemaname = 'taskflow' AND funcname = '_apply_flow_api'
+     WHERE schemaname = 'taskflow' AND funcname IN ('_apply_flow_api', '_create_flow_api', '_add_node_api')
 $$;
 -- a flow's definition without its name, and its history without ids and times
 CREATE FUNCTION pg_temp.def(flow text) RETURNS jsonb LANGUAGE sql AS $$
@@ -53,6 +53,64 @@ SELECT taskflow.add_node('ff_api', 'd', 'sql', 'SELECT 4', after => ARRAY['c', '
 SELECT taskflow.add_node('ff_api', 'w', 'wait', 'true', options => '{"delay": "5 s"}') > 0 AS ok;
 SELECT pg_temp.hist('ff_api') AS api_hist \gset
 COMMIT;
+-- the same through the PL/pgSQL API functions themselves (what create_flow
+-- and add_node fall back to)
+BEGIN;
+SELECT pg_temp.api_calls() AS c0 \gset
+SELECT taskflow._create_flow_api('ff_pl', schedule => ' 0 5 * * * ', timezone => 'asia/shanghai',
+                            description => 'chain', max_active_runs => 2, priority => 7,
+                            suspend_after_failures => 3, catchup => false) > 0 AS ok;
+SELECT taskflow._add_node_api('ff_pl', 'a', 'sql', 'SELECT 1', retries => 2, timeout => '5 min') > 0 AS ok;
+SELECT taskflow._add_node_api('ff_pl', 'b', 'SQL ', 'SELECT 2', after => ARRAY['a'], trigger_rule => 'all_done',
+                         retry_delay => '10 s') > 0 AS ok;
+SELECT taskflow._add_node_api('ff_pl', 'c', 'sql', 'SELECT 3') > 0 AS ok;
+SELECT taskflow._add_node_api('ff_pl', 'd', 'sql', 'SELECT 4', after => ARRAY['c', 'b']) > 0 AS ok;
+SELECT taskflow._add_node_api('ff_pl', 'w', 'wait', 'true', options => '{"delay": "5 s"}') > 0 AS ok;
+SELECT pg_temp.hist('ff_pl') = :'api_hist' AS same_history_as_api_functions;
+COMMIT;
+SELECT pg_temp.def('ff_pl') = pg_temp.def('ff_api') AS same_definition_as_api_functions;
+-- errors of create_flow and add_node: the API functions' own
+CREATE FUNCTION pg_temp.err_sql(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    st text; msg text; det text; hint text;
+BEGIN
+    EXECUTE q;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL,
+                            hint = PG_EXCEPTION_HINT;
+    RETURN st || ': ' || msg || coalesce(E'\n  DETAIL: ' || nullif(det, ''), '')
+           || coalesce(E'\n  HINT: ' || nullif(hint, ''), '');
+END
+$$;
+SELECT count(*) AS changes FROM taskflow.definition_changes \gset
+SELECT call, pg_temp.err_sql('SELECT taskflow.' || call) AS error,
+       pg_temp.err_sql('SELECT taskflow.' || call) = pg_temp.err_sql('SELECT taskflow._' || replace(call, '(', '_api(')) AS same_as_api
+  FROM (VALUES
+    ($$create_flow('ff_api')$$),
+    ($$create_flow('ff x')$$),
+    ($$create_flow('ff_bad', schedule => '* * *')$$),
+    ($$create_flow('ff_bad', timezone => 'Mars/Olympus')$$),
+    ($$create_flow('ff_bad', max_active_runs => 0)$$),
+    ($$create_flow('ff_bad', priority => 0)$$),
+    ($$create_flow('ff_bad', suspend_after_failures => 1001)$$),
+    ($$create_flow(NULL)$$),
+    ($$add_node('ff_nope', 'x', 'sql', 'SELECT 1')$$),
+    ($$add_node('ff_api', 'a', 'sql', 'SELECT 1')$$),
+    ($$add_node('ff_api', 'x', 'sql', 'SELECT 1', after => ARRAY['nope'])$$),
+    ($$add_node('ff_api', 'x', 'sql', 'SELECT 1', after => ARRAY['x'])$$),
+    ($$add_node('ff_api', 'x', 'sqlx', 'SELECT 1')$$),
+    ($$add_node('ff_api', 'x', 'sql', 'SELEC 1')$$),
+    ($$add_node('ff_api', 'x', 'sql', 'SELECT ${nope}')$$),
+    ($$add_node('ff_api', 'x', 'sql', 'SELECT 1', retries => -1)$$),
+    ($$add_node('ff_api', 'x', 'sql', 'SELECT 1', retry_delay => '-1 s')$$),
+    ($$add_node('ff_api', 'x', 'sql', 'SELECT 1', timeout => '25 days')$$),
+    ($$add_node('ff_api', 'x', 'sql', 'SELECT 1', trigger_rule => 'some')$$),
+    ($$add_node('ff_api', 'x', 'sql', 'SELECT 1', options => '{"autocommit": 1}')$$),
+    ($$add_node('ff_api', 'x y', 'sql', 'SELECT 1')$$),
+    ($$add_node('ff_api', 'x', NULL, 'SELECT 1')$$)
+  ) AS t(call);
+SELECT count(*) = :changes AS no_history_left FROM taskflow.definition_changes;
 BEGIN;
 SELECT pg_temp.api_calls() AS c0 \gset
 SELECT taskflow.apply_flow($${
@@ -84,6 +142,22 @@ SELECT (SELECT to_jsonb(f) - '{id,name,created_at,updated_at}'::text[] FROM task
 -- the node ids follow the API's order of adding them (upstream first, by name)
 SELECT string_agg(n.name, ',' ORDER BY n.id) FROM taskflow.nodes n
   JOIN taskflow.flows f ON f.id = n.flow_id WHERE f.name = 'ff_fast';
+
+-- a node added in a later transaction: a new version, the flow's updated_at
+-- bumped, through add_node (C) and _add_node_api alike
+BEGIN;
+SELECT pg_temp.api_calls() AS c0 \gset
+SELECT taskflow.add_node('ff_api', 'e', 'sql', 'SELECT 5', after => ARRAY['d', 'a', 'd']) > 0 AS ok,
+       pg_temp.api_calls() - :c0 AS api_calls;
+SELECT pg_temp.hist('ff_api') AS api_hist2 \gset
+SELECT updated_at = now() AS bumped FROM taskflow.flows WHERE name = 'ff_api';
+COMMIT;
+BEGIN;
+SELECT taskflow._add_node_api('ff_pl', 'e', 'sql', 'SELECT 5', after => ARRAY['d', 'a', 'd']) > 0 AS ok;
+SELECT pg_temp.hist('ff_pl') = :'api_hist2' AS same_history;
+COMMIT;
+SELECT pg_temp.def('ff_pl') = pg_temp.def('ff_api') AS same_definition;
+SELECT version, summary FROM taskflow.flow_versions('ff_api');
 
 -- one node, no schedule, defaults; a flow without nodes; the name argument
 BEGIN;
