@@ -77,15 +77,21 @@ extern PGDLLEXPORT Datum tf_tz_canonical(PG_FUNCTION_ARGS);
 /* set only around this file's catalog INSERTs (see the banner) */
 static bool define_internal = false;
 
-/* saved plans (search_path pinned when prepared; the plan cache keeps it) */
+/* saved plans (prepared and run under a pinned search_path: run_fast) */
 static SPIPlanPtr plan_flow = NULL;
 static SPIPlanPtr plan_nodes = NULL;
 static SPIPlanPtr plan_edges = NULL;
 static SPIPlanPtr plan_history = NULL;
+static SPIPlanPtr plan_history_add = NULL;
+static SPIPlanPtr plan_history_cur = NULL;
 static SPIPlanPtr plan_node_settings = NULL;
 static SPIPlanPtr plan_flow_mine = NULL;
 static SPIPlanPtr plan_flow_bump = NULL;
 static SPIPlanPtr plan_upstream = NULL;
+
+/* the columns the history leaves out of images (taskflow._defhist_row) */
+#define FLOW_HIDDEN "{id,created_at,updated_at,scheduled_until,next_due,schedule_error,suspended_reason,resumed_at}"
+#define NODE_HIDDEN "{id,flow_id,created_at,updated_at}"
 
 /* the trigger rules of taskflow._fl_rules() (another rule: the API path) */
 static const char *const known_rules[] = {
@@ -110,6 +116,7 @@ typedef struct DefNode
 	char	   *trigger_rule;
 	bool		added;
 	int64		id;
+	Datum		img;			/* its history image */
 } DefNode;
 
 typedef struct DefEdge
@@ -323,7 +330,7 @@ prepare_plans(void)
 							"description, enabled, catchup, max_active_runs, start_date, end_date, "
 							"suspend_after_failures, priority) "
 							"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, $9, $10) "
-							"RETURNING f.id", lengthof(t), t);
+							"RETURNING f.id, to_jsonb(f) - '" FLOW_HIDDEN "'::text[]", lengthof(t), t);
 	}
 	if (plan_nodes == NULL)
 	{
@@ -338,7 +345,7 @@ prepare_plans(void)
 							 "x.timeout, x.trigger_rule, false "
 							 "FROM unnest($2, $3, $4, $5, $6, $7, $8, $9) WITH ORDINALITY "
 							 "AS x(name, kind, body, options, retries, retry_delay, timeout, trigger_rule, ord) "
-							 "ORDER BY x.ord RETURNING n.id", lengthof(t), t);
+							 "ORDER BY x.ord RETURNING n.id, to_jsonb(n) - '" NODE_HIDDEN "'::text[]", lengthof(t), t);
 	}
 	if (plan_edges == NULL)
 	{
@@ -346,41 +353,48 @@ prepare_plans(void)
 
 		plan_edges = prepare("INSERT INTO taskflow.edges (flow_id, from_node, to_node) "
 							 "SELECT $1, x.a, x.b FROM unnest($2, $3) WITH ORDINALITY AS x(a, b, ord) "
-							 "ORDER BY x.ord", lengthof(t), t);
+							 "ORDER BY x.ord RETURNING to_jsonb(edges) - '{flow_id}'::text[]", lengthof(t), t);
 	}
 	if (plan_history == NULL)
 	{
-		Oid			t[] = {INT8OID, NAMEOID, TEXTARRAYOID, TEXTARRAYOID};
+		Oid			t[] = {INT8OID, NAMEOID, TEXTARRAYOID, TEXTARRAYOID, INT4OID, 0};
 
 		/*
-		 * what taskflow._defhist_row() writes for these inserts: the first
-		 * change of the transaction to the flow makes a new version (the
-		 * caller holds the flow's row lock), the later ones reuse it; the
-		 * images leave out the same engine-owned columns
+		 * what taskflow._defhist_row() writes for these inserts: a new
+		 * version of the flow (the first change of the transaction to it;
+		 * the caller holds the flow's row lock) and one change per object,
+		 * its image as the insert returned it (the same columns left out)
 		 */
-		plan_history = prepare("WITH cur AS (SELECT x.version, x.xid = pg_current_xact_id() AS mine "
-							   "FROM taskflow.flow_versions x WHERE x.flow_id = $1 "
-							   "ORDER BY x.version DESC LIMIT 1), "
-							   "nv AS (INSERT INTO taskflow.flow_versions "
+		t[5] = get_array_type(JSONBOID);
+		plan_history = prepare("WITH v AS (INSERT INTO taskflow.flow_versions "
 							   "(flow_id, version, changed_at, session_role, changed_by, xid) "
-							   "SELECT $1, coalesce((SELECT cur.version FROM cur), 0) + 1, now(), session_user, $2, "
-							   "pg_current_xact_id() WHERE NOT EXISTS (SELECT 1 FROM cur WHERE cur.mine) "
-							   "RETURNING version), "
-							   "v AS (SELECT nv.version FROM nv UNION ALL SELECT cur.version FROM cur WHERE cur.mine) "
+							   "VALUES ($1, $5, now(), session_user, $2, pg_current_xact_id()) "
+							   "RETURNING version) "
 							   "INSERT INTO taskflow.definition_changes "
 							   "(flow_id, version, kind, op, object_key, old, new, session_role, changed_by) "
-							   "SELECT $1, v.version, k.kind, 'insert', k.key, NULL, "
-							   "CASE k.kind "
-							   "WHEN 'flow' THEN (SELECT to_jsonb(f) - '{id,created_at,updated_at,scheduled_until,next_due,schedule_error,suspended_reason,resumed_at}'::text[] "
-							   "FROM taskflow.flows f WHERE f.id = $1) "
-							   "WHEN 'node' THEN (SELECT to_jsonb(n) - '{id,flow_id,created_at,updated_at}'::text[] "
-							   "FROM taskflow.nodes n WHERE n.id = k.key::bigint) "
-							   "ELSE (SELECT to_jsonb(e) - '{flow_id}'::text[] FROM taskflow.edges e "
-							   "WHERE e.flow_id = $1 AND e.from_node = split_part(k.key, '>', 1)::bigint "
-							   "AND e.to_node = split_part(k.key, '>', 2)::bigint) END, "
-							   "session_user, $2 "
-							   "FROM v, unnest($3, $4) WITH ORDINALITY AS k(kind, key, ord) "
+							   "SELECT $1, v.version, k.kind, 'insert', k.key, NULL, k.img, session_user, $2 "
+							   "FROM v, unnest($3, $4, $6) WITH ORDINALITY AS k(kind, key, img, ord) "
 							   "ORDER BY k.ord", lengthof(t), t);
+	}
+	if (plan_history_add == NULL)
+	{
+		Oid			t[] = {INT8OID, NAMEOID, TEXTARRAYOID, TEXTARRAYOID, INT4OID, 0};
+
+		/* the later changes of a transaction to a flow: its version */
+		t[5] = get_array_type(JSONBOID);
+		plan_history_add = prepare("INSERT INTO taskflow.definition_changes "
+								   "(flow_id, version, kind, op, object_key, old, new, session_role, changed_by) "
+								   "SELECT $1, $5, k.kind, 'insert', k.key, NULL, k.img, session_user, $2 "
+								   "FROM unnest($3, $4, $6) WITH ORDINALITY AS k(kind, key, img, ord) "
+								   "ORDER BY k.ord", lengthof(t), t);
+	}
+	if (plan_history_cur == NULL)
+	{
+		Oid			t[] = {INT8OID};
+
+		plan_history_cur = prepare("SELECT x.version, x.xid = pg_current_xact_id() "
+								   "FROM taskflow.flow_versions x WHERE x.flow_id = $1 "
+								   "ORDER BY x.version DESC LIMIT 1", lengthof(t), t);
 	}
 	if (plan_node_settings == NULL)
 	{
@@ -444,6 +458,18 @@ datum_array(Datum *d, bool *nulls, int n, Oid type)
 	return construct_md_array(d, nulls, 1, dims, lbs, type, len, byval, align);
 }
 
+/* column col of row i of the last SPI result, a jsonb copied out of it */
+static Datum
+spi_jsonb(uint64 i, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, col, &isnull);
+
+	if (isnull)
+		elog(ERROR, "taskflow: no image of an inserted row");
+	return PointerGetDatum(DatumGetJsonbPCopy(d));
+}
+
 /* run a saved plan; the catalog inserts with the triggers' flag set */
 static void
 run_plan(SPIPlanPtr plan, Datum *values, char *nulls, bool internal, int expect)
@@ -466,30 +492,51 @@ run_plan(SPIPlanPtr plan, Datum *values, char *nulls, bool internal, int expect)
 }
 
 /*
- * The definition history of the inserts of flow fid (kinds and keys in the
- * order the history trigger would have seen them), written as that trigger
- * writes it: as the bootstrap superuser (users cannot write history),
- * recording the changing role (GetUserId()).
+ * The definition history of the inserts of flow fid (kinds, keys and
+ * images in the order the history trigger would have seen them), written
+ * as that trigger writes it: as the bootstrap superuser (users cannot
+ * write history), recording the changing role (GetUserId()), in the
+ * transaction's version of the flow (new_flow: its first).
  */
 static void
-write_history(int64 fid, char **hkind, char **hkey, int nh)
+write_history(int64 fid, bool new_flow, char **hkind, char **hkey, Datum *himg, int nh)
 {
-	Datum		hv[4];
-	char		hn[4] = {' ', ' ', ' ', ' '};
+	Datum		hv[6];
+	char		hn[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	Oid			save_userid;
 	int			save_sec;
 	Name		whoname = palloc0(NAMEDATALEN);
+	bool	   *nonull = palloc0(sizeof(bool) * nh);
 
 	namestrcpy(whoname, GetUserNameFromId(GetUserId(), false));
 	hv[0] = Int64GetDatum(fid);
 	hv[1] = NameGetDatum(whoname);
 	hv[2] = PointerGetDatum(text_array(hkind, nh));
 	hv[3] = PointerGetDatum(text_array(hkey, nh));
+	hv[4] = Int32GetDatum(1);
+	hv[5] = PointerGetDatum(datum_array(himg, nonull, nh, JSONBOID));
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
 	{
-		run_plan(plan_history, hv, hn, false, SPI_OK_INSERT);
+		bool		mine = false;
+
+		if (!new_flow)
+		{
+			bool		isnull;
+
+			run_plan(plan_history_cur, hv, hn, false, SPI_OK_SELECT);
+			if (SPI_processed == 1)
+			{
+				int32		v = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+															SPI_tuptable->tupdesc, 1, &isnull));
+
+				mine = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+												  SPI_tuptable->tupdesc, 2, &isnull));
+				hv[4] = Int32GetDatum(mine ? v : v + 1);
+			}
+		}
+		run_plan(mine ? plan_history_add : plan_history, hv, hn, false, SPI_OK_INSERT);
 	}
 	PG_FINALLY();
 	{
@@ -700,7 +747,7 @@ typedef struct DefFlow
  * security).  false: the API path.
  */
 static bool
-insert_flow(DefFlow *df, int64 *fid)
+insert_flow(DefFlow *df, int64 *fid, Datum *img)
 {
 	char	   *session_tz = GetConfigOptionByName("TimeZone", NULL, false);
 	TimestampTz next;
@@ -757,6 +804,7 @@ insert_flow(DefFlow *df, int64 *fid)
 	if (SPI_processed != 1)
 		NOT_TAKEN();
 	*fid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	*img = spi_jsonb(0, 2);
 	return true;
 }
 
@@ -805,6 +853,9 @@ define_create(Jsonb *def, text *name_arg)
 	char	  **hkey;
 	int			nh = 0;
 	int64		fid;
+	Datum		fimg;
+	Datum	   *himg;
+	int		   *hedge;			/* history rows of edges: the edge's index */
 	DefFlow		df;
 
 	/* ---- the shape (anything else: the API path and its errors) ---- */
@@ -851,7 +902,7 @@ define_create(Jsonb *def, text *name_arg)
 	if (fd != NULL && (v = jfield(fd, "priority", &buf)) != NULL)
 		df.prio = jint(v);
 	/* ---- the flow (first: an existing name fails here, cheaply) ---- */
-	if (!insert_flow(&df, &fid))
+	if (!insert_flow(&df, &fid, &fimg))
 		return false;
 
 	/* ---- the nodes and edges ---- */
@@ -1006,6 +1057,7 @@ define_create(Jsonb *def, text *name_arg)
 
 			nodes[order[i]].id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
 															 SPI_tuptable->tupdesc, 1, &isnull));
+			nodes[order[i]].img = spi_jsonb(i, 2);
 		}
 	}
 
@@ -1016,6 +1068,10 @@ define_create(Jsonb *def, text *name_arg)
 	 */
 	hkind = palloc(sizeof(char *) * (1 + nn + ne));
 	hkey = palloc(sizeof(char *) * (1 + nn + ne));
+	himg = palloc(sizeof(Datum) * (1 + nn + ne));
+	hedge = palloc(sizeof(int) * (1 + nn + ne));
+	hedge[nh] = -1;
+	himg[nh] = fimg;
 	hkind[nh] = "flow";
 	hkey[nh++] = "flow";
 	if (nn > 0)
@@ -1031,6 +1087,8 @@ define_create(Jsonb *def, text *name_arg)
 			int			k = order[i];
 			int			nup = 0;
 
+			hedge[nh] = -1;
+			himg[nh] = nodes[k].img;
 			hkind[nh] = "node";
 			hkey[nh++] = psprintf(INT64_FORMAT, nodes[k].id);
 			for (int e = 0; e < ne; e++)
@@ -1049,7 +1107,7 @@ define_create(Jsonb *def, text *name_arg)
 			{
 				ea[nedge] = Int64GetDatum(nodes[ups[u]].id);
 				eb[nedge] = Int64GetDatum(nodes[k].id);
-				nedge++;
+				hedge[nh] = nedge++;
 				hkind[nh] = "edge";
 				hkey[nh++] = psprintf(INT64_FORMAT ">" INT64_FORMAT, nodes[ups[u]].id, nodes[k].id);
 			}
@@ -1062,12 +1120,18 @@ define_create(Jsonb *def, text *name_arg)
 			pv[0] = Int64GetDatum(fid);
 			pv[1] = PointerGetDatum(datum_array(ea, enull, nedge, INT8OID));
 			pv[2] = PointerGetDatum(datum_array(eb, enull, nedge, INT8OID));
-			run_plan(plan_edges, pv, pn, true, SPI_OK_INSERT);
+			run_plan(plan_edges, pv, pn, true, SPI_OK_INSERT_RETURNING);
+			if (SPI_processed != (uint64) nedge)
+				NOT_TAKEN();
+			/* (RETURNING: in the order inserted) */
+			for (int h = 0; h < nh; h++)
+				if (hedge[h] >= 0)
+					himg[h] = spi_jsonb(hedge[h], 1);
 		}
 	}
 
 	/* the definition history: the flow's first version */
-	write_history(fid, hkind, hkey, nh);
+	write_history(fid, true, hkind, hkey, himg, nh);
 
 	wake_flow(&df);
 	return true;
@@ -1115,11 +1179,23 @@ run_fast(FastPath fn, FunctionCallInfo fcinfo, Datum *result)
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
+		int			nest = NewGUCNestLevel();
+
+		/*
+		 * The saved plans run under a pinned search_path, as the API's
+		 * functions do: a plan cache re-parses a plan under the caller's
+		 * search_path when it differs from the one it was parsed with (and
+		 * the caller's could shadow an operator).  Restored below, or by
+		 * the subtransaction's abort.
+		 */
+		(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "taskflow: SPI_connect failed");
 		prepare_plans();
 		done = fn(fcinfo, result);
 		SPI_finish();
+		AtEOXact_GUC(true, nest);
 		if (done)
 			ReleaseCurrentSubTransaction();
 		else
@@ -1214,6 +1290,7 @@ add_node_fast(FunctionCallInfo fcinfo, Datum *result)
 	int64	   *upid = NULL;
 	char	  **hkind;
 	char	  **hkey;
+	Datum	   *himg;
 	int			nh = 0;
 	bool		isnull;
 
@@ -1333,9 +1410,12 @@ add_node_fast(FunctionCallInfo fcinfo, Datum *result)
 		if (SPI_processed != 1)
 			NOT_TAKEN();
 		n.id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		n.img = spi_jsonb(0, 2);
 	}
 	hkind = palloc(sizeof(char *) * (nup + 1));
 	hkey = palloc(sizeof(char *) * (nup + 1));
+	himg = palloc(sizeof(Datum) * (nup + 1));
+	himg[nh] = n.img;
 	hkind[nh] = "node";
 	hkey[nh++] = psprintf(INT64_FORMAT, n.id);
 	/* its edges */
@@ -1357,9 +1437,13 @@ add_node_fast(FunctionCallInfo fcinfo, Datum *result)
 		pv[0] = Int64GetDatum(fid);
 		pv[1] = PointerGetDatum(datum_array(ea, enull, nup, INT8OID));
 		pv[2] = PointerGetDatum(datum_array(eb, enull, nup, INT8OID));
-		run_plan(plan_edges, pv, pn, true, SPI_OK_INSERT);
+		run_plan(plan_edges, pv, pn, true, SPI_OK_INSERT_RETURNING);
+		if (SPI_processed != (uint64) nup)
+			NOT_TAKEN();
+		for (int i = 0; i < nup; i++)
+			himg[1 + i] = spi_jsonb(i, 1);
 	}
-	write_history(fid, hkind, hkey, nh);
+	write_history(fid, false, hkind, hkey, himg, nh);
 	*result = Int64GetDatum(n.id);
 	return true;
 }
@@ -1389,6 +1473,7 @@ create_flow_fast(FunctionCallInfo fcinfo, Datum *result)
 {
 	DefFlow		df;
 	int64		fid;
+	Datum		img;
 	char	   *flow = "flow";
 
 	/* name; start_date, end_date, owner: the API path */
@@ -1404,9 +1489,9 @@ create_flow_fast(FunctionCallInfo fcinfo, Datum *result)
 	df.enabled = PG_ARGISNULL(6) ? true : PG_GETARG_BOOL(6);
 	df.saf = PG_ARGISNULL(10) ? 0 : PG_GETARG_INT32(10);
 	df.prio = PG_ARGISNULL(11) ? 5 : PG_GETARG_INT32(11);
-	if (!insert_flow(&df, &fid))
+	if (!insert_flow(&df, &fid, &img))
 		return false;
-	write_history(fid, &flow, &flow, 1);
+	write_history(fid, true, &flow, &flow, &img, 1);
 	wake_flow(&df);
 	*result = Int64GetDatum(fid);
 	return true;

@@ -297,6 +297,31 @@ SELECT v.version, v.changed_by, count(c.*) AS changes
 INSERT INTO taskflow.flow_versions (flow_id, version, session_role, changed_by, xid)
 SELECT id, 9, 'x', 'x', pg_current_xact_id() FROM taskflow.flows WHERE name = 'ff_direct';
 RESET ROLE;
+-- a superuser with a shadowing schema first on the search_path: the C path
+-- runs its statements under a pinned search_path, as the API functions do
+CREATE SCHEMA ff_evil;
+CREATE TABLE ff_evil.loot (what text);
+CREATE FUNCTION ff_evil.minus(jsonb, text[]) RETURNS jsonb LANGUAGE sql
+    AS $$ INSERT INTO ff_evil.loot VALUES ('-(jsonb, text[])'); SELECT NULL::jsonb $$;
+CREATE OPERATOR ff_evil.- (FUNCTION = ff_evil.minus, LEFTARG = jsonb, RIGHTARG = text[]);
+CREATE FUNCTION ff_evil.to_jsonb(taskflow.flows) RETURNS jsonb LANGUAGE sql
+    AS $$ INSERT INTO ff_evil.loot VALUES ('to_jsonb(flows)'); SELECT NULL::jsonb $$;
+CREATE FUNCTION ff_evil.unnest(text[]) RETURNS SETOF text LANGUAGE sql
+    AS $$ INSERT INTO ff_evil.loot VALUES ('unnest(text[])'); SELECT NULL::text $$;
+SET search_path = ff_evil, public, pg_catalog;
+BEGIN;
+SELECT pg_temp.api_calls() AS c0 \gset
+SELECT taskflow.apply_flow('{"flow": {"name": "ff_shadow"}, "nodes": {"a": {"kind": "sql", "body": "SELECT 1"},
+                             "b": {"kind": "sql", "body": "SELECT 2", "after": ["a"]}}}') AS version,
+       taskflow.create_flow('ff_shadow2') > 0 AS created,
+       taskflow.add_node('ff_shadow2', 'a', 'sql', 'SELECT 1') > 0 AS added,
+       pg_temp.api_calls() - :c0 AS api_calls;
+COMMIT;
+RESET search_path;
+SELECT count(*) AS loot FROM ff_evil.loot;
+SELECT version, summary FROM taskflow.flow_versions('ff_shadow');
+SELECT version, summary FROM taskflow.flow_versions('ff_shadow2');
+DROP SCHEMA ff_evil CASCADE;
 -- cleanup
 SELECT taskflow.drop_flow(name) FROM taskflow.flows WHERE name LIKE 'ff\_%' ORDER BY name;
 DROP ROLE regress_tf_def2_alice;
