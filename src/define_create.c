@@ -1,10 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * define_create.c
- *	  The C create path of taskflow.apply_flow() (issue 11: defining 10,000
+ *	  The C create path of the definition API (issue 11: defining 10,000
  *	  flows in no more time than pg_cron defining 10,000 jobs).  See
- *	  docs/performance.md ("Defining flows") and docs/reference.md
- *	  ("apply_flow").
+ *	  docs/performance.md ("1.4: a C create path"), docs/reference.md
+ *	  ("apply_flow") and docs/security.md (the catalog guard).
  *
  *	  taskflow.apply_flow(definition jsonb, name text) -> integer
  *	      creates a new flow of a plain definition directly: it checks the
@@ -25,6 +25,13 @@
  *	      errors, hints and warnings.  The fast path runs in a subtransaction:
  *	      whatever it did is rolled back before the API path runs, so a bad
  *	      definition changes nothing and gets exactly the API's error.
+ *
+ *	  taskflow.create_flow(...) -> bigint, taskflow.add_node(...) -> bigint
+ *	      the same for one flow (owned by the caller, without dates) and one
+ *	      node (add_node's flow lock and updated_at bump once per
+ *	      transaction, the history in the transaction's version of the
+ *	      flow); otherwise taskflow._create_flow_api / _add_node_api
+ *	      (sql/src/10_api.sql).
  *
  *	  taskflow._define_internal() -> boolean
  *	      true only while this file's own INSERTs into the catalog run (a
