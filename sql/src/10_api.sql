@@ -783,7 +783,10 @@ $$;
 -- create_flow is C (src/define_create.c): a flow owned by the caller without
 -- start or end date is checked with the same checks and inserted directly
 -- (the same row, history and wake as below); anything else, and any error,
--- is rolled back and taskflow._create_flow_api does it.
+-- is rolled back and taskflow._create_flow_api does it.  A check added to
+-- _create_flow_api (or to the flow triggers) needs its twin in
+-- define_create.c (insert_flow), or a condition there that leaves such calls
+-- to _create_flow_api.
 CREATE OR REPLACE FUNCTION taskflow.create_flow(name text,
                                      schedule text DEFAULT NULL,
                                      timezone text DEFAULT current_setting('TimeZone'),
@@ -1041,6 +1044,9 @@ $$;
 -- branch node, finalizer, branch label) is checked with the same checks and
 -- inserted directly (its rows, history and flow lock as below); anything
 -- else, and any error, is rolled back and taskflow._add_node_api does it.
+-- A check added to _add_node_api (or to the node triggers) needs its twin in
+-- define_create.c (validate_node), or a condition there that leaves such
+-- calls to _add_node_api.
 CREATE OR REPLACE FUNCTION taskflow.add_node(flow text,
                                   name text,
                                   kind text,
