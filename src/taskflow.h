@@ -39,6 +39,9 @@
  *	    api.c         C entry points of the definition API (templates)
  *	    defhist.c     the definition history's trigger (records the changing role)
  *	    define_fast.c C helpers of the definition path's hot checks (guard, row lock, _now)
+ *	    define_create.c apply_flow: the C create path of a new flow (checked
+ *	                  once, inserted with the per-row triggers skipped, history
+ *	                  and wake written once), else the PL/pgSQL API path
  *	    node_kinds.c  the node-kind registry: kinds, option grammar,
  *	                  definition-time validation, the worker's dispatch
  *	    copy.c        the copy node kind (rows between databases)

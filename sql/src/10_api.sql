@@ -19,6 +19,14 @@
 -- small validation helpers
 ------------------------------------------------------------------------------
 
+-- Is the running statement one of apply_flow's own catalog INSERTs (its C
+-- create path, src/define_create.c)?  A flag of that C code, set only around
+-- those statements (rows it checked before; it writes their history and wake
+-- itself); nothing a user can set.  The definition's per-row triggers (guard,
+-- flow logic, cycle check, history, wake) skip those rows WHEN it is true.
+CREATE OR REPLACE FUNCTION taskflow._define_internal() RETURNS boolean
+LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'tf_define_internal';
+
 -- Names of system variables; they cannot be declared or overridden.
 CREATE OR REPLACE FUNCTION taskflow._system_variables() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -683,7 +691,8 @@ END
 $$;
 
 CREATE OR REPLACE TRIGGER edges_no_cycle BEFORE INSERT OR UPDATE ON taskflow.edges
-    FOR EACH ROW EXECUTE FUNCTION taskflow._edges_check();
+    FOR EACH ROW WHEN (NOT taskflow._define_internal())
+    EXECUTE FUNCTION taskflow._edges_check();
 
 -- add an edge between two nodes of flow f (already locked)
 CREATE OR REPLACE FUNCTION taskflow._add_edge(f taskflow.flows, from_node text, to_node text) RETURNS void
@@ -710,7 +719,7 @@ $$;
 -- flows
 ------------------------------------------------------------------------------
 
-CREATE OR REPLACE FUNCTION taskflow.create_flow(name text,
+CREATE OR REPLACE FUNCTION taskflow._create_flow_api(name text,
                                      schedule text DEFAULT NULL,
                                      timezone text DEFAULT current_setting('TimeZone'),
                                      description text DEFAULT NULL,
@@ -732,31 +741,31 @@ DECLARE
     e_detail text;
     e_hint   text;
 BEGIN
-    PERFORM taskflow._check_name('flow', create_flow.name);
-    create_flow.schedule := taskflow._check_schedule(create_flow.schedule);
-    create_flow.timezone := taskflow._check_timezone(create_flow.timezone);
-    create_flow.owner := taskflow._check_owner(create_flow.owner);
-    create_flow.start_date := taskflow._check_flow_date('start_date', create_flow.start_date);
-    create_flow.end_date := taskflow._check_flow_date('end_date', create_flow.end_date);
-    PERFORM taskflow._check_flow_settings(create_flow.max_active_runs,
-                                          create_flow.start_date, create_flow.end_date);
-    create_flow.suspend_after_failures :=
-        taskflow._check_suspend_after(nullif(create_flow.suspend_after_failures, 0));
+    PERFORM taskflow._check_name('flow', _create_flow_api.name);
+    _create_flow_api.schedule := taskflow._check_schedule(_create_flow_api.schedule);
+    _create_flow_api.timezone := taskflow._check_timezone(_create_flow_api.timezone);
+    _create_flow_api.owner := taskflow._check_owner(_create_flow_api.owner);
+    _create_flow_api.start_date := taskflow._check_flow_date('start_date', _create_flow_api.start_date);
+    _create_flow_api.end_date := taskflow._check_flow_date('end_date', _create_flow_api.end_date);
+    PERFORM taskflow._check_flow_settings(_create_flow_api.max_active_runs,
+                                          _create_flow_api.start_date, _create_flow_api.end_date);
+    _create_flow_api.suspend_after_failures :=
+        taskflow._check_suspend_after(nullif(_create_flow_api.suspend_after_failures, 0));
     -- (part 93_events)
-    create_flow.priority := taskflow._check_priority(coalesce(create_flow.priority, 5));
+    _create_flow_api.priority := taskflow._check_priority(coalesce(_create_flow_api.priority, 5));
     BEGIN
         INSERT INTO taskflow.flows AS f (name, owner, schedule, timezone, description, enabled,
                                          catchup, max_active_runs, start_date, end_date,
                                          suspend_after_failures, priority)
-        VALUES (create_flow.name, create_flow.owner, create_flow.schedule, create_flow.timezone,
-                nullif(create_flow.description, ''), coalesce(create_flow.enabled, true),
-                coalesce(create_flow.catchup, true), coalesce(create_flow.max_active_runs, 1),
-                create_flow.start_date, create_flow.end_date, create_flow.suspend_after_failures,
-                create_flow.priority)
+        VALUES (_create_flow_api.name, _create_flow_api.owner, _create_flow_api.schedule, _create_flow_api.timezone,
+                nullif(_create_flow_api.description, ''), coalesce(_create_flow_api.enabled, true),
+                coalesce(_create_flow_api.catchup, true), coalesce(_create_flow_api.max_active_runs, 1),
+                _create_flow_api.start_date, _create_flow_api.end_date, _create_flow_api.suspend_after_failures,
+                _create_flow_api.priority)
         RETURNING f.id INTO new_id;
-        PERFORM taskflow._warn_never_fires(create_flow.name, create_flow.schedule, create_flow.timezone);
+        PERFORM taskflow._warn_never_fires(_create_flow_api.name, _create_flow_api.schedule, _create_flow_api.timezone);
     EXCEPTION WHEN unique_violation THEN
-        RAISE EXCEPTION 'flow "%" already exists', create_flow.name
+        RAISE EXCEPTION 'flow "%" already exists', _create_flow_api.name
             USING ERRCODE = 'duplicate_object',
                   -- the same hint whoever owns it: the name's owner is not revealed
                   HINT = 'Flow names are unique per database, whoever owns the flow; pick another name.';
@@ -767,9 +776,31 @@ EXCEPTION WHEN OTHERS THEN
     GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
                             e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
     PERFORM taskflow._raise(e_state, e_msg, e_detail, e_hint,
-                            format('taskflow.create_flow: flow "%s"', create_flow.name));
+                            format('taskflow.create_flow: flow "%s"', _create_flow_api.name));
 END
 $$;
+
+-- create_flow is C (src/define_create.c): a flow owned by the caller without
+-- start or end date is checked with the same checks and inserted directly
+-- (the same row, history and wake as below); anything else, and any error,
+-- is rolled back and taskflow._create_flow_api does it.  A check added to
+-- _create_flow_api (or to the flow triggers) needs its twin in
+-- define_create.c (insert_flow), or a condition there that leaves such calls
+-- to _create_flow_api.
+CREATE OR REPLACE FUNCTION taskflow.create_flow(name text,
+                                     schedule text DEFAULT NULL,
+                                     timezone text DEFAULT current_setting('TimeZone'),
+                                     description text DEFAULT NULL,
+                                     catchup boolean DEFAULT true,
+                                     max_active_runs integer DEFAULT 1,
+                                     enabled boolean DEFAULT true,
+                                     start_date timestamptz DEFAULT NULL,
+                                     end_date timestamptz DEFAULT NULL,
+                                     owner regrole DEFAULT NULL,
+                                     suspend_after_failures integer DEFAULT NULL,
+                                     priority integer DEFAULT 5)
+RETURNS bigint
+LANGUAGE C AS 'MODULE_PATHNAME', 'tf_create_flow';
 
 CREATE OR REPLACE FUNCTION taskflow.alter_flow(name text,
                                     schedule text DEFAULT NULL,
@@ -937,7 +968,7 @@ $$;
 -- nodes
 ------------------------------------------------------------------------------
 
-CREATE OR REPLACE FUNCTION taskflow.add_node(flow text,
+CREATE OR REPLACE FUNCTION taskflow._add_node_api(flow text,
                                   name text,
                                   kind text,
                                   body text DEFAULT NULL,
@@ -961,53 +992,75 @@ DECLARE
     e_detail text;
     e_hint   text;
 BEGIN
-    f := taskflow._flow_for_update(add_node.flow);
-    PERFORM taskflow._check_name('node', add_node.name);
-    add_node.kind := lower(btrim(add_node.kind));
-    add_node.body := nullif(add_node.body, '');
-    add_node.options := coalesce(add_node.options, '{}');
-    PERFORM taskflow._check_node_settings(add_node.name, add_node.retries,
-                                          add_node.retry_delay, add_node.timeout);
-    IF EXISTS (SELECT 1 FROM taskflow.nodes n WHERE n.flow_id = f.id AND n.name = add_node.name) THEN
-        RAISE EXCEPTION 'node "%" already exists in flow "%"', add_node.name, f.name
+    f := taskflow._flow_for_update(_add_node_api.flow);
+    PERFORM taskflow._check_name('node', _add_node_api.name);
+    _add_node_api.kind := lower(btrim(_add_node_api.kind));
+    _add_node_api.body := nullif(_add_node_api.body, '');
+    _add_node_api.options := coalesce(_add_node_api.options, '{}');
+    PERFORM taskflow._check_node_settings(_add_node_api.name, _add_node_api.retries,
+                                          _add_node_api.retry_delay, _add_node_api.timeout);
+    IF EXISTS (SELECT 1 FROM taskflow.nodes n WHERE n.flow_id = f.id AND n.name = _add_node_api.name) THEN
+        RAISE EXCEPTION 'node "%" already exists in flow "%"', _add_node_api.name, f.name
             USING ERRCODE = 'duplicate_object',
                   HINT = 'Use taskflow.alter_node() to change it, or pick another name.';
     END IF;
-    PERFORM taskflow._validate_node(f, add_node.name, add_node.kind, add_node.body, add_node.options);
-    FOR up IN SELECT u FROM unnest(add_node.after) u LOOP
+    PERFORM taskflow._validate_node(f, _add_node_api.name, _add_node_api.kind, _add_node_api.body, _add_node_api.options);
+    FOR up IN SELECT u FROM unnest(_add_node_api.after) u LOOP
         PERFORM taskflow._node(f, up);      -- upstream nodes must exist
     END LOOP;
 
     INSERT INTO taskflow.nodes AS n (flow_id, name, kind, body, options, retries, retry_delay, timeout,
                                      trigger_rule, finalizer)
-    VALUES (f.id, add_node.name, add_node.kind, add_node.body, add_node.options,
-            coalesce(add_node.retries, 0), coalesce(add_node.retry_delay, interval '1 min'),
-            nullif(add_node.timeout, interval '0'),
-            taskflow._fl_check_rule(add_node.name, coalesce(add_node.trigger_rule, 'all_success')),
-            coalesce(add_node.finalizer, false))
+    VALUES (f.id, _add_node_api.name, _add_node_api.kind, _add_node_api.body, _add_node_api.options,
+            coalesce(_add_node_api.retries, 0), coalesce(_add_node_api.retry_delay, interval '1 min'),
+            nullif(_add_node_api.timeout, interval '0'),
+            taskflow._fl_check_rule(_add_node_api.name, coalesce(_add_node_api.trigger_rule, 'all_success')),
+            coalesce(_add_node_api.finalizer, false))
     RETURNING n.id INTO new_id;
 
-    FOR up IN SELECT DISTINCT u FROM unnest(add_node.after) u ORDER BY u LOOP
-        PERFORM taskflow._add_edge(f, up, add_node.name);
+    FOR up IN SELECT DISTINCT u FROM unnest(_add_node_api.after) u ORDER BY u LOOP
+        PERFORM taskflow._add_edge(f, up, _add_node_api.name);
         -- branch labels (part 19_flowlogic)
-        PERFORM taskflow._fl_label_edge(f, up, add_node.name, add_node.branch);
+        PERFORM taskflow._fl_label_edge(f, up, _add_node_api.name, _add_node_api.branch);
     END LOOP;
-    IF add_node.branch IS NOT NULL AND cardinality(add_node.after) IS DISTINCT FROM 1 THEN
-        RAISE EXCEPTION 'branch => % needs exactly one upstream node in after', add_node.branch::text
+    IF _add_node_api.branch IS NOT NULL AND cardinality(_add_node_api.after) IS DISTINCT FROM 1 THEN
+        RAISE EXCEPTION 'branch => % needs exactly one upstream node in after', _add_node_api.branch::text
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Give after => ARRAY[''<branch node>''], or label edges one by one with taskflow.add_edge(..., branch => true|false).';
     END IF;
     -- output variables ${node.column} name upstream nodes (part 91)
-    PERFORM taskflow._check_node_outputs(f, new_id, add_node.name, add_node.body, add_node.options);
+    PERFORM taskflow._check_node_outputs(f, new_id, _add_node_api.name, _add_node_api.body, _add_node_api.options);
     RETURN new_id;
 EXCEPTION WHEN OTHERS THEN
     -- the error as the caller sees it: no frames of internal functions
     GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
                             e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
     PERFORM taskflow._raise(e_state, e_msg, e_detail, e_hint,
-                            format('taskflow.add_node: flow "%s", node "%s"', add_node.flow, add_node.name));
+                            format('taskflow.add_node: flow "%s", node "%s"', _add_node_api.flow, _add_node_api.name));
 END
 $$;
+
+-- add_node is C (src/define_create.c): a plain node (no ${...}, archive or
+-- branch node, finalizer, branch label) is checked with the same checks and
+-- inserted directly (its rows, history and flow lock as below); anything
+-- else, and any error, is rolled back and taskflow._add_node_api does it.
+-- A check added to _add_node_api (or to the node triggers) needs its twin in
+-- define_create.c (validate_node), or a condition there that leaves such
+-- calls to _add_node_api.
+CREATE OR REPLACE FUNCTION taskflow.add_node(flow text,
+                                  name text,
+                                  kind text,
+                                  body text DEFAULT NULL,
+                                  options jsonb DEFAULT '{}',
+                                  retries integer DEFAULT 0,
+                                  retry_delay interval DEFAULT '1 min',
+                                  timeout interval DEFAULT NULL,
+                                  after text[] DEFAULT NULL,
+                                  trigger_rule text DEFAULT 'all_success',
+                                  finalizer boolean DEFAULT false,
+                                  branch boolean DEFAULT NULL)
+RETURNS bigint
+LANGUAGE C AS 'MODULE_PATHNAME', 'tf_add_node';
 
 CREATE OR REPLACE FUNCTION taskflow.alter_node(flow text,
                                     name text,

@@ -67,7 +67,8 @@ END
 $$;
 
 CREATE OR REPLACE TRIGGER flows_guard BEFORE INSERT OR UPDATE ON taskflow.flows
-    FOR EACH ROW EXECUTE FUNCTION taskflow._flows_guard();
+    FOR EACH ROW WHEN (NOT taskflow._define_internal())
+    EXECUTE FUNCTION taskflow._flows_guard();
 
 CREATE OR REPLACE FUNCTION taskflow._nodes_guard() RETURNS trigger
 LANGUAGE plpgsql
@@ -112,7 +113,8 @@ END
 $$;
 
 CREATE OR REPLACE TRIGGER nodes_guard BEFORE INSERT OR UPDATE ON taskflow.nodes
-    FOR EACH ROW EXECUTE FUNCTION taskflow._nodes_guard();
+    FOR EACH ROW WHEN (NOT taskflow._define_internal())
+    EXECUTE FUNCTION taskflow._nodes_guard();
 
 -- variables: the engine renders pattern/base/shift; a direct write gets them
 -- recomputed from the definition by set_variable's own parser

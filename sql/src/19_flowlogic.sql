@@ -284,7 +284,8 @@ END
 $$;
 
 CREATE OR REPLACE TRIGGER nodes_flowlogic BEFORE INSERT OR UPDATE ON taskflow.nodes
-    FOR EACH ROW EXECUTE FUNCTION taskflow._fl_nodes_check();
+    FOR EACH ROW WHEN (NOT taskflow._define_internal())
+    EXECUTE FUNCTION taskflow._fl_nodes_check();
 
 CREATE OR REPLACE FUNCTION taskflow._fl_edges_check() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -311,7 +312,8 @@ END
 $$;
 
 CREATE OR REPLACE TRIGGER edges_flowlogic BEFORE INSERT OR UPDATE ON taskflow.edges
-    FOR EACH ROW EXECUTE FUNCTION taskflow._fl_edges_check();
+    FOR EACH ROW WHEN (NOT taskflow._define_internal())
+    EXECUTE FUNCTION taskflow._fl_edges_check();
 
 -- Label the edge a -> b of flow f with p_branch (API: add_edge, add_node's
 -- after).  An unlabelled edge out of a branch node is followed whatever the

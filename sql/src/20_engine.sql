@@ -98,7 +98,8 @@ END
 $$;
 
 CREATE OR REPLACE TRIGGER flows_watermark BEFORE UPDATE ON taskflow.flows
-    FOR EACH ROW EXECUTE FUNCTION taskflow._flows_watermark();
+    FOR EACH ROW WHEN (NOT taskflow._define_internal())
+    EXECUTE FUNCTION taskflow._flows_watermark();
 
 -- taskflow.history_retention as an interval: '30 days', '7' (days); NULL = keep forever.
 CREATE OR REPLACE FUNCTION taskflow._retention_interval(setting text) RETURNS interval

@@ -83,7 +83,7 @@ END
 $$;
 
 CREATE OR REPLACE TRIGGER flows_wake_new AFTER INSERT ON taskflow.flows
-    FOR EACH ROW WHEN (NEW.next_due IS NULL)
+    FOR EACH ROW WHEN (NEW.next_due IS NULL AND NOT taskflow._define_internal())
     EXECUTE FUNCTION taskflow._flows_wake();
 -- (decided again only when the reset happens or what it depends on changes:
 -- updated_at bumps by definition changes cost nothing)

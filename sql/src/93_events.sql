@@ -55,7 +55,8 @@ END
 $$;
 
 CREATE OR REPLACE TRIGGER flows_guard_events BEFORE INSERT OR UPDATE ON taskflow.flows
-    FOR EACH ROW EXECUTE FUNCTION taskflow._flows_guard_events();
+    FOR EACH ROW WHEN (NOT taskflow._define_internal())
+    EXECUTE FUNCTION taskflow._flows_guard_events();
 
 ------------------------------------------------------------------------------
 -- event triggers: permissions and links

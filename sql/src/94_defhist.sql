@@ -127,7 +127,8 @@ $$;
 
 -- (a flow's DELETE is not recorded: its history is deleted with it)
 CREATE OR REPLACE TRIGGER flows_defhist AFTER INSERT ON taskflow.flows
-    FOR EACH ROW EXECUTE FUNCTION taskflow._defhist_trigger();
+    FOR EACH ROW WHEN (NOT taskflow._define_internal())
+    EXECUTE FUNCTION taskflow._defhist_trigger();
 CREATE OR REPLACE TRIGGER flows_defhist_upd AFTER UPDATE ON taskflow.flows
     FOR EACH ROW
     WHEN ((pg_catalog.to_jsonb(OLD) OPERATOR(pg_catalog.-) '{id,created_at,updated_at,scheduled_until,next_due,schedule_error,suspended_reason,resumed_at}'::pg_catalog.text[])
@@ -135,14 +136,16 @@ CREATE OR REPLACE TRIGGER flows_defhist_upd AFTER UPDATE ON taskflow.flows
           (pg_catalog.to_jsonb(NEW) OPERATOR(pg_catalog.-) '{id,created_at,updated_at,scheduled_until,next_due,schedule_error,suspended_reason,resumed_at}'::pg_catalog.text[]))
     EXECUTE FUNCTION taskflow._defhist_trigger();
 CREATE OR REPLACE TRIGGER nodes_defhist AFTER INSERT OR DELETE ON taskflow.nodes
-    FOR EACH ROW EXECUTE FUNCTION taskflow._defhist_trigger();
+    FOR EACH ROW WHEN (NOT taskflow._define_internal())
+    EXECUTE FUNCTION taskflow._defhist_trigger();
 CREATE OR REPLACE TRIGGER nodes_defhist_upd AFTER UPDATE ON taskflow.nodes
     FOR EACH ROW
     WHEN ((pg_catalog.to_jsonb(OLD) OPERATOR(pg_catalog.-) '{updated_at}'::pg_catalog.text[])
           IS DISTINCT FROM (pg_catalog.to_jsonb(NEW) OPERATOR(pg_catalog.-) '{updated_at}'::pg_catalog.text[]))
     EXECUTE FUNCTION taskflow._defhist_trigger();
 CREATE OR REPLACE TRIGGER edges_defhist AFTER INSERT OR DELETE ON taskflow.edges
-    FOR EACH ROW EXECUTE FUNCTION taskflow._defhist_trigger();
+    FOR EACH ROW WHEN (NOT taskflow._define_internal())
+    EXECUTE FUNCTION taskflow._defhist_trigger();
 CREATE OR REPLACE TRIGGER edges_defhist_upd AFTER UPDATE ON taskflow.edges
     FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)
     EXECUTE FUNCTION taskflow._defhist_trigger();

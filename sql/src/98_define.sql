@@ -10,11 +10,19 @@
 -- not exist, and otherwise changes only what differs: an identical
 -- definition changes nothing and records no new version.
 --
--- Every change goes through the public definition API (create_flow,
--- alter_flow, add_node, alter_node, drop_node, add_edge, drop_edge,
--- set_variable, drop_variable): the same validation, errors, permissions,
--- row level security, ownership rules and catalog guard; nothing is
--- bypassed.  One statement: an error undoes everything it did.
+-- taskflow.apply_flow is C (src/define_create.c): a new flow of a plain
+-- definition (no variables, ${...}, archive/branch nodes, finalizers,
+-- labelled edges, owner/start/end dates) is created there directly, checked
+-- once with the API's checks, inserted as the caller (privileges and row
+-- level security apply), with the same rows, history and wake as the API
+-- path gives.  Everything else, and any definition it finds wrong (its work
+-- is rolled back first), goes to taskflow._apply_flow_api below.
+--
+-- _apply_flow_api makes every change through the public definition API
+-- (create_flow, alter_flow, add_node, alter_node, drop_node, add_edge,
+-- drop_edge, set_variable, drop_variable): the same validation, errors,
+-- permissions, row level security, ownership rules and catalog guard;
+-- nothing is bypassed.  One statement: an error undoes everything it did.
 
 -- Check one JSON object of a definition: an object (or NULL), only the
 -- allowed keys, each value of its JSON type (or null).  22023 otherwise.
@@ -53,7 +61,7 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION taskflow.apply_flow(definition jsonb, name text DEFAULT NULL)
+CREATE OR REPLACE FUNCTION taskflow._apply_flow_api(definition jsonb, name text DEFAULT NULL)
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
@@ -94,25 +102,25 @@ BEGIN
     -- the shape
     ------------------------------------------------------------------
     what := 'the definition';
-    IF apply_flow.definition IS NULL THEN
+    IF _apply_flow_api.definition IS NULL THEN
         RAISE EXCEPTION 'definition must not be null'
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Pass a definition as taskflow.flow_definition() returns it.';
     END IF;
-    PERFORM taskflow._apply_check_object(apply_flow.definition,
+    PERFORM taskflow._apply_check_object(_apply_flow_api.definition,
         '{version,flow,nodes,edges,variables}', '{number,object,object,array,object}', 'the definition');
-    fd := taskflow._apply_check_object(apply_flow.definition->'flow',
+    fd := taskflow._apply_check_object(_apply_flow_api.definition->'flow',
         '{name,owner,schedule,timezone,description,enabled,catchup,max_active_runs,start_date,end_date,suspend_after_failures,priority}',
         '{string,string,string,string,string,boolean,boolean,number,string,string,number,number}',
         'the flow settings ("flow")');
-    fname := coalesce(apply_flow.name, fd->>'name');
+    fname := coalesce(_apply_flow_api.name, fd->>'name');
     IF fname IS NULL THEN
         RAISE EXCEPTION 'the definition names no flow'
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Give "flow": {"name": ...} in the definition, or pass name => ''...''.';
     END IF;
     PERFORM taskflow._check_name('flow', fname);
-    nd := coalesce(apply_flow.definition->'nodes', '{}');
+    nd := coalesce(_apply_flow_api.definition->'nodes', '{}');
     FOR k, v IN SELECT * FROM jsonb_each(nd) LOOP
         PERFORM taskflow._apply_check_object(v,
             '{kind,body,options,retries,retry_delay,timeout,trigger_rule,finalizer,after}',
@@ -133,7 +141,7 @@ BEGIN
             te := te || jsonb_build_object((e #>> '{}') || '>' || k, 'null'::jsonb);
         END LOOP;
     END LOOP;
-    FOR e IN SELECT * FROM jsonb_array_elements(coalesce(apply_flow.definition->'edges', '[]')) LOOP
+    FOR e IN SELECT * FROM jsonb_array_elements(coalesce(_apply_flow_api.definition->'edges', '[]')) LOOP
         PERFORM taskflow._apply_check_object(e, '{from,to,branch}', '{string,string,boolean}', 'an edge');
         IF e->>'from' IS NULL OR e->>'to' IS NULL OR jsonb_typeof(e) <> 'object' THEN
             RAISE EXCEPTION 'an edge needs "from" and "to"'
@@ -144,7 +152,7 @@ BEGIN
         PERFORM taskflow._check_name('node', e->>'to');
         te := te || jsonb_build_object((e->>'from') || '>' || (e->>'to'), coalesce(e->'branch', 'null'));
     END LOOP;
-    vd := coalesce(apply_flow.definition->'variables', '{}');
+    vd := coalesce(_apply_flow_api.definition->'variables', '{}');
     FOR k, v IN SELECT * FROM jsonb_each(vd) LOOP
         PERFORM taskflow._apply_check_object(v, '{definition,is_constant}', '{string,boolean}',
                                              format('variable "%s"', k));
@@ -407,6 +415,10 @@ EXCEPTION WHEN OTHERS THEN
     END IF;
     PERFORM taskflow._raise(e_state, e_msg, e_detail, e_hint,
                             format('taskflow.apply_flow: flow "%s", %s',
-                                   coalesce(fname, apply_flow.name, '?'), what));
+                                   coalesce(fname, _apply_flow_api.name, '?'), what));
 END
 $$;
+
+CREATE OR REPLACE FUNCTION taskflow.apply_flow(definition jsonb, name text DEFAULT NULL)
+RETURNS integer
+LANGUAGE C AS 'MODULE_PATHNAME', 'tf_apply_flow';
