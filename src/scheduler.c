@@ -81,6 +81,8 @@
 #define TF_RUN_SWEEP_MS		60000L	/* safety sweep over all active runs */
 #define TF_PURGE_BATCH		500		/* runs deleted per purge transaction */
 #define TF_PURGE_BUSY_MS	10000L	/* never idle: a purge batch this often */
+#define TF_REHEARSE_MS		60000L	/* at most one rehearsal of a due time this often */
+#define TF_REHEARSE_LEAD_MS	1000L	/* ... and only this long before the due time */
 
 static int	my_slot = -1;
 static Oid	my_dboid = InvalidOid;
@@ -963,6 +965,80 @@ tf_prestart_workers(TimestampTz now, TimestampTz next_due)
 }
 
 /*
+ * Rehearse a due time (tf_rehearse_due): the tick of the coming due time
+ * (p_now = that time, at most one batch of flows) and the ready-node read
+ * after it, in a transaction that is rolled back.  Nothing of it stays (runs,
+ * node runs, queue entries, wakes registered for commit are discarded; only
+ * sequence values are used up), but the plans of every statement on the way
+ * from a due time to a handed-out node (run creation, promotion, advancing,
+ * the trigger functions, _sched_ready) are built and the catalog caches they
+ * need are loaded before the due time instead of at it: the first run after
+ * the scheduler started, or after the plans were invalidated (autovacuum's
+ * ANALYZE of the catalog tables), no longer pays ~10 ms of planning on the
+ * due path (issue 11: the first minute of "10 jobs beside 10,000 idle
+ * flows").  At most once per TF_REHEARSE_MS, only when the due time is at
+ * least TF_REHEARSE_LEAD_MS away (the real pass comes first otherwise) and
+ * within taskflow.worker_idle_timeout (the window of tf_prestart_workers).
+ * Messages of the rehearsal are not logged (the real pass logs them); an
+ * error only ends the rehearsal.
+ */
+static void
+tf_rehearse_due(TimestampTz now, TimestampTz next_due)
+{
+	static TimestampTz last_rehearsal = 0;
+	Oid			argtypes[4] = {TIMESTAMPTZOID, INT8ARRAYOID, INT4OID, INT4OID};
+	Oid			rargtypes[3] = {INT8ARRAYOID, INT4OID, OIDARRAYOID};
+	Datum		values[4];
+	int			batch = Max(Min(tf_max_workers, TF_PASS_LIMIT), 8);
+	MemoryContext old = CurrentMemoryContext;
+
+	if (!tf_scheduler_rehearsal || next_due == 0 ||
+		next_due < TimestampTzPlusMilliseconds(now, TF_REHEARSE_LEAD_MS) ||
+		next_due > TimestampTzPlusMilliseconds(now, (int64) Max(tf_worker_idle_timeout, 1) * 1000) ||
+		!TimestampDifferenceExceeds(last_rehearsal, GetCurrentTimestamp(), TF_REHEARSE_MS))
+		return;
+	last_rehearsal = GetCurrentTimestamp();
+
+	PG_TRY();
+	{
+		tf_begin("taskflow scheduler: rehearsal of the next due time");
+		(void) set_config_option("log_min_messages", "error", PGC_SUSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
+		values[0] = TimestampTzGetDatum(next_due);
+		values[1] = tf_live_node_runs();
+		values[2] = Int32GetDatum(TF_MAX_NEW_RUNS);
+		values[3] = Int32GetDatum(batch);
+		if (SPI_execute_with_args("SELECT 1 FROM taskflow._sched_tick($1, $2, $3, $4, NULL, false)",
+								  4, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "taskflow._sched_tick failed");
+		values[1] = Int32GetDatum(batch);
+		values[2] = tf_running_owners();
+		values[0] = tf_live_node_runs();
+		if (SPI_execute_with_args("SELECT 1 FROM taskflow._sched_ready($1, $2, $3)",
+								  3, rargtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "taskflow._sched_ready failed");
+		SPI_finish();
+		PopActiveSnapshot();
+		AbortCurrentTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(old);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		elog(DEBUG1, "taskflow scheduler: rehearsal of the next due time failed: %s",
+			 edata->message);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(pass_cxt);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
  * History purge (taskflow.history_retention), off the dispatch path: every
  * taskflow.history_purge_interval a purge starts with a fixed cut-off and
  * goes on in batches of TF_PURGE_BATCH runs, one transaction each, only
@@ -1133,6 +1209,8 @@ tf_scheduler_pass(void)
 
 	/* a warm worker for the owners of flows due soon that have none */
 	tf_prestart_workers(now, next_due);
+	/* and the scheduler's own plans for that due time */
+	tf_rehearse_due(now, next_due);
 
 	/* alerts: SLA misses, start the delivery worker (alerts.c) */
 	{

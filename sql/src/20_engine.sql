@@ -663,7 +663,12 @@ BEGIN
             d := taskflow._sched_flow(f, p_now, p_max_new);
         END IF;
         d := coalesce(d, 'infinity');
-        UPDATE taskflow.flows SET next_due = d, schedule_error = NULL WHERE id = f.id;
+        -- (not again when the row says so already: _sched_flow stored the
+        -- next_due of a flow it created runs for, and a sweep finds most
+        -- flows unchanged; an UPDATE costs the flows triggers and, for a
+        -- sweep, a row version per flow)
+        UPDATE taskflow.flows x SET next_due = d, schedule_error = NULL
+         WHERE x.id = f.id AND (x.next_due IS DISTINCT FROM d OR x.schedule_error IS NOT NULL);
         IF f.schedule_error IS NOT NULL THEN
             RAISE LOG 'taskflow: flow "%" schedules again', f.name;
         END IF;
