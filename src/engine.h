@@ -120,6 +120,7 @@ extern int	tf_max_catchup_runs;
 extern bool tf_worker_reuse;
 extern int	tf_worker_idle_timeout;
 extern int	tf_worker_max_nodes;
+extern bool tf_scheduler_rehearsal;
 
 /* bgworker entry points */
 extern PGDLLEXPORT void tf_launcher_main(Datum arg);

@@ -51,6 +51,7 @@ int			tf_max_catchup_runs = 1000;
 bool		tf_worker_reuse = true;
 int			tf_worker_idle_timeout = 60;
 int			tf_worker_max_nodes = 1000;
+bool		tf_scheduler_rehearsal = true;
 
 /* at most this many databases are probed at once */
 #define TF_MAX_PROBES 4
@@ -123,6 +124,11 @@ tf_define_gucs(void)
 							NULL,
 							&tf_worker_idle_timeout, 60, 0, 86400,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomBoolVariable("taskflow.scheduler_rehearsal",
+							 "Rehearse the next due time: the scheduler runs its tick for it ahead, in a transaction it rolls back, so that its plans are ready when the time comes.",
+							 "At most once a minute, one to taskflow.worker_idle_timeout seconds before a due time (docs/performance.md).",
+							 &tf_scheduler_rehearsal, true,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("taskflow.worker_max_nodes",
 							"Node runs one node worker process takes before it exits (and a fresh one is started).",
 							NULL,

@@ -81,6 +81,9 @@
 #define TF_RUN_SWEEP_MS		60000L	/* safety sweep over all active runs */
 #define TF_PURGE_BATCH		500		/* runs deleted per purge transaction */
 #define TF_PURGE_BUSY_MS	10000L	/* never idle: a purge batch this often */
+#define TF_REHEARSE_MS		30000L	/* at most one rehearsal of a due time this often */
+#define TF_REHEARSE_AHEAD_MS 2000L	/* ... this long before the due time */
+#define TF_REHEARSE_LEAD_MS	200L	/* ... and never closer to it than this */
 
 static int	my_slot = -1;
 static Oid	my_dboid = InvalidOid;
@@ -967,6 +970,85 @@ tf_prestart_workers(TimestampTz now, TimestampTz next_due)
 }
 
 /*
+ * Rehearse a due time: the tick of the coming due time (p_now = that time,
+ * at most one batch of flows) and the ready-node read after it, in a
+ * transaction that is rolled back.  Nothing of it stays (runs, node runs,
+ * queue entries, wakes registered for commit are discarded; only sequence
+ * values are used up), but the plans of every statement on the way from a
+ * due time to a handed-out node (run creation, promotion, advancing, the
+ * trigger functions, _sched_ready) are built and the catalog caches they
+ * need are loaded before the due time instead of at it: the first run after
+ * the scheduler started, after new flows, or after the plans were
+ * invalidated (autovacuum's ANALYZE of the catalog tables) no longer pays
+ * 5-20 ms of planning on the due path (issue 11: the first minute of "10
+ * jobs beside 10,000 idle flows").  It runs TF_REHEARSE_AHEAD_MS before the
+ * due time (close to it, so that an ANALYZE in between is unlikely; the
+ * returned time, scheduler clock, is when to wake for it, 0: no wake), at
+ * most once per TF_REHEARSE_MS and once per due time, never closer to the
+ * due time than TF_REHEARSE_LEAD_MS.  Its messages are not logged (the real
+ * pass logs them); an error only ends the rehearsal.
+ */
+static TimestampTz
+tf_rehearse_due(TimestampTz now, TimestampTz next_due)
+{
+	static TimestampTz last_rehearsal = 0;
+	static TimestampTz rehearsed_due = 0;
+	Oid			argtypes[4] = {TIMESTAMPTZOID, INT8ARRAYOID, INT4OID, INT4OID};
+	Oid			rargtypes[3] = {INT8ARRAYOID, INT4OID, OIDARRAYOID};
+	Datum		values[4];
+	int			batch = Max(Min(tf_max_workers, TF_PASS_LIMIT), 8);
+	MemoryContext old = CurrentMemoryContext;
+
+	if (!tf_scheduler_rehearsal || next_due == 0 || next_due == rehearsed_due ||
+		next_due < TimestampTzPlusMilliseconds(now, TF_REHEARSE_LEAD_MS) ||
+		!TimestampDifferenceExceeds(last_rehearsal, GetCurrentTimestamp(), TF_REHEARSE_MS))
+		return 0;
+	if (next_due > TimestampTzPlusMilliseconds(now, TF_REHEARSE_AHEAD_MS))
+		return TimestampTzPlusMilliseconds(next_due, -TF_REHEARSE_AHEAD_MS);
+	last_rehearsal = GetCurrentTimestamp();
+	rehearsed_due = next_due;
+
+	PG_TRY();
+	{
+		tf_begin("taskflow scheduler: rehearsal of the next due time");
+		(void) set_config_option("log_min_messages", "error", PGC_SUSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
+		values[0] = TimestampTzGetDatum(next_due);
+		values[1] = tf_live_node_runs();
+		values[2] = Int32GetDatum(TF_MAX_NEW_RUNS);
+		values[3] = Int32GetDatum(batch);
+		if (SPI_execute_with_args("SELECT 1 FROM taskflow._sched_tick($1, $2, $3, $4, NULL, false)",
+								  4, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "taskflow._sched_tick failed");
+		values[1] = Int32GetDatum(batch);
+		values[2] = tf_running_owners();
+		values[0] = tf_live_node_runs();
+		if (SPI_execute_with_args("SELECT 1 FROM taskflow._sched_ready($1, $2, $3)",
+								  3, rargtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "taskflow._sched_ready failed");
+		SPI_finish();
+		PopActiveSnapshot();
+		AbortCurrentTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(old);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		elog(DEBUG1, "taskflow scheduler: rehearsal of the next due time failed: %s",
+			 edata->message);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(pass_cxt);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return 0;
+}
+
+/*
  * History purge (taskflow.history_retention), off the dispatch path: every
  * taskflow.history_purge_interval a purge starts with a fixed cut-off and
  * goes on in batches of TF_PURGE_BATCH runs, one transaction each, only
@@ -1084,6 +1166,7 @@ tf_scheduler_pass(void)
 	TimestampTz real_start;
 	long		sleep_ms = TF_MAX_SLEEP_MS;
 	bool		more;
+	TimestampTz rehearse_at;
 
 	tf_reap_workers();
 	tf_free_orphan_slots();
@@ -1137,6 +1220,8 @@ tf_scheduler_pass(void)
 
 	/* a warm worker for the owners of flows due soon that have none */
 	tf_prestart_workers(now, next_due);
+	/* and the scheduler's own plans for that due time (or when to) */
+	rehearse_at = tf_rehearse_due(now, next_due);
 
 	/* alerts: SLA misses, start the delivery worker (alerts.c) */
 	{
@@ -1170,6 +1255,14 @@ tf_scheduler_pass(void)
 			sleep_ms = Min(sleep_ms,
 						   TimestampDifferenceMilliseconds(GetCurrentTimestamp(), wake_at));
 		}
+	}
+	/* the rehearsal of the next due time (scheduler clock, as next_due) */
+	if (rehearse_at != 0)
+	{
+		TimestampTz wake_at = real_start + (rehearse_at - now);
+
+		sleep_ms = Min(sleep_ms,
+					   Max(TimestampDifferenceMilliseconds(GetCurrentTimestamp(), wake_at), 0));
 	}
 	/* the next purge (real clock) */
 	{

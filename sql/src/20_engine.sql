@@ -303,7 +303,10 @@ $$;
 ------------------------------------------------------------------------------
 
 -- The latest fire time t of a schedule with after < t <= upto (or NULL).
--- Looks back over growing windows so dense schedules stay cheap.
+-- Looks back over growing windows so dense schedules stay cheap; within a
+-- window, pages of fire times growing from 16 to 1000 (the usual call, one
+-- period due since the last run, reads one page of 16, not 1000 fire times:
+-- 0.3-1 ms less per due flow on the due path; issue 11).
 CREATE OR REPLACE FUNCTION taskflow._latest_fire(schedule text, tz text, after timestamptz,
                                       upto timestamptz)
 RETURNS timestamptz
@@ -315,20 +318,23 @@ DECLARE
     t     timestamptz;
     c     bigint;
     m     timestamptz;
+    page  integer;
 BEGIN
     IF upto IS NULL OR upto <= after THEN
         RETURN NULL;
     END IF;
     FOREACH w IN ARRAY ARRAY['1 hour', '2 days', '40 days', '400 days', '20 years']::interval[] LOOP
         s := greatest(after, upto - w);
+        page := 16;
         LOOP
             SELECT max(x) FILTER (WHERE x <= upto), count(*), max(x) INTO t, c, m
-              FROM taskflow.next_runs(schedule, s, 1000, tz) x;
+              FROM taskflow.next_runs(schedule, s, page, tz) x;
             IF t IS NOT NULL THEN
                 best := t;
             END IF;
-            EXIT WHEN c < 1000 OR m > upto;
+            EXIT WHEN c < page OR m > upto;
             s := m;
+            page := least(page * 4, 1000);
         END LOOP;
         IF best IS NOT NULL OR upto - w <= after THEN
             RETURN best;
@@ -429,8 +435,10 @@ BEGIN
                            skip1, skipn, cap, cap);
             RAISE WARNING '%', note;
             base := mid;
+            c := p_max;
         END IF;
-        FOR t IN SELECT x FROM taskflow.next_runs(f.schedule, base, p_max, f.timezone) x LOOP
+        -- (c periods are due when none was skipped: as many fire times, not p_max)
+        FOR t IN SELECT x FROM taskflow.next_runs(f.schedule, base, least(p_max, c)::integer, f.timezone) x LOOP
             EXIT WHEN t > upto;
             rid := taskflow._create_run(f.id, t, (t AT TIME ZONE f.timezone)::date - 1,
                                         'schedule', '{}', f.owner);
@@ -664,7 +672,12 @@ BEGIN
             d := taskflow._sched_flow(f, p_now, p_max_new);
         END IF;
         d := coalesce(d, 'infinity');
-        UPDATE taskflow.flows SET next_due = d, schedule_error = NULL WHERE id = f.id;
+        -- (not again when the row says so already: _sched_flow stored the
+        -- next_due of a flow it created runs for, and a sweep finds most
+        -- flows unchanged; an UPDATE costs the flows triggers and, for a
+        -- sweep, a row version per flow)
+        UPDATE taskflow.flows x SET next_due = d, schedule_error = NULL
+         WHERE x.id = f.id AND (x.next_due IS DISTINCT FROM d OR x.schedule_error IS NOT NULL);
         IF f.schedule_error IS NOT NULL THEN
             RAISE LOG 'taskflow: flow "%" schedules again', f.name;
         END IF;
