@@ -114,29 +114,35 @@ CREATE OR REPLACE FUNCTION taskflow._check_name(what text, name text) RETURNS te
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    re   text;
-    rule text;
+    re      text;
+    rule    text;
+    example text;
 BEGIN
     CASE what
         WHEN 'flow' THEN
             re := '^[A-Za-z_][A-Za-z0-9_.-]{0,62}$';
             rule := 'letters, digits, "_", "." and "-"';
+            example := '"archive_orders" or "etl.daily-load"';
         WHEN 'node' THEN
             re := '^[A-Za-z_][A-Za-z0-9_-]{0,62}$';
             rule := 'letters, digits, "_" and "-"';
+            example := '"extract" or "load-orders"';
         ELSE
             re := '^[A-Za-z_][A-Za-z0-9_]{0,62}$';
             rule := 'letters, digits and "_"';
+            example := '"region" or "batch_size"';
     END CASE;
     IF name IS NULL THEN
         RAISE EXCEPTION '% name must not be null', what
-            USING ERRCODE = 'null_value_not_allowed';
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = format('Pass a %s name, e.g. %s.', what, example);
     END IF;
     IF name !~ re THEN
         RAISE EXCEPTION 'invalid % name "%"', what, name
             USING ERRCODE = 'invalid_name',
                   DETAIL = format('A %s name starts with a letter or "_", has at most 63 characters and contains only %s.',
-                                  what, rule);
+                                  what, rule),
+                  HINT = format('Use a name such as %s.', example);
     END IF;
     RETURN name;
 END

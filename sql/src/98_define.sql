@@ -134,7 +134,8 @@ BEGIN
         FOR e IN SELECT * FROM jsonb_array_elements(coalesce(v->'after', '[]')) LOOP
             IF jsonb_typeof(e) <> 'string' THEN
                 RAISE EXCEPTION '"after" of node "%" must be an array of node names', k
-                    USING ERRCODE = 'invalid_parameter_value';
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'e.g. "after": ["extract"].';
             END IF;
             -- (a name is checked here: "a>b" would split into another edge)
             PERFORM taskflow._check_name('node', e #>> '{}');
