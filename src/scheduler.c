@@ -1332,7 +1332,7 @@ tf_scheduler_main(Datum arg)
 	 * database's owner set for it (ALTER DATABASE ... SET search_path, or an
 	 * operator of their own in public): see docs/security.md.
 	 */
-	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	tf_pin_session_settings(true);	/* and what would stop its passes */
 	{
 		char		appname[NAMEDATALEN];
 
