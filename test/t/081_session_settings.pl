@@ -47,7 +47,7 @@ $node->restart;
 TaskflowTest->wait_scheduler($node, 'gucdb');
 
 # (this test's own sessions set them back)
-my $rw = q{SET default_transaction_read_only = off; SET default_transaction_isolation = 'read committed'; SET ROLE alice; };
+my $rw = q{SET default_transaction_read_only = off; SET default_transaction_isolation = 'read committed'; SET lock_timeout = 0; SET ROLE alice; };
 my $run = $node->safe_psql('gucdb', $rw . q{SELECT taskflow.run_flow('w')});
 my $state = $node->safe_psql('gucdb', $rw . "SELECT taskflow.wait_run($run, '90 seconds')");
 is($state, 'succeeded', 'the run succeeded: scheduler passes and node book-keeping were not read-only');
