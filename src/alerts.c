@@ -764,7 +764,7 @@ tf_alerts_main(Datum arg)
 	before_shmem_exit(alerts_detach, ObjectIdGetDatum(dboid));
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	/* a superuser session running no user code: pg_catalog names only (as the scheduler) */
-	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	tf_pin_session_settings(true);
 	SetConfigOption("application_name", "taskflow alerts", PGC_USERSET, PGC_S_SESSION);
 	pgstat_report_appname("taskflow alerts");
 

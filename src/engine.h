@@ -137,6 +137,9 @@ extern TimestampTz tf_scheduler_now(void);
 /* scheduler.c: share-lock the extension in this transaction (false: gone) */
 extern bool tf_lock_extension(void);
 
+/* session_pin.c: the engine's own sessions ignore the database's defaults */
+extern void tf_pin_session_settings(bool search_path);
+
 /* worker.c: memory of the node run in progress (NULL outside a node worker) */
 extern MemoryContext tf_node_memory;
 

@@ -856,7 +856,8 @@ tf_pass_dispatch(void)
  * The idle worker counts as a process of the pool, not as a busy one: the caps
  * (taskflow.max_workers, max_workers_per_owner) are checked when a node run
  * is handed to it, as for any warm worker, and the scheduler reclaims it for
- * another owner when the pool is full.  Only where a process slot is free;
+ * another owner when the pool is full.  At most taskflow.max_workers / (the
+ * owners with flows due soon here) per owner, at least one.  Only where a process slot is free;
  * an idle worker with nothing due within its next idle period leaves
  * (tf_worker_due_soon).  One query per new next due time.
  */
@@ -903,8 +904,15 @@ tf_prestart_workers(TimestampTz now, TimestampTz next_due)
 													   SPI_tuptable->tupdesc, 3, &isnull));
 		bool		full = false;
 
-		/* one per flow due (they may be due at the same second), within the caps */
+		/*
+		 * one per flow due (they may be due at the same second), within the
+		 * caps and a fair share of the pool: an owner with many flows due
+		 * soon no longer fills every free slot with idle workers that the
+		 * other owners' first nodes must wait for (an exit and a fork;
+		 * review of 1.4)
+		 */
 		want = Min(want, tf_max_workers);
+		want = Min(want, Max(1, tf_max_workers / (int) SPI_processed));
 		if (tf_max_workers_per_owner > 0)
 			want = Min(want, tf_max_workers_per_owner);
 		for (;;)
@@ -1218,8 +1226,12 @@ tf_scheduler_pass(void)
 		 */
 	}
 
-	/* a warm worker for the owners of flows due soon that have none */
-	tf_prestart_workers(now, next_due);
+	/*
+	 * a warm worker for the owners of flows due soon that have none (once
+	 * the tick has seen every changed flow: their owners share the pool)
+	 */
+	if (!more)
+		tf_prestart_workers(now, next_due);
 	/* and the scheduler's own plans for that due time (or when to) */
 	rehearse_at = tf_rehearse_due(now, next_due);
 
@@ -1332,7 +1344,7 @@ tf_scheduler_main(Datum arg)
 	 * database's owner set for it (ALTER DATABASE ... SET search_path, or an
 	 * operator of their own in public): see docs/security.md.
 	 */
-	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	tf_pin_session_settings(true);	/* and what would stop its passes */
 	{
 		char		appname[NAMEDATALEN];
 

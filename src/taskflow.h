@@ -20,6 +20,8 @@
  *	    crossdb.c     sql nodes run in another database of the cluster
  *	    gate.c        privileged run operations (run_flow, cancel, ...)
  *	    s3.c          S3 client over libcurl (SigV4, multipart, retries), S3 GUCs
+ *	    session_pin.c the settings of the engine's own sessions (pinned above
+ *	                  the database's and roles' defaults)
  *	    md5x2.c       MD5 of two streams over the same bytes in one pass (a
  *	                  part's Content-MD5 and its object's md5)
  *	    storage.c     storage servers: FDW validator, options, user mappings,

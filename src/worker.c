@@ -1438,6 +1438,8 @@ tf_worker_main(Datum arg)
 											  0);
 	/* NOTICE/INFO go to node_runs.log (captured by node_sql.c), not the log */
 	SetConfigOption("log_min_messages", "info", PGC_SUSET, PGC_S_OVERRIDE);
+	/* the book-keeping shares the node's transaction: not read-only & co. */
+	tf_pin_session_settings(false);
 	tf_node_memory = AllocSetContextCreate(TopMemoryContext, "taskflow node run",
 										   ALLOCSET_DEFAULT_SIZES);
 
