@@ -54,6 +54,7 @@
 #include "catalog/pg_authid.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -430,8 +431,14 @@ prepare_plans(void)
 	{
 		Oid			t[] = {INT8OID, TEXTARRAYOID};
 
+		/*
+		 * locked FOR KEY SHARE: the lock the edges' foreign-key checks
+		 * would take (they are skipped: run_plan), so that no node an edge
+		 * refers to can be deleted before this transaction ends
+		 */
 		plan_upstream = prepare("SELECT n.id, n.name, n.finalizer OR n.kind = 'branch' "
-								"FROM taskflow.nodes n WHERE n.flow_id = $1 AND n.name = ANY ($2)",
+								"FROM taskflow.nodes n WHERE n.flow_id = $1 AND n.name = ANY ($2) "
+								"FOR KEY SHARE OF n",
 								lengthof(t), t);
 	}
 }
@@ -477,14 +484,47 @@ spi_jsonb(uint64 i, int col)
 	return PointerGetDatum(DatumGetJsonbPCopy(d));
 }
 
-/* run a saved plan; the catalog inserts with the triggers' flag set */
+/*
+ * Run a saved plan.  internal: one of this file's own catalog writes (the
+ * flow, nodes, edges, the flow's updated_at bump, the history), whose rows
+ * were checked before and are consistent by construction; it runs with the
+ * flag set and with SessionReplicationRole = replica, so that PostgreSQL
+ * skips every ORIGIN-enabled trigger of those tables, the foreign-key checks
+ * included, before it even looks at a WHEN clause (TriggerEnabled):
+ *
+ * - the guard, flow-logic, cycle, history and wake triggers: their work is
+ *   done here, once per call (see the banner);
+ * - the foreign keys: every parent row is ours or locked by us -- a new
+ *   flow's id and its nodes' ids come from the RETURNING of our own
+ *   inserts in this subtransaction (invisible to others until commit);
+ *   add_node's flow row was written (locked) by this transaction
+ *   (plan_flow_mine, plan_flow_bump) and its upstream nodes are locked FOR
+ *   KEY SHARE by plan_upstream, the lock the foreign-key check would take;
+ *   the history's version row is inserted by the same statement or is this
+ *   transaction's own (plan_history_cur).
+ *
+ * CHECK constraints, NOT NULL, unique indexes, privileges and row level
+ * security are not triggers: they apply as always (the inserts run as the
+ * caller).  The C variable is set, not the GUC: the GUC's assign hook
+ * resets the whole plan cache (for rules that fire by replication role; the
+ * tables written here have none, test/sql/define_replica.sql checks that),
+ * and only superusers may set the GUC, so nothing a user runs can set it.
+ * Nothing of a user's runs inside: the statements are this file's, under a
+ * pinned search_path; what they call (defaults, CHECKs, the policies'
+ * taskflow._is_member, to_jsonb) is the extension's or built in, and a
+ * plain role can add no trigger, rule or policy to these tables.  Both are
+ * restored when the statement ends, also on error (PG_FINALLY).
+ */
 static void
 run_plan(SPIPlanPtr plan, Datum *values, char *nulls, bool internal, int expect)
 {
 	int			rc;
 	bool		save = define_internal;
+	int			save_role = SessionReplicationRole;
 
 	define_internal = internal;
+	if (internal)
+		SessionReplicationRole = SESSION_REPLICATION_ROLE_REPLICA;
 	PG_TRY();
 	{
 		rc = SPI_execute_plan(plan, values, nulls, false, 0);
@@ -492,6 +532,7 @@ run_plan(SPIPlanPtr plan, Datum *values, char *nulls, bool internal, int expect)
 	PG_FINALLY();
 	{
 		define_internal = save;
+		SessionReplicationRole = save_role;
 	}
 	PG_END_TRY();
 	if (rc != expect)
@@ -543,7 +584,7 @@ write_history(int64 fid, bool new_flow, char **hkind, char **hkey, Datum *himg, 
 				hv[4] = Int32GetDatum(mine ? v : v + 1);
 			}
 		}
-		run_plan(mine ? plan_history_add : plan_history, hv, hn, false, SPI_OK_INSERT);
+		run_plan(mine ? plan_history_add : plan_history, hv, hn, true, SPI_OK_INSERT);
 	}
 	PG_FINALLY();
 	{
