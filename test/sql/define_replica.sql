@@ -116,6 +116,22 @@ SELECT (SELECT count(*) FROM taskflow.edges e WHERE NOT EXISTS
        (SELECT count(*) FROM taskflow.definition_changes c WHERE NOT EXISTS
           (SELECT 1 FROM taskflow.flow_versions v WHERE v.flow_id = c.flow_id AND v.version = c.version)) AS dangling_changes;
 
+-- add_node reads the flow's last version with its node's insert: a new
+-- version in a new transaction, the transaction's own in the same one; the
+-- same history as the PL/pgSQL path's
+SELECT taskflow.create_flow('dr_vc') > 0 AS c, taskflow._create_flow_api('dr_vp') > 0 AS p;
+SELECT taskflow.add_node('dr_vc', 'a', 'sql', 'SELECT 1') > 0 AS c, taskflow._add_node_api('dr_vp', 'a', 'sql', 'SELECT 1') > 0 AS p;
+BEGIN;
+SELECT taskflow.add_node('dr_vc', 'b', 'sql', 'SELECT 2', after => ARRAY['a']) > 0 AS c;
+SELECT taskflow.add_node('dr_vc', 'c', 'sql', 'SELECT 3', after => ARRAY['a', 'b']) > 0 AS c;
+SELECT taskflow._add_node_api('dr_vp', 'b', 'sql', 'SELECT 2', after => ARRAY['a']) > 0 AS p;
+SELECT taskflow._add_node_api('dr_vp', 'c', 'sql', 'SELECT 3', after => ARRAY['a', 'b']) > 0 AS p;
+COMMIT;
+SELECT f.name, v.version, string_agg(c.kind || ' ' || c.op, ', ' ORDER BY c.id) AS changes
+  FROM taskflow.flows f JOIN taskflow.flow_versions v ON v.flow_id = f.id
+  JOIN taskflow.definition_changes c ON c.flow_id = f.id AND c.version = v.version
+ WHERE f.name IN ('dr_vc', 'dr_vp') GROUP BY 1, 2 ORDER BY 1, 2;
+
 ------------------------------------------------------------------------------
 -- a plain role cannot reach the replica role, nor add code to these tables
 ------------------------------------------------------------------------------
