@@ -838,6 +838,9 @@ typedef struct DefFlow
 	int32		mar;
 	int32		saf;			/* 0: none */
 	int32		prio;
+	bool		has_next;		/* next: the schedule's next fire time ... */
+	TimestampTz next_from;		/* ... after this time */
+	TimestampTz next;
 } DefFlow;
 
 /*
@@ -883,8 +886,14 @@ insert_flow(DefFlow *df, int64 *fid, Datum *img)
 		df->prio < 1 || df->prio > 10)
 		NOT_TAKEN();
 	/* a schedule that never fires: the API path warns */
-	if (df->schedule != NULL && !tf_schedule_next(df->schedule, df->tz, sched_now(), &next))
-		NOT_TAKEN();
+	if (df->schedule != NULL)
+	{
+		df->next_from = sched_now();
+		if (!tf_schedule_next(df->schedule, df->tz, df->next_from, &next))
+			NOT_TAKEN();
+		df->has_next = true;
+		df->next = next;
+	}
 
 	fv[0] = CStringGetTextDatum(df->name);
 	fv[1] = ObjectIdGetDatum(GetUserId());
@@ -915,11 +924,20 @@ insert_flow(DefFlow *df, int64 *fid, Datum *img)
 static void
 wake_flow(DefFlow *df)
 {
+	TimestampTz from = GetCurrentTransactionStartTimestamp();
 	TimestampTz next;
 
-	if (df->enabled && df->schedule != NULL &&
-		(!tf_schedule_next(df->schedule, df->tz, GetCurrentTransactionStartTimestamp(), &next) ||
-		 next <= sched_now() + 2 * 60 * USECS_PER_SEC))
+	if (!df->enabled || df->schedule == NULL)
+		return;
+	/* (the next fire time insert_flow computed, when from the same time) */
+	if (df->has_next && df->next_from == from)
+		next = df->next;
+	else if (!tf_schedule_next(df->schedule, df->tz, from, &next))
+	{
+		tf_wake_at_commit(false, true);
+		return;
+	}
+	if (next <= sched_now() + 2 * 60 * USECS_PER_SEC)
 		tf_wake_at_commit(false, true);
 }
 
