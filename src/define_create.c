@@ -33,16 +33,21 @@
  *	      flow); otherwise taskflow._create_flow_api / _add_node_api
  *	      (sql/src/10_api.sql).
  *
+ *	  The triggers of the rows this path writes (the catalog guard, the
+ *	  flow-logic and cycle checks, the history trigger, the wake, and the
+ *	  foreign-key checks) do not fire: this file's own catalog statements
+ *	  run with SessionReplicationRole = replica (run_plan: why that is
+ *	  sound, and why nothing of a user can run or be left with it).  The
+ *	  rows were checked before; their history and wake are written here
+ *	  once.  A user's own INSERT/UPDATE never runs so, and is validated by
+ *	  the guard as before (test/sql/define_replica.sql).
+ *
  *	  taskflow._define_internal() -> boolean
- *	      true only while this file's own INSERTs into the catalog run (a
- *	      static flag, set and reset here around those statements, also on
- *	      error; no GUC, nothing a user can set).  The per-row triggers of
- *	      the definition (the catalog guard, the flow-logic and cycle checks,
- *	      the history trigger, the wake) have WHEN (NOT
- *	      taskflow._define_internal()): the rows this path writes were
- *	      checked before, their history and wake are written here once.  A
- *	      user's own INSERT/UPDATE never runs with the flag set, so it is
- *	      validated by the guard as before.
+ *	      true only while those statements run (a static flag, set and reset
+ *	      here around them, also on error; no GUC, nothing a user can set).
+ *	      The definition's per-row triggers keep WHEN (NOT
+ *	      taskflow._define_internal()) as a second guard (and for a 1.4
+ *	      catalog, whose triggers the 1.4 library skipped by it alone).
  *
  *-------------------------------------------------------------------------
  */
