@@ -46,8 +46,7 @@
  *	      true only while those statements run (a static flag, set and reset
  *	      here around them, also on error; no GUC, nothing a user can set).
  *	      The definition's per-row triggers keep WHEN (NOT
- *	      taskflow._define_internal()) as a second guard (and for a 1.4
- *	      catalog, whose triggers the 1.4 library skipped by it alone).
+ *	      taskflow._define_internal()) as a second guard.
  *
  *-------------------------------------------------------------------------
  */
