@@ -33,16 +33,20 @@
  *	      flow); otherwise taskflow._create_flow_api / _add_node_api
  *	      (sql/src/10_api.sql).
  *
+ *	  The triggers of the rows this path writes (the catalog guard, the
+ *	  flow-logic and cycle checks, the history trigger, the wake, and the
+ *	  foreign-key checks) do not fire: this file's own catalog statements
+ *	  run with SessionReplicationRole = replica (run_plan: why that is
+ *	  sound, and why nothing of a user can run or be left with it).  The
+ *	  rows were checked before; their history and wake are written here
+ *	  once.  A user's own INSERT/UPDATE never runs so, and is validated by
+ *	  the guard as before (test/sql/define_replica.sql).
+ *
  *	  taskflow._define_internal() -> boolean
- *	      true only while this file's own INSERTs into the catalog run (a
- *	      static flag, set and reset here around those statements, also on
- *	      error; no GUC, nothing a user can set).  The per-row triggers of
- *	      the definition (the catalog guard, the flow-logic and cycle checks,
- *	      the history trigger, the wake) have WHEN (NOT
- *	      taskflow._define_internal()): the rows this path writes were
- *	      checked before, their history and wake are written here once.  A
- *	      user's own INSERT/UPDATE never runs with the flag set, so it is
- *	      validated by the guard as before.
+ *	      true only while those statements run (a static flag, set and reset
+ *	      here around them, also on error; no GUC, nothing a user can set).
+ *	      The definition's per-row triggers keep WHEN (NOT
+ *	      taskflow._define_internal()) as a second guard.
  *
  *-------------------------------------------------------------------------
  */
@@ -54,6 +58,7 @@
 #include "catalog/pg_authid.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -90,11 +95,22 @@ static SPIPlanPtr plan_nodes = NULL;
 static SPIPlanPtr plan_edges = NULL;
 static SPIPlanPtr plan_history = NULL;
 static SPIPlanPtr plan_history_add = NULL;
-static SPIPlanPtr plan_history_cur = NULL;
 static SPIPlanPtr plan_node_settings = NULL;
 static SPIPlanPtr plan_flow_mine = NULL;
 static SPIPlanPtr plan_flow_bump = NULL;
 static SPIPlanPtr plan_upstream = NULL;
+
+/*
+ * The same inserts of one row (one node, edge, history row: add_node,
+ * create_flow, a 1-node flow): the same parameters, read as $n[1] -- no
+ * function scan of unnest and no sort in the plan.
+ */
+static SPIPlanPtr plan_node1 = NULL;
+static SPIPlanPtr plan_edge1 = NULL;
+static SPIPlanPtr plan_history1 = NULL;
+static SPIPlanPtr plan_history_add1 = NULL;
+/* add_node's node, returning also the flow's last version and whose it is */
+static SPIPlanPtr plan_node_add = NULL;
 
 /* the columns the history leaves out of images (taskflow._defhist_row) */
 #define FLOW_HIDDEN "{id,created_at,updated_at,scheduled_until,next_due,schedule_error,suspended_reason,resumed_at}"
@@ -395,14 +411,6 @@ prepare_plans(void)
 								   "FROM unnest($3, $4, $6) WITH ORDINALITY AS k(kind, key, img, ord) "
 								   "ORDER BY k.ord", lengthof(t), t);
 	}
-	if (plan_history_cur == NULL)
-	{
-		Oid			t[] = {INT8OID};
-
-		plan_history_cur = prepare("SELECT x.version, x.xid = pg_current_xact_id() "
-								   "FROM taskflow.flow_versions x WHERE x.flow_id = $1 "
-								   "ORDER BY x.version DESC LIMIT 1", lengthof(t), t);
-	}
 	if (plan_node_settings == NULL)
 	{
 		Oid			t[] = {TEXTOID, INT4OID, INTERVALOID, INTERVALOID};
@@ -430,9 +438,78 @@ prepare_plans(void)
 	{
 		Oid			t[] = {INT8OID, TEXTARRAYOID};
 
+		/*
+		 * locked FOR KEY SHARE: the lock the edges' foreign-key checks
+		 * would take (they are skipped: run_plan), so that no node an edge
+		 * refers to can be deleted before this transaction ends
+		 */
 		plan_upstream = prepare("SELECT n.id, n.name, n.finalizer OR n.kind = 'branch' "
-								"FROM taskflow.nodes n WHERE n.flow_id = $1 AND n.name = ANY ($2)",
+								"FROM taskflow.nodes n WHERE n.flow_id = $1 AND n.name = ANY ($2) "
+								"FOR KEY SHARE OF n",
 								lengthof(t), t);
+	}
+	if (plan_node1 == NULL)
+	{
+		Oid			t[] = {INT8OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+			get_array_type(JSONBOID), INT4ARRAYOID, get_array_type(INTERVALOID),
+		get_array_type(INTERVALOID), TEXTARRAYOID};
+
+		plan_node1 = prepare("INSERT INTO taskflow.nodes AS n (flow_id, name, kind, body, options, "
+							 "retries, retry_delay, timeout, trigger_rule, finalizer) "
+							 "VALUES ($1, $2[1], $3[1], $4[1], $5[1], $6[1], $7[1], $8[1], $9[1], false) "
+							 "RETURNING n.id, to_jsonb(n) - '" NODE_HIDDEN "'::text[]", lengthof(t), t);
+	}
+	if (plan_node_add == NULL)
+	{
+		Oid			t[] = {INT8OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+			get_array_type(JSONBOID), INT4ARRAYOID, get_array_type(INTERVALOID),
+		get_array_type(INTERVALOID), TEXTARRAYOID};
+
+		/*
+		 * (after the flow's row lock: a new statement's snapshot sees every
+		 * version committed before it; read as the caller, who sees the
+		 * flow, so all its versions)
+		 */
+		plan_node_add = prepare("INSERT INTO taskflow.nodes AS n (flow_id, name, kind, body, options, "
+								"retries, retry_delay, timeout, trigger_rule, finalizer) "
+								"VALUES ($1, $2[1], $3[1], $4[1], $5[1], $6[1], $7[1], $8[1], $9[1], false) "
+								"RETURNING n.id, to_jsonb(n) - '" NODE_HIDDEN "'::text[], "
+								"(SELECT x.version FROM taskflow.flow_versions x WHERE x.flow_id = $1 "
+								"ORDER BY x.version DESC LIMIT 1), "
+								"(SELECT x.xid = pg_current_xact_id() FROM taskflow.flow_versions x "
+								"WHERE x.flow_id = $1 ORDER BY x.version DESC LIMIT 1)", lengthof(t), t);
+	}
+	if (plan_edge1 == NULL)
+	{
+		Oid			t[] = {INT8OID, INT8ARRAYOID, INT8ARRAYOID};
+
+		plan_edge1 = prepare("INSERT INTO taskflow.edges (flow_id, from_node, to_node) "
+							 "VALUES ($1, $2[1], $3[1]) "
+							 "RETURNING to_jsonb(edges) - '{flow_id}'::text[]", lengthof(t), t);
+	}
+	if (plan_history1 == NULL)
+	{
+		Oid			t[] = {INT8OID, NAMEOID, TEXTARRAYOID, TEXTARRAYOID, INT4OID, 0};
+
+		t[5] = get_array_type(JSONBOID);
+		plan_history1 = prepare("WITH v AS (INSERT INTO taskflow.flow_versions "
+								"(flow_id, version, changed_at, session_role, changed_by, xid) "
+								"VALUES ($1, $5, now(), session_user, $2, pg_current_xact_id()) "
+								"RETURNING version) "
+								"INSERT INTO taskflow.definition_changes "
+								"(flow_id, version, kind, op, object_key, old, new, session_role, changed_by) "
+								"SELECT $1, v.version, $3[1], 'insert', $4[1], NULL, $6[1], session_user, $2 "
+								"FROM v", lengthof(t), t);
+	}
+	if (plan_history_add1 == NULL)
+	{
+		Oid			t[] = {INT8OID, NAMEOID, TEXTARRAYOID, TEXTARRAYOID, INT4OID, 0};
+
+		t[5] = get_array_type(JSONBOID);
+		plan_history_add1 = prepare("INSERT INTO taskflow.definition_changes "
+									"(flow_id, version, kind, op, object_key, old, new, session_role, changed_by) "
+									"VALUES ($1, $5, $3[1], 'insert', $4[1], NULL, $6[1], session_user, $2)",
+									lengthof(t), t);
 	}
 }
 
@@ -477,14 +554,47 @@ spi_jsonb(uint64 i, int col)
 	return PointerGetDatum(DatumGetJsonbPCopy(d));
 }
 
-/* run a saved plan; the catalog inserts with the triggers' flag set */
+/*
+ * Run a saved plan.  internal: one of this file's own catalog writes (the
+ * flow, nodes, edges, the flow's updated_at bump, the history), whose rows
+ * were checked before and are consistent by construction; it runs with the
+ * flag set and with SessionReplicationRole = replica, so that PostgreSQL
+ * skips every ORIGIN-enabled trigger of those tables, the foreign-key checks
+ * included, before it even looks at a WHEN clause (TriggerEnabled):
+ *
+ * - the guard, flow-logic, cycle, history and wake triggers: their work is
+ *   done here, once per call (see the banner);
+ * - the foreign keys: every parent row is ours or locked by us -- a new
+ *   flow's id and its nodes' ids come from the RETURNING of our own
+ *   inserts in this subtransaction (invisible to others until commit);
+ *   add_node's flow row was written (locked) by this transaction
+ *   (plan_flow_mine, plan_flow_bump) and its upstream nodes are locked FOR
+ *   KEY SHARE by plan_upstream, the lock the foreign-key check would take;
+ *   the history's version row is inserted by the same statement or is this
+ *   transaction's own (plan_node_add).
+ *
+ * CHECK constraints, NOT NULL, unique indexes, privileges and row level
+ * security are not triggers: they apply as always (the inserts run as the
+ * caller).  The C variable is set, not the GUC: the GUC's assign hook
+ * resets the whole plan cache (for rules that fire by replication role; the
+ * tables written here have none, test/sql/define_replica.sql checks that),
+ * and only superusers may set the GUC, so nothing a user runs can set it.
+ * Nothing of a user's runs inside: the statements are this file's, under a
+ * pinned search_path; what they call (defaults, CHECKs, the policies'
+ * taskflow._is_member, to_jsonb) is the extension's or built in, and a
+ * plain role can add no trigger, rule or policy to these tables.  Both are
+ * restored when the statement ends, also on error (PG_FINALLY).
+ */
 static void
 run_plan(SPIPlanPtr plan, Datum *values, char *nulls, bool internal, int expect)
 {
 	int			rc;
 	bool		save = define_internal;
+	int			save_role = SessionReplicationRole;
 
 	define_internal = internal;
+	if (internal)
+		SessionReplicationRole = SESSION_REPLICATION_ROLE_REPLICA;
 	PG_TRY();
 	{
 		rc = SPI_execute_plan(plan, values, nulls, false, 0);
@@ -492,6 +602,7 @@ run_plan(SPIPlanPtr plan, Datum *values, char *nulls, bool internal, int expect)
 	PG_FINALLY();
 	{
 		define_internal = save;
+		SessionReplicationRole = save_role;
 	}
 	PG_END_TRY();
 	if (rc != expect)
@@ -502,11 +613,12 @@ run_plan(SPIPlanPtr plan, Datum *values, char *nulls, bool internal, int expect)
  * The definition history of the inserts of flow fid (kinds, keys and
  * images in the order the history trigger would have seen them), written
  * as that trigger writes it: as the bootstrap superuser (users cannot
- * write history), recording the changing role (GetUserId()), in the
- * transaction's version of the flow (new_flow: its first).
+ * write history), recording the changing role (GetUserId()), in version
+ * 'version' of the flow: the transaction's own (mine: its flow_versions row
+ * is there), or a new one (a new flow: 1; else the last one + 1).
  */
 static void
-write_history(int64 fid, bool new_flow, char **hkind, char **hkey, Datum *himg, int nh)
+write_history(int64 fid, int32 version, bool mine, char **hkind, char **hkey, Datum *himg, int nh)
 {
 	Datum		hv[6];
 	char		hn[6] = {' ', ' ', ' ', ' ', ' ', ' '};
@@ -520,30 +632,14 @@ write_history(int64 fid, bool new_flow, char **hkind, char **hkey, Datum *himg, 
 	hv[1] = NameGetDatum(whoname);
 	hv[2] = PointerGetDatum(text_array(hkind, nh));
 	hv[3] = PointerGetDatum(text_array(hkey, nh));
-	hv[4] = Int32GetDatum(1);
+	hv[4] = Int32GetDatum(version);
 	hv[5] = PointerGetDatum(datum_array(himg, nonull, nh, JSONBOID));
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
 	{
-		bool		mine = false;
-
-		if (!new_flow)
-		{
-			bool		isnull;
-
-			run_plan(plan_history_cur, hv, hn, false, SPI_OK_SELECT);
-			if (SPI_processed == 1)
-			{
-				int32		v = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-															SPI_tuptable->tupdesc, 1, &isnull));
-
-				mine = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-												  SPI_tuptable->tupdesc, 2, &isnull));
-				hv[4] = Int32GetDatum(mine ? v : v + 1);
-			}
-		}
-		run_plan(mine ? plan_history_add : plan_history, hv, hn, false, SPI_OK_INSERT);
+		run_plan(mine ? (nh == 1 ? plan_history_add1 : plan_history_add)
+				 : (nh == 1 ? plan_history1 : plan_history), hv, hn, true, SPI_OK_INSERT);
 	}
 	PG_FINALLY();
 	{
@@ -746,6 +842,9 @@ typedef struct DefFlow
 	int32		mar;
 	int32		saf;			/* 0: none */
 	int32		prio;
+	bool		has_next;		/* next: the schedule's next fire time ... */
+	TimestampTz next_from;		/* ... after this time */
+	TimestampTz next;
 } DefFlow;
 
 /*
@@ -791,8 +890,14 @@ insert_flow(DefFlow *df, int64 *fid, Datum *img)
 		df->prio < 1 || df->prio > 10)
 		NOT_TAKEN();
 	/* a schedule that never fires: the API path warns */
-	if (df->schedule != NULL && !tf_schedule_next(df->schedule, df->tz, sched_now(), &next))
-		NOT_TAKEN();
+	if (df->schedule != NULL)
+	{
+		df->next_from = sched_now();
+		if (!tf_schedule_next(df->schedule, df->tz, df->next_from, &next))
+			NOT_TAKEN();
+		df->has_next = true;
+		df->next = next;
+	}
 
 	fv[0] = CStringGetTextDatum(df->name);
 	fv[1] = ObjectIdGetDatum(GetUserId());
@@ -823,11 +928,20 @@ insert_flow(DefFlow *df, int64 *fid, Datum *img)
 static void
 wake_flow(DefFlow *df)
 {
+	TimestampTz from = GetCurrentTransactionStartTimestamp();
 	TimestampTz next;
 
-	if (df->enabled && df->schedule != NULL &&
-		(!tf_schedule_next(df->schedule, df->tz, GetCurrentTransactionStartTimestamp(), &next) ||
-		 next <= sched_now() + 2 * 60 * USECS_PER_SEC))
+	if (!df->enabled || df->schedule == NULL)
+		return;
+	/* (the next fire time insert_flow computed, when from the same time) */
+	if (df->has_next && df->next_from == from)
+		next = df->next;
+	else if (!tf_schedule_next(df->schedule, df->tz, from, &next))
+	{
+		tf_wake_at_commit(false, true);
+		return;
+	}
+	if (next <= sched_now() + 2 * 60 * USECS_PER_SEC)
 		tf_wake_at_commit(false, true);
 }
 
@@ -1054,7 +1168,7 @@ define_create(Jsonb *def, text *name_arg)
 		pv[6] = PointerGetDatum(datum_array(ndelay, nonull, nn, INTERVALOID));
 		pv[7] = PointerGetDatum(datum_array(ntimeout, tnull, nn, INTERVALOID));
 		pv[8] = PointerGetDatum(text_array(nrule, nn));
-		run_plan(plan_nodes, pv, pn, true, SPI_OK_INSERT_RETURNING);
+		run_plan(nn == 1 ? plan_node1 : plan_nodes, pv, pn, true, SPI_OK_INSERT_RETURNING);
 		if (SPI_processed != (uint64) nn)
 			NOT_TAKEN();
 		/* RETURNING gives the rows in the order inserted */
@@ -1127,7 +1241,7 @@ define_create(Jsonb *def, text *name_arg)
 			pv[0] = Int64GetDatum(fid);
 			pv[1] = PointerGetDatum(datum_array(ea, enull, nedge, INT8OID));
 			pv[2] = PointerGetDatum(datum_array(eb, enull, nedge, INT8OID));
-			run_plan(plan_edges, pv, pn, true, SPI_OK_INSERT_RETURNING);
+			run_plan(nedge == 1 ? plan_edge1 : plan_edges, pv, pn, true, SPI_OK_INSERT_RETURNING);
 			if (SPI_processed != (uint64) nedge)
 				NOT_TAKEN();
 			/* (RETURNING: in the order inserted) */
@@ -1138,7 +1252,7 @@ define_create(Jsonb *def, text *name_arg)
 	}
 
 	/* the definition history: the flow's first version */
-	write_history(fid, true, hkind, hkey, himg, nh);
+	write_history(fid, 1, false, hkind, hkey, himg, nh);
 
 	wake_flow(&df);
 	return true;
@@ -1300,6 +1414,8 @@ add_node_fast(FunctionCallInfo fcinfo, Datum *result)
 	Datum	   *himg;
 	int			nh = 0;
 	bool		isnull;
+	int32		version = 1;
+	bool		mine = false;
 
 	/* flow, name, kind; after, trigger_rule, finalizer, branch */
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || !PG_ARGISNULL(11) ||
@@ -1413,11 +1529,21 @@ add_node_fast(FunctionCallInfo fcinfo, Datum *result)
 		pv[6] = PointerGetDatum(datum_array(&n.retry_delay, &f, 1, INTERVALOID));
 		pv[7] = PointerGetDatum(datum_array(&tmo, n.timeout_null ? &t : &f, 1, INTERVALOID));
 		pv[8] = PointerGetDatum(text_array(&n.trigger_rule, 1));
-		run_plan(plan_nodes, pv, pn, true, SPI_OK_INSERT_RETURNING);
+		run_plan(plan_node_add, pv, pn, true, SPI_OK_INSERT_RETURNING);
 		if (SPI_processed != 1)
 			NOT_TAKEN();
 		n.id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		n.img = spi_jsonb(0, 2);
+		/* the flow's last version: this transaction's (mine), or a new one */
+		version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+		if (isnull)
+			version = 1;
+		else
+		{
+			mine = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
+			if (!mine)
+				version++;
+		}
 	}
 	hkind = palloc(sizeof(char *) * (nup + 1));
 	hkey = palloc(sizeof(char *) * (nup + 1));
@@ -1444,13 +1570,13 @@ add_node_fast(FunctionCallInfo fcinfo, Datum *result)
 		pv[0] = Int64GetDatum(fid);
 		pv[1] = PointerGetDatum(datum_array(ea, enull, nup, INT8OID));
 		pv[2] = PointerGetDatum(datum_array(eb, enull, nup, INT8OID));
-		run_plan(plan_edges, pv, pn, true, SPI_OK_INSERT_RETURNING);
+		run_plan(nup == 1 ? plan_edge1 : plan_edges, pv, pn, true, SPI_OK_INSERT_RETURNING);
 		if (SPI_processed != (uint64) nup)
 			NOT_TAKEN();
 		for (int i = 0; i < nup; i++)
 			himg[1 + i] = spi_jsonb(i, 1);
 	}
-	write_history(fid, false, hkind, hkey, himg, nh);
+	write_history(fid, version, mine, hkind, hkey, himg, nh);
 	*result = Int64GetDatum(n.id);
 	return true;
 }
@@ -1498,7 +1624,7 @@ create_flow_fast(FunctionCallInfo fcinfo, Datum *result)
 	df.prio = PG_ARGISNULL(11) ? 5 : PG_GETARG_INT32(11);
 	if (!insert_flow(&df, &fid, &img))
 		return false;
-	write_history(fid, true, &flow, &flow, &img, 1);
+	write_history(fid, 1, false, &flow, &flow, &img, 1);
 	wake_flow(&df);
 	*result = Int64GetDatum(fid);
 	return true;
