@@ -79,6 +79,28 @@ SELECT convert_from(taskflow.get_object('regress_fast_srv', 'one_t/part-00000.cs
 -- a generic column (numeric) next to the inlined ones
 SELECT fast_same('SELECT id, i8::numeric / 7 AS n, f8, d FROM fast ORDER BY id', 'mixed/') AS same_mixed;
 
+-- float8's short-decimal path (tf_float8_short) against float8out: short
+-- decimals of every scale and size, around its bounds (1e-4, 2e9, 15 digits,
+-- 6 decimals), and arbitrary doubles that must go to d2s
+SELECT setseed(0.42);
+CREATE TABLE fast_f8 AS
+  SELECT (CASE WHEN g % 2 = 0 THEN 1 ELSE -1 END *
+          round((random() * 10 ^ (g % 16 - 5))::numeric, (g / 16) % 9))::float8 AS f
+    FROM generate_series(1, 60000) g
+  UNION ALL SELECT random() * 10 ^ (g % 30 - 10) FROM generate_series(1, 20000) g
+  UNION ALL SELECT g::float8 FROM generate_series(-2000, 2000) g
+  UNION ALL SELECT unnest(ARRAY[1e-4, 9.9999e-5, 1.00001e-4, 0.000123, 0.00012345, 0.0001234567,
+                                1999999999.999999, 2e9, 2e9 - 1, 1999999999.99, 123456789.123456,
+                                12345678.1234567, 999999999999999, 0.1 + 0.2, 1 / 3.0, 2 / 3.0,
+                                0.1, 0.5, 1e15, 1e14, 123456789012345, 1234567.891, 4.35, 0.07,
+                                1e-5, 5e-324, 0.1::float8 + 0.2::float8, 1.1::float8 * 1.1::float8, 2.2250738585072014e-308, 1.7976931348623157e308,
+                                -0.0, 0, 100, 1e6, 1e9, 0.999999, 0.9999995, 9.999999e8]::float8[]);
+SELECT count(*) > 84000 AS many FROM fast_f8;
+SELECT fast_same('SELECT f FROM fast_f8', 'f8/') AS same_f8;
+SET extra_float_digits = 2;
+SELECT fast_same('SELECT f FROM fast_f8', 'f8_efd2/') AS same_f8_efd2;
+RESET extra_float_digits;
+
 -- the manifest's rows_digest: per data line (with its LF) hash_bytes_extended
 -- under the two seeds, summed mod 2^64; hashtextextended() is that function
 -- over a text's bytes, so SQL computes the same digest from COPY's lines
@@ -123,7 +145,7 @@ SELECT taskflow.import('regress_fast_srv', 'default/', 'fast_back');
 SELECT count(*) AS diff FROM ((SELECT x::text FROM fast x EXCEPT SELECT y::text FROM fast_back y)
                               UNION ALL (SELECT y::text FROM fast_back y EXCEPT SELECT x::text FROM fast x)) s;
 
-DROP TABLE fast, fast_back, fast_len;
+DROP TABLE fast, fast_back, fast_len, fast_f8;
 DROP FUNCTION fast_same(text, text);
 DROP FUNCTION fast_hex(numeric);
 DROP DOMAIN fast_i8;
