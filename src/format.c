@@ -88,6 +88,18 @@ typedef enum TfColKind
 	TF_COL_TEXT					/* textout, varcharout, bpcharout: the bytes */
 } TfColKind;
 
+/* the last value of a date column and its text (dates repeat: per row, a
+ * table's dates are mostly the same few days) */
+typedef struct TfDateCache
+{
+	bool		valid;
+	DateADT		date;
+	int			style;			/* DateStyle and DateOrder it was made with */
+	int			order;
+	int			len;
+	char		txt[MAXDATELEN + 1];
+} TfDateCache;
+
 /* one part being written */
 typedef struct TfPart
 {
@@ -112,6 +124,7 @@ typedef struct TfCsvDest
 	int			natts;
 	FmgrInfo   *out_functions;
 	TfColKind  *kinds;			/* per column: how to format it */
+	TfDateCache *dates;			/* per column: date columns' last value */
 	bool		single_attr;
 	StringInfoData header;
 
@@ -448,18 +461,28 @@ tf_csv_append_value(TfCsvDest *d, int i, Datum v)
 		case TF_COL_DATE:
 			{
 				DateADT		date = DatumGetDateADT(v);
-				struct pg_tm tm;
-				char		out[MAXDATELEN + 1];
+				TfDateCache *c = &d->dates[i];
 
-				if (DATE_NOT_FINITE(date))
-					EncodeSpecialDate(date, out);
-				else
+				if (!c->valid || c->date != date || c->style != DateStyle ||
+					c->order != DateOrder)
 				{
-					j2date(date + POSTGRES_EPOCH_JDATE,
-						   &tm.tm_year, &tm.tm_mon, &tm.tm_mday);
-					EncodeDateOnly(&tm, DateStyle, out);
+					struct pg_tm tm;
+
+					if (DATE_NOT_FINITE(date))
+						EncodeSpecialDate(date, c->txt);
+					else
+					{
+						j2date(date + POSTGRES_EPOCH_JDATE,
+							   &tm.tm_year, &tm.tm_mon, &tm.tm_mday);
+						EncodeDateOnly(&tm, DateStyle, c->txt);
+					}
+					c->len = strlen(c->txt);
+					c->date = date;
+					c->style = DateStyle;
+					c->order = DateOrder;
+					c->valid = true;
 				}
-				tf_csv_append_n(buf, out, strlen(out), d->single_attr);
+				tf_csv_append_n(buf, c->txt, c->len, d->single_attr);
 				return;
 			}
 		case TF_COL_TEXT:
@@ -831,6 +854,7 @@ tf_dest_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 	d->natts = typeinfo->natts;
 	d->out_functions = palloc0(sizeof(FmgrInfo) * Max(d->natts, 1));
 	d->kinds = palloc0(sizeof(TfColKind) * Max(d->natts, 1));
+	d->dates = palloc0(sizeof(TfDateCache) * Max(d->natts, 1));
 	initStringInfo(&d->header);
 	for (int i = 0; i < d->natts; i++)
 		if (!TupleDescAttr(typeinfo, i)->attisdropped)

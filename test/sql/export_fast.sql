@@ -70,6 +70,16 @@ SET DateStyle = 'Postgres, MDY';
 SELECT fast_same('SELECT * FROM fast ORDER BY id', 'pgmdy/') AS same_postgres_mdy;
 SELECT convert_from(taskflow.get_object('regress_fast_srv', 'pgmdy/part-00000.csv'), 'UTF8') ~ '06-01-2020' AS postgres_style_seen;
 RESET DateStyle;
+-- a date column's last text is reused only under the same DateStyle and
+-- DateOrder: the same date on every row, the style changed between rows
+SELECT fast_same($$SELECT d, set_config('datestyle', CASE WHEN g % 3 = 0 THEN 'German'
+                                                       WHEN g % 3 = 1 THEN 'ISO, MDY' ELSE 'SQL, MDY' END, true) AS s
+                   FROM (SELECT g, date '2020-06-01' AS d FROM generate_series(1, 9) g) x$$, 'dstyle/') AS same_style_per_row;
+SELECT fast_same($$SELECT d, set_config('datestyle', CASE WHEN g % 2 = 0 THEN 'SQL, DMY' ELSE 'SQL, MDY' END, true) AS s
+                   FROM (SELECT g, date '2020-06-01' AS d FROM generate_series(1, 6) g) x$$, 'dorder/') AS same_order_per_row;
+SELECT convert_from(taskflow.get_object('regress_fast_srv', 'dorder/part-00000.csv'), 'UTF8') ~ '01/06/2020' AND
+       convert_from(taskflow.get_object('regress_fast_srv', 'dorder/part-00000.csv'), 'UTF8') ~ '06/01/2020' AS both_orders_seen;
+RESET DateStyle;
 -- one column: "\." alone is quoted for every kind of text
 SELECT fast_same('SELECT t FROM fast ORDER BY id', 'one_t/') AS same_one_text,
        fast_same('SELECT vc FROM fast ORDER BY id', 'one_vc/') AS same_one_varchar,
