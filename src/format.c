@@ -6,7 +6,8 @@
  *	  A query runs through SPI with our DestReceiver as its destination, so
  *	  the executor streams rows straight into the writer (no tuplestore).
  *	  Each row is formatted exactly like COPY ... TO (FORMAT csv, HEADER):
- *	  cached output functions per column, ',' delimiter, '"' quote, NULL as
+ *	  cached output functions per column (those of int2/4/8, float4/8, date
+ *	  and text/varchar/bpchar inlined, see TfColKind), ',' delimiter, '"' quote, NULL as
  *	  an empty unquoted field, "" for an empty string, quotes doubled, and a
  *	  value quoted when it holds a delimiter, quote, CR or LF (or is "\."
  *	  alone in a single-column row).  Output is in the server encoding.
