@@ -142,7 +142,7 @@ run() {
 
 BASE="$PSQL -c '\\copy ($Q) TO STDOUT (FORMAT csv, HEADER)' | $CURL -T - $EP/bench/pipe/copy.csv"
 BASE2="$PSQL -c '\\copy ($Q) TO STDOUT (FORMAT csv, HEADER)' | dd bs=64k iflag=fullblock status=none | $CURL -T - $EP/bench/pipe2/copy.csv"
-TF="$PSQL -At -c \"SELECT count(*) FROM taskflow.export('$Q', 'bench_s3', 'csv/', 'csv', '$OPTS')\""
+TF="$PSQL -At -c \"SELECT count(*) FROM taskflow.export('$Q', 'bench_s3', 'csv/', 'csv', '${OPTS//\"/\\\"}')\""
 
 echo "N = $ROWS rows; taskflow: export(..., 'csv', '$OPTS'), payload_signing '$SIGN'"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
