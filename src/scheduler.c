@@ -105,6 +105,16 @@ typedef struct
 } TfDispatchTry;
 static TfDispatchTry dispatch_tries[TF_MAX_WORKERS * 2];
 
+/*
+ * The node runs live (handed to a worker) at the last ready-node read, and
+ * those handed out after it: one that is no longer live at the next read
+ * has either started (its run is noted when it finishes) or was given back
+ * unstarted (the worker left): the read looks at its run again
+ * (taskflow._sched_ready_runs, p_released).
+ */
+static int64 handed_ids[TF_MAX_WORKERS * 2];
+static int	handed_n = 0;
+
 static TimestampTz last_purge = 0;
 static TimestampTz purge_before = 0;	/* cut-off of the purge under way, or 0 */
 static int64 purge_total = 0;
@@ -345,10 +355,9 @@ tf_free_orphan_slots(void)
 }
 
 /* node_run ids handled by a live (or starting) worker in this database */
-static Datum
-tf_live_node_runs(void)
+static int
+tf_live_node_run_ids(int64 *ids)
 {
-	Datum		ids[TF_MAX_WORKERS];
 	int			n = 0;
 	int			i;
 
@@ -356,10 +365,29 @@ tf_live_node_runs(void)
 	for (i = 0; i < TF_MAX_WORKERS; i++)
 		if (tf_shared->workers[i].in_use && !tf_shared->workers[i].idle &&
 			tf_shared->workers[i].dboid == my_dboid)
-			ids[n++] = Int64GetDatum(tf_shared->workers[i].node_run_id);
+			ids[n++] = tf_shared->workers[i].node_run_id;
 	SpinLockRelease(&tf_shared->mutex);
-	return PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL,
+	return n;
+}
+
+static Datum
+tf_int8_array(const int64 *ids, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+		d[i] = Int64GetDatum(ids[i]);
+	return PointerGetDatum(construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL,
 										   TYPALIGN_DOUBLE));
+}
+
+static Datum
+tf_live_node_runs(void)
+{
+	int64		ids[TF_MAX_WORKERS];
+
+	return tf_int8_array(ids, tf_live_node_run_ids(ids));
 }
 
 /*
@@ -722,8 +750,12 @@ tf_give_up_node_run(int64 node_run_id)
 static bool
 tf_pass_dispatch(void)
 {
-	Oid			argtypes[3] = {INT8ARRAYOID, INT4OID, OIDARRAYOID};
-	Datum		values[3];
+	Oid			argtypes[5] = {INT8ARRAYOID, BOOLOID, INT8ARRAYOID, INT4OID, OIDARRAYOID};
+	Datum		values[5];
+	int64		live[TF_MAX_WORKERS];
+	int64		released[TF_MAX_WORKERS * 2];
+	int			nlive;
+	int			nreleased = 0;
 	int			room = tf_max_workers - tf_workers_busy();
 	List	   *ready = NIL;
 	ListCell   *lc;
@@ -742,14 +774,26 @@ tf_pass_dispatch(void)
 		room = 0;
 
 	tf_begin("taskflow scheduler: dispatch");
-	values[0] = tf_live_node_runs();
-	values[1] = Int32GetDatum(room);
-	values[2] = tf_running_owners();
+	nlive = tf_live_node_run_ids(live);
+	for (i = 0; i < (uint64) handed_n; i++)
+	{
+		int			j;
+
+		for (j = 0; j < nlive && live[j] != handed_ids[i]; j++)
+			;
+		if (j == nlive)
+			released[nreleased++] = handed_ids[i];
+	}
+	values[0] = tf_int8_array(released, nreleased);
+	values[1] = BoolGetDatum(!tf_scheduler_ready_incremental);
+	values[2] = tf_int8_array(live, nlive);
+	values[3] = Int32GetDatum(room);
+	values[4] = tf_running_owners();
 	if (SPI_execute_with_args("SELECT node_run_id, run_id, owner, owner_login, flow, node, "
 							  "dispatch_seq, owner_cap, eligible, owner_running "
-							  "FROM taskflow._sched_ready($1, $2, $3)",
-							  3, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "taskflow._sched_ready failed");
+							  "FROM taskflow._sched_ready_next($1, $2, $3, $4, $5)",
+							  5, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "taskflow._sched_ready_next failed");
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -786,6 +830,10 @@ tf_pass_dispatch(void)
 	}
 	tf_commit();
 
+	/* (only once the read committed: it dropped their runs from the ready set) */
+	memcpy(handed_ids, live, sizeof(int64) * nlive);
+	handed_n = nlive;
+
 	foreach(lc, ready)
 	{
 		TfReady    *r = lfirst(lc);
@@ -802,6 +850,8 @@ tf_pass_dispatch(void)
 									  r->owner_cap, &handed, &latch);
 		if (latch != NULL)
 			SetLatch(latch);	/* the warm worker's next node run, or exit */
+		if ((slot >= 0 || handed) && handed_n < (int) lengthof(handed_ids))
+			handed_ids[handed_n++] = r->node_run_id;
 		if (handed)
 		{
 			(void) tf_dispatch_tries(r->node_run_id, r->attempt, true);
@@ -994,8 +1044,8 @@ tf_rehearse_due(TimestampTz now, TimestampTz next_due)
 	static TimestampTz last_rehearsal = 0;
 	static TimestampTz rehearsed_due = 0;
 	Oid			argtypes[4] = {TIMESTAMPTZOID, INT8ARRAYOID, INT4OID, INT4OID};
-	Oid			rargtypes[3] = {INT8ARRAYOID, INT4OID, OIDARRAYOID};
-	Datum		values[4];
+	Oid			rargtypes[5] = {INT8ARRAYOID, BOOLOID, INT8ARRAYOID, INT4OID, OIDARRAYOID};
+	Datum		values[5];
 	int			batch = Max(Min(tf_max_workers, TF_PASS_LIMIT), 8);
 	MemoryContext old = CurrentMemoryContext;
 
@@ -1020,12 +1070,14 @@ tf_rehearse_due(TimestampTz now, TimestampTz next_due)
 		if (SPI_execute_with_args("SELECT 1 FROM taskflow._sched_tick($1, $2, $3, $4, NULL, false)",
 								  4, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "taskflow._sched_tick failed");
-		values[1] = Int32GetDatum(batch);
-		values[2] = tf_running_owners();
-		values[0] = tf_live_node_runs();
-		if (SPI_execute_with_args("SELECT 1 FROM taskflow._sched_ready($1, $2, $3)",
-								  3, rargtypes, values, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "taskflow._sched_ready failed");
+		values[0] = PointerGetDatum(construct_empty_array(INT8OID));
+		values[1] = BoolGetDatum(!tf_scheduler_ready_incremental);
+		values[2] = tf_live_node_runs();
+		values[3] = Int32GetDatum(batch);
+		values[4] = tf_running_owners();
+		if (SPI_execute_with_args("SELECT 1 FROM taskflow._sched_ready_next($1, $2, $3, $4, $5)",
+								  5, rargtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "taskflow._sched_ready_next failed");
 		SPI_finish();
 		PopActiveSnapshot();
 		AbortCurrentTransaction();
