@@ -354,9 +354,9 @@ tf_free_orphan_slots(void)
 	SpinLockRelease(&tf_shared->mutex);
 }
 
-/* node_run ids handled by a live (or starting) worker in this database */
+/* node_run ids handled by a live (or starting) worker in database dboid */
 static int
-tf_live_node_run_ids(int64 *ids)
+tf_live_node_run_ids_of(Oid dboid, int64 *ids)
 {
 	int			n = 0;
 	int			i;
@@ -364,10 +364,16 @@ tf_live_node_run_ids(int64 *ids)
 	SpinLockAcquire(&tf_shared->mutex);
 	for (i = 0; i < TF_MAX_WORKERS; i++)
 		if (tf_shared->workers[i].in_use && !tf_shared->workers[i].idle &&
-			tf_shared->workers[i].dboid == my_dboid)
+			tf_shared->workers[i].dboid == dboid)
 			ids[n++] = tf_shared->workers[i].node_run_id;
 	SpinLockRelease(&tf_shared->mutex);
 	return n;
+}
+
+static int
+tf_live_node_run_ids(int64 *ids)
+{
+	return tf_live_node_run_ids_of(my_dboid, ids);
 }
 
 static Datum
@@ -388,6 +394,31 @@ tf_live_node_runs(void)
 	int64		ids[TF_MAX_WORKERS];
 
 	return tf_int8_array(ids, tf_live_node_run_ids(ids));
+}
+
+/*
+ * taskflow._live_node_runs(): the node runs of this database held by a live
+ * (or starting) worker, read when called.  Recovery (_sched_recover) reads
+ * it inside its query, after its snapshot: a node run 'running' in the
+ * snapshot was claimed in its worker's slot before its worker committed it
+ * running, so the slot shows it.  (The array read before the query missed
+ * a node run that a warm worker claimed and began in between -- the next
+ * node of its chain -- and recovery marked it dead under a live worker.)
+ */
+PG_FUNCTION_INFO_V1(tf_sql_live_node_runs);
+Datum
+tf_sql_live_node_runs(PG_FUNCTION_ARGS)
+{
+	int64		ids[TF_MAX_WORKERS];
+	int			n = 0;
+
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for function _live_node_runs")));
+	if (tf_shared != NULL)
+		n = tf_live_node_run_ids_of(MyDatabaseId, ids);
+	PG_RETURN_DATUM(tf_int8_array(ids, n));
 }
 
 /*
@@ -774,6 +805,15 @@ tf_pass_dispatch(void)
 		room = 0;
 
 	tf_begin("taskflow scheduler: dispatch");
+
+	/*
+	 * The read writes only the ready set (taskflow.sched_ready), which is a
+	 * hint: a crash that loses its last changes loses nothing, since the
+	 * restarted scheduler's first tick puts every running run in (the
+	 * safety sweep).  No WAL flush to wait for on the dispatch path.
+	 */
+	(void) set_config_option("synchronous_commit", "off", PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
 	nlive = tf_live_node_run_ids(live);
 	for (i = 0; i < (uint64) handed_n; i++)
 	{

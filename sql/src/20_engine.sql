@@ -487,6 +487,8 @@ BEGIN
                FROM taskflow.node_runs nr JOIN taskflow.nodes nd ON nd.id = nr.node_id
               WHERE nr.state = 'running'
                 AND nr.id <> ALL (coalesce(p_live, '{}'))
+                -- (read after this query's snapshot: part 99_ready)
+                AND nr.id <> ALL (taskflow._live_node_runs())
               ORDER BY nr.id LOOP
         BEGIN
             nb := CASE WHEN x.attempt <= x.retries THEN taskflow._retry_at(x.retry_delay) END;
@@ -824,9 +826,13 @@ BEGIN
         next_due := least(next_due, p_now + interval '1 second');
     END IF;
 
-    SELECT min(nr.not_before) INTO next_retry
-      FROM taskflow.node_runs nr JOIN taskflow.runs r ON r.id = nr.run_id
-     WHERE nr.state = 'retrying' AND r.state = 'running';
+    -- (the earliest first, through the index on not_before of part 99_ready:
+    -- not every retrying node run)
+    SELECT nr.not_before INTO next_retry
+      FROM taskflow.node_runs nr
+     WHERE nr.state = 'retrying' AND nr.not_before IS NOT NULL
+       AND EXISTS (SELECT 1 FROM taskflow.runs r WHERE r.id = nr.run_id AND r.state = 'running')
+     ORDER BY nr.not_before LIMIT 1;
 END
 $$;
 

@@ -21,6 +21,14 @@
 -- taskflow.scheduler_ready_incremental off the read looks at every running
 -- run (as before 1.5).  search_path pinned; not executable by PUBLIC.
 
+-- The node runs of this database held by a live (or starting) worker, read
+-- from shared memory when called (scheduler.c): _sched_recover reads it
+-- after its snapshot, so that a node run a warm worker claimed and began
+-- after the scheduler's pass started is never taken for one left by a dead
+-- worker.
+CREATE OR REPLACE FUNCTION taskflow._live_node_runs() RETURNS bigint[]
+LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'tf_sql_live_node_runs';
+
 -- The running runs among p_runs (advanced by the tick) may have a ready node.
 CREATE OR REPLACE FUNCTION taskflow._sched_ready_note(p_runs bigint[]) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -97,15 +105,18 @@ BEGIN
     END LOOP;
     DELETE FROM taskflow.sched_ready s
      WHERE s.run_id = ANY (cands) AND s.run_id <> ALL (coalesce(ready, '{}'));
+    -- (only what changes: a read that changes nothing writes nothing)
     IF cardinality(ready) > 0 THEN
         INSERT INTO taskflow.sched_ready (run_id)
         SELECT u.id FROM unnest(ready) u(id)
+         WHERE NOT EXISTS (SELECT 1 FROM taskflow.sched_ready s WHERE s.run_id = u.id)
         ON CONFLICT DO NOTHING;
     END IF;
 END
 $$;
 
 REVOKE ALL ON FUNCTION
+    taskflow._live_node_runs(),
     taskflow._sched_ready_note(bigint[]),
     taskflow._sched_ready_runs(bigint[], boolean),
     taskflow._sched_ready_next(bigint[], boolean, bigint[], integer, oid[])

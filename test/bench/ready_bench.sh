@@ -5,7 +5,7 @@
 # running runs that have nothing ready (each waits an hour for a retry: the runs every
 # read of 1.4 probed).  Not a timed test.
 #
-# Per mode (off, then on):
+# Per mode (MODES: off, on, off, on):
 #   read       the ready-node read itself (taskflow._sched_ready_next, as the
 #              scheduler calls it, nothing ready), mean of 50 calls
 #   chains     RUNS flows of a 3-node chain started at once: wall time, scheduler CPU
@@ -22,6 +22,7 @@
 #
 #   sudo test/bench/ready_bench.sh     # BLOCKED=500 RUNS=200 CHAIN=50 FAN=300 REPEAT=3
 #                                      # COUNTS="1 10 100" WINDOW=30 MAX_WORKERS=8
+#                                      # MODES="off on off on" (figures: mean / pooled)
 set -eu
 cd "$(dirname "$0")/../.."
 BLOCKED=${BLOCKED:-500}
@@ -32,6 +33,7 @@ REPEAT=${REPEAT:-3}
 COUNTS=${COUNTS:-1 10 100}
 WINDOW=${WINDOW:-30}
 MAX_WORKERS=${MAX_WORKERS:-8}
+MODES=${MODES:-off on off on}	# interleaved: the others' load on the machine varies
 DIR=${BENCH_DIR:-/tmp/taskflow-ready-bench}
 PORT=${BENCH_PORT:-54343}
 PG_CONFIG=${PG_CONFIG:-pg_config}
@@ -114,7 +116,7 @@ END
 SQL
 
 echo "ready bench: $BLOCKED blocked running runs; $RUNS 3-node chains, $REPEAT x chain of $CHAIN, $REPEAT x fan-out of $FAN, dispatch of $COUNTS flows over $WINDOW s; max_workers $MAX_WORKERS; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-for mode in off on; do
+for mode in $MODES; do
   psql_ -c "ALTER SYSTEM SET taskflow.scheduler_ready_incremental = $mode" -c "SELECT pg_reload_conf()" >/dev/null
   sleep 2
   full=$([ "$mode" = off ] && echo true || echo false)
@@ -187,16 +189,17 @@ SELECT h.mode, q.what, percentile_cont(q.p) WITHIN GROUP (ORDER BY h.ms)
           JOIN taskflow.node_runs nx ON nx.run_id = b.run_id AND nx.node_id = e.to_node
          WHERE b.kind = 'chain') h
  CROSS JOIN (VALUES ('handoff p50 ms', 0.5), ('handoff p99 ms', 0.99)) q(what, p)
- GROUP BY h.mode, q.what;
+ GROUP BY h.mode, q.what, q.p;
 INSERT INTO bench_fig
 SELECT l.mode, format('dispatch %s %s ms', l.n, q.what), percentile_cont(q.p) WITHIN GROUP (ORDER BY l.ms)
   FROM (SELECT mode, n, extract(epoch FROM at - to_timestamp(floor(extract(epoch FROM at) / 5) * 5)) * 1000 AS ms
           FROM bench_log) l
  CROSS JOIN (VALUES ('p50', 0.5), ('p99', 0.99)) q(what, p)
- GROUP BY l.mode, l.n, q.what;
+ GROUP BY l.mode, l.n, q.what, q.p;
+CREATE TEMP VIEW fig AS SELECT mode, what, avg(value) AS value FROM bench_fig GROUP BY mode, what;
 SELECT f.what, round(f.value, 2) AS "old (off)", round(n.value, 2) AS "new (on)",
        round(f.value / nullif(n.value, 0), 2) AS "off / on"
-  FROM bench_fig f JOIN bench_fig n ON n.what = f.what AND n.mode = 'on'
+  FROM fig f JOIN fig n ON n.what = f.what AND n.mode = 'on'
  WHERE f.mode = 'off'
  ORDER BY f.what;
 SELECT what, round(value, 3) AS value FROM bench_fig WHERE mode = '-' ORDER BY what;
