@@ -23,6 +23,7 @@
 #   sudo test/bench/ready_bench.sh     # BLOCKED=500 RUNS=200 CHAIN=50 FAN=300 REPEAT=3
 #                                      # COUNTS="1 10 100" WINDOW=30 MAX_WORKERS=8
 #                                      # MODES="off on off on" (figures: mean / pooled)
+#                                      # PHASES="read chains pool dispatch"
 set -eu
 cd "$(dirname "$0")/../.."
 BLOCKED=${BLOCKED:-500}
@@ -34,6 +35,7 @@ COUNTS=${COUNTS:-1 10 100}
 WINDOW=${WINDOW:-30}
 MAX_WORKERS=${MAX_WORKERS:-8}
 MODES=${MODES:-off on off on}	# interleaved: the others' load on the machine varies
+PHASES=${PHASES:-read chains pool dispatch}	# pool: the handoff and fan-out runs
 DIR=${BENCH_DIR:-/tmp/taskflow-ready-bench}
 PORT=${BENCH_PORT:-54343}
 PG_CONFIG=${PG_CONFIG:-pg_config}
@@ -120,6 +122,7 @@ for mode in $MODES; do
   psql_ -c "ALTER SYSTEM SET taskflow.scheduler_ready_incremental = $mode" -c "SELECT pg_reload_conf()" >/dev/null
   sleep 2
   full=$([ "$mode" = off ] && echo true || echo false)
+  case " $PHASES " in *" read "*)
   psql_ >/dev/null <<SQL
 DO \$\$
 DECLARE t timestamptz;
@@ -132,6 +135,8 @@ BEGIN
 END
 \$\$;
 SQL
+  ;; esac
+  case " $PHASES " in *" chains "*)
   # chains started at once
   c0=$(cpu_ms "$sched")
   t0=$(date +%s.%N)
@@ -145,10 +150,14 @@ SQL
   c1=$(cpu_ms "$sched")
   fig "$mode" "chains wall s" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
   fig "$mode" "scheduler cpu ms/run" "$((c1 - c0)) / $RUNS.0"
+  ;; esac
+  case " $PHASES " in *" pool "*)
   for _ in $(seq "$REPEAT"); do run "$mode" chain; done
   for _ in $(seq "$REPEAT"); do run "$mode" fan; done
+  ;; esac
   # dispatch: N flows due at once every 5 s
-  for n in $COUNTS; do
+  case " $PHASES " in *" dispatch "*) ;; *) COUNTS_RUN= ;; esac
+  for n in ${COUNTS_RUN-$COUNTS}; do
     from=$(psql_ -c "SELECT to_timestamp(ceil(extract(epoch FROM clock_timestamp() + interval '3 s') / 5) * 5)")
     psql_ >/dev/null <<SQL
 SELECT count(taskflow.create_flow('d_' || g, schedule => 'every 5 seconds', timezone => 'UTC',
