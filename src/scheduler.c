@@ -18,7 +18,9 @@
  *	      max_active_runs; a safety sweep does it for every active run every
  *	      TF_RUN_SWEEP_MS, and every flow is looked at once at start and
  *	      after each SIGHUP (flow_sweep_from),
- *	    - hands each ready node (taskflow._sched_ready) to an idle warm
+ *	    - hands each ready node (taskflow._sched_ready_next: over the runs
+ *	      that changed since the last read and those whose ready nodes were
+ *	      held back, the ready set of part 99_ready) to an idle warm
  *	      worker of the same database and owner, or starts a node worker
  *	      for it, or reclaims an idle worker of another owner/database when
  *	      every place is taken (tf_reserve_worker_slot; also once before the
