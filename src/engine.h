@@ -121,6 +121,7 @@ extern bool tf_worker_reuse;
 extern int	tf_worker_idle_timeout;
 extern int	tf_worker_max_nodes;
 extern bool tf_scheduler_rehearsal;
+extern bool tf_scheduler_ready_incremental;
 
 /* bgworker entry points */
 extern PGDLLEXPORT void tf_launcher_main(Datum arg);

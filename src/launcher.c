@@ -52,6 +52,7 @@ bool		tf_worker_reuse = true;
 int			tf_worker_idle_timeout = 60;
 int			tf_worker_max_nodes = 1000;
 bool		tf_scheduler_rehearsal = true;
+bool		tf_scheduler_ready_incremental = true;
 
 /* at most this many databases are probed at once */
 #define TF_MAX_PROBES 4
@@ -128,6 +129,11 @@ tf_define_gucs(void)
 							 "Rehearse the next due time: the scheduler runs its tick for it ahead, in a transaction it rolls back, so that its plans are ready when the time comes.",
 							 "At most once a minute, one to taskflow.worker_idle_timeout seconds before a due time (docs/performance.md).",
 							 &tf_scheduler_rehearsal, true,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("taskflow.scheduler_ready_incremental",
+							 "The scheduler's ready-node read looks only at the runs that changed since its last read (and the runs whose ready nodes it held back), not at every running run.",
+							 "Every running run is looked at all the same every 60 s and at scheduler start (docs/performance.md). Off: every read looks at every running run, as before 1.5.",
+							 &tf_scheduler_ready_incremental, true,
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("taskflow.worker_max_nodes",
 							"Node runs one node worker process takes before it exits (and a fresh one is started).",

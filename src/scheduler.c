@@ -18,7 +18,9 @@
  *	      max_active_runs; a safety sweep does it for every active run every
  *	      TF_RUN_SWEEP_MS, and every flow is looked at once at start and
  *	      after each SIGHUP (flow_sweep_from),
- *	    - hands each ready node (taskflow._sched_ready) to an idle warm
+ *	    - hands each ready node (taskflow._sched_ready_next: over the runs
+ *	      that changed since the last read and those whose ready nodes were
+ *	      held back, the ready set of part 99_ready) to an idle warm
  *	      worker of the same database and owner, or starts a node worker
  *	      for it, or reclaims an idle worker of another owner/database when
  *	      every place is taken (tf_reserve_worker_slot; also once before the
@@ -104,6 +106,16 @@ typedef struct
 	int			tries;
 } TfDispatchTry;
 static TfDispatchTry dispatch_tries[TF_MAX_WORKERS * 2];
+
+/*
+ * The node runs live (handed to a worker) at the last ready-node read, and
+ * those handed out after it: one that is no longer live at the next read
+ * has either started (its run is noted when it finishes) or was given back
+ * unstarted (the worker left): the read looks at its run again
+ * (taskflow._sched_ready_runs, p_released).
+ */
+static int64 handed_ids[TF_MAX_WORKERS * 2];
+static int	handed_n = 0;
 
 static TimestampTz last_purge = 0;
 static TimestampTz purge_before = 0;	/* cut-off of the purge under way, or 0 */
@@ -344,22 +356,71 @@ tf_free_orphan_slots(void)
 	SpinLockRelease(&tf_shared->mutex);
 }
 
-/* node_run ids handled by a live (or starting) worker in this database */
-static Datum
-tf_live_node_runs(void)
+/* node_run ids handled by a live (or starting) worker in database dboid */
+static int
+tf_live_node_run_ids_of(Oid dboid, int64 *ids)
 {
-	Datum		ids[TF_MAX_WORKERS];
 	int			n = 0;
 	int			i;
 
 	SpinLockAcquire(&tf_shared->mutex);
 	for (i = 0; i < TF_MAX_WORKERS; i++)
 		if (tf_shared->workers[i].in_use && !tf_shared->workers[i].idle &&
-			tf_shared->workers[i].dboid == my_dboid)
-			ids[n++] = Int64GetDatum(tf_shared->workers[i].node_run_id);
+			tf_shared->workers[i].dboid == dboid)
+			ids[n++] = tf_shared->workers[i].node_run_id;
 	SpinLockRelease(&tf_shared->mutex);
-	return PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL,
+	return n;
+}
+
+static int
+tf_live_node_run_ids(int64 *ids)
+{
+	return tf_live_node_run_ids_of(my_dboid, ids);
+}
+
+static Datum
+tf_int8_array(const int64 *ids, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+		d[i] = Int64GetDatum(ids[i]);
+	return PointerGetDatum(construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL,
 										   TYPALIGN_DOUBLE));
+}
+
+static Datum
+tf_live_node_runs(void)
+{
+	int64		ids[TF_MAX_WORKERS];
+
+	return tf_int8_array(ids, tf_live_node_run_ids(ids));
+}
+
+/*
+ * taskflow._live_node_runs(): the node runs of this database held by a live
+ * (or starting) worker, read when called.  Recovery (_sched_recover) reads
+ * it inside its query, after its snapshot: a node run 'running' in the
+ * snapshot was claimed in its worker's slot before its worker committed it
+ * running, so the slot shows it.  (The array read before the query missed
+ * a node run that a warm worker claimed and began in between -- the next
+ * node of its chain -- and recovery marked it dead under a live worker.)
+ */
+PG_FUNCTION_INFO_V1(tf_sql_live_node_runs);
+Datum
+tf_sql_live_node_runs(PG_FUNCTION_ARGS)
+{
+	int64		ids[TF_MAX_WORKERS];
+	int			n = 0;
+
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for function _live_node_runs")));
+	if (tf_shared != NULL)
+		n = tf_live_node_run_ids_of(MyDatabaseId, ids);
+	PG_RETURN_DATUM(tf_int8_array(ids, n));
 }
 
 /*
@@ -722,8 +783,12 @@ tf_give_up_node_run(int64 node_run_id)
 static bool
 tf_pass_dispatch(void)
 {
-	Oid			argtypes[3] = {INT8ARRAYOID, INT4OID, OIDARRAYOID};
-	Datum		values[3];
+	Oid			argtypes[5] = {INT8ARRAYOID, BOOLOID, INT8ARRAYOID, INT4OID, OIDARRAYOID};
+	Datum		values[5];
+	int64		live[TF_MAX_WORKERS];
+	int64		released[TF_MAX_WORKERS * 2];
+	int			nlive;
+	int			nreleased = 0;
 	int			room = tf_max_workers - tf_workers_busy();
 	List	   *ready = NIL;
 	ListCell   *lc;
@@ -742,14 +807,35 @@ tf_pass_dispatch(void)
 		room = 0;
 
 	tf_begin("taskflow scheduler: dispatch");
-	values[0] = tf_live_node_runs();
-	values[1] = Int32GetDatum(room);
-	values[2] = tf_running_owners();
+
+	/*
+	 * The read writes only the ready set (taskflow.sched_ready), which is a
+	 * hint: a crash that loses its last changes loses nothing, since the
+	 * restarted scheduler's first tick puts every running run in (the
+	 * safety sweep).  No WAL flush to wait for on the dispatch path.
+	 */
+	(void) set_config_option("synchronous_commit", "off", PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+	nlive = tf_live_node_run_ids(live);
+	for (i = 0; i < (uint64) handed_n; i++)
+	{
+		int			j;
+
+		for (j = 0; j < nlive && live[j] != handed_ids[i]; j++)
+			;
+		if (j == nlive)
+			released[nreleased++] = handed_ids[i];
+	}
+	values[0] = tf_int8_array(released, nreleased);
+	values[1] = BoolGetDatum(!tf_scheduler_ready_incremental);
+	values[2] = tf_int8_array(live, nlive);
+	values[3] = Int32GetDatum(room);
+	values[4] = tf_running_owners();
 	if (SPI_execute_with_args("SELECT node_run_id, run_id, owner, owner_login, flow, node, "
 							  "dispatch_seq, owner_cap, eligible, owner_running "
-							  "FROM taskflow._sched_ready($1, $2, $3)",
-							  3, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "taskflow._sched_ready failed");
+							  "FROM taskflow._sched_ready_next($1, $2, $3, $4, $5)",
+							  5, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "taskflow._sched_ready_next failed");
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -786,6 +872,10 @@ tf_pass_dispatch(void)
 	}
 	tf_commit();
 
+	/* (only once the read committed: it dropped their runs from the ready set) */
+	memcpy(handed_ids, live, sizeof(int64) * nlive);
+	handed_n = nlive;
+
 	foreach(lc, ready)
 	{
 		TfReady    *r = lfirst(lc);
@@ -802,6 +892,8 @@ tf_pass_dispatch(void)
 									  r->owner_cap, &handed, &latch);
 		if (latch != NULL)
 			SetLatch(latch);	/* the warm worker's next node run, or exit */
+		if ((slot >= 0 || handed) && handed_n < (int) lengthof(handed_ids))
+			handed_ids[handed_n++] = r->node_run_id;
 		if (handed)
 		{
 			(void) tf_dispatch_tries(r->node_run_id, r->attempt, true);
@@ -1002,8 +1094,8 @@ tf_rehearse_due(TimestampTz now, TimestampTz next_due)
 	static TimestampTz last_rehearsal = 0;
 	static TimestampTz rehearsed_due = 0;
 	Oid			argtypes[4] = {TIMESTAMPTZOID, INT8ARRAYOID, INT4OID, INT4OID};
-	Oid			rargtypes[3] = {INT8ARRAYOID, INT4OID, OIDARRAYOID};
-	Datum		values[4];
+	Oid			rargtypes[5] = {INT8ARRAYOID, BOOLOID, INT8ARRAYOID, INT4OID, OIDARRAYOID};
+	Datum		values[5];
 	int			batch = Max(Min(tf_max_workers, TF_PASS_LIMIT), 8);
 	MemoryContext old = CurrentMemoryContext;
 
@@ -1028,12 +1120,14 @@ tf_rehearse_due(TimestampTz now, TimestampTz next_due)
 		if (SPI_execute_with_args("SELECT 1 FROM taskflow._sched_tick($1, $2, $3, $4, NULL, false)",
 								  4, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "taskflow._sched_tick failed");
-		values[1] = Int32GetDatum(batch);
-		values[2] = tf_running_owners();
-		values[0] = tf_live_node_runs();
-		if (SPI_execute_with_args("SELECT 1 FROM taskflow._sched_ready($1, $2, $3)",
-								  3, rargtypes, values, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "taskflow._sched_ready failed");
+		values[0] = PointerGetDatum(construct_empty_array(INT8OID));
+		values[1] = BoolGetDatum(!tf_scheduler_ready_incremental);
+		values[2] = tf_live_node_runs();
+		values[3] = Int32GetDatum(batch);
+		values[4] = tf_running_owners();
+		if (SPI_execute_with_args("SELECT 1 FROM taskflow._sched_ready_next($1, $2, $3, $4, $5)",
+								  5, rargtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "taskflow._sched_ready_next failed");
 		SPI_finish();
 		PopActiveSnapshot();
 		AbortCurrentTransaction();

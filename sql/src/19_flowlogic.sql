@@ -100,15 +100,16 @@ $$;
 REVOKE ALL ON FUNCTION taskflow._fl_decide(bigint, bigint) FROM PUBLIC;
 
 -- The node runs that may start now as far as their upstream nodes go:
--- pending or retrying node runs of running runs (of run p_run only, when
--- given) whose trigger rule says 'run'.  Set-based: the engine asks it once
+-- pending or retrying node runs of the running runs among p_runs whose
+-- trigger rule says 'run' (one probe per run: the scheduler passes the runs
+-- that changed, part 99_ready).  Set-based: the engine asks it once
 -- per query (_sched_ready, _node_next_in_run: "nr.id IN (SELECT ...)"),
 -- not once per node run.  An all_success node (the common case) is judged
 -- inline: no upstream that did not succeed (a rerun's carried-over skip
 -- counts as success) and no labelled edge whose label is not its branch's
 -- result; the finalizer: no other node run of its run left to finish; the
 -- other rules through _fl_decide.
-CREATE OR REPLACE FUNCTION taskflow._fl_ready_ids(p_run bigint DEFAULT NULL)
+CREATE OR REPLACE FUNCTION taskflow._fl_ready_ids_in(p_runs bigint[])
 RETURNS SETOF bigint
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -116,12 +117,13 @@ BEGIN
     RETURN QUERY
     WITH x AS MATERIALIZED (
         SELECT nr.id, nr.run_id, nr.node_id, n.flow_id, n.trigger_rule, n.finalizer
-          FROM taskflow.runs r
+          FROM (SELECT DISTINCT u.id FROM unnest(p_runs) u(id)) u
+          JOIN taskflow.runs r ON r.id = u.id
           CROSS JOIN LATERAL (SELECT y.id, y.run_id, y.node_id FROM taskflow.node_runs y
                                WHERE y.run_id = r.id AND y.state IN ('pending', 'retrying')
                               OFFSET 0) nr
           JOIN taskflow.nodes n ON n.id = nr.node_id
-         WHERE r.state = 'running' AND (p_run IS NULL OR r.id = p_run))
+         WHERE r.state = 'running')
     SELECT x.id FROM x
      WHERE x.trigger_rule = 'all_success' AND NOT x.finalizer
        AND NOT EXISTS (SELECT 1
@@ -143,6 +145,21 @@ BEGIN
     SELECT x.id FROM x
      WHERE x.trigger_rule <> 'all_success' AND NOT x.finalizer
        AND taskflow._fl_decide(x.run_id, x.node_id) = 'run';
+END
+$$;
+REVOKE ALL ON FUNCTION taskflow._fl_ready_ids_in(bigint[]) FROM PUBLIC;
+
+-- The same for run p_run, or (NULL) for every running run.
+CREATE OR REPLACE FUNCTION taskflow._fl_ready_ids(p_run bigint DEFAULT NULL)
+RETURNS SETOF bigint
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF p_run IS NOT NULL THEN
+        RETURN QUERY SELECT taskflow._fl_ready_ids_in(ARRAY[p_run]);
+    ELSE
+        RETURN QUERY SELECT taskflow._fl_ready_ids_in(
+            ARRAY(SELECT r.id FROM taskflow.runs r WHERE r.state = 'running'));
+    END IF;
 END
 $$;
 REVOKE ALL ON FUNCTION taskflow._fl_ready_ids(bigint) FROM PUBLIC;

@@ -487,6 +487,8 @@ BEGIN
                FROM taskflow.node_runs nr JOIN taskflow.nodes nd ON nd.id = nr.node_id
               WHERE nr.state = 'running'
                 AND nr.id <> ALL (coalesce(p_live, '{}'))
+                -- (read after this query's snapshot: part 99_ready)
+                AND nr.id <> ALL (taskflow._live_node_runs())
               ORDER BY nr.id LOOP
         BEGIN
             nb := CASE WHEN x.attempt <= x.retries THEN taskflow._retry_at(x.retry_delay) END;
@@ -806,6 +808,8 @@ BEGIN
                 RAISE WARNING 'taskflow: advancing runs failed: %', SQLERRM;
             END;
         END;
+        -- what the ready-node read looks at (part 99_ready)
+        PERFORM taskflow._sched_ready_note(r_ids);
     END LOOP;
     more := more OR EXISTS (SELECT 1 FROM taskflow.sched_queue);
 
@@ -822,15 +826,20 @@ BEGIN
         next_due := least(next_due, p_now + interval '1 second');
     END IF;
 
-    SELECT min(nr.not_before) INTO next_retry
-      FROM taskflow.node_runs nr JOIN taskflow.runs r ON r.id = nr.run_id
-     WHERE nr.state = 'retrying' AND r.state = 'running';
+    -- (the earliest first, through the index on not_before of part 99_ready:
+    -- not every retrying node run)
+    SELECT nr.not_before INTO next_retry
+      FROM taskflow.node_runs nr
+     WHERE nr.state = 'retrying' AND nr.not_before IS NOT NULL
+       AND EXISTS (SELECT 1 FROM taskflow.runs r WHERE r.id = nr.run_id AND r.state = 'running')
+     ORDER BY nr.not_before LIMIT 1;
 END
 $$;
 
--- Node runs ready to start: pending (or retrying and due) in a running run,
--- its trigger rule met (taskflow._fl_ready_ids: by default every upstream
--- succeeded), not already handed to a worker.
+-- Node runs ready to start: pending (or retrying and due) in a running run
+-- among p_runs (the runs that changed, part 99_ready; _sched_ready: every
+-- running run), its trigger rule met (taskflow._fl_ready_ids_in: by default
+-- every upstream succeeded), not already handed to a worker.
 --
 -- Fair between owners: p_running holds the owner of every node worker
 -- running in the cluster (one entry per worker, all databases); an owner's
@@ -851,10 +860,14 @@ $$;
 -- (the scheduler counts dispatches that never started per dispatch_seq).
 -- (flows.priority comes with part 93_events.once, after this part: a
 -- PL/pgSQL body is checked when it first runs, not when it is created.)
-CREATE OR REPLACE FUNCTION taskflow._sched_ready(p_exclude bigint[], p_limit integer, p_running oid[])
+-- ready_runs (the same in every row): the runs among p_runs with a node run
+-- ready (eligible or not, returned or beyond the limit), which the
+-- scheduler keeps in its ready set (part 99_ready).
+CREATE OR REPLACE FUNCTION taskflow._sched_ready_in(p_runs bigint[], p_exclude bigint[],
+                                                    p_limit integer, p_running oid[])
 RETURNS TABLE (node_run_id bigint, run_id bigint, owner oid, owner_login boolean,
                flow text, node text, dispatch_seq integer, owner_cap integer, eligible boolean,
-               owner_running integer)
+               owner_running integer, ready_runs bigint[])
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 -- (PL/pgSQL for its plan cache: a LANGUAGE sql function that is not inlined
 -- is planned again on every call, ~1 ms of every dispatch)
@@ -870,8 +883,9 @@ BEGIN
                (nr.attempt + CASE WHEN nr.wait_since IS NOT NULL
                                   THEN coalesce(nr.rows, 0) % 1000000 ELSE 0 END)::integer AS seq,
                r.scheduled_for, f.priority
-          FROM taskflow.runs r
-          -- (per running run, through the partial index on node_runs: the
+          FROM (SELECT DISTINCT u.id FROM unnest(p_runs) u(id)) u
+          JOIN taskflow.runs r ON r.id = u.id
+          -- (per given run, through the partial index on node_runs: the
           -- node runs of queued runs are never read)
           CROSS JOIN LATERAL (SELECT x.* FROM taskflow.node_runs x
                                WHERE x.run_id = r.id AND x.state IN ('pending', 'retrying')
@@ -884,7 +898,7 @@ BEGIN
            AND (nr.state = 'pending'
                 OR (nr.state = 'retrying' AND nr.not_before <= clock_timestamp()))
            AND nr.id <> ALL (coalesce(p_exclude, '{}'))
-           AND nr.id IN (SELECT taskflow._fl_ready_ids())   -- trigger rules (part 19)
+           AND nr.id IN (SELECT taskflow._fl_ready_ids_in(p_runs))   -- trigger rules (part 19)
     ), own AS (
         SELECT o.owner,
                (SELECT count(*) FROM unnest(p_running) u WHERE u = o.owner) AS running,
@@ -897,11 +911,27 @@ BEGIN
           FROM cand c JOIN own o ON o.owner = c.owner
     )
     SELECT x.id, x.run_id, x.owner, x.login, x.flow, x.node, x.seq, x.cap,
-           x.cap = 0 OR x.running + x.k <= x.cap, (x.running + x.k - 1)::integer
+           x.cap = 0 OR x.running + x.k <= x.cap, (x.running + x.k - 1)::integer,
+           (SELECT array_agg(DISTINCT c.run_id) FROM cand c)
       FROM ranked x
      ORDER BY (x.cap = 0 OR x.running + x.k <= x.cap) DESC, x.running + x.k,
               x.scheduled_for, x.run_id, x.id
      LIMIT p_limit + 1;
+END
+$$;
+
+-- The same over every running run (what the scheduler read before 1.5).
+CREATE OR REPLACE FUNCTION taskflow._sched_ready(p_exclude bigint[], p_limit integer, p_running oid[])
+RETURNS TABLE (node_run_id bigint, run_id bigint, owner oid, owner_login boolean,
+               flow text, node text, dispatch_seq integer, owner_cap integer, eligible boolean,
+               owner_running integer)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN QUERY
+    SELECT x.node_run_id, x.run_id, x.owner, x.owner_login, x.flow, x.node, x.dispatch_seq,
+           x.owner_cap, x.eligible, x.owner_running
+      FROM taskflow._sched_ready_in(ARRAY(SELECT r.id FROM taskflow.runs r WHERE r.state = 'running'),
+                                    p_exclude, p_limit, p_running) x;
 END
 $$;
 
@@ -1348,6 +1378,7 @@ REVOKE ALL ON FUNCTION
     taskflow._sched_tick(timestamptz, bigint[], integer, integer, bigint, boolean),
     taskflow._purge_batch(timestamptz, integer),
     taskflow._sched_ready(bigint[], integer, oid[]),
+    taskflow._sched_ready_in(bigint[], bigint[], integer, oid[]),
     taskflow._sched_give_up(bigint),
     taskflow._node_begin(bigint, integer),
     taskflow._node_succeeded(bigint, bigint, bigint, text, text),

@@ -38,8 +38,10 @@ REVOKE ALL ON FUNCTION taskflow._owner_due_soon(oid, integer) FROM PUBLIC;
 -- tf_worker_next_in_run), so that 100 flows due at once or a backlog of one
 -- owner flow through its warm workers without a scheduler pass per node.
 -- Readiness is _node_next_in_run's (one definition); the runs are the 8
--- oldest running ones with a pending or retrying node run (partial
--- indexes): a bounded cost per node; when none of them has a ready node
+-- oldest running ones with a pending or retrying node run among those that
+-- may have one ready (the scheduler's ready set and change queue, part
+-- 99_ready: not every running run of the owner): a bounded cost per node;
+-- when none of them has a ready node
 -- (chains waiting on running upstreams) the worker goes idle and the
 -- scheduler's ranking decides, as before.
 CREATE OR REPLACE FUNCTION taskflow._node_next_for_owner(p_owner oid, p_exclude bigint[],
@@ -50,7 +52,11 @@ BEGIN
     RETURN QUERY
     SELECT x.x
       FROM (SELECT r.id, r.scheduled_for
-              FROM taskflow.runs r
+              FROM (SELECT s.run_id FROM taskflow.sched_ready s
+                    UNION
+                    SELECT q.run_id FROM (SELECT y.run_id FROM taskflow.sched_queue y
+                                           LIMIT 2000) q) c
+              JOIN taskflow.runs r ON r.id = c.run_id
               JOIN taskflow.flows f ON f.id = r.flow_id
              WHERE r.state = 'running' AND f.owner = p_owner
                AND EXISTS (SELECT 1 FROM taskflow.node_runs nr

@@ -13,6 +13,7 @@
 # on 1.0, 500 flows collapsed to ~2 runs/s with the scheduler at 100 % of a core.
 #
 #   sudo test/bench/soak_bench.sh      # FLOWS=500 DURATION=60 GRACE=20 WORKERS=16
+#   READY_INCREMENTAL=off ...          # the ready-node read of every running run (1.4)
 # Uses the PostgreSQL of pg_config on PATH (PATH=/path/to/pg/bin:$PATH to pick one).
 set -eu
 cd "$(dirname "$0")/../.."
@@ -28,6 +29,7 @@ shared_preload_libraries = 'taskflow'
 max_worker_processes = $((WORKERS * 2 + 8))  # exited workers hold a slot until the postmaster reaps them
 max_connections = $((WORKERS + 50))
 taskflow.max_workers = $WORKERS
+taskflow.scheduler_ready_incremental = ${READY_INCREMENTAL:-on}
 timezone = 'UTC'
 CONF
 psql_ -c "SET client_min_messages = warning" -c "CREATE EXTENSION taskflow" >/dev/null
@@ -39,7 +41,7 @@ sched=$(psql_ -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'taskflo
 # the window starts at the next multiple of 10 s at least 20 s away
 start=$(psql_ -c "SELECT to_timestamp(ceil(extract(epoch FROM now() + interval '20 s') / 10) * 10)")
 stop=$(psql_ -c "SELECT '$start'::timestamptz + interval '$DURATION s'")
-echo "soak bench: $FLOWS flows x 3-node chain every 10 s, window $DURATION s from $start, grace $GRACE s, max_workers $WORKERS"
+echo "soak bench: $FLOWS flows x 3-node chain every 10 s, window $DURATION s from $start, grace $GRACE s, max_workers $WORKERS, scheduler_ready_incremental ${READY_INCREMENTAL:-on}"
 echo "  machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 psql_ >/dev/null <<SQL
 SELECT count(taskflow.create_flow('soak_' || g, schedule => 'every 10 seconds', timezone => 'UTC',
