@@ -74,7 +74,9 @@ $t0 = time();
 my ($ret, $out, $err) = $node->psql('postgres', 'DROP DATABASE db3');
 my $drop_ms = int((time() - $t0) * 1000);
 is($ret, 0, "DROP DATABASE of a taskflow database succeeded ($drop_ms ms)") or diag($err);
-cmp_ok($drop_ms, '<', 15000, 'DROP DATABASE did not wait long');
+# (a scheduler that does not leave makes DROP DATABASE wait 5 s for it and fail;
+# one that leaves late, nearly as long: below that, with room for busy cores)
+cmp_ok($drop_ms, '<', 4500, 'DROP DATABASE did not wait long');
 is(schedulers('db3'), '0', 'no scheduler for the dropped database');
 
 # a database created while the extension exists in postgres
