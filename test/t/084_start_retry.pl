@@ -46,7 +46,8 @@ is(q1("SELECT state FROM taskflow.runs WHERE id = $run"), 'running', 'the run wa
 # the parallel query ends: the slots are free
 $bg->quit;
 my $freed = time();
-is(q1(q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'parallel worker'}), '0',
+ok(TaskflowTest->poll($node, 'postgres',
+	q{SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'parallel worker'}, 30),
 	'the parallel workers are gone');
 is(TaskflowTest->wait_run($node, $run, timeout => 30), 'succeeded',
 	'the node ran within 30 s of the slots freeing (not at the 60 s wake)');
