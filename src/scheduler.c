@@ -86,6 +86,8 @@
 #define TF_REHEARSE_MS		30000L	/* at most one rehearsal of a due time this often */
 #define TF_REHEARSE_AHEAD_MS 2000L	/* ... this long before the due time */
 #define TF_REHEARSE_LEAD_MS	200L	/* ... and never closer to it than this */
+#define TF_START_RETRY_MIN_MS 250L	/* no process slot for a node worker: */
+#define TF_START_RETRY_MAX_MS 8000L /* ... try again after 0.25, 0.5, ... 8 s */
 
 static int	my_slot = -1;
 static Oid	my_dboid = InvalidOid;
@@ -116,6 +118,17 @@ static TfDispatchTry dispatch_tries[TF_MAX_WORKERS * 2];
  */
 static int64 handed_ids[TF_MAX_WORKERS * 2];
 static int	handed_n = 0;
+
+/*
+ * A node worker could not be started (RegisterDynamicBackgroundWorker
+ * failed: every max_worker_processes slot taken, e.g. by parallel query
+ * workers or another extension's): the next pass comes after this many ms
+ * (doubling up to TF_START_RETRY_MAX_MS), 0 when the last start succeeded.
+ * Nothing wakes the scheduler when a process slot that is not taskflow's
+ * frees, so without it the ready node waited for the next wake, up to
+ * TF_MAX_SLEEP_MS (review of 1.5, test/t/084_start_retry.pl).
+ */
+static long start_retry_ms = 0;
 
 static TimestampTz last_purge = 0;
 static TimestampTz purge_before = 0;	/* cut-off of the purge under way, or 0 */
@@ -922,11 +935,16 @@ tf_pass_dispatch(void)
 					(errmsg("taskflow scheduler: could not start a node worker"),
 					 errhint("Raise max_worker_processes (it must exceed taskflow.max_workers plus one scheduler per database plus the launcher).")));
 			held = true;
+			start_retry_ms = start_retry_ms == 0 ? TF_START_RETRY_MIN_MS
+				: Min(start_retry_ms * 2, TF_START_RETRY_MAX_MS);
 			break;
 		}
+		start_retry_ms = 0;
 		(void) tf_dispatch_tries(r->node_run_id, r->attempt, true);
 		started = true;
 	}
+	if (ready == NIL)
+		start_retry_ms = 0;		/* nothing ready (any more) to start */
 	list_free_deep(ready);
 
 	/*
@@ -1387,6 +1405,10 @@ tf_scheduler_pass(void)
 		else
 			sleep_ms = Min(sleep_ms, TimestampDifferenceMilliseconds(real, next_retry) + 1);
 	}
+
+	/* a node worker could not be started: try again soon (start_retry_ms) */
+	if (start_retry_ms > 0)
+		sleep_ms = Min(sleep_ms, start_retry_ms);
 
 	/*
 	 * Long timeouts can overshoot in proportion to their length (about 0.1%

@@ -18,6 +18,18 @@
  *	  run whenever the other held a row lock a bit longer (review of 1.4,
  *	  docs/security.md).
  *
+ *	  Two more (review of 1.5): exit_on_error, which a database owner may set
+ *	  (PGC_USERSET), turns every ERROR into FATAL, even inside PG_TRY and a
+ *	  PL/pgSQL exception block: a failing node's worker exited before it
+ *	  recorded the error ("exited without recording a result", the message
+ *	  lost), and every error the scheduler's passes catch (a flow that
+ *	  cannot be advanced, a failed dispatch) ended the scheduler; and
+ *	  session_replication_role = replica (a superuser's ALTER DATABASE /
+ *	  ALTER ROLE ... SET) skipped the engine's own triggers -- the change
+ *	  queue of part 51, so a run advanced only at the 60 s safety sweep (a
+ *	  3-node chain took 2 minutes instead of 65 ms) -- and the foreign-key
+ *	  cascades of the scheduler's purge.
+ *
  *	  tf_pin_session_settings() pins them (and search_path, see the review
  *	  of 1.3) at PGC_S_OVERRIDE right after the connection, above the
  *	  database's and role's defaults; RESET ALL (a warm worker's session
@@ -44,4 +56,6 @@ tf_pin_session_settings(bool search_path)
 	SetConfigOption("lock_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("idle_in_transaction_session_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("exit_on_error", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("session_replication_role", "origin", PGC_SUSET, PGC_S_OVERRIDE);
 }

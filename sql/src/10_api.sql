@@ -482,10 +482,10 @@ BEGIN
         RETURN;
     END IF;
     why := CASE
-        WHEN path ~ '[\x01-\x1f\x7f]' THEN 'it contains a control character'
+        WHEN path ~ E'[\\x01-\\x1f\\x7f]' THEN 'it contains a control character'
         WHEN position(E'\\' IN path) > 0 THEN 'it contains a backslash'
         WHEN left(path, 1) = '/' THEN 'it starts with "/"'
-        WHEN path ~ '(^|/)\.\.?(/|$)' THEN 'it has a "." or ".." component'
+        WHEN path ~ E'(^|/)\\.\\.?(/|$)' THEN 'it has a "." or ".." component'
         WHEN path ~ '//' THEN 'it has an empty component ("//")'
         END;
     IF why IS NOT NULL THEN
@@ -1253,11 +1253,11 @@ BEGIN
         RETURN;
     END IF;
     m := regexp_match(_parse_variable.definition,
-                      '^\s*(.*\S)\s+of\s+(bizdate|cyctime)(?:\s*([-+])\s*(\S.*?))?\s*$', 'i');
+                      E'^\\s*(.*\\S)\\s+of\\s+(bizdate|cyctime)(?:\\s*([-+])\\s*(\\S.*?))?\\s*$', 'i');
     IF m IS NULL THEN
         RAISE EXCEPTION 'invalid time variable definition "%"', _parse_variable.definition
             USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = CASE WHEN _parse_variable.definition ~* '^\s*of\s+(bizdate|cyctime)'
+                  DETAIL = CASE WHEN _parse_variable.definition ~* E'^\\s*of\\s+(bizdate|cyctime)'
                                 THEN 'The to_char pattern is empty.'
                                 ELSE 'Expected a to_char pattern, "of", bizdate or cyctime, and an optional signed interval.' END,
                   HINT = 'Write ''<to_char pattern> of bizdate|cyctime [+|- <interval>]'', e.g. '
@@ -1565,9 +1565,9 @@ BEGIN
         -- with dashed edges into its node, branch edges labelled true/false,
         -- dotted edges from the last nodes to the finalizer)
         lines := lines || ARRAY(
-            SELECT format('  "%s" [label="%s\n(%s)%s"%s];', n.name, n.name,
+            SELECT format(E'  "%s" [label="%s\\n(%s)%s"%s];', n.name, n.name,
                           n.kind || CASE WHEN n.finalizer THEN ', finalizer' ELSE '' END,
-                          CASE WHEN n.trigger_rule <> 'all_success' THEN '\n[' || n.trigger_rule || ']' ELSE '' END,
+                          CASE WHEN n.trigger_rule <> 'all_success' THEN E'\\n[' || n.trigger_rule || ']' ELSE '' END,
                           CASE WHEN n.kind = 'branch' THEN ', shape=diamond'
                                WHEN n.finalizer THEN ', peripheries=2' ELSE '' END)
               FROM taskflow.nodes n WHERE n.flow_id = f.id ORDER BY n.name);

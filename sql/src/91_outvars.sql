@@ -85,7 +85,7 @@ DECLARE
     names    text;
 BEGIN
     -- most nodes use no output variables: a cheap test first
-    IF coalesce(body, '') || coalesce(options::text, '') !~ '\$\{[A-Za-z_][A-Za-z0-9_-]*\.' THEN
+    IF coalesce(body, '') || coalesce(options::text, '') !~ E'\\$\\{[A-Za-z_][A-Za-z0-9_-]*\\.' THEN
         RETURN;
     END IF;
     -- (one template at a time: a join of the two set-returning functions
@@ -169,8 +169,8 @@ BEGIN
     FOR n IN SELECT * FROM taskflow.nodes x
               WHERE x.flow_id = f.id
                 AND (coalesce(x.body, '') || x.options::text)
-                    ~ CASE WHEN of IS NULL THEN '\$\{[A-Za-z_][A-Za-z0-9_-]*\.'
-                           ELSE '\$\{' || regexp_replace(of, '([^A-Za-z0-9_])', '\\\1', 'g') || '\.' END
+                    ~ CASE WHEN of IS NULL THEN E'\\$\\{[A-Za-z_][A-Za-z0-9_-]*\\.'
+                           ELSE E'\\$\\{' || regexp_replace(of, '([^A-Za-z0-9_])', E'\\\\\\1', 'g') || E'\\.' END
               ORDER BY x.name LOOP
         PERFORM taskflow._check_node_outputs(f, n.id, n.name, n.body, n.options, culprit);
     END LOOP;

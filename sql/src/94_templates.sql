@@ -379,7 +379,7 @@ DECLARE
     m   text[];
     val text;
 BEGIN
-    FOR m IN SELECT DISTINCT x FROM regexp_matches(txt, '\{\{([A-Za-z_][A-Za-z0-9_]*)(?::(literal|ident))?\}\}', 'g') x LOOP
+    FOR m IN SELECT DISTINCT x FROM regexp_matches(txt, E'\\{\\{([A-Za-z_][A-Za-z0-9_]*)(?::(literal|ident))?\\}\\}', 'g') x LOOP
         val := coalesce(p->>m[1], '');
         val := CASE m[2] WHEN 'literal' THEN quote_literal(val) WHEN 'ident' THEN quote_ident(val) ELSE val END;
         val := to_jsonb(val)::text;
@@ -491,7 +491,7 @@ BEGIN
                   HINT = 'E.g. "variables": {"day": "yyyymmdd of bizdate"}.';
     END IF;
     SELECT m[1] INTO used
-      FROM regexp_matches(definition::text, '\{\{([A-Za-z_][A-Za-z0-9_]*)(?::(literal|ident))?\}\}', 'g') m
+      FROM regexp_matches(definition::text, E'\\{\\{([A-Za-z_][A-Za-z0-9_]*)(?::(literal|ident))?\\}\\}', 'g') m
      WHERE NOT parameters ? m[1] LIMIT 1;
     IF used IS NOT NULL THEN
         RAISE EXCEPTION 'template "%" uses undeclared parameter "%"', name, used

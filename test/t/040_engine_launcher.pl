@@ -26,10 +26,11 @@ sub wait_schedulers
 	my $t0 = time();
 	my $ok = TaskflowTest->poll($node, 'postgres',
 		"SELECT count(*) = $n FROM pg_stat_activity WHERE backend_type = 'taskflow scheduler' AND datname = '$db'",
-		10);
+		30);
 	my $ms = int((time() - $t0) * 1000);
 	ok($ok, "$what ($ms ms)");
-	cmp_ok($ms, '<', 2500, "$what within 2.5 s");
+	# (prompt: woken, not the 1-hour safety rescan; loose for 2 busy cores)
+	cmp_ok($ms, '<', 15000, "$what within 15 s");
 	return $ms;
 }
 
@@ -73,7 +74,9 @@ $t0 = time();
 my ($ret, $out, $err) = $node->psql('postgres', 'DROP DATABASE db3');
 my $drop_ms = int((time() - $t0) * 1000);
 is($ret, 0, "DROP DATABASE of a taskflow database succeeded ($drop_ms ms)") or diag($err);
-cmp_ok($drop_ms, '<', 3000, 'DROP DATABASE did not wait long');
+# (a scheduler that does not leave makes DROP DATABASE wait 5 s for it and fail;
+# one that leaves late, nearly as long: below that, with room for busy cores)
+cmp_ok($drop_ms, '<', 4500, 'DROP DATABASE did not wait long');
 is(schedulers('db3'), '0', 'no scheduler for the dropped database');
 
 # a database created while the extension exists in postgres
