@@ -280,6 +280,27 @@ tf_zst_compress(TfCsvDest *d, bool end_frame)
 
 /* ---------- CSV formatting, identical to COPY TO (FORMAT csv) ---------- */
 
+/*
+ * Room for n more bytes in buf (and its NUL): the inline check of
+ * enlargeStringInfo, whose call is then rare (inbuf is allocated with room
+ * for TF_INBUF_SIZE and flushed at it).
+ */
+#define TF_RESERVE(buf, n) \
+	do { \
+		if (unlikely((buf)->len + (n) >= (buf)->maxlen)) \
+			enlargeStringInfo((buf), (n)); \
+	} while (0)
+
+/* appendBinaryStringInfo, inline */
+static inline void
+tf_buf_append(StringInfo buf, const char *s, int len)
+{
+	TF_RESERVE(buf, len);
+	memcpy(buf->data + buf->len, s, len);
+	buf->len += len;
+	buf->data[buf->len] = '\0';
+}
+
 static inline bool
 tf_csv_needs_quote(const char *s, int len)
 {
@@ -308,7 +329,7 @@ tf_csv_append_n(StringInfo buf, const char *s, int len, bool single_attr)
 	if (!(single_attr && len == 2 && s[0] == '\\' && s[1] == '.') &&
 		!tf_csv_needs_quote(s, len))
 	{
-		appendBinaryStringInfo(buf, s, len);
+		tf_buf_append(buf, s, len);
 		return;
 	}
 
@@ -424,21 +445,21 @@ tf_csv_append_value(TfCsvDest *d, int i, Datum v)
 	switch (d->kinds[i])
 	{
 		case TF_COL_INT2:
-			enlargeStringInfo(buf, 7);
+			TF_RESERVE(buf, 7);
 			buf->len += pg_itoa(DatumGetInt16(v), buf->data + buf->len);
 			return;
 		case TF_COL_INT4:
-			enlargeStringInfo(buf, 12);
+			TF_RESERVE(buf, 12);
 			buf->len += pg_ltoa(DatumGetInt32(v), buf->data + buf->len);
 			return;
 		case TF_COL_INT8:
-			enlargeStringInfo(buf, MAXINT8LEN + 1);
+			TF_RESERVE(buf, MAXINT8LEN + 1);
 			buf->len += pg_lltoa(DatumGetInt64(v), buf->data + buf->len);
 			return;
 		case TF_COL_FLOAT4:
 			if (extra_float_digits > 0)
 			{
-				enlargeStringInfo(buf, FLOAT_SHORTEST_DECIMAL_LEN);
+				TF_RESERVE(buf, FLOAT_SHORTEST_DECIMAL_LEN);
 				buf->len += float_to_shortest_decimal_buf(DatumGetFloat4(v),
 														  buf->data + buf->len);
 				return;
@@ -450,7 +471,7 @@ tf_csv_append_value(TfCsvDest *d, int i, Datum v)
 				double		f = DatumGetFloat8(v);
 				int			n;
 
-				enlargeStringInfo(buf, DOUBLE_SHORTEST_DECIMAL_LEN);
+				TF_RESERVE(buf, DOUBLE_SHORTEST_DECIMAL_LEN);
 				n = tf_float8_short(f, buf->data + buf->len);
 #ifdef USE_ASSERT_CHECKING
 				if (n > 0)
@@ -491,7 +512,12 @@ tf_csv_append_value(TfCsvDest *d, int i, Datum v)
 					c->order = DateOrder;
 					c->valid = true;
 				}
-				tf_csv_append_n(buf, c->txt, c->len, d->single_attr);
+				/*
+				 * no quoting: a date's text (digits, "-/. ", "BC",
+				 * "infinity") has no comma, quote or line break, is not
+				 * empty and is not "\\."
+				 */
+				tf_buf_append(buf, c->txt, c->len);
 				return;
 			}
 		case TF_COL_TEXT:
