@@ -1,0 +1,399 @@
+/*-------------------------------------------------------------------------
+ *
+ * define_direct.c
+ *	  Direct inserts of the definition's catalog rows for the C create path
+ *	  (define_create.c), as the logical-replication apply worker inserts
+ *	  rows: no parse, plan, portal or executor start-up per statement; the
+ *	  rows go through ExecSimpleRelationInsert (BEFORE/AFTER row triggers as
+ *	  enabled, stored generated columns, NOT NULL and CHECK constraints,
+ *	  the heap insert, the index inserts with their unique checks), the
+ *	  columns not given get their defaults (identity, now(), ...) as an
+ *	  INSERT would.  See docs/performance.md ("1.6: direct inserts").
+ *
+ *	  What the executor of an INSERT checks and this path checks itself,
+ *	  before any lock is taken (tf_direct_begin):
+ *	  - privileges: ExecCheckRTPerms on a range-table entry of the table
+ *	    with INSERT on the columns given (as an INSERT naming them; the
+ *	    executor's hook included); missing: NULL, the caller takes its SPI
+ *	    path (which raises the usual error);
+ *	  - row level security: only where none applies to the current user
+ *	    (check_enable_rls: a superuser, a BYPASSRLS role, the table owner
+ *	    without FORCE); otherwise NULL, the SPI path (whose INSERT applies
+ *	    the policies);
+ *	  - the column types the caller passes must be the table's (else NULL).
+ *
+ *	  The tables' CHECK constraints and column defaults are prepared once
+ *	  per backend (not read with stringToNode, planned, and for an identity
+ *	  column looked up in pg_depend again for every statement), kept per
+ *	  table while its relcache entry holds the same constraints and
+ *	  defaults (their text compared on every use; any relcache
+ *	  invalidation drops them all).  What ExecInitExpr prepares for such
+ *	  an expression (function lookups, constant arrays) lives in that
+ *	  backend-lifetime context; CHECKs and defaults hold no subplans and
+ *	  expression_planner makes no hashed IN lists, the only steps that
+ *	  keep state in an EState's query memory.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "taskflow.h"
+
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "optimizer/optimizer.h"
+#include "parser/parse_relation.h"
+#include "rewrite/rewriteHandler.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/inval.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
+
+#include "define_direct.h"
+
+struct TfDirect
+{
+	Relation	rel;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;
+	int			ncols;
+	AttrNumber *attnum;			/* of the columns given */
+	int			ndefaults;
+	AttrNumber *defnum;			/* of the columns with a default */
+	ExprState **defexpr;
+	FmgrInfo	to_jsonb;		/* to_jsonb(the row type) */
+	bool		has_jsonb;
+	Datum		hidden;			/* the text[] of tf_direct_image, once */
+};
+
+/* ---------------------------------------------------------------------
+ * CHECK constraints and column defaults, prepared once per backend and table
+ * ---------------------------------------------------------------------
+ */
+typedef struct RelCache
+{
+	Oid			relid;
+	int			ncheck;
+	char	  **ccbin;			/* the CHECK expressions' text, to compare */
+	ExprState **check;
+	int			ndefval;
+	char	  **adbin;			/* the defaults' text (by attnum - 1), to compare */
+	int			natts;
+	ExprState **defexpr;		/* by attnum - 1; NULL: no default */
+	struct RelCache *next;
+} RelCache;
+
+static MemoryContext rel_cxt = NULL;
+static RelCache *rel_cache = NULL;
+static bool rel_callback = false;
+
+static void
+rel_cache_inval(Datum arg, Oid relid)
+{
+	/*
+	 * (freed at the next use: nothing prepared is in use then --
+	 * tf_direct_begin takes its lock, which processes invalidations, before
+	 * it looks here, and a TfDirect ends before the next one begins)
+	 */
+	rel_cache = NULL;
+}
+
+/* the adbin of attnum among the table's defaults, or NULL */
+static char *
+rel_adbin(TupleConstr *constr, AttrNumber attnum)
+{
+	if (constr == NULL)
+		return NULL;
+	for (int i = 0; i < constr->num_defval; i++)
+		if (constr->defval[i].adnum == attnum)
+			return constr->defval[i].adbin;
+	return NULL;
+}
+
+/* does the entry hold the table's current constraints and defaults? */
+static bool
+rel_cache_same(RelCache *c, Relation rel)
+{
+	TupleDesc	td = RelationGetDescr(rel);
+	TupleConstr *constr = td->constr;
+
+	if (c->natts != td->natts || c->ncheck != (constr ? constr->num_check : 0) ||
+		c->ndefval != (constr ? constr->num_defval : 0))
+		return false;
+	for (int i = 0; i < c->ncheck; i++)
+		if (strcmp(c->ccbin[i], constr->check[i].ccbin) != 0)
+			return false;
+	for (int k = 0; k < td->natts; k++)
+	{
+		char	   *a = rel_adbin(constr, k + 1);
+
+		if ((a == NULL) != (c->adbin[k] == NULL) || (a != NULL && strcmp(a, c->adbin[k]) != 0))
+			return false;
+	}
+	return true;
+}
+
+static RelCache *
+rel_cache_get(Relation rel)
+{
+	TupleDesc	td = RelationGetDescr(rel);
+	TupleConstr *constr = td->constr;
+	RelCache   *c;
+	MemoryContext old;
+
+	if (!rel_callback)
+	{
+		CacheRegisterRelcacheCallback(rel_cache_inval, (Datum) 0);
+		rel_callback = true;
+	}
+	if (rel_cache == NULL && rel_cxt != NULL)
+		MemoryContextReset(rel_cxt);
+	for (c = rel_cache; c != NULL; c = c->next)
+		if (c->relid == RelationGetRelid(rel))
+			break;
+	if (c != NULL && rel_cache_same(c, rel))
+		return c;
+	/* (a changed table: its old entry is left, unused, until the next reset) */
+	if (rel_cxt == NULL)
+		rel_cxt = AllocSetContextCreate(TopMemoryContext, "taskflow direct inserts",
+										ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(rel_cxt);
+	c = palloc0(sizeof(RelCache));
+	c->relid = RelationGetRelid(rel);
+	c->ncheck = constr ? constr->num_check : 0;
+	c->ccbin = palloc(sizeof(char *) * (c->ncheck + 1));
+	c->check = palloc(sizeof(ExprState *) * (c->ncheck + 1));
+	for (int i = 0; i < c->ncheck; i++)
+	{
+		Expr	   *e = (Expr *) stringToNode(constr->check[i].ccbin);
+
+		/* as ExecRelCheck prepares them (ExecPrepareExpr, without an EState) */
+		c->ccbin[i] = pstrdup(constr->check[i].ccbin);
+		c->check[i] = ExecInitExpr(expression_planner(e), NULL);
+	}
+	c->ndefval = constr ? constr->num_defval : 0;
+	c->natts = td->natts;
+	c->adbin = palloc0(sizeof(char *) * td->natts);
+	c->defexpr = palloc0(sizeof(ExprState *) * td->natts);
+	for (int k = 0; k < td->natts; k++)
+	{
+		Form_pg_attribute att = TupleDescAttr(td, k);
+		char	   *a = rel_adbin(constr, k + 1);
+		Node	   *def;
+
+		c->adbin[k] = a ? pstrdup(a) : NULL;
+		if (att->attisdropped || att->attgenerated)
+			continue;
+		/* (an identity column's: its sequence's nextval) */
+		def = build_column_default(rel, att->attnum);
+		if (def != NULL)
+			c->defexpr[k] = ExecInitExpr(expression_planner((Expr *) def), NULL);
+	}
+	c->next = rel_cache;
+	rel_cache = c;
+	MemoryContextSwitchTo(old);
+	return c;
+}
+
+/* ---------------------------------------------------------------------
+ * the inserts
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Prepare direct inserts into taskflow.<relname> of rows giving the columns
+ * cols[] of the types types[] (the others get their defaults), as the
+ * current user.  NULL: not possible (privileges, row level security, a
+ * column or type that is not the table's): use an INSERT statement.
+ */
+TfDirect *
+tf_direct_begin(const char *relname, const char *const *cols, const Oid *types, int ncols)
+{
+	Oid			relid = get_relname_relid(relname, get_namespace_oid(TASKFLOW_SCHEMA, false));
+	RangeTblEntry *rte;
+	Relation	rel;
+	TupleDesc	td;
+	TfDirect   *d;
+	Bitmapset  *given = NULL;
+	RelCache   *rc;
+	int			i;
+
+	if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_RELATION)
+		return NULL;
+	/* row level security: only where it does not apply (see the banner) */
+	if (check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
+		return NULL;
+
+	rel = table_open(relid, RowExclusiveLock);
+	td = RelationGetDescr(rel);
+	d = palloc0(sizeof(TfDirect));
+	d->rel = rel;
+	d->ncols = ncols;
+	d->attnum = palloc(sizeof(AttrNumber) * (ncols + 1));
+	for (i = 0; i < ncols; i++)
+	{
+		AttrNumber	a = InvalidAttrNumber;
+
+		for (int k = 0; k < td->natts; k++)
+		{
+			Form_pg_attribute att = TupleDescAttr(td, k);
+
+			if (!att->attisdropped && strcmp(NameStr(att->attname), cols[i]) == 0)
+			{
+				if (att->atttypid == types[i] && !att->attgenerated)
+					a = att->attnum;
+				break;
+			}
+		}
+		if (a == InvalidAttrNumber)
+		{
+			table_close(rel, RowExclusiveLock);
+			return NULL;
+		}
+		d->attnum[i] = a;
+		given = bms_add_member(given, a - FirstLowInvalidHeapAttributeNumber);
+	}
+
+	/* INSERT privilege on the table, or on each column given */
+	rte = makeNode(RangeTblEntry);
+	rte->rtekind = RTE_RELATION;
+	rte->relid = relid;
+	rte->relkind = RELKIND_RELATION;
+	rte->rellockmode = RowExclusiveLock;
+	rte->requiredPerms = ACL_INSERT;
+	rte->checkAsUser = InvalidOid;
+	rte->insertedCols = given;
+	if (!ExecCheckRTPerms(list_make1(rte), false))
+	{
+		table_close(rel, RowExclusiveLock);
+		return NULL;
+	}
+
+	d->estate = CreateExecutorState();
+	ExecInitRangeTable(d->estate, list_make1(rte));
+	d->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(d->rri, rel, 1, NULL, 0);
+	d->estate->es_output_cid = GetCurrentCommandId(true);
+	d->estate->es_snapshot = GetActiveSnapshot();
+	ExecOpenIndices(d->rri, false);
+	rc = rel_cache_get(rel);
+	/* the CHECKs prepared before, as ExecRelCheck would prepare them */
+	if (rc->ncheck > 0)
+		d->rri->ri_ConstraintExprs = rc->check;
+	d->slot = ExecInitExtraTupleSlot(d->estate, td, &TTSOpsVirtual);
+
+	/* the defaults of the other columns (as an INSERT evaluates them) */
+	d->defnum = palloc(sizeof(AttrNumber) * td->natts);
+	d->defexpr = palloc(sizeof(ExprState *) * td->natts);
+	for (int k = 0; k < td->natts; k++)
+	{
+		Form_pg_attribute att = TupleDescAttr(td, k);
+
+		if (rc->defexpr[k] == NULL ||
+			bms_is_member(att->attnum - FirstLowInvalidHeapAttributeNumber, given))
+			continue;
+		d->defnum[d->ndefaults] = att->attnum;
+		d->defexpr[d->ndefaults++] = rc->defexpr[k];
+	}
+	AfterTriggerBeginQuery();
+	return d;
+}
+
+/*
+ * Insert one row (values/nulls of the columns given to tf_direct_begin);
+ * the row stays in the slot for tf_direct_value and tf_direct_image.
+ */
+void
+tf_direct_insert(TfDirect *d, const Datum *values, const bool *nulls)
+{
+	TupleTableSlot *slot = d->slot;
+	ExprContext *econtext = GetPerTupleExprContext(d->estate);
+	int			natts = slot->tts_tupleDescriptor->natts;
+
+	ResetPerTupleExprContext(d->estate);
+	ExecClearTuple(slot);
+	for (int k = 0; k < natts; k++)
+	{
+		slot->tts_values[k] = (Datum) 0;
+		slot->tts_isnull[k] = true;
+	}
+	/* defaults in column order, as an INSERT's target list evaluates them */
+	for (int k = 0; k < d->ndefaults; k++)
+	{
+		int			a = d->defnum[k] - 1;
+
+		slot->tts_values[a] = ExecEvalExpr(d->defexpr[k], econtext, &slot->tts_isnull[a]);
+	}
+	for (int i = 0; i < d->ncols; i++)
+	{
+		slot->tts_values[d->attnum[i] - 1] = values[i];
+		slot->tts_isnull[d->attnum[i] - 1] = nulls[i];
+	}
+	ExecStoreVirtualTuple(slot);
+	ExecSimpleRelationInsert(d->rri, d->estate, slot);
+}
+
+/* column attname of the row inserted last */
+Datum
+tf_direct_value(TfDirect *d, const char *attname, bool *isnull)
+{
+	AttrNumber	a = attnameAttNum(d->rel, attname, false);
+
+	if (a <= 0)
+		elog(ERROR, "taskflow: no column %s", attname);
+	return slot_getattr(d->slot, a, isnull);
+}
+
+/*
+ * to_jsonb(the row inserted last) - hidden (a text[] literal): the image
+ * an INSERT ... RETURNING to_jsonb(t) - hidden would return
+ */
+Datum
+tf_direct_image(TfDirect *d, const char *hidden)
+{
+	Datum		row = ExecFetchSlotHeapTupleDatum(d->slot);
+	Datum		img;
+
+	if (!d->has_jsonb)
+	{
+		FuncExpr   *fe;
+
+		/* to_jsonb is polymorphic: it reads its argument's type from fn_expr */
+		fmgr_info(F_TO_JSONB, &d->to_jsonb);
+		fe = makeFuncExpr(F_TO_JSONB, JSONBOID,
+						  list_make1(makeNullConst(RelationGetForm(d->rel)->reltype, -1, InvalidOid)),
+						  InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+		d->to_jsonb.fn_expr = (Node *) fe;
+		d->has_jsonb = true;
+	}
+	img = FunctionCall1(&d->to_jsonb, row);
+	if (hidden != NULL)
+	{
+		/* (array_in needs its flinfo) */
+		if (d->hidden == (Datum) 0)
+			d->hidden = OidInputFunctionCall(F_ARRAY_IN, unconstify(char *, hidden), TEXTOID, -1);
+		img = DirectFunctionCall2(jsonb_delete_array, img, d->hidden);
+	}
+	return img;
+}
+
+/* the AFTER row triggers queued (those enabled), indexes closed, the rows visible */
+void
+tf_direct_end(TfDirect *d)
+{
+	AfterTriggerEndQuery(d->estate);
+	ExecCloseIndices(d->rri);
+	ExecResetTupleTable(d->estate->es_tupleTable, false);
+	FreeExecutorState(d->estate);
+	table_close(d->rel, NoLock);
+	CommandCounterIncrement();
+}
