@@ -391,6 +391,8 @@ void
 tf_direct_end(TfDirect *d)
 {
 	AfterTriggerEndQuery(d->estate);
+	/* (the relations the AFTER triggers' events opened, as the apply worker does) */
+	ExecCloseResultRelations(d->estate);
 	ExecCloseIndices(d->rri);
 	ExecResetTupleTable(d->estate->es_tupleTable, false);
 	FreeExecutorState(d->estate);
