@@ -92,6 +92,9 @@ extern PGDLLEXPORT Datum tf_tz_canonical(PG_FUNCTION_ARGS);
 /* set only around this file's catalog INSERTs (see the banner) */
 static bool define_internal = false;
 
+/* run_fast's search_path pinned for the saved plans (run_plan) */
+static bool path_pinned = false;
+
 /* saved plans (prepared and run under a pinned search_path: run_fast) */
 static SPIPlanPtr plan_flow = NULL;
 static SPIPlanPtr plan_nodes = NULL;
@@ -595,6 +598,21 @@ run_plan(SPIPlanPtr plan, Datum *values, char *nulls, bool internal, int expect)
 	bool		save = define_internal;
 	int			save_role = SessionReplicationRole;
 
+	if (!path_pinned)
+	{
+		/*
+		 * The saved plans run under a pinned search_path, as the API's
+		 * functions do: a plan cache re-parses a plan under the caller's
+		 * search_path when it differs from the one it was parsed with (and
+		 * the caller's could shadow an operator).  Set at run_fast's GUC
+		 * nest level, once per call and only when a plan runs (the direct
+		 * inserts look nothing up by name); restored by run_fast, or by
+		 * the subtransaction's abort.
+		 */
+		(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+		path_pinned = true;
+	}
 	define_internal = internal;
 	if (internal)
 		SessionReplicationRole = SESSION_REPLICATION_ROLE_REPLICA;
@@ -1558,6 +1576,7 @@ run_fast(FastPath fn, FunctionCallInfo fcinfo, Datum *result)
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
 	volatile bool done = false;
+	bool		save_pinned = path_pinned;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
@@ -1565,21 +1584,15 @@ run_fast(FastPath fn, FunctionCallInfo fcinfo, Datum *result)
 	{
 		int			nest = NewGUCNestLevel();
 
-		/*
-		 * The saved plans run under a pinned search_path, as the API's
-		 * functions do: a plan cache re-parses a plan under the caller's
-		 * search_path when it differs from the one it was parsed with (and
-		 * the caller's could shadow an operator).  Restored below, or by
-		 * the subtransaction's abort.
-		 */
-		(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
-								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+		/* (pinned at this nest level by the first saved plan run: run_plan) */
+		path_pinned = false;
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "taskflow: SPI_connect failed");
 		prepare_plans();
 		done = fn(fcinfo, result);
 		SPI_finish();
 		AtEOXact_GUC(true, nest);
+		path_pinned = save_pinned;
 		if (done)
 			ReleaseCurrentSubTransaction();
 		else
@@ -1595,6 +1608,7 @@ run_fast(FastPath fn, FunctionCallInfo fcinfo, Datum *result)
 		edata = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
+		path_pinned = save_pinned;
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
 		if (must_rethrow(edata->sqlerrcode))

@@ -12,10 +12,11 @@
  *
  *	  What the executor of an INSERT checks and this path checks itself,
  *	  before any lock is taken (tf_direct_begin):
- *	  - privileges: ExecCheckRTPerms on a range-table entry of the table
+ *	  - privileges: INSERT on the table (pg_class_aclcheck, before the
+ *	    lock), then ExecCheckRTPerms on a range-table entry of the table
  *	    with INSERT on the columns given (as an INSERT naming them; the
  *	    executor's hook included); missing: NULL, the caller takes its SPI
- *	    path (which raises the usual error);
+ *	    path (which checks column privileges and raises the usual error);
  *	  - row level security: only where none applies to the current user
  *	    (check_enable_rls: a superuser, a BYPASSRLS role, the table owner
  *	    without FORCE); otherwise NULL, the SPI path (whose INSERT applies
@@ -47,17 +48,22 @@
 #include "optimizer/optimizer.h"
 #include "parser/parse_relation.h"
 #include "rewrite/rewriteHandler.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
 
 #include "define_direct.h"
+
+typedef struct RelCache RelCache;
 
 struct TfDirect
 {
@@ -72,14 +78,16 @@ struct TfDirect
 	ExprState **defexpr;
 	FmgrInfo	to_jsonb;		/* to_jsonb(the row type) */
 	bool		has_jsonb;
-	Datum		hidden;			/* the text[] of tf_direct_image, once */
+	RelCache   *rc;
+	const char *hidden;			/* the columns left out of the image ... */
+	bool	   *skip;			/* ... by attnum - 1 */
 };
 
 /* ---------------------------------------------------------------------
  * CHECK constraints and column defaults, prepared once per backend and table
  * ---------------------------------------------------------------------
  */
-typedef struct RelCache
+struct RelCache
 {
 	Oid			relid;
 	int			ncheck;
@@ -89,8 +97,14 @@ typedef struct RelCache
 	char	  **adbin;			/* the defaults' text (by attnum - 1), to compare */
 	int			natts;
 	ExprState **defexpr;		/* by attnum - 1; NULL: no default */
+	const char *const *cols;	/* the columns a caller gives (its static array) ... */
+	const Oid  *types;
+	int			ncols;
+	AttrNumber *attnum;			/* ... their numbers */
+	char	   *jcat;			/* the image's form of each column (image_category) */
+	FmgrInfo   *jout;			/* their output functions */
 	struct RelCache *next;
-} RelCache;
+};
 
 static MemoryContext rel_cxt = NULL;
 static RelCache *rel_cache = NULL;
@@ -229,41 +243,63 @@ tf_direct_begin(const char *relname, const char *const *cols, const Oid *types, 
 
 	if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_RELATION)
 		return NULL;
-	/* row level security: only where it does not apply (see the banner) */
-	if (check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
+	/*
+	 * Before any lock: INSERT on the table (a role with column privileges
+	 * only takes the INSERT statement, which checks them and raises the
+	 * error), and row level security only where it does not apply (see the
+	 * banner)
+	 */
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) != ACLCHECK_OK ||
+		check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
 		return NULL;
 
 	rel = table_open(relid, RowExclusiveLock);
 	td = RelationGetDescr(rel);
+	rc = rel_cache_get(rel);
 	d = palloc0(sizeof(TfDirect));
 	d->rel = rel;
+	d->rc = rc;
 	d->ncols = ncols;
 	d->attnum = palloc(sizeof(AttrNumber) * (ncols + 1));
+	if (rc->cols != cols || rc->types != types || rc->ncols != ncols)
+	{
+		/* the columns given: their numbers, once per backend and caller */
+		AttrNumber *an = MemoryContextAlloc(rel_cxt, sizeof(AttrNumber) * (ncols + 1));
+
+		for (i = 0; i < ncols; i++)
+		{
+			AttrNumber	a = InvalidAttrNumber;
+
+			for (int k = 0; k < td->natts; k++)
+			{
+				Form_pg_attribute att = TupleDescAttr(td, k);
+
+				if (!att->attisdropped && strcmp(NameStr(att->attname), cols[i]) == 0)
+				{
+					if (att->atttypid == types[i] && !att->attgenerated)
+						a = att->attnum;
+					break;
+				}
+			}
+			if (a == InvalidAttrNumber)
+			{
+				table_close(rel, RowExclusiveLock);
+				return NULL;
+			}
+			an[i] = a;
+		}
+		rc->cols = cols;
+		rc->types = types;
+		rc->ncols = ncols;
+		rc->attnum = an;
+	}
 	for (i = 0; i < ncols; i++)
 	{
-		AttrNumber	a = InvalidAttrNumber;
-
-		for (int k = 0; k < td->natts; k++)
-		{
-			Form_pg_attribute att = TupleDescAttr(td, k);
-
-			if (!att->attisdropped && strcmp(NameStr(att->attname), cols[i]) == 0)
-			{
-				if (att->atttypid == types[i] && !att->attgenerated)
-					a = att->attnum;
-				break;
-			}
-		}
-		if (a == InvalidAttrNumber)
-		{
-			table_close(rel, RowExclusiveLock);
-			return NULL;
-		}
-		d->attnum[i] = a;
-		given = bms_add_member(given, a - FirstLowInvalidHeapAttributeNumber);
+		d->attnum[i] = rc->attnum[i];
+		given = bms_add_member(given, d->attnum[i] - FirstLowInvalidHeapAttributeNumber);
 	}
 
-	/* INSERT privilege on the table, or on each column given */
+	/* the executor's check too (its hook; the columns given) */
 	rte = makeNode(RangeTblEntry);
 	rte->rtekind = RTE_RELATION;
 	rte->relid = relid;
@@ -285,7 +321,6 @@ tf_direct_begin(const char *relname, const char *const *cols, const Oid *types, 
 	d->estate->es_output_cid = GetCurrentCommandId(true);
 	d->estate->es_snapshot = GetActiveSnapshot();
 	ExecOpenIndices(d->rri, false);
-	rc = rel_cache_get(rel);
 	/* the CHECKs prepared before, as ExecRelCheck would prepare them */
 	if (rc->ncheck > 0)
 		d->rri->ri_ConstraintExprs = rc->check;
@@ -354,15 +389,179 @@ tf_direct_value(TfDirect *d, const char *attname, bool *isnull)
 }
 
 /*
- * to_jsonb(the row inserted last) - hidden (a text[] literal): the image
- * an INSERT ... RETURNING to_jsonb(t) - hidden would return
+ * How to_jsonb writes a column of the type typid (datum_to_jsonb's
+ * categories, for the built-in types it handles without a lookup):
+ * 'b'oolean, 'i'nteger (a JSON number), 't'imestamptz (ISO 8601, as
+ * JsonEncodeDateTime), 'j'sonb (object or array: embedded), 's'tring (the
+ * output function's text: text, name, reg*, interval, ...), or '?': not
+ * handled here (arrays, composites, domains, json, floats, numeric, dates,
+ * user types): the whole image by to_jsonb.
+ */
+static char
+image_category(Oid typid)
+{
+	switch (typid)
+	{
+		case BOOLOID:
+			return 'b';
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+			return 'i';
+		case TIMESTAMPTZOID:
+			return 't';
+		case JSONBOID:
+			return 'j';
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+		case NAMEOID:
+		case REGROLEOID:
+		case REGCLASSOID:
+		case REGPROCOID:
+		case OIDOID:
+		case INTERVALOID:
+		case XIDOID:
+		case XID8OID:
+		case UUIDOID:
+			return 's';
+		default:
+			return '?';
+	}
+}
+
+/*
+ * The image of the row in the slot, built as to_jsonb(row) - hidden
+ * builds it (the same keys, values and forms; jsonb sorts the keys), or
+ * (Datum) 0 when a column it shows has a type image_category leaves to
+ * to_jsonb.
+ */
+static Datum
+image_direct(TfDirect *d)
+{
+	TupleTableSlot *slot = d->slot;
+	TupleDesc	td = slot->tts_tupleDescriptor;
+	RelCache   *rc = d->rc;
+	JsonbParseState *state = NULL;
+	JsonbValue *res;
+
+	if (rc->jcat == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(rel_cxt);
+		char	   *jcat = palloc0(td->natts + 1);
+
+		rc->jout = palloc0(sizeof(FmgrInfo) * td->natts);
+		for (int k = 0; k < td->natts; k++)
+		{
+			Form_pg_attribute att = TupleDescAttr(td, k);
+
+			jcat[k] = att->attisdropped ? '-' : image_category(att->atttypid);
+			if (jcat[k] == 's')
+			{
+				Oid			out;
+				bool		varlena;
+
+				getTypeOutputInfo(att->atttypid, &out, &varlena);
+				fmgr_info_cxt(out, &rc->jout[k], rel_cxt);
+			}
+		}
+		rc->jcat = jcat;
+		MemoryContextSwitchTo(old);
+	}
+	slot_getallattrs(slot);
+	for (int k = 0; k < td->natts; k++)
+		if (rc->jcat[k] == '?' && !d->skip[k])
+			return (Datum) 0;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	for (int k = 0; k < td->natts; k++)
+	{
+		Form_pg_attribute att = TupleDescAttr(td, k);
+		Datum		val = slot->tts_values[k];
+		JsonbValue	key;
+		JsonbValue	v;
+
+		if (rc->jcat[k] == '-' || d->skip[k])
+			continue;
+		key.type = jbvString;
+		key.val.string.val = NameStr(att->attname);
+		key.val.string.len = strlen(NameStr(att->attname));
+		pushJsonbValue(&state, WJB_KEY, &key);
+		if (slot->tts_isnull[k])
+		{
+			v.type = jbvNull;
+			pushJsonbValue(&state, WJB_VALUE, &v);
+			continue;
+		}
+		switch (rc->jcat[k])
+		{
+			case 'b':
+				v.type = jbvBool;
+				v.val.boolean = DatumGetBool(val);
+				break;
+			case 'i':
+				v.type = jbvNumeric;
+				v.val.numeric = int64_to_numeric(att->atttypid == INT8OID ? DatumGetInt64(val) :
+												 att->atttypid == INT4OID ? DatumGetInt32(val) :
+												 DatumGetInt16(val));
+				break;
+			case 't':
+				v.type = jbvString;
+				v.val.string.val = JsonEncodeDateTime(NULL, val, TIMESTAMPTZOID, NULL);
+				v.val.string.len = strlen(v.val.string.val);
+				break;
+			case 'j':
+				{
+					Jsonb	   *jb = DatumGetJsonbP(val);
+
+					if (JB_ROOT_IS_SCALAR(jb))
+						return (Datum) 0;	/* (to_jsonb: not in these tables) */
+					v.type = jbvBinary;
+					v.val.binary.data = &jb->root;
+					v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+				}
+				break;
+			default:
+				v.type = jbvString;
+				v.val.string.val = OutputFunctionCall(&rc->jout[k], val);
+				v.val.string.len = strlen(v.val.string.val);
+				break;
+		}
+		pushJsonbValue(&state, WJB_VALUE, &v);
+	}
+	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbPGetDatum(JsonbValueToJsonb(res));
+}
+
+/*
+ * to_jsonb(the row inserted last) - hidden (a text[] literal of column
+ * names): the image an INSERT ... RETURNING to_jsonb(t) - hidden returns
  */
 Datum
 tf_direct_image(TfDirect *d, const char *hidden)
 {
-	Datum		row = ExecFetchSlotHeapTupleDatum(d->slot);
 	Datum		img;
+	TupleDesc	td = RelationGetDescr(d->rel);
 
+	if (d->skip == NULL || d->hidden != hidden)
+	{
+		/* the columns named in {a,b,...} */
+		char	   *list = pstrdup(hidden ? hidden : "{}");
+		char	   *tok;
+		char	   *save;
+
+		d->hidden = hidden;
+		d->skip = palloc0(sizeof(bool) * td->natts);
+		for (tok = strtok_r(list, "{,}", &save); tok != NULL; tok = strtok_r(NULL, "{,}", &save))
+			for (int k = 0; k < td->natts; k++)
+				if (strcmp(NameStr(TupleDescAttr(td, k)->attname), tok) == 0)
+					d->skip[k] = true;
+	}
+	img = image_direct(d);
+	if (img != (Datum) 0)
+		return img;
+
+	/* the general way: to_jsonb(row) - hidden */
 	if (!d->has_jsonb)
 	{
 		FuncExpr   *fe;
@@ -375,14 +574,11 @@ tf_direct_image(TfDirect *d, const char *hidden)
 		d->to_jsonb.fn_expr = (Node *) fe;
 		d->has_jsonb = true;
 	}
-	img = FunctionCall1(&d->to_jsonb, row);
+	img = FunctionCall1(&d->to_jsonb, ExecFetchSlotHeapTupleDatum(d->slot));
 	if (hidden != NULL)
-	{
-		/* (array_in needs its flinfo) */
-		if (d->hidden == (Datum) 0)
-			d->hidden = OidInputFunctionCall(F_ARRAY_IN, unconstify(char *, hidden), TEXTOID, -1);
-		img = DirectFunctionCall2(jsonb_delete_array, img, d->hidden);
-	}
+		img = DirectFunctionCall2(jsonb_delete_array, img,
+								  OidInputFunctionCall(F_ARRAY_IN, unconstify(char *, hidden),
+													   TEXTOID, -1));
 	return img;
 }
 
