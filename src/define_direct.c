@@ -79,6 +79,8 @@ struct TfDirect
 	FmgrInfo	to_jsonb;		/* to_jsonb(the row type) */
 	bool		has_jsonb;
 	RelCache   *rc;
+	const char *value_name;		/* tf_direct_value's column (the caller's string) ... */
+	AttrNumber	value_att;		/* ... its number */
 	const char *hidden;			/* the columns left out of the image ... */
 	bool	   *skip;			/* ... by attnum - 1 */
 };
@@ -224,6 +226,25 @@ rel_cache_get(Relation rel)
  */
 
 /*
+ * Does any trigger of td fire under the current session_replication_role
+ * (TriggerEnabled's rule for a row's trigger)?
+ */
+static bool
+triggers_fire(TriggerDesc *td)
+{
+	for (int i = 0; i < td->numtriggers; i++)
+	{
+		char		e = td->triggers[i].tgenabled;
+
+		if (SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA
+			? (e == TRIGGER_FIRES_ON_REPLICA || e == TRIGGER_FIRES_ALWAYS)
+			: (e == TRIGGER_FIRES_ON_ORIGIN || e == TRIGGER_FIRES_ALWAYS))
+			return true;
+	}
+	return false;
+}
+
+/*
  * Prepare direct inserts into taskflow.<relname> of rows giving the columns
  * cols[] of the types types[] (the others get their defaults), as the
  * current user.  NULL: not possible (privileges, row level security, a
@@ -317,7 +338,30 @@ tf_direct_begin(const char *relname, const char *const *cols, const Oid *types, 
 	d->estate = CreateExecutorState();
 	ExecInitRangeTable(d->estate, list_make1(rte));
 	d->rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(d->rri, rel, 1, NULL, 0);
+	if (rel->trigdesc != NULL && !triggers_fire(rel->trigdesc))
+	{
+		/*
+		 * No trigger of the table fires under the current replication role
+		 * (the path's own: replica; every trigger ORIGIN-enabled or
+		 * disabled): the ResultRelInfo without them, as for a table without
+		 * triggers (InitResultRelInfo would copy them all, and each row
+		 * would look at each of them)
+		 */
+		TriggerDesc *save = rel->trigdesc;
+
+		rel->trigdesc = NULL;
+		PG_TRY();
+		{
+			InitResultRelInfo(d->rri, rel, 1, NULL, 0);
+		}
+		PG_FINALLY();
+		{
+			rel->trigdesc = save;
+		}
+		PG_END_TRY();
+	}
+	else
+		InitResultRelInfo(d->rri, rel, 1, NULL, 0);
 	d->estate->es_output_cid = GetCurrentCommandId(true);
 	d->estate->es_snapshot = GetActiveSnapshot();
 	ExecOpenIndices(d->rri, false);
@@ -381,11 +425,14 @@ tf_direct_insert(TfDirect *d, const Datum *values, const bool *nulls)
 Datum
 tf_direct_value(TfDirect *d, const char *attname, bool *isnull)
 {
-	AttrNumber	a = attnameAttNum(d->rel, attname, false);
-
-	if (a <= 0)
-		elog(ERROR, "taskflow: no column %s", attname);
-	return slot_getattr(d->slot, a, isnull);
+	if (d->value_name != attname)
+	{
+		d->value_att = attnameAttNum(d->rel, attname, false);
+		if (d->value_att <= 0)
+			elog(ERROR, "taskflow: no column %s", attname);
+		d->value_name = attname;
+	}
+	return slot_getattr(d->slot, d->value_att, isnull);
 }
 
 /*
