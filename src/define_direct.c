@@ -8,10 +8,12 @@
  *	  enabled, stored generated columns, NOT NULL and CHECK constraints,
  *	  the heap insert, the index inserts with their unique checks), the
  *	  columns not given get their defaults (identity, now(), ...) as an
- *	  INSERT would.  See docs/performance.md ("1.6: direct inserts").
+ *	  INSERT would; statement-level triggers do not fire.  The rows' history
+ *	  images are built from the slot as to_jsonb(row) - hidden builds them.
+ *	  See docs/performance.md ("1.6: direct inserts") and docs/security.md.
  *
- *	  What the executor of an INSERT checks and this path checks itself,
- *	  before any lock is taken (tf_direct_begin):
+ *	  What the executor of an INSERT checks and this path checks itself
+ *	  (tf_direct_begin):
  *	  - privileges: INSERT on the table (pg_class_aclcheck, before the
  *	    lock), then ExecCheckRTPerms on a range-table entry of the table
  *	    with INSERT on the columns given (as an INSERT naming them; the
@@ -28,7 +30,8 @@
  *	  column looked up in pg_depend again for every statement), kept per
  *	  table while its relcache entry holds the same constraints and
  *	  defaults (their text compared on every use; any relcache
- *	  invalidation drops them all).  What ExecInitExpr prepares for such
+ *	  invalidation drops them all, their memory freed when the transaction
+ *	  ends: an entry may still be in use until then).  What ExecInitExpr prepares for such
  *	  an expression (function lookups, constant arrays) lives in that
  *	  backend-lifetime context; CHECKs and defaults hold no subplans and
  *	  expression_planner makes no hashed IN lists, the only steps that
@@ -39,6 +42,7 @@
 #include "taskflow.h"
 
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -112,15 +116,27 @@ static MemoryContext rel_cxt = NULL;
 static RelCache *rel_cache = NULL;
 static bool rel_callback = false;
 
+/* contexts of dropped entries, deleted at the end of the transaction */
+static MemoryContext rel_retired = NULL;
+
 static void
 rel_cache_inval(Datum arg, Oid relid)
 {
 	/*
-	 * (freed at the next use: nothing prepared is in use then --
-	 * tf_direct_begin takes its lock, which processes invalidations, before
-	 * it looks here, and a TfDirect ends before the next one begins)
+	 * (the entries stay in memory until the transaction ends: one may be
+	 * in use -- a TfDirect of this statement, or of a caller further up
+	 * when a trigger inserts through this path again)
 	 */
 	rel_cache = NULL;
+}
+
+static void
+rel_cache_xact(XactEvent event, void *arg)
+{
+	if ((event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		 event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
+		 event == XACT_EVENT_PREPARE) && rel_retired != NULL)
+		MemoryContextDeleteChildren(rel_retired);
 }
 
 /* the adbin of attnum among the table's defaults, or NULL */
@@ -168,11 +184,18 @@ rel_cache_get(Relation rel)
 
 	if (!rel_callback)
 	{
+		rel_retired = AllocSetContextCreate(TopMemoryContext, "taskflow direct inserts, dropped",
+											ALLOCSET_SMALL_SIZES);
 		CacheRegisterRelcacheCallback(rel_cache_inval, (Datum) 0);
+		RegisterXactCallback(rel_cache_xact, NULL);
 		rel_callback = true;
 	}
 	if (rel_cache == NULL && rel_cxt != NULL)
-		MemoryContextReset(rel_cxt);
+	{
+		/* after an invalidation: the entries retired, new ones built */
+		MemoryContextSetParent(rel_cxt, rel_retired);
+		rel_cxt = NULL;
+	}
 	for (c = rel_cache; c != NULL; c = c->next)
 		if (c->relid == RelationGetRelid(rel))
 			break;
@@ -285,7 +308,8 @@ tf_direct_begin(const char *relname, const char *const *cols, const Oid *types, 
 	if (rc->cols != cols || rc->types != types || rc->ncols != ncols)
 	{
 		/* the columns given: their numbers, once per backend and caller */
-		AttrNumber *an = MemoryContextAlloc(rel_cxt, sizeof(AttrNumber) * (ncols + 1));
+		AttrNumber *an = MemoryContextAlloc(GetMemoryChunkContext(rc),
+											sizeof(AttrNumber) * (ncols + 1));
 
 		for (i = 0; i < ncols; i++)
 		{
@@ -494,7 +518,8 @@ image_direct(TfDirect *d)
 
 	if (rc->jcat == NULL)
 	{
-		MemoryContext old = MemoryContextSwitchTo(rel_cxt);
+		MemoryContext cxt = GetMemoryChunkContext(rc);
+		MemoryContext old = MemoryContextSwitchTo(cxt);
 		char	   *jcat = palloc0(td->natts + 1);
 
 		rc->jout = palloc0(sizeof(FmgrInfo) * td->natts);
@@ -509,7 +534,7 @@ image_direct(TfDirect *d)
 				bool		varlena;
 
 				getTypeOutputInfo(att->atttypid, &out, &varlena);
-				fmgr_info_cxt(out, &rc->jout[k], rel_cxt);
+				fmgr_info_cxt(out, &rc->jout[k], cxt);
 			}
 		}
 		rc->jcat = jcat;

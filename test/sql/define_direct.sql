@@ -151,6 +151,30 @@ ROLLBACK;
 SELECT taskflow.apply_flow('{"flow": {"name": "dd_def"}, "nodes": {"a": {"kind": "sql", "body": "SELECT 1"}}}');
 SELECT n.created_at > '2020-01-01' AS default_again FROM taskflow.nodes n JOIN taskflow.flows f ON f.id = n.flow_id WHERE f.name = 'dd_def';
 SELECT tab, lvl, count(*) FROM public.dd_log GROUP BY 1, 2 ORDER BY 1, 2;
+-- a trigger (ALWAYS, a superuser's) that invalidates the relation cache and
+-- defines another flow from inside the path's insert of a node: the outer
+-- insert's prepared CHECKs and defaults stay valid until its transaction ends
+CREATE TABLE public.dd_inval (a int);
+CREATE FUNCTION public.dd_nest() RETURNS trigger LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NEW.name = 'nest' THEN
+        ALTER TABLE public.dd_inval ADD COLUMN b int;
+        PERFORM taskflow.apply_flow('{"flow": {"name": "dd_inner"}, "nodes": {"a": {"kind": "sql", "body": "SELECT 1"}}}');
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER zz_dd_nest BEFORE INSERT ON taskflow.nodes FOR EACH ROW EXECUTE FUNCTION public.dd_nest();
+ALTER TABLE taskflow.nodes ENABLE ALWAYS TRIGGER zz_dd_nest;
+SELECT taskflow.apply_flow('{"flow": {"name": "dd_outer"}, "nodes": {"nest": {"kind": "sql", "body": "SELECT 1"},
+  "z": {"kind": "sql", "body": "SELECT 2", "retries": 3, "after": ["nest"]}}}');
+SELECT f.name, array_agg(n.name || ':' || n.retries || ':' || n.options::text ORDER BY n.name) AS nodes,
+       (SELECT count(*) FROM taskflow.definition_changes c WHERE c.flow_id = f.id) AS changes
+  FROM taskflow.flows f JOIN taskflow.nodes n ON n.flow_id = f.id
+ WHERE f.name IN ('dd_outer', 'dd_inner') GROUP BY f.id, f.name ORDER BY 1;
+DROP TRIGGER zz_dd_nest ON taskflow.nodes;
+DROP FUNCTION public.dd_nest();
+DROP TABLE public.dd_inval;
+
 -- the replication role is origin again after the direct inserts
 SELECT current_setting('session_replication_role') AS role, taskflow._define_internal() AS flag;
 
