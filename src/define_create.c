@@ -656,7 +656,7 @@ typedef struct DirectRows
 static bool
 direct_insert(DirectRows *r)
 {
-	TfDirect   *d;
+	TfDirect   *volatile d = NULL;
 	bool		save = define_internal;
 	int			save_role = SessionReplicationRole;
 
@@ -691,14 +691,6 @@ direct_insert(DirectRows *r)
 	return d != NULL;
 }
 
-/*
- * The definition history of the inserts of flow fid (kinds, keys and
- * images in the order the history trigger would have seen them), written
- * as that trigger writes it: as the bootstrap superuser (users cannot
- * write history), recording the changing role (GetUserId()), in version
- * 'version' of the flow: the transaction's own (mine: its flow_versions row
- * is there), or a new one (a new flow: 1; else the last one + 1).
- */
 /*
  * write_history's rows inserted directly (as the history statements insert
  * them: the version row unless the transaction has it, then the changes in
@@ -773,6 +765,14 @@ write_history_direct(int64 fid, int32 version, bool mine, Name whoname,
 	return true;
 }
 
+/*
+ * The definition history of the inserts of flow fid (kinds, keys and
+ * images in the order the history trigger would have seen them), written
+ * as that trigger writes it: as the bootstrap superuser (users cannot
+ * write history), recording the changing role (GetUserId()), in version
+ * 'version' of the flow: the transaction's own (mine: its flow_versions row
+ * is there), or a new one (a new flow: 1; else the last one + 1).
+ */
 static void
 write_history(int64 fid, int32 version, bool mine, char **hkind, char **hkey, Datum *himg, int nh)
 {
