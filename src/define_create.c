@@ -75,6 +75,9 @@
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
+#include "utils/xid8.h"
+
+#include "define_direct.h"
 
 PG_FUNCTION_INFO_V1(tf_apply_flow);
 PG_FUNCTION_INFO_V1(tf_add_node);
@@ -88,6 +91,9 @@ extern PGDLLEXPORT Datum tf_tz_canonical(PG_FUNCTION_ARGS);
 
 /* set only around this file's catalog INSERTs (see the banner) */
 static bool define_internal = false;
+
+/* run_fast's search_path pinned for the saved plans (run_plan) */
+static bool path_pinned = false;
 
 /* saved plans (prepared and run under a pinned search_path: run_fast) */
 static SPIPlanPtr plan_flow = NULL;
@@ -592,6 +598,21 @@ run_plan(SPIPlanPtr plan, Datum *values, char *nulls, bool internal, int expect)
 	bool		save = define_internal;
 	int			save_role = SessionReplicationRole;
 
+	if (!path_pinned)
+	{
+		/*
+		 * The saved plans run under a pinned search_path, as the API's
+		 * functions do: a plan cache re-parses a plan under the caller's
+		 * search_path when it differs from the one it was parsed with (and
+		 * the caller's could shadow an operator).  Set at run_fast's GUC
+		 * nest level, once per call and only when a plan runs (the direct
+		 * inserts look nothing up by name); restored by run_fast, or by
+		 * the subtransaction's abort.
+		 */
+		(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+		path_pinned = true;
+	}
 	define_internal = internal;
 	if (internal)
 		SessionReplicationRole = SESSION_REPLICATION_ROLE_REPLICA;
@@ -607,6 +628,141 @@ run_plan(SPIPlanPtr plan, Datum *values, char *nulls, bool internal, int expect)
 	PG_END_TRY();
 	if (rc != expect)
 		elog(ERROR, "taskflow: unexpected SPI result %d", rc);
+}
+
+/*
+ * The direct form of run_plan (define_direct.c): the rows of one table
+ * inserted without a statement, under the same flag and replication role
+ * (the same reasoning: run_plan), restored also on error.  begin: NULL when
+ * the direct form is not possible for the current user (row level
+ * security applies, a privilege is missing: the saved plan's INSERT is
+ * used, with its policies and its errors).
+ */
+typedef struct DirectRows
+{
+	const char *rel;
+	const char *const *cols;
+	const Oid  *types;
+	int			ncols;
+	int			nrows;
+	Datum	   *values;			/* nrows x ncols */
+	bool	   *nulls;
+	const char *id;				/* a column to return of each row (NULL: none) */
+	const char *hidden;			/* the image: to_jsonb(row) - hidden (NULL: none) */
+	int64	   *ids;			/* out */
+	Datum	   *imgs;			/* out */
+} DirectRows;
+
+static bool
+direct_insert(DirectRows *r)
+{
+	TfDirect   *volatile d = NULL;
+	bool		save = define_internal;
+	int			save_role = SessionReplicationRole;
+
+	define_internal = true;
+	SessionReplicationRole = SESSION_REPLICATION_ROLE_REPLICA;
+	PG_TRY();
+	{
+		d = tf_direct_begin(r->rel, r->cols, r->types, r->ncols);
+		if (d != NULL)
+		{
+			for (int i = 0; i < r->nrows; i++)
+			{
+				tf_direct_insert(d, r->values + i * r->ncols, r->nulls + i * r->ncols);
+				if (r->id != NULL)
+				{
+					bool		isnull;
+
+					r->ids[i] = DatumGetInt64(tf_direct_value(d, r->id, &isnull));
+				}
+				if (r->hidden != NULL)
+					r->imgs[i] = tf_direct_image(d, r->hidden);
+			}
+			tf_direct_end(d);
+		}
+	}
+	PG_FINALLY();
+	{
+		define_internal = save;
+		SessionReplicationRole = save_role;
+	}
+	PG_END_TRY();
+	return d != NULL;
+}
+
+/*
+ * write_history's rows inserted directly (as the history statements insert
+ * them: the version row unless the transaction has it, then the changes in
+ * order); false: not possible, the statements run
+ */
+static bool
+write_history_direct(int64 fid, int32 version, bool mine, Name whoname,
+					 char **hkind, char **hkey, Datum *himg, int nh)
+{
+	static const char *const vcols[] = {"flow_id", "version", "changed_at", "session_role",
+	"changed_by", "xid"};
+	static const Oid vtypes[] = {INT8OID, INT4OID, TIMESTAMPTZOID, NAMEOID, NAMEOID, XID8OID};
+	static const char *const ccols[] = {"flow_id", "version", "kind", "op", "object_key", "old",
+	"new", "session_role", "changed_by"};
+	static const Oid ctypes[] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, JSONBOID,
+	NAMEOID, NAMEOID};
+	Name		session = palloc0(NAMEDATALEN);
+	DirectRows	r;
+
+	namestrcpy(session, GetUserNameFromId(GetSessionUserId(), false));
+	if (!mine)
+	{
+		Datum		v[6];
+		bool		n[6] = {false, false, false, false, false, false};
+
+		v[0] = Int64GetDatum(fid);
+		v[1] = Int32GetDatum(version);
+		v[2] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+		v[3] = NameGetDatum(session);
+		v[4] = NameGetDatum(whoname);
+		v[5] = FullTransactionIdGetDatum(GetTopFullTransactionId());
+		memset(&r, 0, sizeof(r));
+		r.rel = "flow_versions";
+		r.cols = vcols;
+		r.types = vtypes;
+		r.ncols = lengthof(vcols);
+		r.nrows = 1;
+		r.values = v;
+		r.nulls = n;
+		if (!direct_insert(&r))
+			return false;
+	}
+	memset(&r, 0, sizeof(r));
+	r.rel = "definition_changes";
+	r.cols = ccols;
+	r.types = ctypes;
+	r.ncols = lengthof(ccols);
+	r.nrows = nh;
+	r.values = palloc(sizeof(Datum) * nh * r.ncols);
+	r.nulls = palloc0(sizeof(bool) * nh * r.ncols);
+	for (int i = 0; i < nh; i++)
+	{
+		Datum	   *v = r.values + i * r.ncols;
+
+		v[0] = Int64GetDatum(fid);
+		v[1] = Int32GetDatum(version);
+		v[2] = CStringGetTextDatum(hkind[i]);
+		v[3] = CStringGetTextDatum("insert");
+		v[4] = CStringGetTextDatum(hkey[i]);
+		r.nulls[i * r.ncols + 5] = true;
+		v[6] = himg[i];
+		v[7] = NameGetDatum(session);
+		v[8] = NameGetDatum(whoname);
+	}
+	if (!direct_insert(&r))
+	{
+		/* (the version row written above: the plan without it) */
+		if (!mine)
+			elog(ERROR, "taskflow: the definition history could not be written");
+		return false;
+	}
+	return true;
 }
 
 /*
@@ -638,8 +794,9 @@ write_history(int64 fid, int32 version, bool mine, char **hkind, char **hkey, Da
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
 	{
-		run_plan(mine ? (nh == 1 ? plan_history_add1 : plan_history_add)
-				 : (nh == 1 ? plan_history1 : plan_history), hv, hn, true, SPI_OK_INSERT);
+		if (!write_history_direct(fid, version, mine, whoname, hkind, hkey, himg, nh))
+			run_plan(mine ? (nh == 1 ? plan_history_add1 : plan_history_add)
+					 : (nh == 1 ? plan_history1 : plan_history), hv, hn, true, SPI_OK_INSERT);
 	}
 	PG_FINALLY();
 	{
@@ -912,6 +1069,38 @@ insert_flow(DefFlow *df, int64 *fid, Datum *img)
 	fv[8] = Int32GetDatum(df->saf);
 	fn[8] = df->saf == 0 ? 'n' : ' ';
 	fv[9] = Int32GetDatum(df->prio);
+	/* directly (define_direct.c), else plan_flow's INSERT */
+	{
+		static const char *const cols[] = {"name", "owner", "schedule", "timezone",
+			"description", "enabled", "catchup", "max_active_runs", "start_date", "end_date",
+		"suspend_after_failures", "priority"};
+		static const Oid types[] = {TEXTOID, REGROLEOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID,
+		BOOLOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID, INT4OID};
+		static const int from[] = {0, 1, 2, 3, 4, 5, 6, 7, -1, -1, 8, 9};
+		Datum		v[lengthof(cols)];
+		bool		n[lengthof(cols)];
+		DirectRows	r;
+
+		for (int i = 0; i < lengthof(cols); i++)
+		{
+			v[i] = from[i] < 0 ? (Datum) 0 : fv[from[i]];
+			n[i] = from[i] < 0 || fn[from[i]] == 'n';
+		}
+		memset(&r, 0, sizeof(r));
+		r.rel = "flows";
+		r.cols = cols;
+		r.types = types;
+		r.ncols = lengthof(cols);
+		r.nrows = 1;
+		r.values = v;
+		r.nulls = n;
+		r.id = "id";
+		r.hidden = FLOW_HIDDEN;
+		r.ids = fid;
+		r.imgs = img;
+		if (direct_insert(&r))
+			return true;
+	}
 	run_plan(plan_flow, fv, fn, true, SPI_OK_INSERT_RETURNING);
 	if (SPI_processed != 1)
 		NOT_TAKEN();
@@ -943,6 +1132,88 @@ wake_flow(DefFlow *df)
 	}
 	if (next <= sched_now() + 2 * 60 * USECS_PER_SEC)
 		tf_wake_at_commit(false, true);
+}
+
+/*
+ * The nodes of a new flow (in 'order') inserted directly, their ids and
+ * images set; false: not possible (plan_nodes' INSERT)
+ */
+static bool
+insert_nodes_direct(int64 fid, DefNode *nodes, int *order, int nn)
+{
+	static const char *const cols[] = {"flow_id", "name", "kind", "body", "options", "retries",
+	"retry_delay", "timeout", "trigger_rule", "finalizer"};
+	static const Oid types[] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, INT4OID,
+	INTERVALOID, INTERVALOID, TEXTOID, BOOLOID};
+	DirectRows	r;
+	int			nc = lengthof(cols);
+
+	memset(&r, 0, sizeof(r));
+	r.rel = "nodes";
+	r.cols = cols;
+	r.types = types;
+	r.ncols = nc;
+	r.nrows = nn;
+	r.values = palloc(sizeof(Datum) * nn * nc);
+	r.nulls = palloc0(sizeof(bool) * nn * nc);
+	r.id = "id";
+	r.hidden = NODE_HIDDEN;
+	r.ids = palloc(sizeof(int64) * nn);
+	r.imgs = palloc(sizeof(Datum) * nn);
+	for (int i = 0; i < nn; i++)
+	{
+		DefNode    *n = &nodes[order[i]];
+		Datum	   *v = r.values + i * nc;
+		bool	   *isnull = r.nulls + i * nc;
+
+		v[0] = Int64GetDatum(fid);
+		v[1] = CStringGetTextDatum(n->name);
+		v[2] = CStringGetTextDatum(n->kind);
+		v[3] = n->body ? CStringGetTextDatum(n->body) : (Datum) 0;
+		isnull[3] = n->body == NULL;
+		v[4] = JsonbPGetDatum(n->options);
+		v[5] = Int32GetDatum(n->retries);
+		v[6] = n->retry_delay;
+		v[7] = n->timeout_null ? (Datum) 0 : n->timeout;
+		isnull[7] = n->timeout_null;
+		v[8] = CStringGetTextDatum(n->trigger_rule);
+		v[9] = BoolGetDatum(false);
+	}
+	if (!direct_insert(&r))
+		return false;
+	for (int i = 0; i < nn; i++)
+	{
+		nodes[order[i]].id = r.ids[i];
+		nodes[order[i]].img = r.imgs[i];
+	}
+	return true;
+}
+
+/* edges a[i] -> b[i] of flow fid inserted directly, their images in img */
+static bool
+insert_edges_direct(int64 fid, Datum *a, Datum *b, int ne, Datum *img)
+{
+	static const char *const cols[] = {"flow_id", "from_node", "to_node"};
+	static const Oid types[] = {INT8OID, INT8OID, INT8OID};
+	DirectRows	r;
+
+	memset(&r, 0, sizeof(r));
+	r.rel = "edges";
+	r.cols = cols;
+	r.types = types;
+	r.ncols = 3;
+	r.nrows = ne;
+	r.values = palloc(sizeof(Datum) * ne * 3);
+	r.nulls = palloc0(sizeof(bool) * ne * 3);
+	r.hidden = "{flow_id}";
+	r.imgs = img;
+	for (int i = 0; i < ne; i++)
+	{
+		r.values[i * 3] = Int64GetDatum(fid);
+		r.values[i * 3 + 1] = a[i];
+		r.values[i * 3 + 2] = b[i];
+	}
+	return direct_insert(&r);
 }
 
 /*
@@ -1159,6 +1430,8 @@ define_create(Jsonb *def, text *name_arg)
 			ntimeout[i] = n->timeout_null ? (Datum) 0 : n->timeout;
 			tnull[i] = n->timeout_null;
 		}
+		if (insert_nodes_direct(fid, nodes, order, nn))
+			goto nodes_done;
 		pv[0] = Int64GetDatum(fid);
 		pv[1] = PointerGetDatum(text_array(nname, nn));
 		pv[2] = PointerGetDatum(text_array(nkind, nn));
@@ -1181,6 +1454,7 @@ define_create(Jsonb *def, text *name_arg)
 			nodes[order[i]].img = spi_jsonb(i, 2);
 		}
 	}
+nodes_done:
 
 	/*
 	 * Edges as add_node(after => ...) adds them, after each node its
@@ -1238,16 +1512,23 @@ define_create(Jsonb *def, text *name_arg)
 			Datum		pv[3];
 			char		pn[3] = {' ', ' ', ' '};
 
-			pv[0] = Int64GetDatum(fid);
-			pv[1] = PointerGetDatum(datum_array(ea, enull, nedge, INT8OID));
-			pv[2] = PointerGetDatum(datum_array(eb, enull, nedge, INT8OID));
-			run_plan(nedge == 1 ? plan_edge1 : plan_edges, pv, pn, true, SPI_OK_INSERT_RETURNING);
-			if (SPI_processed != (uint64) nedge)
-				NOT_TAKEN();
-			/* (RETURNING: in the order inserted) */
+			Datum	   *eimg = palloc(sizeof(Datum) * nedge);
+
+			if (!insert_edges_direct(fid, ea, eb, nedge, eimg))
+			{
+				pv[0] = Int64GetDatum(fid);
+				pv[1] = PointerGetDatum(datum_array(ea, enull, nedge, INT8OID));
+				pv[2] = PointerGetDatum(datum_array(eb, enull, nedge, INT8OID));
+				run_plan(nedge == 1 ? plan_edge1 : plan_edges, pv, pn, true, SPI_OK_INSERT_RETURNING);
+				if (SPI_processed != (uint64) nedge)
+					NOT_TAKEN();
+				/* (RETURNING: in the order inserted) */
+				for (int e = 0; e < nedge; e++)
+					eimg[e] = spi_jsonb(e, 1);
+			}
 			for (int h = 0; h < nh; h++)
 				if (hedge[h] >= 0)
-					himg[h] = spi_jsonb(hedge[h], 1);
+					himg[h] = eimg[hedge[h]];
 		}
 	}
 
@@ -1295,6 +1576,7 @@ run_fast(FastPath fn, FunctionCallInfo fcinfo, Datum *result)
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
 	volatile bool done = false;
+	bool		save_pinned = path_pinned;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
@@ -1302,21 +1584,15 @@ run_fast(FastPath fn, FunctionCallInfo fcinfo, Datum *result)
 	{
 		int			nest = NewGUCNestLevel();
 
-		/*
-		 * The saved plans run under a pinned search_path, as the API's
-		 * functions do: a plan cache re-parses a plan under the caller's
-		 * search_path when it differs from the one it was parsed with (and
-		 * the caller's could shadow an operator).  Restored below, or by
-		 * the subtransaction's abort.
-		 */
-		(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
-								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+		/* (pinned at this nest level by the first saved plan run: run_plan) */
+		path_pinned = false;
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "taskflow: SPI_connect failed");
 		prepare_plans();
 		done = fn(fcinfo, result);
 		SPI_finish();
 		AtEOXact_GUC(true, nest);
+		path_pinned = save_pinned;
 		if (done)
 			ReleaseCurrentSubTransaction();
 		else
@@ -1332,6 +1608,7 @@ run_fast(FastPath fn, FunctionCallInfo fcinfo, Datum *result)
 		edata = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
+		path_pinned = save_pinned;
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
 		if (must_rethrow(edata->sqlerrcode))

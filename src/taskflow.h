@@ -44,6 +44,9 @@
  *	    define_create.c apply_flow: the C create path of a new flow (checked
  *	                  once, inserted with the per-row triggers skipped, history
  *	                  and wake written once), else the PL/pgSQL API path
+ *	    define_direct.c that path's rows inserted without a statement
+ *	                  (ExecSimpleRelationInsert; CHECKs and defaults prepared
+ *	                  once per backend) where no row level security applies
  *	    node_kinds.c  the node-kind registry: kinds, option grammar,
  *	                  definition-time validation, the worker's dispatch
  *	    copy.c        the copy node kind (rows between databases)

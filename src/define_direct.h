@@ -1,0 +1,20 @@
+/*-------------------------------------------------------------------------
+ *
+ * define_direct.h
+ *	  Direct inserts of the definition's catalog rows (define_direct.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef TF_DEFINE_DIRECT_H
+#define TF_DEFINE_DIRECT_H
+
+typedef struct TfDirect TfDirect;
+
+extern TfDirect *tf_direct_begin(const char *relname, const char *const *cols,
+								 const Oid *types, int ncols);
+extern void tf_direct_insert(TfDirect *d, const Datum *values, const bool *nulls);
+extern Datum tf_direct_value(TfDirect *d, const char *attname, bool *isnull);
+extern Datum tf_direct_image(TfDirect *d, const char *hidden);
+extern void tf_direct_end(TfDirect *d);
+
+#endif							/* TF_DEFINE_DIRECT_H */
