@@ -133,7 +133,7 @@ tf_define_gucs(void)
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomBoolVariable("taskflow.scheduler_prepare_due",
 							 "The scheduler creates the runs of a due time shortly before it, in a transaction it commits at that time, and hands their first nodes out then.",
-							 "The lead is twice the time the last such tick took plus 10 ms, 20 ms to 1 s; not under taskflow.test_clock (docs/performance.md).",
+							 "The lead is three times as long as the last such tick took plus 10 ms, 20 ms to 1 s; not under taskflow.test_clock (docs/performance.md).",
 							 &tf_scheduler_prepare_due, true,
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomBoolVariable("taskflow.scheduler_ready_incremental",

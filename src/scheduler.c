@@ -163,8 +163,9 @@ static bool pass_more = false;
  * only the commit and the hand-offs are left.  expected_due: the next due
  * time the last tick returned (scheduler clock); prepare_ms: how long the
  * prepared ticks took (the longest, decaying by a quarter per tick), from
- * which the lead is set (twice that plus 10 ms, within TF_PREPARE_MIN_MS ..
- * TF_PREPARE_MAX_MS); prepare_start: when the tick under way began.
+ * which the lead is set (three times that plus 10 ms, within
+ * TF_PREPARE_MIN_MS .. TF_PREPARE_MAX_MS: a busy machine stretches the
+ * tick); prepare_start: when the tick under way began.
  */
 #define TF_PREPARE_MIN_MS	20L
 #define TF_PREPARE_MAX_MS	1000L
@@ -182,7 +183,7 @@ tf_prepare_enabled(void)
 static long
 tf_prepare_lead_ms(void)
 {
-	return Min(TF_PREPARE_MAX_MS, Max(TF_PREPARE_MIN_MS, (long) (2 * prepare_ms) + 10));
+	return Min(TF_PREPARE_MAX_MS, Max(TF_PREPARE_MIN_MS, (long) (3 * prepare_ms) + 10));
 }
 
 static void
@@ -1476,9 +1477,14 @@ tf_scheduler_pass(void)
 	if (!woke_by_timeout)
 		tf_pass_dispatch();
 	/*
-	 * Prepared ahead (hold): up to four such batches, all ready at the due
-	 * time; the workers pull what they cannot take at once (the backlog
-	 * hint), the passes after it create the rest.
+	 * Prepared ahead (hold): one such batch, as many flows as there are
+	 * workers (what the workers can take at the due time; the passes after
+	 * it create the rest, as after a due wake).  Not more: a longer prepared
+	 * tick holds more flows locked for longer and, when the machine is busy,
+	 * overruns its lead more often (64 flows took 200-1,000 ms on 2 busy
+	 * cores, and every node of the due time waits for its commit), and past
+	 * 64 subtransactions the held transaction's subtransaction cache
+	 * overflows, which slows every other session's snapshots.
 	 */
 	{
 		int			batch = Max(Min(tf_max_workers, TF_PASS_LIMIT), 8);
@@ -1487,8 +1493,8 @@ tf_scheduler_pass(void)
 		if (hold != 0)
 			prepare_start = GetCurrentTimestamp();
 		more = tf_pass_tick(now, &next_due, &next_retry,
-							hold != 0 ? 4 * batch :
-							woke_by_timeout ? batch : in_burst ? 2 * batch : TF_PASS_LIMIT,
+							hold != 0 || woke_by_timeout ? batch :
+							in_burst ? 2 * batch : TF_PASS_LIMIT,
 							hold, &held_read);
 		in_burst = small && more && flow_sweep_from < 0;
 		pass_more = more;
