@@ -61,6 +61,11 @@ typedef struct TfDbSlot
 								 * run (worker.c, tf_worker_next_in_run) */
 	pid_t		alerts_pid;		/* alert delivery worker (alerts.c), 0 if
 								 * none; terminated by DROP DATABASE */
+	bool		backlog;		/* ready work the last dispatch did not hand
+								 * out (ready nodes held back, due runs left
+								 * for the next pass): only then do warm
+								 * workers pull another run's ready node of
+								 * their owner (worker.c) */
 } TfDbSlot;
 
 typedef struct TfWorkerSlot
@@ -121,6 +126,7 @@ extern bool tf_worker_reuse;
 extern int	tf_worker_idle_timeout;
 extern int	tf_worker_max_nodes;
 extern bool tf_scheduler_rehearsal;
+extern bool tf_scheduler_prepare_due;
 extern bool tf_scheduler_ready_incremental;
 
 /* bgworker entry points */

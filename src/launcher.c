@@ -53,6 +53,7 @@ int			tf_worker_idle_timeout = 60;
 int			tf_worker_max_nodes = 1000;
 bool		tf_scheduler_rehearsal = true;
 bool		tf_scheduler_ready_incremental = true;
+bool		tf_scheduler_prepare_due = true;
 
 /* at most this many databases are probed at once */
 #define TF_MAX_PROBES 4
@@ -129,6 +130,11 @@ tf_define_gucs(void)
 							 "Rehearse the next due time: the scheduler runs its tick for it ahead, in a transaction it rolls back, so that its plans are ready when the time comes.",
 							 "At most once a minute, one to taskflow.worker_idle_timeout seconds before a due time (docs/performance.md).",
 							 &tf_scheduler_rehearsal, true,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("taskflow.scheduler_prepare_due",
+							 "The scheduler creates the runs of a due time shortly before it, in a transaction it commits at that time, and hands their first nodes out then.",
+							 "The lead is three times as long as the last such tick took plus 10 ms, 20 ms to 1 s; not under taskflow.test_clock (docs/performance.md).",
+							 &tf_scheduler_prepare_due, true,
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomBoolVariable("taskflow.scheduler_ready_incremental",
 							 "The scheduler's ready-node read looks only at the runs that changed since its last read (and the runs whose ready nodes it held back), not at every running run.",

@@ -30,6 +30,12 @@
  *	      "waiting" flag, so that any exiting worker wakes us, and other
  *	      databases leave the last free slots to a waiting database whose
  *	      owner has fewer running workers (tf_reserve_worker_slot).
+ *	  A due time is prepared (taskflow.scheduler_prepare_due): the scheduler
+ *	  wakes shortly before it, runs that time's tick and the ready-node read
+ *	  in one transaction, holds it open until the time comes, commits and
+ *	  hands the nodes out (tf_pass_tick, tf_hold_until): at the due time only
+ *	  the commit and the hand-offs are left.  Whether ready work was left
+ *	  behind (TfDbSlot.backlog) tells warm workers whether to look for it.
  *	  A capped step (a backlog) makes the next pass follow at once.
  *	  Between passes, while nothing is due and nothing woke it, it purges
  *	  history older than taskflow.history_retention (every
@@ -156,6 +162,51 @@ static bool woke_by_timeout = false;
 /* the passes after a due wake that left due flows for later (a burst) */
 static bool in_burst = false;
 
+/*
+ * The tick of this pass (or, before it, of the last one) left work for the
+ * next pass (a capped step: due runs not created yet): part of the backlog
+ * hint (tf_set_backlog).
+ */
+static bool pass_more = false;
+
+/*
+ * Due runs prepared ahead (taskflow.scheduler_prepare_due): the tick of a
+ * due time runs shortly before it, with now = that time, and holds its
+ * transaction open until the time comes (tf_pass_tick): at the due time
+ * only the commit and the hand-offs are left.  expected_due: the next due
+ * time the last tick returned (scheduler clock); prepare_ms: how long the
+ * prepared ticks took (the longest, decaying by a quarter per tick), from
+ * which the lead is set (three times that plus 10 ms, within
+ * TF_PREPARE_MIN_MS .. TF_PREPARE_MAX_MS: a busy machine stretches the
+ * tick); prepare_start: when the tick under way began.
+ */
+#define TF_PREPARE_MIN_MS	20L
+#define TF_PREPARE_MAX_MS	1000L
+static TimestampTz expected_due = 0;
+static double prepare_ms = 0;
+static TimestampTz prepare_start = 0;
+
+static bool
+tf_prepare_enabled(void)
+{
+	/* not under taskflow.test_clock: its due times are not the real clock's */
+	return tf_scheduler_prepare_due && (tf_test_clock == NULL || tf_test_clock[0] == '\0');
+}
+
+static long
+tf_prepare_lead_ms(void)
+{
+	return Min(TF_PREPARE_MAX_MS, Max(TF_PREPARE_MIN_MS, (long) (3 * prepare_ms) + 10));
+}
+
+static void
+tf_note_prepare_time(TimestampTz done)
+{
+	double		ms = (double) (done - prepare_start) / 1000.0;
+
+	prepare_ms = Max(ms, prepare_ms * 0.75);
+}
+
 TimestampTz
 tf_scheduler_now(void)
 {
@@ -176,6 +227,7 @@ tf_scheduler_detach(int code, Datum arg)
 		tf_shared->dbs[my_slot].pid = 0;
 		tf_shared->dbs[my_slot].latch = NULL;
 		tf_shared->dbs[my_slot].waiting = false;
+		tf_shared->dbs[my_slot].backlog = false;
 	}
 	SpinLockRelease(&tf_shared->mutex);
 	tf_wake_launcher_now(false);
@@ -309,6 +361,27 @@ tf_extension_present(void)
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(pass_cxt);
 	return present;
+}
+
+/*
+ * The backlog hint of this database (TfDbSlot.backlog): set when the last
+ * dispatch held ready nodes back or the tick left due runs for the next
+ * pass; cleared when a dispatch handed out everything that was ready.  A
+ * warm worker whose own run has nothing more ready pulls the next ready
+ * node run of another run of its owner (taskflow._node_next_for_owner,
+ * 0.6 ms) only while it is set: with every ready node handed out there is
+ * nothing to pull, and the query ran in every worker right when its
+ * siblings due at the same second were beginning theirs (issue 11: 10 flows
+ * due at once, ~6 ms of CPU in that window on 2 cores).  A hint only: a
+ * ready node that no worker pulls is handed out by the pass the idle
+ * worker wakes.
+ */
+static void
+tf_set_backlog(bool backlog)
+{
+	SpinLockAcquire(&tf_shared->mutex);
+	tf_shared->dbs[my_slot].backlog = backlog;
+	SpinLockRelease(&tf_shared->mutex);
 }
 
 /* ---- worker slots ---- */
@@ -707,14 +780,54 @@ typedef struct TfReady
 	int			owner_running;	/* the owner's running workers (cluster) */
 } TfReady;
 
+struct TfDispatchRead;
+static void tf_dispatch_read(struct TfDispatchRead *d, MemoryContext outer);
+
+/*
+ * Wait until 'until' (real clock) with the transaction open: the held tick
+ * (tf_pass_tick).  Interrupts are served (SIGTERM aborts it: nothing of it
+ * stays); a latch set meanwhile (a worker finished, a flow changed) is set
+ * again afterwards, for the pass after this one.
+ */
+static void
+tf_hold_until(TimestampTz until)
+{
+	bool		latched = false;
+
+	for (;;)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+		int			rc;
+
+		CHECK_FOR_INTERRUPTS();
+		if (now >= until)
+			break;
+		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					   TimestampDifferenceMilliseconds(now, until), PG_WAIT_EXTENSION);
+		if (rc & WL_LATCH_SET)
+		{
+			ResetLatch(MyLatch);
+			latched = true;
+		}
+	}
+	if (latched)
+		SetLatch(MyLatch);
+}
+
 /*
  * Recover, create due runs, advance what changed (taskflow._sched_tick).
  * Returns the next due time (scheduler clock) in *next_due and the next retry
  * (real clock) in *next_retry, 0 when none; true when work is left that the
  * next pass should do at once.
+ *
+ * hold_until (0: none): the tick of a due time that has not come yet (now =
+ * that time), done ahead: the ready-node read follows in the same
+ * transaction (into *read), and the transaction commits at hold_until, not
+ * before (tf_scheduler_pass, "Due runs prepared ahead").
  */
 static bool
-tf_pass_tick(TimestampTz now, TimestampTz *next_due, TimestampTz *next_retry, int limit)
+tf_pass_tick(TimestampTz now, TimestampTz *next_due, TimestampTz *next_retry, int limit,
+			 TimestampTz hold_until, struct TfDispatchRead *read)
 {
 	Oid			argtypes[6] = {TIMESTAMPTZOID, INT8ARRAYOID, INT4OID, INT4OID, INT8OID, BOOLOID};
 	Datum		values[6];
@@ -770,6 +883,13 @@ tf_pass_tick(TimestampTz now, TimestampTz *next_due, TimestampTz *next_retry, in
 	more = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
 	d = SPI_getbinval(tup, desc, 4, &isnull);
 	swept_to = isnull ? -1 : DatumGetInt64(d);
+	if (hold_until != 0)
+	{
+		/* what the tick made ready, read now; handed out at the due time */
+		tf_dispatch_read(read, pass_cxt);
+		tf_note_prepare_time(GetCurrentTimestamp());
+		tf_hold_until(hold_until);
+	}
 	tf_commit();
 
 	/* only once committed: an error retries the same sweep step */
@@ -792,25 +912,38 @@ tf_give_up_node_run(int64 node_run_id)
 	tf_commit();
 }
 
-/* start workers for ready nodes; returns true if it started any */
-static bool
-tf_pass_dispatch(void)
+/*
+ * A ready-node read (taskflow._sched_ready_next) waiting for its hand-off:
+ * what it returned and what it saw of the worker slots.
+ */
+typedef struct TfDispatchRead
+{
+	List	   *ready;			/* TfReady, at most room of them */
+	bool		held;			/* ready nodes left over (room, a cap) */
+	int			rank;
+	Oid			rank_owner;
+	int64		live[TF_MAX_WORKERS];	/* live node runs at the read */
+	int			nlive;
+} TfDispatchRead;
+
+/*
+ * The ready-node read, in the open transaction (which must commit before
+ * tf_dispatch_hand); the list is allocated in 'outer'.
+ */
+static void
+tf_dispatch_read(TfDispatchRead *d, MemoryContext outer)
 {
 	Oid			argtypes[5] = {INT8ARRAYOID, BOOLOID, INT8ARRAYOID, INT4OID, OIDARRAYOID};
 	Datum		values[5];
-	int64		live[TF_MAX_WORKERS];
 	int64		released[TF_MAX_WORKERS * 2];
-	int			nlive;
 	int			nreleased = 0;
 	int			room = tf_max_workers - tf_workers_busy();
-	List	   *ready = NIL;
-	ListCell   *lc;
-	bool		started = false;
-	bool		held = false;
-	int			rank = INT_MAX;
-	Oid			rank_owner = InvalidOid;
 	uint64		i;
-	MemoryContext outer = CurrentMemoryContext;
+
+	d->ready = NIL;
+	d->held = false;
+	d->rank = INT_MAX;
+	d->rank_owner = InvalidOid;
 
 	/*
 	 * No room: still look (one row) whether something is ready here, and
@@ -818,8 +951,6 @@ tf_pass_dispatch(void)
 	 */
 	if (room < 0)
 		room = 0;
-
-	tf_begin("taskflow scheduler: dispatch");
 
 	/*
 	 * The read writes only the ready set (taskflow.sched_ready), which is a
@@ -829,19 +960,19 @@ tf_pass_dispatch(void)
 	 */
 	(void) set_config_option("synchronous_commit", "off", PGC_SUSET, PGC_S_SESSION,
 							 GUC_ACTION_LOCAL, true, 0, false);
-	nlive = tf_live_node_run_ids(live);
+	d->nlive = tf_live_node_run_ids(d->live);
 	for (i = 0; i < (uint64) handed_n; i++)
 	{
 		int			j;
 
-		for (j = 0; j < nlive && live[j] != handed_ids[i]; j++)
+		for (j = 0; j < d->nlive && d->live[j] != handed_ids[i]; j++)
 			;
-		if (j == nlive)
+		if (j == d->nlive)
 			released[nreleased++] = handed_ids[i];
 	}
 	values[0] = tf_int8_array(released, nreleased);
 	values[1] = BoolGetDatum(!tf_scheduler_ready_incremental);
-	values[2] = tf_int8_array(live, nlive);
+	values[2] = tf_int8_array(d->live, d->nlive);
 	values[3] = Int32GetDatum(room);
 	values[4] = tf_running_owners();
 	if (SPI_execute_with_args("SELECT node_run_id, run_id, owner, owner_login, flow, node, "
@@ -861,11 +992,11 @@ tf_pass_dispatch(void)
 		if (i >= (uint64) room ||
 			!DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull)))
 		{
-			held = true;
+			d->held = true;
 			if (DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull)))
 			{
-				rank = DatumGetInt32(SPI_getbinval(tup, desc, 10, &isnull));
-				rank_owner = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+				d->rank = DatumGetInt32(SPI_getbinval(tup, desc, 10, &isnull));
+				d->rank_owner = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
 			}
 			break;
 		}
@@ -880,16 +1011,29 @@ tf_pass_dispatch(void)
 		r->attempt = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
 		r->owner_cap = DatumGetInt32(SPI_getbinval(tup, desc, 8, &isnull));
 		r->owner_running = DatumGetInt32(SPI_getbinval(tup, desc, 10, &isnull));
-		ready = lappend(ready, r);
+		d->ready = lappend(d->ready, r);
 		MemoryContextSwitchTo(old);
 	}
-	tf_commit();
+}
+
+/*
+ * Hand out what a committed read returned: a warm worker's latch, or a new
+ * worker, per ready node run; returns true if it handed out any.
+ */
+static bool
+tf_dispatch_hand(TfDispatchRead *d)
+{
+	ListCell   *lc;
+	bool		started = false;
+	bool		held = d->held;
+	int			rank = d->rank;
+	Oid			rank_owner = d->rank_owner;
 
 	/* (only once the read committed: it dropped their runs from the ready set) */
-	memcpy(handed_ids, live, sizeof(int64) * nlive);
-	handed_n = nlive;
+	memcpy(handed_ids, d->live, sizeof(int64) * d->nlive);
+	handed_n = d->nlive;
 
-	foreach(lc, ready)
+	foreach(lc, d->ready)
 	{
 		TfReady    *r = lfirst(lc);
 		int			slot;
@@ -943,16 +1087,31 @@ tf_pass_dispatch(void)
 		(void) tf_dispatch_tries(r->node_run_id, r->attempt, true);
 		started = true;
 	}
-	if (ready == NIL)
+	if (d->ready == NIL)
 		start_retry_ms = 0;		/* nothing ready (any more) to start */
-	list_free_deep(ready);
+	list_free_deep(d->ready);
+	d->ready = NIL;
 
 	/*
 	 * Ready nodes left over (a cap, or fewer slots than ready nodes): ask to
 	 * be woken when a worker slot frees in any database.
 	 */
 	tf_set_waiting(held, rank, rank_owner);
+	tf_set_backlog(held || pass_more);
 	return started;
+}
+
+/* start workers for ready nodes; returns true if it started any */
+static bool
+tf_pass_dispatch(void)
+{
+	TfDispatchRead d;
+	MemoryContext outer = CurrentMemoryContext;
+
+	tf_begin("taskflow scheduler: dispatch");
+	tf_dispatch_read(&d, outer);
+	tf_commit();
+	return tf_dispatch_hand(&d);
 }
 
 /*
@@ -1287,6 +1446,8 @@ tf_scheduler_pass(void)
 	long		sleep_ms = TF_MAX_SLEEP_MS;
 	bool		more;
 	TimestampTz rehearse_at;
+	TimestampTz hold = 0;
+	TfDispatchRead held_read;
 
 	tf_reap_workers();
 	tf_free_orphan_slots();
@@ -1297,6 +1458,18 @@ tf_scheduler_pass(void)
 	real_start = GetCurrentTimestamp();	/* the real time of 'now' (or just after) */
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(pass_cxt);
+
+	/*
+	 * The next due time is less than the lead away: this pass is that due
+	 * time's, prepared ahead (the tick holds its commit until then).  Only
+	 * on the real clock, where 'now' is real_start.
+	 */
+	if (tf_prepare_enabled() && expected_due > real_start &&
+		expected_due <= TimestampTzPlusMilliseconds(real_start, tf_prepare_lead_ms()))
+	{
+		hold = expected_due;
+		now = real_start = hold;
+	}
 	elog(DEBUG2, "taskflow scheduler: pass at %s", timestamptz_to_str(now));
 
 	/*
@@ -1321,22 +1494,42 @@ tf_scheduler_pass(void)
 	 */
 	if (!woke_by_timeout)
 		tf_pass_dispatch();
+	/*
+	 * Prepared ahead (hold): one such batch, as many flows as there are
+	 * workers (what the workers can take at the due time; the passes after
+	 * it create the rest, as after a due wake).  Not more: a longer prepared
+	 * tick holds more flows locked for longer and, when the machine is busy,
+	 * overruns its lead more often (64 flows took 200-1,000 ms on 2 busy
+	 * cores, and every node of the due time waits for its commit), and past
+	 * 64 subtransactions the held transaction's subtransaction cache
+	 * overflows, which slows every other session's snapshots.
+	 */
 	{
 		int			batch = Max(Min(tf_max_workers, TF_PASS_LIMIT), 8);
-		bool		small = woke_by_timeout || in_burst;
+		bool		small = woke_by_timeout || in_burst || hold != 0;
 
+		if (hold != 0)
+			prepare_start = GetCurrentTimestamp();
 		more = tf_pass_tick(now, &next_due, &next_retry,
-							woke_by_timeout ? batch : in_burst ? 2 * batch : TF_PASS_LIMIT);
+							hold != 0 || woke_by_timeout ? batch :
+							in_burst ? 2 * batch : TF_PASS_LIMIT,
+							hold, &held_read);
 		in_burst = small && more && flow_sweep_from < 0;
+		pass_more = more;
+		if (more)
+			tf_set_backlog(true);	/* the first runs' workers pull the rest */
 	}
+	expected_due = next_due;
 	woke_by_timeout = false;
-	if (tf_pass_dispatch())
-	{
-		/*
-		 * Nodes with zero work (or fast ones) may already be done; a worker
-		 * wakes us when it finishes anyway.
-		 */
-	}
+
+	/*
+	 * Nodes with zero work (or fast ones) may already be done when this
+	 * returns; a worker wakes us when it finishes anyway.
+	 */
+	if (hold != 0)
+		(void) tf_dispatch_hand(&held_read);
+	else
+		(void) tf_pass_dispatch();
 
 	/*
 	 * a warm worker for the owners of flows due soon that have none (once
@@ -1376,8 +1569,11 @@ tf_scheduler_pass(void)
 		{
 			TimestampTz wake_at = real_start + (next_due - now);
 
+			/* the due time's tick is prepared ahead: wake the lead before it */
+			if (tf_prepare_enabled() && next_due == expected_due)
+				wake_at = TimestampTzPlusMilliseconds(wake_at, -tf_prepare_lead_ms());
 			sleep_ms = Min(sleep_ms,
-						   TimestampDifferenceMilliseconds(GetCurrentTimestamp(), wake_at));
+						   Max(TimestampDifferenceMilliseconds(GetCurrentTimestamp(), wake_at), 0));
 		}
 	}
 	/* the rehearsal of the next due time (scheduler clock, as next_due) */

@@ -1092,6 +1092,8 @@ tf_worker_next_in_run(void)
 	int			ncand = 0;
 	int			n = 0;
 	bool		waiting = false;
+	bool		backlog = false;
+	uint64		nrows = 0;
 	bool		ok = false;
 	bool		other_run = false;
 	int			i;
@@ -1110,6 +1112,8 @@ tf_worker_next_in_run(void)
 		if (d->state != TF_DB_FREE && d->waiting && d->waiting_rank != INT_MAX &&
 			!(d->dboid == my_dboid && d->waiting_owner == my_owner))
 			waiting = true;
+		if (d->state != TF_DB_FREE && d->dboid == my_dboid && d->backlog)
+			backlog = true;
 	}
 	for (i = 0; i < TF_MAX_WORKERS; i++)
 	{
@@ -1129,17 +1133,24 @@ tf_worker_next_in_run(void)
 	values[1] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL,
 												TYPALIGN_DOUBLE));
 	values[2] = Int32GetDatum(n + 2);
-	if (my_run_id != 0 &&
-		SPI_execute_with_args("SELECT * FROM taskflow._node_next_in_run($1, $2, $3)",
-							  3, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "taskflow._node_next_in_run failed");
-	if (my_run_id == 0 || SPI_processed == 0)
+	if (my_run_id != 0)
+	{
+		if (SPI_execute_with_args("SELECT * FROM taskflow._node_next_in_run($1, $2, $3)",
+								  3, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "taskflow._node_next_in_run failed");
+		nrows = SPI_processed;
+	}
+	if (nrows == 0 && backlog)
 	{
 		/*
 		 * Nothing more in this run: the oldest ready node run of another
 		 * running run of the same owner (100 flows due at once, a backlog),
 		 * without waiting for a scheduler pass.  The scheduler is woken
 		 * all the same (below): it finishes the runs whose last node ran.
+		 * Only while the scheduler left ready work behind (TfDbSlot.backlog,
+		 * scheduler.c tf_set_backlog): otherwise it handed out every ready
+		 * node and this read finds nothing, at the cost of its siblings'
+		 * begins.
 		 */
 		Oid			oargtypes[3] = {OIDOID, INT8ARRAYOID, INT4OID};
 
@@ -1148,9 +1159,10 @@ tf_worker_next_in_run(void)
 		if (SPI_execute_with_args("SELECT * FROM taskflow._node_next_for_owner($1, $2, $3)",
 								  3, oargtypes, values, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "taskflow._node_next_for_owner failed");
+		nrows = SPI_processed;
 	}
-	cand = MemoryContextAlloc(tf_node_memory, sizeof(int64) * (SPI_processed + 1));
-	for (i = 0; i < (int) SPI_processed; i++)
+	cand = MemoryContextAlloc(tf_node_memory, sizeof(int64) * (nrows + 1));
+	for (i = 0; i < (int) nrows; i++)
 	{
 		bool		isnull;
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);

@@ -18,11 +18,14 @@
 # (below 1: taskflow dispatches sooner).
 #
 #   sudo test/bench/dispatch_bench.sh            # COUNTS="1 10 100" MINUTES=3 WORKERS=16
+# SYSTEMS="taskflow" measures taskflow alone (no pg_cron phase, no ratio): the A/B rounds
+# of two builds (dispatch_ab.sh); KEEP_LOG=1 keeps bench_log in $DIR/bench_log.csv.
 set -eu
 cd "$(dirname "$0")/../.."
 COUNTS=${COUNTS:-1 10 100}
 MINUTES=${MINUTES:-3}
 WORKERS=${WORKERS:-16}
+SYSTEMS=${SYSTEMS:-taskflow pg_cron}
 DIR=${BENCH_DIR:-/tmp/taskflow-dispatch-bench}
 PORT=${BENCH_PORT:-54339}
 PG_CONFIG=${PG_CONFIG:-pg_config}
@@ -92,14 +95,19 @@ SQL
 }
 
 echo "dispatch bench: $COUNTS job(s) due at once; pg_cron $MINUTES minute boundaries per count and mode, taskflow 11 due times per count; max_workers = cron.max_running_jobs = $WORKERS; $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
-sleep_until 1 2
-pg_cron_phase pg_cron_bgw
+case " $SYSTEMS " in *" pg_cron "*)
+  sleep_until 1 2
+  pg_cron_phase pg_cron_bgw
+esac
 taskflow_phase
-as_pg "$BIN/psql" -X -q -h "$DIR" -p "$PORT" -d postgres \
-  -c "ALTER SYSTEM SET cron.use_background_workers = off" >/dev/null
-as_pg "$BIN/pg_ctl" -D "$DIR/data" -m fast -w restart -l "$DIR/server.log" >/dev/null
-sleep_until 1 2
-pg_cron_phase pg_cron_libpq
+case " $SYSTEMS " in *" pg_cron "*)
+  as_pg "$BIN/psql" -X -q -h "$DIR" -p "$PORT" -d postgres \
+    -c "ALTER SYSTEM SET cron.use_background_workers = off" >/dev/null
+  as_pg "$BIN/pg_ctl" -D "$DIR/data" -m fast -w restart -l "$DIR/server.log" >/dev/null
+  sleep_until 1 2
+  pg_cron_phase pg_cron_libpq
+esac
+[ -z "${KEEP_LOG:-}" ] || psql_ -c "COPY (SELECT system, n, extract(epoch FROM at) FROM bench_log) TO STDOUT WITH CSV" > "$DIR/bench_log.csv"
 
 psql_ <<SQL
 \pset footer off
