@@ -94,6 +94,22 @@ sub wait_scheduler
 	return 1;
 }
 
+# After a kill -9 of one of the cluster's processes (restart_after_crash = on):
+# wait until the postmaster has noticed the death and reinitialized, then
+# until the server answers and a scheduler runs.  Take $offset (-s
+# $node->logfile) before the kill.  (Polling "SELECT true" alone can succeed
+# before the postmaster has even noticed the death, on busy cores; the next
+# statement then meets the crash restart.)
+sub wait_crash_restart
+{
+	my ($class, $node, $offset, $timeout) = @_;
+	$node->wait_for_log(qr/all server processes terminated; reinitializing/, $offset);
+	$class->poll($node, 'postgres', 'SELECT true', $timeout // 60)
+	  or die 'server did not come back';
+	$class->wait_scheduler($node, 'postgres', $timeout // 60);
+	return 1;
+}
+
 # Poll $sql (must return t/f) until true or $timeout seconds; returns success.
 sub poll
 {

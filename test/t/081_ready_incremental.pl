@@ -171,11 +171,6 @@ is(q1("SELECT count(*) FROM public.ran WHERE run_id IN ($hogs)"), '0',
 	'the canceled nodes were rolled back');
 
 # --- kill -9 of a node worker, then of the scheduler, with runs in flight
-sub wait_up
-{
-	TaskflowTest->poll($node, 'postgres', 'SELECT true', 60) or die 'server did not come back';
-	TaskflowTest->wait_scheduler($node, 'postgres', 60);
-}
 for my $victim ('taskflow node', 'taskflow scheduler')
 {
 	@runs = start_all(20);
@@ -185,8 +180,12 @@ for my $victim ('taskflow node', 'taskflow scheduler')
 		"$victim: runs under way");
 	my $pid = q1("SELECT pid FROM pg_stat_activity WHERE backend_type = '$victim' LIMIT 1");
 	ok($pid, "$victim: pid $pid");
-	kill 'KILL', $pid if $pid;
-	wait_up();
+	my $log_offset = -s $node->logfile;
+	if ($pid)
+	{
+		kill 'KILL', $pid;
+		TaskflowTest->wait_crash_restart($node, $log_offset);
+	}
 	check_runs("after kill -9 of a $victim", 'succeeded', @runs);
 }
 

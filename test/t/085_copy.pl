@@ -87,9 +87,9 @@ ok($pid, "copy worker running (pid $pid)");
 ok(TaskflowTest->poll($node, 'oltp',
 	"SELECT count(*) = 1 FROM pg_stat_activity WHERE datname = 'oltp' AND wait_event = 'advisory'", 60),
 	'load is paused mid-way in the source');
+my $log_offset = -s $node->logfile;
 kill 'KILL', $pid;
-TaskflowTest->poll($node, 'postgres', 'SELECT true', 60) or die 'server did not come back';
-TaskflowTest->wait_scheduler($node, 'postgres', 60);
+TaskflowTest->wait_crash_restart($node, $log_offset);
 # (unless the retry, 20 s later, already ran on a slow machine)
 is($node->safe_psql('postgres', qq{
 SELECT CASE WHEN state = 'succeeded' THEN '1000|1000'
