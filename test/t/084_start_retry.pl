@@ -27,7 +27,8 @@ SELECT taskflow.create_flow('one');
 SELECT taskflow.add_node('one', 'n', 'sql', 'INSERT INTO public.marks VALUES (clock_timestamp())');
 });
 # a parallel query takes both free slots for ~15 s
-my $bg = $node->background_psql('postgres');
+# (on_error_stop off: it is canceled below, and must still read the \q of quit)
+my $bg = $node->background_psql('postgres', on_error_stop => 0);
 $bg->query_until(qr/holding/, q{
 SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;
 SET max_parallel_workers_per_gather = 2; SET parallel_leader_participation = off;
