@@ -5,9 +5,10 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use TaskflowTest;
 
 my $node = PostgreSQL::Test::Cluster->new('nopreload');
-$node->init;
+TaskflowTest->init_node($node);    # (initdb template)
 $node->start;
 
 my ($ret, $out, $err) = $node->psql('postgres', 'CREATE EXTENSION taskflow');

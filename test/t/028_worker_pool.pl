@@ -42,9 +42,15 @@ sub q1 { return $node->safe_psql('postgres', $_[0]); }
 sub reload
 {
 	my ($name, $value) = @_;
+	my $before = q1("SELECT current_setting('$name')");
 	q1(defined $value ? "ALTER SYSTEM SET $name = '$value'" : "ALTER SYSTEM RESET $name");
 	q1('SELECT pg_reload_conf()');
-	usleep(300_000);			# workers apply SIGHUP at their next wake
+	# a new session sees the new value once the postmaster has reloaded,
+	# and by then it has signalled every process: a worker applies the
+	# setting before its next node run (was a 300 ms sleep: on busy cores
+	# the postmaster may take longer)
+	ok(TaskflowTest->poll($node, 'postgres', "SELECT current_setting('$name') <> '$before'", 30),
+		"$name reloaded") or die "$name was not reloaded";
 	return;
 }
 

@@ -47,8 +47,9 @@ sub wait_up
 my $run = TaskflowTest->run_flow($node, 'victim');
 my $pid = node_pid('victim');
 ok($pid, "victim node worker running (pid $pid)");
+my $log_offset = -s $node->logfile;
 kill 'KILL', $pid;
-wait_up();
+TaskflowTest->wait_crash_restart($node, $log_offset);
 is(TaskflowTest->wait_run($node, $run), 'succeeded', 'after kill -9 of the node worker the run finished');
 is($node->safe_psql('postgres', "SELECT attempts || ',' || state FROM taskflow.node_run_history WHERE run_id = $run AND node = 'hang'"),
 	'2,succeeded', 'killed attempt was retried');
@@ -57,8 +58,9 @@ is($node->safe_psql('postgres', "SELECT attempts || ',' || state FROM taskflow.n
 $run = TaskflowTest->run_flow($node, 'doomed');
 ok(node_pid('doomed'), 'doomed node running');
 my $sched = $node->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE backend_type = 'taskflow scheduler'");
+$log_offset = -s $node->logfile;
 kill 'KILL', $sched;
-wait_up();
+TaskflowTest->wait_crash_restart($node, $log_offset);
 is(TaskflowTest->wait_run($node, $run), 'failed', 'after kill -9 of the scheduler the run finished (failed)');
 like($node->safe_psql('postgres', "SELECT sqlstate || ' ' || error FROM taskflow.node_run_history WHERE run_id = $run"),
 	qr/^57P01 node worker .*exited without recording a result/, 'dead worker recorded');

@@ -13,11 +13,12 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 use TaskflowS3;
+use TaskflowTest;
 
 my $s3 = TaskflowS3->start(buckets => ['tfbkt']);
 
 my $node = PostgreSQL::Test::Cluster->new('s3');
-$node->init;
+TaskflowTest->init_node($node);    # (initdb template)
 $node->append_conf('postgresql.conf', <<'EOC');
 shared_preload_libraries = 'taskflow'
 log_min_messages = info

@@ -61,7 +61,7 @@ $node->restart;
 TaskflowTest->wait_scheduler($node, 'evildb');
 $node->safe_psql('evildb', q{
 SET ROLE dbo;
-SELECT taskflow.create_flow('soon', schedule => 'every 30 seconds');
+SELECT taskflow.create_flow('soon', schedule => 'every 2 seconds');
 SELECT taskflow.add_node('soon', 'n', 'sql', 'SELECT 1');
 });
 ok(TaskflowTest->poll($node, 'evildb',

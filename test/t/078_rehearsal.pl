@@ -18,7 +18,7 @@ sub q1 { return $node->safe_psql('postgres', $_[0]); }
 
 q1(q{
 CREATE TABLE public.seen (run_id bigint, at timestamptz DEFAULT clock_timestamp());
-SELECT taskflow.create_flow('rh', schedule => 'every 5 seconds', catchup => false);
+SELECT taskflow.create_flow('rh', schedule => 'every 3 seconds', catchup => false);
 SELECT taskflow.add_node('rh', 'n', 'sql', $$INSERT INTO public.seen (run_id) VALUES (${run_id})$$);
 });
 

@@ -15,7 +15,8 @@
 #     afterwards every node ran once (retried after the crash) and every run
 #     finished;
 #   * the safety net: a node made ready behind the scheduler's back (no
-#     note) is not in the incremental read, and still runs (the 60 s sweep).
+#     note) is not in the incremental read, and still runs (the safety
+#     sweep: every 60 s, and at a scheduler's start, which the test uses).
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -170,11 +171,6 @@ is(q1("SELECT count(*) FROM public.ran WHERE run_id IN ($hogs)"), '0',
 	'the canceled nodes were rolled back');
 
 # --- kill -9 of a node worker, then of the scheduler, with runs in flight
-sub wait_up
-{
-	TaskflowTest->poll($node, 'postgres', 'SELECT true', 60) or die 'server did not come back';
-	TaskflowTest->wait_scheduler($node, 'postgres', 60);
-}
 for my $victim ('taskflow node', 'taskflow scheduler')
 {
 	@runs = start_all(20);
@@ -184,8 +180,12 @@ for my $victim ('taskflow node', 'taskflow scheduler')
 		"$victim: runs under way");
 	my $pid = q1("SELECT pid FROM pg_stat_activity WHERE backend_type = '$victim' LIMIT 1");
 	ok($pid, "$victim: pid $pid");
-	kill 'KILL', $pid if $pid;
-	wait_up();
+	my $log_offset = -s $node->logfile;
+	if ($pid)
+	{
+		kill 'KILL', $pid;
+		TaskflowTest->wait_crash_restart($node, $log_offset);
+	}
 	check_runs("after kill -9 of a $victim", 'succeeded', @runs);
 }
 
@@ -211,6 +211,11 @@ UPDATE taskflow.node_runs SET state = 'succeeded', not_before = NULL, finished_a
 SELECT ($run = ANY (taskflow._sched_ready_runs('{}', false)))::text || ','
        || ($run = ANY (taskflow._sched_ready_runs('{}', true)))::text;
 COMMIT;}), 'false,true', 'a node made ready without a note: only the full read sees its run');
+# the safety sweep (every running run: tick's p_sweep_runs) comes every 60 s
+# and at the first tick of a scheduler; a restart brings it now instead of a
+# wait of up to 60 s (the same sweep; its 60 s timer is not what is tested)
+$node->restart;
+TaskflowTest->wait_scheduler($node, 'postgres', 60);
 is(TaskflowTest->wait_run($node, $run, timeout => 150), 'succeeded',
 	'the safety sweep runs it (delayed, not lost)');
 is(q1("SELECT count(*) FROM public.ran WHERE run_id = $run AND node = 'q'"), '1', 'once');

@@ -60,7 +60,7 @@ unlike($log, qr/read-only transaction/, 'no read-only error in the server log');
 
 # a scheduled flow fires too (a pass that creates the run)
 $node->safe_psql('gucdb', $rw . q{
-SELECT taskflow.create_flow('tick', schedule => 'every 30 seconds');
+SELECT taskflow.create_flow('tick', schedule => 'every 2 seconds');
 SELECT taskflow.add_node('tick', 'n', 'sql', 'SELECT 1');
 });
 ok(TaskflowTest->poll($node, 'gucdb',

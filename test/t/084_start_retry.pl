@@ -27,7 +27,8 @@ SELECT taskflow.create_flow('one');
 SELECT taskflow.add_node('one', 'n', 'sql', 'INSERT INTO public.marks VALUES (clock_timestamp())');
 });
 # a parallel query takes both free slots for ~15 s
-my $bg = $node->background_psql('postgres');
+# (on_error_stop off: it is canceled below, and must still read the \q of quit)
+my $bg = $node->background_psql('postgres', on_error_stop => 0);
 $bg->query_until(qr/holding/, q{
 SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;
 SET max_parallel_workers_per_gather = 2; SET parallel_leader_participation = off;
@@ -43,7 +44,10 @@ my $run = TaskflowTest->run_flow($node, 'one');
 ok(wait_log(qr/could not start a node worker/, 30), 'the node worker could not be started');
 is(q1("SELECT state FROM taskflow.runs WHERE id = $run"), 'running', 'the run waits');
 
-# the parallel query ends: the slots are free
+# the parallel query ends (canceled: it would take ~15 s): the slots are free
+q1(q{SELECT pg_cancel_backend(pid) FROM pg_stat_activity
+      WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
+        AND query LIKE '%FROM public.hold WHERE pg_sleep%'});
 $bg->quit;
 my $freed = time();
 ok(TaskflowTest->poll($node, 'postgres',

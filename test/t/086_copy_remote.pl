@@ -16,7 +16,7 @@ use TaskflowTest;
 my $node = TaskflowTest->start_node('copy_local');
 
 my $remote = PostgreSQL::Test::Cluster->new('copy_remote');
-$remote->init;
+TaskflowTest->init_node($remote);    # (initdb template)
 $remote->start;
 $remote->safe_psql('postgres', q{
 SET password_encryption = 'scram-sha-256';
