@@ -129,7 +129,7 @@ BEGIN
                   HINT = 'Name another flow as the upstream.';
     END IF;
     -- one link change at a time (the cycle check reads every link)
-    PERFORM pg_advisory_xact_lock(hashtext('taskflow.flow_triggers'));
+    PERFORM taskflow._xact_lock(hashtext('taskflow.flow_triggers'), 0);
     -- a cycle: f is upstream of u already (directly or transitively)
     IF EXISTS (WITH RECURSIVE up(id) AS (
                    SELECT u.id
@@ -285,7 +285,7 @@ BEGIN
             END IF;
             -- one transaction at a time per (flow, bizdate): the one that
             -- comes second sees the other's upstream success
-            PERFORM pg_advisory_xact_lock(hashtext('taskflow.event'),
+            PERFORM taskflow._xact_lock(hashtext('taskflow.event'),
                                           hashtext(d.id::text || ' ' || NEW.bizdate::text));
             IF EXISTS (SELECT 1 FROM taskflow.runs r
                         WHERE r.flow_id = d.id AND r.bizdate = NEW.bizdate AND r.trigger = 'event') THEN
