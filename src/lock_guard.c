@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * lock_guard.c
- *	  LOCK TABLE on taskflow's catalog by a role that is not a superuser
- *	  (review of 1.6, docs/security.md).
+ *	  Locks a role could hold against the engine (review of 1.6,
+ *	  docs/security.md): LOCK TABLE on taskflow's catalog by a role that is
+ *	  not a superuser; the engine's own transaction locks.
  *
  *	  Every role holds table-level UPDATE or DELETE on shared tables of the
  *	  catalog (flows, nodes: DELETE for drop_flow/drop_node, which run as the
@@ -35,6 +36,9 @@
  *	  the bootstrap superuser: the scheduler, the gate, node workers'
  *	  book-keeping).
  *
+ *	  taskflow._in_scheduler(): whether the session is a scheduler (the
+ *	  condition of taskflow._lock_parents, part 99_review4).
+ *
  *-------------------------------------------------------------------------
  */
 #include "taskflow.h"
@@ -47,11 +51,25 @@
 #include "storage/lockdefs.h"
 #include "utils/lsyscache.h"
 #include "fmgr.h"
+#include "postmaster/bgworker.h"
 
 /* field4 of taskflow's own advisory lock tags ('tf'; SQL's are 1 and 2) */
 #define TF_LOCK_SPACE 0x7466
 
 PG_FUNCTION_INFO_V1(tf_xact_lock);
+PG_FUNCTION_INFO_V1(tf_in_scheduler);
+
+/*
+ * taskflow._in_scheduler(): is this a scheduler process?  (taskflow.
+ * _lock_parents: only the scheduler's tick must never wait for a user's
+ * row lock; a user's own operation waits as before.)
+ */
+Datum
+tf_in_scheduler(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(MyBgworkerEntry != NULL &&
+				   strcmp(MyBgworkerEntry->bgw_type, "taskflow scheduler") == 0);
+}
 
 Datum
 tf_xact_lock(PG_FUNCTION_ARGS)

@@ -283,6 +283,16 @@ BEGIN
                     d.name, NEW.id, d.upstream, NEW.bizdate;
                 CONTINUE;
             END IF;
+            -- the downstream flow's row and its nodes' locked without waiting
+            -- (review of 1.6: an open transaction of its owner that drops or
+            -- changes the flow must not hold up the scheduler's tick, and with
+            -- it every owner's runs; taskflow._lock_parents)
+            IF NOT taskflow._lock_parents(d.id, true, NULL) THEN
+                RAISE WARNING 'taskflow: flow "%" has an uncommitted change: not triggered by run % of flow "%" (bizdate %)',
+                    d.name, NEW.id, d.upstream, NEW.bizdate
+                    USING HINT = format('Start it with taskflow.run_flow(%L, %L).', d.name, NEW.bizdate);
+                CONTINUE;
+            END IF;
             -- one transaction at a time per (flow, bizdate): the one that
             -- comes second sees the other's upstream success
             PERFORM taskflow._xact_lock(hashtext('taskflow.event'),

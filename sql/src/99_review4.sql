@@ -56,3 +56,42 @@ CREATE OR REPLACE TRIGGER edges_bypassrls BEFORE INSERT OR UPDATE OR DELETE ON t
     FOR EACH ROW WHEN (taskflow._rls_bypassed()) EXECUTE FUNCTION taskflow._bypassrls_guard();
 CREATE OR REPLACE TRIGGER variables_bypassrls BEFORE INSERT OR UPDATE OR DELETE ON taskflow.variables
     FOR EACH ROW WHEN (taskflow._rls_bypassed()) EXECUTE FUNCTION taskflow._bypassrls_guard();
+
+-- The parent rows of what the scheduler's transaction inserts for a user's
+-- flow outside its own flow lock -- an event-triggered run (its flow and
+-- nodes), an alert's delivery (the alert and the flow) -- locked FOR SHARE
+-- SKIP LOCKED: false, at once, when any of them has an uncommitted change.
+-- The foreign keys' FOR KEY SHARE waited for an open transaction of the
+-- owner that dropped the flow, a node or the alert, and the scheduler's
+-- tick with it: every owner's runs of the database.  Not FOR KEY SHARE SKIP
+-- LOCKED: PostgreSQL waits regardless for a newer version of a row
+-- (drop_flow updates the flow's row, then deletes it).  The caller skips
+-- the event or alert with a WARNING.  Only in the scheduler: elsewhere (a
+-- run operation through the gate) true at once, the foreign keys wait as
+-- before -- for the caller's own operation.
+CREATE OR REPLACE FUNCTION taskflow._in_scheduler() RETURNS boolean
+LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'tf_in_scheduler';
+
+CREATE OR REPLACE FUNCTION taskflow._lock_parents(p_flow bigint, p_nodes boolean, p_alert bigint)
+RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT taskflow._in_scheduler() THEN
+        RETURN true;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM taskflow.flows x WHERE x.id = p_flow FOR SHARE SKIP LOCKED) THEN
+        RETURN false;
+    END IF;
+    IF p_nodes AND (SELECT count(*) FROM taskflow.nodes n WHERE n.flow_id = p_flow)
+                   > (SELECT count(*) FROM (SELECT 1 FROM taskflow.nodes n WHERE n.flow_id = p_flow
+                                             FOR SHARE SKIP LOCKED) l) THEN
+        RETURN false;
+    END IF;
+    IF p_alert IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM taskflow.alerts x WHERE x.id = p_alert FOR SHARE SKIP LOCKED) THEN
+        RETURN false;
+    END IF;
+    RETURN true;
+END
+$$;
+REVOKE ALL ON FUNCTION taskflow._lock_parents(bigint, boolean, bigint) FROM PUBLIC;

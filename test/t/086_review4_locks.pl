@@ -7,6 +7,12 @@
 #     locks are in a key space of their own now (taskflow._xact_lock).
 #  2. LOCK TABLE taskflow.flows IN SHARE MODE (any role holds table-level
 #     DELETE on flows, which LOCK TABLE accepts): refused now.
+#  3. an open DELETE of the role's own alert while its flow's run ends: the
+#     tick queued the alert's delivery, whose foreign key waited for the
+#     deleting transaction.  The alert's row is locked SKIP LOCKED now.
+#  4. an open drop_flow of the role's own downstream flow while its upstream
+#     run ends: the event trigger created the downstream run in the tick,
+#     and its foreign key waited.  The same.
 # Each part checks that another owner's every-second flow goes on running
 # while the role holds what it could take.  Loose bounds (busy cores): the
 # beats must go on within 30 s.
@@ -69,12 +75,43 @@ $bg->query_safe(q{SELECT pg_advisory_unlock_all()});
 
 # 2. a table lock of the shared catalog, held in an open transaction
 $bg->query_safe(q{BEGIN});
-($out, $err) = ('', '');
 $out = $bg->query(q{LOCK TABLE taskflow.flows IN SHARE MODE});
 like($bg->{stderr} // '', qr/permission denied to lock taskflow\.flows/,
 	'LOCK TABLE taskflow.flows IN SHARE MODE is refused to a plain role');
 ok(beats_go_on(3), 'alice\'s flow goes on while mallory\'s transaction is open');
-$bg->query(q{ROLLBACK});
+$bg->{stderr} = '';
+$bg->query_safe(q{ROLLBACK});
+
+# 3. mallory's own alert, its DELETE left open
+q1(q{SET ROLE mallory;
+SELECT taskflow.create_flow('ma');
+SELECT taskflow.add_node('ma', 'x', 'sql', 'SELECT 1');
+SELECT taskflow.add_alert('ma', 'success', notify_channel => 'r4_alerts');});
+$bg->query_safe(q{BEGIN});
+$bg->query_safe(q{DELETE FROM taskflow.alerts WHERE flow_id = (SELECT id FROM taskflow.flows WHERE name = 'ma')});
+$run = TaskflowTest->run_flow($node, 'ma', user => 'mallory');
+is(TaskflowTest->wait_run($node, $run, timeout => 30), 'succeeded',
+	'a run ends while its alert\'s DELETE is open');
+ok(beats_go_on(3), 'alice\'s flow goes on meanwhile (alert)');
+$bg->query_safe(q{ROLLBACK});
+
+# 4. mallory's own downstream flow, its drop_flow left open
+$bg->query_safe(q{BEGIN});
+$bg->query_safe(q{SELECT taskflow.drop_flow('md')});
+$run = TaskflowTest->run_flow($node, 'mu', bizdate => '2026-11-29', user => 'mallory');
+is(TaskflowTest->wait_run($node, $run, timeout => 30), 'succeeded',
+	'the upstream run ends while its downstream flow\'s drop_flow is open');
+ok(beats_go_on(3), 'alice\'s flow goes on meanwhile (event)');
+is(q1(q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'taskflow scheduler'
+         AND wait_event_type = 'Lock'}), '0', 'the scheduler waits for no lock (alert, event)');
+$bg->query_safe(q{ROLLBACK});
+# the flow is back, and triggered again by the next upstream success
+$run = TaskflowTest->run_flow($node, 'mu', bizdate => '2026-11-28', user => 'mallory');
+is(TaskflowTest->wait_run($node, $run, timeout => 30), 'succeeded', 'the upstream runs again');
+ok(TaskflowTest->poll($node, 'postgres',
+	q{SELECT count(*) = 1 FROM taskflow.runs r JOIN taskflow.flows f ON f.id = r.flow_id
+	   WHERE f.name = 'md' AND r.trigger = 'event' AND r.bizdate = '2026-11-28'}, 30),
+	'and the downstream flow is triggered again');
 $bg->quit;
 
 done_testing();
