@@ -18,10 +18,13 @@
  *	  tf_lock_guard_before refuses, before any lock is taken, a LOCK of a
  *	  relation in the taskflow schema in a mode stronger than ROW EXCLUSIVE
  *	  (what INSERT/UPDATE/DELETE take; those do not block other owners'
- *	  writes) by a role that is not a superuser.  tf_lock_guard_after
- *	  catches the same lock taken through a view of the role's own (LOCK of
- *	  a view locks the tables it reads, checked against the view owner's
- *	  privileges): the statement fails and its transaction releases it.
+ *	  writes) by a role that is not a superuser, also through a view of the
+ *	  role's own (LOCK of a view locks the tables it reads, checked against
+ *	  the view owner's privileges; the views are followed in pg_depend, so
+ *	  that no such request waits in the lock queue, where it would hold up
+ *	  every later one).  tf_lock_guard_after checks once more after the
+ *	  statement, from the locks held: the statement fails and its
+ *	  transaction releases them.
  *
  *	  taskflow._xact_lock(key1 int, key2 int): the engine's own transaction
  *	  locks, in a key space of their own.  The event triggers of part 93
@@ -44,7 +47,16 @@
 #include "taskflow.h"
 #include "engine.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_depend.h"
+#include "catalog/pg_rewrite.h"
+#include "rewrite/rewriteSupport.h"
+#include "utils/fmgroids.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "storage/lock.h"
@@ -103,7 +115,46 @@ tf_lock_refuse(Oid relid, int mode)
 					 "only a superuser may lock the table.")));
 }
 
-/* before the statement: the relations named (no lock taken) */
+/*
+ * The relation of the taskflow schema (nsp) that view viewid reads, directly
+ * or through other views (its _RETURN rule's dependencies: what LOCK of the
+ * view locks), or InvalidOid.  From the catalog only: no lock is taken.
+ */
+static Oid
+tf_view_reaches(Oid viewid, Oid nsp, int depth)
+{
+	Oid			rule = get_rewrite_oid(viewid, "_RETURN", true);
+	Oid			found = InvalidOid;
+	Relation	dep;
+	ScanKeyData key[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	if (!OidIsValid(rule) || depth > 32)
+		return InvalidOid;
+	dep = table_open(DependRelationId, AccessShareLock);
+	ScanKeyInit(&key[0], Anum_pg_depend_classid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(RewriteRelationId));
+	ScanKeyInit(&key[1], Anum_pg_depend_objid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(rule));
+	scan = systable_beginscan(dep, DependDependerIndexId, true, NULL, 2, key);
+	while (!OidIsValid(found) && HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_depend d = (Form_pg_depend) GETSTRUCT(tup);
+
+		if (d->refclassid != RelationRelationId || d->refobjid == viewid)
+			continue;
+		if (get_rel_namespace(d->refobjid) == nsp)
+			found = d->refobjid;
+		else if (get_rel_relkind(d->refobjid) == RELKIND_VIEW)
+			found = tf_view_reaches(d->refobjid, nsp, depth + 1);
+	}
+	systable_endscan(scan);
+	table_close(dep, AccessShareLock);
+	return found;
+}
+
+/* before the statement: the relations named, and what the views named read (no lock taken) */
 void
 tf_lock_guard_before(Node *parsetree)
 {
@@ -121,8 +172,17 @@ tf_lock_guard_before(Node *parsetree)
 	{
 		Oid			relid = RangeVarGetRelid((RangeVar *) lfirst(lc), NoLock, true);
 
-		if (OidIsValid(relid) && get_rel_namespace(relid) == nsp)
+		if (!OidIsValid(relid))
+			continue;
+		if (get_rel_namespace(relid) == nsp)
 			tf_lock_refuse(relid, ls->mode);
+		if (get_rel_relkind(relid) == RELKIND_VIEW)
+		{
+			Oid			reached = tf_view_reaches(relid, nsp, 0);
+
+			if (OidIsValid(reached))
+				tf_lock_refuse(reached, ls->mode);
+		}
 	}
 }
 

@@ -28,6 +28,7 @@ sub q1 { return $node->safe_psql('postgres', $_[0]); }
 q1(q{
 CREATE ROLE alice LOGIN;
 CREATE ROLE mallory LOGIN;
+CREATE SCHEMA mal AUTHORIZATION mallory;
 CREATE TABLE public.beats (who text, at timestamptz DEFAULT clock_timestamp());
 GRANT INSERT, SELECT ON public.beats TO PUBLIC;
 SET ROLE alice;
@@ -81,6 +82,22 @@ like($bg->{stderr} // '', qr/permission denied to lock taskflow\.flows/,
 ok(beats_go_on(3), 'alice\'s flow goes on while mallory\'s transaction is open');
 $bg->{stderr} = '';
 $bg->query_safe(q{ROLLBACK});
+
+# 2b. the same through a view of mallory's own, while another session holds an
+# ACCESS SHARE lock of flows (any open transaction that read it): refused at
+# once, not queued (a queued ACCESS EXCLUSIVE request holds up every later
+# request of the table, the scheduler's too)
+q1(q{SET ROLE mallory; CREATE VIEW mal.v AS SELECT id FROM taskflow.flows});
+my $reader = $node->background_psql('postgres');
+$reader->query_safe(q{BEGIN});
+$reader->query_safe(q{SELECT count(*) FROM taskflow.flows});
+($ret, $out, $err) = $node->psql('postgres',
+	q{SET ROLE mallory; SET statement_timeout = '5s'; LOCK TABLE mal.v IN ACCESS EXCLUSIVE MODE});
+like($err, qr/permission denied to lock taskflow\.flows/,
+	'LOCK of a view over the catalog is refused at once, not queued behind a reader');
+ok(beats_go_on(2), 'alice\'s flow goes on');
+$reader->query_safe(q{ROLLBACK});
+$reader->quit;
 
 # 3. mallory's own alert, its DELETE left open
 q1(q{SET ROLE mallory;
