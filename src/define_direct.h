@@ -17,4 +17,7 @@ extern Datum tf_direct_value(TfDirect *d, const char *attname, bool *isnull);
 extern Datum tf_direct_image(TfDirect *d, const char *hidden);
 extern void tf_direct_end(TfDirect *d);
 
+/* bypassrls.c: not a superuser, BYPASSRLS (the C create path leaves it to the API) */
+extern bool tf_role_bypasses_rls(void);
+
 #endif							/* TF_DEFINE_DIRECT_H */

@@ -112,6 +112,10 @@ extern int	tf_workers_busy(void);
 extern void tf_wake_waiting_schedulers(Oid except);
 extern void tf_hooks_init(void);
 
+/* lock_guard.c: LOCK TABLE of the catalog by non-superusers */
+extern void tf_lock_guard_before(Node *parsetree);
+extern void tf_lock_guard_after(Node *parsetree);
+
 /* GUCs (launcher.c) */
 extern int	tf_max_workers;
 extern char *tf_history_retention;

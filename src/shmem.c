@@ -506,6 +506,7 @@ tf_process_utility(PlannedStmt *pstmt, const char *queryString,
 		tf_wake_at_commit(true, true);
 	if (OidIsValid(evicted))
 		tf_evict_db(evicted);
+	tf_lock_guard_before(parsetree);	/* lock_guard.c */
 
 	PG_TRY();
 	{
@@ -524,6 +525,7 @@ tf_process_utility(PlannedStmt *pstmt, const char *queryString,
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	tf_lock_guard_after(parsetree);
 
 	/*
 	 * Template copied, database renamed or moved: its scheduler may come back

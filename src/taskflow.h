@@ -10,6 +10,11 @@
  *	    schedule.c    cron / every / one-shot schedules, next_runs()
  *	    variables.c   ${var} rendering, quoting forms
  *	    shmem.c       shared memory: database and worker slots, latches, hooks
+ *	    lock_guard.c  LOCK TABLE of the catalog refused to non-superusers;
+ *	                  the engine's own transaction locks (taskflow._xact_lock,
+ *	                  _in_scheduler)
+ *	    bypassrls.c   BYPASSRLS roles that are not superusers: the catalog
+ *	                  triggers' test (taskflow._rls_bypassed)
  *	    launcher.c    per-cluster launcher bgworker, engine GUCs
  *	    scheduler.c   per-database scheduler bgworker
  *	    worker.c      node worker bgworker (node attempts; warm: one owner, many nodes)

@@ -129,7 +129,7 @@ BEGIN
                   HINT = 'Name another flow as the upstream.';
     END IF;
     -- one link change at a time (the cycle check reads every link)
-    PERFORM pg_advisory_xact_lock(hashtext('taskflow.flow_triggers'));
+    PERFORM taskflow._xact_lock(hashtext('taskflow.flow_triggers'), 0);
     -- a cycle: f is upstream of u already (directly or transitively)
     IF EXISTS (WITH RECURSIVE up(id) AS (
                    SELECT u.id
@@ -283,9 +283,19 @@ BEGIN
                     d.name, NEW.id, d.upstream, NEW.bizdate;
                 CONTINUE;
             END IF;
+            -- the downstream flow's row and its nodes' locked without waiting
+            -- (review of 1.6: an open transaction of its owner that drops or
+            -- changes the flow must not hold up the scheduler's tick, and with
+            -- it every owner's runs; taskflow._lock_parents)
+            IF NOT taskflow._lock_parents(d.id, true, NULL) THEN
+                RAISE WARNING 'taskflow: flow "%" has an uncommitted change: not triggered by run % of flow "%" (bizdate %)',
+                    d.name, NEW.id, d.upstream, NEW.bizdate
+                    USING HINT = format('Start it with taskflow.run_flow(%L, %L).', d.name, NEW.bizdate);
+                CONTINUE;
+            END IF;
             -- one transaction at a time per (flow, bizdate): the one that
             -- comes second sees the other's upstream success
-            PERFORM pg_advisory_xact_lock(hashtext('taskflow.event'),
+            PERFORM taskflow._xact_lock(hashtext('taskflow.event'),
                                           hashtext(d.id::text || ' ' || NEW.bizdate::text));
             IF EXISTS (SELECT 1 FROM taskflow.runs r
                         WHERE r.flow_id = d.id AND r.bizdate = NEW.bizdate AND r.trigger = 'event') THEN

@@ -89,6 +89,15 @@ DECLARE
     body jsonb := taskflow._alert_payload(a, r, event, deadline);
     n    integer;
 BEGIN
+    -- the alert's and the flow's rows locked without waiting (review of
+    -- 1.6: an open transaction of the owner that drops or changes either
+    -- must not hold up the scheduler's tick, and with it every owner's runs;
+    -- taskflow._lock_parents)
+    IF NOT taskflow._lock_parents(r.flow_id, false, a.id) THEN
+        RAISE WARNING 'taskflow: alert % of flow % has an uncommitted change: not queued for run %',
+            a.id, r.flow_id, r.id;
+        RETURN 0;
+    END IF;
     INSERT INTO taskflow.alert_deliveries (alert_id, flow_id, run_id, event, target, payload)
     SELECT a.id, r.flow_id, r.id, event, t.target, body
       FROM (VALUES ('notify', a.notify_channel), ('webhook', a.server)) t(target, dest)
