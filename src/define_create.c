@@ -649,6 +649,7 @@ typedef struct DirectRows
 	bool	   *nulls;
 	const char *id;				/* a column to return of each row (NULL: none) */
 	const char *hidden;			/* the image: to_jsonb(row) - hidden (NULL: none) */
+	TfDirectRls rls;			/* how row level security is met where it applies */
 	int64	   *ids;			/* out */
 	Datum	   *imgs;			/* out */
 } DirectRows;
@@ -664,7 +665,7 @@ direct_insert(DirectRows *r)
 	SessionReplicationRole = SESSION_REPLICATION_ROLE_REPLICA;
 	PG_TRY();
 	{
-		d = tf_direct_begin(r->rel, r->cols, r->types, r->ncols);
+		d = tf_direct_begin(r->rel, r->cols, r->types, r->ncols, r->rls);
 		if (d != NULL)
 		{
 			for (int i = 0; i < r->nrows; i++)
@@ -1010,7 +1011,7 @@ typedef struct DefFlow
  * security).  false: the API path.
  */
 static bool
-insert_flow(DefFlow *df, int64 *fid, Datum *img)
+insert_flow(DefFlow *df, int64 *fid, Datum *img, bool *direct)
 {
 	char	   *session_tz = GetConfigOptionByName("TimeZone", NULL, false);
 	TimestampTz next;
@@ -1098,7 +1099,10 @@ insert_flow(DefFlow *df, int64 *fid, Datum *img)
 		r.hidden = FLOW_HIDDEN;
 		r.ids = fid;
 		r.imgs = img;
-		if (direct_insert(&r))
+		/* (a plain role: the policy's WITH CHECK evaluated on the row) */
+		r.rls = TF_RLS_CHECK;
+		*direct = direct_insert(&r);
+		if (*direct)
 			return true;
 	}
 	run_plan(plan_flow, fv, fn, true, SPI_OK_INSERT_RETURNING);
@@ -1139,7 +1143,7 @@ wake_flow(DefFlow *df)
  * images set; false: not possible (plan_nodes' INSERT)
  */
 static bool
-insert_nodes_direct(int64 fid, DefNode *nodes, int *order, int nn)
+insert_nodes_direct(int64 fid, bool flow_direct, DefNode *nodes, int *order, int nn)
 {
 	static const char *const cols[] = {"flow_id", "name", "kind", "body", "options", "retries",
 	"retry_delay", "timeout", "trigger_rule", "finalizer"};
@@ -1150,6 +1154,8 @@ insert_nodes_direct(int64 fid, DefNode *nodes, int *order, int nn)
 
 	memset(&r, 0, sizeof(r));
 	r.rel = "nodes";
+	/* (row level security: the rows of the flow just inserted directly) */
+	r.rls = flow_direct ? TF_RLS_NEW_FLOW : TF_RLS_NONE;
 	r.cols = cols;
 	r.types = types;
 	r.ncols = nc;
@@ -1191,7 +1197,7 @@ insert_nodes_direct(int64 fid, DefNode *nodes, int *order, int nn)
 
 /* edges a[i] -> b[i] of flow fid inserted directly, their images in img */
 static bool
-insert_edges_direct(int64 fid, Datum *a, Datum *b, int ne, Datum *img)
+insert_edges_direct(int64 fid, bool flow_direct, Datum *a, Datum *b, int ne, Datum *img)
 {
 	static const char *const cols[] = {"flow_id", "from_node", "to_node"};
 	static const Oid types[] = {INT8OID, INT8OID, INT8OID};
@@ -1199,6 +1205,7 @@ insert_edges_direct(int64 fid, Datum *a, Datum *b, int ne, Datum *img)
 
 	memset(&r, 0, sizeof(r));
 	r.rel = "edges";
+	r.rls = flow_direct ? TF_RLS_NEW_FLOW : TF_RLS_NONE;
 	r.cols = cols;
 	r.types = types;
 	r.ncols = 3;
@@ -1249,6 +1256,7 @@ define_create(Jsonb *def, text *name_arg)
 	Datum	   *himg;
 	int		   *hedge;			/* history rows of edges: the edge's index */
 	DefFlow		df;
+	bool		flow_direct = false;	/* the flow inserted directly (insert_flow) */
 
 	/* ---- the shape (anything else: the API path and its errors) ---- */
 	if (!JB_ROOT_IS_OBJECT(def) || !keys_ok(&def->root, top_keys, "noOAO"))
@@ -1294,7 +1302,7 @@ define_create(Jsonb *def, text *name_arg)
 	if (fd != NULL && (v = jfield(fd, "priority", &buf)) != NULL)
 		df.prio = jint(v);
 	/* ---- the flow (first: an existing name fails here, cheaply) ---- */
-	if (!insert_flow(&df, &fid, &fimg))
+	if (!insert_flow(&df, &fid, &fimg, &flow_direct))
 		return false;
 
 	/* ---- the nodes and edges ---- */
@@ -1430,7 +1438,7 @@ define_create(Jsonb *def, text *name_arg)
 			ntimeout[i] = n->timeout_null ? (Datum) 0 : n->timeout;
 			tnull[i] = n->timeout_null;
 		}
-		if (insert_nodes_direct(fid, nodes, order, nn))
+		if (insert_nodes_direct(fid, flow_direct, nodes, order, nn))
 			goto nodes_done;
 		pv[0] = Int64GetDatum(fid);
 		pv[1] = PointerGetDatum(text_array(nname, nn));
@@ -1514,7 +1522,7 @@ nodes_done:
 
 			Datum	   *eimg = palloc(sizeof(Datum) * nedge);
 
-			if (!insert_edges_direct(fid, ea, eb, nedge, eimg))
+			if (!insert_edges_direct(fid, flow_direct, ea, eb, nedge, eimg))
 			{
 				pv[0] = Int64GetDatum(fid);
 				pv[1] = PointerGetDatum(datum_array(ea, enull, nedge, INT8OID));
@@ -1885,6 +1893,7 @@ create_flow_fast(FunctionCallInfo fcinfo, Datum *result)
 	int64		fid;
 	Datum		img;
 	char	   *flow = "flow";
+	bool		flow_direct;
 
 	/* name; start_date, end_date, owner: the API path */
 	if (PG_ARGISNULL(0) || !PG_ARGISNULL(7) || !PG_ARGISNULL(8) || !PG_ARGISNULL(9))
@@ -1899,7 +1908,7 @@ create_flow_fast(FunctionCallInfo fcinfo, Datum *result)
 	df.enabled = PG_ARGISNULL(6) ? true : PG_GETARG_BOOL(6);
 	df.saf = PG_ARGISNULL(10) ? 0 : PG_GETARG_INT32(10);
 	df.prio = PG_ARGISNULL(11) ? 5 : PG_GETARG_INT32(11);
-	if (!insert_flow(&df, &fid, &img))
+	if (!insert_flow(&df, &fid, &img, &flow_direct))
 		return false;
 	write_history(fid, 1, false, &flow, &flow, &img, 1);
 	wake_flow(&df);
