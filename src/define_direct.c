@@ -139,12 +139,47 @@ static MemoryContext rel_cxt = NULL;
 static RelCache *rel_cache = NULL;
 static bool rel_callback = false;
 
+/*
+ * Two small per-backend caches, emptied with rel_cache (see rel_cache_get):
+ * the tables' oids by name (a table dropped, renamed or created sends a
+ * relcache invalidation), and the privilege checks that passed, per table,
+ * user and column list (GRANT and REVOKE on a table or a column change its
+ * pg_class or pg_attribute row: a relcache invalidation of the table; a
+ * role's membership or attributes: AUTHMEMROLEMEM, AUTHOID).  Only
+ * positive answers are kept, and the check after the lock -- when the
+ * invalidations sent before it have been received -- uses the cache only
+ * when no ExecutorCheckPerms_hook is installed.
+ */
+#define TF_SMALL_CACHE 8
+static struct
+{
+	const char *relname;		/* the caller's string */
+	Oid			relid;
+}			relid_cache[TF_SMALL_CACHE];
+static int	relid_n = 0;
+static struct
+{
+	Oid			relid;
+	Oid			user;
+	const char *const *cols;	/* the caller's static array */
+	int			ncols;
+}			priv_cache[TF_SMALL_CACHE];
+static int	priv_n = 0;
+
 /* contexts of dropped entries, deleted at the end of the transaction */
 static MemoryContext rel_retired = NULL;
 
 static void
+role_inval(Datum arg, int cacheid, uint32 hashvalue)
+{
+	priv_n = 0;
+}
+
+static void
 rel_cache_inval(Datum arg, Oid relid)
 {
+	relid_n = 0;
+	priv_n = 0;
 	/*
 	 * (the entries stay in memory until the transaction ends: one may be
 	 * in use -- a TfDirect of this statement, or of a caller further up
@@ -203,6 +238,26 @@ rel_cache_same(RelCache *c, Relation rel)
 	return true;
 }
 
+/* the invalidation callbacks of the caches above, once per backend */
+static void
+register_callbacks(void)
+{
+	if (rel_callback)
+		return;
+	rel_retired = AllocSetContextCreate(TopMemoryContext, "taskflow direct inserts, dropped",
+										ALLOCSET_SMALL_SIZES);
+	CacheRegisterRelcacheCallback(rel_cache_inval, (Datum) 0);
+	/*
+	 * a function replaced: a policy's WITH CHECK prepared here may have
+	 * inlined it (taskflow._is_member), as a cached plan would have
+	 */
+	CacheRegisterSyscacheCallback(PROCOID, rel_cache_proc_inval, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, role_inval, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHOID, role_inval, (Datum) 0);
+	RegisterXactCallback(rel_cache_xact, NULL);
+	rel_callback = true;
+}
+
 static RelCache *
 rel_cache_get(Relation rel)
 {
@@ -211,19 +266,7 @@ rel_cache_get(Relation rel)
 	RelCache   *c;
 	MemoryContext old;
 
-	if (!rel_callback)
-	{
-		rel_retired = AllocSetContextCreate(TopMemoryContext, "taskflow direct inserts, dropped",
-											ALLOCSET_SMALL_SIZES);
-		CacheRegisterRelcacheCallback(rel_cache_inval, (Datum) 0);
-		/*
-		 * a function replaced: a policy's WITH CHECK prepared here may have
-		 * inlined it (taskflow._is_member), as a cached plan would have
-		 */
-		CacheRegisterSyscacheCallback(PROCOID, rel_cache_proc_inval, (Datum) 0);
-		RegisterXactCallback(rel_cache_xact, NULL);
-		rel_callback = true;
-	}
+	register_callbacks();
 	if (rel_cache == NULL && rel_cxt != NULL)
 	{
 		/* after an invalidation: the entries retired, new ones built */
@@ -409,11 +452,25 @@ triggers_fire(TriggerDesc *td)
  * INSERT on the table or on each of the columns given, and SELECT on the
  * table, for the current user (before any lock: the catalogs' caches)
  */
+static int
+priv_cached(Oid relid, const char *const *cols, int ncols)
+{
+	Oid			user = GetUserId();
+
+	for (int i = 0; i < priv_n; i++)
+		if (priv_cache[i].relid == relid && priv_cache[i].user == user &&
+			priv_cache[i].cols == cols && priv_cache[i].ncols == ncols)
+			return i;
+	return -1;
+}
+
 static bool
 privileges_ok(Oid relid, const char *const *cols, int ncols)
 {
 	Oid			user = GetUserId();
 
+	if (priv_cached(relid, cols, ncols) >= 0)
+		return true;
 	if (pg_class_aclcheck(relid, user, ACL_SELECT) != ACLCHECK_OK)
 		return false;
 	if (pg_class_aclcheck(relid, user, ACL_INSERT) == ACLCHECK_OK)
@@ -441,7 +498,7 @@ TfDirect *
 tf_direct_begin(const char *relname, const char *const *cols, const Oid *types, int ncols,
 				TfDirectRls rls)
 {
-	Oid			relid = get_relname_relid(relname, get_namespace_oid(TASKFLOW_SCHEMA, false));
+	Oid			relid = InvalidOid;
 	RangeTblEntry *rte;
 	Relation	rel;
 	TupleDesc	td;
@@ -451,8 +508,21 @@ tf_direct_begin(const char *relname, const char *const *cols, const Oid *types, 
 	bool		rls_applies;
 	int			i;
 
-	if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_RELATION)
-		return NULL;
+	register_callbacks();
+	for (i = 0; i < relid_n; i++)
+		if (relid_cache[i].relname == relname)
+			relid = relid_cache[i].relid;
+	if (!OidIsValid(relid))
+	{
+		relid = get_relname_relid(relname, get_namespace_oid(TASKFLOW_SCHEMA, false));
+		if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_RELATION)
+			return NULL;
+		if (relid_n < TF_SMALL_CACHE)
+		{
+			relid_cache[relid_n].relname = relname;
+			relid_cache[relid_n++].relid = relid;
+		}
+	}
 	/*
 	 * Before any lock: the privileges (a role without them takes the
 	 * INSERT statement, which raises the error), and whether row level
@@ -531,10 +601,21 @@ tf_direct_begin(const char *relname, const char *const *cols, const Oid *types, 
 	rte->insertedCols = given;
 	/* (the whole row: RETURNING to_jsonb(t)) */
 	rte->selectedCols = bms_make_singleton(InvalidAttrNumber - FirstLowInvalidHeapAttributeNumber);
-	if (!ExecCheckRTPerms(list_make1(rte), false))
+	if (ExecutorCheckPerms_hook != NULL || priv_cached(relid, cols, ncols) < 0)
 	{
-		table_close(rel, RowExclusiveLock);
-		return NULL;
+		if (!ExecCheckRTPerms(list_make1(rte), false))
+		{
+			table_close(rel, RowExclusiveLock);
+			return NULL;
+		}
+		/* (after the lock: the invalidations sent before it are in) */
+		if (priv_n < TF_SMALL_CACHE)
+		{
+			priv_cache[priv_n].relid = relid;
+			priv_cache[priv_n].user = GetUserId();
+			priv_cache[priv_n].cols = cols;
+			priv_cache[priv_n++].ncols = ncols;
+		}
 	}
 
 	d->estate = CreateExecutorState();
