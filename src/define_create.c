@@ -592,11 +592,20 @@ spi_jsonb(uint64 i, int col)
  * restored when the statement ends, also on error (PG_FINALLY).
  */
 static void
-run_plan(SPIPlanPtr plan, Datum *values, char *nulls, bool internal, int expect)
+run_plan(SPIPlanPtr *planp, Datum *values, char *nulls, bool internal, int expect)
 {
 	int			rc;
 	bool		save = define_internal;
 	int			save_role = SessionReplicationRole;
+	SPIPlanPtr	plan;
+
+	/*
+	 * (1.7: the saved plans are prepared when the first of them runs, not
+	 * at every backend's first call: the direct inserts need none of them)
+	 */
+	if (*planp == NULL)
+		prepare_plans();
+	plan = *planp;
 
 	if (!path_pinned)
 	{
@@ -796,8 +805,8 @@ write_history(int64 fid, int32 version, bool mine, char **hkind, char **hkey, Da
 	PG_TRY();
 	{
 		if (!write_history_direct(fid, version, mine, whoname, hkind, hkey, himg, nh))
-			run_plan(mine ? (nh == 1 ? plan_history_add1 : plan_history_add)
-					 : (nh == 1 ? plan_history1 : plan_history), hv, hn, true, SPI_OK_INSERT);
+			run_plan(mine ? (nh == 1 ? &plan_history_add1 : &plan_history_add)
+					 : (nh == 1 ? &plan_history1 : &plan_history), hv, hn, true, SPI_OK_INSERT);
 	}
 	PG_FINALLY();
 	{
@@ -910,7 +919,7 @@ validate_node(DefNode *n)
 		sv[1] = Int32GetDatum(n->retries);
 		sv[2] = n->retry_delay;
 		sv[3] = n->has_timeout ? n->timeout : (Datum) 0;
-		run_plan(plan_node_settings, sv, sn, false, SPI_OK_SELECT);
+		run_plan(&plan_node_settings, sv, sn, false, SPI_OK_SELECT);
 	}
 	/* nullif(timeout, '0') */
 	n->timeout_null = true;
@@ -1105,7 +1114,7 @@ insert_flow(DefFlow *df, int64 *fid, Datum *img, bool *direct)
 		if (*direct)
 			return true;
 	}
-	run_plan(plan_flow, fv, fn, true, SPI_OK_INSERT_RETURNING);
+	run_plan(&plan_flow, fv, fn, true, SPI_OK_INSERT_RETURNING);
 	if (SPI_processed != 1)
 		NOT_TAKEN();
 	*fid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -1449,7 +1458,7 @@ define_create(Jsonb *def, text *name_arg)
 		pv[6] = PointerGetDatum(datum_array(ndelay, nonull, nn, INTERVALOID));
 		pv[7] = PointerGetDatum(datum_array(ntimeout, tnull, nn, INTERVALOID));
 		pv[8] = PointerGetDatum(text_array(nrule, nn));
-		run_plan(nn == 1 ? plan_node1 : plan_nodes, pv, pn, true, SPI_OK_INSERT_RETURNING);
+		run_plan(nn == 1 ? &plan_node1 : &plan_nodes, pv, pn, true, SPI_OK_INSERT_RETURNING);
 		if (SPI_processed != (uint64) nn)
 			NOT_TAKEN();
 		/* RETURNING gives the rows in the order inserted */
@@ -1527,7 +1536,7 @@ nodes_done:
 				pv[0] = Int64GetDatum(fid);
 				pv[1] = PointerGetDatum(datum_array(ea, enull, nedge, INT8OID));
 				pv[2] = PointerGetDatum(datum_array(eb, enull, nedge, INT8OID));
-				run_plan(nedge == 1 ? plan_edge1 : plan_edges, pv, pn, true, SPI_OK_INSERT_RETURNING);
+				run_plan(nedge == 1 ? &plan_edge1 : &plan_edges, pv, pn, true, SPI_OK_INSERT_RETURNING);
 				if (SPI_processed != (uint64) nedge)
 					NOT_TAKEN();
 				/* (RETURNING: in the order inserted) */
@@ -1596,7 +1605,6 @@ run_fast(FastPath fn, FunctionCallInfo fcinfo, Datum *result)
 		path_pinned = false;
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "taskflow: SPI_connect failed");
-		prepare_plans();
 		done = fn(fcinfo, result);
 		SPI_finish();
 		AtEOXact_GUC(true, nest);
@@ -1755,14 +1763,14 @@ add_node_fast(FunctionCallInfo fcinfo, Datum *result)
 		char		fn[1] = {' '};
 
 		fv[0] = CStringGetTextDatum(fname);
-		run_plan(plan_flow_mine, fv, fn, false, SPI_OK_SELECT);
+		run_plan(&plan_flow_mine, fv, fn, false, SPI_OK_SELECT);
 		if (SPI_processed != 1)
 		{
 			/*
 			 * (only updated_at changes: the guard and watermark triggers,
 			 * skipped under the flag, would change and check nothing)
 			 */
-			run_plan(plan_flow_bump, fv, fn, true, SPI_OK_UPDATE_RETURNING);
+			run_plan(&plan_flow_bump, fv, fn, true, SPI_OK_UPDATE_RETURNING);
 			if (SPI_processed != 1)
 				NOT_TAKEN();	/* no such flow (to the caller) */
 		}
@@ -1776,7 +1784,7 @@ add_node_fast(FunctionCallInfo fcinfo, Datum *result)
 
 		uv[0] = Int64GetDatum(fid);
 		uv[1] = PointerGetDatum(text_array(ups, nup));
-		run_plan(plan_upstream, uv, un, false, SPI_OK_SELECT);
+		run_plan(&plan_upstream, uv, un, false, SPI_OK_SELECT);
 		if (SPI_processed != (uint64) nup)
 			NOT_TAKEN();
 		upid = palloc(sizeof(int64) * nup);
@@ -1814,7 +1822,7 @@ add_node_fast(FunctionCallInfo fcinfo, Datum *result)
 		pv[6] = PointerGetDatum(datum_array(&n.retry_delay, &f, 1, INTERVALOID));
 		pv[7] = PointerGetDatum(datum_array(&tmo, n.timeout_null ? &t : &f, 1, INTERVALOID));
 		pv[8] = PointerGetDatum(text_array(&n.trigger_rule, 1));
-		run_plan(plan_node_add, pv, pn, true, SPI_OK_INSERT_RETURNING);
+		run_plan(&plan_node_add, pv, pn, true, SPI_OK_INSERT_RETURNING);
 		if (SPI_processed != 1)
 			NOT_TAKEN();
 		n.id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -1855,7 +1863,7 @@ add_node_fast(FunctionCallInfo fcinfo, Datum *result)
 		pv[0] = Int64GetDatum(fid);
 		pv[1] = PointerGetDatum(datum_array(ea, enull, nup, INT8OID));
 		pv[2] = PointerGetDatum(datum_array(eb, enull, nup, INT8OID));
-		run_plan(nup == 1 ? plan_edge1 : plan_edges, pv, pn, true, SPI_OK_INSERT_RETURNING);
+		run_plan(nup == 1 ? &plan_edge1 : &plan_edges, pv, pn, true, SPI_OK_INSERT_RETURNING);
 		if (SPI_processed != (uint64) nup)
 			NOT_TAKEN();
 		for (int i = 0; i < nup; i++)
