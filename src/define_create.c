@@ -73,6 +73,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
+#include "utils/rls.h"
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 #include "utils/xid8.h"
@@ -117,6 +118,15 @@ static SPIPlanPtr plan_history1 = NULL;
 static SPIPlanPtr plan_history_add1 = NULL;
 /* add_node's node, returning also the flow's last version and whose it is */
 static SPIPlanPtr plan_node_add = NULL;
+/*
+ * (1.7) the same for a caller to whom row level security applies: the node
+ * alone, and the flow's last version read by plan_last_version as the
+ * bootstrap superuser (the policy of flow_versions, "EXISTS (the flow,
+ * visible)", made a hashed subplan of plan_node_add's subqueries, a scan of
+ * every flow in each add_node)
+ */
+static SPIPlanPtr plan_node_add_rls = NULL;
+static SPIPlanPtr plan_last_version = NULL;
 
 /* the columns the history leaves out of images (taskflow._defhist_row) */
 #define FLOW_HIDDEN "{id,created_at,updated_at,scheduled_until,next_due,schedule_error,suspended_reason,resumed_at}"
@@ -484,6 +494,25 @@ prepare_plans(void)
 								"ORDER BY x.version DESC LIMIT 1), "
 								"(SELECT x.xid = pg_current_xact_id() FROM taskflow.flow_versions x "
 								"WHERE x.flow_id = $1 ORDER BY x.version DESC LIMIT 1)", lengthof(t), t);
+	}
+	if (plan_node_add_rls == NULL)
+	{
+		Oid			t[] = {INT8OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+			get_array_type(JSONBOID), INT4ARRAYOID, get_array_type(INTERVALOID),
+		get_array_type(INTERVALOID), TEXTARRAYOID};
+
+		plan_node_add_rls = prepare("INSERT INTO taskflow.nodes AS n (flow_id, name, kind, body, options, "
+									"retries, retry_delay, timeout, trigger_rule, finalizer) "
+									"VALUES ($1, $2[1], $3[1], $4[1], $5[1], $6[1], $7[1], $8[1], $9[1], false) "
+									"RETURNING n.id, to_jsonb(n) - '" NODE_HIDDEN "'::text[]", lengthof(t), t);
+	}
+	if (plan_last_version == NULL)
+	{
+		Oid			t[] = {INT8OID};
+
+		plan_last_version = prepare("SELECT x.version, x.xid = pg_current_xact_id() "
+									"FROM taskflow.flow_versions x WHERE x.flow_id = $1 "
+									"ORDER BY x.version DESC LIMIT 1", lengthof(t), t);
 	}
 	if (plan_edge1 == NULL)
 	{
@@ -1709,6 +1738,8 @@ add_node_fast(FunctionCallInfo fcinfo, Datum *result)
 	bool		isnull;
 	int32		version = 1;
 	bool		mine = false;
+	int			vcol = 3;		/* the last version's column in the result */
+	bool		rls;			/* row level security applies to the history */
 
 	/* flow, name, kind; after, trigger_rule, finalizer, branch */
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || !PG_ARGISNULL(11) ||
@@ -1822,18 +1853,52 @@ add_node_fast(FunctionCallInfo fcinfo, Datum *result)
 		pv[6] = PointerGetDatum(datum_array(&n.retry_delay, &f, 1, INTERVALOID));
 		pv[7] = PointerGetDatum(datum_array(&tmo, n.timeout_null ? &t : &f, 1, INTERVALOID));
 		pv[8] = PointerGetDatum(text_array(&n.trigger_rule, 1));
-		run_plan(&plan_node_add, pv, pn, true, SPI_OK_INSERT_RETURNING);
+		rls = check_enable_rls(get_relname_relid("flow_versions",
+												 get_namespace_oid(TASKFLOW_SCHEMA, false)),
+							   InvalidOid, true) == RLS_ENABLED;
+		if (!rls)
+			run_plan(&plan_node_add, pv, pn, true, SPI_OK_INSERT_RETURNING);
+		else
+			run_plan(&plan_node_add_rls, pv, pn, true, SPI_OK_INSERT_RETURNING);
 		if (SPI_processed != 1)
 			NOT_TAKEN();
 		n.id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		n.img = spi_jsonb(0, 2);
+		if (rls)
+		{
+			/*
+			 * the flow's versions, all of them (a new statement after the
+			 * flow's row lock: every version committed before it), as the
+			 * history is written: as the bootstrap superuser
+			 */
+			Datum		lv[1];
+			char		ln[1] = {' '};
+			Oid			save_userid;
+			int			save_sec;
+
+			lv[0] = Int64GetDatum(fid);
+			GetUserIdAndSecContext(&save_userid, &save_sec);
+			SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+			PG_TRY();
+			{
+				run_plan(&plan_last_version, lv, ln, false, SPI_OK_SELECT);
+			}
+			PG_FINALLY();
+			{
+				SetUserIdAndSecContext(save_userid, save_sec);
+			}
+			PG_END_TRY();
+			vcol = 1;
+		}
 		/* the flow's last version: this transaction's (mine), or a new one */
-		version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+		isnull = SPI_processed == 0;
+		if (!isnull)
+			version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, vcol, &isnull));
 		if (isnull)
 			version = 1;
 		else
 		{
-			mine = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
+			mine = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, vcol + 1, &isnull));
 			if (!mine)
 				version++;
 		}

@@ -209,6 +209,34 @@ RESET ROLE;
 SELECT * FROM public.d5_forms;
 SELECT current_setting('session_replication_role') AS role, taskflow._define_internal() AS flag;
 
+-- 9. the literal form as a plain role (create_flow directly; add_node by its
+-- statements, the flow's last version read as the history is written): the
+-- same rows and versions as the API functions, one add_node per
+-- transaction and two in one
+SET ROLE d5_plain;
+SELECT taskflow.create_flow('d5_lit', schedule => '0 5 * * *') > 0 AS created;
+SELECT taskflow.add_node('d5_lit', 'a', 'sql', 'SELECT 1') > 0 AS added;
+SELECT taskflow.add_node('d5_lit', 'b', 'sql', 'SELECT 2', after => ARRAY['a']) > 0 AS added;
+BEGIN;
+SELECT taskflow.add_node('d5_lit', 'c', 'sql', 'SELECT 3', after => ARRAY['a']) > 0 AS added;
+SELECT taskflow.add_node('d5_lit', 'd', 'sql', 'SELECT 4', after => ARRAY['b', 'c']) > 0 AS added;
+COMMIT;
+SELECT taskflow._create_flow_api('d5_lita', schedule => '0 5 * * *') > 0 AS created;
+SELECT taskflow._add_node_api('d5_lita', 'a', 'sql', 'SELECT 1') > 0 AS added;
+SELECT taskflow._add_node_api('d5_lita', 'b', 'sql', 'SELECT 2', after => ARRAY['a']) > 0 AS added;
+BEGIN;
+SELECT taskflow._add_node_api('d5_lita', 'c', 'sql', 'SELECT 3', after => ARRAY['a']) > 0 AS added;
+SELECT taskflow._add_node_api('d5_lita', 'd', 'sql', 'SELECT 4', after => ARRAY['b', 'c']) > 0 AS added;
+COMMIT;
+SELECT count(DISTINCT (taskflow.flow_definition(name) - '{version,flow}'::text[])::text) AS definitions
+  FROM taskflow.flows WHERE name IN ('d5_lit', 'd5_lita');
+SELECT f.name, array_agg(v.version || ':' || v.changed_by || ':' ||
+         (SELECT count(*) FROM taskflow.definition_changes c WHERE c.flow_id = f.id AND c.version = v.version)
+         ORDER BY v.version) AS versions
+  FROM taskflow.flows f JOIN taskflow.flow_versions v ON v.flow_id = f.id
+ WHERE f.name IN ('d5_lit', 'd5_lita') GROUP BY 1 ORDER BY 1;
+RESET ROLE;
+
 -- clean up
 DO $$
 DECLARE t text;
