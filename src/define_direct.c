@@ -131,7 +131,8 @@ struct RelCache
 	char	   *jcat;			/* the image's form of each column (image_category) */
 	FmgrInfo   *jout;			/* their output functions */
 	char		rls;			/* 0: not looked at; else rls_verify's answer */
-	ExprState  *rls_check;		/* ... TF_RLS_CHECK: the WITH CHECK, prepared */
+	ExprState  *rls_check;		/* ... TF_RLS_CHECK: the WITH CHECK, prepared ... */
+	Oid			rls_user;		/* ... by and for this user */
 	struct RelCache *next;
 };
 
@@ -173,6 +174,8 @@ static void
 role_inval(Datum arg, int cacheid, uint32 hashvalue)
 {
 	priv_n = 0;
+	/* (the prepared WITH CHECKs: EXECUTE through a role's membership) */
+	rel_cache = NULL;
 }
 
 static void
@@ -377,9 +380,15 @@ rls_verify(Relation rel, RelCache *rc)
 	char	   *check;
 	bool		ok;
 
-	if (rc->rls != 0)
+	/*
+	 * (the WITH CHECK is prepared as the user who evaluates it: whether
+	 * taskflow._is_member is inlined, and the EXECUTE privileges that
+	 * ExecInitExpr checks, are that user's, as in the user's own INSERT)
+	 */
+	if (rc->rls != 0 && (rc->rls_check == NULL || rc->rls_user == GetUserId()))
 		return (TfDirectRls) (rc->rls - 1);
 	rc->rls = 1 + TF_RLS_NONE;
+	rc->rls_check = NULL;
 	for (k = 0; k < lengthof(shipped_policies); k++)
 		if (strcmp(shipped_policies[k].rel, RelationGetRelationName(rel)) == 0)
 			break;
@@ -418,6 +427,7 @@ rls_verify(Relation rel, RelCache *rc)
 		old = MemoryContextSwitchTo(GetMemoryChunkContext(rc));
 		rc->rls_check = ExecInitQual(list_make1(expression_planner((Expr *) copyObject(p->with_check_qual))),
 									 NULL);
+		rc->rls_user = GetUserId();
 		MemoryContextSwitchTo(old);
 	}
 	rc->rls = 1 + shipped_policies[k].mode;

@@ -150,6 +150,23 @@ RESET ROLE;
 SELECT count(*) AS left_over FROM taskflow.flows WHERE name = 'd5_no5';
 ROLLBACK;
 
+-- 4b. EXECUTE on the policy's function revoked (an INSERT evaluates the
+-- policy with the caller's privileges): refused as by the API path, also
+-- right after another role, which may execute it, has defined a flow
+BEGIN;
+REVOKE EXECUTE ON FUNCTION taskflow._is_member(regrole) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION taskflow._is_member(regrole) TO d5_other;
+SET LOCAL ROLE d5_other;
+SELECT taskflow.apply_flow('{"flow": {"name": "d5_oth"}, "nodes": {"a": {"kind": "sql", "body": "SELECT 1"}}}') > 0 AS defined;
+SET LOCAL ROLE d5_plain;
+SELECT public.d5_err($$SELECT taskflow.apply_flow('{"flow": {"name": "d5_no12"}, "nodes": {"a": {"kind": "sql", "body": "SELECT 1"}}}')$$) LIKE '42501%' AS refused,
+       public.d5_err($$SELECT taskflow.apply_flow('{"flow": {"name": "d5_no12"}, "nodes": {"a": {"kind": "sql", "body": "SELECT 1"}}}')$$)
+     = public.d5_err($$SELECT taskflow._apply_flow_api('{"flow": {"name": "d5_no12"}, "nodes": {"a": {"kind": "sql", "body": "SELECT 1"}}}')$$) AS same_error;
+SELECT public.d5_err($$SELECT taskflow.create_flow('d5_no12')$$) LIKE '42501%' AS refused;
+RESET ROLE;
+SELECT count(*) AS left_over FROM taskflow.flows WHERE name = 'd5_no12';
+ROLLBACK;
+
 -- 5. a row for another owner: refused, as by the API path
 SET ROLE d5_plain;
 SELECT public.d5_err($$SELECT taskflow.apply_flow('{"flow": {"name": "d5_no6", "owner": "d5_other"}, "nodes": {"a": {"kind": "sql", "body": "SELECT 1"}}}')$$)
