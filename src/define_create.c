@@ -73,6 +73,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
+#include "utils/rls.h"
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 #include "utils/xid8.h"
@@ -117,6 +118,15 @@ static SPIPlanPtr plan_history1 = NULL;
 static SPIPlanPtr plan_history_add1 = NULL;
 /* add_node's node, returning also the flow's last version and whose it is */
 static SPIPlanPtr plan_node_add = NULL;
+/*
+ * (1.7) the same for a caller to whom row level security applies: the node
+ * alone, and the flow's last version read by plan_last_version as the
+ * bootstrap superuser (the policy of flow_versions, "EXISTS (the flow,
+ * visible)", made a hashed subplan of plan_node_add's subqueries, a scan of
+ * every flow in each add_node)
+ */
+static SPIPlanPtr plan_node_add_rls = NULL;
+static SPIPlanPtr plan_last_version = NULL;
 
 /* the columns the history leaves out of images (taskflow._defhist_row) */
 #define FLOW_HIDDEN "{id,created_at,updated_at,scheduled_until,next_due,schedule_error,suspended_reason,resumed_at}"
@@ -485,6 +495,25 @@ prepare_plans(void)
 								"(SELECT x.xid = pg_current_xact_id() FROM taskflow.flow_versions x "
 								"WHERE x.flow_id = $1 ORDER BY x.version DESC LIMIT 1)", lengthof(t), t);
 	}
+	if (plan_node_add_rls == NULL)
+	{
+		Oid			t[] = {INT8OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+			get_array_type(JSONBOID), INT4ARRAYOID, get_array_type(INTERVALOID),
+		get_array_type(INTERVALOID), TEXTARRAYOID};
+
+		plan_node_add_rls = prepare("INSERT INTO taskflow.nodes AS n (flow_id, name, kind, body, options, "
+									"retries, retry_delay, timeout, trigger_rule, finalizer) "
+									"VALUES ($1, $2[1], $3[1], $4[1], $5[1], $6[1], $7[1], $8[1], $9[1], false) "
+									"RETURNING n.id, to_jsonb(n) - '" NODE_HIDDEN "'::text[]", lengthof(t), t);
+	}
+	if (plan_last_version == NULL)
+	{
+		Oid			t[] = {INT8OID};
+
+		plan_last_version = prepare("SELECT x.version, x.xid = pg_current_xact_id() "
+									"FROM taskflow.flow_versions x WHERE x.flow_id = $1 "
+									"ORDER BY x.version DESC LIMIT 1", lengthof(t), t);
+	}
 	if (plan_edge1 == NULL)
 	{
 		Oid			t[] = {INT8OID, INT8ARRAYOID, INT8ARRAYOID};
@@ -592,11 +621,20 @@ spi_jsonb(uint64 i, int col)
  * restored when the statement ends, also on error (PG_FINALLY).
  */
 static void
-run_plan(SPIPlanPtr plan, Datum *values, char *nulls, bool internal, int expect)
+run_plan(SPIPlanPtr *planp, Datum *values, char *nulls, bool internal, int expect)
 {
 	int			rc;
 	bool		save = define_internal;
 	int			save_role = SessionReplicationRole;
+	SPIPlanPtr	plan;
+
+	/*
+	 * (1.7: the saved plans are prepared when the first of them runs, not
+	 * at every backend's first call: the direct inserts need none of them)
+	 */
+	if (*planp == NULL)
+		prepare_plans();
+	plan = *planp;
 
 	if (!path_pinned)
 	{
@@ -649,6 +687,7 @@ typedef struct DirectRows
 	bool	   *nulls;
 	const char *id;				/* a column to return of each row (NULL: none) */
 	const char *hidden;			/* the image: to_jsonb(row) - hidden (NULL: none) */
+	TfDirectRls rls;			/* how row level security is met where it applies */
 	int64	   *ids;			/* out */
 	Datum	   *imgs;			/* out */
 } DirectRows;
@@ -664,7 +703,7 @@ direct_insert(DirectRows *r)
 	SessionReplicationRole = SESSION_REPLICATION_ROLE_REPLICA;
 	PG_TRY();
 	{
-		d = tf_direct_begin(r->rel, r->cols, r->types, r->ncols);
+		d = tf_direct_begin(r->rel, r->cols, r->types, r->ncols, r->rls);
 		if (d != NULL)
 		{
 			for (int i = 0; i < r->nrows; i++)
@@ -795,8 +834,8 @@ write_history(int64 fid, int32 version, bool mine, char **hkind, char **hkey, Da
 	PG_TRY();
 	{
 		if (!write_history_direct(fid, version, mine, whoname, hkind, hkey, himg, nh))
-			run_plan(mine ? (nh == 1 ? plan_history_add1 : plan_history_add)
-					 : (nh == 1 ? plan_history1 : plan_history), hv, hn, true, SPI_OK_INSERT);
+			run_plan(mine ? (nh == 1 ? &plan_history_add1 : &plan_history_add)
+					 : (nh == 1 ? &plan_history1 : &plan_history), hv, hn, true, SPI_OK_INSERT);
 	}
 	PG_FINALLY();
 	{
@@ -909,7 +948,7 @@ validate_node(DefNode *n)
 		sv[1] = Int32GetDatum(n->retries);
 		sv[2] = n->retry_delay;
 		sv[3] = n->has_timeout ? n->timeout : (Datum) 0;
-		run_plan(plan_node_settings, sv, sn, false, SPI_OK_SELECT);
+		run_plan(&plan_node_settings, sv, sn, false, SPI_OK_SELECT);
 	}
 	/* nullif(timeout, '0') */
 	n->timeout_null = true;
@@ -1010,7 +1049,7 @@ typedef struct DefFlow
  * security).  false: the API path.
  */
 static bool
-insert_flow(DefFlow *df, int64 *fid, Datum *img)
+insert_flow(DefFlow *df, int64 *fid, Datum *img, bool *direct)
 {
 	char	   *session_tz = GetConfigOptionByName("TimeZone", NULL, false);
 	TimestampTz next;
@@ -1098,10 +1137,13 @@ insert_flow(DefFlow *df, int64 *fid, Datum *img)
 		r.hidden = FLOW_HIDDEN;
 		r.ids = fid;
 		r.imgs = img;
-		if (direct_insert(&r))
+		/* (a plain role: the policy's WITH CHECK evaluated on the row) */
+		r.rls = TF_RLS_CHECK;
+		*direct = direct_insert(&r);
+		if (*direct)
 			return true;
 	}
-	run_plan(plan_flow, fv, fn, true, SPI_OK_INSERT_RETURNING);
+	run_plan(&plan_flow, fv, fn, true, SPI_OK_INSERT_RETURNING);
 	if (SPI_processed != 1)
 		NOT_TAKEN();
 	*fid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -1139,7 +1181,7 @@ wake_flow(DefFlow *df)
  * images set; false: not possible (plan_nodes' INSERT)
  */
 static bool
-insert_nodes_direct(int64 fid, DefNode *nodes, int *order, int nn)
+insert_nodes_direct(int64 fid, bool flow_direct, DefNode *nodes, int *order, int nn)
 {
 	static const char *const cols[] = {"flow_id", "name", "kind", "body", "options", "retries",
 	"retry_delay", "timeout", "trigger_rule", "finalizer"};
@@ -1150,6 +1192,8 @@ insert_nodes_direct(int64 fid, DefNode *nodes, int *order, int nn)
 
 	memset(&r, 0, sizeof(r));
 	r.rel = "nodes";
+	/* (row level security: the rows of the flow just inserted directly) */
+	r.rls = flow_direct ? TF_RLS_NEW_FLOW : TF_RLS_NONE;
 	r.cols = cols;
 	r.types = types;
 	r.ncols = nc;
@@ -1191,7 +1235,7 @@ insert_nodes_direct(int64 fid, DefNode *nodes, int *order, int nn)
 
 /* edges a[i] -> b[i] of flow fid inserted directly, their images in img */
 static bool
-insert_edges_direct(int64 fid, Datum *a, Datum *b, int ne, Datum *img)
+insert_edges_direct(int64 fid, bool flow_direct, Datum *a, Datum *b, int ne, Datum *img)
 {
 	static const char *const cols[] = {"flow_id", "from_node", "to_node"};
 	static const Oid types[] = {INT8OID, INT8OID, INT8OID};
@@ -1199,6 +1243,7 @@ insert_edges_direct(int64 fid, Datum *a, Datum *b, int ne, Datum *img)
 
 	memset(&r, 0, sizeof(r));
 	r.rel = "edges";
+	r.rls = flow_direct ? TF_RLS_NEW_FLOW : TF_RLS_NONE;
 	r.cols = cols;
 	r.types = types;
 	r.ncols = 3;
@@ -1249,6 +1294,7 @@ define_create(Jsonb *def, text *name_arg)
 	Datum	   *himg;
 	int		   *hedge;			/* history rows of edges: the edge's index */
 	DefFlow		df;
+	bool		flow_direct = false;	/* the flow inserted directly (insert_flow) */
 
 	/* ---- the shape (anything else: the API path and its errors) ---- */
 	if (!JB_ROOT_IS_OBJECT(def) || !keys_ok(&def->root, top_keys, "noOAO"))
@@ -1294,7 +1340,7 @@ define_create(Jsonb *def, text *name_arg)
 	if (fd != NULL && (v = jfield(fd, "priority", &buf)) != NULL)
 		df.prio = jint(v);
 	/* ---- the flow (first: an existing name fails here, cheaply) ---- */
-	if (!insert_flow(&df, &fid, &fimg))
+	if (!insert_flow(&df, &fid, &fimg, &flow_direct))
 		return false;
 
 	/* ---- the nodes and edges ---- */
@@ -1430,7 +1476,7 @@ define_create(Jsonb *def, text *name_arg)
 			ntimeout[i] = n->timeout_null ? (Datum) 0 : n->timeout;
 			tnull[i] = n->timeout_null;
 		}
-		if (insert_nodes_direct(fid, nodes, order, nn))
+		if (insert_nodes_direct(fid, flow_direct, nodes, order, nn))
 			goto nodes_done;
 		pv[0] = Int64GetDatum(fid);
 		pv[1] = PointerGetDatum(text_array(nname, nn));
@@ -1441,7 +1487,7 @@ define_create(Jsonb *def, text *name_arg)
 		pv[6] = PointerGetDatum(datum_array(ndelay, nonull, nn, INTERVALOID));
 		pv[7] = PointerGetDatum(datum_array(ntimeout, tnull, nn, INTERVALOID));
 		pv[8] = PointerGetDatum(text_array(nrule, nn));
-		run_plan(nn == 1 ? plan_node1 : plan_nodes, pv, pn, true, SPI_OK_INSERT_RETURNING);
+		run_plan(nn == 1 ? &plan_node1 : &plan_nodes, pv, pn, true, SPI_OK_INSERT_RETURNING);
 		if (SPI_processed != (uint64) nn)
 			NOT_TAKEN();
 		/* RETURNING gives the rows in the order inserted */
@@ -1514,12 +1560,12 @@ nodes_done:
 
 			Datum	   *eimg = palloc(sizeof(Datum) * nedge);
 
-			if (!insert_edges_direct(fid, ea, eb, nedge, eimg))
+			if (!insert_edges_direct(fid, flow_direct, ea, eb, nedge, eimg))
 			{
 				pv[0] = Int64GetDatum(fid);
 				pv[1] = PointerGetDatum(datum_array(ea, enull, nedge, INT8OID));
 				pv[2] = PointerGetDatum(datum_array(eb, enull, nedge, INT8OID));
-				run_plan(nedge == 1 ? plan_edge1 : plan_edges, pv, pn, true, SPI_OK_INSERT_RETURNING);
+				run_plan(nedge == 1 ? &plan_edge1 : &plan_edges, pv, pn, true, SPI_OK_INSERT_RETURNING);
 				if (SPI_processed != (uint64) nedge)
 					NOT_TAKEN();
 				/* (RETURNING: in the order inserted) */
@@ -1596,7 +1642,6 @@ run_fast(FastPath fn, FunctionCallInfo fcinfo, Datum *result)
 		path_pinned = false;
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "taskflow: SPI_connect failed");
-		prepare_plans();
 		done = fn(fcinfo, result);
 		SPI_finish();
 		AtEOXact_GUC(true, nest);
@@ -1701,6 +1746,8 @@ add_node_fast(FunctionCallInfo fcinfo, Datum *result)
 	bool		isnull;
 	int32		version = 1;
 	bool		mine = false;
+	int			vcol = 3;		/* the last version's column in the result */
+	bool		rls;			/* row level security applies to the history */
 
 	/* flow, name, kind; after, trigger_rule, finalizer, branch */
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || !PG_ARGISNULL(11) ||
@@ -1755,14 +1802,14 @@ add_node_fast(FunctionCallInfo fcinfo, Datum *result)
 		char		fn[1] = {' '};
 
 		fv[0] = CStringGetTextDatum(fname);
-		run_plan(plan_flow_mine, fv, fn, false, SPI_OK_SELECT);
+		run_plan(&plan_flow_mine, fv, fn, false, SPI_OK_SELECT);
 		if (SPI_processed != 1)
 		{
 			/*
 			 * (only updated_at changes: the guard and watermark triggers,
 			 * skipped under the flag, would change and check nothing)
 			 */
-			run_plan(plan_flow_bump, fv, fn, true, SPI_OK_UPDATE_RETURNING);
+			run_plan(&plan_flow_bump, fv, fn, true, SPI_OK_UPDATE_RETURNING);
 			if (SPI_processed != 1)
 				NOT_TAKEN();	/* no such flow (to the caller) */
 		}
@@ -1776,7 +1823,7 @@ add_node_fast(FunctionCallInfo fcinfo, Datum *result)
 
 		uv[0] = Int64GetDatum(fid);
 		uv[1] = PointerGetDatum(text_array(ups, nup));
-		run_plan(plan_upstream, uv, un, false, SPI_OK_SELECT);
+		run_plan(&plan_upstream, uv, un, false, SPI_OK_SELECT);
 		if (SPI_processed != (uint64) nup)
 			NOT_TAKEN();
 		upid = palloc(sizeof(int64) * nup);
@@ -1814,18 +1861,52 @@ add_node_fast(FunctionCallInfo fcinfo, Datum *result)
 		pv[6] = PointerGetDatum(datum_array(&n.retry_delay, &f, 1, INTERVALOID));
 		pv[7] = PointerGetDatum(datum_array(&tmo, n.timeout_null ? &t : &f, 1, INTERVALOID));
 		pv[8] = PointerGetDatum(text_array(&n.trigger_rule, 1));
-		run_plan(plan_node_add, pv, pn, true, SPI_OK_INSERT_RETURNING);
+		rls = check_enable_rls(get_relname_relid("flow_versions",
+												 get_namespace_oid(TASKFLOW_SCHEMA, false)),
+							   InvalidOid, true) == RLS_ENABLED;
+		if (!rls)
+			run_plan(&plan_node_add, pv, pn, true, SPI_OK_INSERT_RETURNING);
+		else
+			run_plan(&plan_node_add_rls, pv, pn, true, SPI_OK_INSERT_RETURNING);
 		if (SPI_processed != 1)
 			NOT_TAKEN();
 		n.id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		n.img = spi_jsonb(0, 2);
+		if (rls)
+		{
+			/*
+			 * the flow's versions, all of them (a new statement after the
+			 * flow's row lock: every version committed before it), as the
+			 * history is written: as the bootstrap superuser
+			 */
+			Datum		lv[1];
+			char		ln[1] = {' '};
+			Oid			save_userid;
+			int			save_sec;
+
+			lv[0] = Int64GetDatum(fid);
+			GetUserIdAndSecContext(&save_userid, &save_sec);
+			SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+			PG_TRY();
+			{
+				run_plan(&plan_last_version, lv, ln, false, SPI_OK_SELECT);
+			}
+			PG_FINALLY();
+			{
+				SetUserIdAndSecContext(save_userid, save_sec);
+			}
+			PG_END_TRY();
+			vcol = 1;
+		}
 		/* the flow's last version: this transaction's (mine), or a new one */
-		version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+		isnull = SPI_processed == 0;
+		if (!isnull)
+			version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, vcol, &isnull));
 		if (isnull)
 			version = 1;
 		else
 		{
-			mine = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
+			mine = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, vcol + 1, &isnull));
 			if (!mine)
 				version++;
 		}
@@ -1855,7 +1936,7 @@ add_node_fast(FunctionCallInfo fcinfo, Datum *result)
 		pv[0] = Int64GetDatum(fid);
 		pv[1] = PointerGetDatum(datum_array(ea, enull, nup, INT8OID));
 		pv[2] = PointerGetDatum(datum_array(eb, enull, nup, INT8OID));
-		run_plan(nup == 1 ? plan_edge1 : plan_edges, pv, pn, true, SPI_OK_INSERT_RETURNING);
+		run_plan(nup == 1 ? &plan_edge1 : &plan_edges, pv, pn, true, SPI_OK_INSERT_RETURNING);
 		if (SPI_processed != (uint64) nup)
 			NOT_TAKEN();
 		for (int i = 0; i < nup; i++)
@@ -1893,6 +1974,7 @@ create_flow_fast(FunctionCallInfo fcinfo, Datum *result)
 	int64		fid;
 	Datum		img;
 	char	   *flow = "flow";
+	bool		flow_direct;
 
 	/* name; start_date, end_date, owner: the API path */
 	if (PG_ARGISNULL(0) || !PG_ARGISNULL(7) || !PG_ARGISNULL(8) || !PG_ARGISNULL(9))
@@ -1907,7 +1989,7 @@ create_flow_fast(FunctionCallInfo fcinfo, Datum *result)
 	df.enabled = PG_ARGISNULL(6) ? true : PG_GETARG_BOOL(6);
 	df.saf = PG_ARGISNULL(10) ? 0 : PG_GETARG_INT32(10);
 	df.prio = PG_ARGISNULL(11) ? 5 : PG_GETARG_INT32(11);
-	if (!insert_flow(&df, &fid, &img))
+	if (!insert_flow(&df, &fid, &img, &flow_direct))
 		return false;
 	write_history(fid, 1, false, &flow, &flow, &img, 1);
 	wake_flow(&df);

@@ -14,15 +14,31 @@
  *
  *	  What the executor of an INSERT checks and this path checks itself
  *	  (tf_direct_begin):
- *	  - privileges: INSERT on the table (pg_class_aclcheck, before the
- *	    lock), then ExecCheckRTPerms on a range-table entry of the table
- *	    with INSERT on the columns given (as an INSERT naming them; the
- *	    executor's hook included); missing: NULL, the caller takes its SPI
- *	    path (which checks column privileges and raises the usual error);
- *	  - row level security: only where none applies to the current user
+ *	  - privileges: INSERT on the table or on every column given, and
+ *	    SELECT on the table (the SPI form's RETURNING reads the row back;
+ *	    pg_class_aclcheck / pg_attribute_aclcheck, before the lock), then
+ *	    ExecCheckRTPerms on a range-table entry of the table with INSERT on
+ *	    the columns given and SELECT of the row (as an INSERT naming them
+ *	    ... RETURNING; the executor's hook included); missing: NULL, the
+ *	    caller takes its SPI path (which raises the usual error);
+ *	  - row level security (1.7, docs/performance.md "defining flows as a
+ *	    plain role"): where none applies to the current user
  *	    (check_enable_rls: a superuser, a BYPASSRLS role, the table owner
- *	    without FORCE); otherwise NULL, the SPI path (whose INSERT applies
- *	    the policies);
+ *	    without FORCE), or where the caller asks for it (TfDirectRls) and
+ *	    the table's policies are exactly the ones the extension ships
+ *	    (rls_verify: one permissive policy for ALL and PUBLIC, its USING
+ *	    and WITH CHECK deparsed and compared with the shipped text, no
+ *	    policy hook installed, row_security on; looked at again after
+ *	    every relcache invalidation of the table, which CREATE, ALTER and
+ *	    DROP POLICY and ALTER TABLE ... ROW LEVEL SECURITY all send, under
+ *	    the lock this path takes): TF_RLS_CHECK evaluates the policy's own
+ *	    WITH CHECK expression on every row before it is inserted (flows:
+ *	    taskflow._is_member(owner); the error an INSERT raises when it
+ *	    fails), TF_RLS_NEW_FLOW takes the caller's word that every row's
+ *	    flow_id is the flow it has just inserted through this path in the
+ *	    same call (nodes, edges: the shipped policy is "EXISTS (the flow,
+ *	    visible to the caller)", true by construction); otherwise NULL,
+ *	    the SPI path (whose INSERT applies the policies);
  *	  - the column types the caller passes must be the table's (else NULL).
  *
  *	  The tables' CHECK constraints and column defaults are prepared once
@@ -52,18 +68,22 @@
 #include "optimizer/optimizer.h"
 #include "parser/parse_relation.h"
 #include "rewrite/rewriteHandler.h"
+#include "rewrite/rowsecurity.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
+#include "utils/ruleutils.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 #include "define_direct.h"
 
@@ -87,6 +107,7 @@ struct TfDirect
 	AttrNumber	value_att;		/* ... its number */
 	const char *hidden;			/* the columns left out of the image ... */
 	bool	   *skip;			/* ... by attnum - 1 */
+	ExprState  *rls_check;		/* TF_RLS_CHECK: the policy's WITH CHECK */
 };
 
 /* ---------------------------------------------------------------------
@@ -109,6 +130,9 @@ struct RelCache
 	AttrNumber *attnum;			/* ... their numbers */
 	char	   *jcat;			/* the image's form of each column (image_category) */
 	FmgrInfo   *jout;			/* their output functions */
+	char		rls;			/* 0: not looked at; else rls_verify's answer */
+	ExprState  *rls_check;		/* ... TF_RLS_CHECK: the WITH CHECK, prepared ... */
+	Oid			rls_user;		/* ... by and for this user */
 	struct RelCache *next;
 };
 
@@ -116,17 +140,60 @@ static MemoryContext rel_cxt = NULL;
 static RelCache *rel_cache = NULL;
 static bool rel_callback = false;
 
+/*
+ * Two small per-backend caches, emptied with rel_cache (see rel_cache_get):
+ * the tables' oids by name (a table dropped, renamed or created sends a
+ * relcache invalidation), and the privilege checks that passed, per table,
+ * user and column list (GRANT and REVOKE on a table or a column change its
+ * pg_class or pg_attribute row: a relcache invalidation of the table; a
+ * role's membership or attributes: AUTHMEMROLEMEM, AUTHOID).  Only
+ * positive answers are kept, and the check after the lock -- when the
+ * invalidations sent before it have been received -- uses the cache only
+ * when no ExecutorCheckPerms_hook is installed.
+ */
+#define TF_SMALL_CACHE 8
+static struct
+{
+	const char *relname;		/* the caller's string */
+	Oid			relid;
+}			relid_cache[TF_SMALL_CACHE];
+static int	relid_n = 0;
+static struct
+{
+	Oid			relid;
+	Oid			user;
+	const char *const *cols;	/* the caller's static array */
+	int			ncols;
+}			priv_cache[TF_SMALL_CACHE];
+static int	priv_n = 0;
+
 /* contexts of dropped entries, deleted at the end of the transaction */
 static MemoryContext rel_retired = NULL;
 
 static void
+role_inval(Datum arg, int cacheid, uint32 hashvalue)
+{
+	priv_n = 0;
+	/* (the prepared WITH CHECKs: EXECUTE through a role's membership) */
+	rel_cache = NULL;
+}
+
+static void
 rel_cache_inval(Datum arg, Oid relid)
 {
+	relid_n = 0;
+	priv_n = 0;
 	/*
 	 * (the entries stay in memory until the transaction ends: one may be
 	 * in use -- a TfDirect of this statement, or of a caller further up
 	 * when a trigger inserts through this path again)
 	 */
+	rel_cache = NULL;
+}
+
+static void
+rel_cache_proc_inval(Datum arg, int cacheid, uint32 hashvalue)
+{
 	rel_cache = NULL;
 }
 
@@ -174,6 +241,26 @@ rel_cache_same(RelCache *c, Relation rel)
 	return true;
 }
 
+/* the invalidation callbacks of the caches above, once per backend */
+static void
+register_callbacks(void)
+{
+	if (rel_callback)
+		return;
+	rel_retired = AllocSetContextCreate(TopMemoryContext, "taskflow direct inserts, dropped",
+										ALLOCSET_SMALL_SIZES);
+	CacheRegisterRelcacheCallback(rel_cache_inval, (Datum) 0);
+	/*
+	 * a function replaced: a policy's WITH CHECK prepared here may have
+	 * inlined it (taskflow._is_member), as a cached plan would have
+	 */
+	CacheRegisterSyscacheCallback(PROCOID, rel_cache_proc_inval, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, role_inval, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHOID, role_inval, (Datum) 0);
+	RegisterXactCallback(rel_cache_xact, NULL);
+	rel_callback = true;
+}
+
 static RelCache *
 rel_cache_get(Relation rel)
 {
@@ -182,14 +269,7 @@ rel_cache_get(Relation rel)
 	RelCache   *c;
 	MemoryContext old;
 
-	if (!rel_callback)
-	{
-		rel_retired = AllocSetContextCreate(TopMemoryContext, "taskflow direct inserts, dropped",
-											ALLOCSET_SMALL_SIZES);
-		CacheRegisterRelcacheCallback(rel_cache_inval, (Datum) 0);
-		RegisterXactCallback(rel_cache_xact, NULL);
-		rel_callback = true;
-	}
+	register_callbacks();
 	if (rel_cache == NULL && rel_cxt != NULL)
 	{
 		/* after an invalidation: the entries retired, new ones built */
@@ -244,6 +324,117 @@ rel_cache_get(Relation rel)
 }
 
 /* ---------------------------------------------------------------------
+ * row level security: the shipped policies
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * The policies sql/src/00_catalog.once.sql ships for the tables this path
+ * may write as a role to which they apply, deparsed under the search_path
+ * pg_catalog, pg_temp (as pg_get_expr shows them then), and the only mode
+ * in which each may be met without a statement.
+ */
+static const struct
+{
+	const char *rel;
+	const char *name;
+	const char *qual;
+	const char *check;			/* NULL: none (the USING applies to new rows) */
+	TfDirectRls mode;
+}			shipped_policies[] =
+{
+	{"flows", "flows_member", "taskflow._is_member(owner)", "taskflow._is_member(owner)",
+	TF_RLS_CHECK},
+	{"nodes", "nodes_member",
+		"(EXISTS (SELECT 1 FROM taskflow.flows f WHERE (f.id = nodes.flow_id)))", NULL,
+	TF_RLS_NEW_FLOW},
+	{"edges", "edges_member",
+		"(EXISTS (SELECT 1 FROM taskflow.flows f WHERE (f.id = edges.flow_id)))", NULL,
+	TF_RLS_NEW_FLOW},
+};
+
+static char *
+rls_deparse(Relation rel, Expr *e)
+{
+	return deparse_expression((Node *) e,
+							  deparse_context_for(RelationGetRelationName(rel),
+												  RelationGetRelid(rel)),
+							  false, false);
+}
+
+/*
+ * Does rel have exactly the policies the extension ships for it (and
+ * nothing else that row level security would apply)?  The mode they may be
+ * met in (TF_RLS_NONE: none, the SPI path); for TF_RLS_CHECK the WITH
+ * CHECK expression prepared in rc->rls_check.  Kept in rc: any relcache
+ * invalidation of any table drops rc (rel_cache_inval).
+ */
+static TfDirectRls
+rls_verify(Relation rel, RelCache *rc)
+{
+	RowSecurityDesc *rs = rel->rd_rsdesc;
+	RowSecurityPolicy *p;
+	int			k;
+	int			nest;
+	char	   *qual;
+	char	   *check;
+	bool		ok;
+
+	/*
+	 * (the WITH CHECK is prepared as the user who evaluates it: whether
+	 * taskflow._is_member is inlined, and the EXECUTE privileges that
+	 * ExecInitExpr checks, are that user's, as in the user's own INSERT)
+	 */
+	if (rc->rls != 0 && (rc->rls_check == NULL || rc->rls_user == GetUserId()))
+		return (TfDirectRls) (rc->rls - 1);
+	rc->rls = 1 + TF_RLS_NONE;
+	rc->rls_check = NULL;
+	for (k = 0; k < lengthof(shipped_policies); k++)
+		if (strcmp(shipped_policies[k].rel, RelationGetRelationName(rel)) == 0)
+			break;
+	if (k == lengthof(shipped_policies) || rs == NULL || list_length(rs->policies) != 1 ||
+		row_security_policy_hook_permissive != NULL ||
+		row_security_policy_hook_restrictive != NULL)
+		return TF_RLS_NONE;
+	p = (RowSecurityPolicy *) linitial(rs->policies);
+	if (strcmp(p->policy_name, shipped_policies[k].name) != 0 || p->polcmd != '*' ||
+		!p->permissive || p->qual == NULL ||
+		(p->with_check_qual == NULL) != (shipped_policies[k].check == NULL) ||
+		p->roles == NULL || ARR_NDIM(p->roles) != 1 || ARR_HASNULL(p->roles) ||
+		ArrayGetNItems(ARR_NDIM(p->roles), ARR_DIMS(p->roles)) != 1 ||
+		((Oid *) ARR_DATA_PTR(p->roles))[0] != ACL_ID_PUBLIC)
+		return TF_RLS_NONE;
+	/* their text, names qualified as under the API's pinned search_path */
+	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	qual = rls_deparse(rel, p->qual);
+	check = p->with_check_qual ? rls_deparse(rel, p->with_check_qual) : NULL;
+	AtEOXact_GUC(true, nest);
+	elog(DEBUG2, "taskflow: direct inserts: the policy of %s: USING %s WITH CHECK %s",
+		 RelationGetRelationName(rel), qual, check ? check : "(none)");
+	ok = strcmp(qual, shipped_policies[k].qual) == 0 &&
+		(check == NULL || strcmp(check, shipped_policies[k].check) == 0);
+	if (!ok)
+		return TF_RLS_NONE;
+	if (shipped_policies[k].mode == TF_RLS_CHECK)
+	{
+		MemoryContext old;
+
+		if (p->hassublinks)
+			return TF_RLS_NONE;
+		/* the policy's own expression, as the planner prepares a WITH CHECK */
+		old = MemoryContextSwitchTo(GetMemoryChunkContext(rc));
+		rc->rls_check = ExecInitQual(list_make1(expression_planner((Expr *) copyObject(p->with_check_qual))),
+									 NULL);
+		rc->rls_user = GetUserId();
+		MemoryContextSwitchTo(old);
+	}
+	rc->rls = 1 + shipped_policies[k].mode;
+	return shipped_policies[k].mode;
+}
+
+/* ---------------------------------------------------------------------
  * the inserts
  * ---------------------------------------------------------------------
  */
@@ -268,41 +459,106 @@ triggers_fire(TriggerDesc *td)
 }
 
 /*
+ * INSERT on the table or on each of the columns given, and SELECT on the
+ * table, for the current user (before any lock: the catalogs' caches)
+ */
+static int
+priv_cached(Oid relid, const char *const *cols, int ncols)
+{
+	Oid			user = GetUserId();
+
+	for (int i = 0; i < priv_n; i++)
+		if (priv_cache[i].relid == relid && priv_cache[i].user == user &&
+			priv_cache[i].cols == cols && priv_cache[i].ncols == ncols)
+			return i;
+	return -1;
+}
+
+static bool
+privileges_ok(Oid relid, const char *const *cols, int ncols)
+{
+	Oid			user = GetUserId();
+
+	if (priv_cached(relid, cols, ncols) >= 0)
+		return true;
+	if (pg_class_aclcheck(relid, user, ACL_SELECT) != ACLCHECK_OK)
+		return false;
+	if (pg_class_aclcheck(relid, user, ACL_INSERT) == ACLCHECK_OK)
+		return true;
+	for (int i = 0; i < ncols; i++)
+	{
+		AttrNumber	a = get_attnum(relid, cols[i]);
+
+		if (a == InvalidAttrNumber ||
+			pg_attribute_aclcheck(relid, a, user, ACL_INSERT) != ACLCHECK_OK)
+			return false;
+	}
+	return true;
+}
+
+/*
  * Prepare direct inserts into taskflow.<relname> of rows giving the columns
  * cols[] of the types types[] (the others get their defaults), as the
- * current user.  NULL: not possible (privileges, row level security, a
- * column or type that is not the table's): use an INSERT statement.
+ * current user.  rls: how the caller may meet the table's row level
+ * security when it applies to the current user (see the banner).  NULL: not
+ * possible (privileges, row level security, a column or type that is not
+ * the table's): use an INSERT statement.
  */
 TfDirect *
-tf_direct_begin(const char *relname, const char *const *cols, const Oid *types, int ncols)
+tf_direct_begin(const char *relname, const char *const *cols, const Oid *types, int ncols,
+				TfDirectRls rls)
 {
-	Oid			relid = get_relname_relid(relname, get_namespace_oid(TASKFLOW_SCHEMA, false));
+	Oid			relid = InvalidOid;
 	RangeTblEntry *rte;
 	Relation	rel;
 	TupleDesc	td;
 	TfDirect   *d;
 	Bitmapset  *given = NULL;
 	RelCache   *rc;
+	bool		rls_applies;
 	int			i;
 
-	if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_RELATION)
-		return NULL;
+	register_callbacks();
+	for (i = 0; i < relid_n; i++)
+		if (relid_cache[i].relname == relname)
+			relid = relid_cache[i].relid;
+	if (!OidIsValid(relid))
+	{
+		relid = get_relname_relid(relname, get_namespace_oid(TASKFLOW_SCHEMA, false));
+		if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_RELATION)
+			return NULL;
+		if (relid_n < TF_SMALL_CACHE)
+		{
+			relid_cache[relid_n].relname = relname;
+			relid_cache[relid_n++].relid = relid;
+		}
+	}
 	/*
-	 * Before any lock: INSERT on the table (a role with column privileges
-	 * only takes the INSERT statement, which checks them and raises the
-	 * error), and row level security only where it does not apply (see the
-	 * banner)
+	 * Before any lock: the privileges (a role without them takes the
+	 * INSERT statement, which raises the error), and whether row level
+	 * security applies (see the banner; with row_security off an INSERT
+	 * raises an error then)
 	 */
-	if (pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) != ACLCHECK_OK ||
-		check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
+	if (!privileges_ok(relid, cols, ncols))
+		return NULL;
+	rls_applies = check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED;
+	if (rls_applies && (rls == TF_RLS_NONE || !row_security))
 		return NULL;
 
 	rel = table_open(relid, RowExclusiveLock);
 	td = RelationGetDescr(rel);
 	rc = rel_cache_get(rel);
+	/* (after the lock: the policies are the ones that apply to the insert) */
+	if (rls_applies && rls_verify(rel, rc) != rls)
+	{
+		table_close(rel, RowExclusiveLock);
+		return NULL;
+	}
 	d = palloc0(sizeof(TfDirect));
 	d->rel = rel;
 	d->rc = rc;
+	if (rls_applies && rls == TF_RLS_CHECK)
+		d->rls_check = rc->rls_check;
 	d->ncols = ncols;
 	d->attnum = palloc(sizeof(AttrNumber) * (ncols + 1));
 	if (rc->cols != cols || rc->types != types || rc->ncols != ncols)
@@ -350,13 +606,26 @@ tf_direct_begin(const char *relname, const char *const *cols, const Oid *types, 
 	rte->relid = relid;
 	rte->relkind = RELKIND_RELATION;
 	rte->rellockmode = RowExclusiveLock;
-	rte->requiredPerms = ACL_INSERT;
+	rte->requiredPerms = ACL_INSERT | ACL_SELECT;
 	rte->checkAsUser = InvalidOid;
 	rte->insertedCols = given;
-	if (!ExecCheckRTPerms(list_make1(rte), false))
+	/* (the whole row: RETURNING to_jsonb(t)) */
+	rte->selectedCols = bms_make_singleton(InvalidAttrNumber - FirstLowInvalidHeapAttributeNumber);
+	if (ExecutorCheckPerms_hook != NULL || priv_cached(relid, cols, ncols) < 0)
 	{
-		table_close(rel, RowExclusiveLock);
-		return NULL;
+		if (!ExecCheckRTPerms(list_make1(rte), false))
+		{
+			table_close(rel, RowExclusiveLock);
+			return NULL;
+		}
+		/* (after the lock: the invalidations sent before it are in) */
+		if (priv_n < TF_SMALL_CACHE)
+		{
+			priv_cache[priv_n].relid = relid;
+			priv_cache[priv_n].user = GetUserId();
+			priv_cache[priv_n].cols = cols;
+			priv_cache[priv_n++].ncols = ncols;
+		}
 	}
 
 	d->estate = CreateExecutorState();
@@ -442,6 +711,16 @@ tf_direct_insert(TfDirect *d, const Datum *values, const bool *nulls)
 		slot->tts_isnull[d->attnum[i] - 1] = nulls[i];
 	}
 	ExecStoreVirtualTuple(slot);
+	if (d->rls_check != NULL)
+	{
+		/* the policy's WITH CHECK, before the row is inserted (as ExecInsert) */
+		econtext->ecxt_scantuple = slot;
+		if (!ExecQual(d->rls_check, econtext))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("new row violates row-level security policy for table \"%s\"",
+							RelationGetRelationName(d->rel))));
+	}
 	ExecSimpleRelationInsert(d->rri, d->estate, slot);
 }
 
