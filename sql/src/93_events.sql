@@ -264,70 +264,99 @@ GRANT SELECT ON taskflow.event_triggers TO PUBLIC;
 -- event triggers: firing (in the transaction that marks the upstream succeeded)
 ------------------------------------------------------------------------------
 
-CREATE OR REPLACE FUNCTION taskflow._runs_event() RETURNS trigger
+-- Fire the event trigger of downstream flow p_down for the upstream run up
+-- (succeeded): the id of the run created, NULL when none is due (disabled,
+-- fired already, an upstream still waiting, the link gone) or when the
+-- flow's rows have an uncommitted change -- then the attempt is deferred to
+-- the scheduler's next pass (taskflow.deferred, part 99_deferred), not lost
+-- and not waited for.
+CREATE OR REPLACE FUNCTION taskflow._event_fire(p_down bigint, up taskflow.runs) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     d       record;
     waiting text;
     rid     bigint;
 BEGIN
-    FOR d IN SELECT f.id, f.name, f.owner, f.enabled, u.name AS upstream
+    SELECT f.id, f.name, f.owner, f.enabled, u.name AS upstream INTO d
+      FROM taskflow.flow_triggers t
+      JOIN taskflow.flows f ON f.id = t.flow_id
+      JOIN taskflow.flows u ON u.id = t.upstream_id
+     WHERE t.upstream_id = up.flow_id AND t.flow_id = p_down;
+    IF NOT FOUND THEN
+        RETURN NULL;                    -- the link or a flow is gone
+    END IF;
+    IF NOT d.enabled THEN
+        RAISE LOG 'taskflow: flow "%" is disabled: not triggered by run % of flow "%" (bizdate %)',
+            d.name, up.id, d.upstream, up.bizdate;
+        RETURN NULL;
+    END IF;
+    -- the downstream flow's row and its nodes' locked without waiting
+    -- (review of 1.6: an open transaction of its owner that drops or
+    -- changes the flow must not hold up the scheduler's tick, and with
+    -- it every owner's runs; taskflow._lock_parents): tried again at the
+    -- scheduler's next pass
+    IF NOT taskflow._lock_parents(d.id, true, NULL) THEN
+        PERFORM taskflow._defer('event', d.id, up.id, NULL, NULL, NULL);
+        RAISE LOG 'taskflow: flow "%" has an uncommitted change: its trigger by run % of flow "%" (bizdate %) is tried again at the next pass',
+            d.name, up.id, d.upstream, up.bizdate;
+        RETURN NULL;
+    END IF;
+    -- one transaction at a time per (flow, bizdate): the one that
+    -- comes second sees the other's upstream success
+    PERFORM taskflow._xact_lock(hashtext('taskflow.event'),
+                                  hashtext(d.id::text || ' ' || up.bizdate::text));
+    IF EXISTS (SELECT 1 FROM taskflow.runs r
+                WHERE r.flow_id = d.id AND r.bizdate = up.bizdate AND r.trigger = 'event') THEN
+        RETURN NULL;                    -- fired already (a rerun succeeded again)
+    END IF;
+    -- every upstream allowed and succeeded for this bizdate
+    SELECT string_agg(format('"%s"', u.name), ', ' ORDER BY u.name) INTO waiting
+      FROM taskflow.flow_triggers t JOIN taskflow.flows u ON u.id = t.upstream_id
+     WHERE t.flow_id = d.id
+       AND NOT (taskflow._trigger_allowed(d.owner, u.id)
+                AND EXISTS (SELECT 1 FROM taskflow.runs r
+                             WHERE r.flow_id = u.id AND r.bizdate = up.bizdate
+                               AND r.state = 'succeeded'));
+    IF waiting IS NOT NULL THEN
+        RETURN NULL;
+    END IF;
+    LOOP
+        rid := taskflow._create_run(d.id, clock_timestamp(), up.bizdate, 'event', '{}',
+                                    d.owner);
+        EXIT WHEN rid IS NOT NULL;
+    END LOOP;
+    UPDATE taskflow.runs
+       SET message = format('triggered by run %s of flow "%s"', up.id, d.upstream)
+     WHERE id = rid;
+    RAISE LOG 'taskflow: run % of flow "%" (bizdate %) triggered by run % of flow "%"',
+        rid, d.name, up.bizdate, up.id, d.upstream;
+    RETURN rid;
+END
+$$;
+REVOKE ALL ON FUNCTION taskflow._event_fire(bigint, taskflow.runs) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION taskflow._runs_event() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    d       record;
+    rid     bigint;
+    fired   boolean := false;
+BEGIN
+    FOR d IN SELECT f.id, f.name, u.name AS upstream
                FROM taskflow.flow_triggers t
                JOIN taskflow.flows f ON f.id = t.flow_id
                JOIN taskflow.flows u ON u.id = t.upstream_id
               WHERE t.upstream_id = NEW.flow_id
               ORDER BY f.id LOOP
         BEGIN
-            IF NOT d.enabled THEN
-                RAISE LOG 'taskflow: flow "%" is disabled: not triggered by run % of flow "%" (bizdate %)',
-                    d.name, NEW.id, d.upstream, NEW.bizdate;
-                CONTINUE;
-            END IF;
-            -- the downstream flow's row and its nodes' locked without waiting
-            -- (review of 1.6: an open transaction of its owner that drops or
-            -- changes the flow must not hold up the scheduler's tick, and with
-            -- it every owner's runs; taskflow._lock_parents)
-            IF NOT taskflow._lock_parents(d.id, true, NULL) THEN
-                RAISE WARNING 'taskflow: flow "%" has an uncommitted change: not triggered by run % of flow "%" (bizdate %)',
-                    d.name, NEW.id, d.upstream, NEW.bizdate
-                    USING HINT = format('Start it with taskflow.run_flow(%L, %L).', d.name, NEW.bizdate);
-                CONTINUE;
-            END IF;
-            -- one transaction at a time per (flow, bizdate): the one that
-            -- comes second sees the other's upstream success
-            PERFORM taskflow._xact_lock(hashtext('taskflow.event'),
-                                          hashtext(d.id::text || ' ' || NEW.bizdate::text));
-            IF EXISTS (SELECT 1 FROM taskflow.runs r
-                        WHERE r.flow_id = d.id AND r.bizdate = NEW.bizdate AND r.trigger = 'event') THEN
-                CONTINUE;               -- fired already (a rerun succeeded again)
-            END IF;
-            -- every upstream allowed and succeeded for this bizdate
-            SELECT string_agg(format('"%s"', u.name), ', ' ORDER BY u.name) INTO waiting
-              FROM taskflow.flow_triggers t JOIN taskflow.flows u ON u.id = t.upstream_id
-             WHERE t.flow_id = d.id
-               AND NOT (taskflow._trigger_allowed(d.owner, u.id)
-                        AND EXISTS (SELECT 1 FROM taskflow.runs r
-                                     WHERE r.flow_id = u.id AND r.bizdate = NEW.bizdate
-                                       AND r.state = 'succeeded'));
-            IF waiting IS NOT NULL THEN
-                CONTINUE;
-            END IF;
-            LOOP
-                rid := taskflow._create_run(d.id, clock_timestamp(), NEW.bizdate, 'event', '{}',
-                                            d.owner);
-                EXIT WHEN rid IS NOT NULL;
-            END LOOP;
-            UPDATE taskflow.runs
-               SET message = format('triggered by run %s of flow "%s"', NEW.id, d.upstream)
-             WHERE id = rid;
-            RAISE LOG 'taskflow: run % of flow "%" (bizdate %) triggered by run % of flow "%"',
-                rid, d.name, NEW.bizdate, NEW.id, d.upstream;
+            rid := taskflow._event_fire(d.id, NEW);
+            fired := fired OR rid IS NOT NULL;
         EXCEPTION WHEN OTHERS THEN
             RAISE WARNING 'taskflow: flow "%" cannot be triggered by run % of flow "%": %',
                 d.name, NEW.id, d.upstream, SQLERRM;
         END;
     END LOOP;
-    IF rid IS NOT NULL THEN
+    IF fired THEN
         PERFORM taskflow._wake();
     END IF;
     RETURN NULL;

@@ -94,7 +94,9 @@ BEGIN
     -- must not hold up the scheduler's tick, and with it every owner's runs;
     -- taskflow._lock_parents)
     IF NOT taskflow._lock_parents(r.flow_id, false, a.id) THEN
-        RAISE WARNING 'taskflow: alert % of flow % has an uncommitted change: not queued for run %',
+        -- tried again at the scheduler's next pass (part 99_deferred)
+        PERFORM taskflow._defer('alert', r.flow_id, r.id, a.id, event, deadline);
+        RAISE LOG 'taskflow: alert % of flow % has an uncommitted change: queued for run % at the next pass',
             a.id, r.flow_id, r.id;
         RETURN 0;
     END IF;
@@ -162,6 +164,11 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     c record;
 BEGIN
+    -- what an earlier pass could not do at once (part 99_deferred); while
+    -- some is left, the next pass comes within a second
+    IF taskflow._deferred_pass() THEN
+        next_sla := now + interval '1 second';
+    END IF;
     IF EXISTS (SELECT 1 FROM taskflow.alerts WHERE event = 'sla') THEN
         FOR c IN
             SELECT a, r, d.deadline

@@ -12,7 +12,9 @@
 #     deleting transaction.  The alert's row is locked SKIP LOCKED now.
 #  4. an open drop_flow of the role's own downstream flow while its upstream
 #     run ends: the event trigger created the downstream run in the tick,
-#     and its foreign key waited.  The same.
+#     and its foreign key waited.  The same.  The event or alert is
+#     deferred to the next pass (taskflow.deferred), not lost: it fires once
+#     the transaction rolled back, and is dropped with a flow that was.
 # Each part checks that another owner's every-second flow goes on running
 # while the role holds what it could take.  Loose bounds (busy cores): the
 # beats must go on within 30 s.
@@ -110,7 +112,17 @@ $run = TaskflowTest->run_flow($node, 'ma', user => 'mallory');
 is(TaskflowTest->wait_run($node, $run, timeout => 30), 'succeeded',
 	'a run ends while its alert\'s DELETE is open');
 ok(beats_go_on(3), 'alice\'s flow goes on meanwhile (alert)');
+ok(TaskflowTest->poll($node, 'postgres',
+	"SELECT count(*) = 1 FROM taskflow.deferred WHERE kind = 'alert' AND run_id = $run", 30),
+	'the alert\'s delivery is deferred, not lost');
+is(q1("SELECT count(*) FROM taskflow.alert_deliveries WHERE run_id = $run"), '0',
+	'and not queued while the DELETE is open');
 $bg->query_safe(q{ROLLBACK});
+# the DELETE rolled back: the next pass queues the delivery
+ok(TaskflowTest->poll($node, 'postgres',
+	"SELECT count(*) = 1 FROM taskflow.alert_deliveries WHERE run_id = $run AND target = 'notify'", 30),
+	'the deferred alert is queued once the DELETE rolled back');
+is(q1("SELECT count(*) FROM taskflow.deferred"), '0', 'nothing is left deferred (alert)');
 
 # 4. mallory's own downstream flow, its drop_flow left open
 $bg->query_safe(q{BEGIN});
@@ -121,7 +133,16 @@ is(TaskflowTest->wait_run($node, $run, timeout => 30), 'succeeded',
 ok(beats_go_on(3), 'alice\'s flow goes on meanwhile (event)');
 is(q1(q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'taskflow scheduler'
          AND wait_event_type = 'Lock'}), '0', 'the scheduler waits for no lock (alert, event)');
+ok(TaskflowTest->poll($node, 'postgres',
+	"SELECT count(*) = 1 FROM taskflow.deferred WHERE kind = 'event' AND run_id = $run", 30),
+	'the event is deferred, not lost');
 $bg->query_safe(q{ROLLBACK});
+# the drop rolled back: the next pass fires the deferred event
+ok(TaskflowTest->poll($node, 'postgres',
+	q{SELECT count(*) = 1 FROM taskflow.runs r JOIN taskflow.flows f ON f.id = r.flow_id
+	   WHERE f.name = 'md' AND r.trigger = 'event' AND r.bizdate = '2026-11-29'}, 30),
+	'the deferred event fires once the drop_flow rolled back');
+is(q1("SELECT count(*) FROM taskflow.deferred"), '0', 'nothing is left deferred (event)');
 # the flow is back, and triggered again by the next upstream success
 $run = TaskflowTest->run_flow($node, 'mu', bizdate => '2026-11-28', user => 'mallory');
 is(TaskflowTest->wait_run($node, $run, timeout => 30), 'succeeded', 'the upstream runs again');
@@ -129,6 +150,28 @@ ok(TaskflowTest->poll($node, 'postgres',
 	q{SELECT count(*) = 1 FROM taskflow.runs r JOIN taskflow.flows f ON f.id = r.flow_id
 	   WHERE f.name = 'md' AND r.trigger = 'event' AND r.bizdate = '2026-11-28'}, 30),
 	'and the downstream flow is triggered again');
+
+# 5. the same, but the drop_flow commits: the deferred event is dropped with
+# its flow (no run of a dropped flow, nothing left behind)
+q1(q{SET ROLE mallory;
+SELECT taskflow.create_flow('md2');
+SELECT taskflow.add_node('md2', 'x', 'sql', 'SELECT 1');
+SELECT taskflow.add_flow_trigger('md2', 'mu');});
+$bg->query_safe(q{BEGIN});
+$bg->query_safe(q{SELECT taskflow.drop_flow('md2')});
+$run = TaskflowTest->run_flow($node, 'mu', bizdate => '2026-11-27', user => 'mallory');
+is(TaskflowTest->wait_run($node, $run, timeout => 30), 'succeeded', 'the upstream runs (md2 being dropped)');
+ok(TaskflowTest->poll($node, 'postgres',
+	"SELECT count(*) = 1 FROM taskflow.deferred WHERE kind = 'event' AND run_id = $run", 30),
+	'md2\'s event is deferred');
+$bg->query_safe(q{COMMIT});
+ok(TaskflowTest->poll($node, 'postgres', "SELECT count(*) = 0 FROM taskflow.deferred", 30),
+	'the deferred event of the dropped flow is dropped');
+ok(TaskflowTest->poll($node, 'postgres',
+	q{SELECT count(*) = 1 FROM taskflow.runs r JOIN taskflow.flows f ON f.id = r.flow_id
+	   WHERE f.name = 'md' AND r.trigger = 'event' AND r.bizdate = '2026-11-27'}, 30),
+	'md, not being dropped, was triggered at once');
+is(q1(q{SELECT count(*) FROM taskflow.flows WHERE name = 'md2'}), '0', 'md2 is gone');
 $bg->quit;
 
 done_testing();
