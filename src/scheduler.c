@@ -830,6 +830,7 @@ tf_pass_tick(TimestampTz now, TimestampTz *next_due, TimestampTz *next_retry, in
 			 TimestampTz hold_until, struct TfDispatchRead *read)
 {
 	Oid			argtypes[6] = {TIMESTAMPTZOID, INT8ARRAYOID, INT4OID, INT4OID, INT8OID, BOOLOID};
+	Oid			argtypes_due[2] = {TIMESTAMPTZOID, INT4OID};
 	Datum		values[6];
 	char		nulls[6] = "      ";
 	bool		sweep_runs;
@@ -860,6 +861,18 @@ tf_pass_tick(TimestampTz now, TimestampTz *next_due, TimestampTz *next_retry, in
 	(void) set_config_option("synchronous_commit", "off", PGC_SUSET, PGC_S_SESSION,
 							 GUC_ACTION_LOCAL, true, 0, false);
 	values[0] = TimestampTzGetDatum(now);
+
+	/*
+	 * The flows with exactly one period due, set-based, before the tick's
+	 * per-flow path takes the rest (taskflow._sched_due_set, part
+	 * 99_dispatch5): a prepared due time takes all of them (up to
+	 * TF_PASS_LIMIT), so that every run of the due time is committed at it,
+	 * not only the first batch.
+	 */
+	values[1] = Int32GetDatum(hold_until != 0 ? TF_PASS_LIMIT : Min(4 * limit, TF_PASS_LIMIT));
+	if (SPI_execute_with_args("SELECT taskflow._sched_due_set($1, $2)",
+							  2, argtypes_due, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "taskflow._sched_due_set failed");
 	values[1] = tf_live_node_runs();
 	values[2] = Int32GetDatum(TF_MAX_NEW_RUNS);
 	values[3] = Int32GetDatum(limit);
