@@ -228,6 +228,7 @@ tf_scheduler_detach(int code, Datum arg)
 		tf_shared->dbs[my_slot].latch = NULL;
 		tf_shared->dbs[my_slot].waiting = false;
 		tf_shared->dbs[my_slot].backlog = false;
+		tf_shared->dbs[my_slot].nahead = 0;
 	}
 	SpinLockRelease(&tf_shared->mutex);
 	tf_wake_launcher_now(false);
@@ -782,6 +783,7 @@ typedef struct TfReady
 
 struct TfDispatchRead;
 static void tf_dispatch_read(struct TfDispatchRead *d, MemoryContext outer);
+static void tf_set_ahead(struct TfDispatchRead *d);
 
 /*
  * Wait until 'until' (real clock) with the transaction open: the held tick
@@ -937,6 +939,9 @@ typedef struct TfDispatchRead
 	Oid			rank_owner;
 	int64		live[TF_MAX_WORKERS];	/* live node runs at the read */
 	int			nlive;
+	int			nahead;			/* ready beyond the free slots, eligible */
+	int64		ahead_id[TF_READY_AHEAD];
+	Oid			ahead_owner[TF_READY_AHEAD];
 } TfDispatchRead;
 
 /*
@@ -957,6 +962,7 @@ tf_dispatch_read(TfDispatchRead *d, MemoryContext outer)
 	d->held = false;
 	d->rank = INT_MAX;
 	d->rank_owner = InvalidOid;
+	d->nahead = 0;
 
 	/*
 	 * No room: still look (one row) whether something is ready here, and
@@ -986,7 +992,8 @@ tf_dispatch_read(TfDispatchRead *d, MemoryContext outer)
 	values[0] = tf_int8_array(released, nreleased);
 	values[1] = BoolGetDatum(!tf_scheduler_ready_incremental);
 	values[2] = tf_int8_array(d->live, d->nlive);
-	values[3] = Int32GetDatum(room);
+	/* (and up to TF_READY_AHEAD more, handed ahead: tf_dispatch_hand) */
+	values[3] = Int32GetDatum(room + TF_READY_AHEAD);
 	values[4] = tf_running_owners();
 	if (SPI_execute_with_args("SELECT node_run_id, run_id, owner, owner_login, flow, node, "
 							  "dispatch_seq, owner_cap, eligible, owner_running "
@@ -1005,13 +1012,25 @@ tf_dispatch_read(TfDispatchRead *d, MemoryContext outer)
 		if (i >= (uint64) room ||
 			!DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull)))
 		{
-			d->held = true;
-			if (DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull)))
+			bool		eligible = DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
+
+			if (!d->held && eligible)
 			{
 				d->rank = DatumGetInt32(SPI_getbinval(tup, desc, 10, &isnull));
 				d->rank_owner = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
 			}
-			break;
+			d->held = true;
+			/*
+			 * Eligible ones beyond the room, in the read's order: handed
+			 * ahead to the warm workers of their owner (the rows of owners
+			 * at their cap come last: none of them).
+			 */
+			if (!eligible || d->nahead >= TF_READY_AHEAD)
+				break;
+			d->ahead_id[d->nahead] = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+			d->ahead_owner[d->nahead] = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+			d->nahead++;
+			continue;
 		}
 		old = MemoryContextSwitchTo(outer);
 		r = palloc0(sizeof(TfReady));
@@ -1111,7 +1130,30 @@ tf_dispatch_hand(TfDispatchRead *d)
 	 */
 	tf_set_waiting(held, rank, rank_owner);
 	tf_set_backlog(held || pass_more);
+	tf_set_ahead(d);
 	return started;
+}
+
+/*
+ * Publish what the read ranked beyond the free slots (TfDbSlot.ahead_id,
+ * engine.h), replacing what the last read published: a warm worker of the
+ * owner takes the first one when its own run has nothing more ready, with
+ * no query (worker.c, tf_worker_next_in_run).  A worker that finds one
+ * begun by another worker meanwhile gets nothing from _node_begin and goes
+ * on; one that dies before its begin leaves the node run pending, which
+ * the next read sees (not live any more).
+ */
+static void
+tf_set_ahead(TfDispatchRead *d)
+{
+	TfDbSlot   *db = &tf_shared->dbs[my_slot];
+
+	SpinLockAcquire(&tf_shared->mutex);
+	memcpy(db->ahead_id, d->ahead_id, sizeof(int64) * d->nahead);
+	memcpy(db->ahead_owner, d->ahead_owner, sizeof(Oid) * d->nahead);
+	db->nahead = d->nahead;
+	SpinLockRelease(&tf_shared->mutex);
+	d->nahead = 0;
 }
 
 /* start workers for ready nodes; returns true if it started any */
