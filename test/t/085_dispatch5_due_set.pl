@@ -1,7 +1,7 @@
 # The runs of a due time created set-based (taskflow._sched_due_set, part
 # 99_dispatch5; called by the scheduler's tick before the per-flow path):
 #  - against the test clock: flows with exactly one period due get it from
-#    the set-based step (no per-flow _create_run), with the same run as the
+#    the set-based step (one INSERT for all of them), with the same run as the
 #    per-flow path would make (scheduled_for = the fire time, bizdate = the
 #    day before in the flow's time zone, trigger 'schedule', one pending
 #    node run per node, the watermark and next_due advanced; 'infinity'
@@ -22,16 +22,27 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use TaskflowTest;
 
-my $node = TaskflowTest->start_node('dispatch5_due_set', max_workers => 8,
-	conf => "track_functions = 'all'\n");
+my $node = TaskflowTest->start_node('dispatch5_due_set', max_workers => 8);
 
 sub q1 { return $node->safe_psql('postgres', $_[0]); }
 
-sub per_flow_creates
+# every INSERT statement into taskflow.runs that inserted rows, with how
+# many (the set-based step inserts the runs of all its flows in one)
+q1(q{
+CREATE TABLE public.run_inserts (id serial, n bigint);
+CREATE FUNCTION public.note_run_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.run_inserts (n) SELECT count(*) FROM nt HAVING count(*) > 0;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER note_run_insert AFTER INSERT ON taskflow.runs
+    REFERENCING NEW TABLE AS nt FOR EACH STATEMENT EXECUTE FUNCTION public.note_run_insert();
+});
+sub inserts_since
 {
-	return q1(q{SELECT coalesce(sum(calls), 0) FROM pg_stat_user_functions
-	             WHERE funcname = '_create_run'});
+	return q1("SELECT coalesce(string_agg(n::text, ',' ORDER BY id), '') FROM public.run_inserts WHERE id > $_[0]");
 }
+sub last_insert { return q1(q{SELECT coalesce(max(id), 0) FROM public.run_inserts}); }
 
 # ---- test clock: one period due -> set-based; several -> per flow ----
 TaskflowTest->set_clock($node, '2030-06-01 10:00:30+00');
@@ -39,11 +50,11 @@ q1(q{
 CREATE TABLE public.ticks (flow text, bizdate date, run_id bigint);
 GRANT ALL ON public.ticks TO PUBLIC;
 SELECT taskflow.create_flow('tk_catch', schedule => '0 * * * *', timezone => 'Asia/Tokyo',
-                            start_date => '2030-06-01 00:00+00');
+                            start_date => '2030-06-01 10:00:30+00');
 SELECT taskflow.create_flow('tk_nocatch', schedule => '0 * * * *', timezone => 'Asia/Tokyo',
-                            start_date => '2030-06-01 00:00+00', catchup => false);
+                            start_date => '2030-06-01 10:00:30+00', catchup => false);
 SELECT taskflow.create_flow('tk_end', schedule => '0 * * * *', timezone => 'UTC',
-                            start_date => '2030-06-01 00:00+00',
+                            start_date => '2030-06-01 10:00:30+00',
                             end_date => '2030-06-01 11:30+00');
 SELECT taskflow.add_node(f, n, 'sql',
          $$INSERT INTO public.ticks VALUES ('${flow}', '${bizdate}', ${run_id})$$)
@@ -55,14 +66,14 @@ ok(TaskflowTest->poll($node, 'postgres',
 	q{SELECT count(*) = 3 FROM taskflow.flows
 	   WHERE name LIKE 'tk_%' AND next_due = '2030-06-01 11:00+00'}, 60),
 	'the scheduler looked at the new flows: next_due 11:00');
-my $creates0 = per_flow_creates();
+my $mark0 = last_insert();
 
 TaskflowTest->set_clock($node, '2030-06-01 11:00:01+00');
 ok(TaskflowTest->poll($node, 'postgres',
 	q{SELECT count(*) = 6 FROM public.ticks}, 60),
 	'11:00: one run per flow, both nodes ran');
-is(per_flow_creates(), $creates0,
-	'one period due: the runs were created set-based (no per-flow _create_run)');
+is(inserts_since($mark0), '3',
+	'one period due: the runs of the three flows were created by one statement (set-based)');
 is(q1(q{SELECT string_agg(format('%s %s %s %s %s', f.name, r.scheduled_for AT TIME ZONE 'UTC',
                                  r.bizdate, r.trigger, r.created_by::regrole::text), ', '
                           ORDER BY f.name)
@@ -89,6 +100,7 @@ is(q1(q{SELECT string_agg(DISTINCT bizdate::text, ',') FROM public.ticks}), '203
 	'the nodes saw the bizdate');
 
 # three periods due at once: per flow, catch-up rules
+my $mark1 = last_insert();
 TaskflowTest->set_clock($node, '2030-06-01 14:00:01+00');
 ok(TaskflowTest->poll($node, 'postgres',
 	q{SELECT count(*) = 3 FROM taskflow.runs r JOIN taskflow.flows f ON f.id = r.flow_id
@@ -101,7 +113,8 @@ ok(TaskflowTest->poll($node, 'postgres',
 is(q1(q{SELECT r.scheduled_for AT TIME ZONE 'UTC' FROM taskflow.runs r JOIN taskflow.flows f ON f.id = r.flow_id
          WHERE f.name = 'tk_nocatch' AND r.scheduled_for > '2030-06-01 11:00+00'}),
 	'2030-06-01 14:00:00', '... the latest period');
-cmp_ok(per_flow_creates(), '>', $creates0, 'several periods due: the per-flow path created them');
+# (tk_end: past its end_date, nothing; the others one statement per run)
+is(inserts_since($mark1), '1,1,1,1', 'several periods due: the per-flow path created them, one by one');
 is(q1(q{SELECT count(*) FROM taskflow.runs r JOIN taskflow.flows f ON f.id = r.flow_id
          WHERE f.name = 'tk_end'}), '1', 'nothing past end_date');
 
@@ -117,7 +130,7 @@ END $$;
 CREATE TRIGGER reject_run BEFORE INSERT ON taskflow.runs
     FOR EACH ROW EXECUTE FUNCTION public.reject_run();
 });
-my $creates1 = per_flow_creates();
+my $mark2 = last_insert();
 TaskflowTest->set_clock($node, '2030-06-01 15:00:01+00');
 ok(TaskflowTest->poll($node, 'postgres',
 	q{SELECT count(*) = 1 FROM taskflow.runs r JOIN taskflow.flows f ON f.id = r.flow_id
@@ -126,13 +139,14 @@ ok(TaskflowTest->poll($node, 'postgres',
 ok(TaskflowTest->poll($node, 'postgres',
 	q{SELECT schedule_error LIKE '%rejected by the test%' FROM taskflow.flows WHERE name = 'tk_nocatch'}, 60),
 	'the bad flow fails only itself (schedule_error)');
-cmp_ok(per_flow_creates(), '>', $creates1, '... through the per-flow path');
+is(inserts_since($mark2), '1', '... through the per-flow path (one statement, one run)');
 is(q1(q{SELECT count(*) FROM taskflow.runs r JOIN taskflow.flows f ON f.id = r.flow_id
          WHERE f.name = 'tk_nocatch' AND r.scheduled_for = '2030-06-01 15:00+00'}), '0',
 	'no run of the rejected flow');
 ok($node->log_contains('scheduling the due flows together failed, one by one instead'),
 	'the failure of the set-based step is logged');
-q1(q{DROP TRIGGER reject_run ON taskflow.runs; DROP FUNCTION public.reject_run()});
+q1(q{DROP TRIGGER reject_run ON taskflow.runs; DROP FUNCTION public.reject_run();
+     DROP TRIGGER note_run_insert ON taskflow.runs; DROP FUNCTION public.note_run_insert()});
 q1(q{SELECT taskflow.drop_flow(name) FROM taskflow.flows});
 TaskflowTest->set_clock($node, undef);
 # (the scheduler has seen the real clock once a manual run went through it)
