@@ -77,6 +77,8 @@ typedef struct TfDbSlot
 	 * it running; replaced by every read (scheduler.c, tf_dispatch_hand).
 	 */
 	int			nahead;
+	uint64		ahead_taken;	/* node runs taken off the list (statistics:
+								 * taskflow._ahead_taken()) */
 	int64		ahead_id[TF_READY_AHEAD];
 	Oid			ahead_owner[TF_READY_AHEAD];
 } TfDbSlot;

@@ -229,6 +229,7 @@ tf_scheduler_detach(int code, Datum arg)
 		tf_shared->dbs[my_slot].waiting = false;
 		tf_shared->dbs[my_slot].backlog = false;
 		tf_shared->dbs[my_slot].nahead = 0;
+		tf_shared->dbs[my_slot].ahead_taken = 0;
 	}
 	SpinLockRelease(&tf_shared->mutex);
 	tf_wake_launcher_now(false);
@@ -508,6 +509,34 @@ tf_sql_live_node_runs(PG_FUNCTION_ARGS)
 	if (tf_shared != NULL)
 		n = tf_live_node_run_ids_of(MyDatabaseId, ids);
 	PG_RETURN_DATUM(tf_int8_array(ids, n));
+}
+
+/*
+ * taskflow._ahead_taken(): how many node runs the warm workers of this
+ * database took off the scheduler's handed-ahead list (TfDbSlot.ahead_id)
+ * since its scheduler started.  Superuser only (as _live_node_runs).
+ */
+PG_FUNCTION_INFO_V1(tf_sql_ahead_taken);
+Datum
+tf_sql_ahead_taken(PG_FUNCTION_ARGS)
+{
+	uint64		n = 0;
+	int			i;
+
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for function _ahead_taken")));
+	if (tf_shared != NULL)
+	{
+		SpinLockAcquire(&tf_shared->mutex);
+		for (i = 0; i < TF_MAX_DBS; i++)
+			if (tf_shared->dbs[i].state != TF_DB_FREE &&
+				tf_shared->dbs[i].dboid == MyDatabaseId)
+				n += tf_shared->dbs[i].ahead_taken;
+		SpinLockRelease(&tf_shared->mutex);
+	}
+	PG_RETURN_INT64((int64) n);
 }
 
 /*

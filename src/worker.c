@@ -1112,6 +1112,7 @@ tf_worker_take_ahead(void)
 					w->node_run_id = d->ahead_id[k];
 					w->nodes++;
 					my_node_run_id = d->ahead_id[k];
+					d->ahead_taken++;
 					ok = true;
 				}
 				/* taken by us or by another worker: off the list */

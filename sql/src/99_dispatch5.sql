@@ -80,4 +80,15 @@ BEGIN
 END
 $$;
 
-REVOKE ALL ON FUNCTION taskflow._sched_due_set(timestamptz, integer) FROM PUBLIC;
+-- How many node runs this database's warm workers took off the scheduler's
+-- handed-ahead list (ready node runs ranked beyond the free workers, in
+-- shared memory: src/engine.h TfDbSlot.ahead_id) since its scheduler
+-- started; 0 without the library preloaded.  Statistics for tests and
+-- benchmarks (C, scheduler.c; superuser only).
+CREATE OR REPLACE FUNCTION taskflow._ahead_taken() RETURNS bigint
+LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'tf_sql_ahead_taken';
+
+REVOKE ALL ON FUNCTION
+    taskflow._sched_due_set(timestamptz, integer),
+    taskflow._ahead_taken()
+FROM PUBLIC;

@@ -14,7 +14,8 @@
 #  - on the real clock with the due time prepared ahead: every run of a due
 #    time of 40 flows (5 times taskflow.max_workers) is created before the
 #    due time, not only the first batch, and still no node and no statement
-#    starts before it, one run per flow and period.
+#    starts before it, one run per flow and period; the ready nodes beyond
+#    the free workers are handed ahead (taskflow._ahead_taken() grows).
 # Behaviour only, no latency bound (test/bench/dispatch_ab.sh).
 use strict;
 use warnings;
@@ -167,6 +168,7 @@ SELECT taskflow.add_node('p' || g, 'n', 'sql',
                          $$INSERT INTO public.seen VALUES (${run_id}, clock_timestamp())$$)
   FROM generate_series(1, 40) g;
 });
+my $taken0 = q1(q{SELECT taskflow._ahead_taken()});
 # more than one batch (max_workers = 8) of one due time created before it
 ok(TaskflowTest->poll($node, 'postgres',
 	q{SELECT count(*) > 0 FROM (SELECT r.scheduled_for FROM taskflow.runs r
@@ -176,6 +178,8 @@ ok(TaskflowTest->poll($node, 'postgres',
 ok(TaskflowTest->poll($node, 'postgres',
 	q{SELECT count(*) >= 160 FROM taskflow.runs WHERE state = 'succeeded'}, 240),
 	'4 due times of 40 flows ran');
+cmp_ok(q1(q{SELECT taskflow._ahead_taken()}), '>', $taken0,
+	'40 ready nodes on 8 workers: workers took node runs the scheduler handed ahead');
 q1(q{SELECT taskflow.alter_flow('p' || g, enabled => false) FROM generate_series(1, 40) g});
 ok(TaskflowTest->poll($node, 'postgres',
 	q{SELECT count(*) = 0 FROM taskflow.runs WHERE state IN ('scheduled', 'running')}, 120),
