@@ -1331,8 +1331,9 @@ tf_prestart_workers(TimestampTz now, TimestampTz next_due)
 }
 
 /*
- * Rehearse a due time: the tick of the coming due time (p_now = that time,
- * at most one batch of flows) and the ready-node read after it, in a
+ * Rehearse a due time: the tick of the coming due time (p_now = that time;
+ * the set-based step, taskflow._sched_due_set, then at most one batch of
+ * flows per flow) and the ready-node read after it, in a
  * transaction that is rolled back.  Nothing of it stays (runs, node runs,
  * queue entries, wakes registered for commit are discarded; only sequence
  * values are used up), but the plans of every statement on the way from a
@@ -1356,6 +1357,7 @@ tf_rehearse_due(TimestampTz now, TimestampTz next_due)
 	static TimestampTz rehearsed_due = 0;
 	Oid			argtypes[4] = {TIMESTAMPTZOID, INT8ARRAYOID, INT4OID, INT4OID};
 	Oid			rargtypes[5] = {INT8ARRAYOID, BOOLOID, INT8ARRAYOID, INT4OID, OIDARRAYOID};
+	Oid			dargtypes[2] = {TIMESTAMPTZOID, INT4OID};
 	Datum		values[5];
 	int			batch = Max(Min(tf_max_workers, TF_PASS_LIMIT), 8);
 	MemoryContext old = CurrentMemoryContext;
@@ -1375,6 +1377,11 @@ tf_rehearse_due(TimestampTz now, TimestampTz next_due)
 		(void) set_config_option("log_min_messages", "error", PGC_SUSET, PGC_S_SESSION,
 								 GUC_ACTION_LOCAL, true, 0, false);
 		values[0] = TimestampTzGetDatum(next_due);
+		/* the set-based step first, as tf_pass_tick (its plans above all) */
+		values[1] = Int32GetDatum(TF_PASS_LIMIT);
+		if (SPI_execute_with_args("SELECT taskflow._sched_due_set($1, $2)",
+								  2, dargtypes, values, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "taskflow._sched_due_set failed");
 		values[1] = tf_live_node_runs();
 		values[2] = Int32GetDatum(TF_MAX_NEW_RUNS);
 		values[3] = Int32GetDatum(batch);
@@ -1384,7 +1391,7 @@ tf_rehearse_due(TimestampTz now, TimestampTz next_due)
 		values[0] = PointerGetDatum(construct_empty_array(INT8OID));
 		values[1] = BoolGetDatum(!tf_scheduler_ready_incremental);
 		values[2] = tf_live_node_runs();
-		values[3] = Int32GetDatum(batch);
+		values[3] = Int32GetDatum(batch + TF_READY_AHEAD);
 		values[4] = tf_running_owners();
 		if (SPI_execute_with_args("SELECT 1 FROM taskflow._sched_ready_next($1, $2, $3, $4, $5)",
 								  5, rargtypes, values, NULL, false, 0) != SPI_OK_SELECT)
