@@ -9,12 +9,12 @@
 -- scheduler's CPU per due flow, 60-100 ms of serial work when 100 flows are
 -- due at the same second, and past 64 subtransactions a held (prepared)
 -- tick overflows its subtransaction cache.  The common case -- a flow whose
--- next_due has come and whose next fire time after it has not: exactly one
--- period due -- needs none of that: its period is next_due itself (next_due
--- is the first fire time after the watermark, kept by the scheduler and
--- reset to NULL by flows_watermark when anything it depends on changes).
--- These flows get their runs, node runs and new watermark in three
--- statements for all of them.  What is left -- flows changed since the last
+-- next_due has come and that has exactly one period due (the first fire
+-- time after its watermark has come, the one after it has not) needs none
+-- of that.  These flows get their runs, node runs and new watermark in
+-- three statements for all of them.  (next_due only picks the candidates,
+-- as in _sched_tick; the period is found from the watermark, as
+-- _sched_flow finds it: a superuser may write next_due directly.)  What is left -- flows changed since the last
 -- look (next_due NULL), several periods due (catch-up), a schedule error,
 -- past end_date -- goes through _sched_tick's per-flow path as before,
 -- which also takes any flow whose set-based step failed: an error rolls the
@@ -35,18 +35,28 @@ DECLARE
 BEGIN
     BEGIN
         WITH due AS MATERIALIZED (
-            SELECT f.id, f.owner, f.timezone, f.next_due AS t, f.end_date,
-                   (SELECT x FROM taskflow.next_runs(f.schedule, f.next_due, 1, f.timezone) x) AS nxt
+            SELECT f.id, f.owner, f.timezone, f.schedule, f.end_date,
+                   greatest(coalesce(f.scheduled_until, f.created_at),
+                            f.start_date - interval '1 microsecond') AS base
               FROM taskflow.flows f
              WHERE f.next_due <= p_now
                AND f.enabled AND f.schedule IS NOT NULL AND f.schedule_error IS NULL
-               AND (f.end_date IS NULL OR f.next_due <= f.end_date)
              ORDER BY f.next_due
              LIMIT p_limit
                FOR NO KEY UPDATE SKIP LOCKED
-        ), one AS (
+        ), fire AS MATERIALIZED (
+            -- the first fire time after the watermark, as _sched_flow finds it
+            -- (next_due only picks the candidates: a direct write may have
+            -- set it to anything)
+            SELECT d.*, (SELECT x FROM taskflow.next_runs(d.schedule, d.base, 1, d.timezone) x) AS t
+              FROM due d
+        ), one AS MATERIALIZED (
             -- exactly one period due (else: the per-flow path, catch-up rules)
-            SELECT d.* FROM due d WHERE d.nxt IS NULL OR d.nxt > p_now
+            SELECT w.*
+              FROM (SELECT c.*, (SELECT x FROM taskflow.next_runs(c.schedule, c.t, 1, c.timezone) x) AS nxt
+                      FROM fire c
+                     WHERE c.t <= p_now AND (c.end_date IS NULL OR c.t <= c.end_date)) w
+             WHERE w.nxt IS NULL OR w.nxt > p_now
         ), ins AS (
             INSERT INTO taskflow.runs (flow_id, scheduled_for, bizdate, trigger, params,
                                        created_by, flow_version)

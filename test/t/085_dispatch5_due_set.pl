@@ -100,6 +100,16 @@ is(q1(q{SELECT string_agg(format('%s %s %s', name, scheduled_until AT TIME ZONE 
 is(q1(q{SELECT string_agg(DISTINCT bizdate::text, ',') FROM public.ticks}), '2030-05-31',
 	'the nodes saw the bizdate');
 
+# next_due written directly to a time that is no fire time: it only picks
+# the flow for a look; the period comes from the watermark (none due yet)
+my $mark_direct = last_insert();
+q1(q{UPDATE taskflow.flows SET next_due = '2030-06-01 11:30+00' WHERE name = 'tk_nocatch'});
+TaskflowTest->set_clock($node, '2030-06-01 11:40:01+00');
+ok(TaskflowTest->poll($node, 'postgres',
+	q{SELECT next_due = '2030-06-01 12:00+00' FROM taskflow.flows WHERE name = 'tk_nocatch'}, 90),
+	'a next_due written directly is looked at and set back to the next fire time');
+is(inserts_since($mark_direct), '', '... and makes no run');
+
 # three periods due at once: per flow, catch-up rules
 my $mark1 = last_insert();
 TaskflowTest->set_clock($node, '2030-06-01 14:00:01+00');
