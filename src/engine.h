@@ -32,6 +32,7 @@
 
 #define TF_MAX_DBS			256
 #define TF_MAX_WORKERS		64
+#define TF_READY_AHEAD		64	/* ready node runs handed ahead per database */
 
 /* what a database slot knows about the extension in its database */
 typedef enum TfDbState
@@ -66,6 +67,20 @@ typedef struct TfDbSlot
 								 * for the next pass): only then do warm
 								 * workers pull another run's ready node of
 								 * their owner (worker.c) */
+	/*
+	 * Handed ahead (1.7): the ready node runs of this database that the last
+	 * ready-node read ranked beyond the free worker slots, in its order
+	 * (fair share between owners, priority within one); a warm worker whose
+	 * own run has nothing more ready takes the first one of its owner here
+	 * instead of asking the database (worker.c, tf_worker_next_in_run).
+	 * Hints: the node run stays pending until a worker's _node_begin marks
+	 * it running; replaced by every read (scheduler.c, tf_dispatch_hand).
+	 */
+	int			nahead;
+	uint64		ahead_taken;	/* node runs taken off the list (statistics:
+								 * taskflow._ahead_taken()) */
+	int64		ahead_id[TF_READY_AHEAD];
+	Oid			ahead_owner[TF_READY_AHEAD];
 } TfDbSlot;
 
 typedef struct TfWorkerSlot

@@ -228,6 +228,8 @@ tf_scheduler_detach(int code, Datum arg)
 		tf_shared->dbs[my_slot].latch = NULL;
 		tf_shared->dbs[my_slot].waiting = false;
 		tf_shared->dbs[my_slot].backlog = false;
+		tf_shared->dbs[my_slot].nahead = 0;
+		tf_shared->dbs[my_slot].ahead_taken = 0;
 	}
 	SpinLockRelease(&tf_shared->mutex);
 	tf_wake_launcher_now(false);
@@ -510,6 +512,34 @@ tf_sql_live_node_runs(PG_FUNCTION_ARGS)
 }
 
 /*
+ * taskflow._ahead_taken(): how many node runs the warm workers of this
+ * database took off the scheduler's handed-ahead list (TfDbSlot.ahead_id)
+ * since its scheduler started.  Superuser only (as _live_node_runs).
+ */
+PG_FUNCTION_INFO_V1(tf_sql_ahead_taken);
+Datum
+tf_sql_ahead_taken(PG_FUNCTION_ARGS)
+{
+	uint64		n = 0;
+	int			i;
+
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for function _ahead_taken")));
+	if (tf_shared != NULL)
+	{
+		SpinLockAcquire(&tf_shared->mutex);
+		for (i = 0; i < TF_MAX_DBS; i++)
+			if (tf_shared->dbs[i].state != TF_DB_FREE &&
+				tf_shared->dbs[i].dboid == MyDatabaseId)
+				n += tf_shared->dbs[i].ahead_taken;
+		SpinLockRelease(&tf_shared->mutex);
+	}
+	PG_RETURN_INT64((int64) n);
+}
+
+/*
  * owners of the node workers running a node in the cluster, one entry per
  * worker (idle warm workers do not count: they are reused or reclaimed)
  */
@@ -782,6 +812,7 @@ typedef struct TfReady
 
 struct TfDispatchRead;
 static void tf_dispatch_read(struct TfDispatchRead *d, MemoryContext outer);
+static void tf_set_ahead(struct TfDispatchRead *d);
 
 /*
  * Wait until 'until' (real clock) with the transaction open: the held tick
@@ -830,6 +861,7 @@ tf_pass_tick(TimestampTz now, TimestampTz *next_due, TimestampTz *next_retry, in
 			 TimestampTz hold_until, struct TfDispatchRead *read)
 {
 	Oid			argtypes[6] = {TIMESTAMPTZOID, INT8ARRAYOID, INT4OID, INT4OID, INT8OID, BOOLOID};
+	Oid			argtypes_due[2] = {TIMESTAMPTZOID, INT4OID};
 	Datum		values[6];
 	char		nulls[6] = "      ";
 	bool		sweep_runs;
@@ -860,6 +892,18 @@ tf_pass_tick(TimestampTz now, TimestampTz *next_due, TimestampTz *next_retry, in
 	(void) set_config_option("synchronous_commit", "off", PGC_SUSET, PGC_S_SESSION,
 							 GUC_ACTION_LOCAL, true, 0, false);
 	values[0] = TimestampTzGetDatum(now);
+
+	/*
+	 * The flows with exactly one period due, set-based, before the tick's
+	 * per-flow path takes the rest (taskflow._sched_due_set, part
+	 * 99_dispatch5): a prepared due time takes all of them (up to
+	 * TF_PASS_LIMIT), so that every run of the due time is committed at it,
+	 * not only the first batch.
+	 */
+	values[1] = Int32GetDatum(hold_until != 0 ? TF_PASS_LIMIT : Min(4 * limit, TF_PASS_LIMIT));
+	if (SPI_execute_with_args("SELECT taskflow._sched_due_set($1, $2)",
+							  2, argtypes_due, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "taskflow._sched_due_set failed");
 	values[1] = tf_live_node_runs();
 	values[2] = Int32GetDatum(TF_MAX_NEW_RUNS);
 	values[3] = Int32GetDatum(limit);
@@ -924,6 +968,9 @@ typedef struct TfDispatchRead
 	Oid			rank_owner;
 	int64		live[TF_MAX_WORKERS];	/* live node runs at the read */
 	int			nlive;
+	int			nahead;			/* ready beyond the free slots, eligible */
+	int64		ahead_id[TF_READY_AHEAD];
+	Oid			ahead_owner[TF_READY_AHEAD];
 } TfDispatchRead;
 
 /*
@@ -944,6 +991,7 @@ tf_dispatch_read(TfDispatchRead *d, MemoryContext outer)
 	d->held = false;
 	d->rank = INT_MAX;
 	d->rank_owner = InvalidOid;
+	d->nahead = 0;
 
 	/*
 	 * No room: still look (one row) whether something is ready here, and
@@ -973,7 +1021,8 @@ tf_dispatch_read(TfDispatchRead *d, MemoryContext outer)
 	values[0] = tf_int8_array(released, nreleased);
 	values[1] = BoolGetDatum(!tf_scheduler_ready_incremental);
 	values[2] = tf_int8_array(d->live, d->nlive);
-	values[3] = Int32GetDatum(room);
+	/* (and up to TF_READY_AHEAD more, handed ahead: tf_dispatch_hand) */
+	values[3] = Int32GetDatum(room + TF_READY_AHEAD);
 	values[4] = tf_running_owners();
 	if (SPI_execute_with_args("SELECT node_run_id, run_id, owner, owner_login, flow, node, "
 							  "dispatch_seq, owner_cap, eligible, owner_running "
@@ -992,13 +1041,25 @@ tf_dispatch_read(TfDispatchRead *d, MemoryContext outer)
 		if (i >= (uint64) room ||
 			!DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull)))
 		{
-			d->held = true;
-			if (DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull)))
+			bool		eligible = DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
+
+			if (!d->held && eligible)
 			{
 				d->rank = DatumGetInt32(SPI_getbinval(tup, desc, 10, &isnull));
 				d->rank_owner = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
 			}
-			break;
+			d->held = true;
+			/*
+			 * Eligible ones beyond the room, in the read's order: handed
+			 * ahead to the warm workers of their owner (the rows of owners
+			 * at their cap come last: none of them).
+			 */
+			if (!eligible || d->nahead >= TF_READY_AHEAD)
+				break;
+			d->ahead_id[d->nahead] = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+			d->ahead_owner[d->nahead] = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+			d->nahead++;
+			continue;
 		}
 		old = MemoryContextSwitchTo(outer);
 		r = palloc0(sizeof(TfReady));
@@ -1098,7 +1159,30 @@ tf_dispatch_hand(TfDispatchRead *d)
 	 */
 	tf_set_waiting(held, rank, rank_owner);
 	tf_set_backlog(held || pass_more);
+	tf_set_ahead(d);
 	return started;
+}
+
+/*
+ * Publish what the read ranked beyond the free slots (TfDbSlot.ahead_id,
+ * engine.h), replacing what the last read published: a warm worker of the
+ * owner takes the first one when its own run has nothing more ready, with
+ * no query (worker.c, tf_worker_next_in_run).  A worker that finds one
+ * begun by another worker meanwhile gets nothing from _node_begin and goes
+ * on; one that dies before its begin leaves the node run pending, which
+ * the next read sees (not live any more).
+ */
+static void
+tf_set_ahead(TfDispatchRead *d)
+{
+	TfDbSlot   *db = &tf_shared->dbs[my_slot];
+
+	SpinLockAcquire(&tf_shared->mutex);
+	memcpy(db->ahead_id, d->ahead_id, sizeof(int64) * d->nahead);
+	memcpy(db->ahead_owner, d->ahead_owner, sizeof(Oid) * d->nahead);
+	db->nahead = d->nahead;
+	SpinLockRelease(&tf_shared->mutex);
+	d->nahead = 0;
 }
 
 /* start workers for ready nodes; returns true if it started any */
@@ -1247,8 +1331,9 @@ tf_prestart_workers(TimestampTz now, TimestampTz next_due)
 }
 
 /*
- * Rehearse a due time: the tick of the coming due time (p_now = that time,
- * at most one batch of flows) and the ready-node read after it, in a
+ * Rehearse a due time: the tick of the coming due time (p_now = that time;
+ * the set-based step, taskflow._sched_due_set, then at most one batch of
+ * flows per flow) and the ready-node read after it, in a
  * transaction that is rolled back.  Nothing of it stays (runs, node runs,
  * queue entries, wakes registered for commit are discarded; only sequence
  * values are used up), but the plans of every statement on the way from a
@@ -1272,6 +1357,7 @@ tf_rehearse_due(TimestampTz now, TimestampTz next_due)
 	static TimestampTz rehearsed_due = 0;
 	Oid			argtypes[4] = {TIMESTAMPTZOID, INT8ARRAYOID, INT4OID, INT4OID};
 	Oid			rargtypes[5] = {INT8ARRAYOID, BOOLOID, INT8ARRAYOID, INT4OID, OIDARRAYOID};
+	Oid			dargtypes[2] = {TIMESTAMPTZOID, INT4OID};
 	Datum		values[5];
 	int			batch = Max(Min(tf_max_workers, TF_PASS_LIMIT), 8);
 	MemoryContext old = CurrentMemoryContext;
@@ -1291,6 +1377,11 @@ tf_rehearse_due(TimestampTz now, TimestampTz next_due)
 		(void) set_config_option("log_min_messages", "error", PGC_SUSET, PGC_S_SESSION,
 								 GUC_ACTION_LOCAL, true, 0, false);
 		values[0] = TimestampTzGetDatum(next_due);
+		/* the set-based step first, as tf_pass_tick (its plans above all) */
+		values[1] = Int32GetDatum(TF_PASS_LIMIT);
+		if (SPI_execute_with_args("SELECT taskflow._sched_due_set($1, $2)",
+								  2, dargtypes, values, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "taskflow._sched_due_set failed");
 		values[1] = tf_live_node_runs();
 		values[2] = Int32GetDatum(TF_MAX_NEW_RUNS);
 		values[3] = Int32GetDatum(batch);
@@ -1300,7 +1391,7 @@ tf_rehearse_due(TimestampTz now, TimestampTz next_due)
 		values[0] = PointerGetDatum(construct_empty_array(INT8OID));
 		values[1] = BoolGetDatum(!tf_scheduler_ready_incremental);
 		values[2] = tf_live_node_runs();
-		values[3] = Int32GetDatum(batch);
+		values[3] = Int32GetDatum(batch + TF_READY_AHEAD);
 		values[4] = tf_running_owners();
 		if (SPI_execute_with_args("SELECT 1 FROM taskflow._sched_ready_next($1, $2, $3, $4, $5)",
 								  5, rargtypes, values, NULL, false, 0) != SPI_OK_SELECT)

@@ -1068,6 +1068,68 @@ tf_worker_reset_session(void)
 }
 
 /*
+ * The first node run of our owner that the scheduler's last ready-node read
+ * handed ahead (TfDbSlot.ahead_id, scheduler.c tf_set_ahead), taken off the
+ * list and claimed in our slot, unless another worker of this database
+ * holds it already.  No query: the read ranked it (fair share, priority)
+ * and our slot stays busy for the same owner, so neither cap changes; a
+ * node run begun meanwhile by another worker is not runnable any more
+ * (_node_begin returns nothing).  Returns true with my_node_run_id set.
+ */
+static bool
+tf_worker_take_ahead(void)
+{
+	TfWorkerSlot *w = &tf_shared->workers[my_slot];
+	bool		ok = false;
+	int			i;
+
+	SpinLockAcquire(&tf_shared->mutex);
+	if (w->in_use && w->generation == my_gen && !w->exit_requested && !w->idle)
+	{
+		for (i = 0; i < TF_MAX_DBS && !ok; i++)
+		{
+			TfDbSlot   *d = &tf_shared->dbs[i];
+			int			k;
+
+			if (d->state == TF_DB_FREE || d->dboid != my_dboid)
+				continue;
+			for (k = 0; k < d->nahead && !ok; k++)
+			{
+				bool		taken = false;
+				int			j;
+
+				if (d->ahead_owner[k] != my_owner)
+					continue;
+				for (j = 0; j < TF_MAX_WORKERS && !taken; j++)
+				{
+					TfWorkerSlot *o = &tf_shared->workers[j];
+
+					taken = j != my_slot && o->in_use && !o->idle &&
+						o->dboid == my_dboid && o->node_run_id == d->ahead_id[k];
+				}
+				if (!taken)
+				{
+					w->node_run_id = d->ahead_id[k];
+					w->nodes++;
+					my_node_run_id = d->ahead_id[k];
+					d->ahead_taken++;
+					ok = true;
+				}
+				/* taken by us or by another worker: off the list */
+				memmove(&d->ahead_id[k], &d->ahead_id[k + 1],
+						sizeof(int64) * (d->nahead - k - 1));
+				memmove(&d->ahead_owner[k], &d->ahead_owner[k + 1],
+						sizeof(Oid) * (d->nahead - k - 1));
+				d->nahead--;
+				k--;
+			}
+		}
+	}
+	SpinLockRelease(&tf_shared->mutex);
+	return ok;
+}
+
+/*
  * The fast path of a chain or a fan-out: the next node run of the run that
  * just ran here (ready as _sched_ready judges it), or, with none ready
  * there, of another running run of the same owner (many flows due at once:
@@ -1126,6 +1188,11 @@ tf_worker_next_in_run(void)
 	if (waiting)
 		return false;
 
+	/*
+	 * A chain or fan-out goes on in its own run first (the query below);
+	 * a run whose node just ran was handed out by the scheduler's read,
+	 * so a handed-ahead node run is taken only once its own run has none.
+	 */
 	/* the other busy workers may take some of them meanwhile: a few more */
 	tf_xact_begin(false);
 	tf_as_superuser();
@@ -1139,6 +1206,13 @@ tf_worker_next_in_run(void)
 								  3, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "taskflow._node_next_in_run failed");
 		nrows = SPI_processed;
+	}
+	if (nrows == 0 && tf_worker_take_ahead())
+	{
+		/* handed ahead by the scheduler's last read: no query */
+		tf_xact_commit();
+		tf_wake_scheduler_now(my_dboid);
+		return true;
 	}
 	if (nrows == 0 && backlog)
 	{

@@ -883,8 +883,9 @@ BEGIN
                (nr.attempt + CASE WHEN nr.wait_since IS NOT NULL
                                   THEN coalesce(nr.rows, 0) % 1000000 ELSE 0 END)::integer AS seq,
                r.scheduled_for, f.priority
-          FROM (SELECT DISTINCT u.id FROM unnest(p_runs) u(id)) u
-          JOIN taskflow.runs r ON r.id = u.id
+          -- (r.id = ANY, not a join with unnest(): the cached plan reads only
+          -- the given runs, not every running run; 1.7, issue 11)
+          FROM taskflow.runs r
           -- (per given run, through the partial index on node_runs: the
           -- node runs of queued runs are never read)
           CROSS JOIN LATERAL (SELECT x.* FROM taskflow.node_runs x
@@ -894,7 +895,7 @@ BEGIN
           JOIN taskflow.flows f ON f.id = r.flow_id
           LEFT JOIN pg_authid a ON a.oid = f.owner
           JOIN pg_database d ON d.datname = current_database()
-         WHERE r.state = 'running'
+         WHERE r.id = ANY (p_runs) AND r.state = 'running'
            AND (nr.state = 'pending'
                 OR (nr.state = 'retrying' AND nr.not_before <= clock_timestamp()))
            AND nr.id <> ALL (coalesce(p_exclude, '{}'))
@@ -1059,7 +1060,18 @@ $$;
 CREATE OR REPLACE FUNCTION taskflow._node_next_in_run(p_run_id bigint, p_exclude bigint[],
                                            p_limit integer)
 RETURNS SETOF bigint
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+-- (PL/pgSQL, plan cached per worker: as LANGUAGE sql with SET it was planned
+-- again at every call, and it is called after every node; the ready ids
+-- into an array first: as "IN (SELECT srf(...))" the planner may call the
+-- function again for every row of the join; 1.7, issue 11)
+DECLARE
+    ready bigint[] := ARRAY(SELECT taskflow._fl_ready_ids_in(ARRAY[p_run_id]));  -- part 19
+BEGIN
+    IF cardinality(ready) = 0 THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
     SELECT nr.id
       FROM taskflow.node_runs nr
       JOIN taskflow.runs r ON r.id = nr.run_id AND r.state = 'running'
@@ -1067,9 +1079,10 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
        AND (nr.state = 'pending'
             OR (nr.state = 'retrying' AND nr.not_before <= clock_timestamp()))
        AND nr.id <> ALL (coalesce(p_exclude, '{}'))
-       AND nr.id IN (SELECT taskflow._fl_ready_ids(p_run_id))   -- trigger rules (part 19)
+       AND nr.id = ANY (ready)                 -- trigger rules
      ORDER BY nr.id
-     LIMIT p_limit
+     LIMIT p_limit;
+END
 $$;
 REVOKE ALL ON FUNCTION taskflow._node_next_in_run(bigint, bigint[], integer) FROM PUBLIC;
 

@@ -37,34 +37,57 @@ REVOKE ALL ON FUNCTION taskflow._owner_due_soon(oid, integer) FROM PUBLIC;
 -- ready node runs of the other running runs of the same owner (worker.c,
 -- tf_worker_next_in_run), so that 100 flows due at once or a backlog of one
 -- owner flow through its warm workers without a scheduler pass per node.
--- Readiness is _node_next_in_run's (one definition); the runs are the 8
--- oldest running ones with a pending or retrying node run among those that
--- may have one ready (the scheduler's ready set and change queue, part
--- 99_ready: not every running run of the owner): a bounded cost per node;
--- when none of them has a ready node
--- (chains waiting on running upstreams) the worker goes idle and the
--- scheduler's ranking decides, as before.
+-- Readiness is _node_next_in_run's (one definition: _fl_ready_ids_in); the
+-- runs are the 8 oldest running ones with a pending or retrying node run
+-- not handed to a worker (p_exclude) among those that may have one ready
+-- (the scheduler's ready set and change queue, part 99_ready: not every
+-- running run of the owner): a bounded cost per node; when none of them
+-- has a ready node (chains waiting on running upstreams) the worker goes
+-- idle and the scheduler's ranking decides, as before.
+-- (1.7: one query over the 8 runs, readiness judged for all of them in one
+-- call; 1.6 called _node_next_in_run per run, a LANGUAGE sql function
+-- planned again at every call: 16 ms per pull with 100 runs due at once,
+-- most of a worker's time per node; and its 8 runs were often the ones
+-- whose nodes other workers had just been handed, so it found nothing.
+-- Issue 11.)
 CREATE OR REPLACE FUNCTION taskflow._node_next_for_owner(p_owner oid, p_exclude bigint[],
                                                         p_limit integer)
 RETURNS SETOF bigint
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    runs  bigint[];
+    ready bigint[];
 BEGIN
+    runs := ARRAY(
+        SELECT r.id
+          FROM (SELECT s.run_id FROM taskflow.sched_ready s
+                UNION
+                SELECT q.run_id FROM (SELECT y.run_id FROM taskflow.sched_queue y
+                                       LIMIT 2000) q) c
+          JOIN taskflow.runs r ON r.id = c.run_id
+          JOIN taskflow.flows f ON f.id = r.flow_id
+         WHERE r.state = 'running' AND f.owner = p_owner
+           AND EXISTS (SELECT 1 FROM taskflow.node_runs nr
+                        WHERE nr.run_id = r.id AND nr.state IN ('pending', 'retrying')
+                          AND nr.id <> ALL (coalesce(p_exclude, '{}')))
+         -- within one owner, as _sched_ready: higher flow priority first
+         ORDER BY f.priority DESC, r.scheduled_for, r.id
+         LIMIT 8);
+    IF cardinality(runs) = 0 THEN
+        RETURN;
+    END IF;
+    -- (into an array first: as "IN (SELECT srf(...))" the planner may call
+    -- it again for every row of the join)
+    ready := ARRAY(SELECT taskflow._fl_ready_ids_in(runs));   -- trigger rules (part 19)
     RETURN QUERY
-    SELECT x.x
-      FROM (SELECT r.id, r.scheduled_for
-              FROM (SELECT s.run_id FROM taskflow.sched_ready s
-                    UNION
-                    SELECT q.run_id FROM (SELECT y.run_id FROM taskflow.sched_queue y
-                                           LIMIT 2000) q) c
-              JOIN taskflow.runs r ON r.id = c.run_id
-              JOIN taskflow.flows f ON f.id = r.flow_id
-             WHERE r.state = 'running' AND f.owner = p_owner
-               AND EXISTS (SELECT 1 FROM taskflow.node_runs nr
-                            WHERE nr.run_id = r.id AND nr.state IN ('pending', 'retrying'))
-             -- within one owner, as _sched_ready: higher flow priority first
-             ORDER BY f.priority DESC, r.scheduled_for, r.id
-             LIMIT 8) rr
-     CROSS JOIN LATERAL taskflow._node_next_in_run(rr.id, p_exclude, p_limit) x(x)
+    SELECT nr.id
+      FROM unnest(runs) WITH ORDINALITY u(id, k)
+      JOIN taskflow.node_runs nr ON nr.run_id = u.id
+     WHERE (nr.state = 'pending'
+            OR (nr.state = 'retrying' AND nr.not_before <= clock_timestamp()))
+       AND nr.id <> ALL (coalesce(p_exclude, '{}'))
+       AND nr.id = ANY (ready)
+     ORDER BY u.k, nr.id
      LIMIT p_limit;
 END
 $$;
