@@ -132,6 +132,29 @@ static SPIPlanPtr plan_last_version = NULL;
 #define FLOW_HIDDEN "{id,created_at,updated_at,scheduled_until,next_due,schedule_error,suspended_reason,resumed_at}"
 #define NODE_HIDDEN "{id,flow_id,created_at,updated_at}"
 
+/*
+ * The nodes' INSERT of the statement forms: its columns, and one node of
+ * the arrays $2..$9 (the flow $1) with its history image; node_arg_types
+ * gives the nine parameters' types.
+ */
+#define NODE_INSERT "INSERT INTO taskflow.nodes AS n (flow_id, name, kind, body, options, " \
+	"retries, retry_delay, timeout, trigger_rule, finalizer) "
+#define NODE_INSERT_ONE NODE_INSERT \
+	"VALUES ($1, $2[1], $3[1], $4[1], $5[1], $6[1], $7[1], $8[1], $9[1], false) " \
+	"RETURNING n.id, to_jsonb(n) - '" NODE_HIDDEN "'::text[]"
+#define NODE_NARGS 9
+
+static void
+node_arg_types(Oid *t)
+{
+	t[0] = INT8OID;
+	t[1] = t[2] = t[3] = TEXTARRAYOID;
+	t[4] = get_array_type(JSONBOID);
+	t[5] = INT4ARRAYOID;
+	t[6] = t[7] = get_array_type(INTERVALOID);
+	t[8] = TEXTARRAYOID;
+}
+
 /* the trigger rules of taskflow._fl_rules() (another rule: the API path) */
 static const char *const known_rules[] = {
 	"all_success", "all_done", "one_failed", "all_failed", "always",
@@ -373,14 +396,12 @@ prepare_plans(void)
 	}
 	if (plan_nodes == NULL)
 	{
-		Oid			t[] = {INT8OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-			get_array_type(JSONBOID), INT4ARRAYOID, get_array_type(INTERVALOID),
-		get_array_type(INTERVALOID), TEXTARRAYOID};
+		Oid			t[NODE_NARGS];
+
+		node_arg_types(t);
 
 		/* the columns add_node inserts, one row per node in the API's order */
-		plan_nodes = prepare("INSERT INTO taskflow.nodes AS n (flow_id, name, kind, body, options, "
-							 "retries, retry_delay, timeout, trigger_rule, finalizer) "
-							 "SELECT $1, x.name, x.kind, x.body, x.options, x.retries, x.retry_delay, "
+		plan_nodes = prepare(NODE_INSERT "SELECT $1, x.name, x.kind, x.body, x.options, x.retries, x.retry_delay, "
 							 "x.timeout, x.trigger_rule, false "
 							 "FROM unnest($2, $3, $4, $5, $6, $7, $8, $9) WITH ORDINALITY "
 							 "AS x(name, kind, body, options, retries, retry_delay, timeout, trigger_rule, ord) "
@@ -466,30 +487,24 @@ prepare_plans(void)
 	}
 	if (plan_node1 == NULL)
 	{
-		Oid			t[] = {INT8OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-			get_array_type(JSONBOID), INT4ARRAYOID, get_array_type(INTERVALOID),
-		get_array_type(INTERVALOID), TEXTARRAYOID};
+		Oid			t[NODE_NARGS];
 
-		plan_node1 = prepare("INSERT INTO taskflow.nodes AS n (flow_id, name, kind, body, options, "
-							 "retries, retry_delay, timeout, trigger_rule, finalizer) "
-							 "VALUES ($1, $2[1], $3[1], $4[1], $5[1], $6[1], $7[1], $8[1], $9[1], false) "
-							 "RETURNING n.id, to_jsonb(n) - '" NODE_HIDDEN "'::text[]", lengthof(t), t);
+		node_arg_types(t);
+
+		plan_node1 = prepare(NODE_INSERT_ONE, lengthof(t), t);
 	}
 	if (plan_node_add == NULL)
 	{
-		Oid			t[] = {INT8OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-			get_array_type(JSONBOID), INT4ARRAYOID, get_array_type(INTERVALOID),
-		get_array_type(INTERVALOID), TEXTARRAYOID};
+		Oid			t[NODE_NARGS];
+
+		node_arg_types(t);
 
 		/*
 		 * (after the flow's row lock: a new statement's snapshot sees every
 		 * version committed before it; read as the caller, who sees the
 		 * flow, so all its versions)
 		 */
-		plan_node_add = prepare("INSERT INTO taskflow.nodes AS n (flow_id, name, kind, body, options, "
-								"retries, retry_delay, timeout, trigger_rule, finalizer) "
-								"VALUES ($1, $2[1], $3[1], $4[1], $5[1], $6[1], $7[1], $8[1], $9[1], false) "
-								"RETURNING n.id, to_jsonb(n) - '" NODE_HIDDEN "'::text[], "
+		plan_node_add = prepare(NODE_INSERT_ONE ", "
 								"(SELECT x.version FROM taskflow.flow_versions x WHERE x.flow_id = $1 "
 								"ORDER BY x.version DESC LIMIT 1), "
 								"(SELECT x.xid = pg_current_xact_id() FROM taskflow.flow_versions x "
@@ -497,14 +512,11 @@ prepare_plans(void)
 	}
 	if (plan_node_add_rls == NULL)
 	{
-		Oid			t[] = {INT8OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-			get_array_type(JSONBOID), INT4ARRAYOID, get_array_type(INTERVALOID),
-		get_array_type(INTERVALOID), TEXTARRAYOID};
+		Oid			t[NODE_NARGS];
 
-		plan_node_add_rls = prepare("INSERT INTO taskflow.nodes AS n (flow_id, name, kind, body, options, "
-									"retries, retry_delay, timeout, trigger_rule, finalizer) "
-									"VALUES ($1, $2[1], $3[1], $4[1], $5[1], $6[1], $7[1], $8[1], $9[1], false) "
-									"RETURNING n.id, to_jsonb(n) - '" NODE_HIDDEN "'::text[]", lengthof(t), t);
+		node_arg_types(t);
+
+		plan_node_add_rls = prepare(NODE_INSERT_ONE, lengthof(t), t);
 	}
 	if (plan_last_version == NULL)
 	{
