@@ -142,6 +142,11 @@ ok(TaskflowTest->poll($node, 'postgres',
 	q{SELECT count(*) = 1 FROM taskflow.runs r JOIN taskflow.flows f ON f.id = r.flow_id
 	   WHERE f.name = 'md' AND r.trigger = 'event' AND r.bizdate = '2026-11-29'}, 30),
 	'the deferred event fires once the drop_flow rolled back');
+ok(TaskflowTest->poll($node, 'postgres',
+	q{SELECT count(*) = 1 FROM taskflow.runs r JOIN taskflow.flows f ON f.id = r.flow_id
+	   WHERE f.name = 'md' AND r.trigger = 'event' AND r.bizdate = '2026-11-29'
+	     AND r.state = 'succeeded'}, 30),
+	'and its run succeeds');
 is(q1("SELECT count(*) FROM taskflow.deferred"), '0', 'nothing is left deferred (event)');
 # the flow is back, and triggered again by the next upstream success
 $run = TaskflowTest->run_flow($node, 'mu', bizdate => '2026-11-28', user => 'mallory');
