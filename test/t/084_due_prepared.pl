@@ -24,12 +24,16 @@ q1(q{
 CREATE ROLE dora LOGIN;
 CREATE TABLE public.seen (run_id bigint, at timestamptz);
 GRANT ALL ON public.seen TO PUBLIC;
+-- the flows and their nodes in one transaction: a due time between the two
+-- made a run of a flow without nodes (succeeded, no statement)
+BEGIN;
 SELECT taskflow.create_flow('p' || g, schedule => 'every 2 seconds', owner => 'dora',
                             catchup => false)
   FROM generate_series(1, 6) g;
 SELECT taskflow.add_node('p' || g, 'n', 'sql',
                          $$INSERT INTO public.seen VALUES (${run_id}, clock_timestamp())$$)
   FROM generate_series(1, 6) g;
+COMMIT;
 });
 
 # ---- prepared ahead, never started early ----
