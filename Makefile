@@ -7,9 +7,9 @@
 # concern (catalog, definition API, engine, storage) keeps its own file.
 
 EXTENSION   = taskflow
-EXTVERSION  = 1.7.0
+EXTVERSION  = 1.8.0
 # the newest released version: the upgrade into EXTVERSION starts there
-PREVVERSION = 1.6.0
+PREVVERSION = 1.7.0
 MODULE_big  = taskflow
 OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 # released scripts are frozen files; the current version's script and the
@@ -19,7 +19,8 @@ DATA        = sql/taskflow--1.0.0.sql sql/taskflow--1.1.0.sql sql/taskflow--1.0.
               sql/taskflow--1.3.0.sql sql/taskflow--1.2.0--1.3.0.sql \
               sql/taskflow--1.4.0.sql sql/taskflow--1.3.0--1.4.0.sql \
               sql/taskflow--1.5.0.sql sql/taskflow--1.4.0--1.5.0.sql \
-              sql/taskflow--1.6.0.sql sql/taskflow--1.5.0--1.6.0.sql
+              sql/taskflow--1.6.0.sql sql/taskflow--1.5.0--1.6.0.sql \
+              sql/taskflow--1.7.0.sql sql/taskflow--1.6.0--1.7.0.sql
 DATA_built  = sql/taskflow--$(EXTVERSION).sql sql/taskflow--$(PREVVERSION)--$(EXTVERSION).sql
 SHLIB_LINK  = -lcurl -lz -ldeflate -lzstd
 # libpq (copy nodes), the way contrib/dblink links it

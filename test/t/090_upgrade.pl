@@ -1,5 +1,5 @@
 # Release upgrade: install every released taskflow version (the frozen
-# scripts: 1.0.0, 1.1.0, 1.2.0, 1.3.0, 1.4.0, 1.5.0, 1.6.0) in a database of its own, fill each with flows and
+# scripts: 1.0.0, 1.1.0, 1.2.0, 1.3.0, 1.4.0, 1.5.0, 1.6.0, 1.7.0) in a database of its own, fill each with flows and
 # history, run ALTER EXTENSION taskflow UPDATE (from 1.0.0 PostgreSQL chains
 # 1.0.0--1.1.0 and 1.1.0--<new>), and check that
 #   - the scheduler does not run flows while the catalog is older than the
@@ -20,7 +20,7 @@ my $node = TaskflowTest->start_node('upgrade', extension => 0);
 my $new = $node->safe_psql('postgres',
 	"SELECT default_version FROM pg_available_extensions WHERE name = 'taskflow'");
 my $newre = quotemeta($new);
-isnt($new, '1.6.0', 'the library is newer than the last release');
+isnt($new, '1.7.0', 'the library is newer than the last release');
 
 my $describe = q{
 	WITH ns AS (SELECT 'taskflow'::regnamespace AS oid)
@@ -180,6 +180,7 @@ upgrade_from('v130', '1.3.0');
 upgrade_from('v140', '1.4.0');
 upgrade_from('v150', '1.5.0');
 upgrade_from('v160', '1.6.0');
+upgrade_from('v170', '1.7.0');
 
 $node->stop;
 done_testing();

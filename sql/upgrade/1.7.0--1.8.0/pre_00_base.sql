@@ -1,0 +1,4 @@
+-- taskflow 1.7.0 -> 1.8.0, catalog delta (runs before the replayable parts).
+-- Each change to a *.once.sql part of sql/src has its twin here, in a file of
+-- its own per concern (pre_NN_name.sql, name order); test/t/090_upgrade.pl
+-- checks that an updated catalog equals a fresh 1.8.0 install.
