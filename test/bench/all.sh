@@ -15,9 +15,13 @@
 #                                                                            (~2 min)
 #   om_bench.sh        O&M pages at 10k flows / 1M runs / 3M node runs, plain owner vs
 #                      superuser                                             (~3 min)
+#   define_roles.sh    apply_flow vs cron.schedule as a plain role and as a superuser,
+#                      rounds interleaved (not in the default set: ONLY=define_roles)
+#                                                                            (~6 min)
 #
 # Each takes its own parameters from the environment (see its header); ONLY="a b"
-# runs a subset (names without _bench.sh).  Run as root:
+# runs a subset (names without _bench.sh; a name without that script is taken as
+# test/bench/NAME.sh).  Run as root:
 #   sudo PG_CONFIG=/path/to/pg_config test/bench/all.sh
 set -u
 cd "$(dirname "$0")/../.."
@@ -32,8 +36,10 @@ echo "taskflow benchmarks: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(a
 failed=0
 for b in $ONLY; do
   echo
-  echo "=== ${b}_bench.sh (load $(cut -d' ' -f1 /proc/loadavg))"
-  if ! "test/bench/${b}_bench.sh" > "$OUT/$b.log" 2>&1; then
+  script="test/bench/${b}_bench.sh"
+  [ -x "$script" ] || script="test/bench/${b}.sh"
+  echo "=== ${script#test/bench/} (load $(cut -d' ' -f1 /proc/loadavg))"
+  if ! "$script" > "$OUT/$b.log" 2>&1; then
     echo "(failed: see $OUT/$b.log)"
     failed=$((failed + 1))
   fi
