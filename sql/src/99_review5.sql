@@ -1,0 +1,75 @@
+-- taskflow extension script, part 99_review5: hardening of the 1.8.0 review
+-- of what 1.7 added (replayable).  Owner: review5.  See docs/security.md
+-- ("Review of 1.7").
+
+-- Each scheduler pass: what an earlier pass could not do at once (part
+-- 99_deferred), tried again -- replaces 99_deferred's version.  That one
+-- took every entry and tried each again: an event or alert whose parent row
+-- a user's transaction still held was noted anew by the attempt, each
+-- costing a lookup, the parents' SKIP LOCKED probe and _defer's scan of the
+-- whole table.  A role that kept its own downstream flow's row (or its
+-- alert's) locked while its upstream flow ran -- an entry per upstream run,
+-- every second for an every-second flow -- made every pass of the database
+-- slower by that much, quadratically: 3,000 entries took ~2.5 s per pass
+-- and another owner's every-second flow fell behind (docs/security.md).
+-- Now the entries are grouped by what blocks them (kind, flow, alert): a
+-- group's parents are probed once, and a group still blocked is left as it
+-- is, untouched (no rewrite of its rows); at most 64 groups per pass, in
+-- random order (so that many blocked groups cannot keep the others from
+-- being tried; the rest come at the next pass, within a second).  A group
+-- whose flow or alert is gone is taken, and its entries dropped as before.
+-- An entry is done once: the group's rows are deleted in the same
+-- transaction that fires or queues them (_event_fire: once per flow and
+-- bizdate; _alert_queue: once per alert, run and target).  True when some
+-- are left for the next pass.
+CREATE OR REPLACE FUNCTION taskflow._deferred_pass() RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    g     record;
+    x     taskflow.deferred;
+    r     taskflow.runs;
+    a     taskflow.alerts;
+    fired boolean := false;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM taskflow.deferred) THEN
+        RETURN false;
+    END IF;
+    FOR g IN SELECT d.kind, d.flow_id, d.alert_id
+               FROM taskflow.deferred d
+              GROUP BY d.kind, d.flow_id, d.alert_id
+              ORDER BY random()
+              LIMIT 64 LOOP
+        -- still blocked (the flow, alert still there, one of them locked):
+        -- left for a later pass, untouched
+        CONTINUE WHEN EXISTS (SELECT 1 FROM taskflow.flows f WHERE f.id = g.flow_id)
+                  AND (g.alert_id IS NULL
+                       OR EXISTS (SELECT 1 FROM taskflow.alerts y WHERE y.id = g.alert_id))
+                  AND NOT taskflow._lock_parents(g.flow_id, g.kind = 'event', g.alert_id);
+        FOR x IN WITH t AS (DELETE FROM taskflow.deferred d
+                             WHERE d.kind = g.kind AND d.flow_id = g.flow_id
+                               AND d.alert_id IS NOT DISTINCT FROM g.alert_id
+                            RETURNING *)
+                 SELECT * FROM t ORDER BY id LOOP
+            BEGIN
+                SELECT * INTO r FROM taskflow.runs WHERE id = x.run_id;
+                CONTINUE WHEN NOT FOUND;                    -- purged
+                IF x.kind = 'event' THEN
+                    fired := taskflow._event_fire(x.flow_id, r) IS NOT NULL OR fired;
+                ELSE
+                    SELECT * INTO a FROM taskflow.alerts WHERE id = x.alert_id;
+                    CONTINUE WHEN NOT FOUND;                -- dropped
+                    PERFORM taskflow._alert_queue(a, r, x.event, x.deadline);
+                END IF;
+            EXCEPTION WHEN OTHERS THEN
+                RAISE WARNING 'taskflow: deferred % of run % (flow %) not done: %',
+                    x.kind, x.run_id, x.flow_id, SQLERRM;
+            END;
+        END LOOP;
+    END LOOP;
+    IF fired THEN
+        PERFORM taskflow._wake();
+    END IF;
+    RETURN EXISTS (SELECT 1 FROM taskflow.deferred);
+END
+$$;
+REVOKE ALL ON FUNCTION taskflow._deferred_pass() FROM PUBLIC;
