@@ -57,6 +57,7 @@
 #include "access/table.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/objectaddress.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_depend.h"
 #include "catalog/pg_rewrite.h"
@@ -173,7 +174,7 @@ tf_view_reaches(Oid viewid, Oid nsp, int depth)
  * role's reads.  Refused here, before PostgreSQL locks anything, for a
  * relation of the taskflow schema the role does not own (for TRIGGER and
  * REFERENCES: does not hold the privilege), with the error PostgreSQL
- * would raise once it had the lock.
+ * raises once it has the lock (the same text: only the waiting is gone).
  */
 static void
 tf_ddl_check(RangeVar *rv, Oid nsp, AclMode priv)
@@ -192,14 +193,10 @@ tf_ddl_check(RangeVar *rv, Oid nsp, AclMode priv)
 		ok = pg_class_aclcheck(relid, GetUserId(), priv) == ACLCHECK_OK ||
 			(priv == ACL_REFERENCES &&
 			 pg_attribute_aclcheck_all(relid, GetUserId(), priv, ACLMASK_ANY) == ACLCHECK_OK);
+	/* the error PostgreSQL raises once it holds the lock, before it */
 	if (!ok)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for table taskflow.%s", get_rel_name(relid)),
-				 errdetail("This statement would lock the table before PostgreSQL checks its privileges; "
-						   "taskflow's catalog is shared by every flow owner of the database."),
-				 errhint("Only the owner of taskflow's catalog (a superuser) may attach, inherit, "
-						 "reference or add triggers and rules to its tables.")));
+		aclcheck_error(priv == ACL_NO_RIGHTS ? ACLCHECK_NOT_OWNER : ACLCHECK_NO_PRIV,
+					   get_relkind_objtype(get_rel_relkind(relid)), get_rel_name(relid));
 }
 
 /* the FOREIGN KEYs among a list of constraints or column definitions */
