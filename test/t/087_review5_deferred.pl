@@ -115,5 +115,40 @@ sleep 2;
 is(q1("SELECT count(*) FROM taskflow.alert_deliveries WHERE run_id = $arun"), '1',
 	'and only once');
 
+# 5. SLA alerts: mallory's flow whose runs queue up (max_active_runs 1, a
+# long run), an SLA of 1 s, 3,000 overdue scheduled runs (made directly
+# here), the alert's DELETE left open.  1.7 queued every overdue run's
+# delivery again at every pass (probe + _defer's scan of the table, each
+# noted in the log): 2-4 s a pass.  Now each is deferred once.
+q1(q{SET ROLE mallory;
+SELECT taskflow.create_flow('ms', max_active_runs => 1);
+SELECT taskflow.add_node('ms', 'x', 'sql', 'SELECT pg_sleep(600)');
+SELECT taskflow.add_alert('ms', 'sla', notify_channel => 'r5_sla', sla => '1 second');});
+my $long = TaskflowTest->run_flow($node, 'ms', user => 'mallory');
+ok(TaskflowTest->poll($node, 'postgres',
+	"SELECT state = 'running' FROM taskflow.runs WHERE id = $long", 30), 'ms has a long run');
+my $alert = q1(q{SELECT a.id FROM taskflow.alerts a JOIN taskflow.flows f ON f.id = a.flow_id WHERE f.name = 'ms'});
+$hold = $node->background_psql('postgres');
+$hold->query_safe(q{SET ROLE mallory});
+$hold->query_safe(q{BEGIN});
+$hold->query_safe("DELETE FROM taskflow.alerts WHERE id = $alert");
+q1(q{SET session_replication_role = replica;
+INSERT INTO taskflow.runs (flow_id, scheduled_for, bizdate, trigger, state, created_by)
+SELECT f.id, now() - g * interval '1 second', '2026-11-30', 'schedule', 'scheduled', 'mallory'
+  FROM taskflow.flows f, generate_series(1, 3000) g WHERE f.name = 'ms';});
+ok(TaskflowTest->poll($node, 'postgres',
+	"SELECT count(*) = 3000 FROM taskflow.deferred WHERE alert_id = $alert", 60),
+	'every overdue run\'s SLA delivery is deferred');
+ok(beats_go_on(6), 'alice\'s flow goes on');
+my $noted = () = slurp_file($node->logfile) =~ /alert $alert of flow \d+ has an uncommitted change/g;
+cmp_ok($noted, '<=', 3000, "each was tried once, not at every pass ($noted)");
+$hold->query_safe(q{ROLLBACK});
+$hold->quit;
+ok(TaskflowTest->poll($node, 'postgres',
+	"SELECT count(*) = 0 FROM taskflow.deferred", 120), 'all done once the DELETE rolled back');
+is(q1("SELECT count(*) || ' ' || count(DISTINCT run_id) FROM taskflow.alert_deliveries WHERE alert_id = $alert"),
+	'3000 3000', 'one SLA delivery per overdue run');
+ok(beats_go_on(2), 'alice\'s flow goes on');
+
 $node->stop;
 done_testing();
