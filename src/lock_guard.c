@@ -164,8 +164,8 @@ tf_view_reaches(Oid viewid, Oid nsp, int depth)
 /*
  * DDL that PostgreSQL runs with a lock of a relation it names taken before
  * its privilege check (review of 1.7, docs/security.md): CREATE TABLE ...
- * PARTITION OF and ALTER TABLE ... ATTACH / DETACH PARTITION (ACCESS
- * EXCLUSIVE on the named table), CREATE RULE (ACCESS EXCLUSIVE), CREATE
+ * PARTITION OF and ALTER TABLE / ALTER INDEX ... ATTACH / DETACH PARTITION
+ * (also FINALIZE; ACCESS EXCLUSIVE on the named table or index), CREATE RULE (ACCESS EXCLUSIVE), CREATE
  * TRIGGER and a FOREIGN KEY's REFERENCES (SHARE ROW EXCLUSIVE).  The
  * statement fails once the lock is granted, but while it waits for it --
  * behind the role's own open transaction that read or wrote the table --
@@ -249,6 +249,7 @@ tf_ddl_guard_before(Node *parsetree)
 				AlterTableCmd *cmd = lfirst(lc);
 
 				if (cmd->subtype == AT_AttachPartition ||
+					cmd->subtype == AT_DetachPartitionFinalize ||
 					(cmd->subtype == AT_DetachPartition &&
 					 !((PartitionCmd *) cmd->def)->concurrent))
 					tf_ddl_check(((PartitionCmd *) cmd->def)->name, nsp, ACL_NO_RIGHTS);

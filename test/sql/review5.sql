@@ -36,6 +36,7 @@ SELECT oid::regprocedure AS security_definer, prorettype::regtype
 SET ROLE regress_r5_mallory;
 CREATE TABLE regress_r5_mal.parted (id bigint) PARTITION BY LIST (id);
 CREATE TABLE regress_r5_mal.plain (id bigint);
+CREATE INDEX parted_id_idx ON regress_r5_mal.parted (id);
 CREATE TABLE regress_r5_mal.p0 PARTITION OF taskflow.flows FOR VALUES IN (1);
 SELECT s, left(regress.try(s), 48) AS result
   FROM unnest(ARRAY[
@@ -47,6 +48,8 @@ SELECT s, left(regress.try(s), 48) AS result
     'ALTER TABLE regress_r5_mal.plain ADD COLUMN y bigint REFERENCES taskflow.edges (flow_id)',
     'ALTER TABLE regress_r5_mal.parted ATTACH PARTITION taskflow.node_runs FOR VALUES IN (1)',
     'ALTER TABLE regress_r5_mal.parted DETACH PARTITION taskflow.runs',
+    'ALTER TABLE regress_r5_mal.parted DETACH PARTITION taskflow.runs FINALIZE',
+    'ALTER INDEX regress_r5_mal.parted_id_idx ATTACH PARTITION taskflow.flows_pkey',
     'CREATE TRIGGER t AFTER INSERT ON taskflow.variables FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger()',
     'CREATE RULE r AS ON INSERT TO taskflow.flows DO NOTHING',
     'CREATE RULE r AS ON INSERT TO taskflow.deferred DO NOTHING']) s;

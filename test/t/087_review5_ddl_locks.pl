@@ -77,6 +77,7 @@ for my $stmt (
 	q{ALTER TABLE mal.plain ADD COLUMN y bigint REFERENCES taskflow.edges (flow_id)},
 	q{ALTER TABLE mal.parted ATTACH PARTITION taskflow.node_runs FOR VALUES IN (1)},
 	q{ALTER TABLE mal.parted DETACH PARTITION taskflow.runs},
+	q{ALTER TABLE mal.parted DETACH PARTITION taskflow.flows FINALIZE},
 	q{CREATE TRIGGER t AFTER INSERT ON taskflow.flows FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger()},
 	q{CREATE TRIGGER t AFTER INSERT ON taskflow.edges FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger()},
 	q{CREATE RULE r AS ON INSERT TO taskflow.flows DO NOTHING},
