@@ -39,6 +39,11 @@
  *	  the bootstrap superuser: the scheduler, the gate, node workers'
  *	  book-keeping).
  *
+ *	  tf_ddl_guard_before (review of 1.7): DDL that PostgreSQL runs with a
+ *	  lock of a taskflow relation taken before its privilege check
+ *	  (PARTITION OF, ATTACH/DETACH PARTITION, CREATE RULE, CREATE TRIGGER,
+ *	  REFERENCES), refused before it can wait in that table's lock queue.
+ *
  *	  taskflow._in_scheduler(): whether the session is a scheduler (the
  *	  condition of taskflow._lock_parents, part 99_review4).
  *
@@ -52,10 +57,12 @@
 #include "access/table.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/objectaddress.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_depend.h"
 #include "catalog/pg_rewrite.h"
 #include "rewrite/rewriteSupport.h"
+#include "utils/acl.h"
 #include "utils/fmgroids.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
@@ -154,6 +161,113 @@ tf_view_reaches(Oid viewid, Oid nsp, int depth)
 	return found;
 }
 
+/*
+ * DDL that PostgreSQL runs with a lock of a relation it names taken before
+ * its privilege check (review of 1.7, docs/security.md): CREATE TABLE ...
+ * PARTITION OF and ALTER TABLE / ALTER INDEX ... ATTACH / DETACH PARTITION
+ * (also FINALIZE; ACCESS EXCLUSIVE on the named table or index), CREATE RULE (ACCESS EXCLUSIVE), CREATE
+ * TRIGGER and a FOREIGN KEY's REFERENCES (SHARE ROW EXCLUSIVE).  The
+ * statement fails once the lock is granted, but while it waits for it --
+ * behind the role's own open transaction that read or wrote the table --
+ * it stays in the lock queue, and every later request that conflicts waits
+ * behind it: the scheduler (every owner's runs), node workers, every
+ * role's reads.  Refused here, before PostgreSQL locks anything, for a
+ * relation of the taskflow schema the role does not own (for TRIGGER and
+ * REFERENCES: does not hold the privilege), with the error PostgreSQL
+ * raises once it has the lock (the same text: only the waiting is gone).
+ */
+static void
+tf_ddl_check(RangeVar *rv, Oid nsp, AclMode priv)
+{
+	Oid			relid;
+	bool		ok;
+
+	if (rv == NULL)
+		return;
+	relid = RangeVarGetRelid(rv, NoLock, true);
+	if (!OidIsValid(relid) || get_rel_namespace(relid) != nsp)
+		return;
+	if (priv == ACL_NO_RIGHTS)
+		ok = pg_class_ownercheck(relid, GetUserId());
+	else
+		ok = pg_class_aclcheck(relid, GetUserId(), priv) == ACLCHECK_OK ||
+			(priv == ACL_REFERENCES &&
+			 pg_attribute_aclcheck_all(relid, GetUserId(), priv, ACLMASK_ANY) == ACLCHECK_OK);
+	/* the error PostgreSQL raises once it holds the lock, before it */
+	if (!ok)
+		aclcheck_error(priv == ACL_NO_RIGHTS ? ACLCHECK_NOT_OWNER : ACLCHECK_NO_PRIV,
+					   get_relkind_objtype(get_rel_relkind(relid)), get_rel_name(relid));
+}
+
+/* the FOREIGN KEYs among a list of constraints or column definitions */
+static void
+tf_ddl_check_fks(List *elts, Oid nsp)
+{
+	ListCell   *lc;
+
+	foreach(lc, elts)
+	{
+		Node	   *n = lfirst(lc);
+
+		if (IsA(n, ColumnDef))
+			tf_ddl_check_fks(((ColumnDef *) n)->constraints, nsp);
+		else if (IsA(n, Constraint) && ((Constraint *) n)->contype == CONSTR_FOREIGN)
+			tf_ddl_check(((Constraint *) n)->pktable, nsp, ACL_REFERENCES);
+	}
+}
+
+static void
+tf_ddl_guard_before(Node *parsetree)
+{
+	Oid			nsp;
+	ListCell   *lc;
+
+	if (!(IsA(parsetree, CreateStmt) || IsA(parsetree, CreateForeignTableStmt) ||
+		  IsA(parsetree, AlterTableStmt) || IsA(parsetree, CreateTrigStmt) ||
+		  IsA(parsetree, RuleStmt)) || superuser())
+		return;
+	nsp = get_namespace_oid(TASKFLOW_SCHEMA, true);
+	if (!OidIsValid(nsp))
+		return;
+	switch (nodeTag(parsetree))
+	{
+		case T_CreateStmt:
+		case T_CreateForeignTableStmt:
+			{
+				CreateStmt *cs = (CreateStmt *) parsetree;
+
+				if (cs->partbound)
+					foreach(lc, cs->inhRelations)
+						tf_ddl_check(lfirst(lc), nsp, ACL_NO_RIGHTS);
+				tf_ddl_check_fks(cs->tableElts, nsp);
+				tf_ddl_check_fks(cs->constraints, nsp);
+				break;
+			}
+		case T_AlterTableStmt:
+			foreach(lc, ((AlterTableStmt *) parsetree)->cmds)
+			{
+				AlterTableCmd *cmd = lfirst(lc);
+
+				if (cmd->subtype == AT_AttachPartition ||
+					cmd->subtype == AT_DetachPartitionFinalize ||
+					(cmd->subtype == AT_DetachPartition &&
+					 !((PartitionCmd *) cmd->def)->concurrent))
+					tf_ddl_check(((PartitionCmd *) cmd->def)->name, nsp, ACL_NO_RIGHTS);
+				else if (cmd->subtype == AT_AddConstraint || cmd->subtype == AT_AddColumn)
+					tf_ddl_check_fks(list_make1(cmd->def), nsp);
+			}
+			break;
+		case T_CreateTrigStmt:
+			tf_ddl_check(((CreateTrigStmt *) parsetree)->relation, nsp, ACL_TRIGGER);
+			break;
+		case T_RuleStmt:
+			tf_ddl_check(((RuleStmt *) parsetree)->relation, nsp, ACL_NO_RIGHTS);
+			break;
+		default:
+			break;
+	}
+}
+
 /* before the statement: the relations named, and what the views named read (no lock taken) */
 void
 tf_lock_guard_before(Node *parsetree)
@@ -162,6 +276,7 @@ tf_lock_guard_before(Node *parsetree)
 	Oid			nsp;
 	ListCell   *lc;
 
+	tf_ddl_guard_before(parsetree);
 	if (!tf_lock_guarded(parsetree))
 		return;
 	ls = (LockStmt *) parsetree;

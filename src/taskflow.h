@@ -10,7 +10,8 @@
  *	    schedule.c    cron / every / one-shot schedules, next_runs()
  *	    variables.c   ${var} rendering, quoting forms
  *	    shmem.c       shared memory: database and worker slots, latches, hooks
- *	    lock_guard.c  LOCK TABLE of the catalog refused to non-superusers;
+ *	    lock_guard.c  LOCK TABLE of the catalog refused to non-superusers,
+ *	                  and DDL that would lock it before its privilege check;
  *	                  the engine's own transaction locks (taskflow._xact_lock,
  *	                  _in_scheduler)
  *	    bypassrls.c   BYPASSRLS roles that are not superusers: the catalog
