@@ -157,6 +157,12 @@ CREATE OR REPLACE TRIGGER runs_alert AFTER UPDATE OF state ON taskflow.runs
 -- is unique per alert, run and target); next_sla: the earliest deadline
 -- still ahead (the scheduler wakes then); due: deliveries wait for the
 -- delivery worker; sending: one is being sent (or its worker died).  Cheap when there are no alerts: an index probe.
+-- A run whose SLA delivery is deferred already (its alert's or flow's row
+-- held by an open transaction: part 99_deferred) is left to _deferred_pass:
+-- 1.7 queued it again at every pass, each such run costing the parents'
+-- SKIP LOCKED probe and _defer's lookup, every pass -- a role that kept its
+-- alert's DELETE open made every pass slow for every owner (3,000 overdue
+-- runs: 2-4 s a pass; docs/security.md, "Review of 1.7").
 CREATE OR REPLACE FUNCTION taskflow._alerts_pass(now timestamptz,
                                                  OUT next_sla timestamptz, OUT due boolean,
                                                  OUT sending boolean)
@@ -182,6 +188,9 @@ BEGIN
                AND r.created_at >= a.created_at
                AND NOT EXISTS (SELECT 1 FROM taskflow.alert_deliveries x
                                 WHERE x.alert_id = a.id AND x.run_id = r.id)
+               -- (review of 1.7) deferred already: _deferred_pass has it
+               AND NOT EXISTS (SELECT 1 FROM taskflow.deferred x
+                                WHERE x.kind = 'alert' AND x.alert_id = a.id AND x.run_id = r.id)
         LOOP
             IF c.deadline <= now THEN
                 BEGIN

@@ -5,7 +5,7 @@
 # (lookups, the SKIP LOCKED probe, _defer's scan of the whole table): a role
 # that kept its own downstream flow's row locked while its upstream flow ran
 # (an entry per upstream run) made every pass of the database slow, for
-# every owner.  Now (part 99_review5) a blocked group (kind, flow, alert) is
+# every owner.  Now (part 99_deferred) a blocked group (kind, flow, alert) is
 # probed once per pass and its rows are left untouched.
 #  1. 3,000 entries of mallory's blocked downstream flow (an hour of an
 #     every-second upstream flow; made directly here): no pass rewrites
