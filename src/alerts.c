@@ -299,6 +299,24 @@ tf_alerts_pass(TimestampTz now, TimestampTz *next_sla)
 	MemoryContext cxt = CurrentMemoryContext;
 
 	*next_sla = 0;
+
+	/*
+	 * The extension's lock first, as every engine transaction (see
+	 * tf_lock_extension): without it this step read taskflow.alerts and then
+	 * the tables _alerts_pass reads next while a DROP EXTENSION held the one
+	 * and waited for the other, and the user's DROP EXTENSION failed with
+	 * "deadlock detected" (test 089).  Dropped meanwhile: nothing to do, the
+	 * scheduler's next look at the extension exits.  (Before PG_TRY: a
+	 * cancel while waiting for the lock goes to the scheduler's loop.)
+	 */
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (!tf_lock_extension())
+	{
+		CommitTransactionCommand();
+		MemoryContextSwitchTo(cxt);
+		return;
+	}
 	PG_TRY();
 	{
 		Oid			argtypes[1] = {TIMESTAMPTZOID};
@@ -308,8 +326,6 @@ tf_alerts_pass(TimestampTz now, TimestampTz *next_sla)
 		bool		sending;
 		Datum		d;
 
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
 		SPI_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		pgstat_report_activity(STATE_RUNNING, "taskflow scheduler: alerts");
@@ -486,6 +502,12 @@ alerts_begin(const char *what)
 {
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+	/* the extension's lock first, as the scheduler (tf_alerts_pass) */
+	if (!tf_lock_extension())
+	{
+		elog(LOG, "taskflow alerts: extension dropped, exiting");
+		proc_exit(0);
+	}
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, what);
