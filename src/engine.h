@@ -135,6 +135,7 @@ extern void tf_lock_guard_after(Node *parsetree);
 
 /* GUCs (launcher.c) */
 extern int	tf_max_workers;
+extern int	tf_run_sweep_interval;	/* s, taskflow.run_sweep_interval */
 extern char *tf_history_retention;
 extern char *tf_test_clock;
 extern int	tf_launcher_rescan_interval;
