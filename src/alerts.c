@@ -302,10 +302,11 @@ tf_alerts_pass(TimestampTz now, TimestampTz *next_sla)
 
 	/*
 	 * The extension's lock first, as every engine transaction (see
-	 * tf_lock_extension): without it this step read taskflow.alerts and then
-	 * the tables _alerts_pass reads next while a DROP EXTENSION held the one
-	 * and waited for the other, and the user's DROP EXTENSION failed with
-	 * "deadlock detected" (test 089).  Dropped meanwhile: nothing to do, the
+	 * tf_lock_extension): without it, _alerts_pass read taskflow.deferred
+	 * (the newest table, which DROP EXTENSION locks last) and then runs and
+	 * alerts, which a DROP EXTENSION waiting for deferred held already: the
+	 * user's DROP EXTENSION failed with "deadlock detected" (test
+	 * 089_race6_drop_create).  Dropped meanwhile: nothing to do, the
 	 * scheduler's next look at the extension exits.  (Before PG_TRY: a
 	 * cancel while waiting for the lock goes to the scheduler's loop.)
 	 */

@@ -16,8 +16,8 @@
  *	      the transactions that changed them): propagates upstream failures,
  *	      finishes runs with nothing left to do, promotes runs within
  *	      max_active_runs; a safety sweep does it for every active run every
- *	      taskflow.run_sweep_interval (60 s), and every flow is looked at once at start and
- *	      after each SIGHUP (flow_sweep_from),
+ *	      taskflow.run_sweep_interval (60 s), and every flow is looked at
+ *	      once at start and after each SIGHUP (flow_sweep_from),
  *	    - hands each ready node (taskflow._sched_ready_next: over the runs
  *	      that changed since the last read and those whose ready nodes were
  *	      held back, the ready set of part 99_ready) to an idle warm
@@ -143,8 +143,9 @@ static int64 purge_total = 0;
  * The safety sweeps.  Flows: every flow is looked at (in pages of
  * TF_PASS_LIMIT by id, from flow_sweep_from) when the scheduler starts and
  * after each SIGHUP (taskflow.test_clock may have moved); -1: none under way.
- * Runs: every taskflow.run_sweep_interval (60 s), every running run is advanced and every flow
- * with scheduled runs is promoted, whatever the change queue says.
+ * Runs: every taskflow.run_sweep_interval (60 s), every running run is
+ * advanced and every flow with scheduled runs is promoted, whatever the
+ * change queue says.
  */
 static int64 flow_sweep_from = 0;
 static TimestampTz last_run_sweep = 0;
