@@ -299,6 +299,25 @@ tf_alerts_pass(TimestampTz now, TimestampTz *next_sla)
 	MemoryContext cxt = CurrentMemoryContext;
 
 	*next_sla = 0;
+
+	/*
+	 * The extension's lock first, as every engine transaction (see
+	 * tf_lock_extension): without it, _alerts_pass read taskflow.deferred
+	 * (the newest table, which DROP EXTENSION locks last) and then runs and
+	 * alerts, which a DROP EXTENSION waiting for deferred held already: the
+	 * user's DROP EXTENSION failed with "deadlock detected" (test
+	 * 089_race6_drop_create).  Dropped meanwhile: nothing to do, the
+	 * scheduler's next look at the extension exits.  (Before PG_TRY: a
+	 * cancel while waiting for the lock goes to the scheduler's loop.)
+	 */
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (!tf_lock_extension())
+	{
+		CommitTransactionCommand();
+		MemoryContextSwitchTo(cxt);
+		return;
+	}
 	PG_TRY();
 	{
 		Oid			argtypes[1] = {TIMESTAMPTZOID};
@@ -308,8 +327,6 @@ tf_alerts_pass(TimestampTz now, TimestampTz *next_sla)
 		bool		sending;
 		Datum		d;
 
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
 		SPI_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		pgstat_report_activity(STATE_RUNNING, "taskflow scheduler: alerts");
@@ -486,6 +503,12 @@ alerts_begin(const char *what)
 {
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+	/* the extension's lock first, as the scheduler (tf_alerts_pass) */
+	if (!tf_lock_extension())
+	{
+		elog(LOG, "taskflow alerts: extension dropped, exiting");
+		proc_exit(0);
+	}
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, what);

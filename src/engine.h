@@ -129,10 +129,13 @@ extern void tf_hooks_init(void);
 
 /* lock_guard.c: LOCK TABLE of the catalog by non-superusers */
 extern void tf_lock_guard_before(Node *parsetree);
+/* ext_drop.c: DROP EXTENSION taskflow does not wait for running nodes */
+extern void tf_ext_drop_clear_way(Node *parsetree);
 extern void tf_lock_guard_after(Node *parsetree);
 
 /* GUCs (launcher.c) */
 extern int	tf_max_workers;
+extern int	tf_run_sweep_interval;	/* s, taskflow.run_sweep_interval */
 extern char *tf_history_retention;
 extern char *tf_test_clock;
 extern int	tf_launcher_rescan_interval;

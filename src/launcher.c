@@ -43,6 +43,7 @@ int			tf_max_workers = 8;
 char	   *tf_history_retention = NULL;
 char	   *tf_test_clock = NULL;
 int			tf_launcher_rescan_interval = 60;
+int			tf_run_sweep_interval = 60;
 int			tf_history_purge_interval = 3600;
 int			tf_max_workers_per_owner = 0;
 bool		tf_allow_group_owner = false;
@@ -89,6 +90,11 @@ tf_define_gucs(void)
 							"Seconds between the launcher's safety rescans of pg_database.",
 							NULL,
 							&tf_launcher_rescan_interval, 60, 1, 3600,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("taskflow.run_sweep_interval",
+							"Seconds between the schedulers' safety sweeps over every running run and every flow with scheduled runs.",
+							"For tests and operators; the default is 60 s.  A sweep repairs what no change noted (docs/operations.md).",
+							&tf_run_sweep_interval, 60, 1, 3600,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	/*
 	 * Per-owner settings: PGC_SUSET, so that only a superuser can set them

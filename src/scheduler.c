@@ -16,8 +16,8 @@
  *	      the transactions that changed them): propagates upstream failures,
  *	      finishes runs with nothing left to do, promotes runs within
  *	      max_active_runs; a safety sweep does it for every active run every
- *	      TF_RUN_SWEEP_MS, and every flow is looked at once at start and
- *	      after each SIGHUP (flow_sweep_from),
+ *	      taskflow.run_sweep_interval (60 s), and every flow is looked at
+ *	      once at start and after each SIGHUP (flow_sweep_from),
  *	    - hands each ready node (taskflow._sched_ready_next: over the runs
  *	      that changed since the last read and those whose ready nodes were
  *	      held back, the ready set of part 99_ready) to an idle warm
@@ -86,7 +86,6 @@
 #define TF_PASS_LIMIT		500		/* flows per pass (and 4 x 4 x this queue
 									 * entries): a backlog takes several passes,
 									 * with dispatch in between */
-#define TF_RUN_SWEEP_MS		60000L	/* safety sweep over all active runs */
 #define TF_PURGE_BATCH		500		/* runs deleted per purge transaction */
 #define TF_PURGE_BUSY_MS	10000L	/* never idle: a purge batch this often */
 #define TF_REHEARSE_MS		30000L	/* at most one rehearsal of a due time this often */
@@ -144,8 +143,9 @@ static int64 purge_total = 0;
  * The safety sweeps.  Flows: every flow is looked at (in pages of
  * TF_PASS_LIMIT by id, from flow_sweep_from) when the scheduler starts and
  * after each SIGHUP (taskflow.test_clock may have moved); -1: none under way.
- * Runs: every TF_RUN_SWEEP_MS, every running run is advanced and every flow
- * with scheduled runs is promoted, whatever the change queue says.
+ * Runs: every taskflow.run_sweep_interval (60 s), every running run is
+ * advanced and every flow with scheduled runs is promoted, whatever the
+ * change queue says.
  */
 static int64 flow_sweep_from = 0;
 static TimestampTz last_run_sweep = 0;
@@ -875,7 +875,7 @@ tf_pass_tick(TimestampTz now, TimestampTz *next_due, TimestampTz *next_retry, in
 
 	*next_due = *next_retry = 0;
 	sweep_runs = TimestampDifferenceExceeds(last_run_sweep, GetCurrentTimestamp(),
-											TF_RUN_SWEEP_MS);
+											tf_run_sweep_interval * 1000);
 	tf_begin("taskflow scheduler: tick");
 
 	/*
@@ -1695,6 +1695,16 @@ tf_scheduler_pass(void)
 		else
 			sleep_ms = Min(sleep_ms, TimestampDifferenceMilliseconds(real, next_retry) + 1);
 	}
+
+	/*
+	 * The next safety sweep, when taskflow.run_sweep_interval is shorter than
+	 * the longest sleep (at the default the longest sleep brings it).
+	 */
+	if (tf_run_sweep_interval * 1000L < TF_MAX_SLEEP_MS)
+		sleep_ms = Min(sleep_ms,
+					   TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+													   TimestampTzPlusMilliseconds(last_run_sweep,
+																				   tf_run_sweep_interval * 1000L)) + 1);
 
 	/* a node worker could not be started: try again soon (start_retry_ms) */
 	if (start_retry_ms > 0)

@@ -507,6 +507,7 @@ tf_process_utility(PlannedStmt *pstmt, const char *queryString,
 	if (OidIsValid(evicted))
 		tf_evict_db(evicted);
 	tf_lock_guard_before(parsetree);	/* lock_guard.c */
+	tf_ext_drop_clear_way(parsetree);	/* ext_drop.c */
 
 	PG_TRY();
 	{

@@ -14,6 +14,8 @@
  *	                  and DDL that would lock it before its privilege check;
  *	                  the engine's own transaction locks (taskflow._xact_lock,
  *	                  _in_scheduler)
+ *	    ext_drop.c    DROP EXTENSION taskflow: the engine's own processes
+ *	                  out of its way (running nodes stopped after 1 s)
  *	    bypassrls.c   BYPASSRLS roles that are not superusers: the catalog
  *	                  triggers' test (taskflow._rls_bypassed)
  *	    launcher.c    per-cluster launcher bgworker, engine GUCs
