@@ -977,6 +977,21 @@ typedef struct TfDispatchRead
 } TfDispatchRead;
 
 /*
+ * How many ready node runs a read ranks beyond the free slots, for the
+ * handed-ahead list: only a busy worker takes one (when its own run has
+ * nothing more ready), and each take wakes us for a new read, which
+ * replaces the list; so more than one per worker is never taken before it
+ * is replaced.  1.7 ranked TF_READY_AHEAD (64) at every read, whatever the
+ * pool's size (1.8, issue 11: docs/performance.md, "1.8: the ready path's
+ * CPU").
+ */
+static int
+tf_read_ahead(void)
+{
+	return Min(TF_READY_AHEAD, Max(tf_max_workers, 1));
+}
+
+/*
  * The ready-node read, in the open transaction (which must commit before
  * tf_dispatch_hand); the list is allocated in 'outer'.
  */
@@ -1024,8 +1039,10 @@ tf_dispatch_read(TfDispatchRead *d, MemoryContext outer)
 	values[0] = tf_int8_array(released, nreleased);
 	values[1] = BoolGetDatum(!tf_scheduler_ready_incremental);
 	values[2] = tf_int8_array(d->live, d->nlive);
-	/* (and up to TF_READY_AHEAD more, handed ahead: tf_dispatch_hand) */
-	values[3] = Int32GetDatum(room + TF_READY_AHEAD);
+	/*
+	 * (and up to tf_read_ahead() more, handed ahead: tf_dispatch_hand)
+	 */
+	values[3] = Int32GetDatum(room + tf_read_ahead());
 	values[4] = tf_running_owners();
 	if (SPI_execute_with_args("SELECT node_run_id, run_id, owner, owner_login, flow, node, "
 							  "dispatch_seq, owner_cap, eligible, owner_running "
@@ -1057,7 +1074,7 @@ tf_dispatch_read(TfDispatchRead *d, MemoryContext outer)
 			 * ahead to the warm workers of their owner (the rows of owners
 			 * at their cap come last: none of them).
 			 */
-			if (!eligible || d->nahead >= TF_READY_AHEAD)
+			if (!eligible || d->nahead >= tf_read_ahead())
 				break;
 			d->ahead_id[d->nahead] = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 			d->ahead_owner[d->nahead] = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));

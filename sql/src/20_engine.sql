@@ -900,7 +900,10 @@ BEGIN
                 OR (nr.state = 'retrying' AND nr.not_before <= clock_timestamp()))
            AND nr.id <> ALL (coalesce(p_exclude, '{}'))
            AND nr.id IN (SELECT taskflow._fl_ready_ids_in(p_runs))   -- trigger rules (part 19)
-    ), own AS (
+    -- (MATERIALIZED: once per owner; inlined, the planner evaluated the
+    -- owner's cap -- two PL/pgSQL calls -- for every candidate row: ~100 per
+    -- read in the 500-flow soak; 1.8, issue 11)
+    ), own AS MATERIALIZED (
         SELECT o.owner,
                (SELECT count(*) FROM unnest(p_running) u WHERE u = o.owner) AS running,
                taskflow._owner_cap(o.owner) AS cap
