@@ -1205,13 +1205,22 @@ tf_set_ahead(TfDispatchRead *d)
 	d->nahead = 0;
 }
 
-/* start workers for ready nodes; returns true if it started any */
+/*
+ * Start workers for ready nodes; returns true if it started any.  early:
+ * the read before the tick (tf_scheduler_pass), which only hands what is
+ * ready already to free workers: skipped while every worker is busy (the
+ * read after the tick looks all the same, and refreshes the handed-ahead
+ * list; with a backlog every wake of a busy pool read the ready set twice:
+ * 1.8, issue 11).
+ */
 static bool
-tf_pass_dispatch(void)
+tf_pass_dispatch(bool early)
 {
 	TfDispatchRead d;
 	MemoryContext outer = CurrentMemoryContext;
 
+	if (early && tf_workers_busy() >= tf_max_workers)
+		return false;
 	tf_begin("taskflow scheduler: dispatch");
 	tf_dispatch_read(&d, outer);
 	tf_commit();
@@ -1604,7 +1613,7 @@ tf_scheduler_pass(void)
 	 * a safety sweep is under way (it goes by TF_PASS_LIMIT).
 	 */
 	if (!woke_by_timeout)
-		tf_pass_dispatch();
+		tf_pass_dispatch(true);
 	/*
 	 * Prepared ahead (hold): one such batch, as many flows as there are
 	 * workers (what the workers can take at the due time; the passes after
@@ -1640,7 +1649,7 @@ tf_scheduler_pass(void)
 	if (hold != 0)
 		(void) tf_dispatch_hand(&held_read);
 	else
-		(void) tf_pass_dispatch();
+		(void) tf_pass_dispatch(false);
 
 	/*
 	 * a warm worker for the owners of flows due soon that have none (once
