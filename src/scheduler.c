@@ -812,7 +812,7 @@ typedef struct TfReady
 } TfReady;
 
 struct TfDispatchRead;
-static void tf_dispatch_read(struct TfDispatchRead *d, MemoryContext outer);
+static void tf_dispatch_read(struct TfDispatchRead *d, MemoryContext outer, bool due_time);
 static void tf_set_ahead(struct TfDispatchRead *d);
 
 /*
@@ -933,7 +933,7 @@ tf_pass_tick(TimestampTz now, TimestampTz *next_due, TimestampTz *next_retry, in
 	if (hold_until != 0)
 	{
 		/* what the tick made ready, read now; handed out at the due time */
-		tf_dispatch_read(read, pass_cxt);
+		tf_dispatch_read(read, pass_cxt, true);
 		tf_note_prepare_time(GetCurrentTimestamp());
 		tf_hold_until(hold_until);
 	}
@@ -977,12 +977,29 @@ typedef struct TfDispatchRead
 } TfDispatchRead;
 
 /*
+ * How many ready node runs a read ranks beyond the free slots, for the
+ * handed-ahead list: only a busy worker takes one (when its own run has
+ * nothing more ready), and the next read replaces the list; at a wake,
+ * about one per worker is taken before that.  The read of a prepared due
+ * time (once per due time: many flows' first nodes at once) ranks
+ * TF_READY_AHEAD (64), as 1.7 did at every read, whatever the pool's size
+ * (1.8, issue 11: docs/performance.md, "1.8: the ready path's CPU").
+ */
+static int
+tf_read_ahead(bool due_time)
+{
+	return due_time ? TF_READY_AHEAD : Min(TF_READY_AHEAD, Max(tf_max_workers, 1));
+}
+
+/*
  * The ready-node read, in the open transaction (which must commit before
- * tf_dispatch_hand); the list is allocated in 'outer'.
+ * tf_dispatch_hand); the list is allocated in 'outer'.  due_time: the read
+ * of a prepared due time (tf_pass_tick).
  */
 static void
-tf_dispatch_read(TfDispatchRead *d, MemoryContext outer)
+tf_dispatch_read(TfDispatchRead *d, MemoryContext outer, bool due_time)
 {
+	int			ahead = tf_read_ahead(due_time);
 	Oid			argtypes[5] = {INT8ARRAYOID, BOOLOID, INT8ARRAYOID, INT4OID, OIDARRAYOID};
 	Datum		values[5];
 	int64		released[TF_MAX_WORKERS * 2];
@@ -1024,8 +1041,10 @@ tf_dispatch_read(TfDispatchRead *d, MemoryContext outer)
 	values[0] = tf_int8_array(released, nreleased);
 	values[1] = BoolGetDatum(!tf_scheduler_ready_incremental);
 	values[2] = tf_int8_array(d->live, d->nlive);
-	/* (and up to TF_READY_AHEAD more, handed ahead: tf_dispatch_hand) */
-	values[3] = Int32GetDatum(room + TF_READY_AHEAD);
+	/*
+	 * (and up to tf_read_ahead() more, handed ahead: tf_dispatch_hand)
+	 */
+	values[3] = Int32GetDatum(room + ahead);
 	values[4] = tf_running_owners();
 	if (SPI_execute_with_args("SELECT node_run_id, run_id, owner, owner_login, flow, node, "
 							  "dispatch_seq, owner_cap, eligible, owner_running "
@@ -1057,7 +1076,7 @@ tf_dispatch_read(TfDispatchRead *d, MemoryContext outer)
 			 * ahead to the warm workers of their owner (the rows of owners
 			 * at their cap come last: none of them).
 			 */
-			if (!eligible || d->nahead >= TF_READY_AHEAD)
+			if (!eligible || d->nahead >= ahead)
 				break;
 			d->ahead_id[d->nahead] = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 			d->ahead_owner[d->nahead] = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
@@ -1188,15 +1207,24 @@ tf_set_ahead(TfDispatchRead *d)
 	d->nahead = 0;
 }
 
-/* start workers for ready nodes; returns true if it started any */
+/*
+ * Start workers for ready nodes; returns true if it started any.  early:
+ * the read before the tick (tf_scheduler_pass), which only hands what is
+ * ready already to free workers: skipped while every worker is busy (the
+ * read after the tick looks all the same, and refreshes the handed-ahead
+ * list; with a backlog every wake of a busy pool read the ready set twice:
+ * 1.8, issue 11).
+ */
 static bool
-tf_pass_dispatch(void)
+tf_pass_dispatch(bool early)
 {
 	TfDispatchRead d;
 	MemoryContext outer = CurrentMemoryContext;
 
+	if (early && tf_workers_busy() >= tf_max_workers)
+		return false;
 	tf_begin("taskflow scheduler: dispatch");
-	tf_dispatch_read(&d, outer);
+	tf_dispatch_read(&d, outer, false);
 	tf_commit();
 	return tf_dispatch_hand(&d);
 }
@@ -1587,7 +1615,7 @@ tf_scheduler_pass(void)
 	 * a safety sweep is under way (it goes by TF_PASS_LIMIT).
 	 */
 	if (!woke_by_timeout)
-		tf_pass_dispatch();
+		tf_pass_dispatch(true);
 	/*
 	 * Prepared ahead (hold): one such batch, as many flows as there are
 	 * workers (what the workers can take at the due time; the passes after
@@ -1623,7 +1651,7 @@ tf_scheduler_pass(void)
 	if (hold != 0)
 		(void) tf_dispatch_hand(&held_read);
 	else
-		(void) tf_pass_dispatch();
+		(void) tf_pass_dispatch(false);
 
 	/*
 	 * a warm worker for the owners of flows due soon that have none (once

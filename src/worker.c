@@ -1077,11 +1077,13 @@ tf_worker_reset_session(void)
  * (_node_begin returns nothing).  Returns true with my_node_run_id set.
  */
 static bool
-tf_worker_take_ahead(void)
+tf_worker_take_ahead(bool *last)
 {
 	TfWorkerSlot *w = &tf_shared->workers[my_slot];
 	bool		ok = false;
 	int			i;
+
+	*last = true;
 
 	SpinLockAcquire(&tf_shared->mutex);
 	if (w->in_use && w->generation == my_gen && !w->exit_requested && !w->idle)
@@ -1123,6 +1125,9 @@ tf_worker_take_ahead(void)
 				d->nahead--;
 				k--;
 			}
+			/* another of our owner's is left on the list */
+			for (k = 0; k < d->nahead && *last; k++)
+				*last = d->ahead_owner[k] != my_owner;
 		}
 	}
 	SpinLockRelease(&tf_shared->mutex);
@@ -1158,6 +1163,7 @@ tf_worker_next_in_run(void)
 	uint64		nrows = 0;
 	bool		ok = false;
 	bool		other_run = false;
+	bool		last_ahead;
 	int			i;
 	int			c;
 
@@ -1207,11 +1213,20 @@ tf_worker_next_in_run(void)
 			elog(ERROR, "taskflow._node_next_in_run failed");
 		nrows = SPI_processed;
 	}
-	if (nrows == 0 && tf_worker_take_ahead())
+	if (nrows == 0 && tf_worker_take_ahead(&last_ahead))
 	{
-		/* handed ahead by the scheduler's last read: no query */
+		/*
+		 * Handed ahead by the scheduler's last read: no query.  The
+		 * scheduler is woken (to finish our last run, and for a new list)
+		 * once the list holds none of our owner's any more; until then the
+		 * next of our owner's workers to finish takes the next one.  (1.7
+		 * woke it at every take: a pass, and a ready read, per run of a
+		 * backlog; 1.8, issue 11.)  A run finished meanwhile waits for
+		 * that wake at most as long as the workers take to run the list.
+		 */
 		tf_xact_commit();
-		tf_wake_scheduler_now(my_dboid);
+		if (last_ahead)
+			tf_wake_scheduler_now(my_dboid);
 		return true;
 	}
 	if (nrows == 0 && backlog)

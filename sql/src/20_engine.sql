@@ -559,19 +559,32 @@ BEGIN
     END IF;
 
     IF cardinality(p_flows) > 0 THEN
+        -- (the runs to promote into an array first, then by id: as one
+        -- UPDATE ... FROM, the cached plan read every scheduled run and,
+        -- for each, every given flow with both lateral subqueries -- 27,904
+        -- of them for 436 scheduled runs and 64 flows, 1.3 s -- once a due
+        -- time of 500 flows had its runs created together (_sched_due_set):
+        -- the soak's scheduler CPU; 1.8, issue 11)
         UPDATE taskflow.runs r
            SET state = 'running', started_at = clock_timestamp()
-          FROM (SELECT s.id
-                  FROM taskflow.flows f
-                 CROSS JOIN LATERAL (SELECT count(*) AS n FROM taskflow.runs a
+         WHERE r.id = ANY (ARRAY(
+                 SELECT s.id
+                   FROM (SELECT s.id, s.flow_id,
+                                row_number() OVER (PARTITION BY s.flow_id
+                                                   ORDER BY s.scheduled_for, s.id) AS k
+                           FROM taskflow.runs s
+                          WHERE s.flow_id = ANY (p_flows) AND s.state = 'scheduled') s
+                   -- (each flow's room once: OFFSET 0 keeps the count per flow)
+                   JOIN (SELECT f.id,
+                                f.max_active_runs
+                                  - (SELECT count(*) FROM taskflow.runs a
                                       WHERE a.flow_id = f.id
-                                        AND a.state IN ('running', 'suspended')) a
-                 CROSS JOIN LATERAL (SELECT s.id FROM taskflow.runs s
-                                      WHERE s.flow_id = f.id AND s.state = 'scheduled'
-                                      ORDER BY s.scheduled_for, s.id
-                                      LIMIT greatest(f.max_active_runs - a.n, 0)) s
-                 WHERE f.id = ANY (p_flows)) p
-         WHERE r.id = p.id AND r.state = 'scheduled';
+                                        AND a.state IN ('running', 'suspended')) AS room
+                           FROM taskflow.flows f
+                          WHERE f.id = ANY (p_flows)
+                         OFFSET 0) f ON f.id = s.flow_id
+                  WHERE s.k <= f.room))
+           AND r.state = 'scheduled';
     END IF;
 END
 $$;
@@ -900,7 +913,10 @@ BEGIN
                 OR (nr.state = 'retrying' AND nr.not_before <= clock_timestamp()))
            AND nr.id <> ALL (coalesce(p_exclude, '{}'))
            AND nr.id IN (SELECT taskflow._fl_ready_ids_in(p_runs))   -- trigger rules (part 19)
-    ), own AS (
+    -- (MATERIALIZED: once per owner; inlined, the planner evaluated the
+    -- owner's cap -- two PL/pgSQL calls -- for every candidate row: ~100 per
+    -- read in the 500-flow soak; 1.8, issue 11)
+    ), own AS MATERIALIZED (
         SELECT o.owner,
                (SELECT count(*) FROM unnest(p_running) u WHERE u = o.owner) AS running,
                taskflow._owner_cap(o.owner) AS cap

@@ -14,12 +14,14 @@
 #
 #   sudo test/bench/pool_bench.sh            # FAN=300 CHAIN=50 REPEAT=3 MAX_WORKERS=8
 #   PG_CONFIG=/path/to/pg_config sudo -E test/bench/pool_bench.sh
+#   MODES=on ...                             # warm workers only (A/B runs of two builds)
 set -eu
 cd "$(dirname "$0")/../.."
 FAN=${FAN:-300}
 CHAIN=${CHAIN:-50}
 REPEAT=${REPEAT:-3}
 MAX_WORKERS=${MAX_WORKERS:-8}
+MODES=${MODES:-off on}
 DIR=${BENCH_DIR:-/tmp/taskflow-pool-bench}
 PORT=${BENCH_PORT:-54341}
 PG_CONFIG=${PG_CONFIG:-pg_config}
@@ -54,7 +56,7 @@ run() {		# mode flow -> records the run
 }
 
 echo "pool bench: fan-out of $FAN nodes, chain of $CHAIN nodes, $REPEAT runs each, taskflow.max_workers = $MAX_WORKERS, $(nproc) cores"
-for mode in off on; do
+for mode in $MODES; do
   psql_ -c "ALTER SYSTEM SET taskflow.worker_reuse = $mode" -c "SELECT pg_reload_conf()" >/dev/null
   sleep 2
   for _ in $(seq "$REPEAT"); do run "$mode" fan; done
