@@ -1,5 +1,5 @@
 -- A warm worker's next node run of its own run (taskflow._node_next_in_run,
--- part 99_ready6): judged lazily, candidate by candidate in id order, it
+-- part 20_engine): judged lazily, candidate by candidate in id order, it
 -- must return exactly what the one definition of readiness says
 -- (_fl_ready_ids, part 19) -- the lowest ids first, at most p_limit, none of
 -- p_exclude -- for every trigger rule, branch labels, the finalizer and

@@ -3,7 +3,7 @@
 # taskflow.max_workers node runs beyond the free workers (was 64), the
 # ready-node read before the tick is skipped while every worker is busy,
 # and a warm worker's next node of its own run is judged lazily
-# (_node_next_in_run, part 99_ready6).  With two owners' runs queued on a
+# (_node_next_in_run, part 20_engine).  With two owners' runs queued on a
 # pool of 2 workers:
 #  - every run succeeds, every node ran exactly once (one attempt, one
 #    statement), as its flow's owner, chains in order;
