@@ -21,7 +21,10 @@
 -- whole step back (one subtransaction) and says so.
 -- Same result as _sched_flow for these flows: run (flow, next_due) with
 -- bizdate = the day before next_due in the flow's time zone, trigger
--- 'schedule', created_by the owner, one pending node run per node;
+-- 'schedule', created_by the owner, one pending node run per node; the run
+-- 'running' (started_at set) when the tick's promotion would start it
+-- (no run of the flow waits, max_active_runs not reached; 1.8), else
+-- 'scheduled' for the promotion;
 -- scheduled_until = next_due, next_due = the next fire time ('infinity'
 -- past end_date or never).  Rows a user's open transaction holds locked are
 -- skipped (left for a later pass, as _sched_tick does).
@@ -35,7 +38,7 @@ DECLARE
 BEGIN
     BEGIN
         WITH due AS MATERIALIZED (
-            SELECT f.id, f.owner, f.timezone, f.schedule, f.end_date,
+            SELECT f.id, f.owner, f.timezone, f.schedule, f.end_date, f.max_active_runs,
                    greatest(coalesce(f.scheduled_until, f.created_at),
                             f.start_date - interval '1 microsecond') AS base
               FROM taskflow.flows f
@@ -57,12 +60,32 @@ BEGIN
                       FROM fire c
                      WHERE c.t <= p_now AND (c.end_date IS NULL OR c.t <= c.end_date)) w
              WHERE w.nxt IS NULL OR w.nxt > p_now
+        ), act AS MATERIALIZED (
+            -- their runs that count for max_active_runs, and those waiting
+            -- for it, in one pass over the active runs (not one per flow)
+            SELECT a.flow_id,
+                   count(*) FILTER (WHERE a.state IN ('running', 'suspended')) AS active,
+                   count(*) FILTER (WHERE a.state = 'scheduled') AS waiting
+              FROM taskflow.runs a
+             WHERE a.flow_id IN (SELECT o.id FROM one o)
+               AND a.state IN ('scheduled', 'running', 'suspended')
+             GROUP BY a.flow_id
         ), ins AS (
+            -- started at once when the flow's promotion would start it in
+            -- this same tick (_sched_advance_runs: nothing waits before it,
+            -- max_active_runs not reached): the tick then has nothing to
+            -- promote (its promotion statement took up to 2 s for 100 new
+            -- runs when the statistics of runs predated them)
             INSERT INTO taskflow.runs (flow_id, scheduled_for, bizdate, trigger, params,
-                                       created_by, flow_version)
+                                       created_by, flow_version, state, started_at)
             SELECT o.id, o.t, (o.t AT TIME ZONE o.timezone)::date - 1, 'schedule', '{}',
-                   o.owner, taskflow._defhist_current(o.id)       -- part 94
+                   o.owner, taskflow._defhist_current(o.id),      -- part 94
+                   CASE WHEN s.go THEN 'running' ELSE 'scheduled' END,
+                   CASE WHEN s.go THEN clock_timestamp() END
               FROM one o
+              LEFT JOIN act a ON a.flow_id = o.id
+             CROSS JOIN LATERAL (SELECT coalesce(a.waiting, 0) = 0
+                                        AND coalesce(a.active, 0) < o.max_active_runs AS go) s
              ORDER BY o.t, o.id
             ON CONFLICT (flow_id, scheduled_for) DO NOTHING
             RETURNING id, flow_id

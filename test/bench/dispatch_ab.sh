@@ -20,6 +20,9 @@
 #        PG_CONFIG=/opt/pg-mine/.../pg_config test/bench/dispatch_ab.sh
 # A_SRC: A's source tree (built and installed into A_PG_CONFIG's PostgreSQL); B is this
 # tree, built into PG_CONFIG's.  COUNTS="10 100 1" ROUNDS=2 WORKERS=16 by default.
+# EXTRA_CONF: one more postgresql.conf line for both clusters (say
+# "log_min_messages = debug1": B's scheduler then logs each prepared due time's
+# timings); KEEP=1 leaves both clusters running (logs in $DIR/a, $DIR/b).
 set -eu
 cd "$(dirname "$0")/../.."
 COUNTS=${COUNTS:-10 100 1}
@@ -49,7 +52,7 @@ start_cluster() {	# bin dir port cron_bgw
       "cron.use_background_workers = $4" "cron.host = '$dir'" "max_worker_processes = 64" \
       "max_connections = 200" "taskflow.max_workers = $WORKERS" "cron.max_running_jobs = $WORKERS" \
       "port = $port" "listen_addresses = ''" "unix_socket_directories = '$dir'" \
-      >> "$dir/data/postgresql.conf"
+      ${EXTRA_CONF:+"$EXTRA_CONF"} >> "$dir/data/postgresql.conf"
   as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
 }
 stop_all() {

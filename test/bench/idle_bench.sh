@@ -15,7 +15,9 @@
 #      the job's statement runs minus the minute boundary (p50 / p99 / max).
 # Prints the figures, the ratios taskflow / pg_cron (lower is better for taskflow) and
 # taskflow beside the idle flows / taskflow alone (1.0: no degradation); per system also
-# the p50 of the first minute boundary (cold: new flows, new workers) and of the others.
+# the p50 of the first minute boundary (cold: new flows, new workers) and of the others,
+# and for taskflow each of them against the same boundaries alone (first_min_vs_alone,
+# later_min_vs_alone; MINUTES >= 2 for the second).
 # RSS is split into private memory (RssAnon) and the shared buffers and shared memory
 # the process has touched (RssShmem: shared by every backend, not the scheduler's own).
 #
@@ -130,6 +132,12 @@ SELECT *, round(p50_ms / nullif((SELECT p50_ms FROM s WHERE system = 'pg_cron'),
          AS p50_ratio_vs_pg_cron,
        CASE WHEN system = 'taskflow'
             THEN round(p50_ms / nullif((SELECT p50_ms FROM s WHERE system = 'taskflow_alone'), 0), 2)
-       END AS p50_ratio_vs_alone
+       END AS p50_ratio_vs_alone,
+       CASE WHEN system = 'taskflow'
+            THEN round(p50_first_min / nullif((SELECT p50_first_min FROM s WHERE system = 'taskflow_alone'), 0), 2)
+       END AS first_min_vs_alone,
+       CASE WHEN system = 'taskflow'
+            THEN round(p50_later_min / nullif((SELECT p50_later_min FROM s WHERE system = 'taskflow_alone'), 0), 2)
+       END AS later_min_vs_alone
 FROM s ORDER BY system;
 SQL
