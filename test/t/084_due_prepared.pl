@@ -82,9 +82,10 @@ SKIP:
 	  if $workers ne $workers1;
 	# 1.5 pulled after every node (>= 36 here); a due time that overran on
 	# busy cores may leave work for the next pass (the backlog hint set for
-	# a moment, a pull or two: seen once in a full suite run): at most one
-	# due time's worth
-	cmp_ok(pulls() - $pulls0, '<', 6,
+	# a moment, a pull or two: seen once in a full suite run), and since 1.8
+	# a wake's read hands at most max_workers ahead (7 pulls seen once in
+	# CI): at most two due times' worth, a third of one pull per node
+	cmp_ok(pulls() - $pulls0, '<', 12,
 		'no worker looked for another run\'s ready node: every ready node was handed out');
 }
 
